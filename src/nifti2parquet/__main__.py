@@ -1,0 +1,5 @@
+"""``python -m nifti2parquet``: the same as the ``nifti2parquet`` command."""
+
+from .cli import main
+
+main(prog_name="nifti2parquet")

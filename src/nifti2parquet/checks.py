@@ -1,0 +1,137 @@
+"""Checks on the inputs that run before any shard is written.
+
+Cheap checks read a few KB per file (the header, and a gzip file's trailer) and catch empty,
+truncated, pointer and non-NIfTI files; ``--check deep`` also decompresses and decodes every image
+the way `datasets` will. A file that fails is taken out of the rows and recorded with its reason, so
+the build can either stop and list every problem (``--on-error fail``) or go on without those files
+and say so everywhere (``--on-error skip``).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, Literal
+
+from .errors import InputError, Problem, errors_only
+from .fsio import Storage
+from .nifti import MAX_VALUE_BYTES, ImageCheck, NiftiHeader, check_image, deep_check
+from .rows import ImageRef, SourceRows
+
+CheckLevel = Literal["cheap", "deep"]
+OnError = Literal["fail", "skip"]
+
+
+def check_images(
+    rows: SourceRows,
+    storage: Storage,
+    level: CheckLevel = "cheap",
+    threads: int = 8,
+    progress: Callable[[int], None] | None = None,
+) -> tuple[SourceRows, dict[str, NiftiHeader]]:
+    """Check every image; return the rows without the bad ones, and each good image's header."""
+    images = list(dict.fromkeys(img for _, _, img in rows.images()))
+    run = _deep_runner(storage) if level == "deep" else _cheap_runner(storage)
+
+    def one(img: ImageRef) -> ImageCheck:
+        result = run(img)
+        if progress:
+            progress(img.size if level == "deep" else 1)
+        return result
+
+    with ThreadPoolExecutor(max(1, threads), thread_name_prefix="n2p-check") as pool:
+        results = dict(zip(images, pool.map(one, images)))
+    bad = {img for img, r in results.items() if not r.ok}
+    problems = [p for img in images for p in results[img].problems]
+    headers = {img.url: r.header for img, r in results.items() if r.ok and r.header}
+    kept = without_images(rows, bad)
+    return (
+        dataclasses.replace(
+            kept,
+            left_out=rows.left_out + tuple(errors_only(problems)),
+            warnings=rows.warnings + tuple(p for p in problems if p.severity == "warning"),
+        ),
+        headers,
+    )
+
+
+def _cheap_runner(storage: Storage) -> Callable[[ImageRef], ImageCheck]:
+    def run(img: ImageRef) -> ImageCheck:
+        try:
+            return check_image(img.display, lambda: storage.open(img.url), img.size)
+        except OSError as exc:
+            return _unreadable(img, exc)
+
+    return run
+
+
+def _deep_runner(storage: Storage) -> Callable[[ImageRef], ImageCheck]:
+    def run(img: ImageRef) -> ImageCheck:
+        cheap = _cheap_runner(storage)(img)
+        if not cheap.ok:
+            return cheap
+        try:
+            with storage.open(img.url) as f:
+                data = f.read()
+        except OSError as exc:
+            return _unreadable(img, exc)
+        deep = deep_check(img.display, data)
+        warnings = {p.message for p in deep.problems}
+        extra = tuple(p for p in cheap.problems if p.message not in warnings)
+        return dataclasses.replace(deep, problems=deep.problems + extra)
+
+    return run
+
+
+def _unreadable(img: ImageRef, exc: OSError) -> ImageCheck:
+    reason = "permission denied" if isinstance(exc, PermissionError) else (exc.strerror or str(exc))
+    return ImageCheck(None, (Problem(img.display, f"cannot read: {reason}"),))
+
+
+def without_images(rows: SourceRows, bad: set[ImageRef] | frozenset[ImageRef]) -> SourceRows:
+    """The same rows with ``bad`` images removed: a lone image becomes null, a list loses it."""
+    if not bad:
+        return rows
+    image_columns = set(rows.image_columns)
+
+    def clean(c: int, cell: Any) -> Any:
+        if c not in image_columns or cell is None:
+            return cell
+        if isinstance(cell, ImageRef):
+            return None if cell in bad else cell
+        return tuple(img for img in cell if img not in bad)
+
+    new_rows = tuple(tuple(clean(c, cell) for c, cell in enumerate(row)) for row in rows.rows)
+    return dataclasses.replace(rows, rows=new_rows)
+
+
+def row_limit_problems(rows: SourceRows) -> list[Problem]:
+    """What Parquet cannot hold however it is cut: a list of images totalling 2 GiB in one row."""
+    problems = []
+    for r, row in enumerate(rows.rows):
+        for c in rows.image_columns:
+            cell = row[c]
+            if isinstance(cell, tuple) and sum(img.size for img in cell) > MAX_VALUE_BYTES:
+                total = sum(img.size for img in cell)
+                problems.append(
+                    Problem(
+                        f"row {r + 1}, column {rows.columns[c].name}",
+                        f"the {len(cell)} images of this list total {total:,} bytes; a list in one "
+                        f"row must stay under 2 GiB (Parquet's page limit) — split it into rows "
+                        f"or columns",
+                    )
+                )
+    return problems
+
+
+def raise_if_errors(rows: SourceRows, on_error: OnError) -> None:
+    """In fail mode, stop before writing with every problem found (not just the first)."""
+    errors = errors_only(rows.left_out)
+    if errors and on_error == "fail":
+        noun = "file" if len(errors) == 1 else "files"
+        raise InputError(
+            f"{len(errors)} input {noun} cannot be used; nothing was written "
+            f"(fix them, or use --on-error skip to build without them):",
+            errors,
+        )

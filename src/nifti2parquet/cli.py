@@ -1,0 +1,286 @@
+"""The ``nifti2parquet`` command line: a thin click layer over the Python API.
+
+Each command parses its options into the API's dataclasses, calls one function, and prints the
+result: a one-line summary (or ``--json``), warnings on stderr. A user error prints one clear line
+naming the file and the problem and exits non-zero; never a traceback.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import os
+import sys
+from collections.abc import Callable
+from typing import Any
+
+import click
+
+from .errors import N2PError, OptionError, Problem
+from .fsio import Storage
+from .units import parse_size
+
+DEBUG_ENV = "NIFTI2PARQUET_DEBUG"
+
+
+def _size(ctx: click.Context, param: click.Parameter, value: str) -> int:
+    try:
+        return parse_size(value)
+    except OptionError as exc:
+        raise click.BadParameter(exc.message) from None
+
+
+def _part(ctx: click.Context, param: click.Parameter, value: str | None) -> tuple[int, int] | None:
+    """``I/N`` → (I, N) as given; the base is applied with --part-base."""
+    if value is None:
+        return None
+    try:
+        index, count = (int(x) for x in value.split("/"))
+    except ValueError:
+        raise click.BadParameter(f"{value!r}: write I/N, e.g. 0/8") from None
+    if count < 1:
+        raise click.BadParameter(f"{value!r}: N must be at least 1")
+    return index, count
+
+
+def _storage(pairs: tuple[str, ...]) -> Storage:
+    options: dict[str, Any] = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep:
+            raise OptionError(f"--storage-option {pair!r}: write KEY=VALUE, e.g. anon=true")
+        options[key] = {"true": True, "false": False}.get(value.lower(), value)
+    return Storage(options)
+
+
+def _print_problems(problems: tuple[Problem, ...] | list[Problem], label: str) -> None:
+    for p in problems:
+        click.echo(f"{label}: {p}", err=True)
+
+
+def _run(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """Turn our errors into one clear message and an exit code; no tracebacks for user errors."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except N2PError as exc:
+            _print_error(exc)
+            sys.exit(exc.exit_code)
+        except KeyboardInterrupt:
+            click.echo(
+                "interrupted; run the same command again to continue where it stopped", err=True
+            )
+            sys.exit(130)
+        except Exception as exc:  # an unexpected failure is a bug: say so, briefly
+            if os.environ.get(DEBUG_ENV):
+                raise
+            click.echo(
+                f"error: internal error {type(exc).__name__}: {exc} (please report it; "
+                f"set {DEBUG_ENV}=1 to see the traceback)",
+                err=True,
+            )
+            sys.exit(3)
+
+    return wrapper
+
+
+def _print_error(exc: N2PError) -> None:
+    if len(exc.problems) == 1 and exc.message.endswith(":"):
+        click.echo(f"error: {exc.problems[0]} — {exc.message.rstrip(':')}", err=True)
+        return
+    click.echo(f"error: {exc.message}", err=True)
+    for problem in exc.problems:
+        click.echo(f"  {problem}", err=True)
+
+
+def _source_options(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """Options that say how to read SOURCE (shared by build and inspect)."""
+    options = [
+        click.option(
+            "--image-column",
+            "image_columns",
+            multiple=True,
+            metavar="NAME",
+            help="Table column holding NIfTI paths (repeatable). Default: detected.",
+        ),
+        click.option(
+            "--rows",
+            type=click.Choice(["auto", "session", "subject", "file"]),
+            default="auto",
+            show_default=True,
+            help="BIDS row layout: one row per session, subject or file.",
+        ),
+        click.option(
+            "--derivatives/--no-derivatives",
+            default=True,
+            show_default=True,
+            help="BIDS: include derivatives/<pipeline>/ images as their own columns.",
+        ),
+        click.option(
+            "--subject",
+            "subjects",
+            multiple=True,
+            metavar="GLOB",
+            help="BIDS: only these subjects (repeatable, globs).",
+        ),
+        click.option(
+            "--session",
+            "sessions",
+            multiple=True,
+            metavar="GLOB",
+            help="BIDS: only these sessions.",
+        ),
+        click.option(
+            "--datatype",
+            "datatypes",
+            multiple=True,
+            metavar="GLOB",
+            help="BIDS: only these datatypes (anat, func, dwi, ...).",
+        ),
+        click.option(
+            "--suffix",
+            "suffixes",
+            multiple=True,
+            metavar="GLOB",
+            help="BIDS: only these suffixes (T1w, bold, ...).",
+        ),
+        click.option(
+            "--task", "tasks", multiple=True, metavar="GLOB", help="BIDS: only these tasks."
+        ),
+        click.option(
+            "--storage-option",
+            "storage_options",
+            multiple=True,
+            metavar="KEY=VALUE",
+            help="fsspec option for remote SOURCE/OUTPUT (e.g. anon=true, endpoint_url=...).",
+        ),
+    ]
+    for option in reversed(options):
+        fn = option(fn)
+    return fn
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="nifti2parquet")
+def main() -> None:
+    """Publish NIfTI / BIDS datasets as Hugging Face Parquet datasets."""
+
+
+@main.command()
+@click.argument("source")
+@click.argument("output_dir")
+@_source_options
+@click.option("--split", default="train", show_default=True, help="Split name of the shards.")
+@click.option(
+    "--max-shard-size",
+    default="500MB",
+    show_default=True,
+    callback=_size,
+    help="Largest shard file on disk (true bytes).",
+)
+@click.option(
+    "--row-group-size",
+    default="100MB",
+    show_default=True,
+    callback=_size,
+    help="Target bytes per row group (the Hub viewer reads up to ~286 MiB).",
+)
+@click.option(
+    "--workers",
+    type=int,
+    default=0,
+    help="Processes writing shards in parallel. Default: one per CPU core.",
+)
+@click.option(
+    "--part",
+    callback=_part,
+    metavar="I/N",
+    help="Build only part I of N (array jobs); then run once more with --finalize.",
+)
+@click.option(
+    "--part-base",
+    type=click.Choice(["0", "1"]),
+    default="0",
+    show_default=True,
+    help="Whether --part counts from 0 (I in 0..N-1) or from 1 (I in 1..N).",
+)
+@click.option(
+    "--finalize",
+    is_flag=True,
+    help="After all --part runs: check every shard is there, write manifest and card.",
+)
+@click.option(
+    "--on-error",
+    type=click.Choice(["fail", "skip"]),
+    default="fail",
+    show_default=True,
+    help="Bad input files: stop before writing, or leave them out.",
+)
+@click.option(
+    "--check",
+    type=click.Choice(["cheap", "deep"]),
+    default="cheap",
+    show_default=True,
+    help="deep: also decompress and decode every image first.",
+)
+@click.option("--license", default="", help="License for the card (e.g. cc-by-4.0).")
+@click.option("--repo-id", default=None, help="Hub repo id to show in the card's snippets.")
+@click.option("--quiet", "-q", is_flag=True, help="No progress bars.")
+@click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON on stdout.")
+@_run
+def build(source: str, output_dir: str, **kw: Any) -> None:
+    """Build SOURCE (a table of files or a BIDS folder) into OUTPUT_DIR."""
+    from .build import BuildOptions
+    from .build import build as run_build
+    from .progress import ConsoleReporter
+
+    part = kw["part"]
+    if part and kw["part_base"] == "1":
+        part = (part[0] - 1, part[1])
+    options = BuildOptions(
+        split=kw["split"],
+        max_shard_size=kw["max_shard_size"],
+        row_group_size=kw["row_group_size"],
+        image_columns=kw["image_columns"],
+        rows=kw["rows"],
+        derivatives=kw["derivatives"],
+        subjects=kw["subjects"],
+        sessions=kw["sessions"],
+        datatypes=kw["datatypes"],
+        suffixes=kw["suffixes"],
+        tasks=kw["tasks"],
+        workers=kw["workers"],
+        part=part,
+        finalize=kw["finalize"],
+        on_error=kw["on_error"],
+        check=kw["check"],
+        license=kw["license"],
+        repo_id=kw["repo_id"],
+        storage=_storage(kw["storage_options"]),
+    )
+    result = run_build(source, output_dir, options, ConsoleReporter(kw["quiet"]))
+    _print_problems(result.warnings, "warning")
+    _print_problems(result.left_out, "left out")
+    if kw["as_json"]:
+        click.echo(json.dumps(result.to_dict(), indent=1))
+    else:
+        click.echo(result.summary())
+
+
+@main.command()
+@click.argument("output_dir", default="nifti2parquet-demo")
+@click.option("--quiet", "-q", is_flag=True, help="No progress bars.")
+@_run
+def demo(output_dir: str, quiet: bool) -> None:
+    """Build a small dataset from the NIfTI images shipped with nibabel, check it, show it."""
+    from .demo import run_demo
+    from .progress import ConsoleReporter
+
+    for line in run_demo(output_dir, ConsoleReporter(quiet)):
+        click.echo(line)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

@@ -1,0 +1,261 @@
+"""The plan: which row goes to which row group and which shard, decided before any byte is read.
+
+The plan is the contract between build, resume, parallel workers, array-job parts and push: it is a
+pure function of the rows (file sizes and values) and the options, so every process that computes it
+gets the same shards with the same final ``-of-N`` names.
+
+Shards are cut at a TRUE byte threshold. Each row's cost is an upper bound of what it adds to the
+Parquet file: its image bytes exactly, plus a proven ceiling on Parquet's own framing (page headers,
+levels, page index entries, footer metadata). A shard's bound is its fixed footer (measured by
+writing an empty file with the real schema and options) plus its row groups' bounds, so the file on
+disk can never exceed the threshold; the writer checks this on every shard it writes. The slack is
+about a kilobyte per image, nothing next to the images themselves.
+"""
+
+from __future__ import annotations
+
+import io
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from .errors import OptionError
+from .rows import Column, ImageRef, SourceRows, images_in_row
+from .schema import arrow_schema, file_key_value_metadata, parquet_writer_options, value_leaves
+
+MAX_ROW_GROUP_SIZE = 1 << 30  # far below the 2 GiB per column chunk that readers cannot read back
+VIEWER_ROW_GROUP_LIMIT = 300_000_000  # the Hub viewer scans at most ~286 MiB per row group
+MAX_ROWS_PER_ROW_GROUP = 1_000_000  # below pyarrow's default cap of 1 Mi rows per row group
+
+# Ceilings of Parquet's framing, in bytes (see docs/explanation/sizes.md for the derivation):
+PAGE = 256  # one data page: header, level runs, offset-index entry, column-index entry, histograms
+VALUE = 8  # one value: 4-byte length prefix and its definition/repetition levels
+CHUNK = 1024  # one column chunk's metadata in the footer, besides its path and statistics
+STATS_CAP = 4096  # parquet-cpp drops chunk statistics larger than this
+CDC_MIN_CHUNK = 262144  # content-defined pages are at least this big (unless a value ends them)
+ROWS_PER_PAGE = 20_000  # parquet-cpp's default max rows per page
+
+
+@dataclass(frozen=True)
+class PlanOptions:
+    """The options that decide the layout of the output."""
+
+    split: str = "train"
+    max_shard_size: int = 500_000_000
+    row_group_size: int = 100_000_000
+
+    def check(self) -> None:
+        if not re.fullmatch(r"\w+(\.\w+)*", self.split):
+            raise OptionError(f"--split {self.split!r}: use letters, digits, '_' and '.' only")
+        if self.row_group_size <= 0 or self.max_shard_size <= 0:
+            raise OptionError("--row-group-size and --max-shard-size must be positive")
+        if self.row_group_size > MAX_ROW_GROUP_SIZE:
+            raise OptionError(
+                f"--row-group-size {self.row_group_size} is too large: a row group must stay well "
+                f"under 2 GiB per column or nobody can read the file back (at most 1GiB)"
+            )
+
+
+@dataclass(frozen=True)
+class RowGroupPlan:
+    start: int
+    stop: int
+    bound: int
+
+    @property
+    def num_rows(self) -> int:
+        return self.stop - self.start
+
+
+@dataclass(frozen=True)
+class ShardPlan:
+    index: int
+    count: int
+    split: str
+    row_groups: tuple[RowGroupPlan, ...]
+    bound: int
+
+    @property
+    def start(self) -> int:
+        return self.row_groups[0].start
+
+    @property
+    def stop(self) -> int:
+        return self.row_groups[-1].stop
+
+    @property
+    def num_rows(self) -> int:
+        return self.stop - self.start
+
+    @property
+    def name(self) -> str:
+        return f"{self.split}-{self.index:05d}-of-{self.count:05d}.parquet"
+
+    @property
+    def path(self) -> str:
+        """Path inside the output folder and the Hub repo."""
+        return f"data/{self.name}"
+
+
+@dataclass(frozen=True)
+class Plan:
+    options: PlanOptions
+    shards: tuple[ShardPlan, ...]
+    num_rows: int
+
+    @property
+    def oversized(self) -> tuple[ShardPlan, ...]:
+        """Shards over the threshold: each holds one row that alone exceeds it."""
+        return tuple(s for s in self.shards if s.bound > self.options.max_shard_size)
+
+
+class SizeModel:
+    """Upper bounds of the bytes each row, row group and shard take in a Parquet file."""
+
+    def __init__(self, columns: Sequence[Column], rows: Sequence[tuple[Any, ...]]) -> None:
+        schema = arrow_schema(columns)
+        self.fixed = _empty_file_size(columns, schema) + CHUNK
+        self._image_columns = [i for i, c in enumerate(columns) if c.is_image]
+        self._value_columns = [i for i, c in enumerate(columns) if not c.is_image]
+        leaves = value_leaves(schema, columns)
+        # A leaf's values are never bigger than the cells containing them, so each value leaf is
+        # charged its column's largest cell for min/max statistics.
+        largest = {
+            i: max((_value_size(r[i]) for r in rows), default=0) for i in self._value_columns
+        }
+        leaf_largest = [
+            largest[i]
+            for i in self._value_columns
+            for leaf in leaves
+            if _leaf_of(leaf, columns[i].name)
+        ]
+        longest_name = max(
+            (len(img.name.encode()) for row in rows for img in _images(row, self._image_columns)),
+            default=0,
+        )
+        self.row_group_fixed = (
+            len(self._image_columns) * (2 * CHUNK + 2 * longest_name)
+            + sum(CHUNK + 2 * min(size, STATS_CAP) for size in leaf_largest)
+            + sum(3 * len(leaf) for leaf in leaves)
+        )
+        self._page = sum(PAGE + 2 * size for size in leaf_largest)
+
+    def row_cost(self, row: tuple[Any, ...]) -> int:
+        """Bytes one row can add to a file, apart from per-row-group costs."""
+        images = sum(_image_cell_cost(row[i]) for i in self._image_columns)
+        return images + self.value_bytes(row) + VALUE * len(self._value_columns)
+
+    def value_bytes(self, row: tuple[Any, ...]) -> int:
+        """Plain values, plus a dictionary page copy, plus snappy's worst-case growth."""
+        return sum(3 * _value_size(row[i]) for i in self._value_columns)
+
+    def group_bound(self, cost: int, value_bytes: int, num_rows: int) -> int:
+        """A row group's bound: its rows, its chunks' metadata, and its value columns' pages."""
+        pages = 2 + value_bytes // CDC_MIN_CHUNK + num_rows // ROWS_PER_PAGE
+        return cost + self.row_group_fixed + pages * self._page
+
+
+def _leaf_of(leaf: str, column: str) -> bool:
+    return leaf == column or leaf.startswith(column + ".")
+
+
+def _images(row: tuple[Any, ...], image_columns: Sequence[int]) -> list[ImageRef]:
+    return [img for _, img in images_in_row(row, tuple(image_columns))]
+
+
+def _image_cell_cost(cell: Any) -> int:
+    if cell is None:
+        return 2 * VALUE
+    if isinstance(cell, ImageRef):
+        return _image_cost(cell)
+    return 2 * VALUE + sum(_image_cost(img) for img in cell)
+
+
+def _image_cost(img: ImageRef) -> int:
+    """The image's bytes, its name, and a page on each of the two leaves (bytes, path)."""
+    name = len(img.name.encode())
+    return img.size + VALUE + (3 * name + VALUE) + 2 * PAGE
+
+
+def _value_size(value: Any) -> int:
+    """Bytes of a value in Arrow: enough for a bound, exact for strings and numbers."""
+    if value is None:
+        return 1
+    if isinstance(value, bool):
+        return 1
+    if isinstance(value, (int, float)):
+        return 8
+    if isinstance(value, str):
+        return 4 + len(value.encode("utf-8", "surrogatepass"))
+    if isinstance(value, (bytes, bytearray)):
+        return 4 + len(value)
+    if isinstance(value, dict):
+        return 1 + sum(_value_size(v) for v in value.values())
+    if isinstance(value, (list, tuple)):
+        return 4 + sum(_value_size(v) for v in value)
+    return 16 + len(str(value))
+
+
+def _empty_file_size(columns: Sequence[Column], schema: pa.Schema) -> int:
+    """Size of a file with this schema and no rows: the schema and metadata part of every footer."""
+    sink = io.BytesIO()
+    options = parquet_writer_options(columns, schema)
+    writer = pq.ParquetWriter(sink, schema, **options)
+    writer.add_key_value_metadata(file_key_value_metadata(options))
+    writer.close()
+    return len(sink.getvalue())
+
+
+def plan_shards(rows: SourceRows, options: PlanOptions) -> Plan:
+    """Pack rows, in order, into row groups and shards by their byte bounds."""
+    options.check()
+    model = SizeModel(rows.columns, rows.rows)
+    # A row group never outgrows a shard, so only a single row can make a shard oversized.
+    target = min(options.row_group_size, options.max_shard_size - model.fixed)
+    groups = _pack_row_groups(model, rows.rows, target)
+    shards = _pack_shards(model, groups, options)
+    return Plan(options=options, shards=shards, num_rows=len(rows.rows))
+
+
+def _pack_row_groups(
+    model: SizeModel, rows: Sequence[tuple[Any, ...]], target: int
+) -> list[RowGroupPlan]:
+    groups: list[RowGroupPlan] = []
+    start, cost, value_bytes = 0, 0, 0
+    for r, row in enumerate(rows):
+        row_cost, row_values = model.row_cost(row), model.value_bytes(row)
+        n = r - start
+        grown = model.group_bound(cost + row_cost, value_bytes + row_values, n + 1)
+        if n and (grown > target or n >= MAX_ROWS_PER_ROW_GROUP):
+            groups.append(RowGroupPlan(start, r, model.group_bound(cost, value_bytes, n)))
+            start, cost, value_bytes = r, 0, 0
+        cost += row_cost
+        value_bytes += row_values
+    if len(rows) > start:
+        n = len(rows) - start
+        groups.append(RowGroupPlan(start, len(rows), model.group_bound(cost, value_bytes, n)))
+    return groups
+
+
+def _pack_shards(
+    model: SizeModel, groups: list[RowGroupPlan], options: PlanOptions
+) -> tuple[ShardPlan, ...]:
+    """Greedy packing: a shard takes row groups while its bound stays under the threshold."""
+    packed: list[list[RowGroupPlan]] = []
+    total = 0
+    for group in groups:
+        if packed and total + group.bound <= options.max_shard_size:
+            packed[-1].append(group)
+            total += group.bound
+        else:
+            packed.append([group])
+            total = model.fixed + group.bound
+    count = len(packed)
+    return tuple(
+        ShardPlan(i, count, options.split, tuple(gs), model.fixed + sum(g.bound for g in gs))
+        for i, gs in enumerate(packed)
+    )

@@ -1,0 +1,271 @@
+"""A table of files as SOURCE: ``.csv``, ``.tsv``, ``.parquet`` or ``.jsonl``, one row per row.
+
+This is the file table people already build by hand (``subject_id``, ``t1w`` = a path, ``bold`` =
+several paths, ``age``...). Image columns are the ones whose values are all NIfTI paths (or named
+with ``--image-column``); a cell holding several paths (a Parquet list, a JSON array in text
+formats) makes the column ``List(Nifti())``. An empty cell is a missing image; an empty list stays
+``[]``. Relative paths resolve against the table's folder. Every path the table names is accounted
+for: it is in the output, or it is reported with the reason it is not.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from ..errors import InputError, OptionError, Problem
+from ..fsio import Storage, basename, is_remote, join, parent
+from ..nifti import is_nifti_name
+from ..rows import Column, ImageRef, SourceRows
+from .files import StatResult, stat_many
+from .text import cell_or_none, decode_text, infer_text_column, parse_delimited
+
+TABLE_SUFFIXES = (".csv", ".tsv", ".parquet", ".jsonl", ".ndjson")
+
+
+def is_table(source: str) -> bool:
+    return source.lower().endswith(TABLE_SUFFIXES)
+
+
+@dataclass(frozen=True)
+class RawTable:
+    """Column names, raw cells per column, and Arrow types where the format has them."""
+
+    names: list[str]
+    cells: dict[str, list[Any]]
+    types: dict[str, pa.DataType]
+    text: bool  # cells are text (CSV/TSV): JSON arrays are lists, values need typing
+    warnings: list[Problem]
+
+
+def read_table_source(
+    source: str, storage: Storage, image_columns: Sequence[str] = (), threads: int = 16
+) -> SourceRows:
+    """Read the table, find its image columns, stat every file it names."""
+    raw = read_raw_table(source, storage)
+    kinds, warnings = _image_columns(raw, image_columns)
+    folder = parent(source)
+    refs, problems, found = _resolve_images(raw, kinds, folder, storage, threads)
+    columns, rows = _build_rows(raw, kinds, refs, warnings)
+    return SourceRows(
+        source=source,
+        kind="table",
+        columns=tuple(columns),
+        rows=tuple(rows),
+        files_found=found,
+        left_out=tuple(problems),
+        warnings=tuple(raw.warnings + warnings),
+    )
+
+
+def read_raw_table(source: str, storage: Storage) -> RawTable:
+    name = source.lower()
+    try:
+        with storage.open(source) as f:
+            data = f.read()
+    except FileNotFoundError:
+        raise InputError(f"{source}: no such file") from None
+    except OSError as exc:
+        raise InputError(f"{source}: cannot read ({exc.strerror or exc})") from None
+    if name.endswith(".parquet"):
+        return _parquet_table(source, data)
+    if name.endswith((".jsonl", ".ndjson")):
+        return _jsonl_table(source, data)
+    return _delimited_table(source, data, "\t" if name.endswith(".tsv") else ",")
+
+
+def _delimited_table(source: str, data: bytes, delimiter: str) -> RawTable:
+    text, warnings = decode_text(data, source)
+    header, body = parse_delimited(text, delimiter)
+    if not header:
+        raise InputError(f"{source}: the table is empty (no header row)")
+    _check_names(source, header)
+    for n, row in enumerate(body, start=1):
+        if len(row) != len(header):
+            raise InputError(
+                f"{source}: row {n} has {len(row)} cells but the header has {len(header)} columns"
+            )
+    cells = {h: [cell_or_none(row[i]) for row in body] for i, h in enumerate(header)}
+    return RawTable(header, cells, {}, True, warnings)
+
+
+def _jsonl_table(source: str, data: bytes) -> RawTable:
+    text, warnings = decode_text(data, source)
+    records: list[dict[str, Any]] = []
+    for n, line in enumerate(text.splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise InputError(f"{source}: line {n} is not valid JSON ({exc.msg})") from None
+        if not isinstance(record, dict):
+            raise InputError(f"{source}: line {n} is not a JSON object")
+        records.append(record)
+    names = list(dict.fromkeys(k for record in records for k in record))
+    if not names:
+        raise InputError(f"{source}: the table is empty")
+    cells = {k: [record.get(k) for record in records] for k in names}
+    return RawTable(names, cells, {}, False, warnings)
+
+
+def _parquet_table(source: str, data: bytes) -> RawTable:
+    try:
+        table = pq.read_table(pa.BufferReader(data))
+    except (pa.ArrowException, OSError) as exc:
+        raise InputError(f"{source}: not a readable Parquet file ({exc})") from None
+    _check_names(source, table.column_names)
+    types: dict[str, pa.DataType] = {}
+    cells: dict[str, list[Any]] = {}
+    for name, column in zip(table.column_names, table.columns):
+        if pa.types.is_dictionary(column.type):
+            column = column.cast(column.type.value_type)
+        types[name] = column.type
+        cells[name] = column.to_pylist()
+    return RawTable(list(table.column_names), cells, types, False, [])
+
+
+def _check_names(source: str, names: Sequence[str]) -> None:
+    if any(not n for n in names):
+        raise InputError(f"{source}: a column has an empty name")
+    duplicates = sorted({n for n in names if list(names).count(n) > 1})
+    if duplicates:
+        raise InputError(f"{source}: duplicate column names: {', '.join(duplicates)}")
+
+
+# image columns ---------------------------------------------------------------------------------
+def _image_columns(raw: RawTable, named: Sequence[str]) -> tuple[dict[str, str], list[Problem]]:
+    """``{column: "image" | "image_list"}`` for the image columns, and warnings."""
+    missing = [n for n in named if n not in raw.cells]
+    if missing:
+        raise OptionError(
+            f"--image-column {', '.join(missing)}: no such column (columns: {', '.join(raw.names)})"
+        )
+    kinds: dict[str, str] = {}
+    warnings: list[Problem] = []
+    for name in raw.names:
+        cells = [_as_paths(c, raw.text) for c in raw.cells[name]]
+        paths = [p for c in cells if c is not None for p in (c if isinstance(c, list) else [c])]
+        nifti = [p for p in paths if isinstance(p, str) and is_nifti_name(p)]
+        if name in named or (nifti and len(nifti) == len(paths)):
+            kinds[name] = "image_list" if any(isinstance(c, list) for c in cells) else "image"
+        elif nifti:
+            warnings.append(
+                Problem(
+                    name,
+                    f"column has {len(nifti)} NIfTI paths and {len(paths) - len(nifti)} other "
+                    f"values, so it is kept as text; name it with --image-column to embed them",
+                    "warning",
+                )
+            )
+    if not kinds:
+        raise InputError(
+            "no image columns: no column holds only .nii/.nii.gz paths; "
+            "name them with --image-column"
+        )
+    return kinds, warnings
+
+
+def _as_paths(cell: Any, text: bool) -> Any:
+    """A cell as None, one path, or a list of paths (JSON arrays in text cells are lists)."""
+    if text and isinstance(cell, str) and cell.startswith("[") and cell.endswith("]"):
+        try:
+            return json.loads(cell)
+        except json.JSONDecodeError:
+            return cell
+    return cell
+
+
+def _resolve_images(
+    raw: RawTable, kinds: dict[str, str], folder: str, storage: Storage, threads: int
+) -> tuple[dict[tuple[int, str], Any], list[Problem], int]:
+    """Stat every named file; refs keyed by (row, column); problems for the ones left out."""
+    wanted: list[tuple[int, str, int, str]] = []  # row, column, position in list, path as written
+    problems: list[Problem] = []
+    invalid = 0
+    for name in kinds:
+        for r, cell in enumerate(raw.cells[name]):
+            paths = _as_paths(cell, raw.text)
+            if paths is None:
+                continue
+            for k, p in enumerate(paths if isinstance(paths, list) else [paths]):
+                if isinstance(p, str) and p.strip():
+                    wanted.append((r, name, k, p.strip()))
+                else:
+                    invalid += 1
+                    problems.append(
+                        Problem(f"row {r + 1}, column {name}", f"not a file path: {p!r}")
+                    )
+    urls = [_resolve(folder, p) for _, _, _, p in wanted]
+    stats = stat_many(urls, storage, threads)
+    refs: dict[tuple[int, str], Any] = {}
+    seen: dict[str, tuple[int, str]] = {}
+    for (r, name, _, written), url in zip(wanted, urls):
+        where = f"row {r + 1}, column {name}"
+        result: StatResult = stats[url]
+        if result.problem:
+            problems.append(Problem(written, f"{result.problem} ({where})"))
+        elif url in seen:
+            first = seen[url]
+            problems.append(
+                Problem(written, f"listed twice: {where} and row {first[0] + 1}, column {first[1]}")
+            )
+        else:
+            seen[url] = (r, name)
+            refs.setdefault((r, name), []).append(
+                ImageRef(url, result.size, basename(url), written, result.version)
+            )
+    return refs, problems, len(wanted) + invalid
+
+
+def _resolve(folder: str, path: str) -> str:
+    if not is_remote(path) and not is_remote(folder):
+        path = os.path.expanduser(path)
+    return join(folder, path)
+
+
+def _build_rows(
+    raw: RawTable, kinds: dict[str, str], refs: dict[tuple[int, str], Any], warnings: list[Problem]
+) -> tuple[list[Column], list[tuple[Any, ...]]]:
+    columns: list[Column] = []
+    values: dict[str, list[Any]] = {}
+    num_rows = len(next(iter(raw.cells.values()), []))
+    for name in raw.names:
+        if name in kinds:
+            columns.append(Column(name, kinds[name]))  # type: ignore[arg-type]
+            values[name] = [_image_cell(raw, name, r, kinds[name], refs) for r in range(num_rows)]
+        else:
+            arrow_type, converted = _value_column(raw, name, warnings)
+            columns.append(Column(name, "value", arrow_type))
+            values[name] = converted
+    rows = [tuple(values[c.name][r] for c in columns) for r in range(num_rows)]
+    return columns, rows
+
+
+def _image_cell(raw: RawTable, name: str, r: int, kind: str, refs: dict) -> Any:
+    """A missing cell stays null, ``[]`` stays ``[]``; files left out are simply absent."""
+    written = _as_paths(raw.cells[name][r], raw.text)
+    found = refs.get((r, name), [])
+    if kind == "image_list":
+        return None if written is None else tuple(found)
+    return found[0] if found else None
+
+
+def _value_column(raw: RawTable, name: str, warnings: list[Problem]) -> tuple[pa.DataType, list]:
+    cells = raw.cells[name]
+    if name in raw.types:
+        return raw.types[name], cells
+    if raw.text:
+        return infer_text_column(cells)
+    try:
+        inferred = pa.array(cells).type
+    except (pa.ArrowInvalid, pa.ArrowTypeError):
+        warnings.append(Problem(name, "column mixes value types; stored as JSON text", "warning"))
+        return pa.string(), [None if c is None else json.dumps(c) for c in cells]
+    return (pa.string() if pa.types.is_null(inferred) else inferred), cells

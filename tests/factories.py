@@ -1,0 +1,168 @@
+"""Small datasets built in code, from real NIfTI bytes written by nibabel.
+
+Every test that needs images or tables builds them here, so the cases stay readable: a test says
+"three subjects, one missing T1w, two BOLD runs" and this module makes the files.
+"""
+
+from __future__ import annotations
+
+import csv
+import gzip
+import hashlib
+import json
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import nibabel as nib
+import numpy as np
+
+
+def nifti_bytes(
+    shape: tuple[int, ...] = (6, 7, 5),
+    dtype: Any = np.int16,
+    seed: int = 0,
+    gz: bool = False,
+    version: int = 1,
+) -> bytes:
+    """A real single-file NIfTI image (``.nii`` bytes, or gzip of them)."""
+    rng = np.random.default_rng(seed)
+    data = (rng.random(shape) * 1000).astype(dtype)
+    affine = np.diag([1.0 + seed % 3, 1.5, 2.0, 1.0])
+    affine[:3, 3] = [-seed, 2 * seed, 3.5]
+    image_class = nib.Nifti2Image if version == 2 else nib.Nifti1Image
+    image = image_class(data, affine)
+    image.header.set_data_dtype(data.dtype)
+    raw = image.to_bytes()
+    return gzip.compress(raw, compresslevel=1, mtime=0) if gz else raw
+
+
+def write_nifti(path: str | Path, seed: int = 0, shape: tuple[int, ...] = (6, 7, 5),
+                dtype: Any = np.int16, version: int = 1) -> Path:
+    """Write a NIfTI image to ``path``; gzip when the name ends with ``.gz``."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(nifti_bytes(shape, dtype, seed, str(path).endswith(".gz"), version))
+    return path
+
+
+def padded_nifti(path: str | Path, size: int, seed: int = 0) -> Path:
+    """A valid ``.nii.gz`` of about ``size`` bytes (incompressible voxels), for size-driven tests."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    voxels = max(8, size // 4)
+    rng = np.random.default_rng(seed)
+    data = rng.integers(-(2**31), 2**31 - 1, size=(voxels,), dtype=np.int32).reshape(voxels, 1, 1)
+    image = nib.Nifti1Image(data, np.eye(4))
+    raw = image.to_bytes()
+    path.write_bytes(gzip.compress(raw, compresslevel=1, mtime=0))
+    return path
+
+
+def sha256_file(path: str | Path) -> str:
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+
+
+@dataclass
+class TableDataset:
+    """A file table on disk and what it should produce."""
+
+    table: Path
+    rows: list[dict[str, Any]]
+    image_columns: dict[str, str] = field(default_factory=dict)  # name -> image | image_list
+
+    def images(self) -> list[Path]:
+        """Every image path the table names, in row / column / list order."""
+        found = []
+        for row in self.rows:
+            for name in self.image_columns:
+                cell = row[name]
+                if cell is None:
+                    continue
+                for p in cell if isinstance(cell, list) else [cell]:
+                    found.append(self.table.parent / p)
+        return found
+
+
+def subject_table(
+    root: str | Path,
+    subjects: int = 3,
+    runs: Sequence[int] | None = None,
+    missing_t1w: Sequence[int] = (),
+    fmt: str = "csv",
+    gz: bool = True,
+    sizes: Sequence[int] | None = None,
+) -> TableDataset:
+    """A table like the ones people build by hand: subject_id, t1w, bold (list), age, group.
+
+    ``runs[i]`` BOLD runs for subject i (0 gives ``[]``); ``missing_t1w`` subjects have no T1w;
+    ``sizes`` makes the T1w images roughly that many bytes (for threshold tests).
+    """
+    root = Path(root)
+    runs = list(runs) if runs is not None else [2, 1, 0][:subjects] + [1] * max(0, subjects - 3)
+    ext = ".nii.gz" if gz else ".nii"
+    rows: list[dict[str, Any]] = []
+    for i in range(subjects):
+        sub = f"sub-{i + 1:02d}"
+        t1w = None
+        if i not in missing_t1w:
+            t1w = f"images/{sub}_T1w{ext}"
+            if sizes:
+                padded_nifti(root / t1w, sizes[i % len(sizes)], seed=i)
+            else:
+                write_nifti(root / t1w, seed=i)
+        bold = []
+        for k in range(runs[i]):
+            name = f"images/{sub}_task-rest_run-{k + 1:02d}_bold{ext}"
+            write_nifti(root / name, seed=100 + 10 * i + k, shape=(5, 4, 3, 4))
+            bold.append(name)
+        rows.append({"subject_id": sub, "t1w": t1w, "bold": bold, "age": 20.5 + i,
+                     "group": "patient" if i % 2 else "control"})
+    table = root / f"participants.{fmt}"
+    write_table(table, rows)
+    return TableDataset(table, rows, {"t1w": "image", "bold": "image_list"})
+
+
+def write_table(path: Path, rows: list[dict[str, Any]]) -> None:
+    """Write rows as CSV/TSV (lists as JSON arrays, None as empty), JSONL, or Parquet."""
+    suffix = path.suffix
+    names = list(rows[0])
+    if suffix in (".csv", ".tsv"):
+        with open(path, "w", newline="") as f:
+            writer = csv.writer(f, delimiter="\t" if suffix == ".tsv" else ",")
+            writer.writerow(names)
+            for row in rows:
+                writer.writerow([_text_cell(row[n]) for n in names])
+    elif suffix == ".jsonl":
+        path.write_text("".join(json.dumps(row) + "\n" for row in rows))
+    elif suffix == ".parquet":
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        pq.write_table(pa.Table.from_pylist(rows), path)
+    else:
+        raise ValueError(suffix)
+
+
+def _text_cell(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, list):
+        return json.dumps(value)
+    return str(value)
+
+
+def tree_bytes(root: str | Path) -> dict[str, bytes]:
+    """Every file under ``root`` (relative path → bytes), hidden state excluded: for identity tests."""
+    root = Path(root)
+    return {
+        str(p.relative_to(root)): p.read_bytes()
+        for p in sorted(root.rglob("*"))
+        if p.is_file() and ".nifti2parquet" not in p.parts
+    }
+
+
+def dir_size(paths: Sequence[str | os.PathLike]) -> int:
+    return sum(os.path.getsize(p) for p in paths)
