@@ -168,7 +168,7 @@ def build(
     _claim_output(output)
     lock = f"build-{options.split}" + (f"-part{options.part[0]}" if options.part else "")
     with output.lock(lock):
-        rows, plan = _prepare(source, options, reporter)
+        rows, plan = prepare(source, options, reporter)
         while True:
             job = _Job(output, rows, plan, shard_keys(plan, rows), options, reporter)
             try:
@@ -209,19 +209,28 @@ def _claim_output(output: OutputFolder) -> None:
     )
 
 
-def _prepare(source: str, options: BuildOptions, reporter: Reporter) -> tuple[SourceRows, Plan]:
-    """Read and check the source, then plan. Raises before anything is written."""
+def prepare(
+    source: str, options: BuildOptions, reporter: Reporter | None = None, strict: bool = True
+) -> tuple[SourceRows, Plan]:
+    """Read and check the source, then plan; nothing is written.
+
+    ``strict``: raise on what cannot be built (bad files in ``--on-error fail`` mode, rows over
+    Parquet's limits). ``inspect`` passes False to list every problem instead.
+    """
+    reporter = reporter or Reporter()
     reporter.step(f"reading {source}")
     rows = read_source(source, options.source_options())
-    images = list(rows.images())
     if not rows.rows:
         raise InputError(f"{source}: no rows to build")
-    with reporter.bar(len(images), f"checking {len(images):,} files", unit="files") as bar:
-        rows, _ = check_images(rows, options.storage, options.check, progress=bar.update)
+    if rows.checked != options.check and rows.checked != "deep":
+        images = list(rows.images())
+        with reporter.bar(len(images), f"checking {len(images):,} files", unit="files") as bar:
+            rows, _ = check_images(rows, options.storage, options.check, progress=bar.update)
     limits = row_limit_problems(rows)
-    if limits:
+    if limits and strict:
         raise InputError("some rows cannot be stored in Parquet; nothing was written:", limits)
-    raise_if_errors(rows, options.on_error)
+    if strict:
+        raise_if_errors(rows, options.on_error)
     plan = plan_shards(rows, options.plan_options())
     return rows, plan
 

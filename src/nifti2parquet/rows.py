@@ -82,6 +82,7 @@ class SourceRows:
     files_found: int = 0
     left_out: tuple[Problem, ...] = ()
     warnings: tuple[Problem, ...] = ()
+    checked: Literal["cheap", "deep"] | None = None  # checks the source already ran on its images
 
     @property
     def image_columns(self) -> tuple[int, ...]:
