@@ -52,9 +52,9 @@ def padded_nifti(path: str | Path, size: int, seed: int = 0) -> Path:
     """A valid ``.nii.gz`` of about ``size`` bytes (incompressible voxels), for size-driven tests."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    voxels = max(8, size // 4)
+    slices = max(1, size // (4 * 16 * 16))
     rng = np.random.default_rng(seed)
-    data = rng.integers(-(2**31), 2**31 - 1, size=(voxels,), dtype=np.int32).reshape(voxels, 1, 1)
+    data = rng.integers(-(2**31), 2**31 - 1, size=(16, 16, slices), dtype=np.int32)
     image = nib.Nifti1Image(data, np.eye(4))
     raw = image.to_bytes()
     path.write_bytes(gzip.compress(raw, compresslevel=1, mtime=0))

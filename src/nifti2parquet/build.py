@@ -12,14 +12,13 @@ the manifest and card.
 from __future__ import annotations
 
 import dataclasses
+import errno
 import hashlib
 import json
 import os
 import time
 from collections.abc import Callable, Iterable, Sequence
-from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from dataclasses import dataclass, field
-from multiprocessing import get_context
 from typing import Any, Literal
 
 from .card import README, render_card
@@ -56,6 +55,7 @@ from .schema import features_dict
 from .sources import SourceOptions, read_source
 from .units import format_size
 from .verify import VerifyReport, verify_footers
+from .workers import WorkerPool
 from .writer import ShardResult, ShardTask, write_shard
 
 HASH_BLOCK = 8 << 20
@@ -85,6 +85,7 @@ class BuildOptions:
     repo_id: str | None = None
     storage: Storage = field(default_factory=Storage)
     read_threads: int = 4
+    prefetch_bytes: int = 200_000_000  # per worker: image bytes read ahead while encoding
 
     def plan_options(self) -> PlanOptions:
         return PlanOptions(self.split, self.max_shard_size, self.row_group_size)
@@ -160,11 +161,24 @@ def build(
 ) -> BuildResult:
     """Build SOURCE into OUTPUT_DIR; see the module docstring."""
     options = options or BuildOptions()
-    reporter = reporter or Reporter()
-    started = time.monotonic()
     options.plan_options().check()
     _check_part(options)
     output = OutputFolder(output_dir, options.storage)
+    try:
+        return _build(source, output, options, reporter or Reporter())
+    except OSError as exc:
+        if exc.errno in (errno.ENOSPC, errno.EDQUOT) or "No space left" in str(exc):
+            raise OutputError(
+                f"{output.url}: disk full; free some space and run the same command again "
+                f"(finished shards are kept and reused)"
+            ) from None
+        raise
+
+
+def _build(
+    source: str, output: OutputFolder, options: BuildOptions, reporter: Reporter
+) -> BuildResult:
+    started = time.monotonic()
     _claim_output(output)
     lock = f"build-{options.split}" + (f"-part{options.part[0]}" if options.part else "")
     with output.lock(lock):
@@ -307,45 +321,27 @@ class _Job:
             shard=shard,
             columns=self.rows.columns,
             rows=self.rows.rows[shard.start : shard.stop],
-            output=self.output.url,
-            tmp=self.output.tmp_name(shard.path),
+            tmp_file=self.output.local_tmp(shard.path),
             storage=self.options.storage,
             read_threads=self.options.read_threads,
+            prefetch_bytes=self.options.prefetch_bytes,
         )
 
     def _write_parallel(self, todo: list[ShardPlan], workers: int, progress: Callable) -> None:
-        """Shards in worker processes; results are committed here, in whatever order they end."""
-        context = get_context("spawn")
-        queue = context.Manager().Queue()
-        errors: list[InputError] = []
-        with ProcessPoolExecutor(
-            workers, mp_context=context, initializer=_init_worker, initargs=(queue,)
-        ) as pool:
-            pending: dict[Future, ShardPlan] = {}
-            waiting = list(todo)
-            while waiting or pending:
-                while waiting and len(pending) < workers and not errors:
-                    shard = waiting.pop(0)
-                    pending[pool.submit(_write_in_worker, self._task(shard))] = shard
-                if not pending:
-                    break
-                done, _ = wait(pending, timeout=0.2, return_when=FIRST_COMPLETED)
-                _drain(queue, progress)
-                for future in done:
-                    shard = pending.pop(future)
-                    try:
-                        self._commit(shard, future.result())
-                    except InputError as exc:
-                        errors.append(exc)
-            _drain(queue, progress)
+        """Shards in worker processes; each result is committed here, as soon as it arrives."""
+        tasks = [self._task(shard) for shard in todo]
+        errors = WorkerPool(workers).run(tasks, lambda t, r: self._commit(t.shard, r), progress)
+        inputs = [e for e in errors if isinstance(e, InputError)]
+        if inputs:
+            raise InputError(inputs[0].message, [p for e in inputs for p in e.problems])
         if errors:
-            raise InputError(errors[0].message, [p for e in errors for p in e.problems])
+            raise errors[0]
 
     def _commit(self, shard: ShardPlan, result: ShardResult) -> None:
         if result.size > shard.bound:  # the plan's guarantee; never expected to fire
-            self.output.remove(result.tmp)
+            os.remove(result.tmp_file)
             raise AssertionError(f"{shard.path}: {result.size} bytes is over its planned bound")
-        self.output.commit(result.tmp, shard.path)
+        self.output.commit_local(result.tmp_file, shard.path)
         record = ShardRecord(
             path=shard.path,
             key=self.keys[shard.name],
@@ -515,32 +511,6 @@ def _sha256(output: OutputFolder, path: str) -> str:
         while chunk := f.read(HASH_BLOCK):
             digest.update(chunk)
     return digest.hexdigest()
-
-
-# worker processes --------------------------------------------------------------------------------
-_QUEUE: Any = None
-
-
-def _init_worker(queue: Any) -> None:
-    """Runs in each worker: die with the parent (so no orphan keeps writing), report progress."""
-    global _QUEUE
-    _QUEUE = queue
-    try:
-        import ctypes
-        import signal
-
-        ctypes.CDLL("libc.so.6").prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
-    except (OSError, AttributeError):
-        pass
-
-
-def _write_in_worker(task: ShardTask) -> ShardResult:
-    return write_shard(task, _QUEUE.put if _QUEUE is not None else None)
-
-
-def _drain(queue: Any, progress: Callable[[int], None]) -> None:
-    while not queue.empty():
-        progress(queue.get_nowait())
 
 
 def _skip_failed(rows: SourceRows, error: InputError) -> SourceRows | None:

@@ -270,6 +270,67 @@ def build(source: str, output_dir: str, **kw: Any) -> None:
 
 
 @main.command()
+@click.argument("output_dir")
+@click.option("--deep", is_flag=True, help="Also decode every image (and download every Hub file).")
+@click.option(
+    "--source",
+    is_flag=False,
+    flag_value="",
+    default=None,
+    metavar="[SOURCE]",
+    help="Compare with the source: every image stored once and equal to its file now. "
+    "Alone: the source recorded by the build. Pass the build's source options again.",
+)
+@_source_options
+@click.option("--repo", "repo_id", metavar="REPO_ID", help="Also check this Hub dataset repo.")
+@click.option("--revision", default=None, help="Branch, tag or commit of --repo (default: main).")
+@click.option("--token", default=None, help="Hub token (default: HF_TOKEN or the saved login).")
+@click.option("--split", "splits", multiple=True, help="Only these splits (default: all built).")
+@click.option(
+    "--threads", type=int, default=0, help="Shards checked at once. Default: one per core, max 8."
+)
+@click.option("--quiet", "-q", is_flag=True, help="No progress bars.")
+@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON on stdout.")
+@_run
+def verify(output_dir: str, **kw: Any) -> None:
+    """Prove OUTPUT_DIR (and its source, and its Hub copy) complete and byte-exact."""
+    from .errors import VerifyError
+    from .progress import ConsoleReporter
+    from .sources import SourceOptions
+    from .verify import VerifyOptions
+    from .verify import verify as run_verify
+
+    options = VerifyOptions(
+        splits=kw["splits"],
+        deep=kw["deep"],
+        source=kw["source"],
+        source_options=SourceOptions(
+            image_columns=kw["image_columns"],
+            rows=kw["rows"],
+            derivatives=kw["derivatives"],
+            subjects=kw["subjects"],
+            sessions=kw["sessions"],
+            datatypes=kw["datatypes"],
+            suffixes=kw["suffixes"],
+            tasks=kw["tasks"],
+            storage=_storage(kw["storage_options"]),
+        ),
+        repo_id=kw["repo_id"],
+        revision=kw["revision"],
+        token=kw["token"],
+        threads=kw["threads"],
+    )
+    report = run_verify(output_dir, options, ConsoleReporter(kw["quiet"]))
+    _print_problems(report.warnings, "warning")
+    if kw["as_json"]:
+        click.echo(json.dumps(report.to_dict(), indent=1))
+    if not report.ok:
+        raise VerifyError(report.summary(), report.problems)
+    if not kw["as_json"]:
+        click.echo(report.summary())
+
+
+@main.command()
 @click.argument("output_dir", default="nifti2parquet-demo")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bars.")
 @_run
@@ -280,6 +341,62 @@ def demo(output_dir: str, quiet: bool) -> None:
 
     for line in run_demo(output_dir, ConsoleReporter(quiet)):
         click.echo(line)
+
+
+@main.command("inspect")
+@click.argument("source")
+@_source_options
+@click.option("--split", default="train", show_default=True, help="Split name of the shards.")
+@click.option(
+    "--max-shard-size",
+    default="500MB",
+    show_default=True,
+    callback=_size,
+    help="Largest shard file on disk (true bytes), as for build.",
+)
+@click.option(
+    "--row-group-size",
+    default="100MB",
+    show_default=True,
+    callback=_size,
+    help="Target bytes per row group, as for build.",
+)
+@click.option(
+    "--on-error",
+    type=click.Choice(["fail", "skip"]),
+    default="fail",
+    show_default=True,
+    help="Say whether build would stop on bad files (fail) or leave them out (skip).",
+)
+@click.option("--quiet", "-q", is_flag=True, help="No progress bars.")
+@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON on stdout.")
+@_run
+def inspect_command(source: str, **kw: Any) -> None:
+    """Show what build would make of SOURCE (reads headers only, writes nothing)."""
+    from .build import BuildOptions
+    from .inspect import inspect_source
+    from .progress import ConsoleReporter
+
+    options = BuildOptions(
+        split=kw["split"],
+        max_shard_size=kw["max_shard_size"],
+        row_group_size=kw["row_group_size"],
+        image_columns=kw["image_columns"],
+        rows=kw["rows"],
+        derivatives=kw["derivatives"],
+        subjects=kw["subjects"],
+        sessions=kw["sessions"],
+        datatypes=kw["datatypes"],
+        suffixes=kw["suffixes"],
+        tasks=kw["tasks"],
+        on_error=kw["on_error"],
+        storage=_storage(kw["storage_options"]),
+    )
+    report = inspect_source(source, options, ConsoleReporter(kw["quiet"]))
+    if kw["as_json"]:
+        click.echo(json.dumps(report.to_dict(), indent=1))
+    else:
+        click.echo("\n".join(report.lines()))
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -40,6 +40,10 @@ class N2PError(Exception):
         self.message = message
         self.problems = tuple(problems)
 
+    def __reduce__(self) -> tuple:
+        """Pickle with the problems (worker processes send errors to the parent)."""
+        return (self.__class__, (self.message, self.problems))
+
     def lines(self) -> list[str]:
         """The message, then one line per problem."""
         return [self.message, *(f"  {p}" for p in self.problems)]

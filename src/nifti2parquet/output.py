@@ -15,6 +15,7 @@ from __future__ import annotations
 import contextlib
 import os
 import posixpath
+import tempfile
 import uuid
 from collections.abc import Iterator
 from typing import BinaryIO
@@ -88,6 +89,32 @@ class OutputFolder:
     def tmp_name(self, final_rel: str) -> str:
         """A unique temp path under the state folder: never matches ``data/{split}-*``."""
         return f"{TMP}/{posixpath.basename(final_rel)}.{uuid.uuid4().hex[:12]}{PARTIAL}"
+
+    def local_tmp(self, final_rel: str) -> str:
+        """A local file path to write ``final_rel`` to before :meth:`commit_local` moves it.
+
+        Local folders keep it under their state folder (same filesystem: the move is a rename);
+        remote folders stage it in the machine's temp folder and upload it on commit.
+        """
+        name = posixpath.basename(self.tmp_name(final_rel))
+        if not self.remote:
+            self.makedirs(TMP)
+            return self.full(f"{TMP}/{name}")
+        folder = os.path.join(tempfile.gettempdir(), "nifti2parquet-staging")
+        os.makedirs(folder, exist_ok=True)
+        return os.path.join(folder, name)
+
+    def commit_local(self, tmp_file: str, final_rel: str) -> None:
+        """Move a finished local temp file into place: a rename, or one upload of the whole file."""
+        parent = posixpath.dirname(final_rel)
+        if parent:
+            self.makedirs(parent)
+        if self._fs is None:
+            os.replace(tmp_file, self.full(final_rel))
+            _fsync_dir(os.path.dirname(self.full(final_rel)))
+            return
+        self._fs.put_file(tmp_file, self.full(final_rel))
+        os.remove(tmp_file)
 
     def open_write(self, rel: str) -> BinaryIO:
         if self._fs:

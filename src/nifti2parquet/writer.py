@@ -6,16 +6,18 @@ intermediate copies), hashes them in the same pass, builds the arrays on top of 
 hands the row group to the Parquet writer, then lets it all go before the next. Files of a row group
 are read by a few threads at once: hashing and object-store latency both overlap.
 
-The shard's own sha256 is computed as the bytes go out, so no second read is needed.
+The shard's own sha256 is computed as the file grows, from the page cache, so no second read of
+the disk is needed.
 """
 
 from __future__ import annotations
 
-import errno
+import contextlib
 import hashlib
-import io
+import os
+import queue
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, BinaryIO
@@ -24,11 +26,10 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from .errors import InputError, OutputError, Problem
+from .errors import InputError, Problem
 from .fsio import Storage
-from .output import OutputFolder, sync_file
 from .plan import ShardPlan
-from .rows import Column, ImageRef
+from .rows import Column, ImageRef, images_in_row
 from .schema import (
     NIFTI_TYPE,
     arrow_schema,
@@ -37,6 +38,7 @@ from .schema import (
 )
 
 Progress = Callable[[int], None]
+_HASH_CHUNK = 8 << 20
 
 
 @dataclass(frozen=True)
@@ -46,10 +48,10 @@ class ShardTask:
     shard: ShardPlan
     columns: tuple[Column, ...]
     rows: tuple[tuple[Any, ...], ...]  # the shard's rows only, in order
-    output: str  # the output folder's URL
-    tmp: str  # where to write, relative to the output folder
+    tmp_file: str  # a local path to write to; the caller moves it into place
     storage: Storage
     read_threads: int = 4
+    prefetch_bytes: int = 0  # image bytes that may be read ahead while a row group is encoded
 
 
 @dataclass(frozen=True)
@@ -57,7 +59,7 @@ class ShardResult:
     """What was written: enough to check the file later without reading it again."""
 
     path: str
-    tmp: str
+    tmp_file: str
     size: int
     sha256: str
     num_rows: int
@@ -67,50 +69,178 @@ class ShardResult:
 
 
 def write_shard(task: ShardTask, progress: Progress | None = None) -> ShardResult:
-    """Write ``task.shard`` to ``task.tmp``; raise InputError if an input changed or broke."""
-    output = OutputFolder(task.output, task.storage)
+    """Write ``task.shard`` to ``task.tmp_file``; raise InputError if an input changed or broke.
+
+    Three things overlap: a loader thread reads (and hashes) the next row group's files while this
+    thread encodes the current one, and a follower thread hashes the shard file as it grows.
+    """
     schema = arrow_schema(task.columns)
     options = parquet_writer_options(task.columns, schema)
     reader = _ImageReader(task.storage, task.read_threads, progress)
+    loader = _RowGroupLoader(task, schema, reader)
+    follower = _FileFollower(task.tmp_file)
     image_hashes: list[str] = []
     num_bytes = 0
     try:
-        with output.open_write(task.tmp) as raw:
-            sink = _HashingSink(raw)
-            writer = pq.ParquetWriter(sink, schema, **options)
-            for group in task.shard.row_groups:
-                rows = task.rows[group.start - task.shard.start : group.stop - task.shard.start]
-                table, hashes = _row_group_table(task.columns, schema, rows, reader)
-                writer.write_table(table, row_group_size=max(1, table.num_rows))
-                num_bytes += table.nbytes
-                image_hashes += hashes
-                del table
-            writer.add_key_value_metadata(file_key_value_metadata(options))
-            writer.close()
-            sync_file(raw)
-    except OSError as exc:
-        output.remove(task.tmp)
-        if exc.errno in (errno.ENOSPC, errno.EDQUOT):
-            raise OutputError(
-                f"{output.display(task.shard.path)}: disk full while writing; free space and run "
-                f"the same command again to resume"
-            ) from None
-        raise
+        writer = pq.ParquetWriter(task.tmp_file, schema, **options)
+        follower.start()
+        for table, hashes in loader:
+            writer.write_table(table, row_group_size=max(1, table.num_rows))
+            num_bytes += table.nbytes
+            image_hashes += hashes
+            loader.done_with(table)
+            del table
+        writer.add_key_value_metadata(file_key_value_metadata(options))
+        writer.close()
+        size = fsync_path(task.tmp_file)
+        digest = follower.finish(size)
     except BaseException:
-        output.remove(task.tmp)
+        _discard(task.tmp_file, follower)
         raise
     finally:
+        loader.close()
         reader.close()
     return ShardResult(
         path=task.shard.path,
-        tmp=task.tmp,
-        size=sink.size,
-        sha256=sink.sha256.hexdigest(),
+        tmp_file=task.tmp_file,
+        size=size,
+        sha256=digest,
         num_rows=task.shard.num_rows,
         num_row_groups=len(task.shard.row_groups),
         num_bytes=num_bytes,
         image_sha256=tuple(image_hashes),
     )
+
+
+def _discard(path: str, follower: _FileFollower) -> None:
+    follower.abort()
+    with contextlib.suppress(FileNotFoundError):
+        os.remove(path)
+
+
+def fsync_path(path: str) -> int:
+    """Flush a written file to disk (any descriptor of a file syncs its data); its size."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+        return os.fstat(fd).st_size
+    finally:
+        os.close(fd)
+
+
+class _RowGroupLoader:
+    """Builds the shard's row groups in order on a background thread, one or more ahead.
+
+    Read-ahead is bounded: a row group is started only while the image bytes of the row groups in
+    memory stay within ``task.prefetch_bytes`` (one row group is always allowed), so peak memory is
+    the budget plus one page being encoded, however large the dataset.
+    """
+
+    def __init__(self, task: ShardTask, schema: pa.Schema, reader: _ImageReader) -> None:
+        self._task, self._schema, self._reader = task, schema, reader
+        self._ready: queue.Queue = queue.Queue()
+        self._room = threading.Condition()
+        self._in_memory = 0
+        self._sizes: dict[int, int] = {}  # image bytes of each table handed out, by id
+        self._stop = False
+        self._thread = threading.Thread(target=self._run, name="n2p-load", daemon=True)
+        self._thread.start()
+
+    def __iter__(self) -> Iterator[tuple[pa.Table, list[str]]]:
+        for _ in self._task.shard.row_groups:
+            item = self._ready.get()
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+
+    def done_with(self, table: pa.Table) -> None:
+        with self._room:
+            self._in_memory -= self._sizes.pop(id(table), 0)
+            self._room.notify_all()
+
+    def close(self) -> None:
+        with self._room:
+            self._stop = True
+            self._room.notify_all()
+        self._thread.join()
+
+    def _run(self) -> None:
+        task = self._task
+        try:
+            for group in task.shard.row_groups:
+                rows = task.rows[group.start - task.shard.start : group.stop - task.shard.start]
+                size = sum(img.size for row in rows for _, img in images_in_row(row, self._images))
+                if not self._wait_for_room(size):
+                    return
+                table, hashes = _row_group_table(task.columns, self._schema, rows, self._reader)
+                self._sizes[id(table)] = size
+                self._ready.put((table, hashes))
+        except BaseException as exc:  # handed to the writing thread, which raises it
+            self._ready.put(exc)
+
+    @property
+    def _images(self) -> tuple[int, ...]:
+        return tuple(i for i, c in enumerate(self._task.columns) if c.is_image)
+
+    def _wait_for_room(self, size: int) -> bool:
+        with self._room:
+            while (
+                not self._stop
+                and self._in_memory
+                and self._in_memory + size > self._task.prefetch_bytes
+            ):
+                self._room.wait()
+            self._in_memory += size
+            return not self._stop
+
+
+class _FileFollower:
+    """Hashes a file while another writer is still appending to it (reads hit the page cache)."""
+
+    def __init__(self, path: str) -> None:
+        self._path = path
+        self._sha = hashlib.sha256()
+        self._final: int | None = None
+        self._aborted = False
+        self._wake = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="n2p-hash", daemon=True)
+        self._error: BaseException | None = None
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def finish(self, size: int) -> str:
+        self._final = size
+        self._wake.set()
+        self._thread.join()
+        if self._error:
+            raise self._error
+        return self._sha.hexdigest()
+
+    def abort(self) -> None:
+        self._aborted = True
+        self._wake.set()
+        if self._thread.is_alive():
+            self._thread.join()
+
+    def _run(self) -> None:
+        buffer = bytearray(_HASH_CHUNK)  # one buffer for the whole file: no allocator churn
+        view = memoryview(buffer)
+        try:
+            with open(self._path, "rb", buffering=0) as f:
+                offset = 0
+                while not self._aborted:
+                    final = self._final
+                    n = f.readinto(buffer)
+                    if n:
+                        self._sha.update(view[:n])
+                        offset += n
+                    elif final is not None and offset >= final:
+                        return
+                    else:
+                        self._wake.wait(0.01)
+        except BaseException as exc:
+            self._error = exc
 
 
 def _row_group_table(
@@ -231,25 +361,3 @@ def _read_exactly(f: BinaryIO, target: memoryview, image: ImageRef) -> None:
         raise InputError(
             f"{image.display} changed during the build; run the build again", [problem]
         )
-
-
-class _HashingSink(io.RawIOBase):
-    """A write-only file that hashes everything written through it (pyarrow writes into it)."""
-
-    def __init__(self, raw: BinaryIO) -> None:
-        self._raw = raw
-        self.sha256 = hashlib.sha256()
-        self.size = 0
-
-    def writable(self) -> bool:
-        return True
-
-    def write(self, data: Any) -> int:
-        self.sha256.update(data)
-        self._raw.write(data)
-        n = len(data)
-        self.size += n
-        return n
-
-    def tell(self) -> int:
-        return self.size

@@ -1,0 +1,123 @@
+"""Build throughput and peak memory, side by side with ``cp -r`` and the `datasets` route.
+
+    python benchmarks/bench_build.py                # 1.1 GB of 10-150 MB images, 3 rounds
+    python benchmarks/bench_build.py --size-gb 2.2  # more data: peak RSS must stay flat
+    python benchmarks/bench_build.py --cold         # drop the page cache before every run (root)
+
+Each round runs, in this order and each as its own process, until the data is on disk:
+``cp -r SRC DST && sync`` (the I/O floor), ``nifti2parquet build`` (shards are fsynced; integrity
+hashes of every input and shard on) followed by ``sync``, and the `datasets` route
+(``datasets_path.py``) followed by ``sync``. Results go to ``benchmarks/results/`` and are
+summarised in ``benchmarks/README.md``.
+
+Targets (issue 2): build wall time <= 1.5x ``cp -r``; build peak RSS <= 2 x largest row + 200 MB,
+flat as the data grows, and <= 1/5 of the `datasets` route's.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+from pathlib import Path
+
+from harness import (
+    PYTHON,
+    Comparison,
+    drop_caches,
+    fresh,
+    image_table,
+    interleave,
+    measure,
+    size_plan,
+    write_result,
+)
+
+HERE = Path(__file__).parent
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--size-gb", type=float, default=1.1)
+    parser.add_argument("--min-mb", type=float, default=10)
+    parser.add_argument("--max-mb", type=float, default=150)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--workers", default="0", help="nifti2parquet --workers (0: one per core)")
+    parser.add_argument("--cold", action="store_true", help="drop the page cache before each run")
+    parser.add_argument("--no-datasets", action="store_true", help="skip the datasets route")
+    parser.add_argument("--work", type=Path, default=Path(os.environ.get("TMPDIR", "/tmp")) / "n2p-bench")
+    args = parser.parse_args()
+
+    source = args.work / f"source-{args.size_gb}gb"
+    sizes = size_plan(int(args.size_gb * 1e9), int(args.min_mb * 1e6), int(args.max_mb * 1e6))
+    if not (source / "participants.csv").exists():
+        print(f"generating {len(sizes)} images, {sum(sizes) / 1e9:.2f} GB in {source} ...")
+        fresh(source)
+        table = image_table(source, sizes)
+    table = source / "participants.csv"
+    data_bytes = sum(p.stat().st_size for p in (source / "images").iterdir())
+    largest = max(p.stat().st_size for p in (source / "images").iterdir())
+
+    def prepare() -> None:
+        if args.cold and not drop_caches():
+            raise SystemExit("--cold needs root (writing /proc/sys/vm/drop_caches)")
+
+    def cp() -> object:
+        target = fresh(args.work / "cp")
+        prepare()
+        return measure("cp -r + sync", ["sh", "-c", f"cp -r '{source}' '{target}' && sync"])
+
+    def build() -> object:
+        target = fresh(args.work / "n2p")
+        prepare()
+        command = (f"'{PYTHON}' -m nifti2parquet build '{table}' '{target}' --quiet "
+                   f"--workers {args.workers} && sync")
+        return measure(f"nifti2parquet build (w={args.workers})", ["sh", "-c", command])
+
+    def datasets_route() -> object:
+        target = fresh(args.work / "hf")
+        prepare()
+        script = HERE / "datasets_path.py"
+        return measure("datasets cast+embed+to_parquet",
+                       ["sh", "-c", f"'{PYTHON}' '{script}' '{table}' '{target}' && sync"])
+
+    steps = [("cp", cp), ("build", build)] + ([] if args.no_datasets else [("datasets", datasets_route)])
+    comparison = Comparison()
+    interleave(args.rounds, steps, comparison)
+
+    build_name = f"nifti2parquet build (w={args.workers})"
+    n2p_shards = sorted((args.work / "n2p" / "data").iterdir())
+    report = {
+        "machine": f"{platform.machine()} {os.cpu_count()} cores, Python {platform.python_version()}",
+        "cold_cache": args.cold,
+        "data_bytes": data_bytes,
+        "files": len(sizes),
+        "largest_file": largest,
+        "seconds": {name: comparison.seconds(name) for name in comparison.runs},
+        "peak_rss": {name: comparison.rss(name) for name in comparison.runs},
+        "build_over_cp": comparison.seconds(build_name) / comparison.seconds("cp -r + sync"),
+        "rss_bound": 2 * largest + 200_000_000,
+        "n2p_shards": len(n2p_shards),
+        "n2p_largest_shard": max(p.stat().st_size for p in n2p_shards),
+    }
+    print(f"\n{len(sizes)} images, {data_bytes / 1e9:.2f} GB, largest {largest / 1e6:.0f} MB, "
+          f"{'cold' if args.cold else 'warm'} page cache, {args.rounds} rounds\n")
+    print(comparison.table(data_bytes))
+    print(f"\nbuild / cp -r          {report['build_over_cp']:.2f}x   (target <= 1.5x)")
+    print(f"build peak RSS         {comparison.rss(build_name) / 1e6:.0f} MB   (target <= 2 x largest row "
+          f"+ 200 MB = {report['rss_bound'] / 1e6:.0f} MB)")
+    print(f"nifti2parquet shards   {len(n2p_shards)}, largest {report['n2p_largest_shard'] / 1e6:.1f} MB")
+    if not args.no_datasets:
+        hf_shards = sorted((args.work / "hf").iterdir())
+        ratio = comparison.rss(build_name) / comparison.rss("datasets cast+embed+to_parquet")
+        report.update(datasets_over_build=comparison.seconds("datasets cast+embed+to_parquet")
+                      / comparison.seconds(build_name), rss_over_datasets=ratio,
+                      datasets_shards=len(hf_shards),
+                      datasets_largest_shard=max(p.stat().st_size for p in hf_shards))
+        print(f"build RSS / datasets   {ratio:.2f}   (target <= 0.20)")
+        print(f"datasets route shards  {len(hf_shards)}, largest {report['datasets_largest_shard'] / 1e6:.1f} MB")
+    write_result(HERE / "results" / f"build-{args.size_gb}gb{'-cold' if args.cold else ''}.json", report)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,171 @@
+"""Shared benchmark tools: synthetic NIfTI data, running commands side by side, peak memory.
+
+Every measured thing runs as its own process; wall time and the peak resident memory of its whole
+process tree (sampled every 10 ms from /proc, so worker processes count) are recorded. Runs of the
+compared commands are interleaved and repeated, and medians are reported: these machines are noisy,
+so only ratios measured in one run mean anything.
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+PYTHON = sys.executable
+PAGE = os.sysconf("SC_PAGE_SIZE")
+
+
+# data --------------------------------------------------------------------------------------------
+def nifti_file(path: Path, size: int, seed: int) -> int:
+    """A real .nii.gz of about ``size`` bytes: a NIfTI-1 header and incompressible int16 voxels.
+
+    The gzip stream uses stored blocks (level 0): a valid .nii.gz written at disk speed, with the
+    size of real compressed scans (which are close to incompressible too).
+    """
+    import nibabel as nib
+
+    slices = max(1, (size - 352) // (2 * 64 * 64))
+    header = nib.Nifti1Header()
+    header.set_data_dtype(np.int16)
+    header.set_data_shape((64, 64, slices))
+    header["vox_offset"] = 352
+    voxels = np.random.default_rng(seed).bytes(2 * 64 * 64 * slices)
+    raw = header.binaryblock + b"\0\0\0\0" + voxels
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(gzip.compress(raw, compresslevel=0, mtime=0))
+    return path.stat().st_size
+
+
+def size_plan(total: int, smallest: int, largest: int, seed: int = 0) -> list[int]:
+    """File sizes drawn between ``smallest`` and ``largest`` until they add up to ``total``."""
+    rng = np.random.default_rng(seed)
+    sizes: list[int] = []
+    while sum(sizes) < total:
+        sizes.append(int(rng.integers(smallest, largest)))
+    return sizes
+
+
+def image_table(root: Path, sizes: Sequence[int]) -> Path:
+    """One row per image (subject_id, t1w, age): the simplest table people build by hand."""
+    rows = ["subject_id,t1w,age"]
+    for i, size in enumerate(sizes):
+        name = f"images/sub-{i:04d}_T1w.nii.gz"
+        nifti_file(root / name, size, seed=i)
+        rows.append(f"sub-{i:04d},{name},{20 + i % 50}")
+    table = root / "participants.csv"
+    table.write_text("\n".join(rows) + "\n")
+    return table
+
+
+# measuring ---------------------------------------------------------------------------------------
+@dataclass
+class Run:
+    name: str
+    seconds: float
+    peak_rss: int  # bytes, whole process tree
+    returncode: int
+    output: str = ""
+
+
+def _tree_rss(pid: int) -> int:
+    total, stack = 0, [pid]
+    while stack:
+        current = stack.pop()
+        try:
+            with open(f"/proc/{current}/statm") as f:
+                total += int(f.read().split()[1]) * PAGE
+            for task in os.listdir(f"/proc/{current}/task"):
+                with open(f"/proc/{current}/task/{task}/children") as f:
+                    stack += [int(c) for c in f.read().split()]
+        except (FileNotFoundError, ProcessLookupError, ValueError):
+            continue
+    return total
+
+
+def measure(name: str, command: Sequence[str], env: dict[str, str] | None = None) -> Run:
+    """Run a command; its wall time and the peak RSS of its process tree."""
+    started = time.perf_counter()
+    process = subprocess.Popen(list(command), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                               text=True, env={**os.environ, **(env or {})})
+    peak = 0
+    done = threading.Event()
+
+    def sample() -> None:
+        nonlocal peak
+        while not done.is_set():
+            peak = max(peak, _tree_rss(process.pid))
+            time.sleep(0.01)
+
+    sampler = threading.Thread(target=sample, daemon=True)
+    sampler.start()
+    output, _ = process.communicate()
+    seconds = time.perf_counter() - started
+    done.set()
+    sampler.join()
+    if process.returncode != 0:
+        print(output, file=sys.stderr)
+    return Run(name, seconds, peak, process.returncode, output)
+
+
+def drop_caches() -> bool:
+    """Empty the page cache (root only) so the next run reads from disk."""
+    subprocess.run(["sync"], check=True)
+    try:
+        Path("/proc/sys/vm/drop_caches").write_text("3\n")
+        return True
+    except OSError:
+        return False
+
+
+@dataclass
+class Comparison:
+    runs: dict[str, list[Run]] = field(default_factory=dict)
+
+    def add(self, run: Run) -> None:
+        if run.returncode != 0:
+            raise SystemExit(f"{run.name} failed")
+        self.runs.setdefault(run.name, []).append(run)
+
+    def seconds(self, name: str) -> float:
+        return statistics.median(r.seconds for r in self.runs[name])
+
+    def rss(self, name: str) -> int:
+        return max(r.peak_rss for r in self.runs[name])
+
+    def table(self, data_bytes: int) -> str:
+        lines = [f"{'':32s} {'median s':>9s} {'MB/s':>8s} {'peak RSS MB':>12s}  runs"]
+        for name, runs in self.runs.items():
+            s = self.seconds(name)
+            lines.append(f"{name:32s} {s:9.2f} {data_bytes / s / 1e6:8.0f} {self.rss(name) / 1e6:12.0f}"
+                         f"  {', '.join(f'{r.seconds:.2f}' for r in runs)}")
+        return "\n".join(lines)
+
+
+def interleave(rounds: int, steps: Sequence[tuple[str, Callable[[], Run]]],
+               comparison: Comparison) -> None:
+    """Run each step once per round, in order, so slow periods hit every contender alike."""
+    for _ in range(rounds):
+        for _, step in steps:
+            comparison.add(step())
+
+
+def fresh(path: Path) -> Path:
+    shutil.rmtree(path, ignore_errors=True)
+    return path
+
+
+def write_result(path: Path, data: dict) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(data, indent=1) + "\n")
