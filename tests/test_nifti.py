@@ -323,7 +323,7 @@ def test_unreadable_file() -> None:
 
     result = check_image("x.nii.gz", missing, 1234)
     (message,) = errors(result)
-    assert message.startswith("cannot read file:") and "No such file" in message
+    assert message == "cannot read: no such file or directory"
 
 
 # --------------------------------------------------------------------------------------------------

@@ -15,7 +15,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Literal
 
 from .errors import InputError, Problem, errors_only
-from .fsio import Storage
+from .fsio import CHECK_BLOCK, Storage
 from .nifti import MAX_VALUE_BYTES, ImageCheck, NiftiHeader, check_image, deep_check
 from .rows import ImageRef, SourceRows
 
@@ -43,7 +43,7 @@ def check_images(
     with ThreadPoolExecutor(max(1, threads), thread_name_prefix="n2p-check") as pool:
         results = dict(zip(images, pool.map(one, images)))
     bad = {img for img, r in results.items() if not r.ok}
-    problems = [p for img in images for p in results[img].problems]
+    problems = [p for img in images for p in _one_error_per_file(results[img].problems)]
     headers = {img.url: r.header for img, r in results.items() if r.ok and r.header}
     kept = without_images(rows, bad)
     return (
@@ -56,10 +56,19 @@ def check_images(
     )
 
 
+def _one_error_per_file(problems: tuple[Problem, ...]) -> list[Problem]:
+    """A file left out is one line (its errors joined), so counts of files left out add up."""
+    errors = errors_only(problems)
+    if len(errors) <= 1:
+        return list(problems)
+    joined = Problem(errors[0].path, "; ".join(p.message for p in errors))
+    return [joined] + [p for p in problems if p.severity != "error"]
+
+
 def _cheap_runner(storage: Storage) -> Callable[[ImageRef], ImageCheck]:
     def run(img: ImageRef) -> ImageCheck:
         try:
-            return check_image(img.display, lambda: storage.open(img.url), img.size)
+            return check_image(img.display, lambda: storage.open(img.url, CHECK_BLOCK), img.size)
         except OSError as exc:
             return _unreadable(img, exc)
 

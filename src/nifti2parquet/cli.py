@@ -237,8 +237,14 @@ def build(source: str, output_dir: str, **kw: Any) -> None:
     from .progress import ConsoleReporter
 
     part = kw["part"]
-    if part and kw["part_base"] == "1":
-        part = (part[0] - 1, part[1])
+    if part:
+        base = int(kw["part_base"])
+        if not base <= part[0] < part[1] + base:
+            raise OptionError(
+                f"--part {part[0]}/{part[1]}: I must be between {base} and {part[1] - 1 + base}"
+                f" (--part-base {base})"
+            )
+        part = (part[0] - base, part[1])
     options = BuildOptions(
         split=kw["split"],
         max_shard_size=kw["max_shard_size"],
@@ -397,6 +403,56 @@ def inspect_command(source: str, **kw: Any) -> None:
         click.echo(json.dumps(report.to_dict(), indent=1))
     else:
         click.echo("\n".join(report.lines()))
+
+
+@main.command("push")
+@click.argument("output_dir")
+@click.argument("repo_id")
+@click.option("--private", is_flag=True, help="Create the repo private (when it does not exist).")
+@click.option(
+    "--revision",
+    default=None,
+    help="Branch to push to (created from main if missing), or refs/pr/N.",
+)
+@click.option("--create-pr", is_flag=True, help="Open a pull request instead of pushing directly.")
+@click.option("--token", default=None, help="Hub token (default: HF_TOKEN or the saved login).")
+@click.option("--message", default=None, help="Commit message (numbered when several commits).")
+@click.option(
+    "--files-per-commit",
+    type=click.IntRange(min=1),
+    default=50,
+    show_default=True,
+    help="Shards per commit (the Hub recommends 50-100 operations per commit).",
+)
+@click.option("--dry-run", is_flag=True, help="Print the plan; write nothing, here or on the Hub.")
+@click.option("--no-xet", is_flag=True, help="Upload with plain Git LFS instead of Xet.")
+@click.option("--quiet", "-q", is_flag=True, help="No progress bars.")
+@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON on stdout.")
+@_run
+def push_command(output_dir: str, repo_id: str, **kw: Any) -> None:
+    """Push the build in OUTPUT_DIR to the Hub dataset repo REPO_ID (batched, resumable)."""
+    from .progress import ConsoleReporter
+    from .push import PushOptions
+    from .push import push as run_push
+
+    options = PushOptions(
+        private=kw["private"],
+        revision=kw["revision"],
+        create_pr=kw["create_pr"],
+        token=kw["token"],
+        message=kw["message"],
+        files_per_commit=kw["files_per_commit"],
+        dry_run=kw["dry_run"],
+        no_xet=kw["no_xet"],
+    )
+    result = run_push(output_dir, repo_id, options, ConsoleReporter(kw["quiet"]))
+    _print_problems(result.warnings, "warning")
+    if kw["as_json"]:
+        click.echo(json.dumps(result.to_dict(), indent=1))
+        return
+    if result.dry_run:
+        click.echo("\n".join(result.plan.lines()))
+    click.echo(result.summary())
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -18,6 +18,7 @@ import fsspec
 from fsspec.core import url_to_fs
 
 READ_BLOCK = 8 << 20  # large blocks: fewer requests to object stores, fewer syscalls locally
+CHECK_BLOCK = 64 << 10  # a header check reads ~16 KB from the start and 8 bytes from the end
 
 
 def is_remote(url: str) -> bool:
@@ -42,12 +43,16 @@ class Storage:
             options["anon"] = True
         return url_to_fs(url, **options)
 
-    def open(self, url: str) -> BinaryIO:
-        """A binary file supporting read, readinto and seek."""
+    def open(self, url: str, block_size: int = READ_BLOCK) -> BinaryIO:
+        """A binary file supporting read, readinto and seek.
+
+        Remote files read ahead ``block_size`` bytes per request: large for whole files, small
+        for a header check that reads a few KB at each end.
+        """
         if not is_remote(url):
             return open(local_path(url), "rb", buffering=0)
         fs, path = self.filesystem(url)
-        return fs.open(path, "rb", block_size=READ_BLOCK, cache_type="readahead")
+        return fs.open(path, "rb", block_size=block_size, cache_type="readahead")
 
     def stat(self, url: str) -> tuple[int, str]:
         """(size, version): the version changes when the file does (mtime, or the object's ETag)."""
@@ -71,6 +76,20 @@ def info_size_version(info: Mapping[str, Any]) -> tuple[int, str]:
     tag = info.get("ETag") or info.get("etag") or info.get("md5Hash") or info.get("mtime")
     tag = tag or info.get("LastModified") or info.get("last_modified") or info.get("updated")
     return size, f"{size}:{str(tag).strip(chr(34)) if tag is not None else ''}"
+
+
+def readable_name(name: str) -> tuple[str, bool]:
+    """A file name fit for Parquet strings, JSON and terminals, and whether it had to be changed.
+
+    Python hands names that are not valid UTF-8 on disk back with surrogate escapes, which Arrow
+    refuses; such names are decoded as Latin-1 (the usual legacy encoding). Open files by their
+    original name: this one is for display and for the ``path`` field only.
+    """
+    raw = os.fsencode(name)
+    try:
+        return raw.decode("utf-8"), False
+    except UnicodeDecodeError:
+        return raw.decode("latin-1"), True
 
 
 def join(base: str, relative: str) -> str:

@@ -143,7 +143,7 @@ class Manifest:
             "columns": list(self.columns),
             "info": self.info,
         }
-        return json.dumps(data, indent=1, ensure_ascii=False) + "\n"
+        return json.dumps(data, indent=1) + "\n"  # ASCII: names may hold surrogates
 
     @classmethod
     def from_json(cls, text: str) -> Manifest:
@@ -260,7 +260,7 @@ def image_records(
 
 
 def write_images(output: OutputFolder, split: str, records: Iterator[ImageRecord]) -> None:
-    lines = "".join(json.dumps(asdict(r), ensure_ascii=False) + "\n" for r in records)
+    lines = "".join(json.dumps(asdict(r)) + "\n" for r in records)
     output.write_text_atomic(images_path(split), lines)
 
 

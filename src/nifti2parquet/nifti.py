@@ -608,8 +608,14 @@ def check_image(name: str, open_file: Callable[[], BinaryIO], size: int) -> Imag
         with contextlib.closing(open_file()) as f:
             header, problems = _check_file(name, f, size)
     except OSError as exc:
-        return ImageCheck(None, (Problem(name, f"cannot read file: {_plain(exc)}"),))
+        return ImageCheck(None, (Problem(name, f"cannot read: {_os_reason(exc)}"),))
     return ImageCheck(header, tuple(problems))
+
+
+def _os_reason(exc: OSError) -> str:
+    """"permission denied", not "[Errno 13] Permission denied: '/long/path'" (the path is named)."""
+    reason = exc.strerror or _plain(exc)
+    return reason[:1].lower() + reason[1:]
 
 
 def _check_file(name: str, f: BinaryIO, size: int) -> tuple[NiftiHeader | None, list[Problem]]:

@@ -20,7 +20,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from ..errors import InputError, OptionError, Problem
-from ..fsio import Storage, basename, is_remote, join, parent
+from ..fsio import Storage, basename, is_remote, join, parent, readable_name
 from ..nifti import is_nifti_name
 from ..rows import Column, ImageRef, SourceRows
 from .files import StatResult, stat_many
@@ -52,6 +52,8 @@ def read_table_source(
     kinds, warnings = _image_columns(raw, image_columns)
     folder = parent(source)
     refs, problems, found = _resolve_images(raw, kinds, folder, storage, threads)
+    warnings += [p for p in problems if p.severity == "warning"]
+    problems = [p for p in problems if p.severity != "warning"]
     columns, rows = _build_rows(raw, kinds, refs, warnings)
     return SourceRows(
         source=source,
@@ -204,6 +206,7 @@ def _resolve_images(
                     )
     urls = [_resolve(folder, p) for _, _, _, p in wanted]
     stats = stat_many(urls, storage, threads)
+    urls, stats = _legacy_names(urls, stats, storage)
     refs: dict[tuple[int, str], Any] = {}
     seen: dict[str, tuple[int, str]] = {}
     for (r, name, _, written), url in zip(wanted, urls):
@@ -218,10 +221,34 @@ def _resolve_images(
             )
         else:
             seen[url] = (r, name)
+            base, renamed = readable_name(basename(url))
+            if renamed:
+                problems.append(Problem(written, _NOT_UTF8.format(base), "warning"))
             refs.setdefault((r, name), []).append(
-                ImageRef(url, result.size, basename(url), written, result.version)
+                ImageRef(url, result.size, base, written, result.version)
             )
     return refs, problems, len(wanted) + invalid
+
+
+_NOT_UTF8 = "file name is not valid UTF-8 on disk; stored in `path` as {!r} (read as Latin-1)"
+
+
+def _legacy_names(
+    urls: list[str], stats: dict[str, StatResult], storage: Storage
+) -> tuple[list[str], dict[str, StatResult]]:
+    """Find files whose names are Latin-1 bytes on disk while the table spells them in Unicode."""
+    fixed = []
+    for url in urls:
+        if stats[url].problem and not is_remote(url) and not url.isascii():
+            try:
+                legacy = os.fsdecode(url.encode("latin-1"))
+            except UnicodeEncodeError:
+                legacy = url
+            if legacy != url and os.path.exists(legacy):
+                stats[legacy] = stat_many([legacy], storage)[legacy]
+                url = legacy
+        fixed.append(url)
+    return fixed, stats
 
 
 def _resolve(folder: str, path: str) -> str:

@@ -1,0 +1,78 @@
+"""Array-job parts: ``--part I/N`` runs, then ``--finalize``, equal a single-machine build."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from factories import subject_table, tree_bytes
+
+from nifti2parquet import BuildOptions, build
+from nifti2parquet.errors import OptionError, OutputError
+
+OPTIONS = dict(max_shard_size=20_000, row_group_size=8_000, workers=1)
+
+
+@pytest.fixture(scope="module")
+def table(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return subject_table(tmp_path_factory.mktemp("parts"), subjects=9, runs=[1, 2, 0, 1, 3, 1, 0, 2, 1]).table
+
+
+@pytest.fixture(scope="module")
+def single(table: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, bytes]:
+    out = tmp_path_factory.mktemp("single") / "out"
+    result = build(str(table), str(out), BuildOptions(**OPTIONS))
+    assert result.num_shards >= 6
+    return tree_bytes(out)
+
+
+def test_parts_then_finalize_equal_a_single_build(table: Path, single: dict, tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    shards = 0
+    for index in range(3):
+        result = build(str(table), str(out), BuildOptions(**OPTIONS, part=(index, 3)))
+        assert result.status == "part-built" and not (out / "README.md").exists()
+        shards += result.num_shards
+    final = build(str(table), str(out), BuildOptions(**OPTIONS, finalize=True))
+    assert final.status == "built" and final.shards_written == 0
+    assert shards == final.num_shards
+    assert tree_bytes(out) == single
+
+
+def test_finalize_refuses_while_a_part_is_missing(table: Path, tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    build(str(table), str(out), BuildOptions(**OPTIONS, part=(0, 3)))
+    build(str(table), str(out), BuildOptions(**OPTIONS, part=(2, 3)))
+    with pytest.raises(OutputError, match=r"parts not finished: 1/3") as error:
+        build(str(table), str(out), BuildOptions(**OPTIONS, finalize=True))
+    missing = {p.path for p in error.value.problems}
+    assert missing and all(name.startswith("data/train-") for name in missing)
+    assert not (out / "README.md").exists()
+    assert not (out / ".nifti2parquet" / "train" / "manifest.json").exists()
+
+
+def test_parts_with_one_based_ids_from_the_cli(table: Path, single: dict, tmp_path: Path) -> None:
+    """As in ``--array=1-3`` with ``--part $SLURM_ARRAY_TASK_ID/3 --part-base 1``, two workers each."""
+    out = tmp_path / "out"
+    common = [str(table), str(out), "--max-shard-size", "20KB", "--row-group-size", "8KB", "--quiet"]
+    procs = [subprocess.Popen([sys.executable, "-m", "nifti2parquet", "build", *common,
+                               "--part", f"{i}/3", "--part-base", "1", "--workers", "2"],
+                              stderr=subprocess.PIPE, text=True) for i in (1, 2, 3)]
+    for p in procs:  # the three parts run at the same time, as array tasks do
+        assert p.wait(timeout=120) == 0, p.stderr.read()
+    done = subprocess.run([sys.executable, "-m", "nifti2parquet", "build", *common, "--finalize"],
+                          capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert tree_bytes(out) == single
+
+
+def test_part_out_of_range_is_refused(table: Path, tmp_path: Path) -> None:
+    with pytest.raises(OptionError, match="part 3 is not between 0 and 2"):
+        build(str(table), str(tmp_path / "out"), BuildOptions(**OPTIONS, part=(3, 3)))
+    result = subprocess.run([sys.executable, "-m", "nifti2parquet", "build", str(table),
+                             str(tmp_path / "out"), "--part", "0/3", "--part-base", "1"],
+                            capture_output=True, text=True)
+    assert result.returncode == 2
+    assert "--part 0/3: I must be between 1 and 3 (--part-base 1)" in result.stderr
