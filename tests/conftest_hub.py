@@ -20,6 +20,7 @@ import json
 import os
 import subprocess
 import sys
+import tempfile
 import textwrap
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -34,9 +35,10 @@ HUBSERVER_SCRIPT = Path(__file__).with_name("hubserver.py")
 _RESULT_MARKER = "@@HUB_RESULT@@"
 
 # Prepended to every hub_python snippet.  `ARGS` holds the keyword arguments given to the
-# runner (sent as JSON on stdin: no size limit, unlike the environment); `emit(value)` hands a JSON value back; `attempt(fn, ...)` turns an exception into
-# a dict so one script can check several failures.
-CLIENT_PRELUDE = f'''
+# runner (sent as JSON on stdin: no size limit, unlike the environment); `emit(value)` hands
+# a JSON value back; `attempt(fn, ...)` turns an exception into a dict so that one script
+# can check several failures.
+CLIENT_PRELUDE = f"""
 import json, os, sys
 ARGS = json.loads(sys.stdin.read() or "{{}}")
 
@@ -54,7 +56,7 @@ def attempt(fn, *args, **kwargs):
             "status": getattr(response, "status_code", None),
             "message": str(exc),
         }}
-'''
+"""
 
 
 @dataclass(frozen=True)
@@ -69,7 +71,9 @@ class ClientResult:
     def check(self) -> Any:
         """The emitted value; fails the test with the script's stderr if the script failed."""
         if self.returncode != 0:
-            raise AssertionError(f"client script failed ({self.returncode}):\n{self.stderr[-6000:]}")
+            raise AssertionError(
+                f"client script failed ({self.returncode}):\n{self.stderr[-6000:]}"
+            )
         return self.value
 
 
@@ -93,9 +97,7 @@ def hub_client_env(server: HubServer, home: Path, token: str | None = HUB_TOKEN)
     return env
 
 
-def run_client(
-    code: str, env: dict[str, str], timeout: float = 120, **args: Any
-) -> ClientResult:
+def run_client(code: str, env: dict[str, str], timeout: float = 120, **args: Any) -> ClientResult:
     """Run ``CLIENT_PRELUDE + code`` in a fresh interpreter; ``args`` become ``ARGS``."""
     script = CLIENT_PRELUDE + textwrap.dedent(code)
     proc = subprocess.run(
@@ -111,16 +113,40 @@ def run_client(
     return ClientResult(proc.returncode, proc.stdout, proc.stderr, value)
 
 
+def spawn_client(code: str, env: dict[str, str], **args: Any) -> subprocess.Popen[str]:
+    """Start a client script in the background (e.g. to SIGKILL it mid-upload)."""
+    with tempfile.TemporaryFile("w+") as args_file:  # becomes the child's stdin (ARGS)
+        json.dump(args, args_file)
+        args_file.seek(0)
+        return subprocess.Popen(
+            [sys.executable, "-c", CLIENT_PRELUDE + textwrap.dedent(code)],
+            env=env,
+            stdin=args_file,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+
+
 def start_hub_subprocess(
     storage: Path, token: str = HUB_TOKEN, port: int = 0, *extra_args: str
 ) -> tuple[subprocess.Popen[str], str]:
     """Start ``python tests/hubserver.py`` (e.g. for benchmarks); returns (process, url)."""
     proc = subprocess.Popen(
-        [sys.executable, str(HUBSERVER_SCRIPT), "--storage", str(storage), "--token", token,
-         "--port", str(port), *extra_args],
+        [
+            sys.executable,
+            str(HUBSERVER_SCRIPT),
+            "--storage",
+            str(storage),
+            "--token",
+            token,
+            "--port",
+            str(port),
+            *extra_args,
+        ],
         stdout=subprocess.PIPE,
         text=True,
-    )  # fmt: skip
+    )
     assert proc.stdout is not None
     url = proc.stdout.readline().strip()
     if not url.startswith("http"):
@@ -166,7 +192,9 @@ def hub_env_factory(hub_server: HubServer, tmp_path: Path) -> Callable[..., dict
     """``make(token=..., server=None)``: client env for ``hub_server`` (token None = anonymous)."""
     homes: list[Path] = []
 
-    def make(token: str | None = hub_server.token, server: HubServer | None = None) -> dict[str, str]:
+    def make(
+        token: str | None = hub_server.token, server: HubServer | None = None
+    ) -> dict[str, str]:
         homes.append(tmp_path / f"hf_home_{len(homes)}")
         return hub_client_env(server or hub_server, homes[-1], token)
 
@@ -187,14 +215,37 @@ def hub_python(hub_env: dict[str, str]) -> Callable[..., ClientResult]:
     ``hub_server``, or against whatever ``env`` (from ``hub_env_factory``) points at.
     """
 
-    def run(code: str, env: dict[str, str] | None = None, timeout: float = 120, **args: Any) -> ClientResult:
+    def run(
+        code: str, env: dict[str, str] | None = None, timeout: float = 120, **args: Any
+    ) -> ClientResult:
         return run_client(code, env or hub_env, timeout, **args)
 
     return run
 
 
 @pytest.fixture
-def hub_subprocess_factory(tmp_path: Path) -> Iterator[Callable[..., tuple[subprocess.Popen[str], str]]]:
+def hub_spawn(hub_env: dict[str, str]) -> Iterator[Callable[..., subprocess.Popen[str]]]:
+    """``hub_spawn(code, env=None, **args)`` -> Popen of a background client; killed at teardown.
+
+    Read its output with ``proc.communicate()`` once it has exited.
+    """
+    procs: list[subprocess.Popen[str]] = []
+
+    def spawn(code: str, env: dict[str, str] | None = None, **args: Any) -> subprocess.Popen[str]:
+        procs.append(spawn_client(code, env or hub_env, **args))
+        return procs[-1]
+
+    yield spawn
+    for proc in procs:
+        if proc.poll() is None:
+            proc.kill()
+        proc.communicate(timeout=10)
+
+
+@pytest.fixture
+def hub_subprocess_factory(
+    tmp_path: Path,
+) -> Iterator[Callable[..., tuple[subprocess.Popen[str], str]]]:
     """``start(token=HUB_TOKEN, *extra_cli_args)`` -> (process, url); killed at teardown."""
     procs: list[subprocess.Popen[str]] = []
 
@@ -207,4 +258,4 @@ def hub_subprocess_factory(tmp_path: Path) -> Iterator[Callable[..., tuple[subpr
     for proc in procs:
         if proc.poll() is None:
             proc.kill()
-            proc.wait(timeout=10)
+        proc.communicate(timeout=10)  # reaps it and closes the stdout pipe

@@ -296,19 +296,23 @@ class _TreeIndex:
                 hashers[parent].update(f"{path} {tree[path].blob_id}\n".encode())
             self.children["/".join(parts[:-1])].append(path)
         self.dir_oids = {d: h.hexdigest() for d, h in hashers.items()}
+        self._recursive: dict[str, list[str]] = {}  # pages of one listing reuse it
 
     def is_dir(self, path: str) -> bool:
         return path in self.children
 
     def listing(self, base: str, recursive: bool) -> list[str]:
+        """Children of directory ``base`` ("" = root); recursive = depth-first, dirs first."""
         if not recursive:
             return self.children[base]
-        out: list[str] = []
-        for child in self.children[base]:
-            out.append(child)
-            if child in self.children:
-                out.extend(self.listing(child, True))
-        return out
+        if base not in self._recursive:
+            out: list[str] = []
+            for child in self.children[base]:
+                out.append(child)
+                if child in self.children:
+                    out.extend(self.listing(child, True))
+            self._recursive[base] = out
+        return self._recursive[base]
 
     def entry_json(self, path: str) -> dict[str, Any]:
         if path in self.files:
@@ -324,9 +328,11 @@ class _TreeIndex:
 class LfsStore:
     """Content-addressed LFS objects on disk: ``objects/ab/cd/<sha256>``.
 
-    Uploads are written to a temp file while hashing and renamed into place only when size
-    and sha256 match, so a half-received or corrupted upload is never visible.  Multipart
-    parts are kept under ``parts/<oid>-<size>-<chunk>/`` until completion.
+    Nothing half-received or corrupted ever becomes visible: a basic upload is streamed to a
+    temp file while hashing and renamed into place only if size and sha256 match.  Multipart
+    parts are written in place, at their offset, into ``parts/<oid>-<size>-<chunk>/object``
+    with one marker file per received part (named by the ETag we returned); completion
+    checks the markers, hashes the assembled file once and renames it (no copy).
     """
 
     def __init__(self, root: Path):
@@ -357,61 +363,64 @@ class LfsStore:
 
     def receive(self, chunks: Iterable[bytes], oid: str, size: int) -> None:
         """Store a whole object; raise ValueError (nothing stored) when size or sha256 differ."""
-        tmp, received, sha, _ = self._write_temp(chunks)
-        self._publish(tmp, oid, size, received, sha)
-
-    def receive_part(self, key: str, number: int, chunks: Iterable[bytes], expected: int) -> str:
-        """Store one multipart part and return its ETag (quoted md5, like S3)."""
-        tmp, received, _, md5 = self._write_temp(chunks)
-        if received != expected:
-            tmp.unlink(missing_ok=True)
-            raise ValueError(f"Part {number} has {received} bytes, expected {expected}")
-        part_dir = self._parts / key
-        part_dir.mkdir(parents=True, exist_ok=True)
-        for stale in part_dir.glob(f"{number:05d}-*"):  # an earlier attempt of the same part
-            stale.unlink(missing_ok=True)
-        os.replace(tmp, part_dir / f"{number:05d}-{md5}")
-        return f'"{md5}"'
-
-    def complete(self, key: str, oid: str, size: int, etags: list[str]) -> None:
-        """Concatenate the parts (ETags must match what we issued) and publish the object."""
-        with self._lock_for(key):
-            if self.size(oid) == size:
-                return  # completion retried after it succeeded
-            part_dir = self._parts / key
-            paths = [
-                part_dir / f"{n:05d}-{etag.strip(chr(34))}" for n, etag in enumerate(etags, start=1)
-            ]
-            missing = [p.name for p in paths if not p.is_file()]
-            if missing:
-                raise ValueError(f"Unknown parts or ETags: {', '.join(missing)}")
-            tmp, received, sha, _ = self._write_temp(_read_files(paths))
-            try:
-                self._publish(tmp, oid, size, received, sha)
-            finally:
-                shutil.rmtree(part_dir, ignore_errors=True)
-
-    def open_range(self, oid: str, start: int, length: int) -> Iterator[bytes]:
-        with self.path(oid).open("rb") as fh:
-            fh.seek(start)
-            while length > 0 and (data := fh.read(min(COPY_CHUNK, length))):
-                length -= len(data)
-                yield data
-
-    def _write_temp(self, chunks: Iterable[bytes]) -> tuple[Path, int, str, str]:
-        sha, md5, received = hashlib.sha256(), hashlib.md5(usedforsecurity=False), 0
         fd, name = tempfile.mkstemp(dir=self._tmp)
+        sha, received = hashlib.sha256(), 0
         try:
             with os.fdopen(fd, "wb") as fh:
                 for data in chunks:
                     fh.write(data)
                     sha.update(data)
-                    md5.update(data)
                     received += len(data)
         except BaseException:
             Path(name).unlink(missing_ok=True)
             raise
-        return Path(name), received, sha.hexdigest(), md5.hexdigest()
+        self._publish(Path(name), oid, size, received, sha.hexdigest())
+
+    def receive_part(
+        self, key: str, number: int, offset: int, expected: int, chunks: Iterable[bytes]
+    ) -> str:
+        """Write part ``number`` at ``offset`` of the object being assembled; return its ETag."""
+        part_dir = self._parts / key
+        part_dir.mkdir(parents=True, exist_ok=True)
+        for stale in part_dir.glob(f"{number:05d}-*"):  # an earlier attempt of this part
+            stale.unlink(missing_ok=True)
+        assembly = part_dir / "object"
+        with self._lock_for(key):
+            assembly.touch()
+        received = 0
+        with assembly.open("r+b") as fh:
+            fh.seek(offset)
+            for data in chunks:
+                received += len(data)
+                if received > expected:
+                    raise ValueError(f"Part {number} is larger than {expected} bytes")
+                fh.write(data)
+        if received != expected:
+            raise ValueError(f"Part {number} has {received} bytes, expected {expected}")
+        etag = secrets.token_hex(16)
+        (part_dir / f"{number:05d}-{etag}").touch()
+        return f'"{etag}"'
+
+    def complete(self, key: str, oid: str, size: int, etags: list[str]) -> None:
+        """Check that every part arrived (with the ETags we issued) and publish the object."""
+        part_dir = self._parts / key
+        with self._lock_for(key):
+            if self.size(oid) == size:  # completion retried after it succeeded
+                shutil.rmtree(part_dir, ignore_errors=True)
+                return
+            markers = [part_dir / f"{n:05d}-{e.strip(chr(34))}" for n, e in enumerate(etags, 1)]
+            missing = [m.name for m in markers if not m.is_file()]
+            if missing:
+                raise ValueError(f"Unknown parts or ETags: {', '.join(missing)}")
+            assembly = part_dir / "object"
+            sha, received = hashlib.sha256(), 0
+            for data in _read_file(assembly):
+                sha.update(data)
+                received += len(data)
+            try:
+                self._publish(assembly, oid, size, received, sha.hexdigest())
+            finally:
+                shutil.rmtree(part_dir, ignore_errors=True)
 
     def _publish(self, tmp: Path, oid: str, size: int, received: int, sha: str) -> None:
         if received != size or sha != oid:
@@ -429,11 +438,10 @@ class LfsStore:
             return self._locks.setdefault(key, threading.Lock())
 
 
-def _read_files(paths: Iterable[Path]) -> Iterator[bytes]:
-    for path in paths:
-        with path.open("rb") as fh:
-            while data := fh.read(COPY_CHUNK):
-                yield data
+def _read_file(path: Path) -> Iterator[bytes]:
+    with path.open("rb") as fh:
+        while data := fh.read(COPY_CHUNK):
+            yield data
 
 
 # --------------------------------------------------------------------------------------------
@@ -468,7 +476,7 @@ class RequestRecord:
     started: float  # time.time() when the request line was read
     duration: float
     authenticated: bool
-    fault: str | None = None  # action of the fault that changed this request, if any
+    fault: str | None = None  # action of the fault that fired on this request, if any
     error_code: str | None = None  # X-Error-Code sent, if any
 
     @property
@@ -567,12 +575,17 @@ class _HttpError(Exception):
         headers = dict(self.headers)
         if self.code:
             headers["X-Error-Code"] = self.code
-        headers["X-Error-Message"] = self.message
+        headers["X-Error-Message"] = _header_safe(self.message)
         return _json({"error": self.message, **self.extra}, self.status, headers)
 
 
 class _ClientGone(Exception):
-    """The client closed the connection before sending its whole body."""
+    """The client closed the connection early or sent an unreadable body: drop it."""
+
+
+def _header_safe(text: str) -> str:
+    """Header values must be one line of latin-1."""
+    return " ".join(text.split()).encode("ascii", "replace").decode()
 
 
 @dataclass
@@ -580,11 +593,11 @@ class _Response:
     status: int
     headers: dict[str, str] = field(default_factory=dict)
     body: bytes = b""
-    stream: Iterator[bytes] | None = None  # streamed body (downloads); length in Content-Length
+    file: tuple[Path, int, int] | None = None  # (path, offset, length) sent from disk instead
 
     @property
     def length(self) -> int:
-        return int(self.headers["Content-Length"]) if self.stream is not None else len(self.body)
+        return self.file[2] if self.file is not None else len(self.body)
 
 
 def _json(obj: Any, status: int = 200, headers: Mapping[str, str] | None = None) -> _Response:
@@ -599,9 +612,10 @@ class _Body:
     def __init__(self, rfile: BinaryIO, headers: Any):
         self._rfile = rfile
         self._chunked = "chunked" in headers.get("Transfer-Encoding", "").lower()
-        self.expected: int | None = (
-            None if self._chunked else int(headers.get("Content-Length") or 0)
-        )
+        try:
+            self.expected = None if self._chunked else int(headers.get("Content-Length") or 0)
+        except ValueError as exc:
+            raise _ClientGone from exc
         self._left = self.expected or 0  # bytes left in the body (plain) or current chunk (chunked)
         self.done = not self._chunked and self._left == 0
         self.received = 0
@@ -627,7 +641,10 @@ class _Body:
         line = self._rfile.readline(65537)
         if not line:
             raise _ClientGone
-        size = int(line.split(b";")[0].strip() or b"0", 16)
+        try:
+            size = int(line.split(b";")[0].strip() or b"0", 16)
+        except ValueError as exc:
+            raise _ClientGone from exc
         if size == 0:
             while self._rfile.readline(65537) not in (b"\r\n", b"\n", b""):
                 pass  # trailers
@@ -675,11 +692,14 @@ class _Request:
     def flag(self, name: str) -> bool:
         return self.param(name).lower() in ("1", "true")
 
-    def json(self) -> Any:
+    def json(self) -> dict[str, Any]:
         try:
-            return json.loads(self.body.read_all() or b"{}")
+            data = json.loads(self.body.read_all() or b"{}")
         except ValueError as exc:
             raise _HttpError(400, f"Invalid JSON body: {exc}") from exc
+        if not isinstance(data, dict):
+            raise _HttpError(400, "Expected a JSON object")
+        return data
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -717,11 +737,12 @@ class _Handler(BaseHTTPRequestHandler):
         self.end_headers()
         if self.command == "HEAD":
             return
-        if response.stream is None:
+        if response.file is None:
             self.wfile.write(response.body)
-        else:
-            for data in response.stream:
-                self.wfile.write(data)
+            return
+        path, offset, length = response.file
+        with path.open("rb") as fh:  # zero-copy where the OS allows; never loads the file
+            self.connection.sendfile(fh, offset, length)
 
     def drop(self) -> None:
         """Close the connection without a response (unread body bytes make it an RST)."""
@@ -788,10 +809,8 @@ class HubServer:
             raise ValueError("page_size and multipart_chunk_size must be >= 1")
         self.storage_dir = Path(storage_dir)
         self.token, self.host, self.page_size = token, host, page_size
-        self.multipart_threshold, self.multipart_chunk_size = (
-            multipart_threshold,
-            multipart_chunk_size,
-        )
+        self.multipart_threshold = multipart_threshold
+        self.multipart_chunk_size = multipart_chunk_size
         self.username, self.allow_anonymous_reads = username, allow_anonymous_reads
         self.internal_errors: list[
             str
@@ -802,6 +821,7 @@ class HubServer:
         self._indexes: dict[str, _TreeIndex] = {}
         self._log: list[RequestRecord] = []
         self._faults: list[Fault] = []
+        self._in_flight = 0
         self._secret = secrets.token_bytes(16)
         self._store = LfsStore(self.storage_dir)
         self._api = _Api(self)
@@ -878,9 +898,42 @@ class HubServer:
             and (status is None or r.status == status)
         ]
 
-    def count(self, **filters: Any) -> int:
-        """Number of logged requests matching :meth:`find` filters."""
-        return len(self.find(**filters))
+    def count(
+        self,
+        method: str | None = None,
+        path_contains: str | None = None,
+        path_regex: str | None = None,
+        status: int | None = None,
+    ) -> int:
+        """Number of logged requests matching every given filter (see :meth:`find`)."""
+        return len(self.find(method, path_contains, path_regex, status))
+
+    def wait_until(
+        self, predicate: Callable[[list[RequestRecord]], bool], timeout: float = 10.0
+    ) -> bool:
+        """Poll the request log until ``predicate(records)`` holds; False on timeout."""
+        return self._wait(lambda: predicate(self.requests), timeout)
+
+    def wait_idle(self, timeout: float = 10.0) -> bool:
+        """Wait until no request has been handled for 50 ms (e.g. after killing a client)."""
+        idle_since: list[float] = []
+
+        def settled() -> bool:
+            if self._in_flight:
+                idle_since.clear()
+            elif not idle_since:
+                idle_since.append(time.monotonic())
+            return bool(idle_since) and time.monotonic() - idle_since[0] >= 0.05
+
+        return self._wait(settled, timeout)
+
+    def _wait(self, condition: Callable[[], bool], timeout: float) -> bool:
+        deadline = time.monotonic() + timeout
+        while not condition():
+            if time.monotonic() > deadline:
+                return False
+            time.sleep(0.02)
+        return True
 
     # ---- faults ------------------------------------------------------------------------------
 
@@ -1115,26 +1168,48 @@ class HubServer:
     # ---- request processing ------------------------------------------------------------------
 
     def _serve(self, handler: _Handler) -> None:
+        """Count the request as in flight while :meth:`_handle` processes it."""
+        with self._lock:
+            self._in_flight += 1
+        try:
+            self._handle(handler)
+        finally:
+            with self._lock:
+                self._in_flight -= 1
+
+    def _handle(self, handler: _Handler) -> None:
         """Parse, apply faults, route, log, respond.  Runs in the connection's thread."""
         started = time.time()
-        request = self._parse(handler)
+        try:
+            request = self._parse(handler)
+        except _ClientGone:
+            handler.drop()
+            return
         faults = self._take_faults(request.method, request.path)
         terminal = next((f for f in faults if f.action in _TERMINAL_ACTIONS), None)
         response: _Response | None
         try:
             for fault in faults:
-                if fault.delay:
-                    time.sleep(fault.delay)
-                if fault.callback is not None and fault.action == "callback":
-                    fault.callback(self._info(request))
+                self._run_pass_through(fault, request)
             response = self._respond(request, terminal)
         except _ClientGone:
             response = None
-        self._record(request, response, started, terminal.action if terminal else None)
+        fault_name = terminal.action if terminal else (faults[0].action if faults else None)
+        self._record(request, response, started, fault_name)
         if response is None:
             handler.drop()
         else:
             handler.send(response)
+
+    def _run_pass_through(self, fault: Fault, request: _Request) -> None:
+        """Sleep and/or run the callback; a failing callback is reported, not fatal."""
+        if fault.delay:
+            time.sleep(fault.delay)
+        if fault.action == "callback" and fault.callback is not None:
+            try:
+                fault.callback(self._info(request))
+            except Exception:
+                self.internal_errors.append("fault callback failed:\n" + traceback.format_exc())
 
     def _respond(self, request: _Request, fault: Fault | None) -> _Response | None:
         """The response to send, or None to drop the connection."""
@@ -1551,14 +1626,8 @@ class _Api:
         if entry.lfs:
             headers.update({"X-Linked-Size": str(entry.size), "X-Linked-Etag": f'"{entry.sha256}"'})
         start, length, status = self._range(req, entry.size, headers)
-        headers["Content-Length"] = str(length)
         if entry.lfs:
-            stream = (
-                iter(())
-                if req.method == "HEAD"
-                else self.store.open_range(entry.sha256, start, length)
-            )
-            return _Response(status, headers, stream=stream)
+            return _Response(status, headers, file=(self.store.path(entry.sha256), start, length))
         assert entry.content is not None
         return _Response(status, headers, entry.content[start : start + length])
 
@@ -1588,9 +1657,9 @@ class _Api:
         entry = index.entry_json(path)
         if expand:
             with self.hub._lock:
-                last = next(
-                    c.record for c in repo.history(commit.record.id) if c.record.touches(path, True)
-                )
+                history = repo.history(commit.record.id)
+                last = next((c.record for c in history if c.record.touches(path, True)), None)
+            last = last or commit.record
             entry["lastCommit"] = {"id": last.id, "title": last.message, "date": last.date}
             if entry["type"] == "file":
                 entry["securityFileStatus"] = {
@@ -1740,7 +1809,7 @@ class _Api:
                 added.append(path)
             tree[path] = entry
         _check_no_file_dir_clash(tree, added)
-        return added, [p for p in deleted if p not in tree]
+        return [p for p in added if p in tree], [p for p in deleted if p not in tree]
 
     def _lfs_entry(self, value: dict[str, Any], path: str) -> FileEntry:
         oid = str(value.get("oid", "")).lower()
@@ -1826,7 +1895,7 @@ class _Api:
         expected = chunk if number < parts else size - chunk * (parts - 1)
         try:
             etag = self.store.receive_part(
-                f"{oid}-{size}-{chunk}", number, req.body.chunks(), expected
+                f"{oid}-{size}-{chunk}", number, chunk * (number - 1), expected, req.body.chunks()
             )
         except ValueError as exc:
             raise _HttpError(400, str(exc)) from exc

@@ -7,10 +7,12 @@ Range requests, limits) are checked with raw HTTP.
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import http.client
 import json
-import os
+import signal
+import subprocess
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -55,14 +57,18 @@ def raw(
     path: str,
     body: bytes | dict | None = None,
     headers: dict[str, str] | None = None,
-    token: str | None = "<server token>",
+    token: str | None = None,
+    anonymous: bool = False,
 ) -> tuple[int, dict[str, str], bytes]:
-    """One raw HTTP request; ``path`` may be a full URL handed out by the server."""
+    """One raw HTTP request with the server's token (or ``token``, or none if ``anonymous``).
+
+    ``path`` may also be a full URL handed out by the server (presigned upload URLs).
+    """
     target = urlsplit(path)
     path = f"{target.path}?{target.query}" if target.query else target.path
     all_headers = dict(headers or {})
-    if token is not None:
-        all_headers["Authorization"] = f"Bearer {server.token if token == '<server token>' else token}"
+    if not anonymous:
+        all_headers["Authorization"] = f"Bearer {token or server.token}"
     if isinstance(body, dict):
         body = json.dumps(body).encode()
         all_headers.setdefault("Content-Type", "application/json")
@@ -97,7 +103,7 @@ def test_create_repo_visibility_and_auth(
             "whoami": api.whoami()["name"],
             "public": str(api.create_repo("user/pub", repo_type="dataset")),
             "private": api.create_repo("user/priv", repo_type="dataset", private=True).repo_id,
-            "exist_ok": attempt(lambda: str(api.create_repo("user/pub", repo_type="dataset", exist_ok=True))),
+            "exist_ok": attempt(api.create_repo, "user/pub", repo_type="dataset", exist_ok=True),
             "again": attempt(api.create_repo, "user/pub", repo_type="dataset"),
             "private_info": api.dataset_info("user/priv").private,
             "model": api.create_repo("user/a-model").repo_id,
@@ -105,13 +111,14 @@ def test_create_repo_visibility_and_auth(
     """).check()
     assert value["whoami"] == "user"
     assert value["public"] == f"{hub_server.url}/datasets/user/pub"
-    assert value["exist_ok"]["ok"]
+    assert value["exist_ok"]["ok"], value["exist_ok"]
     assert value["again"]["status"] == 409
     assert value["private_info"] is True
     assert hub_server.is_private("user/priv") and not hub_server.is_private("user/pub")
     assert hub_server.repo_exists("user/a-model", repo_type="model")
 
-    value = hub_python("""
+    value = hub_python(
+        """
         from huggingface_hub import HfApi
         api = HfApi()
         emit({
@@ -119,7 +126,9 @@ def test_create_repo_visibility_and_auth(
             "public": attempt(lambda: api.dataset_info("user/pub").id),
             "create": attempt(api.create_repo, "user/nope", repo_type="dataset"),
         })
-    """, env=hub_env_factory(token=None)).check()  # fmt: skip
+    """,
+        env=hub_env_factory(token=None),
+    ).check()
     assert value["private"]["error"] == "RepositoryNotFoundError"
     assert value["public"] == {"ok": True, "value": "user/pub"}
     assert value["create"]["status"] == 401
@@ -174,7 +183,8 @@ def test_create_commit_with_multipart_file_and_readme(
 def test_preupload_lfs_files_then_create_commit(hub_server: HubServer, hub_python: Runner) -> None:
     hub_server.create_repo_direct("user/pre")
     data = {"a.parquet": payload(30 * KIB, 1), "b.parquet": payload(40 * KIB, 2)}
-    value = hub_python("""
+    value = hub_python(
+        """
         from huggingface_hub import HfApi, CommitOperationAdd
         api = HfApi()
         ops = [CommitOperationAdd(p, c.encode("latin-1")) for p, c in ARGS["files"].items()]
@@ -182,13 +192,16 @@ def test_preupload_lfs_files_then_create_commit(hub_server: HubServer, hub_pytho
         uploaded = [op._is_uploaded for op in ops]
         api.create_commit("user/pre", ops, commit_message="after preupload", repo_type="dataset")
         emit({"uploaded": uploaded})
-    """, files={k: v.decode("latin-1") for k, v in data.items()}).check()  # fmt: skip
+    """,
+        files={k: v.decode("latin-1") for k, v in data.items()},
+    ).check()
     assert value["uploaded"] == [True, True]
     puts = [r for r in hub_server.requests if r.method == "PUT"]
     commit = hub_server.find(path_contains="/commit/")
     assert len(puts) == 2 and len(commit) == 1
     assert all(put.started < commit[0].started for put in puts)
-    assert hub_server.repo_files("user/pre")["b.parquet"] == (len(data["b.parquet"]), sha256(data["b.parquet"]))
+    b = data["b.parquet"]
+    assert hub_server.repo_files("user/pre")["b.parquet"] == (len(b), sha256(b))
 
 
 def test_upload_folder_tree_pagination_paths_info_and_download(
@@ -199,14 +212,19 @@ def test_upload_folder_tree_pagination_paths_info_and_download(
     names += [f"logs/{i}.txt" for i in range(5)]
     for i, name in enumerate(names):
         (folder / name).parent.mkdir(parents=True, exist_ok=True)
-        (folder / name).write_bytes(payload(1000 + i, i) if name.endswith(".parquet") else b"text %d\n" % i)
-    value = hub_python("""
+        (folder / name).write_bytes(
+            payload(1000 + i, i) if name.endswith(".parquet") else b"text %d\n" % i
+        )
+    value = hub_python(
+        """
         from huggingface_hub import HfApi, hf_hub_download
         api = HfApi()
         api.create_repo("user/tree", repo_type="dataset")
         api.upload_folder(repo_id="user/tree", folder_path=ARGS["folder"], repo_type="dataset")
-        tree = lambda **kw: [e.path for e in api.list_repo_tree("user/tree", repo_type="dataset", **kw)]
-        infos = api.get_paths_info("user/tree", ["data/a.parquet", "logs", "missing.txt"], repo_type="dataset")
+        def tree(**kw):
+            return [e.path for e in api.list_repo_tree("user/tree", repo_type="dataset", **kw)]
+        infos = api.get_paths_info(
+            "user/tree", ["data/a.parquet", "logs", "missing.txt"], repo_type="dataset")
         lfs = hf_hub_download("user/tree", "data/sub/c.parquet", repo_type="dataset")
         regular = hf_hub_download("user/tree", "notes.txt", repo_type="dataset")
         emit({
@@ -221,7 +239,9 @@ def test_upload_folder_tree_pagination_paths_info_and_download(
             "missing_file": attempt(hf_hub_download, "user/tree", "nope.txt", repo_type="dataset"),
             "commits": [c.title for c in api.list_repo_commits("user/tree", repo_type="dataset")],
         })
-    """, folder=str(folder)).check()  # fmt: skip
+    """,
+        folder=str(folder),
+    ).check()
     dirs = {"data", "data/sub", "logs"}
     assert sorted(value["recursive"]) == sorted([".gitattributes", *names, *dirs])
     assert value["recursive"].index("data") < value["recursive"].index("data/a.parquet")
@@ -231,9 +251,13 @@ def test_upload_folder_tree_pagination_paths_info_and_download(
     assert value["data"] == ["data/a.parquet", "data/b.parquet", "data/sub"]
     assert all(value["expanded"])
     assert value["missing_dir"]["error"] == "RemoteEntryNotFoundError"
-    pointer = f"version https://git-lfs.github.com/spec/v1\noid sha256:{sha256(payload(1002, 2))}\nsize 1002\n"
-    lfs_info = {"size": 1002, "sha256": sha256(payload(1002, 2)), "pointer_size": len(pointer)}
-    assert value["infos"] == [["data/a.parquet", "RepoFile", lfs_info], ["logs", "RepoFolder", None]]
+    oid = sha256(payload(1002, 2))
+    pointer = f"version https://git-lfs.github.com/spec/v1\noid sha256:{oid}\nsize 1002\n"
+    lfs_info = {"size": 1002, "sha256": oid, "pointer_size": len(pointer)}
+    assert value["infos"] == [
+        ["data/a.parquet", "RepoFile", lfs_info],
+        ["logs", "RepoFolder", None],
+    ]
     assert value["lfs"] == payload(1004, 4).hex()
     assert value["regular"] == "text 1\n"
     assert value["missing_file"]["error"] == "RemoteEntryNotFoundError"
@@ -244,14 +268,18 @@ def test_parent_commit_mismatch_is_412(hub_server: HubServer, hub_python: Runner
     hub_server.create_repo_direct("user/race")
     stale = hub_server.branches("user/race")["main"]
     fresh = hub_server.put_file_direct("user/race", "other.txt", b"someone else was faster\n")
-    value = hub_python("""
+    value = hub_python(
+        """
         from huggingface_hub import HfApi, CommitOperationAdd
         api = HfApi()
         commit = lambda parent: api.create_commit(
             "user/race", [CommitOperationAdd("mine.txt", b"mine")], commit_message="mine",
             repo_type="dataset", parent_commit=parent).oid
         emit({"stale": attempt(commit, ARGS["stale"]), "fresh": attempt(commit, ARGS["fresh"])})
-    """, stale=stale, fresh=fresh).check()  # fmt: skip
+    """,
+        stale=stale,
+        fresh=fresh,
+    ).check()
     assert value["stale"]["status"] == 412
     assert CONFLICT_MESSAGE in value["stale"]["message"]
     assert value["fresh"]["ok"]
@@ -273,16 +301,17 @@ def test_pull_request_and_branch_commits(hub_server: HubServer, hub_python: Runn
         api.create_branch("user/refs", branch="dev", repo_type="dataset")
         add("dev.txt", revision="dev")
         refs = api.list_repo_refs("user/refs", repo_type="dataset", include_pull_requests=True)
+        again = attempt(lambda: api.create_branch("user/refs", branch="dev", repo_type="dataset"))
         emit({
             "pr": [pr.pr_num, pr.pr_revision, pr.pr_url],
-            "branch_again": attempt(api.create_branch, "user/refs", branch="dev", repo_type="dataset"),
+            "branch_again": again,
             "branches": sorted(b.name for b in refs.branches),
             "prs": [p.ref for p in refs.pull_requests],
             "pr_file": open(hf_hub_download("user/refs", "pr2.txt", repo_type="dataset",
                                             revision="refs/pr/1"), "rb").read().decode(),
             "on_main": api.file_exists("user/refs", "pr.txt", repo_type="dataset"),
         })
-    """).check()  # fmt: skip
+    """).check()
     assert value["pr"] == [1, "refs/pr/1", f"{hub_server.url}/datasets/user/refs/discussions/1"]
     assert value["branch_again"]["status"] == 409
     assert value["branches"] == ["dev", "main"] and value["prs"] == ["refs/pr/1"]
@@ -309,14 +338,19 @@ def test_load_dataset_reads_back_uploaded_parquet(
         "---\nconfigs:\n- config_name: default\n  data_files:\n  - split: train\n"
         "    path: data/train-*\n---\n# Demo\n"
     )
-    value = hub_python("""
+    value = hub_python(
+        """
         from huggingface_hub import HfApi
-        HfApi().create_repo("user/readback", repo_type="dataset")
-        HfApi().upload_folder(repo_id="user/readback", folder_path=ARGS["folder"], repo_type="dataset")
+        api = HfApi()
+        api.create_repo("user/readback", repo_type="dataset")
+        api.upload_folder(repo_id="user/readback", folder_path=ARGS["folder"], repo_type="dataset")
         from datasets import load_dataset
         ds = load_dataset("user/readback")
         emit({split: ds[split].to_list() for split in ds})
-    """, folder=str(folder), timeout=180).check()  # fmt: skip
+    """,
+        folder=str(folder),
+        timeout=180,
+    ).check()
     assert value == {"train": rows}
 
 
@@ -347,13 +381,26 @@ def test_lfs_puts_are_retried_after_503_and_429(
     files = {"small.parquet": payload(50 * KIB, 1), "big.parquet": payload(300 * KIB, 2)}
     hub_server.inject(Fault("status", path=r"^/_lfs/upload/", method="PUT", status=503))
     hub_server.inject(
-        Fault("status", path=r"^/_lfs/upload/", method="PUT", nth=2, status=429,
-              headers={"Retry-After": "1"})
-    )  # fmt: skip
+        Fault(
+            "status",
+            path=r"^/_lfs/upload/",
+            method="PUT",
+            nth=2,
+            status=429,
+            headers={"Retry-After": "1"},
+        )
+    )
     rate_limited = hub_server.inject(
-        Fault("status", path=r"^/_lfs/part/.*/2$", status=429,
-              headers={"RateLimit": '"api";r=0;t=0', "RateLimit-Policy": '"fixed window";"api";q=1;w=300'})
-    )  # fmt: skip
+        Fault(
+            "status",
+            path=r"^/_lfs/part/.*/2$",
+            status=429,
+            headers={
+                "RateLimit": '"api";r=0;t=0',
+                "RateLimit-Policy": '"fixed window";"api";q=1;w=300',
+            },
+        )
+    )
     result = hub_python(UPLOAD_SCRIPT, **write_files(tmp_path, files)).check()
     assert result["ok"], result
     statuses = [r.status for r in hub_server.find(method="PUT", path_contains="/_lfs/upload/")]
@@ -363,7 +410,9 @@ def test_lfs_puts_are_retried_after_503_and_429(
     assert hub_server.repo_files("user/faults")["big.parquet"][1] == sha256(files["big.parquet"])
 
 
-def test_commit_applied_but_response_lost(hub_server: HubServer, hub_python: Runner, tmp_path: Path) -> None:
+def test_commit_applied_but_response_lost(
+    hub_server: HubServer, hub_python: Runner, tmp_path: Path
+) -> None:
     hub_server.inject(Fault("drop_response", path=r"/commit/main$", method="POST"))
     args = write_files(tmp_path, {"shard.parquet": payload(10 * KIB)})
     result = hub_python(UPLOAD_SCRIPT, message="lost response", **args).check()
@@ -411,28 +460,126 @@ def test_upload_with_wrong_sha256_is_rejected(
     assert [c.message for c in hub_server.commits("user/faults")] == ["initial commit"]
 
 
+def test_client_killed_during_lfs_upload_then_resumed(
+    hub_server: HubServer, hub_python: Runner, hub_spawn: Callable[..., Any], tmp_path: Path
+) -> None:
+    """The callback hook kills the client when its 2nd LFS upload starts; a re-run resumes."""
+    files = {f"s{i}.parquet": payload(150 * KIB, 20 + i) for i in range(3)}
+    args = write_files(tmp_path, files)
+    client: list[subprocess.Popen[str]] = []
+    hub_server.inject(
+        Fault("callback", path=r"^/_lfs/upload/", nth=2, callback=lambda _: client[0].kill())
+    )
+    client.append(hub_spawn(UPLOAD_SCRIPT, **args))
+    assert client[0].wait(timeout=60) == -signal.SIGKILL
+    assert hub_server.wait_idle()  # bodies already in flight are received or abandoned
+    assert [c.message for c in hub_server.commits("user/faults")] == ["initial commit"]
+    assert not list((hub_server.storage_dir / "tmp").iterdir())  # no half-written object
+    stored_before = hub_server.lfs_objects()
+    assert stored_before <= {sha256(data) for data in files.values()}
+
+    hub_server.clear_log()
+    assert hub_python(UPLOAD_SCRIPT, **args).check()["ok"]
+    assert hub_server.count(method="PUT") == 3 - len(stored_before)  # stored objects skipped
+    assert hub_server.repo_files("user/faults")["s1.parquet"][1] == sha256(files["s1.parquet"])
+
+
+def test_more_client_calls(hub_server: HubServer, hub_python: Runner) -> None:
+    """Copy, deletes, tags, settings, snapshot, hf:// Range reads, history pagination."""
+    pq_bytes = _parquet_bytes(list(range(100)))
+    value = hub_python(
+        """
+        import os
+        import pandas as pd
+        from huggingface_hub import HfApi, CommitOperationCopy, HfFileSystem, snapshot_download
+        api, r, kw = HfApi(), "user/misc", {"repo_type": "dataset"}
+        api.create_repo(r, **kw)
+        data = bytes.fromhex(ARGS["parquet"])
+        api.upload_file(path_or_fileobj=data, path_in_repo="d/f.parquet", repo_id=r, **kw)
+        for i in range(4):
+            api.upload_file(path_or_fileobj=b"log", path_in_repo=f"logs/{i}.txt", repo_id=r, **kw)
+        copy = [CommitOperationCopy("d/f.parquet", "d/copy.parquet")]
+        api.create_commit(r, copy, commit_message="copy", **kw)
+        out = {"missing": attempt(api.delete_file, "nope.txt", r, **kw)["error"]}
+        api.delete_folder("logs", r, **kw)
+        api.create_tag(r, tag="v1", **kw)
+        api.update_repo_settings(r, private=True, **kw)
+        snapshot = snapshot_download(r, **kw)
+        out.update(
+            commits=len(api.list_repo_commits(r, **kw)),
+            files=api.list_repo_files(r, **kw),
+            tags=[t.name for t in api.list_repo_refs(r, **kw).tags],
+            revisions=[api.revision_exists(r, rev, **kw) for rev in ("v1", "nope")],
+            lfs=[bool(s.lfs) for s in api.dataset_info(r, files_metadata=True).siblings],
+            private=api.dataset_info(r).private,
+            snapshot=sorted(os.path.relpath(os.path.join(d, f), snapshot)
+                            for d, _, names in os.walk(snapshot) for f in names),
+            ls=HfFileSystem().ls(f"datasets/{r}/d", detail=False),
+            total=int(pd.read_parquet(f"hf://datasets/{r}/d/copy.parquet")["x"].sum()),
+        )
+        api.delete_repo(r, **kw)
+        out["exists"] = api.repo_exists(r, **kw)
+        emit(out)
+    """,
+        parquet=pq_bytes.hex(),
+    ).check()
+    files = [".gitattributes", "d/copy.parquet", "d/f.parquet"]
+    assert value["missing"] == "RemoteEntryNotFoundError"
+    assert value["commits"] == 8  # initial + 5 uploads + copy + delete_folder
+    assert value["files"] == files and value["snapshot"] == files
+    assert value["tags"] == ["v1"] and value["revisions"] == [True, False]
+    assert value["lfs"] == [False, True, True] and value["private"] is True
+    assert value["ls"] == ["datasets/user/misc/d/copy.parquet", "datasets/user/misc/d/f.parquet"]
+    assert value["total"] == sum(range(100))
+    assert value["exists"] is False
+    assert hub_server.count(method="GET", status=206) >= 1  # hf:// reads use Range requests
+    assert (
+        hub_server.count(method="GET", path_regex=r"/commits/main$") == 2
+    )  # 8 commits, pages of 4
+
+
+def _parquet_bytes(values: list[int]) -> bytes:
+    pa = pytest.importorskip("pyarrow")
+    pq = pytest.importorskip("pyarrow.parquet")
+    sink = pa.BufferOutputStream()
+    pq.write_table(pa.table({"x": values}), sink)
+    return sink.getvalue().to_pybytes()
+
+
 # ------------------------------------------------------------------------------------------
 # Raw HTTP: corners the client does not reach
 # ------------------------------------------------------------------------------------------
 
 
-def test_auth_errors_and_token_never_logged(hub_server: HubServer) -> None:
+def test_auth_errors_and_token_never_logged(
+    hub_server: HubServer, hub_server_factory: Callable[..., HubServer]
+) -> None:
+    strict = hub_server_factory(allow_anonymous_reads=False)
+    strict.create_repo_direct("user/public")
+    assert raw(strict, "GET", "/api/datasets/user/public", anonymous=True)[0] == 401
+    assert raw(strict, "GET", "/api/datasets/user/public")[0] == 200
     hub_server.create_repo_direct("user/secret", private=True)
     create = {"name": "x", "type": "dataset"}
-    assert raw(hub_server, "POST", "/api/repos/create", create, token=None)[0] == 401
+    assert raw(hub_server, "POST", "/api/repos/create", create, anonymous=True)[0] == 401
     status, headers, _ = raw(hub_server, "POST", "/api/repos/create", create, token="hf_wrong")
-    assert status == 401 and headers["X-Error-Message"] == "Invalid credentials in Authorization header"
-    status, headers, _ = raw(hub_server, "GET", "/api/datasets/user/secret", token=None)
+    assert status == 401
+    assert headers["X-Error-Message"] == "Invalid credentials in Authorization header"
+    status, headers, _ = raw(hub_server, "GET", "/api/datasets/user/secret", anonymous=True)
     assert (status, headers["X-Error-Code"]) == (404, "RepoNotFound")
-    status, headers, _ = raw(hub_server, "HEAD", "/datasets/user/secret/resolve/main/.gitattributes", token=None)
+    status, headers, _ = raw(
+        hub_server, "HEAD", "/datasets/user/secret/resolve/main/.gitattributes", anonymous=True
+    )
     assert (status, headers["X-Error-Code"]) == (404, "RepoNotFound")
     assert raw(hub_server, "GET", "/api/datasets/user/secret")[0] == 200
     status, _, body = raw(hub_server, "GET", "/api/datasets/user/secret/revision/nope")
     assert status == 404 and json.loads(body)["error"].startswith("Invalid rev id")
     assert raw(hub_server, "GET", "/api/datasets/user/secret/xet-write-token/main")[0] == 501
-    status, _, body = raw(hub_server, "POST", "/api/validate-yaml", {"content": "x"}, token=None)
+    status, _, body = raw(
+        hub_server, "POST", "/api/validate-yaml", {"content": "x"}, anonymous=True
+    )
     assert (status, json.loads(body)) == (200, {"errors": [], "warnings": []})
-    assert hub_server.token not in repr(hub_server.requests) and "hf_wrong" not in repr(hub_server.requests)
+    log = repr(hub_server.requests)
+    assert hub_server.token not in log and "hf_wrong" not in log
     assert [r.authenticated for r in hub_server.requests[:2]] == [False, False]
 
 
@@ -443,8 +590,6 @@ def test_preupload_modes_and_remote_oids(hub_server: HubServer) -> None:
     hub_server.put_file_direct("user/modes", "x.parquet", blob)
 
     def sample(data: bytes) -> str:
-        import base64
-
         return base64.b64encode(data[:512]).decode()
 
     files = [
@@ -455,14 +600,20 @@ def test_preupload_modes_and_remote_oids(hub_server: HubServer) -> None:
         {"path": "raw.dat", "size": 100, "sample": sample(b"\0\1\2")},
         {"path": "huge.txt", "size": 10 * 1024 * 1024, "sample": sample(b"text")},
     ]
-    status, _, body = raw(hub_server, "POST", "/api/datasets/user/modes/preupload/main", {"files": files})
+    status, _, body = raw(
+        hub_server, "POST", "/api/datasets/user/modes/preupload/main", {"files": files}
+    )
     assert status == 200
     answers = {f["path"]: f for f in json.loads(body)["files"]}
     modes = {path: f["uploadMode"] for path, f in answers.items()}
     assert modes == {
-        "README.md": "regular", "notes.txt": "regular", "x.parquet": "lfs",
-        "weights.bin": "lfs", "raw.dat": "lfs", "huge.txt": "lfs",
-    }  # fmt: skip
+        "README.md": "regular",
+        "notes.txt": "regular",
+        "x.parquet": "lfs",
+        "weights.bin": "lfs",
+        "raw.dat": "lfs",
+        "huge.txt": "lfs",
+    }
     assert answers["notes.txt"]["oid"] == git_blob_sha1(b"hello\n")
     assert answers["x.parquet"]["oid"] == sha256(blob)
     assert "oid" not in answers["README.md"]
@@ -480,10 +631,13 @@ def test_commit_error_cases(hub_server: HubServer) -> None:
     never_uploaded = {"path": "a.parquet", "algo": "sha256", "oid": "ab" * 32, "size": 3}
     body_lfs = ndjson(HEADER, {"key": "lfsFile", "value": never_uploaded})
     assert raw(hub_server, "POST", url, body_lfs, headers)[0] == 422
-    assert raw(hub_server, "POST", url, ndjson(HEADER, {"key": "bogus", "value": {}}), headers)[0] == 400
+    bogus = ndjson(HEADER, {"key": "bogus", "value": {}})
+    assert raw(hub_server, "POST", url, bogus, headers)[0] == 400
     unknown = "/api/datasets/user/errs/commit/no-such-branch"
-    assert raw(hub_server, "POST", unknown, ndjson(HEADER), headers)[1]["X-Error-Code"] == "RevisionNotFound"
-    clash = ndjson(HEADER, {"key": "file", "value": {"path": ".gitattributes/x", "content": "", "encoding": "base64"}})
+    _, unknown_headers, _ = raw(hub_server, "POST", unknown, ndjson(HEADER), headers)
+    assert unknown_headers["X-Error-Code"] == "RevisionNotFound"
+    under_a_file = {"path": ".gitattributes/x", "content": "", "encoding": "base64"}
+    clash = ndjson(HEADER, {"key": "file", "value": under_a_file})
     assert raw(hub_server, "POST", url, clash, headers)[0] == 400
     assert len(hub_server.commits("user/errs")) == 1
     delete_folder = ndjson(HEADER, {"key": "deletedFolder", "value": {"path": "logs/"}})
@@ -492,31 +646,43 @@ def test_commit_error_cases(hub_server: HubServer) -> None:
     assert raw(hub_server, "POST", url, delete_folder, headers)[0] == 200
     assert hub_server.commits("user/errs")[-1].deleted == ("logs/a.txt", "logs/b/c.txt")
     assert set(hub_server.repo_files("user/errs")) == {".gitattributes"}
+    hub_server.delete_file_direct("user/errs", ".gitattributes")
+    assert hub_server.repo_files("user/errs") == {}
 
 
 def test_raw_lfs_upload_checks(hub_server: HubServer) -> None:
     hub_server.create_repo_direct("user/raw")
     data, big = payload(1000, 7), payload(MULTIPART_THRESHOLD + 1, 8)
     batch = {
-        "operation": "upload", "transfers": ["basic", "multipart"], "hash_algo": "sha256",
-        "objects": [{"oid": sha256(data), "size": len(data)}, {"oid": sha256(big), "size": len(big)},
-                    {"oid": "not-an-oid", "size": 1}],
-    }  # fmt: skip
-    status, _, body = raw(hub_server, "POST", "/datasets/user/raw.git/info/lfs/objects/batch", batch)
+        "operation": "upload",
+        "transfers": ["basic", "multipart"],
+        "hash_algo": "sha256",
+        "objects": [
+            {"oid": sha256(data), "size": len(data)},
+            {"oid": sha256(big), "size": len(big)},
+            {"oid": "not-an-oid", "size": 1},
+        ],
+    }
+    status, _, body = raw(
+        hub_server, "POST", "/datasets/user/raw.git/info/lfs/objects/batch", batch
+    )
     assert status == 200
     small_obj, big_obj, bad_obj = json.loads(body)["objects"]
     assert bad_obj["error"]["code"] == 422
     assert big_obj["actions"]["upload"]["header"]["chunk_size"] == str(CHUNK)
-    assert sorted(k for k in big_obj["actions"]["upload"]["header"] if k.isdigit()) == ["00001", "00002", "00003"]
+    part_keys = sorted(k for k in big_obj["actions"]["upload"]["header"] if k.isdigit())
+    assert part_keys == ["00001", "00002", "00003"]
     href = small_obj["actions"]["upload"]["href"]
-    assert raw(hub_server, "PUT", href, payload(1000, 9), token=None)[0] == 400  # wrong sha256
-    assert raw(hub_server, "PUT", href, data[:-1], token=None)[0] == 400  # wrong size
-    assert raw(hub_server, "PUT", href.replace("sig=", "sig=0"), data, token=None)[0] == 403
+    assert raw(hub_server, "PUT", href, payload(1000, 9), anonymous=True)[0] == 400  # wrong sha256
+    assert raw(hub_server, "PUT", href, data[:-1], anonymous=True)[0] == 400  # wrong size
+    assert raw(hub_server, "PUT", href.replace("sig=", "sig=0"), data, anonymous=True)[0] == 403
     assert hub_server.lfs_objects() == set()
-    status, headers, _ = raw(hub_server, "PUT", href, data, token=None)
+    status, headers, _ = raw(hub_server, "PUT", href, data, anonymous=True)
     assert status == 200 and headers["ETag"]
     assert hub_server.lfs_objects() == {sha256(data)}
-    status, _, body = raw(hub_server, "POST", "/datasets/user/raw.git/info/lfs/objects/batch", batch)
+    status, _, body = raw(
+        hub_server, "POST", "/datasets/user/raw.git/info/lfs/objects/batch", batch
+    )
     assert "actions" not in json.loads(body)["objects"][0]  # already stored
 
 
@@ -526,7 +692,8 @@ def test_paths_info_limit_and_range_downloads(hub_server: HubServer) -> None:
     commit = hub_server.put_file_direct("user/range", "data/x.parquet", blob)
     form = "&".join(f"paths=f{i}" for i in range(1001)).encode()
     form_headers = {"Content-Type": "application/x-www-form-urlencoded"}
-    assert raw(hub_server, "POST", "/api/datasets/user/range/paths-info/main", form, form_headers)[0] == 413
+    paths_info = "/api/datasets/user/range/paths-info/main"
+    assert raw(hub_server, "POST", paths_info, form, form_headers)[0] == 413
     url = "/datasets/user/range/resolve/main/data/x.parquet"
     status, headers, _ = raw(hub_server, "HEAD", url)
     assert (status, headers["ETag"], headers["X-Linked-Size"]) == (200, f'"{sha256(blob)}"', "3000")
@@ -537,7 +704,8 @@ def test_paths_info_limit_and_range_downloads(hub_server: HubServer) -> None:
     assert (status, body) == (206, blob[-5:])
     assert raw(hub_server, "GET", url, headers={"Range": "bytes=5000-"})[0] == 416
     status, headers, _ = raw(hub_server, "HEAD", "/datasets/user/range/resolve/main/nope")
-    assert (status, headers["X-Error-Code"], headers["X-Repo-Commit"]) == (404, "EntryNotFound", commit)
+    assert (status, headers["X-Error-Code"]) == (404, "EntryNotFound")
+    assert headers["X-Repo-Commit"] == commit
     encoded = "/api/datasets/user/range/tree/main/data%2Fx.parquet"
     assert raw(hub_server, "GET", encoded)[0] == 404  # a file is not a listable directory
     status, _, body = raw(hub_server, "GET", "/api/datasets/user/range/tree/main/data")
@@ -554,3 +722,21 @@ def test_cli_subprocess_mode(hub_subprocess_factory: Callable[..., Any], tmp_pat
     proc.terminate()
     assert proc.wait(timeout=10) == 0
     assert (tmp_path / "hub-cli-0" / "objects").is_dir()
+
+
+def test_fault_matching_nth_times_delay_and_wait(hub_server: HubServer) -> None:
+    flaky = hub_server.inject(
+        Fault("status", path=r"^/api/whoami", method="GET", nth=2, times=2, status=500)
+    )
+    slow = hub_server.inject(Fault("delay", path=r"^/api/whoami", nth=4, delay=0.3))
+    statuses = [raw(hub_server, "GET", "/api/whoami-v2")[0] for _ in range(5)]
+    assert statuses == [200, 500, 500, 200, 200]
+    assert flaky.fired == 2 and flaky.matched == 3  # exhausted faults are removed
+    assert slow.wait(timeout=0) and hub_server.requests[3].duration >= 0.3
+    assert hub_server.count(method="GET", path_contains="whoami", status=500) == 2
+    hub_server.inject(Fault("status", path="whoami", times=None, status=503))
+    assert raw(hub_server, "GET", "/api/whoami-v2")[0] == 503
+    hub_server.clear_faults()
+    hub_server.clear_log()
+    assert raw(hub_server, "GET", "/api/whoami-v2")[0] == 200
+    assert [r.status for r in hub_server.requests] == [200]

@@ -35,6 +35,7 @@ from .fsio import Storage
 from .manifest import (
     Manifest,
     ShardRecord,
+    absolute_source,
     built_splits,
     columns_summary,
     image_records,
@@ -43,6 +44,7 @@ from .manifest import (
     read_manifest,
     read_marker,
     shard_keys,
+    source_options_record,
     split_dir,
     write_images,
     write_marker,
@@ -410,12 +412,13 @@ class _Job:
         options = self.options
         return Manifest(
             split=self.split,
-            source=self.rows.source,
+            source=absolute_source(self.rows.source),
             options={
                 "max_shard_size": options.max_shard_size,
                 "row_group_size": options.row_group_size,
                 "on_error": options.on_error,
                 "check": options.check,
+                "source": source_options_record(options.source_options()),
             },
             features=features_dict(self.rows.columns),
             columns=columns_summary(self.rows.columns),

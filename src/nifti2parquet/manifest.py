@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from importlib.metadata import version
@@ -26,10 +27,12 @@ from typing import Any
 import pyarrow as pa
 
 from .errors import Problem
+from .fsio import Storage
 from .output import STATE, OutputFolder
 from .plan import Plan, ShardPlan
 from .rows import Column, DatasetInfo, ImageRef, SourceRows, images_in_row
 from .schema import features_dict
+from .sources import SourceOptions
 
 FORMAT = "nifti2parquet-manifest/1"
 
@@ -267,6 +270,43 @@ def write_images(output: OutputFolder, split: str, records: Iterator[ImageRecord
 def read_images(output: OutputFolder, split: str) -> list[ImageRecord]:
     text = output.read_text(images_path(split))
     return [ImageRecord(**json.loads(line)) for line in text.splitlines() if line]
+
+
+# how the source was read --------------------------------------------------------------------------
+_SOURCE_FIELDS = (
+    "image_columns",
+    "rows",
+    "derivatives",
+    "subjects",
+    "sessions",
+    "datatypes",
+    "suffixes",
+    "tasks",
+)
+
+
+def absolute_source(source: str) -> str:
+    """The source as a path that works from any folder (URLs are kept as they are)."""
+    return source if "://" in source else os.path.abspath(source)
+
+
+def source_options_record(options: SourceOptions) -> dict[str, Any]:
+    """The options that decide which files a source yields (so verify can read it the same way)."""
+    return {
+        name: (list(v) if isinstance(v := getattr(options, name), tuple) else v)
+        for name in _SOURCE_FIELDS
+    }
+
+
+def recorded_source_options(manifest: Manifest, storage: Storage) -> SourceOptions:
+    """The source options the build used, with today's storage settings (credentials, endpoint)."""
+    recorded = manifest.options.get("source") or {}
+    values = {
+        k: tuple(v) if isinstance(v, list) else v
+        for k, v in recorded.items()
+        if k in _SOURCE_FIELDS
+    }
+    return SourceOptions(**values, storage=storage)
 
 
 def info_dict(info: DatasetInfo) -> dict[str, Any]:
