@@ -2,11 +2,15 @@
 
 For each shard two tasks run side by side: one streams the whole file through sha256 in fixed-size
 blocks, the other reads the image columns row group by row group with pyarrow (in batches of about
-32 MB within a row group) and hashes every image cell straight from Arrow's buffers (no copies),
-checks that it looks like NIfTI and, with ``deep``, decodes it as ``datasets`` would. Both read the
-same file at the same time, so the disk is read once and the second reader is served from the page
-cache. hashlib releases the GIL, so shards are hashed on several cores at once; memory stays near
-one batch (or one row, when a row alone is larger) per shard in flight.
+32 MB within a row group) and checks that every image cell looks like NIfTI (with ``deep``, decodes
+it as ``datasets`` would). Both read the same file at the same time, so the disk is read once and
+the second reader is served from the page cache.
+
+Every byte is hashed once. When the shard's sha256 is the one the build recorded, its bytes are the
+ones the build wrote, so each image is the one whose sha256 the build recorded: hashing every image
+again would prove nothing more. Only a shard whose sha256 differs is read again with every image
+hashed, to name the images that changed. hashlib releases the GIL, so shards are hashed on several
+cores at once; memory stays near one batch (or one row, when a row alone is larger) per shard.
 
 The result is plain data (a :class:`ShardScan` with one :class:`CellDigest` per image, no bytes);
 comparing it with the build's records is the caller's job.
@@ -55,7 +59,7 @@ class CellDigest:
     column: str
     index: int | None
     size: int
-    sha256: str | None  # None when the cell holds no bytes
+    sha256: str | None  # None when the cell holds no bytes, or was not hashed (shard intact)
     problems: tuple[str, ...]  # errors: not NIfTI, does not decode, no bytes
     notes: tuple[str, ...] = ()  # warnings (e.g. NIfTI-2, which datasets cannot decode)
     decoded: bool = False  # the deep check ran (the cheap one passed)
@@ -73,41 +77,53 @@ class ShardScan:
     cells: tuple[CellDigest, ...]
     error: str | None = None  # why the file (or one of its row groups) could not be read
     rows_read: int = 0  # rows of the row groups read (all of them unless ``error``)
+    intact: bool = False  # sha256 is the expected one: every cell is as the build recorded it
 
 
 def scan_shards(
     output: OutputFolder,
-    shards: Sequence[tuple[str, Mapping[str, str]]],
+    shards: Sequence[tuple[str, Mapping[str, str], str | None]],
     deep: bool = False,
     threads: int = 4,
     progress: Progress | None = None,
 ) -> Iterator[ShardScan]:
-    """Scan ``shards`` ((path, {image column: kind}) pairs), ``threads`` shards at a time.
+    """Scan ``shards`` ((path, {image column: kind}, expected sha256 or None) triples),
+    ``threads`` shards at a time.
 
     Results come in the order given. At most ``threads`` shards are in flight, so memory stays
-    bounded whatever the number of shards.
+    bounded whatever the number of shards. With no expected sha256, every image is hashed.
     """
     threads = max(1, threads)
     locked = _locked(progress)
     with ThreadPoolExecutor(2 * threads, thread_name_prefix="n2p-verify") as pool:
-        pending: list[tuple[str, Future[tuple[int, str]], Future]] = []
-        for path, kinds in shards:
+        pending: list[tuple] = []
+        for path, kinds, expected in shards:
             if len(pending) >= threads:
-                yield _result(*pending.pop(0))
+                yield _result(output, *pending.pop(0))
             digest = pool.submit(file_sha256, output, path, locked)
-            cells = pool.submit(_read_cells, output, path, kinds, deep)
-            pending.append((path, digest, cells))
+            cells = pool.submit(_read_cells, output, path, kinds, deep, expected is None)
+            pending.append((path, kinds, expected, deep, digest, cells))
         while pending:
-            yield _result(*pending.pop(0))
+            yield _result(output, *pending.pop(0))
 
 
-def _result(path: str, digest: Future[tuple[int, str]], cells: Future[ShardScan]) -> ShardScan:
+def _result(
+    output: OutputFolder,
+    path: str,
+    kinds: Mapping[str, str],
+    expected: str | None,
+    deep: bool,
+    digest: Future[tuple[int, str]],
+    cells: Future[ShardScan],
+) -> ShardScan:
     scan = cells.result()
     try:
         size, sha256 = digest.result()
     except OSError as exc:  # vanished or unreadable since it was listed
         return ShardScan(path, 0, "", None, None, (), f"cannot read ({_one_line(exc)})")
-    return replace(scan, size=size, sha256=sha256)
+    if expected is not None and sha256 != expected:
+        scan = _read_cells(output, path, kinds, deep, hash_cells=True)  # find what changed
+    return replace(scan, size=size, sha256=sha256, intact=sha256 == expected)
 
 
 def _locked(progress: Progress | None) -> Progress | None:
@@ -139,7 +155,9 @@ def file_sha256(
     return size, digest.hexdigest()
 
 
-def _read_cells(output: OutputFolder, path: str, kinds: Mapping[str, str], deep: bool) -> ShardScan:
+def _read_cells(
+    output: OutputFolder, path: str, kinds: Mapping[str, str], deep: bool, hash_cells: bool = True
+) -> ShardScan:
     """Footer, schema and every image cell's digest (size and sha256 are the hasher's job); an
     unreadable file or row group gives its error."""
     with contextlib.ExitStack() as stack:
@@ -152,12 +170,12 @@ def _read_cells(output: OutputFolder, path: str, kinds: Mapping[str, str], deep:
         except (pa.ArrowException, OSError) as exc:
             error = f"not a readable Parquet file ({_one_line(exc)})"
             return ShardScan(path, 0, "", None, None, (), error)
-        return _read_row_groups(parquet, path, kinds, deep)
+        return _read_row_groups(parquet, path, kinds, deep, hash_cells)
     raise AssertionError("unreachable")  # ExitStack does not swallow exceptions
 
 
 def _read_row_groups(
-    parquet: pq.ParquetFile, path: str, kinds: Mapping[str, str], deep: bool
+    parquet: pq.ParquetFile, path: str, kinds: Mapping[str, str], deep: bool, hash_cells: bool
 ) -> ShardScan:
     """The image columns, row group by row group, each in batches of about BATCH_BYTES (one row
     at least): memory stays near one batch, not one row group, and each batch is freed before
@@ -172,7 +190,8 @@ def _read_row_groups(
         try:
             for batch in batches:
                 table = pa.Table.from_batches([batch])
-                digests += (digest_cell(c, deep) for c in image_cells(table, kinds, rows))
+                cells = image_cells(table, kinds, rows)
+                digests += (digest_cell(c, deep, hash_cells) for c in cells)
                 rows += table.num_rows
                 del table, batch
         except (pa.ArrowException, OSError) as exc:
@@ -244,15 +263,16 @@ def _binary_parts(array: pa.BinaryArray) -> tuple[np.ndarray, memoryview]:
     return offsets, data.cast("B")
 
 
-def digest_cell(cell: Cell, deep: bool = False) -> CellDigest:
-    """sha256 of the stored bytes, and whether they look like (``deep``: decode as) NIfTI."""
+def digest_cell(cell: Cell, deep: bool = False, hash_bytes: bool = True) -> CellDigest:
+    """sha256 of the stored bytes (unless not asked), and whether they look like (``deep``:
+    decode as) NIfTI."""
     if cell.data is None:
         message = (
             f"no bytes, only the path {cell.path!r}: datasets would look for that file and fail "
             "(the 'uploaded paths, not images' failure)"
         )
         return CellDigest(cell.row, cell.column, cell.index, 0, None, (message,))
-    sha256 = hashlib.sha256(cell.data).hexdigest()
+    sha256 = hashlib.sha256(cell.data).hexdigest() if hash_bytes else None
     name = cell.path or "image"
     found = check_image(name, lambda: pa.BufferReader(cell.data), len(cell.data)).problems
     decoded = deep and not any(p.severity == "error" for p in found)
