@@ -108,8 +108,12 @@ def test_bad_options_are_refused(options: PlanOptions, message: str) -> None:
 def real_rows(root: Path, seed: int, n: int) -> SourceRows:
     """Rows with real files of random sizes, long text, nulls and lists of varied length."""
     rnd = random.Random(seed)
+    info = pa.struct([("path", pa.string()), ("shape", pa.list_(pa.int64())),
+                      ("entities", pa.struct([("run", pa.string()), ("acq", pa.string())])),
+                      ("sidecar", pa.string())])
     columns = COLUMNS + (Column("notes", "value", pa.string()),
-                         Column("scores", "value", pa.list_(pa.float64())))
+                         Column("scores", "value", pa.list_(pa.float64())),
+                         Column("bold_info", "value", pa.list_(info)))
     rows = []
     for r in range(n):
         def image(name: str, size: int) -> ImageRef:
@@ -122,8 +126,12 @@ def real_rows(root: Path, seed: int, n: int) -> SourceRows:
                      for k in range(rnd.randint(0, 3)))
         notes = "é" * rnd.randint(0, 6000) if rnd.random() < 0.7 else None
         scores = [rnd.random() for _ in range(rnd.randint(0, 50))]
+        bold_info = [{"path": img.name, "shape": [64, 64, rnd.randint(1, 300)],
+                      "entities": {"run": f"{k:02d}", "acq": None if k % 2 else "mb3"},
+                      "sidecar": "{" + '"x": 1,' * rnd.randint(0, 2000) + "}"}
+                     for k, img in enumerate(bold)]
         rows.append((f"sub-{r:04d}", t1w, bold if rnd.random() < 0.9 else None, rnd.random(), notes,
-                     scores))
+                     scores, bold_info))
     return SourceRows("test", "table", columns, tuple(rows))
 
 

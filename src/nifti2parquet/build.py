@@ -407,8 +407,10 @@ class _Job:
 
     def _manifest(self) -> Manifest:
         per_column = {c.name: 0 for c in self.rows.columns if c.is_image}
-        for _, c, _ in self.rows.images():
+        rows_with: dict[str, set[int]] = {name: set() for name in per_column}
+        for r, c, _ in self.rows.images():
             per_column[self.rows.columns[c].name] += 1
+            rows_with[self.rows.columns[c].name].add(r)
         options = self.options
         return Manifest(
             split=self.split,
@@ -426,6 +428,8 @@ class _Job:
             num_rows=len(self.rows.rows),
             shards=tuple(self.records[s.name] for s in self.plan.shards),
             images_per_column=per_column,
+            rows_per_column={name: len(r) for name, r in rows_with.items()},
+            first_row_per_column={name: min(r, default=-1) for name, r in rows_with.items()},
             image_bytes=self.rows.image_bytes(),
             files_found=self.rows.files_found,
             left_out=self.rows.left_out,

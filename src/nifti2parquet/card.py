@@ -9,6 +9,7 @@ deterministic and ``push`` can re-render it with the real repo id.
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Sequence
 from typing import Any
@@ -109,6 +110,7 @@ def _body(manifests: Sequence[Manifest], repo_id: str | None) -> str:
     if info.get("description"):
         parts.append(info["description"].strip() + "\n")
     parts.append(_contents(manifests))
+    parts += [_bids_section(manifests)] if info.get("bids_version") or _bids_kinds(info) else []
     parts.append(_schema_table(first))
     parts.append(_snippets(first, repo))
     parts += [_left_out(manifests)] if any(m.left_out for m in manifests) else []
@@ -132,15 +134,11 @@ def _contents(manifests: Sequence[Manifest]) -> str:
         for name, n in m.images_per_column.items():
             columns[name] = columns.get(name, 0) + n
     per_column = "\n".join(f"| `{name}` | {n:,} |" for name, n in columns.items())
-    info = manifests[0].info
-    extra = ""
-    if info.get("bids_version"):
-        extra = f"\nBuilt from a BIDS dataset (BIDS version {info['bids_version']}).\n"
     return (
         "## What is in it\n\n"
         "| split | rows | images | image bytes | shards | download size |\n"
         "|---|---:|---:|---:|---:|---:|\n" + "\n".join(rows) + "\n\n"
-        "Images per column:\n\n| column | images |\n|---|---:|\n" + per_column + "\n" + extra
+        "Images per column:\n\n| column | images |\n|---|---:|\n" + per_column + "\n"
     )
 
 
@@ -167,11 +165,13 @@ def _type_label(feature: Any) -> str:
 
 
 def _snippets(manifest: Manifest, repo: str) -> str:
-    image = next(
-        (c["name"] for c in manifest.columns if c["kind"] in ("image", "image_list")), "image"
-    )
+    images = [c["name"] for c in manifest.columns if c["kind"] in ("image", "image_list")]
+    image = images[0] if images else "image"
+    excluded = ", ".join(images or [image])
+    dropped = ", ".join(f'"{name}"' for name in images or [image])
     is_list = any(c["name"] == image and c["kind"] == "image_list" for c in manifest.columns)
     access = f'row["{image}"][0]' if is_list else f'row["{image}"]'
+    first = max(0, manifest.first_row_per_column.get(image, 0))  # a row that has this image
     split = manifest.split
     return f"""## Load it
 
@@ -182,7 +182,7 @@ found"). Images decode to `nibabel.Nifti1Image`.
 from datasets import load_dataset
 
 ds = load_dataset("{repo}", split="{split}")
-row = ds[0]
+row = ds[{first}]
 img = {access}                       # a nibabel Nifti1Image
 print(img.shape, img.header.get_zooms())
 voxels = img.get_fdata()
@@ -193,7 +193,7 @@ Stream it without downloading everything: `load_dataset("{repo}", split="{split}
 DuckDB (filter on metadata without decoding any image):
 
 ```sql
-SELECT * EXCLUDE ({image})
+SELECT * EXCLUDE ({excluded})
 FROM 'hf://datasets/{repo}/data/{split}-*.parquet'
 LIMIT 10;
 ```
@@ -203,7 +203,7 @@ Polars:
 ```python
 import polars as pl
 
-df = pl.scan_parquet("hf://datasets/{repo}/data/{split}-*.parquet").drop("{image}").collect()
+df = pl.scan_parquet("hf://datasets/{repo}/data/{split}-*.parquet").drop([{dropped}]).collect()
 ```
 
 Without `datasets` (any Parquet reader plus nibabel):
@@ -222,13 +222,77 @@ img = nib.Nifti1Image.from_bytes(gzip.decompress(raw) if raw[:2] == b"\\x1f\\x8b
 def _left_out(manifests: Sequence[Manifest]) -> str:
     lines = [
         "## Files left out\n",
-        "These input files are not in this dataset (built with `--on-error skip` or filters):\n",
+        "These input files were found but are not in this dataset (bad files left out with "
+        "`--on-error skip`, filters, files a BIDS dataset ignores), each with the reason:\n",
         "| file | reason |",
         "|---|---|",
     ]
     for m in manifests:
         lines += [f"| `{p.path}` | {p.message} |" for p in m.left_out]
     return "\n".join(lines) + "\n"
+
+
+def _extra(info: dict[str, Any]) -> dict[str, str]:
+    """``DatasetInfo.extra`` pairs (a list of pairs once read back from the manifest)."""
+    return {str(k): str(v) for k, v in info.get("extra") or []}
+
+
+def _bids_kinds(info: dict[str, Any]) -> list[dict[str, Any]]:
+    try:
+        kinds = json.loads(_extra(info).get("bids_kinds", "[]"))
+    except ValueError:
+        return []
+    return kinds if isinstance(kinds, list) else []
+
+
+_LAYOUT_WORDS = {"session": "session", "subject": "subject", "file": "image file"}
+
+
+def _bids_section(manifests: Sequence[Manifest]) -> str:
+    """Where the data came from: BIDS version, row layout, and what each image column holds."""
+    info = manifests[0].info
+    extra = _extra(info)
+    version = f" (BIDS version {info['bids_version']})" if info.get("bids_version") else ""
+    lines = ["## BIDS\n", f"Built from a BIDS dataset{version}."]
+    layout = extra.get("bids_layout")
+    if layout:
+        lines[-1] += (
+            f" One row per {_LAYOUT_WORDS.get(layout, layout)} (`--rows {layout}`); each image "
+            f"column `K` has a `K_info` column with the image's path, BIDS entities, merged "
+            f"sidecar JSON and header summary."
+        )
+    lines.append("")
+    kinds = _bids_kinds(info)
+    if kinds:
+        lines += [
+            "| column | files | rows with it | datatype | suffix | task | pipeline |",
+            "|---|---:|---:|---|---|---|---|",
+        ]
+        for k in kinds:
+            name = f"`{k.get('column')}`" + (" (list)" if k.get("list") else "")
+            files, rows = _column_counts(manifests, str(k.get("column")))
+            lines.append(
+                f"| {name} | {files:,} | {rows:,} | "
+                f"{', '.join(d for d in k.get('datatypes', []) if d)} | {k.get('suffix', '')} | "
+                f"{k.get('task', '')} | {k.get('pipeline', '')} |"
+            )
+        lines.append("")
+    for key, label in (
+        ("DatasetType", "Dataset type"),
+        ("GeneratedBy", "Generated by"),
+        ("Funding", "Funding"),
+        ("EthicsApprovals", "Ethics approvals"),
+    ):
+        if extra.get(key):
+            lines += [f"{label}: {extra[key]}", ""]
+    return "\n".join(lines)
+
+
+def _column_counts(manifests: Sequence[Manifest], column: str) -> tuple[int, int]:
+    """Images and rows with an image in a column, as written (after any file was left out)."""
+    files = sum(m.images_per_column.get(column, 0) for m in manifests)
+    rows = sum(m.rows_per_column.get(column, 0) for m in manifests)
+    return files, rows
 
 
 def _has_citation(info: dict[str, Any]) -> bool:
@@ -249,7 +313,21 @@ def _citation(info: dict[str, Any]) -> str:
         lines.append("Acknowledgements: " + info["acknowledgements"].strip() + "\n")
     if info.get("references"):
         lines.append("References:\n\n" + "\n".join(f"- {r}" for r in info["references"]) + "\n")
+    if info.get("title") and (info.get("doi") or info.get("authors")):
+        lines.append("BibTeX:\n\n```bibtex\n" + _bibtex(info) + "\n```\n")
     return "\n".join(lines)
+
+
+def _bibtex(info: dict[str, Any]) -> str:
+    doi = re.sub(r"^(doi:|https?://(dx\.)?doi\.org/)", "", info.get("doi", ""), flags=re.I)
+    key = re.sub(r"[^0-9a-z]+", "_", (doi or info["title"]).lower()).strip("_") or "dataset"
+    fields = [("title", "{" + info["title"] + "}")]
+    if info.get("authors"):
+        fields.append(("author", " and ".join(info["authors"])))
+    if doi:
+        fields += [("doi", doi), ("url", f"https://doi.org/{doi}")]
+    body = ",\n".join(f"  {name} = {{{value}}}" for name, value in fields)
+    return f"@misc{{{key},\n{body}\n}}"
 
 
 def _provenance(manifests: Sequence[Manifest]) -> str:

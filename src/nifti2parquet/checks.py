@@ -99,20 +99,55 @@ def _unreadable(img: ImageRef, exc: OSError) -> ImageCheck:
 
 
 def without_images(rows: SourceRows, bad: set[ImageRef] | frozenset[ImageRef]) -> SourceRows:
-    """The same rows with ``bad`` images removed: a lone image becomes null, a list loses it."""
+    """The same rows with ``bad`` images removed: a lone image becomes null, a list loses it.
+
+    Value columns that describe an image column (``Column.describes``, e.g. a BIDS ``K_info``)
+    lose the same element, so they stay aligned. Where a row is one image, the row goes.
+    """
     if not bad:
         return rows
-    image_columns = set(rows.image_columns)
+    names = {c.name: i for i, c in enumerate(rows.columns)}
+    described = {
+        names[c.describes]: [i for i, d in enumerate(rows.columns) if d.describes == c.describes]
+        for c in rows.columns
+        if c.describes in names
+    }
+    kept_rows = []
+    for row in rows.rows:
+        cells = list(row)
+        emptied = False
+        for c in rows.image_columns:
+            cell, keep = _without(row[c], bad)
+            if keep is None:
+                continue
+            emptied = emptied or cell is None
+            cells[c] = cell
+            for d in described.get(c, []):
+                cells[d] = _aligned(row[d], keep)
+        if not (rows.one_image_per_row and emptied):
+            kept_rows.append(tuple(cells))
+    return dataclasses.replace(rows, rows=tuple(kept_rows))
 
-    def clean(c: int, cell: Any) -> Any:
-        if c not in image_columns or cell is None:
-            return cell
-        if isinstance(cell, ImageRef):
-            return None if cell in bad else cell
-        return tuple(img for img in cell if img not in bad)
 
-    new_rows = tuple(tuple(clean(c, cell) for c, cell in enumerate(row)) for row in rows.rows)
-    return dataclasses.replace(rows, rows=new_rows)
+def _without(cell: Any, bad: set[ImageRef] | frozenset[ImageRef]) -> tuple[Any, list[int] | None]:
+    """The cell without bad images, and the positions kept (None: nothing changed)."""
+    if cell is None:
+        return cell, None
+    if isinstance(cell, ImageRef):
+        return (None, []) if cell in bad else (cell, None)
+    keep = [k for k, img in enumerate(cell) if img not in bad]
+    if len(keep) == len(cell):
+        return cell, None
+    return tuple(cell[k] for k in keep), keep
+
+
+def _aligned(cell: Any, keep: list[int]) -> Any:
+    """A describing cell cut to the kept positions (a lone value: kept only if its image is)."""
+    if cell is None:
+        return None
+    if isinstance(cell, (list, tuple)):
+        return type(cell)(cell[k] for k in keep)
+    return cell if keep else None
 
 
 def row_limit_problems(rows: SourceRows) -> list[Problem]:

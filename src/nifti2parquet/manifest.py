@@ -105,6 +105,8 @@ class Manifest:
     num_rows: int
     shards: tuple[ShardRecord, ...]
     images_per_column: dict[str, int]
+    rows_per_column: dict[str, int]  # rows holding at least one image of the column
+    first_row_per_column: dict[str, int]  # the first row holding one (-1: none)
     image_bytes: int
     files_found: int
     left_out: tuple[Problem, ...] = ()
@@ -134,6 +136,8 @@ class Manifest:
             "num_images": self.num_images,
             "image_bytes": self.image_bytes,
             "images_per_column": self.images_per_column,
+            "rows_per_column": self.rows_per_column,
+            "first_row_per_column": self.first_row_per_column,
             "files_found": self.files_found,
             "files_written": self.num_images,
             "files_left_out": len(self.left_out),
@@ -169,6 +173,8 @@ class Manifest:
             num_rows=data["num_rows"],
             shards=shards,
             images_per_column=data["images_per_column"],
+            rows_per_column=data["rows_per_column"],
+            first_row_per_column=data["first_row_per_column"],
             image_bytes=data["image_bytes"],
             files_found=data["files_found"],
             left_out=tuple(Problem(**p) for p in data["left_out"]),

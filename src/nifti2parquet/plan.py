@@ -122,17 +122,8 @@ class SizeModel:
         self._image_columns = [i for i, c in enumerate(columns) if c.is_image]
         self._value_columns = [i for i, c in enumerate(columns) if not c.is_image]
         leaves = value_leaves(schema, columns)
-        # A leaf's values are never bigger than the cells containing them, so each value leaf is
-        # charged its column's largest cell for min/max statistics.
-        largest = {
-            i: max((_value_size(r[i]) for r in rows), default=0) for i in self._value_columns
-        }
-        leaf_largest = [
-            largest[i]
-            for i in self._value_columns
-            for leaf in leaves
-            if _leaf_of(leaf, columns[i].name)
-        ]
+        largest = _largest_leaf_values(columns, rows)
+        leaf_largest = [largest.get(leaf, 0) for leaf in leaves]
         longest_name = max(
             (len(img.name.encode()) for row in rows for img in _images(row, self._image_columns)),
             default=0,
@@ -159,8 +150,40 @@ class SizeModel:
         return cost + self.row_group_fixed + pages * self._page
 
 
-def _leaf_of(leaf: str, column: str) -> bool:
-    return leaf == column or leaf.startswith(column + ".")
+def _largest_leaf_values(
+    columns: Sequence[Column], rows: Sequence[tuple[Any, ...]]
+) -> dict[str, int]:
+    """The largest value of every Parquet leaf of the value columns (its statistics' size)."""
+    largest: dict[str, int] = {}
+    for i, column in enumerate(columns):
+        if not column.is_image and column.arrow_type is not None:
+            for row in rows:
+                _walk_leaves(row[i], column.arrow_type, column.name, largest)
+    return largest
+
+
+def _walk_leaves(value: Any, t: pa.DataType, path: str, largest: dict[str, int]) -> None:
+    if value is None:
+        return
+    if pa.types.is_struct(t) and isinstance(value, dict):
+        for k in range(t.num_fields):
+            field = t.field(k)
+            _walk_leaves(value.get(field.name), field.type, f"{path}.{field.name}", largest)
+    elif _is_list_type(t) and isinstance(value, (list, tuple)):
+        for item in value:
+            _walk_leaves(item, t.value_type, f"{path}.list.element", largest)
+    else:  # a primitive, or a map (charged whole to each of its leaves: rare, and safe)
+        size = _value_size(value)
+        for leaf in (
+            (path,)
+            if not pa.types.is_map(t)
+            else (f"{path}.key_value.key", f"{path}.key_value.value")
+        ):
+            largest[leaf] = max(largest.get(leaf, 0), size)
+
+
+def _is_list_type(t: pa.DataType) -> bool:
+    return pa.types.is_list(t) or pa.types.is_large_list(t) or pa.types.is_fixed_size_list(t)
 
 
 def _images(row: tuple[Any, ...], image_columns: Sequence[int]) -> list[ImageRef]:

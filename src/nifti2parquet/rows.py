@@ -44,6 +44,7 @@ class Column:
     kind: ColumnKind
     arrow_type: pa.DataType | None = None
     description: str = ""
+    describes: str | None = None  # the image column this value column is aligned with, if any
 
     @property
     def is_image(self) -> bool:
@@ -83,6 +84,7 @@ class SourceRows:
     left_out: tuple[Problem, ...] = ()
     warnings: tuple[Problem, ...] = ()
     checked: Literal["cheap", "deep"] | None = None  # checks the source already ran on its images
+    one_image_per_row: bool = False  # a row is its image (BIDS --rows file): no image, no row
 
     @property
     def image_columns(self) -> tuple[int, ...]:

@@ -1,0 +1,196 @@
+"""A BIDS dataset as SOURCE: every NIfTI file found is in the output exactly once, or reported.
+
+The steps, each in its own module:
+
+1. :mod:`.crawl` lists the tree once (``os.scandir`` locally; one recursive ``find`` remotely);
+2. :mod:`.tree` sorts the files into images to build, metadata, and files left out with a reason
+   (:mod:`.ignore`: default ignores and ``.bidsignore``; filters; invalid names; unreadable files);
+3. the small files that matter are read concurrently (sidecars, bval/bvec, the TSV tables);
+4. :mod:`.headers` runs the cheap header check on every image once (its header becomes data);
+5. :mod:`.sidecars` merges each image's metadata by the inheritance principle, :mod:`.tables`
+   types participants/sessions/scans tables;
+6. :mod:`.layouts` lays the images out in rows (session, subject or file) with names from
+   :mod:`.naming`; :mod:`.description` turns dataset_description.json into the card's info.
+"""
+
+from __future__ import annotations
+
+import os
+import posixpath
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from ...errors import InputError, OptionError, Problem
+from ...fsio import is_remote, local_path
+from ...rows import ImageRef, SourceRows
+from ..text import decode_text
+from .crawl import Entry, file_url, list_tree, read_small_files
+from .description import DESCRIPTION, dataset_info, read_description
+from .headers import check_headers
+from .ignore import IgnoreRules
+from .layouts import LAYOUTS, Scan, Tables, build_layout, kinds_json, resolve_layout
+from .sidecars import MetadataIndex, SidecarReader
+from .tables import read_participants, read_scans, read_sessions
+from .tree import README_NAMES, Filters, ImageFile, MetaFile, Tree, classify, wanted_name
+
+if TYPE_CHECKING:
+    from .. import SourceOptions
+
+ROOT_TABLE_FILES = ("participants.tsv", "participants.json", "sessions.json", "scans.json")
+
+__all__ = ["read_bids_source"]
+
+
+def read_bids_source(source: str, options: SourceOptions) -> SourceRows:
+    """Read the BIDS dataset at ``source`` (a folder or a URL) into rows; nothing is written."""
+    if options.rows not in LAYOUTS:
+        raise OptionError(f"--rows {options.rows!r}: choose one of {', '.join(LAYOUTS)}")
+    root = _root(source)
+    tree, metadata = _crawl(root, options)
+    warnings: list[Problem] = []
+    headers = check_headers(root, tree.images, options.storage, options.threads)
+    tables = Tables(
+        read_participants(metadata.contents, warnings),
+        read_sessions(metadata.sessions, metadata.contents, warnings),
+        read_scans(metadata.scans, metadata.contents, warnings),
+    )
+    reader = SidecarReader(metadata.index, metadata.contents)
+    scans = [
+        Scan(
+            image,
+            _image_ref(root, image),
+            headers.headers[image.rel],
+            reader.sidecar(image),
+            tables.scans.values(image.rel),
+        )
+        for image in tree.images
+        if image.rel in headers.headers
+    ]
+    left_out = tuple(sorted(tree.left_out + headers.errors, key=lambda p: p.path))
+    if not scans:
+        raise InputError(
+            f"{source}: no NIfTI image to build ({tree.files_found} found, all left out):",
+            left_out,
+        )
+    layout = build_layout(resolve_layout(options.rows, scans), scans, tables)
+    description = read_description(metadata.contents, warnings)
+    warnings += reader.warnings + list(headers.warnings)
+    warnings += _participant_warnings(scans, tables, filtered=bool(options.subjects))
+    extra = (("bids_layout", layout.name), ("bids_kinds", kinds_json(layout.kinds)))
+    return SourceRows(
+        source=source,
+        kind="bids",
+        columns=layout.columns,
+        rows=layout.rows,
+        info=dataset_info(description, _readme(metadata.contents), extra),
+        files_found=tree.files_found,
+        left_out=left_out,
+        warnings=tuple(warnings),
+        checked="cheap",
+        one_image_per_row=layout.name == "file",
+    )
+
+
+@dataclass(frozen=True)
+class _Metadata:
+    """The metadata files that matter, read: sidecars by folder, tables, their contents."""
+
+    index: MetadataIndex
+    sessions: list[MetaFile]
+    scans: list[MetaFile]
+    contents: dict[str, bytes | str]  # relative path -> bytes, or why it could not be read
+
+
+def _crawl(root: str, options: SourceOptions) -> tuple[Tree, _Metadata]:
+    """List the tree once, sort its files, and read the small files the images need."""
+    storage = options.storage
+    entries = list_tree(root, storage, wanted_name)
+    by_rel = {e.rel: e for e in entries}
+    first = read_small_files(root, _present(by_rel, (".bidsignore", DESCRIPTION)), storage)
+    filters = Filters(
+        options.subjects, options.sessions, options.datatypes, options.suffixes, options.tasks
+    )
+    rules = IgnoreRules(_text(first.get(".bidsignore")))
+    tree = classify(entries, rules, filters, options.derivatives)
+    index = MetadataIndex(tree.metadata)
+    sessions, scans = _table_files(tree)
+    wanted = {m.entry for m in index.needed(tree.images)}
+    wanted |= {m.entry for m in sessions + scans}
+    wanted |= set(_present(by_rel, ROOT_TABLE_FILES + README_NAMES))
+    rest = read_small_files(root, sorted(wanted, key=lambda e: e.rel), storage, options.threads)
+    return tree, _Metadata(index, sessions, scans, {**first, **rest})
+
+
+def _root(source: str) -> str:
+    if is_remote(source):
+        return source.rstrip("/")
+    return os.path.abspath(local_path(source))
+
+
+def _present(by_rel: dict[str, Entry], names: tuple[str, ...]) -> list[Entry]:
+    return [by_rel[n] for n in names if n in by_rel]
+
+
+def _text(data: bytes | str | None) -> str:
+    return decode_text(data, ".bidsignore")[0] if isinstance(data, bytes) else ""
+
+
+def _table_files(tree: Tree) -> tuple[list[MetaFile], list[MetaFile]]:
+    """``sub-X/sub-X_sessions.tsv`` files, and every ``*_scans.tsv``."""
+    sessions, scans = [], []
+    for m in tree.metadata:
+        if m.name.extension != ".tsv":
+            continue
+        sub = m.name.get("sub")
+        if m.name.suffix == "sessions" and not m.root and sub and m.folder == f"sub-{sub}":
+            sessions.append(m)
+        elif m.name.suffix == "scans" and sub:
+            scans.append(m)
+    return sessions, scans
+
+
+def _image_ref(root: str, image: ImageFile) -> ImageRef:
+    entry = image.entry
+    name = posixpath.basename(image.rel)
+    return ImageRef(file_url(root, image.rel), entry.size, name, image.rel, entry.version)
+
+
+def _readme(contents: dict[str, bytes | str]) -> str:
+    for name in README_NAMES:
+        data = contents.get(name)
+        if isinstance(data, bytes):
+            return decode_text(data, name)[0]
+    return ""
+
+
+def _participant_warnings(scans: list[Scan], tables: Tables, filtered: bool) -> list[Problem]:
+    listed = set(tables.participants.rows)
+    if not tables.participants.columns and not listed:
+        return []
+    with_images = {s.session_key[0] for s in scans}
+    warnings = []
+    missing = sorted(with_images - listed)
+    if missing:
+        warnings.append(
+            Problem(
+                "participants.tsv",
+                f"no row for {len(missing)} subject(s) with images: {_some(missing)}; "
+                f"their participant columns are null",
+                "warning",
+            )
+        )
+    unused = sorted(listed - with_images)
+    if unused and not filtered:
+        warnings.append(
+            Problem(
+                "participants.tsv",
+                f"{len(unused)} subject(s) have no image in the output: {_some(unused)}",
+                "warning",
+            )
+        )
+    return warnings
+
+
+def _some(names: list[str], shown: int = 10) -> str:
+    more = f" and {len(names) - shown} more" if len(names) > shown else ""
+    return ", ".join(names[:shown]) + more

@@ -1,0 +1,51 @@
+"""The cheap check of every image to build, run once here: its header becomes data.
+
+``nifti.check_image`` reads a few KB per file (never the voxels). Its header gives the summary
+columns (shape, voxel sizes, data type, NIfTI version); an image that fails the check is left out
+as an error with one line per file, which the build turns into a stop (``--on-error fail``) or a
+skip (``--on-error skip``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+
+from ...errors import Problem
+from ...fsio import CHECK_BLOCK, Storage
+from ...nifti import ImageCheck, NiftiHeader, check_image
+from .crawl import file_url
+from .tree import ImageFile
+
+
+@dataclass(frozen=True)
+class HeaderResults:
+    headers: dict[str, NiftiHeader]  # by relative path, for the images that passed
+    errors: tuple[Problem, ...]  # one per image that failed
+    warnings: tuple[Problem, ...]
+
+
+def check_headers(
+    root: str, images: Sequence[ImageFile], storage: Storage, threads: int = 16
+) -> HeaderResults:
+    def one(image: ImageFile) -> ImageCheck:
+        url = file_url(root, image.rel)
+        try:
+            return check_image(image.rel, lambda: storage.open(url, CHECK_BLOCK), image.entry.size)
+        except OSError as exc:
+            return ImageCheck(None, (Problem(image.rel, f"cannot read: {exc.strerror or exc}"),))
+
+    with ThreadPoolExecutor(max(1, threads), thread_name_prefix="n2p-bids-check") as pool:
+        results = list(pool.map(one, images))
+    headers: dict[str, NiftiHeader] = {}
+    errors: list[Problem] = []
+    warnings: list[Problem] = []
+    for image, result in zip(images, results):
+        if result.ok and result.header is not None:
+            headers[image.rel] = result.header
+        else:
+            messages = [p.message for p in result.problems if p.severity == "error"]
+            errors.append(Problem(image.rel, "; ".join(messages) or "no readable NIfTI header"))
+        warnings += [p for p in result.problems if p.severity == "warning"]
+    return HeaderResults(headers, tuple(errors), tuple(warnings))

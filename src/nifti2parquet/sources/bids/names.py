@@ -1,0 +1,97 @@
+"""BIDS file names: entities, suffix and extension, parsed by the BIDS rules; and column names.
+
+A BIDS file name is ``<key>-<label>[_<key>-<label>...]_<suffix><extension>``. The extension starts
+at the FIRST dot of the name (``.nii.gz``, ``.dtseries.nii``). Entity values stay the raw strings
+of the name (``run-01`` is ``"01"``, never ``1``): they are labels, and zero padding is part of
+them. Entities the BIDS schema does not know are kept, after the known ones.
+
+Column names made from BIDS names (``T1w`` → ``t1w``) are lower-case snake_case identifiers; see
+:func:`snake_name`.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from dataclasses import dataclass
+
+# The order of entities in file names (BIDS schema ``rules/entities.yaml``), by their keys.
+ENTITY_ORDER: tuple[str, ...] = (
+    "sub", "tpl", "ses", "cohort", "sample", "task", "tracksys", "acq", "nuc", "voi", "ce",
+    "trc", "stain", "rec", "dir", "run", "mod", "echo", "flip", "inv", "mt", "part", "proc",
+    "hemi", "space", "split", "recording", "chunk", "atlas", "seg", "scale", "res", "den",
+    "label", "prov", "desc",
+)  # fmt: skip
+_RANK = {key: i for i, key in enumerate(ENTITY_ORDER)}
+_KEY = re.compile(r"^[0-9A-Za-z]+$")
+_LABEL = re.compile(r"^[0-9A-Za-z+]+$")  # BIDS "label"/"index" formats: alphanumerics and '+'
+_SUFFIX = re.compile(r"^[0-9A-Za-z]+$")
+
+
+@dataclass(frozen=True)
+class BidsName:
+    """A parsed file name: entities in name order, suffix, extension (all as written)."""
+
+    entities: tuple[tuple[str, str], ...]
+    suffix: str
+    extension: str
+
+    def get(self, key: str) -> str | None:
+        return next((value for k, value in self.entities if k == key), None)
+
+    def entity_keys(self) -> tuple[str, ...]:
+        return tuple(k for k, _ in self.entities)
+
+    def is_subset_of(self, other: BidsName) -> bool:
+        """Every entity of this name is in ``other`` with the same value (the inheritance rule)."""
+        theirs = dict(other.entities)
+        return all(theirs.get(k) == v for k, v in self.entities)
+
+
+def split_extension(filename: str) -> tuple[str, str]:
+    """``("sub-01_T1w", ".nii.gz")``: the extension starts at the first dot."""
+    stem, dot, rest = filename.partition(".")
+    return stem, dot + rest
+
+
+def parse_name(filename: str) -> BidsName:
+    """Parse a BIDS file name (no folders); raise ValueError saying what is wrong with it."""
+    stem, extension = split_extension(filename)
+    tokens = stem.split("_")
+    suffix = tokens[-1]
+    if len(tokens) < 2 and "-" in suffix:
+        raise ValueError("no suffix after the entities (expected ..._<suffix>.<extension>)")
+    if not _SUFFIX.match(suffix):
+        raise ValueError(f"suffix {suffix!r} is not alphanumeric")
+    entities: list[tuple[str, str]] = []
+    for token in tokens[:-1]:
+        key, dash, value = token.partition("-")
+        if not dash or not _KEY.match(key) or not _LABEL.match(value):
+            raise ValueError(f"{token!r} is not an entity (<key>-<label>, letters and digits)")
+        if any(k == key for k, _ in entities):
+            raise ValueError(f"entity {key!r} appears twice")
+        entities.append((key, value))
+    return BidsName(tuple(entities), suffix, extension)
+
+
+def entity_sort_key(key: str) -> tuple[int, str]:
+    """Known entities in BIDS order, then unknown ones alphabetically."""
+    return (_RANK.get(key, len(_RANK)), key)
+
+
+def sorted_entity_keys(keys: set[str] | frozenset[str]) -> tuple[str, ...]:
+    return tuple(sorted(keys, key=entity_sort_key))
+
+
+def snake_name(text: str, fallback: str = "column") -> str:
+    """A lower-case snake_case identifier for ``text``: ``"Handedness (EHI)"`` → ``handedness_ehi``.
+
+    Accents are dropped (``"âge"`` → ``age``), every run of other characters becomes one ``_``, and
+    a name that would start with a digit gets an ``x_`` prefix (``"1st_visit"`` → ``x_1st_visit``).
+    CamelCase is only lower-cased (``T1w`` → ``t1w``, ``FLAIR`` → ``flair``), never split.
+    """
+    ascii_text = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode()
+    name = re.sub(r"[^0-9a-z]+", "_", ascii_text.lower()).strip("_")
+    if not name:
+        return fallback
+    return f"x_{name}" if name[0].isdigit() else name

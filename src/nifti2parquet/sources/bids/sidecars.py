@@ -1,0 +1,176 @@
+"""Sidecar metadata of each image by the BIDS inheritance principle; bval/bvec likewise.
+
+A metadata file applies to an image when it sits in the image's folder or one of its ancestors
+(up to the root of the image's dataset: the raw root, or ``derivatives/<pipeline>/``), has the
+same suffix, and its entities are a subset of the image's. JSON sidecars are merged top-down: the
+dataset level first, then the subject, session and file levels, a deeper value replacing a higher
+one. When two files apply at one level (not allowed by BIDS, but found in the wild), the one with
+fewer entities is merged first. For ``.bval``/``.bvec`` the deepest, most specific file wins.
+
+A sidecar that is not valid JSON (or not a JSON object) is skipped with a warning naming it; the
+image is still built with whatever else applies.
+"""
+
+from __future__ import annotations
+
+import json
+import posixpath
+from collections import defaultdict
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import pyarrow as pa
+
+from ...errors import Problem
+from ..text import decode_text
+from .tree import ImageFile, MetaFile
+
+# (JSON key, column/field name, Arrow type): acquisition fields kept typed, next to the full JSON.
+TYPED_FIELDS: tuple[tuple[str, str, pa.DataType], ...] = (
+    ("RepetitionTime", "repetition_time", pa.float64()),
+    ("EchoTime", "echo_time", pa.float64()),
+    ("FlipAngle", "flip_angle", pa.float64()),
+    ("MagneticFieldStrength", "magnetic_field_strength", pa.float64()),
+    ("Manufacturer", "manufacturer", pa.string()),
+    ("PhaseEncodingDirection", "phase_encoding_direction", pa.string()),
+    ("TaskName", "task_name", pa.string()),
+)
+
+
+@dataclass(frozen=True)
+class Sidecar:
+    """What the metadata files say about one image."""
+
+    text: str | None  # the merged JSON, or None when no sidecar applies
+    typed: tuple[Any, ...]  # TYPED_FIELDS values (None where absent or not of that type)
+    bval: str | None
+    bvec: str | None
+
+
+class MetadataIndex:
+    """Metadata files by folder, to find the ones that apply to an image."""
+
+    def __init__(self, files: Iterable[MetaFile]) -> None:
+        self._by_folder: dict[str, list[MetaFile]] = defaultdict(list)
+        for f in files:
+            self._by_folder[f.folder].append(f)
+
+    def applicable(self, image: ImageFile, extension: str) -> list[MetaFile]:
+        """Files with this extension that apply to ``image``, top level first."""
+        found: list[MetaFile] = []
+        for folder in _ancestors(image.folder, image.root):
+            level = [
+                f
+                for f in self._by_folder.get(folder, ())
+                if f.root == image.root
+                and f.name.extension == extension
+                and f.name.suffix == image.name.suffix
+                and f.name.is_subset_of(image.name)
+            ]
+            found += sorted(level, key=lambda f: (len(f.name.entities), f.rel))
+        return found
+
+    def needed(self, images: Iterable[ImageFile]) -> set[MetaFile]:
+        """Every metadata file some image inherits from: the only ones worth reading."""
+        return {
+            f
+            for image in images
+            for ext in (".json", ".bval", ".bvec")
+            for f in self.applicable(image, ext)
+        }
+
+
+def _ancestors(folder: str, root: str) -> list[str]:
+    """``root`` and every folder from it down to ``folder``, top first."""
+    chain = [folder]
+    while folder != root and folder:
+        folder = posixpath.dirname(folder)
+        chain.append(folder)
+    return list(reversed(chain))
+
+
+class SidecarReader:
+    """Merges the metadata of images from the files' contents; warns once per bad file."""
+
+    def __init__(self, index: MetadataIndex, contents: Mapping[str, bytes | str]) -> None:
+        self.index = index
+        self.contents = contents
+        self.warnings: list[Problem] = []
+        self._json: dict[str, dict[str, Any] | None] = {}
+        self._text: dict[str, str | None] = {}
+
+    def sidecar(self, image: ImageFile) -> Sidecar:
+        merged: dict[str, Any] = {}
+        sources = 0
+        for f in self.index.applicable(image, ".json"):
+            data = self._load_json(f.rel)
+            if data is not None:
+                merged.update(data)
+                sources += 1
+        text = json.dumps(merged, ensure_ascii=False) if sources else None
+        typed = tuple(_typed(merged.get(key), t) for key, _, t in TYPED_FIELDS)
+        return Sidecar(text, typed, self._nearest(image, ".bval"), self._nearest(image, ".bvec"))
+
+    def _nearest(self, image: ImageFile, extension: str) -> str | None:
+        for f in reversed(self.index.applicable(image, extension)):
+            text = self._load_text(f.rel)
+            if text is not None:
+                return text
+        return None
+
+    def _load_text(self, rel: str) -> str | None:
+        if rel not in self._text:
+            data = self.contents.get(rel)
+            if isinstance(data, bytes):
+                text, warnings = decode_text(data, rel)
+                self.warnings += warnings
+                self._text[rel] = text
+            else:
+                self._warn(rel, f"metadata file not read: {data or 'not found'}")
+                self._text[rel] = None
+        return self._text[rel]
+
+    def _load_json(self, rel: str) -> dict[str, Any] | None:
+        if rel not in self._json:
+            self._json[rel] = self._parse_json(rel)
+        return self._json[rel]
+
+    def _parse_json(self, rel: str) -> dict[str, Any] | None:
+        text = self._load_text(rel)
+        if text is None:
+            return None
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as exc:
+            self._warn(rel, f"not valid JSON ({exc.msg} at line {exc.lineno}); sidecar skipped")
+            return None
+        if not isinstance(data, dict):
+            self._warn(rel, "not a JSON object; sidecar skipped")
+            return None
+        return data
+
+    def _warn(self, rel: str, message: str) -> None:
+        self.warnings.append(Problem(rel, message, "warning"))
+
+
+def _typed(value: Any, arrow_type: pa.DataType) -> Any:
+    """The value as float or string; None when absent or not of that kind (the JSON keeps it)."""
+    if value is None:
+        return None
+    if pa.types.is_floating(arrow_type):
+        if isinstance(value, bool):
+            return None
+        if isinstance(value, (int, float)):
+            return float(value)
+        if isinstance(value, str):
+            try:
+                return float(value)
+            except ValueError:
+                return None
+        return None
+    if isinstance(value, str):
+        return value
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return str(value)
+    return None

@@ -1,0 +1,144 @@
+"""Sidecar metadata by the BIDS inheritance principle, bval/bvec, and bad sidecars."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from bids_factory import BidsTree
+
+from nifti2parquet.sources import SourceOptions, read_source
+
+
+def files(tree: BidsTree, **options: Any) -> dict[str, dict[str, Any]]:
+    """The file layout's rows by path, as plain dicts, plus the warnings."""
+    rows = read_source(str(tree.root), SourceOptions(rows="file", **options))
+    names = [c.name for c in rows.columns]
+    out = {row[names.index("path")]: dict(zip(names, row)) for row in rows.rows}
+    out["_warnings"] = {p.path: p.message for p in rows.warnings}  # type: ignore[assignment]
+    return out
+
+
+def sidecar(row: dict[str, Any]) -> Any:
+    return None if row["sidecar"] is None else json.loads(row["sidecar"])
+
+
+def test_levels_merge_top_down_and_only_matching_files_apply(tmp_path: Path) -> None:
+    t = BidsTree(tmp_path)
+    t.description()
+    t.json("bold.json", {"Level": "root", "RepetitionTime": 3, "Root": True})
+    t.json("task-rest_bold.json", {"Level": "root+task", "TaskName": "rest"})
+    t.json("task-rest_acq-fast_bold.json", {"Level": "not mine"})  # acq-fast: not a subset
+    t.json("task-rest_sbref.json", {"Level": "other suffix"})
+    t.text("task-rest_bold.tsv", "onset\n")  # other extension
+    t.json("sub-01/sub-01_task-rest_bold.json", {"Level": "subject", "RepetitionTime": 2})
+    t.json("sub-01/ses-1/sub-01_ses-1_bold.json", {"Level": "session", "Session": 1})
+    t.json("sub-02/sub-01_task-rest_bold.json", {"Level": "another subject's folder"})
+    t.image(
+        "sub-01/ses-1/func/sub-01_ses-1_task-rest_run-01_bold.nii.gz",
+        sidecar={"Level": "file", "EchoTime": 0.03},
+    )
+    t.image("sub-01/ses-1/func/sub-01_ses-1_task-rest_run-02_bold.nii.gz")
+    t.image("sub-01/ses-1/func/sub-01_ses-1_task-rest_sbref.nii.gz")
+    rows = files(t)
+    run1 = rows["sub-01/ses-1/func/sub-01_ses-1_task-rest_run-01_bold.nii.gz"]
+    run2 = rows["sub-01/ses-1/func/sub-01_ses-1_task-rest_run-02_bold.nii.gz"]
+    assert sidecar(run1) == {
+        "Level": "file",
+        "RepetitionTime": 2,
+        "Root": True,
+        "TaskName": "rest",
+        "Session": 1,
+        "EchoTime": 0.03,
+    }
+    assert sidecar(run2)["Level"] == "session"
+    assert (run2["repetition_time"], run2["echo_time"], run2["task_name"]) == (2.0, None, "rest")
+    sbref = rows["sub-01/ses-1/func/sub-01_ses-1_task-rest_sbref.nii.gz"]
+    assert sidecar(sbref) == {"Level": "other suffix"}
+
+
+def test_two_files_at_one_level_merge_general_first(tmp_path: Path) -> None:
+    t = BidsTree(tmp_path)
+    t.description()
+    t.json("task-rest_acq-fast_bold.json", {"A": "specific"})
+    t.json("bold.json", {"A": "general", "B": 1})
+    t.image("sub-01/func/sub-01_task-rest_acq-fast_bold.nii")
+    row = files(t)["sub-01/func/sub-01_task-rest_acq-fast_bold.nii"]
+    assert sidecar(row) == {"A": "specific", "B": 1}
+
+
+def test_typed_fields_take_what_fits(tmp_path: Path) -> None:
+    t = BidsTree(tmp_path)
+    t.description()
+    fields = {
+        "RepetitionTime": "2.0",  # a number written as a string
+        "EchoTime": [0.01, 0.02],  # multi-echo: stays in the JSON only
+        "FlipAngle": 90,
+        "MagneticFieldStrength": True,  # not a number
+        "Manufacturer": 42,
+        "PhaseEncodingDirection": "j-",
+    }
+    t.image("sub-01/anat/sub-01_T1w.nii", sidecar=fields)
+    row = files(t)["sub-01/anat/sub-01_T1w.nii"]
+    assert (row["repetition_time"], row["echo_time"], row["flip_angle"]) == (2.0, None, 90.0)
+    assert (row["magnetic_field_strength"], row["manufacturer"]) == (None, "42")
+    assert (row["phase_encoding_direction"], row["task_name"]) == ("j-", None)
+    assert sidecar(row)["EchoTime"] == [0.01, 0.02]
+
+
+def test_bval_bvec_nearest_wins(tmp_path: Path) -> None:
+    t = BidsTree(tmp_path)
+    t.description()
+    t.text("dwi.bval", "root bval")
+    t.text("dwi.bvec", "root bvec")
+    t.text("sub-01/sub-01_dwi.bval", "subject bval")
+    t.text("acq-b_dwi.bval", "root acq-b bval")  # more specific, same level as dwi.bval
+    t.image("sub-01/dwi/sub-01_dwi.nii.gz")
+    t.image("sub-02/dwi/sub-02_acq-b_dwi.nii.gz")
+    t.image("sub-02/anat/sub-02_T1w.nii.gz")
+    rows = files(t)
+    assert (
+        rows["sub-01/dwi/sub-01_dwi.nii.gz"]["bval"],
+        rows["sub-01/dwi/sub-01_dwi.nii.gz"]["bvec"],
+    ) == (
+        "subject bval",
+        "root bvec",
+    )
+    assert rows["sub-02/dwi/sub-02_acq-b_dwi.nii.gz"]["bval"] == "root acq-b bval"
+    assert rows["sub-02/anat/sub-02_T1w.nii.gz"]["bval"] is None
+
+
+def test_bad_sidecars_are_warnings_naming_the_file(tmp_path: Path) -> None:
+    t = BidsTree(tmp_path)
+    t.description()
+    t.json("T1w.json", {"Manufacturer": "GE"})
+    t.text("sub-01/anat/sub-01_T1w.json", '{"FlipAngle": 9,,}')
+    t.image("sub-01/anat/sub-01_T1w.nii")
+    t.text("sub-02/anat/sub-02_T1w.json", "[1, 2]")
+    t.image("sub-02/anat/sub-02_T1w.nii")
+    t.text("sub-03/anat/sub-03_T1w.json", '{"Manufacturer": "Universit\xe4t"}', encoding="latin-1")
+    t.image("sub-03/anat/sub-03_T1w.nii")
+    rows = files(t)
+    warnings = rows.pop("_warnings")
+    assert warnings["sub-01/anat/sub-01_T1w.json"].startswith("not valid JSON (Expecting property")
+    assert warnings["sub-02/anat/sub-02_T1w.json"] == "not a JSON object; sidecar skipped"
+    assert "read as Latin-1" in warnings["sub-03/anat/sub-03_T1w.json"]
+    assert sidecar(rows["sub-01/anat/sub-01_T1w.nii"]) == {"Manufacturer": "GE"}  # still built
+    assert rows["sub-03/anat/sub-03_T1w.nii"]["manufacturer"] == "Universität"
+
+
+def test_derivatives_inherit_within_their_pipeline_only(tmp_path: Path) -> None:
+    t = BidsTree(tmp_path)
+    t.description()
+    t.json("T1w.json", {"From": "raw"})
+    t.json("derivatives/prep/desc-brain_T1w.json", {"From": "pipeline"})
+    t.image("sub-01/anat/sub-01_T1w.nii")
+    t.image("derivatives/prep/sub-01/anat/sub-01_desc-brain_T1w.nii")
+    t.image("derivatives/prep/sub-01/anat/sub-01_desc-head_T1w.nii")
+    rows = files(t)
+    assert sidecar(rows["sub-01/anat/sub-01_T1w.nii"]) == {"From": "raw"}
+    assert sidecar(rows["derivatives/prep/sub-01/anat/sub-01_desc-brain_T1w.nii"]) == {
+        "From": "pipeline"
+    }
+    assert rows["derivatives/prep/sub-01/anat/sub-01_desc-head_T1w.nii"]["sidecar"] is None
