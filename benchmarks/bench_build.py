@@ -45,7 +45,9 @@ def main() -> None:
     parser.add_argument("--workers", default="0", help="nifti2parquet --workers (0: one per core)")
     parser.add_argument("--cold", action="store_true", help="drop the page cache before each run")
     parser.add_argument("--no-datasets", action="store_true", help="skip the datasets route")
-    parser.add_argument("--work", type=Path, default=Path(os.environ.get("TMPDIR", "/tmp")) / "n2p-bench")
+    parser.add_argument(
+        "--work", type=Path, default=Path(os.environ.get("TMPDIR", "/tmp")) / "n2p-bench"
+    )
     args = parser.parse_args()
 
     source = args.work / f"source-{args.size_gb}gb"
@@ -70,25 +72,32 @@ def main() -> None:
     def build() -> object:
         target = fresh(args.work / "n2p")
         prepare()
-        command = (f"'{PYTHON}' -m nifti2parquet build '{table}' '{target}' --quiet "
-                   f"--workers {args.workers} && sync")
+        command = (
+            f"'{PYTHON}' -m nifti2parquet build '{table}' '{target}' --quiet "
+            f"--workers {args.workers} && sync"
+        )
         return measure(f"nifti2parquet build (w={args.workers})", ["sh", "-c", command])
 
     def datasets_route() -> object:
         target = fresh(args.work / "hf")
         prepare()
         script = HERE / "datasets_path.py"
-        return measure("datasets cast+embed+to_parquet",
-                       ["sh", "-c", f"'{PYTHON}' '{script}' '{table}' '{target}' && sync"])
+        return measure(
+            "datasets cast+embed+to_parquet",
+            ["sh", "-c", f"'{PYTHON}' '{script}' '{table}' '{target}' && sync"],
+        )
 
-    steps = [("cp", cp), ("build", build)] + ([] if args.no_datasets else [("datasets", datasets_route)])
+    steps = [("cp", cp), ("build", build)] + (
+        [] if args.no_datasets else [("datasets", datasets_route)]
+    )
     comparison = Comparison()
     interleave(args.rounds, steps, comparison)
 
     build_name = f"nifti2parquet build (w={args.workers})"
     n2p_shards = sorted((args.work / "n2p" / "data").iterdir())
     report = {
-        "machine": f"{platform.machine()} {os.cpu_count()} cores, Python {platform.python_version()}",
+        "machine": f"{platform.machine()}, {os.cpu_count()} cores, "
+        f"Python {platform.python_version()}",
         "cold_cache": args.cold,
         "data_bytes": data_bytes,
         "files": len(sizes),
@@ -100,23 +109,38 @@ def main() -> None:
         "n2p_shards": len(n2p_shards),
         "n2p_largest_shard": max(p.stat().st_size for p in n2p_shards),
     }
-    print(f"\n{len(sizes)} images, {data_bytes / 1e9:.2f} GB, largest {largest / 1e6:.0f} MB, "
-          f"{'cold' if args.cold else 'warm'} page cache, {args.rounds} rounds\n")
+    print(
+        f"\n{len(sizes)} images, {data_bytes / 1e9:.2f} GB, largest {largest / 1e6:.0f} MB, "
+        f"{'cold' if args.cold else 'warm'} page cache, {args.rounds} rounds\n"
+    )
     print(comparison.table(data_bytes))
     print(f"\nbuild / cp -r          {report['build_over_cp']:.2f}x   (target <= 1.5x)")
-    print(f"build peak RSS         {comparison.rss(build_name) / 1e6:.0f} MB   (target <= 2 x largest row "
-          f"+ 200 MB = {report['rss_bound'] / 1e6:.0f} MB)")
-    print(f"nifti2parquet shards   {len(n2p_shards)}, largest {report['n2p_largest_shard'] / 1e6:.1f} MB")
+    print(
+        f"build peak RSS         {comparison.rss(build_name) / 1e6:.0f} MB   "
+        f"(target <= 2 x largest row + 200 MB = {report['rss_bound'] / 1e6:.0f} MB)"
+    )
+    print(
+        f"nifti2parquet shards   {len(n2p_shards)}, "
+        f"largest {report['n2p_largest_shard'] / 1e6:.1f} MB"
+    )
     if not args.no_datasets:
         hf_shards = sorted((args.work / "hf").iterdir())
         ratio = comparison.rss(build_name) / comparison.rss("datasets cast+embed+to_parquet")
-        report.update(datasets_over_build=comparison.seconds("datasets cast+embed+to_parquet")
-                      / comparison.seconds(build_name), rss_over_datasets=ratio,
-                      datasets_shards=len(hf_shards),
-                      datasets_largest_shard=max(p.stat().st_size for p in hf_shards))
+        report.update(
+            datasets_over_build=comparison.seconds("datasets cast+embed+to_parquet")
+            / comparison.seconds(build_name),
+            rss_over_datasets=ratio,
+            datasets_shards=len(hf_shards),
+            datasets_largest_shard=max(p.stat().st_size for p in hf_shards),
+        )
         print(f"build RSS / datasets   {ratio:.2f}   (target <= 0.20)")
-        print(f"datasets route shards  {len(hf_shards)}, largest {report['datasets_largest_shard'] / 1e6:.1f} MB")
-    write_result(HERE / "results" / f"build-{args.size_gb}gb{'-cold' if args.cold else ''}.json", report)
+        print(
+            f"datasets route shards  {len(hf_shards)}, "
+            f"largest {report['datasets_largest_shard'] / 1e6:.1f} MB"
+        )
+    write_result(
+        HERE / "results" / f"build-{args.size_gb}gb{'-cold' if args.cold else ''}.json", report
+    )
 
 
 if __name__ == "__main__":

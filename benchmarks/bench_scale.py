@@ -19,7 +19,16 @@ import os
 import sys
 from pathlib import Path
 
-from harness import PYTHON, Comparison, fresh, image_table, interleave, measure, size_plan, write_result
+from harness import (
+    PYTHON,
+    Comparison,
+    fresh,
+    image_table,
+    interleave,
+    measure,
+    size_plan,
+    write_result,
+)
 
 HERE = Path(__file__).parent
 sys.path.insert(0, str(HERE.parent / "tests"))
@@ -40,9 +49,12 @@ def workers_case(args: argparse.Namespace) -> dict:
     def build(workers: int):
         def step() -> object:
             target = fresh(args.work / f"w{workers}")
-            command = (f"'{PYTHON}' -m nifti2parquet build '{table}' '{target}' --quiet "
-                       f"--workers {workers} && sync")
+            command = (
+                f"'{PYTHON}' -m nifti2parquet build '{table}' '{target}' --quiet "
+                f"--workers {workers} && sync"
+            )
             return measure(f"build --workers {workers}", ["sh", "-c", command])
+
         return step
 
     comparison = Comparison()
@@ -50,8 +62,12 @@ def workers_case(args: argparse.Namespace) -> dict:
     print(f"\nworkers: {data / 1e9:.2f} GB\n" + comparison.table(data))
     speedup = comparison.seconds("build --workers 1") / comparison.seconds("build --workers 2")
     print(f"speed-up 2 workers vs 1: {speedup:.2f}x")
-    return {"data_bytes": data, "seconds": {n: comparison.seconds(n) for n in comparison.runs},
-            "peak_rss": {n: comparison.rss(n) for n in comparison.runs}, "speedup_2_vs_1": speedup}
+    return {
+        "data_bytes": data,
+        "seconds": {n: comparison.seconds(n) for n in comparison.runs},
+        "peak_rss": {n: comparison.rss(n) for n in comparison.runs},
+        "speedup_2_vs_1": speedup,
+    }
 
 
 def s3_case(args: argparse.Namespace) -> dict:
@@ -67,17 +83,27 @@ def s3_case(args: argparse.Namespace) -> dict:
     client.create_bucket(Bucket="bench", ACL="public-read")
     for path in sorted(source.rglob("*")):
         if path.is_file():
-            client.upload_file(str(path), "bench", f"ds/{path.relative_to(source)}",
-                               ExtraArgs={"ACL": "public-read"})
+            client.upload_file(
+                str(path),
+                "bench",
+                f"ds/{path.relative_to(source)}",
+                ExtraArgs={"ACL": "public-read"},
+            )
     env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
 
     def build(where: str):
         def step() -> object:
             target = fresh(args.work / f"s3-{where}")
-            src = (f"s3://bench/ds/participants.csv --storage-option endpoint_url={server.url}"
-                   if where == "s3" else f"'{source / 'participants.csv'}'")
+            src = (
+                f"s3://bench/ds/participants.csv --storage-option endpoint_url={server.url}"
+                if where == "s3"
+                else f"'{source / 'participants.csv'}'"
+            )
             command = f"'{PYTHON}' -m nifti2parquet build {src} '{target}' --quiet && sync"
-            return measure(f"build from {where}", ["env", "-i", *_env_pairs(env), "sh", "-c", command])
+            return measure(
+                f"build from {where}", ["env", "-i", *_env_pairs(env), "sh", "-c", command]
+            )
+
         return step
 
     comparison = Comparison()
@@ -88,8 +114,12 @@ def s3_case(args: argparse.Namespace) -> dict:
     print(f"\nS3 vs local disk: {data / 1e9:.2f} GB\n" + comparison.table(data))
     ratio = comparison.seconds("build from s3") / comparison.seconds("build from local")
     print(f"S3 / local: {ratio:.2f}x")
-    return {"data_bytes": data, "seconds": {n: comparison.seconds(n) for n in comparison.runs},
-            "peak_rss": {n: comparison.rss(n) for n in comparison.runs}, "s3_over_local": ratio}
+    return {
+        "data_bytes": data,
+        "seconds": {n: comparison.seconds(n) for n in comparison.runs},
+        "peak_rss": {n: comparison.rss(n) for n in comparison.runs},
+        "s3_over_local": ratio,
+    }
 
 
 def _env_pairs(env: dict[str, str]) -> list[str]:
@@ -102,7 +132,9 @@ def main() -> None:
     parser.add_argument("--s3-gb", type=float, default=0.5)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--skip-s3", action="store_true")
-    parser.add_argument("--work", type=Path, default=Path(os.environ.get("TMPDIR", "/tmp")) / "n2p-bench")
+    parser.add_argument(
+        "--work", type=Path, default=Path(os.environ.get("TMPDIR", "/tmp")) / "n2p-bench"
+    )
     args = parser.parse_args()
     report = {"workers": workers_case(args)}
     if not args.skip_s3:

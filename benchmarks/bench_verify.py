@@ -14,7 +14,17 @@ import argparse
 import os
 from pathlib import Path
 
-from harness import PYTHON, Comparison, drop_caches, fresh, image_table, interleave, measure, size_plan, write_result
+from harness import (
+    PYTHON,
+    Comparison,
+    drop_caches,
+    fresh,
+    image_table,
+    interleave,
+    measure,
+    size_plan,
+    write_result,
+)
 
 HERE = Path(__file__).parent
 
@@ -23,7 +33,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--size-gb", type=float, default=1.1)
     parser.add_argument("--rounds", type=int, default=5)
-    parser.add_argument("--work", type=Path, default=Path(os.environ.get("TMPDIR", "/tmp")) / "n2p-bench")
+    parser.add_argument(
+        "--work", type=Path, default=Path(os.environ.get("TMPDIR", "/tmp")) / "n2p-bench"
+    )
     args = parser.parse_args()
     source = args.work / f"source-{args.size_gb}gb"
     if not (source / "participants.csv").exists():
@@ -32,8 +44,18 @@ def main() -> None:
     built = args.work / "verify-target"
     if not (built / "README.md").exists():
         fresh(built)
-        measure("build", [PYTHON, "-m", "nifti2parquet", "build", str(source / "participants.csv"),
-                          str(built), "--quiet"])
+        measure(
+            "build",
+            [
+                PYTHON,
+                "-m",
+                "nifti2parquet",
+                "build",
+                str(source / "participants.csv"),
+                str(built),
+                "--quiet",
+            ],
+        )
     shards = sorted(str(p) for p in (built / "data").iterdir())
     data = sum(os.path.getsize(p) for p in shards)
     cold = drop_caches()
@@ -42,22 +64,37 @@ def main() -> None:
         def run() -> object:
             drop_caches()
             return measure(name, command)
+
         return name, run
 
     comparison = Comparison()
-    interleave(args.rounds, [
-        step("cat shards > /dev/null", ["sh", "-c", f"cat {' '.join(shards)} > /dev/null"]),
-        step("sha256sum shards", ["sha256sum", *shards]),
-        step("nifti2parquet verify", [PYTHON, "-m", "nifti2parquet", "verify", str(built), "-q"]),
-    ], comparison)
-    ratio = comparison.seconds("nifti2parquet verify") / comparison.seconds("cat shards > /dev/null")
+    interleave(
+        args.rounds,
+        [
+            step("cat shards > /dev/null", ["sh", "-c", f"cat {' '.join(shards)} > /dev/null"]),
+            step("sha256sum shards", ["sha256sum", *shards]),
+            step(
+                "nifti2parquet verify", [PYTHON, "-m", "nifti2parquet", "verify", str(built), "-q"]
+            ),
+        ],
+        comparison,
+    )
+    ratio = comparison.seconds("nifti2parquet verify") / comparison.seconds(
+        "cat shards > /dev/null"
+    )
     print(f"\n{len(shards)} shards, {data / 1e9:.2f} GB, {'cold' if cold else 'warm'} page cache\n")
     print(comparison.table(data))
     print(f"\nverify / cat: {ratio:.2f}x")
-    write_result(HERE / "results" / "verify.json", {
-        "data_bytes": data, "cold_cache": cold, "verify_over_cat": ratio,
-        "seconds": {n: comparison.seconds(n) for n in comparison.runs},
-        "peak_rss": {n: comparison.rss(n) for n in comparison.runs}})
+    write_result(
+        HERE / "results" / "verify.json",
+        {
+            "data_bytes": data,
+            "cold_cache": cold,
+            "verify_over_cat": ratio,
+            "seconds": {n: comparison.seconds(n) for n in comparison.runs},
+            "peak_rss": {n: comparison.rss(n) for n in comparison.runs},
+        },
+    )
 
 
 if __name__ == "__main__":

@@ -97,8 +97,13 @@ def _tree_rss(pid: int) -> int:
 def measure(name: str, command: Sequence[str], env: dict[str, str] | None = None) -> Run:
     """Run a command; its wall time and the peak RSS of its process tree."""
     started = time.perf_counter()
-    process = subprocess.Popen(list(command), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                               text=True, env={**os.environ, **(env or {})})
+    process = subprocess.Popen(
+        list(command),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env={**os.environ, **(env or {})},
+    )
     peak = 0
     done = threading.Event()
 
@@ -148,13 +153,16 @@ class Comparison:
         lines = [f"{'':32s} {'median s':>9s} {'MB/s':>8s} {'peak RSS MB':>12s}  runs"]
         for name, runs in self.runs.items():
             s = self.seconds(name)
-            lines.append(f"{name:32s} {s:9.2f} {data_bytes / s / 1e6:8.0f} {self.rss(name) / 1e6:12.0f}"
-                         f"  {', '.join(f'{r.seconds:.2f}' for r in runs)}")
+            lines.append(
+                f"{name:32s} {s:9.2f} {data_bytes / s / 1e6:8.0f} {self.rss(name) / 1e6:12.0f}"
+                f"  {', '.join(f'{r.seconds:.2f}' for r in runs)}"
+            )
         return "\n".join(lines)
 
 
-def interleave(rounds: int, steps: Sequence[tuple[str, Callable[[], Run]]],
-               comparison: Comparison) -> None:
+def interleave(
+    rounds: int, steps: Sequence[tuple[str, Callable[[], Run]]], comparison: Comparison
+) -> None:
     """Run each step once per round, in order, so slow periods hit every contender alike."""
     for _ in range(rounds):
         for _, step in steps:

@@ -39,8 +39,13 @@ def nifti_bytes(
     return gzip.compress(raw, compresslevel=1, mtime=0) if gz else raw
 
 
-def write_nifti(path: str | Path, seed: int = 0, shape: tuple[int, ...] = (6, 7, 5),
-                dtype: Any = np.int16, version: int = 1) -> Path:
+def write_nifti(
+    path: str | Path,
+    seed: int = 0,
+    shape: tuple[int, ...] = (6, 7, 5),
+    dtype: Any = np.int16,
+    version: int = 1,
+) -> Path:
     """Write a NIfTI image to ``path``; gzip when the name ends with ``.gz``."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -49,7 +54,7 @@ def write_nifti(path: str | Path, seed: int = 0, shape: tuple[int, ...] = (6, 7,
 
 
 def padded_nifti(path: str | Path, size: int, seed: int = 0) -> Path:
-    """A valid ``.nii.gz`` of about ``size`` bytes (incompressible voxels), for size-driven tests."""
+    """A valid ``.nii.gz`` of about ``size`` bytes (incompressible voxels), for size tests."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     slices = max(1, size // (4 * 16 * 16))
@@ -118,8 +123,15 @@ def subject_table(
             name = f"images/{sub}_task-rest_run-{k + 1:02d}_bold{ext}"
             write_nifti(root / name, seed=100 + 10 * i + k, shape=(5, 4, 3, 4))
             bold.append(name)
-        rows.append({"subject_id": sub, "t1w": t1w, "bold": bold, "age": 20.5 + i,
-                     "group": "patient" if i % 2 else "control"})
+        rows.append(
+            {
+                "subject_id": sub,
+                "t1w": t1w,
+                "bold": bold,
+                "age": 20.5 + i,
+                "group": "patient" if i % 2 else "control",
+            }
+        )
     table = root / f"participants.{fmt}"
     write_table(table, rows)
     return TableDataset(table, rows, {"t1w": "image", "bold": "image_list"})
@@ -155,7 +167,7 @@ def _text_cell(value: Any) -> str:
 
 
 def tree_bytes(root: str | Path) -> dict[str, bytes]:
-    """Every file under ``root`` (relative path → bytes), hidden state excluded: for identity tests."""
+    """Every file under ``root`` (relative path → bytes) but the hidden state: identity tests."""
     root = Path(root)
     return {
         str(p.relative_to(root)): p.read_bytes()

@@ -39,8 +39,13 @@ class S3Server:
     def _logged(self, app: Any) -> Any:
         def wrapper(environ: dict, start_response: Any) -> Any:
             with self._lock:
-                self.requests.append(S3Request(environ["REQUEST_METHOD"], environ["PATH_INFO"],
-                                               environ.get("QUERY_STRING", "")))
+                self.requests.append(
+                    S3Request(
+                        environ["REQUEST_METHOD"],
+                        environ["PATH_INFO"],
+                        environ.get("QUERY_STRING", ""),
+                    )
+                )
             return app(environ, start_response)
 
         return wrapper
@@ -55,8 +60,13 @@ class S3Server:
     def client(self) -> Any:
         import boto3
 
-        return boto3.client("s3", endpoint_url=self.url, aws_access_key_id=KEY,
-                            aws_secret_access_key=SECRET, region_name=REGION)
+        return boto3.client(
+            "s3",
+            endpoint_url=self.url,
+            aws_access_key_id=KEY,
+            aws_secret_access_key=SECRET,
+            region_name=REGION,
+        )
 
     def clear_log(self) -> None:
         with self._lock:

@@ -46,7 +46,9 @@ def header_only() -> bytes:
 
 
 def lfs_pointer() -> bytes:
-    return b"version https://git-lfs.github.com/spec/v1\noid sha256:" + b"a" * 64 + b"\nsize 123456\n"
+    return (
+        b"version https://git-lfs.github.com/spec/v1\noid sha256:" + b"a" * 64 + b"\nsize 123456\n"
+    )
 
 
 def sparse_nifti(path: Path, size: int) -> None:
@@ -84,35 +86,75 @@ class Case:
 CASES = [
     Case("empty", "empty.nii.gz", lambda p: write(p, b""), "empty file (0 bytes)"),
     Case("truncated gzip", "cut.nii.gz", lambda p: write(p, big_gz()[:-5000]), "truncated"),
-    Case("bad crc", "crc.nii.gz", lambda p: write(p, flip_middle_byte(big_gz())),
-         "corrupt gzip", options=("--check", "deep")),
-    Case("text", "notes.nii.gz", lambda p: write(p, b"subject notes\nall fine\n"), "not a NIfTI file"),
-    Case("html", "page.nii.gz", lambda p: write(p, b"<!DOCTYPE html><html><body>404</body></html>"),
-         "looks like HTML"),
+    Case(
+        "bad crc",
+        "crc.nii.gz",
+        lambda p: write(p, flip_middle_byte(big_gz())),
+        "corrupt gzip",
+        options=("--check", "deep"),
+    ),
+    Case(
+        "text", "notes.nii.gz", lambda p: write(p, b"subject notes\nall fine\n"), "not a NIfTI file"
+    ),
+    Case(
+        "html",
+        "page.nii.gz",
+        lambda p: write(p, b"<!DOCTYPE html><html><body>404</body></html>"),
+        "looks like HTML",
+    ),
     Case("lfs pointer", "lfs.nii.gz", lambda p: write(p, lfs_pointer()), "git lfs pull"),
     Case("header only", "hdr_only.nii", lambda p: write(p, header_only()), "header-only NIfTI"),
     Case("truncated raw", "cut.nii", lambda p: write(p, nifti_bytes()[:-100]), "truncated"),
-    Case("annex symlink", "annex.nii.gz",
-         lambda p: os.symlink("../.git/annex/objects/Xk/MD5E-s1--abc.nii.gz/MD5E-s1--abc.nii.gz", p),
-         "datalad get"),
-    Case("broken symlink", "gone.nii.gz", lambda p: os.symlink("nowhere.nii.gz", p), "broken symlink"),
+    Case(
+        "annex symlink",
+        "annex.nii.gz",
+        lambda p: os.symlink("../.git/annex/objects/Xk/MD5E-s1--abc.nii.gz/MD5E-s1--abc.nii.gz", p),
+        "datalad get",
+    ),
+    Case(
+        "broken symlink", "gone.nii.gz", lambda p: os.symlink("nowhere.nii.gz", p), "broken symlink"
+    ),
     Case("missing", "missing.nii.gz", lambda p: None, "missing file"),
     Case("folder", "folder.nii.gz", lambda p: p.mkdir(), "is a folder"),
     Case("2 GiB", "huge.nii", lambda p: sparse_nifti(p, 2**31 + 4096), "2 GiB"),
-    Case("analyze", "scan.hdr", lambda p: write(p, analyze_header()), "Analyze",
-         options=("--image-column", "scan")),
-    Case("nifti-2", "v2.nii.gz", lambda p: write(p, nifti_bytes(gz=True, version=2)), "NIfTI-2",
-         severity="warning"),
-    Case("gzip named .nii", "zipped.nii", lambda p: write(p, nifti_bytes(gz=True)),
-         "gzip-compressed", severity="warning"),
-    Case(".nii.gz not gzip", "plain.nii.gz", lambda p: write(p, nifti_bytes()), "not gzip",
-         severity="warning"),
+    Case(
+        "analyze",
+        "scan.hdr",
+        lambda p: write(p, analyze_header()),
+        "Analyze",
+        options=("--image-column", "scan"),
+    ),
+    Case(
+        "nifti-2",
+        "v2.nii.gz",
+        lambda p: write(p, nifti_bytes(gz=True, version=2)),
+        "NIfTI-2",
+        severity="warning",
+    ),
+    Case(
+        "gzip named .nii",
+        "zipped.nii",
+        lambda p: write(p, nifti_bytes(gz=True)),
+        "gzip-compressed",
+        severity="warning",
+    ),
+    Case(
+        ".nii.gz not gzip",
+        "plain.nii.gz",
+        lambda p: write(p, nifti_bytes()),
+        "not gzip",
+        severity="warning",
+    ),
 ]
 
 
 def run(table: Path, out: Path, *options: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "nifti2parquet", "build", str(table), str(out),
-                           "--json", *options], capture_output=True, text=True, timeout=300)
+    return subprocess.run(
+        [sys.executable, "-m", "nifti2parquet", "build", str(table), str(out), "--json", *options],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
 
 
 def setup(tmp_path: Path, case: Case) -> Path:
@@ -141,15 +183,22 @@ def test_fail_mode_stops_before_writing(tmp_path: Path, case: Case) -> None:
     assert not (out / "data").exists() and not (out / "README.md").exists()
 
 
-@pytest.mark.parametrize("case", [c for c in CASES if c.severity == "error"],
-                         ids=[c.name for c in CASES if c.severity == "error"])
+@pytest.mark.parametrize(
+    "case",
+    [c for c in CASES if c.severity == "error"],
+    ids=[c.name for c in CASES if c.severity == "error"],
+)
 def test_skip_mode_builds_the_rest_and_says_what_it_left_out(tmp_path: Path, case: Case) -> None:
     table = setup(tmp_path, case)
     out = tmp_path / "out"
     result = run(table, out, "--on-error", "skip", *case.options)
     assert result.returncode == 0, result.stderr
     summary = json.loads(result.stdout)
-    assert (summary["files_found"], summary["files_written"], summary["files_left_out"]) == (2, 1, 1)
+    assert (summary["files_found"], summary["files_written"], summary["files_left_out"]) == (
+        2,
+        1,
+        1,
+    )
     [left] = summary["left_out"]
     assert left["path"] == case.file and case.message in left["message"]
     assert f"left out: {case.file}: " in result.stderr
@@ -169,8 +218,14 @@ def test_unreadable_file_is_named(tmp_path: Path) -> None:
         (folder / "t.csv").write_text(f"scan\n{GOOD}\nsecret.nii.gz\n")
         for p in (folder / GOOD, folder / "t.csv"):
             p.chmod(0o644)
-        command = [sys.executable, "-m", "nifti2parquet", "build", str(folder / "t.csv"),
-                   str(folder / "out")]
+        command = [
+            sys.executable,
+            "-m",
+            "nifti2parquet",
+            "build",
+            str(folder / "t.csv"),
+            str(folder / "out"),
+        ]
         if os.geteuid() == 0:
             if shutil.which("setpriv") is None:
                 pytest.skip("running as root without setpriv: cannot make a file unreadable")
@@ -200,6 +255,12 @@ def test_all_problems_are_reported_not_just_the_first(tmp_path: Path) -> None:
     result = run(tmp_path / "t.csv", tmp_path / "out")
     assert result.returncode == 2
     lines = result.stderr.strip().splitlines()
-    assert lines[0] == ("error: 3 input files cannot be used; nothing was written "
-                        "(fix them, or use --on-error skip to build without them):")
-    assert sorted(line.split(":")[0].strip() for line in lines[1:]) == ["a.nii.gz", "b.nii.gz", "c.nii.gz"]
+    assert lines[0] == (
+        "error: 3 input files cannot be used; nothing was written "
+        "(fix them, or use --on-error skip to build without them):"
+    )
+    assert sorted(line.split(":")[0].strip() for line in lines[1:]) == [
+        "a.nii.gz",
+        "b.nii.gz",
+        "c.nii.gz",
+    ]

@@ -30,15 +30,20 @@ def built(tmp_path_factory: pytest.TempPathFactory):
     root = tmp_path_factory.mktemp("src")
     data = subject_table(root, subjects=4, runs=[2, 1, 0, 1], missing_t1w=[1])
     out = tmp_path_factory.mktemp("out") / "dataset"
-    result = build(str(data.table), str(out), BuildOptions(max_shard_size=25_000,
-                                                            row_group_size=10_000, workers=1))
+    result = build(
+        str(data.table),
+        str(out),
+        BuildOptions(max_shard_size=25_000, row_group_size=10_000, workers=1),
+    )
     return data, out, result
 
 
 def test_load_dataset_gives_nifti_features_and_the_source_images(built) -> None:
-    data, out, result = built
-    for ds in (load_dataset(str(out), split="train"),
-               load_dataset("parquet", data_files=str(out / "data" / "*.parquet"), split="train")):
+    data, out, _ = built
+    for ds in (
+        load_dataset(str(out), split="train"),
+        load_dataset("parquet", data_files=str(out / "data" / "*.parquet"), split="train"),
+    ):
         assert ds.features["t1w"] == Nifti()
         assert ds.features["bold"] == List(Nifti())
         assert ds.features["age"] == Value("float64")
@@ -66,8 +71,11 @@ def assert_same_image(image: nib.Nifti1Image, source: Path) -> int:
 
 def test_stored_bytes_are_the_files_exactly(built) -> None:
     data, out, _ = built
-    ds = load_dataset(str(out), split="train").cast_column("t1w", Nifti(decode=False)) \
+    ds = (
+        load_dataset(str(out), split="train")
+        .cast_column("t1w", Nifti(decode=False))
         .cast_column("bold", List(Nifti(decode=False)))
+    )
     stored = [cell for row in ds for cell in ([row["t1w"]] if row["t1w"] else []) + row["bold"]]
     sources = [p for p in data.images()]
     order = {row["subject_id"]: i for i, row in enumerate(data.rows)}
@@ -100,8 +108,11 @@ def test_duckdb_and_polars_read_the_shards(built) -> None:
 
 def test_output_is_laid_out_like_the_hub_repo(built) -> None:
     _, out, result = built
-    visible = sorted(str(p.relative_to(out)) for p in out.rglob("*")
-                     if p.is_file() and ".nifti2parquet" not in p.parts)
+    visible = sorted(
+        str(p.relative_to(out))
+        for p in out.rglob("*")
+        if p.is_file() and ".nifti2parquet" not in p.parts
+    )
     n = result.num_shards
     assert visible == ["README.md"] + [f"data/train-{i:05d}-of-{n:05d}.parquet" for i in range(n)]
     assert n > 1
@@ -114,13 +125,20 @@ def test_summary_counts_add_up(built) -> None:
     assert result.num_rows == 4
     assert result.files_found == result.num_images + len(result.left_out) == 7
     assert result.image_bytes == sum(p.stat().st_size for p in data.images())
-    assert result.verify and result.verify["ok"] and result.verify["checked"]["shards"] == result.num_shards
+    assert (
+        result.verify
+        and result.verify["ok"]
+        and result.verify["checked"]["shards"] == result.num_shards
+    )
 
 
-@pytest.mark.parametrize("threshold,row_group", [(60_000, 30_000), (150_000, 40_000),
-                                                 (400_000, 100_000), (1_000_000, 1_000_000)])
-def test_shards_respect_the_threshold_with_mixed_sizes(tmp_path: Path, threshold: int,
-                                                       row_group: int) -> None:
+@pytest.mark.parametrize(
+    "threshold,row_group",
+    [(60_000, 30_000), (150_000, 40_000), (400_000, 100_000), (1_000_000, 1_000_000)],
+)
+def test_shards_respect_the_threshold_with_mixed_sizes(
+    tmp_path: Path, threshold: int, row_group: int
+) -> None:
     """Many files of mixed sizes: every shard under the threshold, rows neither lost nor doubled."""
     rng = np.random.default_rng(threshold)
     rows = []
@@ -130,8 +148,11 @@ def test_shards_respect_the_threshold_with_mixed_sizes(tmp_path: Path, threshold
         rows.append({"id": f"s{i:03d}", "scan": path.name and f"img/{path.name}"})
     write_table(tmp_path / "t.csv", rows)
     out = tmp_path / "out"
-    result = build(str(tmp_path / "t.csv"), str(out), BuildOptions(
-        max_shard_size=threshold, row_group_size=row_group, workers=1))
+    result = build(
+        str(tmp_path / "t.csv"),
+        str(out),
+        BuildOptions(max_shard_size=threshold, row_group_size=row_group, workers=1),
+    )
     shards = sorted((out / "data").iterdir())
     assert len(shards) == result.num_shards
     ids = []
@@ -170,7 +191,9 @@ def test_refuses_a_file_of_2_gib_before_writing(tmp_path: Path) -> None:
     with pytest.raises(InputError) as error:
         build(str(tmp_path / "t.csv"), str(tmp_path / "out"), BuildOptions(workers=1))
     assert any(p.path == "big.nii" and "2 GiB" in p.message for p in error.value.problems)
-    assert not (tmp_path / "out" / "data").exists() and not (tmp_path / "out" / "README.md").exists()
+    assert (
+        not (tmp_path / "out" / "data").exists() and not (tmp_path / "out" / "README.md").exists()
+    )
 
 
 def test_refuses_a_list_row_totalling_2_gib(tmp_path: Path) -> None:
@@ -220,5 +243,7 @@ def test_rebuild_after_input_change_rewrites_and_drops_stale_shards(tmp_path: Pa
     second = build(str(data.table), str(out), BuildOptions(max_shard_size=25_000, workers=1))
     assert first.num_shards > second.num_shards
     names = sorted(p.name for p in (out / "data").iterdir())
-    assert names == [f"train-{i:05d}-of-{second.num_shards:05d}.parquet" for i in range(second.num_shards)]
+    assert names == [
+        f"train-{i:05d}-of-{second.num_shards:05d}.parquet" for i in range(second.num_shards)
+    ]
     assert load_dataset(str(out), split="train").num_rows == 2

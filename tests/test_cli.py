@@ -11,8 +11,13 @@ from factories import subject_table, write_nifti
 
 
 def run(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "nifti2parquet", *args], capture_output=True,
-                          text=True, cwd=cwd, timeout=300)
+    return subprocess.run(
+        [sys.executable, "-m", "nifti2parquet", *args],
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        timeout=300,
+    )
 
 
 def test_help_and_version() -> None:
@@ -31,7 +36,9 @@ def test_console_script_is_installed() -> None:
 
 def test_build_json_summary(tmp_path: Path) -> None:
     data = subject_table(tmp_path, subjects=3, runs=[1, 0, 2], missing_t1w=[2])
-    result = run("build", str(data.table), str(tmp_path / "out"), "--json", "--max-shard-size", "30KB")
+    result = run(
+        "build", str(data.table), str(tmp_path / "out"), "--json", "--max-shard-size", "30KB"
+    )
     assert result.returncode == 0, result.stderr
     summary = json.loads(result.stdout)
     assert summary["num_rows"] == 3

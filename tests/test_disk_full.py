@@ -24,8 +24,9 @@ def namespace_runner() -> list[str] | None:
     for prefix in (["unshare", "-rm"], ["unshare", "-m"]):
         if shutil.which(prefix[0]) is None:
             continue
-        probe = subprocess.run([*prefix, "sh", "-c", "mount -t tmpfs -o size=64k tmpfs /mnt"],
-                               capture_output=True)
+        probe = subprocess.run(
+            [*prefix, "sh", "-c", "mount -t tmpfs -o size=64k tmpfs /mnt"], capture_output=True
+        )
         if probe.returncode == 0:
             return prefix
     return None
@@ -42,20 +43,25 @@ def test_disk_full_is_clear_and_resumable(tmp_path: Path) -> None:
         rows.append({"subject_id": f"sub-{i:02d}", "t1w": image.name})
     write_table(tmp_path / "src" / "t.csv", rows)
     reference = tmp_path / "reference"
-    build(str(tmp_path / "src" / "t.csv"), str(reference),
-          BuildOptions(max_shard_size=100_000, workers=1))
+    build(
+        str(tmp_path / "src" / "t.csv"),
+        str(reference),
+        BuildOptions(max_shard_size=100_000, workers=1),
+    )
     mount, result = tmp_path / "small", tmp_path / "result"
     mount.mkdir()
-    command = (f"{sys.executable} -m nifti2parquet build {tmp_path / 'src' / 't.csv'} {mount / 'out'}"
-               f" --max-shard-size 100KB --workers 1 --quiet")
+    command = (
+        f"{sys.executable} -m nifti2parquet build {tmp_path / 'src' / 't.csv'} {mount / 'out'}"
+        f" --max-shard-size 100KB --workers 1 --quiet"
+    )
     script = textwrap.dedent(f"""
         mount -t tmpfs -o size=300k tmpfs {mount}
-        {command} 2> {tmp_path / 'first.err'}; echo $? > {tmp_path / 'first.rc'}
-        ls {mount / 'out' / 'data'} > {tmp_path / 'first.ls'} 2>/dev/null
-        cp -r {mount / 'out'} {tmp_path / 'after-full'}
+        {command} 2> {tmp_path / "first.err"}; echo $? > {tmp_path / "first.rc"}
+        ls {mount / "out" / "data"} > {tmp_path / "first.ls"} 2>/dev/null
+        cp -r {mount / "out"} {tmp_path / "after-full"}
         mount -o remount,size=20m {mount}
-        {command} 2> {tmp_path / 'second.err'}; echo $? > {tmp_path / 'second.rc'}
-        cp -r {mount / 'out'} {result}
+        {command} 2> {tmp_path / "second.err"}; echo $? > {tmp_path / "second.rc"}
+        cp -r {mount / "out"} {result}
     """)
     subprocess.run([*RUNNER, "sh", "-c", script], check=True, timeout=300)
     error = (tmp_path / "first.err").read_text().strip().splitlines()
@@ -67,5 +73,7 @@ def test_disk_full_is_clear_and_resumable(tmp_path: Path) -> None:
     assert 0 < len(finished) < len([n for n in tree_bytes(reference) if n.startswith("data/")])
     assert all(d == tree_bytes(reference)[n] for n, d in finished.items())  # only whole shards
     assert "README.md" not in partial
-    assert (tmp_path / "second.rc").read_text().strip() == "0", (tmp_path / "second.err").read_text()
+    assert (tmp_path / "second.rc").read_text().strip() == "0", (
+        tmp_path / "second.err"
+    ).read_text()
     assert tree_bytes(result) == tree_bytes(reference)

@@ -51,8 +51,12 @@ def test_every_command_is_in_the_reference() -> None:
         assert f"## `nifti2parquet {name}" in reference
 
 
-@pytest.mark.parametrize("page", sorted(str(p.relative_to(ROOT)) for p in
-                                        [ROOT / "README.md", *ROOT.joinpath("docs").rglob("*.md")]))
+@pytest.mark.parametrize(
+    "page",
+    sorted(
+        str(p.relative_to(ROOT)) for p in [ROOT / "README.md", *ROOT.joinpath("docs").rglob("*.md")]
+    ),
+)
 def test_links_resolve(page: str) -> None:
     path = ROOT / page
     for target in re.findall(r"\]\(([^)#]+\.md)(?:#[^)]*)?\)", path.read_text()):

@@ -17,7 +17,9 @@ OPTIONS = dict(max_shard_size=20_000, row_group_size=8_000, workers=1)
 
 @pytest.fixture(scope="module")
 def table(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return subject_table(tmp_path_factory.mktemp("parts"), subjects=9, runs=[1, 2, 0, 1, 3, 1, 0, 2, 1]).table
+    return subject_table(
+        tmp_path_factory.mktemp("parts"), subjects=9, runs=[1, 2, 0, 1, 3, 1, 0, 2, 1]
+    ).table
 
 
 @pytest.fixture(scope="module")
@@ -28,7 +30,9 @@ def single(table: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, b
     return tree_bytes(out)
 
 
-def test_parts_then_finalize_equal_a_single_build(table: Path, single: dict, tmp_path: Path) -> None:
+def test_parts_then_finalize_equal_a_single_build(
+    table: Path, single: dict, tmp_path: Path
+) -> None:
     out = tmp_path / "out"
     shards = 0
     for index in range(3):
@@ -54,16 +58,44 @@ def test_finalize_refuses_while_a_part_is_missing(table: Path, tmp_path: Path) -
 
 
 def test_parts_with_one_based_ids_from_the_cli(table: Path, single: dict, tmp_path: Path) -> None:
-    """As in ``--array=1-3`` with ``--part $SLURM_ARRAY_TASK_ID/3 --part-base 1``, two workers each."""
+    """As ``--array=1-3`` with ``--part $SLURM_ARRAY_TASK_ID/3 --part-base 1``, 2 workers each."""
     out = tmp_path / "out"
-    common = [str(table), str(out), "--max-shard-size", "20KB", "--row-group-size", "8KB", "--quiet"]
-    procs = [subprocess.Popen([sys.executable, "-m", "nifti2parquet", "build", *common,
-                               "--part", f"{i}/3", "--part-base", "1", "--workers", "2"],
-                              stderr=subprocess.PIPE, text=True) for i in (1, 2, 3)]
+    common = [
+        str(table),
+        str(out),
+        "--max-shard-size",
+        "20KB",
+        "--row-group-size",
+        "8KB",
+        "--quiet",
+    ]
+    procs = [
+        subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "nifti2parquet",
+                "build",
+                *common,
+                "--part",
+                f"{i}/3",
+                "--part-base",
+                "1",
+                "--workers",
+                "2",
+            ],
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for i in (1, 2, 3)
+    ]
     for p in procs:  # the three parts run at the same time, as array tasks do
         assert p.wait(timeout=120) == 0, p.stderr.read()
-    done = subprocess.run([sys.executable, "-m", "nifti2parquet", "build", *common, "--finalize"],
-                          capture_output=True, text=True)
+    done = subprocess.run(
+        [sys.executable, "-m", "nifti2parquet", "build", *common, "--finalize"],
+        capture_output=True,
+        text=True,
+    )
     assert done.returncode == 0, done.stderr
     assert tree_bytes(out) == single
 
@@ -71,8 +103,21 @@ def test_parts_with_one_based_ids_from_the_cli(table: Path, single: dict, tmp_pa
 def test_part_out_of_range_is_refused(table: Path, tmp_path: Path) -> None:
     with pytest.raises(OptionError, match="part 3 is not between 0 and 2"):
         build(str(table), str(tmp_path / "out"), BuildOptions(**OPTIONS, part=(3, 3)))
-    result = subprocess.run([sys.executable, "-m", "nifti2parquet", "build", str(table),
-                             str(tmp_path / "out"), "--part", "0/3", "--part-base", "1"],
-                            capture_output=True, text=True)
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "nifti2parquet",
+            "build",
+            str(table),
+            str(tmp_path / "out"),
+            "--part",
+            "0/3",
+            "--part-base",
+            "1",
+        ],
+        capture_output=True,
+        text=True,
+    )
     assert result.returncode == 2
     assert "--part 0/3: I must be between 1 and 3 (--part-base 1)" in result.stderr

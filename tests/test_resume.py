@@ -1,9 +1,9 @@
 """A killed build, run again with the same command, ends byte-identical to an uninterrupted one.
 
-The build runs as a real process and is SIGKILLed at many points spread across the run, some while a
-shard is half-written. After every kill: nothing named like a shard is incomplete, and no card exists
-for shards that are not there. After the final resume: the output equals a clean build's, and no
-temp files remain.
+The build runs as a real process and is SIGKILLed at many points spread across the run, some while
+a shard is half-written. After every kill: nothing named like a shard is incomplete, and no card
+exists for shards that are not there. After the final resume: the output equals a clean build's,
+and no temp files remain.
 """
 
 from __future__ import annotations
@@ -38,7 +38,9 @@ def source(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="module")
 def clean(source: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, bytes]:
     out = tmp_path_factory.mktemp("clean") / "out"
-    build(str(source), str(out), BuildOptions(max_shard_size=60_000, row_group_size=30_000, workers=1))
+    build(
+        str(source), str(out), BuildOptions(max_shard_size=60_000, row_group_size=30_000, workers=1)
+    )
     files = tree_bytes(out)
     assert len([f for f in files if f.startswith("data/")]) >= 15
     return files
@@ -46,9 +48,23 @@ def clean(source: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, b
 
 def start(source: Path, out: Path, workers: int = 1) -> subprocess.Popen:
     return subprocess.Popen(
-        [sys.executable, "-m", "nifti2parquet", "build", str(source), str(out), "--max-shard-size",
-         SHARD, "--row-group-size", "30KB", "--workers", str(workers), "--quiet"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+        [
+            sys.executable,
+            "-m",
+            "nifti2parquet",
+            "build",
+            str(source),
+            str(out),
+            "--max-shard-size",
+            SHARD,
+            "--row-group-size",
+            "30KB",
+            "--workers",
+            str(workers),
+            "--quiet",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
     )
 
 
@@ -79,12 +95,25 @@ def assert_nothing_half_written_looks_complete(out: Path, clean: dict[str, bytes
 
 
 # kill points: (shards finished before the kill, kill while a shard is half-written)
-KILL_POINTS = [(0, False), (0, True), (1, True), (2, False), (3, True), (5, True), (7, False),
-               (9, True), (12, True), (14, False), (16, True), (18, True)]
+KILL_POINTS = [
+    (0, False),
+    (0, True),
+    (1, True),
+    (2, False),
+    (3, True),
+    (5, True),
+    (7, False),
+    (9, True),
+    (12, True),
+    (14, False),
+    (16, True),
+    (18, True),
+]
 
 
-def test_killed_at_many_points_then_resumed_is_identical(source: Path, clean: dict[str, bytes],
-                                                         tmp_path: Path) -> None:
+def test_killed_at_many_points_then_resumed_is_identical(
+    source: Path, clean: dict[str, bytes], tmp_path: Path
+) -> None:
     out = tmp_path / "out"
     kills = 0
     for markers, mid_shard in KILL_POINTS:
@@ -98,8 +127,9 @@ def test_killed_at_many_points_then_resumed_is_identical(source: Path, clean: di
     assert not any((out / ".nifti2parquet" / "tmp").iterdir()), "stale temp files remain"
 
 
-def test_killed_parallel_build_resumes_identically(source: Path, clean: dict[str, bytes],
-                                                   tmp_path: Path) -> None:
+def test_killed_parallel_build_resumes_identically(
+    source: Path, clean: dict[str, bytes], tmp_path: Path
+) -> None:
     out = tmp_path / "out"
     for markers in (2, 6, 11):
         kill_when(start(source, out, workers=2), out, markers, mid_shard=True)
@@ -108,7 +138,9 @@ def test_killed_parallel_build_resumes_identically(source: Path, clean: dict[str
     assert tree_bytes(out) == clean
 
 
-def test_resume_reuses_finished_shards(source: Path, clean: dict[str, bytes], tmp_path: Path) -> None:
+def test_resume_reuses_finished_shards(
+    source: Path, clean: dict[str, bytes], tmp_path: Path
+) -> None:
     out = tmp_path / "out"
     options = BuildOptions(max_shard_size=60_000, row_group_size=30_000, workers=1)
     first = build(str(source), str(out), options)
@@ -146,10 +178,13 @@ def test_changed_input_after_a_kill_rebuilds_its_shard(tmp_path: Path) -> None:
     assert tree_bytes(out) == tree_bytes(reference)  # never a mix of old and new
 
 
-def test_changed_options_rebuild_everything_and_leave_no_stale_shards(source: Path,
-                                                                      tmp_path: Path) -> None:
+def test_changed_options_rebuild_everything_and_leave_no_stale_shards(
+    source: Path, tmp_path: Path
+) -> None:
     out = tmp_path / "out"
-    build(str(source), str(out), BuildOptions(max_shard_size=60_000, row_group_size=30_000, workers=1))
+    build(
+        str(source), str(out), BuildOptions(max_shard_size=60_000, row_group_size=30_000, workers=1)
+    )
     result = build(str(source), str(out), BuildOptions(max_shard_size=120_000, workers=1))
     reference = tmp_path / "reference"
     build(str(source), str(reference), BuildOptions(max_shard_size=120_000, workers=1))
@@ -157,15 +192,21 @@ def test_changed_options_rebuild_everything_and_leave_no_stale_shards(source: Pa
     assert tree_bytes(out) == tree_bytes(reference)
 
 
-def test_second_build_into_the_same_folder_is_refused_while_one_runs(source: Path,
-                                                                     tmp_path: Path) -> None:
+def test_second_build_into_the_same_folder_is_refused_while_one_runs(
+    source: Path, tmp_path: Path
+) -> None:
     out = tmp_path / "out"
     first = start(source, out)
     deadline = time.monotonic() + 30
-    while not (out / ".nifti2parquet" / "build-train.lock").exists() and time.monotonic() < deadline:
+    while (
+        not (out / ".nifti2parquet" / "build-train.lock").exists() and time.monotonic() < deadline
+    ):
         time.sleep(0.001)
-    second = subprocess.run([sys.executable, "-m", "nifti2parquet", "build", str(source), str(out)],
-                            capture_output=True, text=True)
+    second = subprocess.run(
+        [sys.executable, "-m", "nifti2parquet", "build", str(source), str(out)],
+        capture_output=True,
+        text=True,
+    )
     first.wait()
     if first.returncode == 0 and second.returncode == 0:
         pytest.skip("the first build finished before the second started")

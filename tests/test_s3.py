@@ -32,8 +32,12 @@ def upload_tree(s3: S3Server, root: Path, prefix: str) -> None:
     client = s3.client()
     for path in sorted(root.rglob("*")):
         if path.is_file():
-            client.upload_file(str(path), BUCKET, f"{prefix}/{path.relative_to(root)}",
-                               ExtraArgs={"ACL": "public-read"})
+            client.upload_file(
+                str(path),
+                BUCKET,
+                f"{prefix}/{path.relative_to(root)}",
+                ExtraArgs={"ACL": "public-read"},
+            )
 
 
 def download_tree(s3: S3Server, prefix: str, target: Path) -> None:
@@ -58,8 +62,9 @@ def local(tmp_path_factory: pytest.TempPathFactory, s3: S3Server) -> tuple[Path,
 
 
 @pytest.mark.parametrize("access", ["anonymous", "keyed"])
-def test_table_on_s3_builds_like_local(s3: S3Server, local, tmp_path: Path, access: str,
-                                       monkeypatch: pytest.MonkeyPatch) -> None:
+def test_table_on_s3_builds_like_local(
+    s3: S3Server, local, tmp_path: Path, access: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
     _, expected = local
     for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_PROFILE"):
         monkeypatch.delenv(name, raising=False)
@@ -67,8 +72,11 @@ def test_table_on_s3_builds_like_local(s3: S3Server, local, tmp_path: Path, acce
     if access == "keyed":
         options.update(key=KEY, secret=SECRET)
     s3.clear_log()
-    result = build(f"s3://{BUCKET}/table/participants.csv", str(tmp_path / "out"),
-                   BuildOptions(**OPTIONS, storage=Storage(options)))
+    result = build(
+        f"s3://{BUCKET}/table/participants.csv",
+        str(tmp_path / "out"),
+        BuildOptions(**OPTIONS, storage=Storage(options)),
+    )
     assert result.num_images == 5 + 8 and not result.left_out  # 5 T1w, 8 BOLD runs
     assert tree_bytes(tmp_path / "out") == expected
     assert s3.requests, "the build really read from the server"
@@ -102,8 +110,13 @@ def test_parts_writing_to_s3_then_finalize(s3: S3Server, local, tmp_path: Path) 
     table, expected = local
     storage = Storage({"endpoint_url": s3.url, "key": KEY, "secret": SECRET})
     for index in range(2):
-        build(str(table), f"s3://{BUCKET}/out2", BuildOptions(**OPTIONS, storage=storage,
-                                                              part=(index, 2)))
-    build(str(table), f"s3://{BUCKET}/out2", BuildOptions(**OPTIONS, storage=storage, finalize=True))
+        build(
+            str(table),
+            f"s3://{BUCKET}/out2",
+            BuildOptions(**OPTIONS, storage=storage, part=(index, 2)),
+        )
+    build(
+        str(table), f"s3://{BUCKET}/out2", BuildOptions(**OPTIONS, storage=storage, finalize=True)
+    )
     download_tree(s3, "out2", tmp_path / "got")
     assert tree_bytes(tmp_path / "got") == expected

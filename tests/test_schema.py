@@ -1,4 +1,4 @@
-"""The schema is exactly what `datasets` derives and writes: Arrow types, features JSON, README YAML."""
+"""The schema is exactly what `datasets` derives and writes: Arrow types, features, README YAML."""
 
 from __future__ import annotations
 
@@ -63,22 +63,37 @@ def test_features_json_and_yaml_equal_what_datasets_derives() -> None:
 
 def test_nifti_schema_is_the_documented_one() -> None:
     """struct<bytes: binary, path: string>, all nullable, bytes first; lists are pa.list_."""
-    schema = arrow_schema([Column("subject_id", "value", pa.string()), Column("t1w", "image"),
-                           Column("bold", "image_list"), Column("age", "value", pa.float64())])
+    schema = arrow_schema(
+        [
+            Column("subject_id", "value", pa.string()),
+            Column("t1w", "image"),
+            Column("bold", "image_list"),
+            Column("age", "value", pa.float64()),
+        ]
+    )
     assert schema.field("t1w").type == NIFTI_TYPE
     assert [f.name for f in NIFTI_TYPE] == ["bytes", "path"]
     assert NIFTI_TYPE.field("bytes").type == pa.binary()
     assert all(f.nullable for f in schema) and all(f.nullable for f in NIFTI_TYPE)
     assert pa.types.is_list(schema.field("bold").type)
     metadata = json.loads(schema.metadata[b"huggingface"])
-    assert metadata == {"info": {"features": {
-        "subject_id": {"dtype": "string", "_type": "Value"},
-        "t1w": {"_type": "Nifti"},
-        "bold": {"feature": {"_type": "Nifti"}, "_type": "List"},
-        "age": {"dtype": "float64", "_type": "Value"},
-    }}}
+    assert metadata == {
+        "info": {
+            "features": {
+                "subject_id": {"dtype": "string", "_type": "Value"},
+                "t1w": {"_type": "Nifti"},
+                "bold": {"feature": {"_type": "Nifti"}, "_type": "List"},
+                "age": {"dtype": "float64", "_type": "Value"},
+            }
+        }
+    }
     assert Features.from_arrow_schema(schema) == Features(
-        {"subject_id": Value("string"), "t1w": Nifti(), "bold": List(Nifti()), "age": Value("float64")}
+        {
+            "subject_id": Value("string"),
+            "t1w": Nifti(),
+            "bold": List(Nifti()),
+            "age": Value("float64"),
+        }
     )
 
 
@@ -89,8 +104,12 @@ def test_yaml_of_nifti_columns_reads_like_datasets_card() -> None:
 
 def test_writer_options_match_datasets_leaf_rules() -> None:
     """NIfTI leaves: uncompressed PLAIN, no dictionary; value leaves: snappy with dictionary."""
-    columns = [Column("t1w", "image"), Column("bold", "image_list"),
-               Column("meta", "value", VALUE_TYPES["nested"]), Column("age", "value", pa.float64())]
+    columns = [
+        Column("t1w", "image"),
+        Column("bold", "image_list"),
+        Column("meta", "value", VALUE_TYPES["nested"]),
+        Column("age", "value", pa.float64()),
+    ]
     schema = arrow_schema(columns)
     options = parquet_writer_options(columns, schema)
     image = nifti_leaves(columns)
@@ -108,17 +127,21 @@ def test_writer_options_match_datasets_leaf_rules() -> None:
 
 @pytest.mark.parametrize("name", ["t1w", "bold"])
 def test_nifti_leaf_names_exist_in_written_files(tmp_path, name: str) -> None:
-    """The leaf paths we configure are the ones pyarrow writes (else options silently do nothing)."""
+    """The leaf paths we configure are the ones pyarrow writes (else options do nothing)."""
     import pyarrow.parquet as pq
 
     columns = [Column("t1w", "image"), Column("bold", "image_list")]
     schema = arrow_schema(columns)
-    table = pa.Table.from_pylist([{"t1w": {"bytes": b"x", "path": "a.nii"},
-                                   "bold": [{"bytes": b"y", "path": "b.nii"}]}], schema=schema)
+    table = pa.Table.from_pylist(
+        [{"t1w": {"bytes": b"x", "path": "a.nii"}, "bold": [{"bytes": b"y", "path": "b.nii"}]}],
+        schema=schema,
+    )
     path = tmp_path / "x.parquet"
     pq.write_table(table, path, **parquet_writer_options(columns, schema))
     metadata = pq.ParquetFile(path).metadata.row_group(0)
-    leaves = {metadata.column(i).path_in_schema: metadata.column(i) for i in range(metadata.num_columns)}
+    leaves = {
+        metadata.column(i).path_in_schema: metadata.column(i) for i in range(metadata.num_columns)
+    }
     for leaf in nifti_leaves(columns):
         assert leaf in leaves
         assert leaves[leaf].compression == "UNCOMPRESSED"

@@ -1,5 +1,5 @@
 """Leaving a bad file out keeps every row consistent: a list of images and the list of their
-metadata (BIDS ``K_info``) lose the same element, and in the one-row-per-file layout the row goes."""
+metadata (BIDS ``K_info``) lose the same element; in the one-row-per-file layout the row goes."""
 
 from __future__ import annotations
 
@@ -9,14 +9,16 @@ from pathlib import Path
 import pytest
 from bids_factory import BidsTree
 from datasets import load_dataset
+from factories import nifti_bytes
 
 from nifti2parquet import BuildOptions, build
-from factories import nifti_bytes
 
 
 def corrupt_crc(path: Path) -> None:
     """Flip a byte inside the deflate stream: only a full decompression notices."""
-    data = bytearray(gzip.compress(nifti_bytes(shape=(64, 64, 16), seed=7), compresslevel=1, mtime=0))
+    data = bytearray(
+        gzip.compress(nifti_bytes(shape=(64, 64, 16), seed=7), compresslevel=1, mtime=0)
+    )
     data[len(data) // 2] ^= 0xFF
     path.write_bytes(bytes(data))
 
@@ -40,8 +42,10 @@ def test_list_and_its_metadata_lose_the_same_element(tree: BidsTree, tmp_path: P
     ]
     row = load_dataset(str(out), split="train")[0]
     paths = [info["path"] for info in row["bold_rest_info"]]
-    assert paths == ["sub-01/ses-1/func/sub-01_ses-1_task-rest_run-01_bold.nii.gz",
-                     "sub-01/ses-1/func/sub-01_ses-1_task-rest_run-03_bold.nii.gz"]
+    assert paths == [
+        "sub-01/ses-1/func/sub-01_ses-1_task-rest_run-01_bold.nii.gz",
+        "sub-01/ses-1/func/sub-01_ses-1_task-rest_run-03_bold.nii.gz",
+    ]
     assert [info["entities"]["run"] for info in row["bold_rest_info"]] == ["01", "03"]
     assert len(row["bold_rest"]) == 2
     assert [img.shape for img in row["bold_rest"]] == [(6, 7, 5), (6, 7, 5)]
@@ -49,8 +53,11 @@ def test_list_and_its_metadata_lose_the_same_element(tree: BidsTree, tmp_path: P
 
 def test_file_layout_drops_the_row_of_a_file_left_out(tree: BidsTree, tmp_path: Path) -> None:
     out = tmp_path / "out"
-    result = build(str(tree.root), str(out), BuildOptions(rows="file", check="deep",
-                                                          on_error="skip", workers=1))
+    result = build(
+        str(tree.root),
+        str(out),
+        BuildOptions(rows="file", check="deep", on_error="skip", workers=1),
+    )
     ds = load_dataset(str(out), split="train")
     assert ds.num_rows == 3 == result.num_rows
     assert "sub-01/ses-1/func/sub-01_ses-1_task-rest_run-02_bold.nii.gz" not in ds["path"]

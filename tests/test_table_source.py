@@ -25,8 +25,13 @@ def test_every_format_gives_the_same_rows(tmp_path: Path, fmt: str) -> None:
     data = subject_table(tmp_path, subjects=3, runs=[2, 1, 0], missing_t1w=[1], fmt=fmt)
     rows = read(data.table)
     kinds = {c.name: c.kind for c in rows.columns}
-    assert kinds == {"subject_id": "value", "t1w": "image", "bold": "image_list", "age": "value",
-                     "group": "value"}
+    assert kinds == {
+        "subject_id": "value",
+        "t1w": "image",
+        "bold": "image_list",
+        "age": "value",
+        "group": "value",
+    }
     by_name = {c.name: i for i, c in enumerate(rows.columns)}
     t1w = [row[by_name["t1w"]] for row in rows.rows]
     bold = [row[by_name["bold"]] for row in rows.rows]
@@ -50,8 +55,15 @@ def test_text_cells_are_typed_sensibly(tmp_path: Path) -> None:
     )
     rows = read(tmp_path / "t.csv")
     types = {c.name: c.arrow_type for c in rows.columns if c.kind == "value"}
-    assert types == {"id": pa.string(), "n": pa.int64(), "x": pa.float64(), "flag": pa.bool_(),
-                     "label": pa.string(), "empty": pa.string(), "mixed": pa.string()}
+    assert types == {
+        "id": pa.string(),
+        "n": pa.int64(),
+        "x": pa.float64(),
+        "flag": pa.bool_(),
+        "label": pa.string(),
+        "empty": pa.string(),
+        "mixed": pa.string(),
+    }
     assert [r[0] for r in rows.rows] == ["007", "010"]  # leading zeros are labels, kept as text
     assert [r[2] for r in rows.rows] == [1, None]  # n/a is null
 
@@ -59,13 +71,15 @@ def test_text_cells_are_typed_sensibly(tmp_path: Path) -> None:
 def test_parquet_lists_and_types_are_kept(tmp_path: Path) -> None:
     for name in ("a.nii", "b.nii", "c.nii"):
         write_nifti(tmp_path / name, seed=len(name))
-    table = pa.table({
-        "scan": pa.array([["a.nii", "b.nii"], [], None]),
-        "weight": pa.array([1, 2, 3], pa.int32()),
-        "when": pa.array([1, 2, 3], pa.timestamp("ms")),
-        "tags": pa.array([["x"], ["y", "z"], []]),
-        "c": pa.array(["c.nii", None, None]),
-    })
+    table = pa.table(
+        {
+            "scan": pa.array([["a.nii", "b.nii"], [], None]),
+            "weight": pa.array([1, 2, 3], pa.int32()),
+            "when": pa.array([1, 2, 3], pa.timestamp("ms")),
+            "tags": pa.array([["x"], ["y", "z"], []]),
+            "c": pa.array(["c.nii", None, None]),
+        }
+    )
     pq.write_table(table, tmp_path / "t.parquet")
     rows = read(tmp_path / "t.parquet")
     kinds = {c.name: (c.kind, c.arrow_type) for c in rows.columns}
@@ -104,7 +118,9 @@ def test_absolute_paths_and_home_are_resolved(tmp_path: Path, monkeypatch) -> No
     monkeypatch.setenv("HOME", str(tmp_path))
     (tmp_path / "sub").mkdir()
     table = tmp_path / "sub" / "t.jsonl"
-    table.write_text(json.dumps({"img": str(image)}) + "\n" + json.dumps({"img": "~/imgs/a.nii"}) + "\n")
+    table.write_text(
+        json.dumps({"img": str(image)}) + "\n" + json.dumps({"img": "~/imgs/a.nii"}) + "\n"
+    )
     rows = read(table)
     urls = [r[0].url if r[0] else None for r in rows.rows]
     assert urls[0] == str(image)
@@ -113,7 +129,9 @@ def test_absolute_paths_and_home_are_resolved(tmp_path: Path, monkeypatch) -> No
 
 def test_missing_and_duplicate_files_are_reported_not_dropped(tmp_path: Path) -> None:
     write_nifti(tmp_path / "a.nii.gz")
-    (tmp_path / "t.csv").write_text('img,runs\na.nii.gz,"[""gone.nii.gz""]"\nmissing.nii.gz,"[""a.nii.gz""]"\n')
+    (tmp_path / "t.csv").write_text(
+        'img,runs\na.nii.gz,"[""gone.nii.gz""]"\nmissing.nii.gz,"[""a.nii.gz""]"\n'
+    )
     rows = read(tmp_path / "t.csv")
     messages = {p.path: p.message for p in rows.left_out}
     assert messages["gone.nii.gz"].startswith("missing file (row 1, column runs)")
@@ -123,12 +141,15 @@ def test_missing_and_duplicate_files_are_reported_not_dropped(tmp_path: Path) ->
     assert rows.files_found == rows.image_count() + len(rows.left_out)
 
 
-@pytest.mark.parametrize("content,message", [
-    ("", "empty"),
-    ("a,a\nx.nii,y.nii\n", "duplicate column names: a"),
-    ("a,b\nx.nii\n", "row 1 has 1 cells but the header has 2 columns"),
-    ("a\n1\n", "no image columns"),
-])
+@pytest.mark.parametrize(
+    "content,message",
+    [
+        ("", "empty"),
+        ("a,a\nx.nii,y.nii\n", "duplicate column names: a"),
+        ("a,b\nx.nii\n", "row 1 has 1 cells but the header has 2 columns"),
+        ("a\n1\n", "no image columns"),
+    ],
+)
 def test_malformed_tables_get_one_clear_message(tmp_path: Path, content: str, message: str) -> None:
     (tmp_path / "t.csv").write_text(content)
     with pytest.raises(InputError, match=message):

@@ -449,11 +449,13 @@ def test_source_is_read_again_the_way_the_build_read_it(tmp_path: Path, monkeypa
     assert recorded.ok, recorded.problems
     assert recorded.counts["source_files"] == 6
 
-    other = verify(str(out), VerifyOptions(source=str(table),
-                                           source_options=SourceOptions(image_columns=("t1w",))))
-    assert messages(other) == [
-        "in the output, but the source does not name this file (any more)"
-    ] * 3
+    other = verify(
+        str(out),
+        VerifyOptions(source=str(table), source_options=SourceOptions(image_columns=("t1w",))),
+    )
+    assert (
+        messages(other) == ["in the output, but the source does not name this file (any more)"] * 3
+    )
 
 
 def test_cli_uses_the_recorded_source(tmp_path: Path) -> None:
