@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 import errno
+import functools
 import hashlib
 import json
 import os
@@ -31,7 +32,7 @@ from .checks import (
     without_images,
 )
 from .errors import InputError, OptionError, OutputError, Problem, errors_only
-from .fsio import Storage
+from .fsio import Storage, is_remote
 from .manifest import (
     Manifest,
     ShardRecord,
@@ -87,7 +88,7 @@ class BuildOptions:
     repo_id: str | None = None
     storage: Storage = field(default_factory=Storage)
     read_threads: int = 4
-    prefetch_bytes: int = 200_000_000  # per worker: image bytes read ahead while encoding
+    read_ahead: int | None = None  # image bytes read ahead while encoding (None: see below)
 
     def plan_options(self) -> PlanOptions:
         return PlanOptions(self.split, self.max_shard_size, self.row_group_size)
@@ -326,8 +327,17 @@ class _Job:
             tmp_file=self.output.local_tmp(shard.path),
             storage=self.options.storage,
             read_threads=self.options.read_threads,
-            prefetch_bytes=self.options.prefetch_bytes,
+            prefetch_bytes=self._read_ahead,
         )
+
+    @functools.cached_property
+    def _read_ahead(self) -> int:
+        """Remote sources read the next row group while this one is written (hiding latency);
+        local disks answer fast enough that the memory is better spent elsewhere."""
+        if self.options.read_ahead is not None:
+            return self.options.read_ahead
+        remote = any(is_remote(img.url) for _, _, img in self.rows.images())
+        return self.options.row_group_size if remote else 0
 
     def _write_parallel(self, todo: list[ShardPlan], workers: int, progress: Callable) -> None:
         """Shards in worker processes; each result is committed here, as soon as it arrives."""

@@ -142,6 +142,8 @@ class _RowGroupLoader:
         self._room = threading.Condition()
         self._in_memory = 0
         self._sizes: dict[int, int] = {}  # image bytes of each table handed out, by id
+        self._arena = _Arena(keep=2 if task.prefetch_bytes > 0 else 1)
+        self._buffers: dict[int, pa.Buffer] = {}  # the arena buffer behind each table, by id
         self._stop = False
         self._thread = threading.Thread(target=self._run, name="n2p-load", daemon=True)
         self._thread.start()
@@ -154,8 +156,12 @@ class _RowGroupLoader:
             yield item
 
     def done_with(self, table: pa.Table) -> None:
+        """The table is written: its buffer may be refilled with a later row group."""
         with self._room:
             self._in_memory -= self._sizes.pop(id(table), 0)
+            buffer = self._buffers.pop(id(table), None)
+            if buffer is not None:
+                self._arena.give(buffer)
             self._room.notify_all()
 
     def close(self) -> None:
@@ -172,8 +178,14 @@ class _RowGroupLoader:
                 size = sum(img.size for row in rows for _, img in images_in_row(row, self._images))
                 if not self._wait_for_room(size):
                     return
-                table, hashes = _row_group_table(task.columns, self._schema, rows, self._reader)
-                self._sizes[id(table)] = size
+                buffer = self._arena.take(size)
+                space = _Space(buffer)
+                table, hashes = _row_group_table(
+                    task.columns, self._schema, rows, self._reader, space
+                )
+                with self._room:
+                    self._sizes[id(table)] = size
+                    self._buffers[id(table)] = buffer
                 self._ready.put((table, hashes))
         except BaseException as exc:  # handed to the writing thread, which raises it
             self._ready.put(exc)
@@ -248,6 +260,7 @@ def _row_group_table(
     schema: pa.Schema,
     rows: Sequence[tuple[Any, ...]],
     reader: _ImageReader,
+    space: _Space,
 ) -> tuple[pa.Table, list[str]]:
     """One row group as an Arrow table, and the sha256 of its images in row-major order."""
     arrays: list[pa.Array] = []
@@ -255,9 +268,9 @@ def _row_group_table(
     for c, column in enumerate(columns):
         cells = [row[c] for row in rows]
         if column.kind == "image":
-            arrays.append(_image_array(cells, reader, c, hashes))
+            arrays.append(_image_array(cells, reader, space, c, hashes))
         elif column.kind == "image_list":
-            arrays.append(_image_list_array(cells, reader, c, hashes))
+            arrays.append(_image_list_array(cells, reader, space, c, hashes))
         else:
             arrays.append(pa.array(cells, type=column.arrow_type))
     ordered = [hashes[key] for key in sorted(hashes)]
@@ -265,12 +278,12 @@ def _row_group_table(
 
 
 def _image_array(
-    cells: list[ImageRef | None], reader: _ImageReader, column: int, hashes: dict
+    cells: list[ImageRef | None], reader: _ImageReader, space: _Space, column: int, hashes: dict
 ) -> pa.StructArray:
     """``struct<bytes, path>`` for one image per row; a missing image is a null struct."""
     present = [(r, img) for r, img in enumerate(cells) if img is not None]
-    values = _read_values([img for _, img in present], reader, len(cells), [r for r, _ in present])
-    data, digests = values
+    images, positions = [img for _, img in present], [r for r, _ in present]
+    data, digests = _read_values(images, reader, space, len(cells), positions)
     hashes.update({(r, column, 0): h for (r, _), h in zip(present, digests)})
     names = pa.array([img.name if img is not None else None for img in cells], pa.string())
     mask = pa.array([img is None for img in cells], pa.bool_())
@@ -278,11 +291,15 @@ def _image_array(
 
 
 def _image_list_array(
-    cells: list[tuple[ImageRef, ...] | None], reader: _ImageReader, column: int, hashes: dict
+    cells: list[tuple[ImageRef, ...] | None],
+    reader: _ImageReader,
+    space: _Space,
+    column: int,
+    hashes: dict,
 ) -> pa.ListArray:
     """``list<struct<bytes, path>>``: ``[]`` stays empty, a missing list is null."""
     flat = [img for cell in cells if cell for img in cell]
-    data, digests = _read_values(flat, reader, len(flat), list(range(len(flat))))
+    data, digests = _read_values(flat, reader, space, len(flat), list(range(len(flat))))
     keys = [(r, column, k) for r, cell in enumerate(cells) if cell for k in range(len(cell))]
     hashes.update(dict(zip(keys, digests)))
     names = pa.array([img.name for img in flat], pa.string())
@@ -294,11 +311,15 @@ def _image_list_array(
 
 
 def _read_values(
-    images: Sequence[ImageRef], reader: _ImageReader, length: int, positions: Sequence[int]
+    images: Sequence[ImageRef],
+    reader: _ImageReader,
+    space: _Space,
+    length: int,
+    positions: Sequence[int],
 ) -> tuple[pa.Array, list[str]]:
     """A ``binary`` array of ``length`` slots whose ``positions`` hold the images' bytes.
 
-    All bytes land in one buffer allocated up front; each file is read into its own slice.
+    The bytes land in one region of the row group's buffer; each file is read into its slice.
     """
     sizes = np.zeros(length, dtype=np.int64)
     sizes[list(positions)] = [img.size for img in images]
@@ -306,8 +327,7 @@ def _read_values(
     total = int(offsets[-1])
     if total >= 2**31 - 1:
         raise AssertionError("the plan let a column chunk reach 2 GiB")  # checked before planning
-    buffer = pa.allocate_buffer(total, resizable=False)
-    view = memoryview(buffer).cast("B")
+    buffer, view = space.take(total)
     slices = [view[offsets[p] : offsets[p] + img.size] for p, img in zip(positions, images)]
     digests = reader.read_all(images, slices)
     validity = np.zeros(length, dtype=bool)
@@ -317,6 +337,50 @@ def _read_values(
     offsets_buf = pa.py_buffer(offsets.astype(np.int32))
     array = pa.Array.from_buffers(pa.binary(), length, [valid_buf, offsets_buf, buffer], null_count)
     return array, digests
+
+
+class _Arena:
+    """Buffers for row groups' image bytes, allocated once and refilled.
+
+    Fresh memory costs a page fault per 4 KiB when it is first written, and faults are slow
+    (several microseconds each in virtual machines): allocating every row group anew spent more
+    time in the kernel than writing the shard. Free buffers are kept and reused, largest first.
+    """
+
+    def __init__(self, keep: int) -> None:
+        self._keep = keep  # buffers that can be in use at once: written, and read ahead
+        self._free: list[pa.Buffer] = []
+        self._lock = threading.Lock()
+
+    def take(self, size: int) -> pa.Buffer:
+        with self._lock:
+            fitting = [b for b in self._free if b.size >= size]
+            if fitting:
+                buffer = min(fitting, key=lambda b: b.size)
+                self._free.remove(buffer)
+                return buffer
+            if len(self._free) >= self._keep:
+                self._free.remove(min(self._free, key=lambda b: b.size))
+        return pa.allocate_buffer(max(size, 1), resizable=False)
+
+    def give(self, buffer: pa.Buffer) -> None:
+        with self._lock:
+            self._free.append(buffer)
+            self._free.sort(key=lambda b: b.size, reverse=True)
+            del self._free[self._keep :]
+
+
+class _Space:
+    """Consecutive regions of one row group's buffer, one per image column."""
+
+    def __init__(self, buffer: pa.Buffer) -> None:
+        self._buffer = buffer
+        self._view = memoryview(buffer).cast("B")
+        self._used = 0
+
+    def take(self, size: int) -> tuple[pa.Buffer, memoryview]:
+        start, self._used = self._used, self._used + size
+        return self._buffer.slice(start, size), self._view[start : start + size]
 
 
 class _ImageReader:
