@@ -285,7 +285,7 @@ def build(source: str, output_dir: str, **kw: Any) -> None:
     default=None,
     metavar="[SOURCE]",
     help="Compare with the source: every image stored once and equal to its file now. "
-    "Alone: the source recorded by the build. Pass the build's source options again.",
+    "Alone: the source recorded by the build, read with the build's source options.",
 )
 @_source_options
 @click.option("--repo", "repo_id", metavar="REPO_ID", help="Also check this Hub dataset repo.")

@@ -1,0 +1,255 @@
+"""Push: end to end against ``datasets.push_to_hub``, and alone against a bare ``upload_folder``.
+
+    python benchmarks/bench_push.py                 # 1.1 GB of 10-150 MB images, 3 rounds
+    python benchmarks/bench_push.py --size-gb 2.2 --rounds 5
+    python benchmarks/bench_push.py --build-workers 1
+
+Everything goes to the local Hub-protocol server of the tests (``tests/hubserver.py``, run as a
+subprocess; a fresh one with empty storage for every measured run, so no LFS object is ever
+already there), with ``HF_HUB_DISABLE_XET=1`` (the server has no Xet CAS). Each round runs, each
+as its own process and in this order:
+
+1. ``nifti2parquet build`` + ``nifti2parquet push`` of the image table (end to end);
+2. ``datasets``: the table's paths cast to ``Nifti()``, ``push_to_hub(embed_external_files=True)``
+   with the default ``max_shard_size``;
+3. ``nifti2parquet push`` alone, of a build made once before the rounds;
+4. ``HfApi().upload_folder`` of that same build (ignoring ``.nifti2parquet/**``): the protocol's
+   floor, one ``create_commit`` of every file.
+
+Wall time and the peak RSS of each client's process tree (the server is not in it) are recorded;
+medians over interleaved rounds are reported, since only ratios measured in one run mean anything
+on a shared 2-core machine. Targets (issue 4): end to end >= 3x faster than push_to_hub with
+<= 1/5 of its peak memory and every shard under the threshold; push <= 1.2x the bare upload.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import shutil
+import subprocess
+import sys
+import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from harness import (
+    PYTHON,
+    Comparison,
+    fresh,
+    image_table,
+    interleave,
+    measure,
+    size_plan,
+    write_result,
+)
+
+HERE = Path(__file__).parent
+HUBSERVER = HERE.parent / "tests" / "hubserver.py"
+TOKEN = "hf_benchmarktoken"
+MAX_SHARD = 500_000_000  # nifti2parquet's default --max-shard-size, and datasets' max_shard_size
+
+E2E = "nifti2parquet build + push"
+HF = "datasets push_to_hub"
+PUSH = "nifti2parquet push"
+BARE = "HfApi.upload_folder (floor)"
+
+
+# the two library routes, each run as its own process by measure() -----------------------------
+def run_push_to_hub(table: str, repo_id: str) -> None:
+    """What people write today: the file table's paths cast to Nifti(), embedded on push."""
+    import csv
+
+    from datasets import Dataset, Nifti
+
+    with open(table) as f:
+        rows = list(csv.DictReader(f))
+    folder = os.path.dirname(os.path.abspath(table))
+    ds = Dataset.from_dict(
+        {
+            "subject_id": [r["subject_id"] for r in rows],
+            "t1w": [os.path.join(folder, r["t1w"]) for r in rows],
+            "age": [float(r["age"]) for r in rows],
+        }
+    ).cast_column("t1w", Nifti())
+    ds.push_to_hub(repo_id, embed_external_files=True)
+
+
+def run_upload_folder(folder: str, repo_id: str) -> None:
+    """The floor: one create_commit of every built file, through the library's own path."""
+    from huggingface_hub import HfApi
+
+    api = HfApi()
+    api.create_repo(repo_id, repo_type="dataset", exist_ok=True)
+    api.upload_folder(
+        folder_path=folder,
+        repo_id=repo_id,
+        repo_type="dataset",
+        ignore_patterns=[".nifti2parquet/**"],
+    )
+
+
+# the local Hub --------------------------------------------------------------------------------
+@contextmanager
+def local_hub(storage: Path) -> Iterator[str]:
+    """A fresh server (empty LFS storage) for one measured run; its URL."""
+    fresh(storage)
+    command = [PYTHON, str(HUBSERVER), "--storage", str(storage), "--token", TOKEN, "--port", "0"]
+    server = subprocess.Popen(command, stdout=subprocess.PIPE, text=True)
+    assert server.stdout is not None
+    url = server.stdout.readline().strip()
+    if not url.startswith("http"):
+        server.kill()
+        raise SystemExit(f"hubserver did not start: {url!r}")
+    try:
+        yield url
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+        server.stdout.close()
+        shutil.rmtree(storage, ignore_errors=True)
+
+
+def client_env(url: str, work: Path) -> dict[str, str]:
+    home = fresh(work / "hf_home")
+    return {
+        "HF_ENDPOINT": url,
+        "HF_TOKEN": TOKEN,
+        "HF_HUB_DISABLE_XET": "1",
+        "HF_HOME": str(home),
+        "HF_DATASETS_CACHE": str(home / "datasets"),
+        "HF_HUB_DISABLE_TELEMETRY": "1",
+        "HF_HUB_DISABLE_PROGRESS_BARS": "1",
+        "HF_DATASETS_DISABLE_PROGRESS_BARS": "1",
+        "NO_PROXY": "127.0.0.1,localhost",
+        "no_proxy": "127.0.0.1,localhost",
+    }
+
+
+def remote_parquet_sizes(url: str, repo_id: str) -> list[int]:
+    """Sizes of the .parquet files on the server (what each contender produced)."""
+    request = urllib.request.Request(
+        f"{url}/api/datasets/{repo_id}/tree/main?recursive=true",
+        headers={"Authorization": f"Bearer {TOKEN}"},
+    )
+    with urllib.request.urlopen(request, timeout=60) as response:
+        entries = json.load(response)
+    return [e["size"] for e in entries if e["path"].endswith(".parquet")]
+
+
+# the benchmark --------------------------------------------------------------------------------
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--size-gb", type=float, default=1.1)
+    parser.add_argument("--min-mb", type=float, default=10)
+    parser.add_argument("--max-mb", type=float, default=150)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--build-workers", default="0", help="nifti2parquet build --workers")
+    default_work = Path(os.environ.get("TMPDIR", "/tmp")) / "n2p-bench-push"
+    parser.add_argument("--work", type=Path, default=default_work)
+    args = parser.parse_args()
+
+    source = args.work / f"source-{args.size_gb}gb"
+    if not (source / "participants.csv").exists():
+        sizes = size_plan(int(args.size_gb * 1e9), int(args.min_mb * 1e6), int(args.max_mb * 1e6))
+        print(f"generating {len(sizes)} images, {sum(sizes) / 1e9:.2f} GB in {source} ...")
+        fresh(source)
+        image_table(source, sizes)
+    table = source / "participants.csv"
+    images = sorted((source / "images").iterdir())
+    data_bytes = sum(p.stat().st_size for p in images)
+    storage = args.work / "hub-storage"
+    build_cmd = (
+        f"'{PYTHON}' -m nifti2parquet build '{table}' {{out}} --quiet "
+        f"--workers {args.build_workers}"
+    )
+    produced: dict[str, list[int]] = {}
+
+    prebuilt = fresh(args.work / "prebuilt")
+    subprocess.run(["sh", "-c", build_cmd.format(out=f"'{prebuilt}'")], check=True)
+
+    def end_to_end() -> object:
+        out = fresh(args.work / "e2e")
+        with local_hub(storage) as url:
+            push_cmd = f"'{PYTHON}' -m nifti2parquet push '{out}' user/e2e --quiet"
+            command = f"{build_cmd.format(out=repr(str(out)))} && {push_cmd}"
+            run = measure(E2E, ["sh", "-c", command], client_env(url, args.work))
+            produced[E2E] = remote_parquet_sizes(url, "user/e2e")
+        return run
+
+    def push_to_hub() -> object:
+        with local_hub(storage) as url:
+            command = [PYTHON, __file__, "--route", "push_to_hub", str(table), "user/hf"]
+            run = measure(HF, command, client_env(url, args.work))
+            produced[HF] = remote_parquet_sizes(url, "user/hf")
+        return run
+
+    def push_alone() -> object:
+        with local_hub(storage) as url:
+            command = [PYTHON, "-m", "nifti2parquet", "push", str(prebuilt), "user/p", "--quiet"]
+            run = measure(PUSH, command, client_env(url, args.work))
+            produced[PUSH] = remote_parquet_sizes(url, "user/p")
+        return run
+
+    def bare() -> object:
+        with local_hub(storage) as url:
+            command = [PYTHON, __file__, "--route", "upload_folder", str(prebuilt), "user/bare"]
+            run = measure(BARE, command, client_env(url, args.work))
+            produced[BARE] = remote_parquet_sizes(url, "user/bare")
+        return run
+
+    comparison = Comparison()
+    steps = [(E2E, end_to_end), (HF, push_to_hub), (PUSH, push_alone), (BARE, bare)]
+    interleave(args.rounds, steps, comparison)
+
+    seconds = {name: comparison.seconds(name) for name in comparison.runs}
+    rss = {name: comparison.rss(name) for name in comparison.runs}
+    report = {
+        "machine": f"{platform.machine()} {os.cpu_count()} cores, "
+        f"Python {platform.python_version()}",
+        "data_bytes": data_bytes,
+        "files": len(images),
+        "largest_file": max(p.stat().st_size for p in images),
+        "rounds": args.rounds,
+        "build_workers": args.build_workers,
+        "seconds": seconds,
+        "peak_rss": rss,
+        "runs": {n: [round(r.seconds, 3) for r in runs] for n, runs in comparison.runs.items()},
+        "hf_over_e2e": seconds[HF] / seconds[E2E],
+        "e2e_rss_over_hf": rss[E2E] / rss[HF],
+        "push_over_bare": seconds[PUSH] / seconds[BARE],
+        "shards": {name: len(sizes) for name, sizes in produced.items()},
+        "largest_shard": {name: max(sizes) for name, sizes in produced.items()},
+        "threshold": MAX_SHARD,
+    }
+    print(
+        f"\n{len(images)} images, {data_bytes / 1e9:.2f} GB, largest "
+        f"{report['largest_file'] / 1e6:.0f} MB, {args.rounds} interleaved rounds, "
+        f"HF_HUB_DISABLE_XET=1, local hub server\n"
+    )
+    print(comparison.table(data_bytes))
+    print(
+        f"\npush_to_hub / build+push   {report['hf_over_e2e']:.2f}x faster   (target >= 3x)"
+        f"\nbuild+push RSS / hf        {report['e2e_rss_over_hf']:.2f}            (target <= 0.20)"
+        f"\npush / upload_folder       {report['push_over_bare']:.2f}x           (target <= 1.2x)"
+    )
+    for name in (E2E, HF):
+        sizes = produced[name]
+        under = all(s <= MAX_SHARD for s in sizes)
+        print(
+            f"{name:26s} {len(sizes)} shard(s), largest {max(sizes) / 1e6:.1f} MB"
+            f"{'' if under else '  (over the 500 MB threshold)'}"
+        )
+    workers = "" if args.build_workers == "0" else f"-w{args.build_workers}"
+    write_result(HERE / "results" / f"push-{args.size_gb}gb{workers}.json", report)
+
+
+if __name__ == "__main__":
+    if len(sys.argv) == 5 and sys.argv[1] == "--route":
+        route = {"push_to_hub": run_push_to_hub, "upload_folder": run_upload_folder}[sys.argv[2]]
+        route(sys.argv[3], sys.argv[4])
+    else:
+        main()

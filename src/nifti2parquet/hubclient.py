@@ -1,0 +1,277 @@
+"""How ``push`` talks to the Hub: real timeouts, byte progress, which failures are worth a retry.
+
+``huggingface_hub`` 2.4 shares one ``httpx2.Client`` created with ``timeout=None``: a stalled
+server hangs an upload or a commit forever. :func:`hub_session` installs, for the duration of a
+push only, a client factory that wraps the previous one (so a user's own factory — proxies,
+certificates — is kept) and adds
+
+* timeouts per socket operation: connect 30 s, read/write ``NIFTI2PARQUET_HUB_TIMEOUT`` seconds
+  (default 600: the Hub may take minutes to answer after receiving a 500-800 MB file), and
+* a request hook that counts the bytes of upload bodies (LFS ``PUT``s, whole files or parts) as
+  they leave, for the progress bar.
+
+It also switches the library's own progress bars off (ours replace them) and, with ``no_xet``,
+forces the plain LFS transport. Everything is restored on exit. The library offers no public
+getter for the current factory, so the previous one is read from
+``huggingface_hub.utils._http._GLOBAL_CLIENT_FACTORY`` (falling back to the default factory when
+that private name is gone): the only reach into private state, and only to restore it.
+
+:func:`retry_delay` is the retry policy of the steps the library does not retry itself (the
+commit POST) or gave up on: timeouts, dropped connections, 408/412/5xx, and 429 with the wait
+the Hub asks for (``Retry-After`` or ``RateLimit: "api";r=0;t=N``).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import random
+import re
+import threading
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+TIMEOUT_ENV = "NIFTI2PARQUET_HUB_TIMEOUT"
+DEFAULT_READ_TIMEOUT = 600.0
+CONNECT_TIMEOUT = 30.0
+
+RETRY_STATUSES = frozenset({408, 412, 429, 500, 502, 503, 504})
+_TRANSIENT_TEXT = re.compile(
+    r"\b(?:408|429|500|502|503|504)\b|timed? ?out|connection (?:reset|refused|closed|aborted)|"
+    r"broken pipe|temporarily unavailable",
+    re.IGNORECASE,
+)
+
+
+def read_timeout_from_env(default: float = DEFAULT_READ_TIMEOUT) -> float:
+    """Seconds a socket read or write may stall: ``NIFTI2PARQUET_HUB_TIMEOUT``, else ``default``."""
+    value = os.environ.get(TIMEOUT_ENV, "").strip()
+    if not value:
+        return default
+    try:
+        seconds = float(value)
+    except ValueError:
+        return default
+    return seconds if seconds > 0 else default
+
+
+# byte progress -------------------------------------------------------------------------------
+class UploadMeter:
+    """Bytes of upload bodies sent so far, fed to ``progress(delta)``; thread-safe.
+
+    Each upload request is keyed by its URL (one per file or per part): when the library retries
+    a request, its earlier bytes are taken back (a negative delta), so the bar shows bytes that
+    actually arrived rather than bytes sent twice.
+    """
+
+    def __init__(self, progress: Callable[[int], None] | None = None) -> None:
+        self.progress = progress
+        self._lock = threading.Lock()
+        self._sent: dict[str, int] = {}
+
+    @property
+    def total(self) -> int:
+        with self._lock:
+            return sum(self._sent.values())
+
+    def start(self, key: str) -> None:
+        with self._lock:
+            previous = self._sent.get(key, 0)
+            self._sent[key] = 0
+            if previous and self.progress:
+                self.progress(-previous)
+
+    def add(self, key: str, n: int) -> None:
+        with self._lock:
+            self._sent[key] = self._sent.get(key, 0) + n
+            if self.progress:
+                self.progress(n)
+
+
+def _counting_stream_class() -> type:
+    import httpx2
+
+    class CountingStream(httpx2.SyncByteStream):
+        """A request body that reports each chunk to the meter as the transport sends it."""
+
+        def __init__(self, inner: Any, key: str, meter: UploadMeter) -> None:
+            self.inner, self.key, self.meter = inner, key, meter
+
+        def __iter__(self) -> Iterator[bytes]:
+            self.meter.start(self.key)
+            for chunk in self.inner:
+                self.meter.add(self.key, len(chunk))
+                yield chunk
+
+        def close(self) -> None:
+            close = getattr(self.inner, "close", None)
+            if close is not None:
+                close()
+
+    return CountingStream
+
+
+def _is_upload(request: Any) -> bool:
+    """LFS content uploads: PUTs outside the JSON API (presigned URLs, whole files or parts)."""
+    return request.method == "PUT" and not request.url.path.startswith("/api/")
+
+
+@dataclass(frozen=True)
+class ClientSettings:
+    """What the installed client factory adds to each new client."""
+
+    read_timeout: float = DEFAULT_READ_TIMEOUT
+    connect_timeout: float = CONNECT_TIMEOUT
+
+
+def _factory(previous: Callable[[], Any], settings: ClientSettings, meter: UploadMeter) -> Any:
+    import httpx2
+
+    counting = _counting_stream_class()
+
+    def count_upload(request: Any) -> None:
+        if _is_upload(request):
+            request.stream = counting(request.stream, str(request.url), meter)
+
+    def make() -> Any:
+        client = previous()
+        client.timeout = httpx2.Timeout(
+            settings.read_timeout,
+            connect=settings.connect_timeout,
+            read=settings.read_timeout,
+            write=settings.read_timeout,
+            pool=settings.read_timeout,
+        )
+        hooks = dict(client.event_hooks)
+        hooks["request"] = [*hooks.get("request", []), count_upload]
+        client.event_hooks = hooks
+        return client
+
+    return make
+
+
+@contextlib.contextmanager
+def hub_session(
+    settings: ClientSettings, meter: UploadMeter, no_xet: bool = False
+) -> Iterator[None]:
+    """Install the timeout + progress client factory (and the transport choice) for one push."""
+    import warnings
+
+    from huggingface_hub import constants, set_client_factory
+    from huggingface_hub.utils import _http, disable_progress_bars
+
+    previous = getattr(_http, "_GLOBAL_CLIENT_FACTORY", _http.default_client_factory)
+    xet_was_disabled = constants.HF_HUB_DISABLE_XET
+    set_client_factory(_factory(previous, settings, meter))
+    if no_xet:
+        constants.HF_HUB_DISABLE_XET = True  # is_xet_available() re-reads it on every call
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # HF_HUB_DISABLE_PROGRESS_BARS=0 refuses, and warns
+            quiet = disable_progress_bars()
+        with quiet:  # re-enables them on exit if they were on
+            yield
+    finally:
+        constants.HF_HUB_DISABLE_XET = xet_was_disabled
+        set_client_factory(previous)
+
+
+# retry policy --------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class RetryPolicy:
+    """Bounded attempts with exponential backoff (and jitter) between them."""
+
+    attempts: int = 8
+    base_delay: float = 2.0
+    max_delay: float = 60.0
+
+    def backoff(self, attempt: int) -> float:
+        """Wait before attempt ``attempt + 1`` (``attempt`` counts from 1)."""
+        delay = min(self.max_delay, self.base_delay * 2 ** (attempt - 1))
+        return delay * random.uniform(0.8, 1.0)
+
+
+def exception_chain(exc: BaseException) -> Iterator[BaseException]:
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        yield current
+        current = current.__cause__ or current.__context__
+
+
+def http_status(exc: BaseException) -> int | None:
+    """The HTTP status behind an error (looking through wrapped causes), if there is one."""
+    for error in exception_chain(exc):
+        response = getattr(error, "response", None)
+        status = getattr(response, "status_code", None)
+        if isinstance(status, int):
+            return status
+    return None
+
+
+def rate_limit_wait(exc: BaseException) -> float | None:
+    """Seconds a 429 asks us to wait: ``RateLimit: "api";r=0;t=N`` or ``Retry-After: N``."""
+    from huggingface_hub.utils import parse_ratelimit_headers
+
+    for error in exception_chain(exc):
+        response = getattr(error, "response", None)
+        if getattr(response, "status_code", None) != 429:
+            continue
+        headers = response.headers  # type: ignore[union-attr]
+        info = parse_ratelimit_headers(headers)
+        if info is not None and info.remaining == 0:
+            return float(info.reset_in_seconds) + 1
+        value = (headers.get("retry-after") or "").strip()
+        if value.isdigit():
+            return float(value) + 1  # +1 s like huggingface_hub: the reset is rounded down
+        return None
+    return None
+
+
+def _is_network_error(exc: BaseException) -> bool:
+    import httpx2
+
+    network = (httpx2.TimeoutException, httpx2.NetworkError, httpx2.RemoteProtocolError)
+    return any(isinstance(e, network) for e in exception_chain(exc))
+
+
+def _is_transient_transfer_error(exc: BaseException) -> bool:
+    """hf_xet (Rust) errors carry no response object: judge them by their text."""
+    for error in exception_chain(exc):
+        if type(error).__module__.startswith("hf_xet") or isinstance(error, ConnectionError):
+            return bool(_TRANSIENT_TEXT.search(str(error)))
+    return False
+
+
+def retry_delay(exc: BaseException, attempt: int, policy: RetryPolicy) -> float | None:
+    """Seconds to wait before trying again after ``exc``, or None when retrying cannot help.
+
+    A 412 (the branch moved: someone else, or our own earlier attempt whose answer was lost,
+    committed) is retried at once — the caller re-reads the remote before anything else.
+    """
+    if attempt >= policy.attempts:
+        return None
+    status = http_status(exc)
+    if status is not None:
+        if status not in RETRY_STATUSES:
+            return None
+        if status == 412:
+            return 0.0
+        if status == 429:
+            wait = rate_limit_wait(exc)
+            return wait if wait is not None else policy.backoff(attempt)
+        return policy.backoff(attempt)
+    if _is_network_error(exc) or _is_transient_transfer_error(exc):
+        return policy.backoff(attempt)
+    return None
+
+
+# secrets --------------------------------------------------------------------------------------
+def scrub(text: str, secrets: Iterator[str | None] | tuple[str | None, ...]) -> str:
+    """``text`` with every known secret (tokens) replaced: errors must never show a token."""
+    for secret in secrets:
+        if secret and len(secret) >= 4:
+            text = text.replace(secret, "<token>")
+    return re.sub(r"(?i)(bearer\s+)[A-Za-z0-9_.~+/=-]+", r"\1<token>", text)
