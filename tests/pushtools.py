@@ -18,7 +18,7 @@ from typing import Any
 from factories import subject_table
 from hubserver import HubServer
 
-from nifti2parquet.build import BuildOptions, build
+from nifti2parquet.builder import BuildOptions, build
 
 SUBJECTS = 7  # one shard per subject with the thresholds below: 7 shards
 SIZES = (40_000, 50_000, 30_000)  # T1w bytes, cycled; BOLD runs are tiny

@@ -31,7 +31,7 @@ from bids_factory import (
 )
 from datasets import Features, List, Nifti, load_dataset
 
-from nifti2parquet.build import BuildOptions, BuildResult, build
+from nifti2parquet.builder import BuildOptions, BuildResult, build
 from nifti2parquet.errors import InputError
 
 LAYOUTS = ("session", "subject", "file")

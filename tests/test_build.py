@@ -247,3 +247,18 @@ def test_rebuild_after_input_change_rewrites_and_drops_stale_shards(tmp_path: Pa
         f"train-{i:05d}-of-{second.num_shards:05d}.parquet" for i in range(second.num_shards)
     ]
     assert load_dataset(str(out), split="train").num_rows == 2
+
+
+def test_more_shards_than_the_hub_allows_in_a_folder_is_warned() -> None:
+    """10,001 one-row shards: the build says so before push would hit the Hub's folder limit."""
+    from test_plan import fake_rows
+
+    from nifti2parquet.builder import _hub_folder_warning
+    from nifti2parquet.plan import PlanOptions, plan_shards
+
+    plan = plan_shards(fake_rows([[50_000]] * 10_001), PlanOptions(max_shard_size=60_000))
+    [warning] = _hub_folder_warning(plan)
+    assert warning.severity == "warning"
+    assert warning.message.startswith("10,001 shards in data/: the Hub accepts at most 10,000")
+    small = plan_shards(fake_rows([[50_000]] * 10), PlanOptions(max_shard_size=60_000))
+    assert _hub_folder_warning(small) == ()

@@ -10,7 +10,7 @@ import pytest
 from factories import subject_table, tree_bytes
 
 from nifti2parquet import BuildOptions, build
-from nifti2parquet.errors import OptionError, OutputError
+from nifti2parquet.errors import InputError, OptionError, OutputError
 
 OPTIONS = dict(max_shard_size=20_000, row_group_size=8_000, workers=1)
 
@@ -121,3 +121,33 @@ def test_part_out_of_range_is_refused(table: Path, tmp_path: Path) -> None:
     )
     assert result.returncode == 2
     assert "--part 0/3: I must be between 1 and 3 (--part-base 1)" in result.stderr
+
+
+def test_parts_use_the_saved_plan_and_do_not_read_the_source(table: Path, single: dict,
+                                                             tmp_path: Path) -> None:
+    """--plan-only reads and checks the source once; parts then only read the images."""
+    out = tmp_path / "out"
+    planned = build(str(table), str(out), BuildOptions(**OPTIONS, plan_only=True))
+    assert planned.status == "planned" and not (out / "data").exists()
+    hidden = table.with_name("table-hidden.csv")
+    table.rename(hidden)  # the parts cannot read the table: they must use the saved plan
+    try:
+        for index in range(3):
+            assert build(str(table), str(out), BuildOptions(**OPTIONS, part=(index, 3))).status \
+                == "part-built"
+    finally:
+        hidden.rename(table)
+    build(str(table), str(out), BuildOptions(**OPTIONS, finalize=True))
+    assert tree_bytes(out) == single
+
+
+def test_a_saved_plan_for_other_options_is_not_used(table: Path, tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    build(str(table), str(out), BuildOptions(**OPTIONS, plan_only=True))
+    other = {**OPTIONS, "max_shard_size": 30_000}
+    table.rename(table.with_name("gone.csv"))
+    try:
+        with pytest.raises(InputError, match="no such file"):
+            build(str(table), str(out), BuildOptions(**other, part=(0, 2)))
+    finally:
+        table.with_name("gone.csv").rename(table)

@@ -33,7 +33,7 @@ from pushtools import (
     write_requests,
 )
 
-from nifti2parquet.build import BuildOptions, build
+from nifti2parquet.builder import BuildOptions, build
 
 REPO = "user/brains"
 

@@ -20,7 +20,7 @@ from click.testing import CliRunner
 from factories import TableDataset, subject_table, write_nifti
 
 from nifti2parquet import scan
-from nifti2parquet.build import BuildOptions, build
+from nifti2parquet.builder import BuildOptions, build
 from nifti2parquet.cli import main
 from nifti2parquet.manifest import ImageRecord, Manifest, read_images, read_manifest
 from nifti2parquet.output import OutputFolder

@@ -2,26 +2,46 @@
 
 The Python API mirrors the command line, one function per command::
 
-    from nifti2parquet import build, BuildOptions
+    from nifti2parquet import build, BuildOptions, verify, push
     result = build("participants.csv", "out/", BuildOptions(max_shard_size=500_000_000))
     print(result.summary())
 
-Data flows one way: source → rows → plan → shards → card → push.
+Data flows one way: source → rows → plan → shards → card → push. Names are imported on first use,
+so a command (or a worker process) loads only the modules it needs.
 """
 
-from .build import BuildOptions, BuildResult, build
-from .errors import InputError, N2PError, OptionError, OutputError, Problem, VerifyError
-from .fsio import Storage
+from __future__ import annotations
 
-__all__ = [
-    "BuildOptions",
-    "BuildResult",
-    "InputError",
-    "N2PError",
-    "OptionError",
-    "OutputError",
-    "Problem",
-    "Storage",
-    "VerifyError",
-    "build",
-]
+from importlib import import_module
+from typing import Any
+
+_EXPORTS = {
+    "build": "builder",
+    "BuildOptions": "builder",
+    "BuildResult": "builder",
+    "inspect_source": "inspect",
+    "verify": "verify",
+    "VerifyOptions": "verify",
+    "VerifyReport": "verify",
+    "push": "push",
+    "PushOptions": "push",
+    "PushResult": "push",
+    "run_demo": "demo",
+    "N2PError": "errors",
+    "InputError": "errors",
+    "OptionError": "errors",
+    "OutputError": "errors",
+    "VerifyError": "errors",
+    "Problem": "errors",
+    "Storage": "fsio",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _EXPORTS:
+        raise AttributeError(f"module 'nifti2parquet' has no attribute {name!r}")
+    value = getattr(import_module(f".{_EXPORTS[name]}", __name__), name)
+    globals()[name] = value  # resolved once
+    return value

@@ -166,6 +166,10 @@ def _source_options(fn: Callable[..., Any]) -> Callable[..., Any]:
 @click.version_option(package_name="nifti2parquet")
 def main() -> None:
     """Publish NIfTI / BIDS datasets as Hugging Face Parquet datasets."""
+    # Image-sized buffers come and go row group after row group; pyarrow's pooling allocator
+    # keeps the freed ones and peak memory creeps up. The C allocator gives them back. pyarrow
+    # reads this when it loads, which is after this point (commands import it lazily).
+    os.environ.setdefault("ARROW_DEFAULT_MEMORY_POOL", "system")
 
 
 @main.command()
@@ -207,6 +211,12 @@ def main() -> None:
     help="Whether --part counts from 0 (I in 0..N-1) or from 1 (I in 1..N).",
 )
 @click.option(
+    "--plan-only",
+    is_flag=True,
+    help="Read, check and plan, save the plan for the --part runs (they then skip the source "
+    "reading), write no shard.",
+)
+@click.option(
     "--finalize",
     is_flag=True,
     help="After all --part runs: check every shard is there, write manifest and card.",
@@ -232,8 +242,8 @@ def main() -> None:
 @_run
 def build(source: str, output_dir: str, **kw: Any) -> None:
     """Build SOURCE (a table of files or a BIDS folder) into OUTPUT_DIR."""
-    from .build import BuildOptions
-    from .build import build as run_build
+    from .builder import BuildOptions
+    from .builder import build as run_build
     from .progress import ConsoleReporter
 
     part = kw["part"]
@@ -260,6 +270,7 @@ def build(source: str, output_dir: str, **kw: Any) -> None:
         workers=kw["workers"],
         part=part,
         finalize=kw["finalize"],
+        plan_only=kw["plan_only"],
         on_error=kw["on_error"],
         check=kw["check"],
         license=kw["license"],
@@ -379,7 +390,7 @@ def demo(output_dir: str, quiet: bool) -> None:
 @_run
 def inspect_command(source: str, **kw: Any) -> None:
     """Show what build would make of SOURCE (reads headers only, writes nothing)."""
-    from .build import BuildOptions
+    from .builder import BuildOptions
     from .inspect import inspect_source
     from .progress import ConsoleReporter
 

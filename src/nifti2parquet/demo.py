@@ -15,7 +15,7 @@ import os
 import shutil
 from collections.abc import Iterator
 
-from .build import BuildOptions, build
+from .builder import BuildOptions, build
 from .output import STATE, OutputFolder
 from .progress import Reporter
 

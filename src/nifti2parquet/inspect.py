@@ -1,6 +1,6 @@
 """``inspect``: what ``build`` would make of SOURCE, without writing anything.
 
-It runs the same first stages as ``build`` (:func:`nifti2parquet.build.prepare`: read the source,
+It runs the same first stages as ``build`` (:func:`nifti2parquet.builder.prepare`: read the source,
 check every image's header, plan the shards) and reports rows, columns with their types, images
 per column, total bytes, the planned shards, and every file found that will not be in the output
 with the reason. Only headers are read (a few KB per image), never the voxels. Problems that would
@@ -14,7 +14,7 @@ import dataclasses
 from dataclasses import dataclass
 from typing import Any
 
-from .build import BuildOptions, prepare
+from .builder import BuildOptions, prepare
 from .checks import row_limit_problems
 from .errors import Problem, errors_only
 from .plan import Plan

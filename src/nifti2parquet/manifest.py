@@ -19,6 +19,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import pickle
 from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from importlib.metadata import version
@@ -181,6 +182,52 @@ class Manifest:
             warnings=tuple(Problem(**p) for p in data["warnings"]),
             tools=data["tools"],
         )
+
+
+# the saved plan (--plan-only) --------------------------------------------------------------------
+def saved_plan_path(split: str) -> str:
+    return f"{split_dir(split)}/plan.pickle"
+
+
+def plan_fingerprint_of(source: str, options: dict[str, Any]) -> str:
+    """What decides the rows and the plan: the source, the options, the library versions."""
+    return _hash_json(
+        {
+            "source": absolute_source(source),
+            "options": options,
+            "tools": tool_versions(),
+            "format": FORMAT,
+        }
+    )
+
+
+def save_plan(
+    output: OutputFolder, split: str, fingerprint: str, rows: SourceRows, plan: Plan
+) -> None:
+    """Keep the checked rows and the plan, so array-job parts need not read the source again.
+
+    A pickle: the rows hold Arrow types and Python values that JSON cannot carry. It is read back
+    only by this tool, from the output folder it wrote.
+    """
+    data = pickle.dumps(
+        {"fingerprint": fingerprint, "rows": rows, "plan": plan}, protocol=pickle.HIGHEST_PROTOCOL
+    )
+    output.write_bytes_atomic(saved_plan_path(split), data)
+
+
+def load_plan(output: OutputFolder, split: str, fingerprint: str) -> tuple[SourceRows, Plan] | None:
+    """The saved rows and plan, if they were made from the same source with the same options."""
+    path = saved_plan_path(split)
+    if not output.exists(path):
+        return None
+    with output.open_read(path) as f:
+        try:
+            saved = pickle.loads(f.read())
+        except (pickle.UnpicklingError, EOFError, AttributeError, ImportError):
+            return None
+    if saved.get("fingerprint") != fingerprint:
+        return None
+    return saved["rows"], saved["plan"]
 
 
 # shard keys --------------------------------------------------------------------------------------

@@ -613,7 +613,7 @@ def check_image(name: str, open_file: Callable[[], BinaryIO], size: int) -> Imag
 
 
 def _os_reason(exc: OSError) -> str:
-    """"permission denied", not "[Errno 13] Permission denied: '/long/path'" (the path is named)."""
+    """'permission denied', not "[Errno 13] Permission denied: '/a/path'" (the path is named)."""
     reason = exc.strerror or _plain(exc)
     return reason[:1].lower() + reason[1:]
 

@@ -158,8 +158,8 @@ class OutputFolder:
         return len(stale)
 
     @contextlib.contextmanager
-    def lock(self, name: str) -> Iterator[None]:
-        """An exclusive lock against a second build into the same folder (local folders only)."""
+    def lock(self, name: str, purpose: str = "build") -> Iterator[None]:
+        """An exclusive lock against a second run into the same folder (local folders only)."""
         if self._fs:
             yield
             return
@@ -171,7 +171,7 @@ class OutputFolder:
                 fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except BlockingIOError:
                 raise OutputError(
-                    f"{self.url}: another nifti2parquet build is writing into this folder"
+                    f"{self.url}: another nifti2parquet {purpose} is writing into this folder"
                 ) from None
             yield
 

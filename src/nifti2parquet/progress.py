@@ -7,6 +7,7 @@ and ``--quiet`` is off. Warnings are always printed by the CLI, from the result,
 
 from __future__ import annotations
 
+import shutil
 import sys
 from typing import Any
 
@@ -31,7 +32,10 @@ class Reporter:
     """Silent: for library use and tests."""
 
     def step(self, message: str) -> None:
-        pass
+        """What is happening now (shown on a terminal only)."""
+
+    def note(self, message: str) -> None:
+        """Something worth a line in a batch job's log too (a retry, a wait for a rate limit)."""
 
     def bar(self, total: int, description: str, unit: str = "B") -> Bar:
         return Bar()
@@ -42,15 +46,18 @@ class _TqdmBar(Bar):
         from tqdm import tqdm
 
         scale: dict[str, Any] = {"unit_scale": True, "unit_divisor": 1000} if unit == "B" else {}
+        # a terminal that reports no width (some CI consoles) gets 80 columns, not an empty bar
+        width: dict[str, Any] = {} if shutil.get_terminal_size((0, 0)).columns else {"ncols": 80}
         self._bar = tqdm(
             total=total,
             desc=description,
             unit=unit,
             file=sys.stderr,
-            dynamic_ncols=True,
+            dynamic_ncols=not width,
             leave=False,
             smoothing=0.1,
             **scale,
+            **width,
         )
 
     def update(self, n: int) -> None:
@@ -64,10 +71,15 @@ class ConsoleReporter(Reporter):
     """Steps and bars on stderr, when stderr is a terminal and the user did not ask for quiet."""
 
     def __init__(self, quiet: bool = False) -> None:
+        self.quiet = quiet
         self.enabled = not quiet and sys.stderr.isatty()
 
     def step(self, message: str) -> None:
         if self.enabled:
+            print(message, file=sys.stderr, flush=True)
+
+    def note(self, message: str) -> None:
+        if not self.quiet:
             print(message, file=sys.stderr, flush=True)
 
     def bar(self, total: int, description: str, unit: str = "B") -> Bar:

@@ -637,7 +637,7 @@ class _Calls:
         wait = retry_delay(exc, attempt, self.policy)
         if wait is None:
             raise hub_error(exc, what) from None
-        self.reporter.step(
+        self.reporter.note(
             f"{what}: {_short(exc)}; retrying in {wait:.0f} s "
             f"(attempt {attempt + 1} of {self.policy.attempts})"
         )

@@ -41,9 +41,12 @@ from .manifest import (
     columns_summary,
     image_records,
     info_dict,
+    load_plan,
     manifest_path,
+    plan_fingerprint_of,
     read_manifest,
     read_marker,
+    save_plan,
     shard_keys,
     source_options_record,
     split_dir,
@@ -82,6 +85,7 @@ class BuildOptions:
     workers: int = 0  # 0: one per CPU core
     part: tuple[int, int] | None = None  # (index from 0, count)
     finalize: bool = False
+    plan_only: bool = False  # read, check and plan; save the plan for the --part runs
     on_error: OnError = "fail"
     check: CheckLevel = "cheap"
     license: str = ""
@@ -116,7 +120,7 @@ class BuildResult:
 
     output: str
     split: str
-    status: Literal["built", "part-built"]
+    status: Literal["built", "part-built", "planned"]
     num_rows: int
     num_images: int
     image_bytes: int
@@ -136,7 +140,7 @@ class BuildResult:
         return self.num_images
 
     def summary(self) -> str:
-        where = f" (part {self.part[0] + 1}/{self.part[1]})" if self.part else ""
+        where = f" (part {self.part[0] + 1} of {self.part[1]})" if self.part else ""
         left = f", {len(self.left_out)} left out" if self.left_out else ""
         verified = f"; verified: {self.verify['summary']}" if self.verify else ""
         return (
@@ -185,7 +189,10 @@ def _build(
     _claim_output(output)
     lock = f"build-{options.split}" + (f"-part{options.part[0]}" if options.part else "")
     with output.lock(lock):
-        rows, plan = prepare(source, options, reporter)
+        rows, plan = _rows_and_plan(source, output, options, reporter)
+        if options.plan_only:
+            job = _Job(output, rows, plan, {}, options, reporter)
+            return job.result("planned", 0, 0, None, started)
         while True:
             job = _Job(output, rows, plan, shard_keys(plan, rows), options, reporter)
             try:
@@ -204,6 +211,37 @@ def _build(
         return job.result("built", written, reused, report, started)
 
 
+def _rows_and_plan(
+    source: str, output: OutputFolder, options: BuildOptions, reporter: Reporter
+) -> tuple[SourceRows, Plan]:
+    """Read, check and plan; or, for an array-job part, load what ``--plan-only`` saved.
+
+    Parts skip reading the source (the listing and every image's header: at millions of files,
+    that is most of a part's work). Finalize always reads the source again, so inputs that
+    changed since the plan was saved are noticed there.
+    """
+    fingerprint = plan_fingerprint_of(source, _plan_record(options))
+    if options.part:
+        saved = load_plan(output, options.split, fingerprint)
+        if saved is not None:
+            reporter.step("using the plan saved by --plan-only")
+            return saved
+    rows, plan = prepare(source, options, reporter)
+    if options.plan_only:
+        save_plan(output, options.split, fingerprint, rows, plan)
+    return rows, plan
+
+
+def _plan_record(options: BuildOptions) -> dict[str, Any]:
+    return {
+        "source": source_options_record(options.source_options()),
+        "max_shard_size": options.max_shard_size,
+        "row_group_size": options.row_group_size,
+        "on_error": options.on_error,
+        "check": options.check,
+    }
+
+
 def _check_part(options: BuildOptions) -> None:
     if options.part:
         index, count = options.part
@@ -211,6 +249,8 @@ def _check_part(options: BuildOptions) -> None:
             raise OptionError(f"--part: part {index} is not between 0 and {count - 1}")
         if options.finalize:
             raise OptionError("--part and --finalize are separate runs: finalize after all parts")
+    if options.plan_only and (options.part or options.finalize):
+        raise OptionError("--plan-only is its own step: run it before the --part runs")
 
 
 def _claim_output(output: OutputFolder) -> None:
@@ -465,7 +505,8 @@ class _Job:
             left_out=self.rows.left_out,
             warnings=self.rows.warnings
             + _oversized_warnings(self.plan)
-            + _viewer_warning(self.options),
+            + _viewer_warning(self.options)
+            + _hub_folder_warning(self.plan),
             verify=report.to_dict() if report else None,
             seconds=time.monotonic() - started,
             part=self.options.part,
@@ -513,6 +554,21 @@ def _oversized_warnings(plan: Plan) -> tuple[Problem, ...]:
         )
         for s in plan.oversized
     )
+
+
+HUB_FILES_PER_FOLDER = 10_000  # a hard limit of the Hub
+
+
+def _hub_folder_warning(plan: Plan) -> tuple[Problem, ...]:
+    """The Hub refuses a folder of more than 10,000 files: say so at build time, not at push."""
+    if len(plan.shards) <= HUB_FILES_PER_FOLDER:
+        return ()
+    message = (
+        f"{len(plan.shards):,} shards in data/: the Hub accepts at most "
+        f"{HUB_FILES_PER_FOLDER:,} files per folder; use a larger --max-shard-size or split the "
+        f"dataset (see docs/explanation/scaling.md)"
+    )
+    return (Problem("data/", message, "warning"),)
 
 
 def _viewer_warning(options: BuildOptions) -> tuple[Problem, ...]:
