@@ -29,11 +29,25 @@ from harness import (
     image_table,
     interleave,
     measure,
+    session_table,
     size_plan,
     write_result,
 )
 
 HERE = Path(__file__).parent
+
+
+def _largest_row(table: Path) -> int:
+    """Bytes of the largest row: its T1w plus its BOLD runs (the memory target's unit)."""
+    import csv
+    import json
+
+    largest = 0
+    with open(table) as f:
+        for row in csv.DictReader(f):
+            paths = [row["t1w"]] + (json.loads(row["bold"]) if row.get("bold") else [])
+            largest = max(largest, sum((table.parent / p).stat().st_size for p in paths))
+    return largest
 
 
 def main() -> None:
@@ -46,19 +60,32 @@ def main() -> None:
     parser.add_argument("--cold", action="store_true", help="drop the page cache before each run")
     parser.add_argument("--no-datasets", action="store_true", help="skip the datasets route")
     parser.add_argument(
+        "--shape",
+        choices=["images", "sessions"],
+        default="images",
+        help="one image per row, or sessions (T1w + 1-3 BOLD runs per row)",
+    )
+    parser.add_argument(
         "--work", type=Path, default=Path(os.environ.get("TMPDIR", "/tmp")) / "n2p-bench"
     )
     args = parser.parse_args()
 
-    source = args.work / f"source-{args.size_gb}gb"
-    sizes = size_plan(int(args.size_gb * 1e9), int(args.min_mb * 1e6), int(args.max_mb * 1e6))
+    suffix = "" if args.shape == "images" else "-sessions"
+    source = args.work / f"source-{args.size_gb}gb{suffix}"
     if not (source / "participants.csv").exists():
-        print(f"generating {len(sizes)} images, {sum(sizes) / 1e9:.2f} GB in {source} ...")
+        print(f"generating {args.size_gb} GB of {args.shape} in {source} ...")
         fresh(source)
-        table = image_table(source, sizes)
+        if args.shape == "images":
+            sizes = size_plan(
+                int(args.size_gb * 1e9), int(args.min_mb * 1e6), int(args.max_mb * 1e6)
+            )
+            image_table(source, sizes)
+        else:
+            session_table(source, int(args.size_gb * 1e9))
     table = source / "participants.csv"
+    sizes = [p.stat().st_size for p in (source / "images").iterdir()]
     data_bytes = sum(p.stat().st_size for p in (source / "images").iterdir())
-    largest = max(p.stat().st_size for p in (source / "images").iterdir())
+    largest = _largest_row(table)
 
     def prepare() -> None:
         if args.cold and not drop_caches():
@@ -101,7 +128,8 @@ def main() -> None:
         "cold_cache": args.cold,
         "data_bytes": data_bytes,
         "files": len(sizes),
-        "largest_file": largest,
+        "shape": args.shape,
+        "largest_row": largest,
         "seconds": {name: comparison.seconds(name) for name in comparison.runs},
         "peak_rss": {name: comparison.rss(name) for name in comparison.runs},
         "build_over_cp": comparison.seconds(build_name) / comparison.seconds("cp -r + sync"),
@@ -138,9 +166,8 @@ def main() -> None:
             f"datasets route shards  {len(hf_shards)}, "
             f"largest {report['datasets_largest_shard'] / 1e6:.1f} MB"
         )
-    write_result(
-        HERE / "results" / f"build-{args.size_gb}gb{'-cold' if args.cold else ''}.json", report
-    )
+    name = f"build-{args.size_gb}gb{suffix}-w{args.workers}{'-cold' if args.cold else ''}.json"
+    write_result(HERE / "results" / name, report)
 
 
 if __name__ == "__main__":

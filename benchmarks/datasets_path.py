@@ -7,10 +7,11 @@ size estimate → shard count and writer batch size → contiguous shards → ``
 from __future__ import annotations
 
 import csv
+import json
 import os
 import sys
 
-from datasets import Dataset, Nifti, config
+from datasets import Dataset, List, Nifti, config
 from datasets.arrow_writer import (
     get_writer_batch_size_from_data_size,
     get_writer_batch_size_from_features,
@@ -23,13 +24,16 @@ def main(table: str, out: str) -> None:
     with open(table) as f:
         rows = list(csv.DictReader(f))
     folder = os.path.dirname(os.path.abspath(table))
-    ds = Dataset.from_dict(
-        {
-            "subject_id": [r["subject_id"] for r in rows],
-            "t1w": [os.path.join(folder, r["t1w"]) for r in rows],
-            "age": [float(r["age"]) for r in rows],
-        }
-    ).cast_column("t1w", Nifti())
+    columns = {
+        "subject_id": [r["subject_id"] for r in rows],
+        "t1w": [os.path.join(folder, r["t1w"]) for r in rows],
+        "age": [float(r["age"]) for r in rows],
+    }
+    if "bold" in rows[0]:  # sessions: a list of runs per row, as List(Nifti())
+        columns["bold"] = [[os.path.join(folder, p) for p in json.loads(r["bold"])] for r in rows]
+    ds = Dataset.from_dict(columns).cast_column("t1w", Nifti())
+    if "bold" in columns:
+        ds = ds.cast_column("bold", List(Nifti()))
     nbytes = ds._estimate_nbytes()
     batch = get_writer_batch_size_from_features(
         ds.features

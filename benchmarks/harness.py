@@ -69,6 +69,30 @@ def image_table(root: Path, sizes: Sequence[int]) -> Path:
     return table
 
 
+def session_table(root: Path, total: int, seed: int = 0) -> Path:
+    """One row per session, as real studies are: a T1w (10-30 MB) and 1-3 BOLD runs (50-150 MB)
+    in a ``List(Nifti())`` column, until ``total`` bytes."""
+    rng = np.random.default_rng(seed)
+    rows, written, i = ["subject_id,t1w,bold,age"], 0, 0
+    while written < total:
+        t1w = f"images/sub-{i:04d}_T1w.nii.gz"
+        written += nifti_file(root / t1w, int(rng.integers(10_000_000, 30_000_000)), seed=10 * i)
+        runs = []
+        for k in range(int(rng.integers(1, 4))):
+            name = f"images/sub-{i:04d}_task-rest_run-{k + 1:02d}_bold.nii.gz"
+            written += nifti_file(
+                root / name, int(rng.integers(50_000_000, 150_000_000)), seed=10 * i + k + 1
+            )
+            runs.append(name)
+        rows.append(
+            f'sub-{i:04d},{t1w},"{json.dumps(runs).replace(chr(34), chr(34) * 2)}",{30 + i}'
+        )
+        i += 1
+    table = root / "participants.csv"
+    table.write_text("\n".join(rows) + "\n")
+    return table
+
+
 # measuring ---------------------------------------------------------------------------------------
 @dataclass
 class Run:

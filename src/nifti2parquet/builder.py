@@ -58,7 +58,7 @@ from .plan import VIEWER_ROW_GROUP_LIMIT, Plan, PlanOptions, ShardPlan, plan_sha
 from .progress import Reporter
 from .rows import SourceRows
 from .schema import features_dict
-from .sources import SourceOptions, read_source
+from .sources import SELECTION_FIELDS, SourceOptions, read_source
 from .units import format_size
 from .verify import VerifyReport, verify_footers
 from .workers import WorkerPool
@@ -98,17 +98,8 @@ class BuildOptions:
         return PlanOptions(self.split, self.max_shard_size, self.row_group_size)
 
     def source_options(self) -> SourceOptions:
-        return SourceOptions(
-            image_columns=self.image_columns,
-            rows=self.rows,
-            derivatives=self.derivatives,
-            subjects=self.subjects,
-            sessions=self.sessions,
-            datatypes=self.datatypes,
-            suffixes=self.suffixes,
-            tasks=self.tasks,
-            storage=self.storage,
-        )
+        selection = {name: getattr(self, name) for name in SELECTION_FIELDS}
+        return SourceOptions(**selection, storage=self.storage)
 
     def worker_count(self) -> int:
         return self.workers if self.workers > 0 else (os.cpu_count() or 1)

@@ -43,6 +43,13 @@ def _part(ctx: click.Context, param: click.Parameter, value: str | None) -> tupl
     return index, count
 
 
+def _selection(kw: dict[str, Any]) -> dict[str, Any]:
+    """The source options given on the command line (see ``sources.SELECTION_FIELDS``)."""
+    from .sources import SELECTION_FIELDS
+
+    return {name: kw[name] for name in SELECTION_FIELDS}
+
+
 def _storage(pairs: tuple[str, ...]) -> Storage:
     options: dict[str, Any] = {}
     for pair in pairs:
@@ -259,14 +266,7 @@ def build(source: str, output_dir: str, **kw: Any) -> None:
         split=kw["split"],
         max_shard_size=kw["max_shard_size"],
         row_group_size=kw["row_group_size"],
-        image_columns=kw["image_columns"],
-        rows=kw["rows"],
-        derivatives=kw["derivatives"],
-        subjects=kw["subjects"],
-        sessions=kw["sessions"],
-        datatypes=kw["datatypes"],
-        suffixes=kw["suffixes"],
-        tasks=kw["tasks"],
+        **_selection(kw),
         workers=kw["workers"],
         part=part,
         finalize=kw["finalize"],
@@ -321,17 +321,7 @@ def verify(output_dir: str, **kw: Any) -> None:
         splits=kw["splits"],
         deep=kw["deep"],
         source=kw["source"],
-        source_options=SourceOptions(
-            image_columns=kw["image_columns"],
-            rows=kw["rows"],
-            derivatives=kw["derivatives"],
-            subjects=kw["subjects"],
-            sessions=kw["sessions"],
-            datatypes=kw["datatypes"],
-            suffixes=kw["suffixes"],
-            tasks=kw["tasks"],
-            storage=_storage(kw["storage_options"]),
-        ),
+        source_options=SourceOptions(**_selection(kw), storage=_storage(kw["storage_options"])),
         repo_id=kw["repo_id"],
         revision=kw["revision"],
         token=kw["token"],
@@ -398,14 +388,7 @@ def inspect_command(source: str, **kw: Any) -> None:
         split=kw["split"],
         max_shard_size=kw["max_shard_size"],
         row_group_size=kw["row_group_size"],
-        image_columns=kw["image_columns"],
-        rows=kw["rows"],
-        derivatives=kw["derivatives"],
-        subjects=kw["subjects"],
-        sessions=kw["sessions"],
-        datatypes=kw["datatypes"],
-        suffixes=kw["suffixes"],
-        tasks=kw["tasks"],
+        **_selection(kw),
         on_error=kw["on_error"],
         storage=_storage(kw["storage_options"]),
     )

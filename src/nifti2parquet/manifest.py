@@ -33,7 +33,7 @@ from .output import STATE, OutputFolder
 from .plan import Plan, ShardPlan
 from .rows import Column, DatasetInfo, ImageRef, SourceRows, images_in_row
 from .schema import features_dict
-from .sources import SourceOptions
+from .sources import SELECTION_FIELDS, SourceOptions
 
 FORMAT = "nifti2parquet-manifest/1"
 
@@ -326,18 +326,6 @@ def read_images(output: OutputFolder, split: str) -> list[ImageRecord]:
 
 
 # how the source was read --------------------------------------------------------------------------
-_SOURCE_FIELDS = (
-    "image_columns",
-    "rows",
-    "derivatives",
-    "subjects",
-    "sessions",
-    "datatypes",
-    "suffixes",
-    "tasks",
-)
-
-
 def absolute_source(source: str) -> str:
     """The source as a path that works from any folder (URLs are kept as they are)."""
     return source if "://" in source else os.path.abspath(source)
@@ -347,7 +335,7 @@ def source_options_record(options: SourceOptions) -> dict[str, Any]:
     """The options that decide which files a source yields (so verify can read it the same way)."""
     return {
         name: (list(v) if isinstance(v := getattr(options, name), tuple) else v)
-        for name in _SOURCE_FIELDS
+        for name in SELECTION_FIELDS
     }
 
 
@@ -357,7 +345,7 @@ def recorded_source_options(manifest: Manifest, storage: Storage) -> SourceOptio
     values = {
         k: tuple(v) if isinstance(v, list) else v
         for k, v in recorded.items()
-        if k in _SOURCE_FIELDS
+        if k in SELECTION_FIELDS
     }
     return SourceOptions(**values, storage=storage)
 

@@ -11,6 +11,20 @@ from ..fsio import Storage, is_remote, join, local_path
 from ..rows import SourceRows
 from .table import TABLE_SUFFIXES, is_table, read_table_source
 
+# The options that decide which files a source yields and how rows are laid out (everything in
+# SourceOptions but how to reach the files). Build, inspect and verify take them alike, and the
+# manifest records them.
+SELECTION_FIELDS = (
+    "image_columns",
+    "rows",
+    "derivatives",
+    "subjects",
+    "sessions",
+    "datatypes",
+    "suffixes",
+    "tasks",
+)
+
 
 @dataclass(frozen=True)
 class SourceOptions:
@@ -52,4 +66,4 @@ def _is_bids(source: str, storage: Storage) -> bool:
     return bool(fs.exists(path))
 
 
-__all__: Sequence[str] = ("SourceOptions", "read_source")
+__all__: Sequence[str] = ("SELECTION_FIELDS", "SourceOptions", "read_source")
