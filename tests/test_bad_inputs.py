@@ -264,3 +264,58 @@ def test_all_problems_are_reported_not_just_the_first(tmp_path: Path) -> None:
         "b.nii.gz",
         "c.nii.gz",
     ]
+
+
+def bids_with_messy_metadata(root: Path) -> Path:
+    """A BIDS tree with a Latin-1 participants.tsv, a malformed sidecar and a non-UTF-8 name."""
+    (root / "sub-01" / "anat").mkdir(parents=True)
+    (root / "dataset_description.json").write_text('{"Name": "messy", "BIDSVersion": "1.9.0"}')
+    (root / "participants.tsv").write_bytes(
+        "participant_id\tsite\nsub-01\tZürich\n".encode("latin-1")
+    )
+    (root / "sub-01" / "anat" / "sub-01_T2w.nii.gz").write_bytes(nifti_bytes(gz=True))
+    (root / "sub-01" / "anat" / "sub-01_T2w.json").write_text('{"EchoTime": 0.1,')
+    raw = os.fsencode(str(root / "sub-01" / "anat")) + b"/sub-01_acq-z\xfcrich_T1w.nii.gz"
+    with open(raw, "wb") as f:
+        f.write(nifti_bytes(gz=True, seed=1))
+    return root
+
+
+@pytest.mark.parametrize("mode", ["fail", "skip"])
+def test_messy_bids_metadata_is_named_and_the_images_built(tmp_path: Path, mode: str) -> None:
+    root = bids_with_messy_metadata(tmp_path / "ds")
+    result = run(root, tmp_path / "out", "--on-error", mode)
+    assert result.returncode == 0, result.stderr
+    assert (
+        "warning: participants.tsv: not valid UTF-8 (byte 0xfc at offset 28); read as Latin-1"
+        in result.stderr
+    )
+    assert "warning: sub-01/anat/sub-01_T2w.json: not valid JSON" in result.stderr
+    assert (
+        "left out: sub-01/anat/sub-01_acq-zürich_T1w.nii.gz: not a valid BIDS file" in result.stderr
+    )
+    summary = json.loads(result.stdout)
+    assert (summary["files_found"], summary["files_written"], summary["files_left_out"]) == (
+        2,
+        1,
+        1,
+    )
+    from datasets import load_dataset
+
+    row = load_dataset(str(tmp_path / "out"), split="train")[0]
+    assert row["site"] == "Zürich" and row["t2w"] is not None
+
+
+def test_non_utf8_file_name_in_a_table_is_stored_with_a_warning(tmp_path: Path) -> None:
+    raw = os.fsencode(str(tmp_path)) + b"/Z\xfcrich_T1w.nii.gz"
+    with open(raw, "wb") as f:
+        f.write(nifti_bytes(gz=True))
+    (tmp_path / "t.csv").write_bytes("scan\nZürich_T1w.nii.gz\n".encode("latin-1"))
+    for mode in ("fail", "skip"):
+        result = run(tmp_path / "t.csv", tmp_path / f"out-{mode}", "--on-error", mode)
+        assert result.returncode == 0, result.stderr
+        assert (
+            "warning: Zürich_T1w.nii.gz: file name is not valid UTF-8 on disk; stored in "
+            "`path` as 'Zürich_T1w.nii.gz' (read as Latin-1)"
+        ) in result.stderr
+        assert json.loads(result.stdout)["files_written"] == 1

@@ -120,3 +120,39 @@ def test_parts_writing_to_s3_then_finalize(s3: S3Server, local, tmp_path: Path) 
     )
     download_tree(s3, "out2", tmp_path / "got")
     assert tree_bytes(tmp_path / "got") == expected
+
+
+@pytest.fixture(scope="module")
+def bids_local(tmp_path_factory: pytest.TempPathFactory, s3: S3Server) -> tuple[Path, dict]:
+    """The reference BIDS tree on disk and in the bucket (under ``bids/``), and its local build."""
+    from bids_factory import sessions_tree
+
+    tree = sessions_tree(tmp_path_factory.mktemp("s3bids") / "ds")
+    for link in [p for p in tree.root.rglob("*") if p.is_symlink() and not p.exists()]:
+        link.unlink()  # an object store holds no symlinks: both builds must see the same files
+    upload_tree(s3, tree.root, "bids")
+    out = tmp_path_factory.mktemp("s3bidslocal") / "out"
+    build(str(tree.root), str(out), BuildOptions(**OPTIONS, on_error="skip"))
+    return tree.root, tree_bytes(out)
+
+
+@pytest.mark.parametrize("access", ["anonymous", "keyed"])
+def test_bids_tree_on_s3_builds_like_local(
+    s3: S3Server, bids_local, tmp_path: Path, access: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    root, expected = bids_local
+    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_PROFILE"):
+        monkeypatch.delenv(name, raising=False)
+    options = {"endpoint_url": s3.url}
+    if access == "keyed":
+        options.update(key=KEY, secret=SECRET)
+    s3.clear_log()
+    result = build(f"s3://{BUCKET}/bids", str(tmp_path / "out"),
+                   BuildOptions(**OPTIONS, on_error="skip", storage=Storage(options)))
+    assert tree_bytes(tmp_path / "out") == expected
+    files = sum(1 for p in root.rglob("*") if p.is_file())
+    lists = s3.lists("bids")
+    assert 1 <= len(lists) <= 2, f"{len(lists)} LIST requests for {files} files"
+    heads = [r for r in s3.requests if r.method == "HEAD"]
+    assert len(heads) <= 3, "sizes come from the listing: no file is stat'ed on its own"
+    assert result.files_found == result.num_images + len(result.left_out)

@@ -47,7 +47,13 @@ def read_bids_source(source: str, options: SourceOptions) -> SourceRows:
         raise OptionError(f"--rows {options.rows!r}: choose one of {', '.join(LAYOUTS)}")
     root = _root(source)
     tree, metadata = _crawl(root, options)
-    warnings: list[Problem] = []
+    warnings: list[Problem] = [
+        Problem(
+            e.rel, "file name is not valid UTF-8 on disk; used here as read in Latin-1", "warning"
+        )
+        for e in [*(i.entry for i in tree.images), *(m.entry for m in tree.metadata)]
+        if e.raw
+    ]
     headers = check_headers(root, tree.images, options.storage, options.threads)
     tables = Tables(
         read_participants(metadata.contents, warnings),
@@ -152,7 +158,7 @@ def _table_files(tree: Tree) -> tuple[list[MetaFile], list[MetaFile]]:
 def _image_ref(root: str, image: ImageFile) -> ImageRef:
     entry = image.entry
     name = posixpath.basename(image.rel)
-    return ImageRef(file_url(root, image.rel), entry.size, name, image.rel, entry.version)
+    return ImageRef(file_url(root, entry.on_disk), entry.size, name, image.rel, entry.version)
 
 
 def _readme(contents: dict[str, bytes | str]) -> str:

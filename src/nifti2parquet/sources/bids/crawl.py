@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
-from ...fsio import Storage, info_size_version, is_remote, join, local_path
+from ...fsio import Storage, info_size_version, is_remote, join, local_path, readable_name
 from ..files import ANNEX_HINT, stat_file
 
 
@@ -23,10 +23,16 @@ from ..files import ANNEX_HINT, stat_file
 class Entry:
     """One file found under the root."""
 
-    rel: str  # relative to the root, with '/' separators
+    rel: str  # relative to the root, with '/' separators (readable: see ``on_disk``)
     size: int
     version: str
     problem: str = ""  # why its content cannot be read (broken symlink, ...); empty when it can
+    raw: str = ""  # the name on disk when it is not valid UTF-8 (``rel`` is then its Latin-1 text)
+
+    @property
+    def on_disk(self) -> str:
+        """The relative path to open the file with."""
+        return self.raw or self.rel
 
 
 def file_url(root: str, rel: str) -> str:
@@ -77,7 +83,8 @@ def _is_folder(item: os.DirEntry) -> bool:
 
 def _local_entry(base: str, rel: str) -> Entry:
     result = stat_file(os.path.join(base, rel), Storage())
-    return Entry(rel, result.size, result.version, result.problem)
+    readable, renamed = readable_name(rel)
+    return Entry(readable, result.size, result.version, result.problem, rel if renamed else "")
 
 
 def _list_remote(root: str, storage: Storage, wanted: Callable[[str], bool]) -> list[Entry]:
@@ -103,14 +110,15 @@ def read_small_files(
     """The bytes of each file, or a string saying why it could not be read."""
     entries = list(entries)
     out: dict[str, bytes | str] = {e.rel: e.problem for e in entries if e.problem}
-    todo = [e.rel for e in entries if not e.problem]
+    todo = [e for e in entries if not e.problem]
     if not todo:
         return out
     if is_remote(root):
-        out.update(_cat_remote(root, todo, storage))
+        out.update(_cat_remote(root, [e.rel for e in todo], storage))
         return out
     with ThreadPoolExecutor(max(1, threads), thread_name_prefix="n2p-bids-read") as pool:
-        out.update(zip(todo, pool.map(lambda rel: _read_local(root, rel), todo)))
+        contents = pool.map(lambda e: _read_local(root, e.on_disk), todo)
+        out.update(zip([e.rel for e in todo], contents))
     return out
 
 

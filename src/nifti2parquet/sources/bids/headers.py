@@ -30,7 +30,7 @@ def check_headers(
     root: str, images: Sequence[ImageFile], storage: Storage, threads: int = 16
 ) -> HeaderResults:
     def one(image: ImageFile) -> ImageCheck:
-        url = file_url(root, image.rel)
+        url = file_url(root, image.entry.on_disk)
         try:
             return check_image(image.rel, lambda: storage.open(url, CHECK_BLOCK), image.entry.size)
         except OSError as exc:
