@@ -92,3 +92,16 @@ def test_demo_runs_and_says_how_to_push(tmp_path: Path) -> None:
     assert f"nifti2parquet push {tmp_path / 'demo'}" in result.stdout
     again = run("demo", str(tmp_path / "demo"))  # running it twice reuses what is there
     assert again.returncode == 0 and "0 written, 1 reused" in again.stdout
+
+
+def test_demo_needs_nothing_beyond_the_runtime_dependencies(tmp_path: Path) -> None:
+    """A plain `pip install .` has no pytest (nibabel.testing would need it)."""
+    code = (
+        "import sys; sys.modules['pytest'] = None; from nifti2parquet.cli import main; "
+        f"main(['demo', {str(tmp_path / 'demo')!r}])"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=300
+    )
+    assert result.returncode == 0, result.stderr
+    assert "verified" in result.stdout

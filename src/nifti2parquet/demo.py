@@ -38,8 +38,7 @@ _SUBJECTS = [
 
 def make_demo_table(folder: str) -> str:
     """Copy the images under BIDS-like names and write ``participants.csv``; return its path."""
-    from nibabel.testing import data_path
-
+    data_path = nibabel_images()
     os.makedirs(folder, exist_ok=True)
     lines = []
     for subject, t1w, bold, mask, age, group in _SUBJECTS:
@@ -56,6 +55,21 @@ def make_demo_table(folder: str) -> str:
         writer.writerow(["subject_id", "t1w", "bold", "lesion_mask", "age", "group"])
         writer.writerows(lines)
     return table
+
+
+def nibabel_images() -> str:
+    """The folder of real images inside the nibabel wheel (``nibabel.testing.data_path``,
+    found without importing ``nibabel.testing``, which needs pytest)."""
+    import nibabel
+
+    folder = os.path.join(os.path.dirname(nibabel.__file__), "tests", "data")
+    if not os.path.isfile(os.path.join(folder, "anatomical.nii")):
+        from .errors import InputError
+
+        raise InputError(
+            f"{folder}: nibabel's sample images are not installed; the demo needs them"
+        )
+    return folder
 
 
 def _copy(source_dir: str, name: str, folder: str, stem: str) -> str:
