@@ -59,7 +59,7 @@ from .progress import Reporter
 from .rows import SourceRows
 from .schema import features_dict
 from .sources import SELECTION_FIELDS, SourceOptions, read_source
-from .units import format_size
+from .units import count, format_size
 from .verify import VerifyReport, verify_footers
 from .workers import WorkerPool
 from .writer import ShardResult, ShardTask, write_shard
@@ -135,10 +135,11 @@ class BuildResult:
         left = f", {len(self.left_out)} left out" if self.left_out else ""
         verified = f"; verified: {self.verify['summary']}" if self.verify else ""
         return (
-            f"{self.status}{where} {self.output}: {self.num_rows:,} rows, {self.num_images:,} of "
-            f"{self.files_found:,} files found{left}, {format_size(self.image_bytes)} in "
-            f"{self.num_shards:,} shards ({self.shards_written} written, {self.shards_reused} "
-            f"reused) in {self.seconds:.1f} s{verified}"
+            f"{self.status}{where} {self.output}: {count(self.num_rows, 'row')}, "
+            f"{self.num_images:,} of {self.files_found:,} files found{left}, "
+            f"{format_size(self.image_bytes)} in {count(self.num_shards, 'shard')} "
+            f"({self.shards_written} written, {self.shards_reused} reused) in "
+            f"{self.seconds:.1f} s{verified}"
         )
 
     def to_dict(self) -> dict[str, Any]:

@@ -3,8 +3,9 @@
 The nibabel wheel ships a few real NIfTI-1 images (``nibabel.testing.data_path``). The demo copies
 them into a small subject table under BIDS-like names, inside the output's hidden folder (so nothing
 of it is uploaded): a single-image column with one missing image, a multi-run ``List(Nifti())``
-column with an empty list, a mask column, and phenotype columns. Then it builds, verifies, and says
-how to load and push the result.
+column with an empty list, a mask column, and phenotype columns. Then it builds it, verifies it
+(every byte, every image decoded as `datasets` would, every source file compared) and says how to
+load and push the result.
 """
 
 from __future__ import annotations
@@ -16,8 +17,10 @@ import shutil
 from collections.abc import Iterator
 
 from .builder import BuildOptions, build
+from .errors import VerifyError
 from .output import STATE, OutputFolder
 from .progress import Reporter
+from .verify import VerifyOptions, verify
 
 DEMO_SOURCE = f"{STATE}/demo-source"
 
@@ -90,6 +93,12 @@ def run_demo(output_dir: str, reporter: Reporter | None = None) -> Iterator[str]
     result = build(table, output.url, options, reporter)
     yield f"source: {table} ({len(_SUBJECTS)} subjects, real NIfTI images from nibabel)"
     yield result.summary()
+    report = verify(output.url, VerifyOptions(deep=True, source=""), reporter)
+    if not report.ok:
+        raise VerifyError(
+            f"the demo build failed its verification: {report.summary()}", report.problems
+        )
+    yield f"verify --deep --source: {report.summary()}"
     yield from _what_next(output.url)
 
 

@@ -39,3 +39,8 @@ def format_size(n: float) -> str:
             return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
         n /= 1000
     raise AssertionError("unreachable")
+
+
+def count(n: int, noun: str) -> str:
+    """ "1 shard", "552 shards", "5,164 images"."""
+    return f"{n:,} {noun}{'' if n == 1 else 's'}"

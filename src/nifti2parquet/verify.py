@@ -46,7 +46,7 @@ from .progress import Reporter
 from .scan import CellDigest, ShardScan, scan_shards
 from .schema import NIFTI_LIST_TYPE, NIFTI_TYPE, features_yaml
 from .sources import SourceOptions
-from .units import format_size
+from .units import count, format_size
 
 MAX_CHUNK_BYTES = 2**31 - 1  # a NIfTI column chunk this big cannot be read back (Arrow offsets)
 
@@ -79,13 +79,13 @@ class VerifyReport:
     def summary(self) -> str:
         """One line of what was checked, then OK or the number of problems."""
         c = self.counts
-        parts = [_count(c["rows"], "row"), _count(c["images"], "image")]
-        parts += [_count(c["shards"], "shard"), format_size(c["shard_bytes"])]
+        parts = [count(c["rows"], "row"), count(c["images"], "image")]
+        parts += [count(c["shards"], "shard"), format_size(c["shard_bytes"])]
         if "source_files" in c:
-            parts.append(_count(c["source_files"], "source file"))
+            parts.append(count(c["source_files"], "source file"))
         if self.hub:
-            parts.append(f"{_count(c['remote_files'], 'file')} on the Hub ({self.hub})")
-        return f"{', '.join(parts)}: {'OK' if self.ok else _count(len(self.problems), 'problem')}"
+            parts.append(f"{count(c['remote_files'], 'file')} on the Hub ({self.hub})")
+        return f"{', '.join(parts)}: {'OK' if self.ok else count(len(self.problems), 'problem')}"
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -95,10 +95,6 @@ class VerifyReport:
             "problems": [p.to_dict() for p in self.problems],
             "warnings": [p.to_dict() for p in self.warnings],
         }
-
-
-def _count(n: int, word: str) -> str:
-    return f"{n:,} {word}{'' if n == 1 else 's'}"
 
 
 @dataclass(frozen=True)
