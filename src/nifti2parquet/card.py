@@ -334,7 +334,7 @@ def _provenance(manifests: Sequence[Manifest]) -> str:
     tools = manifests[0].tools
     return (
         "## How it was made\n\n"
-        f"Built with [nifti2parquet](https://github.com/nifti2parquet/nifti2parquet) "
+        f"Built with nifti2parquet "
         f"{tools.get('nifti2parquet', '')} (pyarrow {tools.get('pyarrow', '')}): every shard is "
         f"under {format_size(manifests[0].options.get('max_shard_size', 0))} on disk, row groups "
         f"of about {format_size(manifests[0].options.get('row_group_size', 0))}, "
