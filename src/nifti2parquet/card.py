@@ -332,13 +332,17 @@ def _bibtex(info: dict[str, Any]) -> str:
 
 def _provenance(manifests: Sequence[Manifest]) -> str:
     tools = manifests[0].tools
+    limit = manifests[0].options.get("max_shard_size", 0)
+    over = sum(1 for m in manifests for s in m.shards if s.size > limit)
+    shards = f"every shard is at most {format_size(limit)} on disk" + (
+        f" but {over} that hold a single larger row" if over else ""
+    )
     return (
         "## How it was made\n\n"
-        f"Built with nifti2parquet "
-        f"{tools.get('nifti2parquet', '')} (pyarrow {tools.get('pyarrow', '')}): every shard is "
-        f"under {format_size(manifests[0].options.get('max_shard_size', 0))} on disk, row groups "
-        f"of about {format_size(manifests[0].options.get('row_group_size', 0))}, "
-        f"and every image's sha256 is recorded and checked.\n"
+        f"Built with nifti2parquet {tools.get('nifti2parquet', '')} "
+        f"(pyarrow {tools.get('pyarrow', '')}): {shards}, row groups hold about "
+        f"{format_size(manifests[0].options.get('row_group_size', 0))}, and every image's sha256 "
+        f"is recorded and checked.\n"
     )
 
 
