@@ -69,7 +69,3 @@ class VerifyError(N2PError):
 
 def errors_only(problems: Iterable[Problem]) -> list[Problem]:
     return [p for p in problems if p.severity == "error"]
-
-
-def warnings_only(problems: Iterable[Problem]) -> list[Problem]:
-    return [p for p in problems if p.severity == "warning"]

@@ -265,10 +265,6 @@ def _hash_json(data: Any) -> str:
     return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()
 
 
-def plan_fingerprint(keys: dict[str, str]) -> str:
-    return _hash_json(sorted(keys.items()))
-
-
 # markers and manifest files ------------------------------------------------------------------
 def write_marker(output: OutputFolder, split: str, record: ShardRecord) -> None:
     name = record.path.rsplit("/", 1)[-1]

@@ -90,7 +90,7 @@ class WorkerPool:
             [sys.executable, "-c", "from nifti2parquet.workers import main; main()"],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
-            env={**os.environ, "PYTHONUNBUFFERED": "1"},
+            env={**WORKER_ENV, **os.environ, "PYTHONUNBUFFERED": "1"},  # a user's choice wins
         )
         try:
             while not errors:
