@@ -14,11 +14,10 @@ from __future__ import annotations
 import dataclasses
 import errno
 import functools
-import hashlib
 import json
 import os
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -56,15 +55,14 @@ from .manifest import (
 from .output import STATE, TMP, OutputFolder
 from .plan import VIEWER_ROW_GROUP_LIMIT, Plan, PlanOptions, ShardPlan, plan_shards
 from .progress import Reporter
-from .rows import SourceRows
+from .rows import SourceRows, images_in_row
+from .scan import file_sha256
 from .schema import features_dict
 from .sources import SELECTION_FIELDS, SourceOptions, read_source
 from .units import count, format_size
 from .verify import VerifyReport, verify_footers
 from .workers import WorkerPool
 from .writer import ShardResult, ShardTask, write_shard
-
-HASH_BLOCK = 8 << 20
 
 
 @dataclass(frozen=True)
@@ -329,7 +327,7 @@ class _Job:
             return False
         if not self.output.exists(shard.path) or self.output.size(shard.path) != record.size:
             return False
-        if _sha256(self.output, shard.path) != record.sha256:
+        if file_sha256(self.output, shard.path)[1] != record.sha256:
             return False
         self.records[shard.name] = record
         return True
@@ -349,7 +347,7 @@ class _Job:
 
     def rows_bytes(self, shard: ShardPlan) -> int:
         rows = self.rows.rows[shard.start : shard.stop]
-        return sum(img.size for r in rows for _, img in _images(r, self.rows.image_columns))
+        return sum(img.size for r in rows for _, img in images_in_row(r, self.rows.image_columns))
 
     def _task(self, shard: ShardPlan) -> ShardTask:
         return ShardTask(
@@ -505,12 +503,6 @@ class _Job:
         )
 
 
-def _images(row: tuple, image_columns: tuple[int, ...]) -> Iterable:
-    from .rows import images_in_row
-
-    return images_in_row(row, image_columns)
-
-
 def _all_manifests(output: OutputFolder, current: Manifest) -> list[Manifest]:
     """This split's manifest and the other splits already built here (one features schema)."""
     manifests = [current]
@@ -568,14 +560,6 @@ def _viewer_warning(options: BuildOptions) -> tuple[Problem, ...]:
         return ()
     message = "row groups over ~286 MiB cannot be shown by the Hub's dataset viewer"
     return (Problem("--row-group-size", message, "warning"),)
-
-
-def _sha256(output: OutputFolder, path: str) -> str:
-    digest = hashlib.sha256()
-    with output.open_read(path) as f:
-        while chunk := f.read(HASH_BLOCK):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def _skip_failed(rows: SourceRows, error: InputError) -> SourceRows | None:

@@ -124,8 +124,13 @@ class SizeModel:
         leaves = value_leaves(schema, columns)
         largest = _largest_leaf_values(columns, rows)
         leaf_largest = [largest.get(leaf, 0) for leaf in leaves]
+        image_columns = tuple(self._image_columns)
         longest_name = max(
-            (len(img.name.encode()) for row in rows for img in _images(row, self._image_columns)),
+            (
+                len(img.name.encode())
+                for row in rows
+                for _, img in images_in_row(row, image_columns)
+            ),
             default=0,
         )
         self.row_group_fixed = (
@@ -184,10 +189,6 @@ def _walk_leaves(value: Any, t: pa.DataType, path: str, largest: dict[str, int])
 
 def _is_list_type(t: pa.DataType) -> bool:
     return pa.types.is_list(t) or pa.types.is_large_list(t) or pa.types.is_fixed_size_list(t)
-
-
-def _images(row: tuple[Any, ...], image_columns: Sequence[int]) -> list[ImageRef]:
-    return [img for _, img in images_in_row(row, tuple(image_columns))]
 
 
 def _image_cell_cost(cell: Any) -> int:
