@@ -50,6 +50,16 @@ def download_tree(s3: S3Server, prefix: str, target: Path) -> None:
             client.download_file(BUCKET, item["Key"], str(local))
 
 
+def access_storage(s3: S3Server, access: str, monkeypatch: pytest.MonkeyPatch) -> Storage:
+    """No AWS credentials in the environment: anonymous (as for OpenNeuro), or keys given."""
+    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_PROFILE"):
+        monkeypatch.delenv(name, raising=False)
+    options = {"endpoint_url": s3.url}
+    if access == "keyed":
+        options.update(key=KEY, secret=SECRET)
+    return Storage(options)
+
+
 @pytest.fixture(scope="module")
 def local(tmp_path_factory: pytest.TempPathFactory, s3: S3Server) -> tuple[Path, dict[str, bytes]]:
     """A table dataset on disk and in the bucket (under ``table/``), and its local build."""
@@ -66,16 +76,12 @@ def test_table_on_s3_builds_like_local(
     s3: S3Server, local, tmp_path: Path, access: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     _, expected = local
-    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_PROFILE"):
-        monkeypatch.delenv(name, raising=False)
-    options = {"endpoint_url": s3.url}
-    if access == "keyed":
-        options.update(key=KEY, secret=SECRET)
+    storage = access_storage(s3, access, monkeypatch)
     s3.clear_log()
     result = build(
         f"s3://{BUCKET}/table/participants.csv",
         str(tmp_path / "out"),
-        BuildOptions(**OPTIONS, storage=Storage(options)),
+        BuildOptions(**OPTIONS, storage=storage),
     )
     assert result.num_images == 5 + 8 and not result.left_out  # 5 T1w, 8 BOLD runs
     assert tree_bytes(tmp_path / "out") == expected
@@ -141,14 +147,13 @@ def test_bids_tree_on_s3_builds_like_local(
     s3: S3Server, bids_local, tmp_path: Path, access: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     root, expected = bids_local
-    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_PROFILE"):
-        monkeypatch.delenv(name, raising=False)
-    options = {"endpoint_url": s3.url}
-    if access == "keyed":
-        options.update(key=KEY, secret=SECRET)
+    storage = access_storage(s3, access, monkeypatch)
     s3.clear_log()
-    result = build(f"s3://{BUCKET}/bids", str(tmp_path / "out"),
-                   BuildOptions(**OPTIONS, on_error="skip", storage=Storage(options)))
+    result = build(
+        f"s3://{BUCKET}/bids",
+        str(tmp_path / "out"),
+        BuildOptions(**OPTIONS, on_error="skip", storage=storage),
+    )
     assert tree_bytes(tmp_path / "out") == expected
     files = sum(1 for p in root.rglob("*") if p.is_file())
     lists = s3.lists("bids")
