@@ -34,6 +34,7 @@ from pushtools import (
 )
 
 from nifti2parquet.builder import BuildOptions, build
+from nifti2parquet.units import format_size
 
 REPO = "user/brains"
 
@@ -241,7 +242,9 @@ def test_progress_bars_on_a_terminal_only(
 ) -> None:
     code, screen = run_on_terminal(hub_env, str(out), REPO, "--files-per-commit", "3")
     assert code == 0, screen
-    assert "uploading 306.9 KB" in screen and "B/s" in screen  # bytes, throughput, ETA
+    uploaded = sum(p.stat().st_size for p in (out / "data").iterdir())
+    uploaded += (out / "README.md").stat().st_size  # the card as pushed (with the repo id)
+    assert f"uploading {format_size(uploaded)}" in screen and "B/s" in screen  # throughput, ETA
     assert "commits: 100%" in screen and "3/3" in screen
 
     quiet_code, quiet = run_on_terminal(hub_env, str(out), REPO, "--quiet")
