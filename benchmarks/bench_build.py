@@ -26,11 +26,10 @@ from harness import (
     Comparison,
     drop_caches,
     fresh,
-    image_table,
+    image_dataset,
     interleave,
     measure,
     session_table,
-    size_plan,
     write_result,
 )
 
@@ -76,10 +75,7 @@ def main() -> None:
         print(f"generating {args.size_gb} GB of {args.shape} in {source} ...")
         fresh(source)
         if args.shape == "images":
-            sizes = size_plan(
-                int(args.size_gb * 1e9), int(args.min_mb * 1e6), int(args.max_mb * 1e6)
-            )
-            image_table(source, sizes)
+            image_dataset(source, args.size_gb, args.min_mb, args.max_mb)
         else:
             session_table(source, int(args.size_gb * 1e9))
     table = source / "participants.csv"

@@ -40,10 +40,9 @@ from harness import (
     PYTHON,
     Comparison,
     fresh,
-    image_table,
+    image_dataset,
     interleave,
     measure,
-    size_plan,
     write_result,
 )
 
@@ -153,12 +152,7 @@ def main() -> None:
     args = parser.parse_args()
 
     source = args.work / f"source-{args.size_gb}gb"
-    if not (source / "participants.csv").exists():
-        sizes = size_plan(int(args.size_gb * 1e9), int(args.min_mb * 1e6), int(args.max_mb * 1e6))
-        print(f"generating {len(sizes)} images, {sum(sizes) / 1e9:.2f} GB in {source} ...")
-        fresh(source)
-        image_table(source, sizes)
-    table = source / "participants.csv"
+    table = image_dataset(source, args.size_gb, args.min_mb, args.max_mb)
     images = sorted((source / "images").iterdir())
     data_bytes = sum(p.stat().st_size for p in images)
     storage = args.work / "hub-storage"

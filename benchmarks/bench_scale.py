@@ -23,10 +23,9 @@ from harness import (
     PYTHON,
     Comparison,
     fresh,
-    image_table,
+    image_dataset,
     interleave,
     measure,
-    size_plan,
     write_result,
 )
 
@@ -36,10 +35,7 @@ sys.path.insert(0, str(HERE.parent / "tests"))
 
 def workers_case(args: argparse.Namespace) -> dict:
     source = args.work / f"source-{args.size_gb}gb"
-    if not (source / "participants.csv").exists():
-        fresh(source)
-        image_table(source, size_plan(int(args.size_gb * 1e9), 10_000_000, 150_000_000))
-    table = source / "participants.csv"
+    table = image_dataset(source, args.size_gb)
     data = sum(p.stat().st_size for p in (source / "images").iterdir())
 
     def cp() -> object:
@@ -74,9 +70,7 @@ def s3_case(args: argparse.Namespace) -> dict:
     from s3server import S3Server
 
     source = args.work / f"s3source-{args.s3_gb}gb"
-    if not (source / "participants.csv").exists():
-        fresh(source)
-        image_table(source, size_plan(int(args.s3_gb * 1e9), 10_000_000, 150_000_000, seed=1))
+    image_dataset(source, args.s3_gb, seed=1)
     data = sum(p.stat().st_size for p in (source / "images").iterdir())
     server = S3Server().start()
     client = server.client()

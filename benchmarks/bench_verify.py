@@ -19,10 +19,9 @@ from harness import (
     Comparison,
     drop_caches,
     fresh,
-    image_table,
+    image_dataset,
     interleave,
     measure,
-    size_plan,
     write_result,
 )
 
@@ -38,9 +37,7 @@ def main() -> None:
     )
     args = parser.parse_args()
     source = args.work / f"source-{args.size_gb}gb"
-    if not (source / "participants.csv").exists():
-        fresh(source)
-        image_table(source, size_plan(int(args.size_gb * 1e9), 10_000_000, 150_000_000))
+    image_dataset(source, args.size_gb)
     built = args.work / "verify-target"
     if not (built / "README.md").exists():
         fresh(built)

@@ -93,6 +93,19 @@ def session_table(root: Path, total: int, seed: int = 0) -> Path:
     return table
 
 
+def image_dataset(
+    folder: Path, size_gb: float, min_mb: float = 10, max_mb: float = 150, seed: int = 0
+) -> Path:
+    """The one-image-per-row table of ``size_gb`` GB under ``folder``, made once and reused."""
+    table = folder / "participants.csv"
+    if not table.exists():
+        sizes = size_plan(int(size_gb * 1e9), int(min_mb * 1e6), int(max_mb * 1e6), seed)
+        print(f"generating {len(sizes)} images, {sum(sizes) / 1e9:.2f} GB in {folder} ...")
+        fresh(folder)
+        image_table(folder, sizes)
+    return table
+
+
 # measuring ---------------------------------------------------------------------------------------
 @dataclass
 class Run:
