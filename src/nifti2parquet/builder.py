@@ -272,7 +272,7 @@ def prepare(
     if rows.checked != options.check and rows.checked != "deep":
         images = list(rows.images())
         with reporter.bar(len(images), f"checking {len(images):,} files", unit="files") as bar:
-            rows, _ = check_images(rows, options.storage, options.check, progress=bar.update)
+            rows = check_images(rows, options.storage, options.check, progress=bar.update)
     limits = row_limit_problems(rows)
     if limits and strict:
         raise InputError("some rows cannot be stored in Parquet; nothing was written:", limits)
@@ -455,13 +455,7 @@ class _Job:
         return Manifest(
             split=self.split,
             source=absolute_source(self.rows.source),
-            options={
-                "max_shard_size": options.max_shard_size,
-                "row_group_size": options.row_group_size,
-                "on_error": options.on_error,
-                "check": options.check,
-                "source": source_options_record(options.source_options()),
-            },
+            options=_plan_record(options),
             features=features_dict(self.rows.columns),
             columns=columns_summary(self.rows.columns),
             info=info_dict(self.rows.info),

@@ -14,9 +14,9 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Literal
 
-from .errors import InputError, Problem, errors_only
+from .errors import InputError, Problem, errors_only, os_reason
 from .fsio import CHECK_BLOCK, Storage
-from .nifti import MAX_VALUE_BYTES, ImageCheck, NiftiHeader, check_image, deep_check
+from .nifti import MAX_VALUE_BYTES, ImageCheck, check_image, deep_check
 from .rows import ImageRef, SourceRows
 
 CheckLevel = Literal["cheap", "deep"]
@@ -29,30 +29,27 @@ def check_images(
     level: CheckLevel = "cheap",
     threads: int = 8,
     progress: Callable[[int], None] | None = None,
-) -> tuple[SourceRows, dict[str, NiftiHeader]]:
-    """Check every image; return the rows without the bad ones, and each good image's header."""
+) -> SourceRows:
+    """Check every image; return the rows without the bad ones, and every problem recorded.
+
+    ``progress`` is called once per file checked."""
     images = list(dict.fromkeys(img for _, _, img in rows.images()))
     run = _deep_runner(storage) if level == "deep" else _cheap_runner(storage)
 
     def one(img: ImageRef) -> ImageCheck:
         result = run(img)
         if progress:
-            progress(img.size if level == "deep" else 1)
+            progress(1)
         return result
 
     with ThreadPoolExecutor(max(1, threads), thread_name_prefix="n2p-check") as pool:
         results = dict(zip(images, pool.map(one, images)))
     bad = {img for img, r in results.items() if not r.ok}
     problems = [p for img in images for p in _one_error_per_file(results[img].problems)]
-    headers = {img.url: r.header for img, r in results.items() if r.ok and r.header}
-    kept = without_images(rows, bad)
-    return (
-        dataclasses.replace(
-            kept,
-            left_out=rows.left_out + tuple(errors_only(problems)),
-            warnings=rows.warnings + tuple(p for p in problems if p.severity == "warning"),
-        ),
-        headers,
+    return dataclasses.replace(
+        without_images(rows, bad),
+        left_out=rows.left_out + tuple(errors_only(problems)),
+        warnings=rows.warnings + tuple(p for p in problems if p.severity == "warning"),
     )
 
 
@@ -66,11 +63,10 @@ def _one_error_per_file(problems: tuple[Problem, ...]) -> list[Problem]:
 
 
 def _cheap_runner(storage: Storage) -> Callable[[ImageRef], ImageCheck]:
+    """check_image opens the file itself and reports any failure to read it as a problem."""
+
     def run(img: ImageRef) -> ImageCheck:
-        try:
-            return check_image(img.display, lambda: storage.open(img.url, CHECK_BLOCK), img.size)
-        except OSError as exc:
-            return _unreadable(img, exc)
+        return check_image(img.display, lambda: storage.open(img.url, CHECK_BLOCK), img.size)
 
     return run
 
@@ -94,8 +90,7 @@ def _deep_runner(storage: Storage) -> Callable[[ImageRef], ImageCheck]:
 
 
 def _unreadable(img: ImageRef, exc: OSError) -> ImageCheck:
-    reason = "permission denied" if isinstance(exc, PermissionError) else (exc.strerror or str(exc))
-    return ImageCheck(None, (Problem(img.display, f"cannot read: {reason}"),))
+    return ImageCheck(None, (Problem(img.display, f"cannot read: {os_reason(exc)}"),))
 
 
 def without_images(rows: SourceRows, bad: set[ImageRef] | frozenset[ImageRef]) -> SourceRows:

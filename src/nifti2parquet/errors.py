@@ -67,5 +67,12 @@ class VerifyError(N2PError):
     exit_code = 1
 
 
+def os_reason(exc: OSError) -> str:
+    """What a failed file operation means, in plain words: 'permission denied', not
+    "[Errno 13] Permission denied: '/a/path'" (the caller names the file)."""
+    reason = exc.strerror or " ".join(str(exc).split()) or type(exc).__name__
+    return reason[:1].lower() + reason[1:]
+
+
 def errors_only(problems: Iterable[Problem]) -> list[Problem]:
     return [p for p in problems if p.severity == "error"]

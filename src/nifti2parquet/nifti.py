@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from itertools import chain
 from typing import BinaryIO
 
-from nifti2parquet.errors import Problem
+from nifti2parquet.errors import Problem, os_reason
 
 MAX_VALUE_BYTES: int = 2_147_483_646  # largest value Arrow/Parquet binary can hold
 IMAGE_SUFFIXES = (".nii", ".nii.gz")  # matched case-insensitively
@@ -608,14 +608,8 @@ def check_image(name: str, open_file: Callable[[], BinaryIO], size: int) -> Imag
         with contextlib.closing(open_file()) as f:
             header, problems = _check_file(name, f, size)
     except OSError as exc:
-        return ImageCheck(None, (Problem(name, f"cannot read: {_os_reason(exc)}"),))
+        return ImageCheck(None, (Problem(name, f"cannot read: {os_reason(exc)}"),))
     return ImageCheck(header, tuple(problems))
-
-
-def _os_reason(exc: OSError) -> str:
-    """'permission denied', not "[Errno 13] Permission denied: '/a/path'" (the path is named)."""
-    reason = exc.strerror or _plain(exc)
-    return reason[:1].lower() + reason[1:]
 
 
 def _check_file(name: str, f: BinaryIO, size: int) -> tuple[NiftiHeader | None, list[Problem]]:

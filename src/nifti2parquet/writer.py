@@ -26,7 +26,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from .errors import InputError, Problem
+from .errors import InputError, Problem, os_reason
 from .fsio import Storage
 from .plan import ShardPlan
 from .rows import Column, ImageRef, images_in_row
@@ -141,9 +141,9 @@ class _RowGroupLoader:
         self._ready: queue.Queue = queue.Queue()
         self._room = threading.Condition()
         self._in_memory = 0
-        self._sizes: dict[int, int] = {}  # image bytes of each table handed out, by id
         self._arena = _Arena(keep=2 if task.prefetch_bytes > 0 else 1)
-        self._buffers: dict[int, pa.Buffer] = {}  # the arena buffer behind each table, by id
+        self._handed_out: dict[int, tuple[int, pa.Buffer]] = {}  # table id -> image bytes, buffer
+        self._images = tuple(i for i, c in enumerate(task.columns) if c.is_image)
         self._stop = False
         self._thread = threading.Thread(target=self._run, name="n2p-load", daemon=True)
         self._thread.start()
@@ -158,10 +158,9 @@ class _RowGroupLoader:
     def done_with(self, table: pa.Table) -> None:
         """The table is written: its buffer may be refilled with a later row group."""
         with self._room:
-            self._in_memory -= self._sizes.pop(id(table), 0)
-            buffer = self._buffers.pop(id(table), None)
-            if buffer is not None:
-                self._arena.give(buffer)
+            size, buffer = self._handed_out.pop(id(table))
+            self._in_memory -= size
+            self._arena.give(buffer)
             self._room.notify_all()
 
     def close(self) -> None:
@@ -184,15 +183,10 @@ class _RowGroupLoader:
                     task.columns, self._schema, rows, self._reader, space
                 )
                 with self._room:
-                    self._sizes[id(table)] = size
-                    self._buffers[id(table)] = buffer
+                    self._handed_out[id(table)] = (size, buffer)
                 self._ready.put((table, hashes))
         except BaseException as exc:  # handed to the writing thread, which raises it
             self._ready.put(exc)
-
-    @property
-    def _images(self) -> tuple[int, ...]:
-        return tuple(i for i, c in enumerate(self._task.columns) if c.is_image)
 
     def _wait_for_room(self, size: int) -> bool:
         with self._room:
@@ -403,7 +397,7 @@ class _ImageReader:
             with self._storage.open(image.url) as f:
                 _read_exactly(f, target, image)
         except OSError as exc:
-            problem = Problem(image.display, f"cannot read: {exc.strerror or exc}")
+            problem = Problem(image.display, f"cannot read: {os_reason(exc)}")
             raise InputError(f"reading {image.display} failed", [problem]) from None
         digest = hashlib.sha256(target).hexdigest()
         if self._progress:

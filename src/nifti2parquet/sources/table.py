@@ -19,7 +19,7 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from ..errors import InputError, OptionError, Problem
+from ..errors import InputError, OptionError, Problem, os_reason
 from ..fsio import Storage, basename, is_remote, join, parent, readable_name
 from ..nifti import is_nifti_name
 from ..rows import Column, ImageRef, SourceRows
@@ -74,7 +74,7 @@ def read_raw_table(source: str, storage: Storage) -> RawTable:
     except FileNotFoundError:
         raise InputError(f"{source}: no such file") from None
     except OSError as exc:
-        raise InputError(f"{source}: cannot read ({exc.strerror or exc})") from None
+        raise InputError(f"{source}: cannot read ({os_reason(exc)})") from None
     if name.endswith(".parquet"):
         return _parquet_table(source, data)
     if name.endswith((".jsonl", ".ndjson")):

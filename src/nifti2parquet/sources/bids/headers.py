@@ -30,11 +30,9 @@ def check_headers(
     root: str, images: Sequence[ImageFile], storage: Storage, threads: int = 16
 ) -> HeaderResults:
     def one(image: ImageFile) -> ImageCheck:
+        """check_image opens the file itself and reports a failure to read it as a problem."""
         url = file_url(root, image.entry.on_disk)
-        try:
-            return check_image(image.rel, lambda: storage.open(url, CHECK_BLOCK), image.entry.size)
-        except OSError as exc:
-            return ImageCheck(None, (Problem(image.rel, f"cannot read: {exc.strerror or exc}"),))
+        return check_image(image.rel, lambda: storage.open(url, CHECK_BLOCK), image.entry.size)
 
     with ThreadPoolExecutor(max(1, threads), thread_name_prefix="n2p-bids-check") as pool:
         results = list(pool.map(one, images))
