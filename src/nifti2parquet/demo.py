@@ -17,7 +17,7 @@ import shutil
 from collections.abc import Iterator
 
 from .builder import BuildOptions, build
-from .errors import VerifyError
+from .errors import InputError, VerifyError
 from .output import STATE, OutputFolder
 from .progress import Reporter
 from .verify import VerifyOptions, verify
@@ -67,8 +67,6 @@ def nibabel_images() -> str:
 
     folder = os.path.join(os.path.dirname(nibabel.__file__), "tests", "data")
     if not os.path.isfile(os.path.join(folder, "anatomical.nii")):
-        from .errors import InputError
-
         raise InputError(
             f"{folder}: nibabel's sample images are not installed; the demo needs them"
         )
