@@ -123,8 +123,9 @@ def test_part_out_of_range_is_refused(table: Path, tmp_path: Path) -> None:
     assert "--part 0/3: I must be between 1 and 3 (--part-base 1)" in result.stderr
 
 
-def test_parts_use_the_saved_plan_and_do_not_read_the_source(table: Path, single: dict,
-                                                             tmp_path: Path) -> None:
+def test_parts_use_the_saved_plan_and_do_not_read_the_source(
+    table: Path, single: dict, tmp_path: Path
+) -> None:
     """--plan-only reads and checks the source once; parts then only read the images."""
     out = tmp_path / "out"
     planned = build(str(table), str(out), BuildOptions(**OPTIONS, plan_only=True))
@@ -133,8 +134,10 @@ def test_parts_use_the_saved_plan_and_do_not_read_the_source(table: Path, single
     table.rename(hidden)  # the parts cannot read the table: they must use the saved plan
     try:
         for index in range(3):
-            assert build(str(table), str(out), BuildOptions(**OPTIONS, part=(index, 3))).status \
+            assert (
+                build(str(table), str(out), BuildOptions(**OPTIONS, part=(index, 3))).status
                 == "part-built"
+            )
     finally:
         hidden.rename(table)
     build(str(table), str(out), BuildOptions(**OPTIONS, finalize=True))

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import dataclasses
 import errno
-import functools
 import json
 import os
 import time
@@ -31,7 +30,7 @@ from .checks import (
     without_images,
 )
 from .errors import InputError, OptionError, OutputError, Problem, errors_only
-from .fsio import Storage, is_remote
+from .fsio import Storage
 from .manifest import (
     Manifest,
     ShardRecord,
@@ -64,6 +63,16 @@ from .verify import VerifyReport, verify_footers
 from .workers import WorkerPool
 from .writer import ShardResult, ShardTask, write_shard
 
+REMOTE_READ_AHEAD = 64 << 20
+
+
+def usable_cpus() -> int:
+    """CPUs this process may run on (a Slurm task's share, not the whole node's)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        return os.cpu_count() or 1
+
 
 @dataclass(frozen=True)
 class BuildOptions:
@@ -80,7 +89,7 @@ class BuildOptions:
     datatypes: tuple[str, ...] = ()
     suffixes: tuple[str, ...] = ()
     tasks: tuple[str, ...] = ()
-    workers: int = 0  # 0: one per CPU core
+    workers: int = 0  # 0: one per two CPU cores (each writer keeps two busy)
     part: tuple[int, int] | None = None  # (index from 0, count)
     finalize: bool = False
     plan_only: bool = False  # read, check and plan; save the plan for the --part runs
@@ -89,8 +98,8 @@ class BuildOptions:
     license: str = ""
     repo_id: str | None = None
     storage: Storage = field(default_factory=Storage)
-    read_threads: int = 4
-    read_ahead: int | None = None  # image bytes read ahead while encoding (None: see below)
+    read_threads: int = 4  # remote images: range requests at once
+    read_ahead: int | None = None  # remote images: bytes fetched ahead of writing (None: 64 MiB)
 
     def plan_options(self) -> PlanOptions:
         return PlanOptions(self.split, self.max_shard_size, self.row_group_size)
@@ -100,7 +109,7 @@ class BuildOptions:
         return SourceOptions(**selection, storage=self.storage)
 
     def worker_count(self) -> int:
-        return self.workers if self.workers > 0 else (os.cpu_count() or 1)
+        return self.workers if self.workers > 0 else max(1, usable_cpus() // 2)
 
 
 @dataclass(frozen=True)
@@ -360,14 +369,11 @@ class _Job:
             prefetch_bytes=self._read_ahead,
         )
 
-    @functools.cached_property
+    @property
     def _read_ahead(self) -> int:
-        """Remote sources read the next row group while this one is written (hiding latency);
-        local disks answer fast enough that the memory is better spent elsewhere."""
-        if self.options.read_ahead is not None:
-            return self.options.read_ahead
-        remote = any(is_remote(img.url) for _, _, img in self.rows.images())
-        return self.options.row_group_size if remote else 0
+        """Remote images are fetched ahead of writing, which hides object-store latency (local
+        images are copied by the kernel straight from their files and need no read-ahead)."""
+        return REMOTE_READ_AHEAD if self.options.read_ahead is None else self.options.read_ahead
 
     def _write_parallel(self, todo: list[ShardPlan], workers: int, progress: Callable) -> None:
         """Shards in worker processes; each result is committed here, as soon as it arrives."""

@@ -202,7 +202,7 @@ def main() -> None:
     "--workers",
     type=int,
     default=0,
-    help="Processes writing shards in parallel. Default: one per CPU core.",
+    help="Processes writing shards in parallel. Default: one per two CPU cores.",
 )
 @click.option(
     "--part",

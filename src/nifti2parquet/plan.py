@@ -192,10 +192,11 @@ def _is_list_type(t: pa.DataType) -> bool:
 
 
 def _image_cell_cost(cell: Any) -> int:
-    if cell is None:
-        return 2 * VALUE
+    """A cell's images; a cell without any (missing, or an empty list) still has its own page."""
     if isinstance(cell, ImageRef):
         return _image_cost(cell)
+    if not cell:
+        return 2 * VALUE + PAGE
     return 2 * VALUE + sum(_image_cost(img) for img in cell)
 
 

@@ -1,44 +1,48 @@
 """The shard writer: one planned shard from its rows to a complete Parquet file.
 
-Memory stays near one row group. For each planned row group the writer allocates one Arrow buffer
-per image column, reads every file's bytes straight into its slice of that buffer (``readinto``, no
-intermediate copies), hashes them in the same pass, builds the arrays on top of those buffers and
-hands the row group to the Parquet writer, then lets it all go before the next. Files of a row group
-are read by a few threads at once: hashing and object-store latency both overlap.
+Two parts make a shard. pyarrow encodes everything small: the value columns, the image names, the
+schema and the footer, from the shard's rows with an empty placeholder where each image's bytes go
+(the placeholders have the images' exact nullness, so every level, count and histogram is already
+right). Then the shard is assembled in one sequential pass: pyarrow's column chunks are copied over
+as they are, and each NIfTI ``bytes`` chunk is replaced by pages we frame ourselves (``pages``),
+whose image bytes are copied from the files by the kernel (``transfer``); the footer and the page
+index are pyarrow's, with offsets moved and the replaced chunks' sizes put in.
 
-The shard's own sha256 is computed as the file grows, from the page cache, so no second read of
-the disk is needed.
+So image bytes are never in Python's or Arrow's memory: peak memory is the interpreter and the
+small columns, whatever the size of the images, and a build moves data about as fast as ``cp``
+while hashing every byte once for the manifest and once for the shard, on a second thread.
 """
 
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import os
-import queue
-import threading
-from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import ThreadPoolExecutor
+import struct
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, BinaryIO
+from typing import Any
 
-import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from .errors import InputError, Problem, os_reason
-from .fsio import Storage
+from . import thrift
+from .fsio import Storage, is_remote
+from .pages import Page, chunk_metadata, offset_index, row_page, value_prefix
 from .plan import ShardPlan
 from .rows import Column, ImageRef, images_in_row
 from .schema import (
+    NIFTI_LIST_TYPE,
     NIFTI_TYPE,
     arrow_schema,
     file_key_value_metadata,
     parquet_writer_options,
 )
+from .thrift import I64, STRUCT, Struct
+from .transfer import Progress, ShardFile
 
-Progress = Callable[[int], None]
-_HASH_CHUNK = 8 << 20
+MAGIC = b"PAR1"
+# (max repetition, max definition) level of a NIfTI ``bytes`` leaf: every field is nullable.
+LEVELS = {"image": (0, 2), "image_list": (1, 4)}
 
 
 @dataclass(frozen=True)
@@ -50,8 +54,8 @@ class ShardTask:
     rows: tuple[tuple[Any, ...], ...]  # the shard's rows only, in order
     tmp_file: str  # a local path to write to; the caller moves it into place
     storage: Storage
-    read_threads: int = 4
-    prefetch_bytes: int = 0  # image bytes that may be read ahead while a row group is encoded
+    read_threads: int = 4  # remote images: range requests at once
+    prefetch_bytes: int = 0  # remote images: bytes fetched ahead of the writing
 
 
 @dataclass(frozen=True)
@@ -69,37 +73,26 @@ class ShardResult:
 
 
 def write_shard(task: ShardTask, progress: Progress | None = None) -> ShardResult:
-    """Write ``task.shard`` to ``task.tmp_file``; raise InputError if an input changed or broke.
-
-    Three things overlap: a loader thread reads (and hashes) the next row group's files while this
-    thread encodes the current one, and a follower thread hashes the shard file as it grows.
-    """
-    schema = arrow_schema(task.columns)
-    options = parquet_writer_options(task.columns, schema)
-    reader = _ImageReader(task.storage, task.read_threads, progress)
-    loader = _RowGroupLoader(task, schema, reader)
-    follower = _FileFollower(task.tmp_file)
-    image_hashes: list[str] = []
-    num_bytes = 0
+    """Write ``task.shard`` to ``task.tmp_file``; raise InputError if an input changed or broke."""
+    groups = [
+        task.rows[g.start - task.shard.start : g.stop - task.shard.start]
+        for g in task.shard.row_groups
+    ]
+    skeleton, num_bytes = _skeleton(task.columns, groups)
+    images = [img for rows in groups for img in _images_in_write_order(task.columns, rows)]
+    remote = [img for img in images if is_remote(img.url)]
+    out = ShardFile(
+        task.tmp_file, task.storage, remote, task.read_threads, task.prefetch_bytes, progress
+    )
     try:
-        writer = pq.ParquetWriter(task.tmp_file, schema, **options)
-        follower.start()
-        for table, hashes in loader:
-            writer.write_table(table, row_group_size=max(1, table.num_rows))
-            num_bytes += table.nbytes
-            image_hashes += hashes
-            loader.done_with(table)
-            del table
-        writer.add_key_value_metadata(file_key_value_metadata(options))
-        writer.close()
-        size = fsync_path(task.tmp_file)
-        digest = follower.finish(size)
+        keys = _Assembler(task.columns, skeleton, out).write(groups)
+        size, digest, image_digests = out.finish()
     except BaseException:
-        _discard(task.tmp_file, follower)
+        out.abort()
+        with contextlib.suppress(FileNotFoundError):
+            os.remove(task.tmp_file)
         raise
-    finally:
-        loader.close()
-        reader.close()
+    by_key = dict(zip(keys, image_digests))
     return ShardResult(
         path=task.shard.path,
         tmp_file=task.tmp_file,
@@ -108,14 +101,8 @@ def write_shard(task: ShardTask, progress: Progress | None = None) -> ShardResul
         num_rows=task.shard.num_rows,
         num_row_groups=len(task.shard.row_groups),
         num_bytes=num_bytes,
-        image_sha256=tuple(image_hashes),
+        image_sha256=tuple(by_key[key] for key in sorted(by_key)),
     )
-
-
-def _discard(path: str, follower: _FileFollower) -> None:
-    follower.abort()
-    with contextlib.suppress(FileNotFoundError):
-        os.remove(path)
 
 
 def fsync_path(path: str) -> int:
@@ -128,294 +115,224 @@ def fsync_path(path: str) -> int:
         os.close(fd)
 
 
-class _RowGroupLoader:
-    """Builds the shard's row groups in order on a background thread, one or more ahead.
+def _skeleton(
+    columns: Sequence[Column], groups: Sequence[Sequence[tuple[Any, ...]]]
+) -> tuple[bytes, int]:
+    """The shard as pyarrow writes it with empty image bytes, and its Arrow size with the images.
 
-    Read-ahead is bounded: a row group is started only while the image bytes of the row groups in
-    memory stay within ``task.prefetch_bytes`` (one row group is always allowed), so peak memory is
-    the budget plus one page being encoded, however large the dataset.
+    `datasets` records a split's size as the Arrow in-memory bytes; a placeholder's bytes are
+    empty, so the real size is the placeholder table's plus the images'.
     """
-
-    def __init__(self, task: ShardTask, schema: pa.Schema, reader: _ImageReader) -> None:
-        self._task, self._schema, self._reader = task, schema, reader
-        self._ready: queue.Queue = queue.Queue()
-        self._room = threading.Condition()
-        self._in_memory = 0
-        self._arena = _Arena(keep=2 if task.prefetch_bytes > 0 else 1)
-        self._handed_out: dict[int, tuple[int, pa.Buffer]] = {}  # table id -> image bytes, buffer
-        self._images = tuple(i for i, c in enumerate(task.columns) if c.is_image)
-        self._stop = False
-        self._thread = threading.Thread(target=self._run, name="n2p-load", daemon=True)
-        self._thread.start()
-
-    def __iter__(self) -> Iterator[tuple[pa.Table, list[str]]]:
-        for _ in self._task.shard.row_groups:
-            item = self._ready.get()
-            if isinstance(item, BaseException):
-                raise item
-            yield item
-
-    def done_with(self, table: pa.Table) -> None:
-        """The table is written: its buffer may be refilled with a later row group."""
-        with self._room:
-            size, buffer = self._handed_out.pop(id(table))
-            self._in_memory -= size
-            self._arena.give(buffer)
-            self._room.notify_all()
-
-    def close(self) -> None:
-        with self._room:
-            self._stop = True
-            self._room.notify_all()
-        self._thread.join()
-
-    def _run(self) -> None:
-        task = self._task
-        try:
-            for group in task.shard.row_groups:
-                rows = task.rows[group.start - task.shard.start : group.stop - task.shard.start]
-                size = sum(img.size for row in rows for _, img in images_in_row(row, self._images))
-                if not self._wait_for_room(size):
-                    return
-                buffer = self._arena.take(size)
-                space = _Space(buffer)
-                table, hashes = _row_group_table(
-                    task.columns, self._schema, rows, self._reader, space
-                )
-                with self._room:
-                    self._handed_out[id(table)] = (size, buffer)
-                self._ready.put((table, hashes))
-        except BaseException as exc:  # handed to the writing thread, which raises it
-            self._ready.put(exc)
-
-    def _wait_for_room(self, size: int) -> bool:
-        with self._room:
-            while (
-                not self._stop
-                and self._in_memory
-                and self._in_memory + size > self._task.prefetch_bytes
-            ):
-                self._room.wait()
-            self._in_memory += size
-            return not self._stop
+    schema = arrow_schema(columns)
+    options = parquet_writer_options(columns, schema)
+    sink = pa.BufferOutputStream()
+    num_bytes = 0
+    with pq.ParquetWriter(sink, schema, **options) as writer:
+        for rows in groups:
+            table = _placeholder_table(columns, schema, rows)
+            writer.write_table(table, row_group_size=max(1, table.num_rows))
+            images = tuple(i for i, c in enumerate(columns) if c.is_image)
+            num_bytes += table.nbytes + sum(
+                img.size for r in rows for _, img in images_in_row(r, images)
+            )
+        writer.add_key_value_metadata(file_key_value_metadata(options))
+    return sink.getvalue().to_pybytes(), num_bytes
 
 
-class _FileFollower:
-    """Hashes a file while another writer is still appending to it (reads hit the page cache)."""
-
-    def __init__(self, path: str) -> None:
-        self._path = path
-        self._sha = hashlib.sha256()
-        self._final: int | None = None
-        self._aborted = False
-        self._wake = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="n2p-hash", daemon=True)
-        self._error: BaseException | None = None
-
-    def start(self) -> None:
-        self._thread.start()
-
-    def finish(self, size: int) -> str:
-        self._final = size
-        self._wake.set()
-        self._thread.join()
-        if self._error:
-            raise self._error
-        return self._sha.hexdigest()
-
-    def abort(self) -> None:
-        self._aborted = True
-        self._wake.set()
-        if self._thread.is_alive():
-            self._thread.join()
-
-    def _run(self) -> None:
-        buffer = bytearray(_HASH_CHUNK)  # one buffer for the whole file: no allocator churn
-        view = memoryview(buffer)
-        try:
-            with open(self._path, "rb", buffering=0) as f:
-                offset = 0
-                while not self._aborted:
-                    final = self._final
-                    n = f.readinto(buffer)
-                    if n:
-                        self._sha.update(view[:n])
-                        offset += n
-                    elif final is not None and offset >= final:
-                        return
-                    else:
-                        self._wake.wait(0.01)
-        except BaseException as exc:
-            self._error = exc
-
-
-def _row_group_table(
-    columns: Sequence[Column],
-    schema: pa.Schema,
-    rows: Sequence[tuple[Any, ...]],
-    reader: _ImageReader,
-    space: _Space,
-) -> tuple[pa.Table, list[str]]:
-    """One row group as an Arrow table, and the sha256 of its images in row-major order."""
-    arrays: list[pa.Array] = []
-    hashes: dict[tuple[int, int, int], str] = {}
+def _placeholder_table(
+    columns: Sequence[Column], schema: pa.Schema, rows: Sequence[tuple[Any, ...]]
+) -> pa.Table:
+    arrays = []
     for c, column in enumerate(columns):
         cells = [row[c] for row in rows]
         if column.kind == "image":
-            arrays.append(_image_array(cells, reader, space, c, hashes))
+            arrays.append(pa.array([_placeholder(img) for img in cells], NIFTI_TYPE))
         elif column.kind == "image_list":
-            arrays.append(_image_list_array(cells, reader, space, c, hashes))
+            lists = [
+                None if cell is None else [_placeholder(img) for img in cell] for cell in cells
+            ]
+            arrays.append(pa.array(lists, NIFTI_LIST_TYPE))
         else:
             arrays.append(pa.array(cells, type=column.arrow_type))
-    ordered = [hashes[key] for key in sorted(hashes)]
-    return pa.Table.from_arrays(arrays, schema=schema), ordered
+    return pa.Table.from_arrays(arrays, schema=schema)
 
 
-def _image_array(
-    cells: list[ImageRef | None], reader: _ImageReader, space: _Space, column: int, hashes: dict
-) -> pa.StructArray:
-    """``struct<bytes, path>`` for one image per row; a missing image is a null struct."""
-    present = [(r, img) for r, img in enumerate(cells) if img is not None]
-    images, positions = [img for _, img in present], [r for r, _ in present]
-    data, digests = _read_values(images, reader, space, len(cells), positions)
-    hashes.update({(r, column, 0): h for (r, _), h in zip(present, digests)})
-    names = pa.array([img.name if img is not None else None for img in cells], pa.string())
-    mask = pa.array([img is None for img in cells], pa.bool_())
-    return pa.StructArray.from_arrays([data, names], fields=list(NIFTI_TYPE), mask=mask)
+def _placeholder(img: ImageRef | None) -> dict[str, Any] | None:
+    return None if img is None else {"bytes": b"", "path": img.name}
 
 
-def _image_list_array(
-    cells: list[tuple[ImageRef, ...] | None],
-    reader: _ImageReader,
-    space: _Space,
-    column: int,
-    hashes: dict,
-) -> pa.ListArray:
-    """``list<struct<bytes, path>>``: ``[]`` stays empty, a missing list is null."""
-    flat = [img for cell in cells if cell for img in cell]
-    data, digests = _read_values(flat, reader, space, len(flat), list(range(len(flat))))
-    keys = [(r, column, k) for r, cell in enumerate(cells) if cell for k in range(len(cell))]
-    hashes.update(dict(zip(keys, digests)))
-    names = pa.array([img.name for img in flat], pa.string())
-    values = pa.StructArray.from_arrays([data, names], fields=list(NIFTI_TYPE))
-    lengths = [len(cell) if cell else 0 for cell in cells]
-    offsets = pa.array(np.concatenate([[0], np.cumsum(lengths, dtype=np.int64)]).astype(np.int32))
-    mask = pa.array([cell is None for cell in cells], pa.bool_())
-    return pa.ListArray.from_arrays(offsets, values, mask=mask)
+def _images_in_write_order(
+    columns: Sequence[Column], rows: Sequence[tuple[Any, ...]]
+) -> list[ImageRef]:
+    """A row group's images in file order: column by column, then row by row."""
+    return [
+        img
+        for c, column in enumerate(columns)
+        if column.is_image
+        for row in rows
+        for img in _cell_images(row[c])
+    ]
 
 
-def _read_values(
-    images: Sequence[ImageRef],
-    reader: _ImageReader,
-    space: _Space,
-    length: int,
-    positions: Sequence[int],
-) -> tuple[pa.Array, list[str]]:
-    """A ``binary`` array of ``length`` slots whose ``positions`` hold the images' bytes.
+def _cell_images(cell: Any) -> tuple[ImageRef, ...]:
+    if cell is None:
+        return ()
+    return (cell,) if isinstance(cell, ImageRef) else tuple(cell)
 
-    The bytes land in one region of the row group's buffer; each file is read into its slice.
+
+class _Assembler:
+    """Lays out the final file: pyarrow's chunks moved, NIfTI ``bytes`` chunks replaced."""
+
+    def __init__(self, columns: Sequence[Column], skeleton: bytes, out: ShardFile) -> None:
+        self._columns = columns
+        self._skeleton = skeleton
+        self._out = out
+        footer_length = struct.unpack("<I", skeleton[-8:-4])[0]
+        self._footer, _ = thrift.decode(skeleton, len(skeleton) - 8 - footer_length)
+        self._leaf_columns = _leaf_columns(self._footer, columns)
+        self._column_indexes: list[list[bytes | None]] = []
+        self._offset_indexes: list[list[Struct | None]] = []
+
+    def write(self, groups: Sequence[Sequence[tuple[Any, ...]]]) -> list[tuple[int, int, int]]:
+        """Write the whole file; the (row, column, position) key of each image, in file order."""
+        self._out.write(MAGIC)
+        keys: list[tuple[int, int, int]] = []
+        first_row = 0
+        row_groups = self._footer.get(4).items
+        for rows, group in zip(groups, row_groups):
+            keys += self._write_row_group(rows, group, first_row)
+            first_row += len(rows)
+        self._write_page_indexes(row_groups)
+        footer = thrift.encode(self._footer)
+        self._out.write(footer + struct.pack("<I", len(footer)) + MAGIC)
+        return keys
+
+    def _write_row_group(
+        self, rows: Sequence[tuple[Any, ...]], group: Struct, first_row: int
+    ) -> list[tuple[int, int, int]]:
+        keys: list[tuple[int, int, int]] = []
+        column_indexes, offset_indexes = [], []
+        group.set(5, I64, self._out.position)
+        for leaf, chunk in enumerate(group.get(1).items):
+            column, is_bytes = self._leaf_columns[leaf]
+            before = {fid: chunk.get(3).get(fid) for fid in (6, 7)}
+            column_indexes.append(self._take_column_index(chunk, is_bytes))
+            if is_bytes:
+                image_keys, index = self._write_image_chunk(chunk, rows, column, first_row)
+                keys += image_keys
+            else:
+                index = self._move_chunk(chunk)
+            offset_indexes.append(index)
+            after = chunk.get(3)
+            # the row group's uncompressed and compressed totals follow its chunks'
+            for total, fid in ((2, 6), (6, 7)):
+                if total in group.fields:
+                    grown = after.get(fid) - before[fid]
+                    group.set(total, I64, group.get(total) + grown)
+        self._column_indexes.append(column_indexes)
+        self._offset_indexes.append(offset_indexes)
+        return keys
+
+    def _move_chunk(self, chunk: Struct) -> Struct | None:
+        """Copy pyarrow's chunk as it is, shift the offsets that point into it; its offset index."""
+        meta = chunk.get(3)
+        start = min(meta.get(f) for f in (9, 11) if f in meta.fields)
+        delta = self._out.position - start
+        self._out.write(self._skeleton[start : start + meta.get(7)])
+        for fid in (9, 10, 11):  # data, index and dictionary page offsets
+            if fid in meta.fields:
+                meta.set(fid, I64, meta.get(fid) + delta)
+        if 14 in meta.fields:
+            raise AssertionError("bloom filters are not written, so never moved")
+        index = self._pop_offset_index(chunk)
+        if index is not None:
+            for location in index.get(1).items:
+                location.set(1, I64, location.get(1) + delta)
+        return index
+
+    def _write_image_chunk(
+        self, chunk: Struct, rows: Sequence[tuple[Any, ...]], column: int, first_row: int
+    ) -> tuple[list[tuple[int, int, int]], Struct]:
+        """Our pages for one NIfTI ``bytes`` chunk, one per row, images copied from their files;
+        the images' keys and the chunk's offset index."""
+        max_rep, max_def = LEVELS[self._columns[column].kind]
+        start = self._out.position
+        pages: list[Page] = []
+        keys: list[tuple[int, int, int]] = []
+        for r, row in enumerate(rows):
+            page = row_page(row[column], max_rep, max_def, r)
+            pages.append(page)
+            self._out.write(page.head)
+            for k, img in enumerate(page.images):
+                self._out.write(value_prefix(img))
+                self._out.append_image(img)
+                keys.append((first_row + r, column, k))
+        meta = chunk_metadata(chunk.get(3), pages, start)
+        levels = sum(page.levels for page in pages)
+        if meta.get(5) != levels:  # pyarrow's placeholders and our pages must agree
+            raise AssertionError(f"level count {levels} differs from pyarrow's {meta.get(5)}")
+        chunk.set(3, STRUCT, meta)
+        self._pop_offset_index(chunk)
+        return keys, offset_index(pages, start)
+
+    def _take_column_index(self, chunk: Struct, is_bytes: bool) -> bytes | None:
+        """pyarrow's column index, copied verbatim (it holds no offsets); none for image bytes."""
+        if 6 not in chunk.fields:
+            return None
+        start, length = chunk.get(6), chunk.get(7)
+        chunk.drop(6, 7)
+        return None if is_bytes else self._skeleton[start : start + length]
+
+    def _pop_offset_index(self, chunk: Struct) -> Struct | None:
+        """pyarrow's offset index of the chunk, taken off it (it is written at its new place)."""
+        if 4 not in chunk.fields:
+            return None
+        index, _ = thrift.decode(self._skeleton, chunk.get(4))
+        chunk.drop(4, 5)
+        return index
+
+    def _write_page_indexes(self, row_groups: Sequence[Struct]) -> None:
+        """Column indexes of every chunk, then offset indexes, as pyarrow lays them out."""
+        for group, indexes in zip(row_groups, self._column_indexes):
+            for chunk, data in zip(group.get(1).items, indexes):
+                if data is not None:
+                    chunk.set(6, I64, self._out.position).set(7, thrift.I32, len(data))
+                    self._out.write(data)
+        for group, indexes in zip(row_groups, self._offset_indexes):
+            for chunk, index in zip(group.get(1).items, indexes):
+                if index is not None:
+                    data = thrift.encode(index)
+                    chunk.set(4, I64, self._out.position).set(5, thrift.I32, len(data))
+                    self._out.write(data)
+
+
+def _leaf_columns(footer: Struct, columns: Sequence[Column]) -> list[tuple[int, bool]]:
+    """For each Parquet leaf: the column it belongs to, and whether it is a NIfTI ``bytes`` leaf.
+
+    Walks the footer's schema (a depth-first list where groups count their children), so column
+    names containing dots cannot confuse it.
     """
-    sizes = np.zeros(length, dtype=np.int64)
-    sizes[list(positions)] = [img.size for img in images]
-    offsets = np.concatenate([[0], np.cumsum(sizes)])
-    total = int(offsets[-1])
-    if total >= 2**31 - 1:
-        raise AssertionError("the plan let a column chunk reach 2 GiB")  # checked before planning
-    buffer, view = space.take(total)
-    slices = [view[offsets[p] : offsets[p] + img.size] for p, img in zip(positions, images)]
-    digests = reader.read_all(images, slices)
-    validity = np.zeros(length, dtype=bool)
-    validity[list(positions)] = True
-    valid_buf = pa.array(validity).buffers()[1]
-    null_count = length - len(images)
-    offsets_buf = pa.py_buffer(offsets.astype(np.int32))
-    array = pa.Array.from_buffers(pa.binary(), length, [valid_buf, offsets_buf, buffer], null_count)
-    return array, digests
+    elements = footer.get(2).items
+    leaves: list[tuple[int, bool]] = []
+    position = 1  # after the root
+    for c, column in enumerate(columns):
+        position, count = _subtree(elements, position)
+        # ``bytes`` is the first field of a NIfTI struct<bytes, path>
+        leaves += [(c, column.is_image and k == 0) for k in range(count)]
+    groups = footer.get(4).items
+    if groups and len(groups[0].get(1).items) != len(leaves):
+        raise AssertionError("schema leaves and column chunks disagree")
+    return leaves
 
 
-class _Arena:
-    """Buffers for row groups' image bytes, allocated once and refilled.
-
-    Fresh memory costs a page fault per 4 KiB when it is first written, and faults are slow
-    (several microseconds each in virtual machines): allocating every row group anew spent more
-    time in the kernel than writing the shard. Free buffers are kept and reused, largest first.
-    """
-
-    def __init__(self, keep: int) -> None:
-        self._keep = keep  # buffers that can be in use at once: written, and read ahead
-        self._free: list[pa.Buffer] = []
-        self._lock = threading.Lock()
-
-    def take(self, size: int) -> pa.Buffer:
-        with self._lock:
-            fitting = [b for b in self._free if b.size >= size]
-            if fitting:
-                buffer = min(fitting, key=lambda b: b.size)
-                self._free.remove(buffer)
-                return buffer
-            if len(self._free) >= self._keep:
-                self._free.remove(min(self._free, key=lambda b: b.size))
-        return pa.allocate_buffer(max(size, 1), resizable=False)
-
-    def give(self, buffer: pa.Buffer) -> None:
-        with self._lock:
-            self._free.append(buffer)
-            self._free.sort(key=lambda b: b.size, reverse=True)
-            del self._free[self._keep :]
-
-
-class _Space:
-    """Consecutive regions of one row group's buffer, one per image column."""
-
-    def __init__(self, buffer: pa.Buffer) -> None:
-        self._buffer = buffer
-        self._view = memoryview(buffer).cast("B")
-        self._used = 0
-
-    def take(self, size: int) -> tuple[pa.Buffer, memoryview]:
-        start, self._used = self._used, self._used + size
-        return self._buffer.slice(start, size), self._view[start : start + size]
-
-
-class _ImageReader:
-    """Reads images into preallocated slices with a few threads, hashing as it goes."""
-
-    def __init__(self, storage: Storage, threads: int, progress: Progress | None) -> None:
-        self._storage = storage
-        self._pool = ThreadPoolExecutor(max(1, threads), thread_name_prefix="n2p-read")
-        self._progress = progress
-        self._lock = threading.Lock()
-
-    def read_all(self, images: Sequence[ImageRef], slices: Sequence[memoryview]) -> list[str]:
-        return list(self._pool.map(self._read_one, images, slices))
-
-    def close(self) -> None:
-        self._pool.shutdown(wait=True, cancel_futures=True)
-
-    def _read_one(self, image: ImageRef, target: memoryview) -> str:
-        try:
-            with self._storage.open(image.url) as f:
-                _read_exactly(f, target, image)
-        except OSError as exc:
-            problem = Problem(image.display, f"cannot read: {os_reason(exc)}")
-            raise InputError(f"reading {image.display} failed", [problem]) from None
-        digest = hashlib.sha256(target).hexdigest()
-        if self._progress:
-            with self._lock:
-                self._progress(image.size)
-        return digest
-
-
-def _read_exactly(f: BinaryIO, target: memoryview, image: ImageRef) -> None:
-    """Fill ``target`` from ``f`` and make sure the file has not grown or shrunk since planning."""
-    filled = 0
-    while filled < len(target):
-        n = f.readinto(target[filled:])
-        if not n:
-            break
-        filled += n
-    if filled != len(target) or f.read(1):
-        problem = Problem(image.display, f"changed while building: expected {image.size} bytes")
-        raise InputError(
-            f"{image.display} changed during the build; run the build again", [problem]
-        )
+def _subtree(elements: Sequence[Struct], position: int) -> tuple[int, int]:
+    """The position after the subtree starting at ``position``, and its number of leaves."""
+    children = elements[position].get(5, 0)
+    position += 1
+    if not children:
+        return position, 1
+    leaves = 0
+    for _ in range(children):
+        position, count = _subtree(elements, position)
+        leaves += count
+    return position, leaves
