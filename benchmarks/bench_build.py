@@ -55,7 +55,7 @@ def main() -> None:
     parser.add_argument("--min-mb", type=float, default=10)
     parser.add_argument("--max-mb", type=float, default=150)
     parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--workers", default="0", help="nifti2parquet --workers (0: one per core)")
+    parser.add_argument("--workers", default="0", help="nifti2parquet --workers (0: the default, one per two cores)")
     parser.add_argument("--cold", action="store_true", help="drop the page cache before each run")
     parser.add_argument("--no-datasets", action="store_true", help="skip the datasets route")
     parser.add_argument(

@@ -55,7 +55,7 @@ def _copy(value: Any) -> Any:
 
 def decode(data: bytes | memoryview, pos: int = 0) -> tuple[Struct, int]:
     """The struct encoded at ``data[pos:]`` and the position just after it."""
-    reader = _Reader(memoryview(data), pos)
+    reader = _Reader(data if isinstance(data, bytes) else bytes(data), pos)
     result = reader.struct()
     return result, reader.pos
 
@@ -67,68 +67,72 @@ def encode(value: Struct) -> bytes:
 
 
 class _Reader:
-    def __init__(self, data: memoryview, pos: int) -> None:
+    """Reads values at ``pos``; written for speed (footers hold thousands of structs)."""
+
+    def __init__(self, data: bytes, pos: int) -> None:
         self.data, self.pos = data, pos
 
-    def byte(self) -> int:
-        b = self.data[self.pos]
-        self.pos += 1
-        return b
-
     def varint(self) -> int:
-        shift = result = 0
-        while True:
-            b = self.byte()
+        data, pos = self.data, self.pos
+        b = data[pos]
+        pos += 1
+        result, shift = b & 0x7F, 7
+        while b & 0x80:
+            b = data[pos]
+            pos += 1
             result |= (b & 0x7F) << shift
-            if not b & 0x80:
-                return result
             shift += 7
+        self.pos = pos
+        return result
 
     def zigzag(self) -> int:
         n = self.varint()
         return (n >> 1) ^ -(n & 1)
 
     def struct(self) -> Struct:
-        result, last = Struct(), 0
+        fields: dict[int, tuple[int, Any]] = {}
+        last = 0
+        data = self.data
         while True:
-            header = self.byte()
+            header = data[self.pos]
+            self.pos += 1
             kind = header & 0x0F
             if kind == STOP:
-                return result
+                return Struct(fields)
             delta = header >> 4
             fid = last + delta if delta else self.zigzag()
             if kind in (TRUE, FALSE):
-                result.fields[fid] = (TRUE, kind == TRUE)
+                fields[fid] = (TRUE, kind == TRUE)
             else:
-                result.fields[fid] = (kind, self.value(kind))
+                fields[fid] = (kind, self.value(kind))
             last = fid
 
     def value(self, kind: int) -> Any:
-        if kind in (I16, I32, I64):
+        if kind in (I32, I64, I16):
             return self.zigzag()
         if kind == BINARY:
             n = self.varint()
             self.pos += n
-            return bytes(self.data[self.pos - n : self.pos])
+            return self.data[self.pos - n : self.pos]
         if kind == STRUCT:
             return self.struct()
         if kind in (LIST, SET):
-            header = self.byte()
+            header = self.data[self.pos]
+            self.pos += 1
             size = header >> 4 if header >> 4 != 15 else self.varint()
             element = header & 0x0F
-            return List(element, [self.element(element) for _ in range(size)])
+            if element in (TRUE, FALSE):  # a boolean in a list is a byte: 1 is true
+                start, self.pos = self.pos, self.pos + size
+                return List(element, [b == TRUE for b in self.data[start : self.pos]])
+            return List(element, [self.value(element) for _ in range(size)])
         if kind == BYTE:
-            b = self.byte()
+            b = self.data[self.pos]
+            self.pos += 1
             return b - 256 if b > 127 else b
         if kind == DOUBLE:
             self.pos += 8
             return _struct.unpack("<d", self.data[self.pos - 8 : self.pos])[0]
         raise ValueError(f"unsupported Thrift compact type {kind} at byte {self.pos}")
-
-    def element(self, kind: int) -> Any:
-        if kind in (TRUE, FALSE):  # a boolean inside a list is one byte: 1 true, else false
-            return self.byte() == TRUE
-        return self.value(kind)
 
 
 def _varint(out: bytearray, n: int) -> None:

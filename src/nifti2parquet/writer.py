@@ -105,16 +105,6 @@ def write_shard(task: ShardTask, progress: Progress | None = None) -> ShardResul
     )
 
 
-def fsync_path(path: str) -> int:
-    """Flush a written file to disk (any descriptor of a file syncs its data); its size."""
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-        return os.fstat(fd).st_size
-    finally:
-        os.close(fd)
-
-
 def _skeleton(
     columns: Sequence[Column], groups: Sequence[Sequence[tuple[Any, ...]]]
 ) -> tuple[bytes, int]:
