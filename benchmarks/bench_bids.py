@@ -34,7 +34,9 @@ def main() -> None:
     parser.add_argument("--scale", type=float, default=0.004, help="fraction of ARC's 273 GB")
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--rows", default="auto", help="nifti2parquet --rows")
-    parser.add_argument("--workers", default="0", help="nifti2parquet --workers (0: the default, one per two cores)")
+    parser.add_argument(
+        "--workers", default="0", help="nifti2parquet --workers (0: the default, one per two cores)"
+    )
     parser.add_argument(
         "--work", type=Path, default=Path(os.environ.get("TMPDIR", "/tmp")) / "n2p-bench-bids"
     )

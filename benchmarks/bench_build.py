@@ -5,10 +5,11 @@
     python benchmarks/bench_build.py --cold         # drop the page cache before every run (root)
 
 Each round runs, in this order and each as its own process, until the data is on disk:
-``cp -r SRC DST && sync`` (the I/O floor), ``nifti2parquet build`` (shards are fsynced; integrity
-hashes of every input and shard on) followed by ``sync``, and the `datasets` route
-(``datasets_path.py``) followed by ``sync``. Results go to ``benchmarks/results/`` and are
-summarised in ``benchmarks/README.md``.
+``cp -r SRC DST && sync`` (the I/O floor), the two sha256 passes a build makes and nothing else
+(``hash_floor.py``: the floor under any build with hashes on), ``nifti2parquet build`` (shards
+are fsynced; integrity hashes of every input and shard on) followed by ``sync``, and the
+`datasets` route (``datasets_path.py``) followed by ``sync``. Results go to
+``benchmarks/results/`` and are summarised in ``benchmarks/README.md``.
 
 Targets (issue 2): build wall time <= 1.5x ``cp -r``; build peak RSS <= 2 x largest row + 200 MB,
 flat as the data grows, and <= 1/5 of the `datasets` route's.
@@ -34,6 +35,7 @@ from harness import (
 )
 
 HERE = Path(__file__).parent
+HASHES = "the two sha256 alone (no copy)"
 
 
 def _largest_row(table: Path) -> int:
@@ -55,7 +57,9 @@ def main() -> None:
     parser.add_argument("--min-mb", type=float, default=10)
     parser.add_argument("--max-mb", type=float, default=150)
     parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--workers", default="0", help="nifti2parquet --workers (0: the default, one per two cores)")
+    parser.add_argument(
+        "--workers", default="0", help="nifti2parquet --workers (0: the default, one per two cores)"
+    )
     parser.add_argument("--cold", action="store_true", help="drop the page cache before each run")
     parser.add_argument("--no-datasets", action="store_true", help="skip the datasets route")
     parser.add_argument(
@@ -101,6 +105,11 @@ def main() -> None:
         )
         return measure(f"nifti2parquet build (w={args.workers})", ["sh", "-c", command])
 
+    def hashes() -> object:
+        prepare()
+        script = HERE / "hash_floor.py"
+        return measure(HASHES, [PYTHON, str(script), str(source / "images")])
+
     def datasets_route() -> object:
         target = fresh(args.work / "hf")
         prepare()
@@ -110,7 +119,7 @@ def main() -> None:
             ["sh", "-c", f"'{PYTHON}' '{script}' '{table}' '{target}' && sync"],
         )
 
-    steps = [("cp", cp), ("build", build)] + (
+    steps = [("cp", cp), ("hashes", hashes), ("build", build)] + (
         [] if args.no_datasets else [("datasets", datasets_route)]
     )
     comparison = Comparison()
@@ -129,6 +138,7 @@ def main() -> None:
         "seconds": {name: comparison.seconds(name) for name in comparison.runs},
         "peak_rss": {name: comparison.rss(name) for name in comparison.runs},
         "build_over_cp": comparison.seconds(build_name) / comparison.seconds("cp -r + sync"),
+        "hashes_over_cp": comparison.seconds(HASHES) / comparison.seconds("cp -r + sync"),
         "rss_bound": 2 * largest + 200_000_000,
         "n2p_shards": len(n2p_shards),
         "n2p_largest_shard": max(p.stat().st_size for p in n2p_shards),
@@ -139,6 +149,7 @@ def main() -> None:
     )
     print(comparison.table(data_bytes))
     print(f"\nbuild / cp -r          {report['build_over_cp']:.2f}x   (target <= 1.5x)")
+    print(f"hashes alone / cp -r   {report['hashes_over_cp']:.2f}x   (the floor with hashes on)")
     print(
         f"build peak RSS         {comparison.rss(build_name) / 1e6:.0f} MB   "
         f"(target <= 2 x largest row + 200 MB = {report['rss_bound'] / 1e6:.0f} MB)"

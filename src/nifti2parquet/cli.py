@@ -173,9 +173,9 @@ def _source_options(fn: Callable[..., Any]) -> Callable[..., Any]:
 @click.version_option(package_name="nifti2parquet")
 def main() -> None:
     """Publish NIfTI / BIDS datasets as Hugging Face Parquet datasets."""
-    # Image-sized buffers come and go row group after row group; pyarrow's pooling allocator
-    # keeps the freed ones and peak memory creeps up. The C allocator gives them back. pyarrow
-    # reads this when it loads, which is after this point (commands import it lazily).
+    # verify reads image-sized batches one after another; pyarrow's pooling allocator keeps the
+    # freed ones and peak memory creeps up. The C allocator gives them back. pyarrow reads this
+    # when it loads, which is after this point (commands import it lazily).
     os.environ.setdefault("ARROW_DEFAULT_MEMORY_POOL", "system")
 
 

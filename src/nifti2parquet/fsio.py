@@ -12,10 +12,11 @@ import os
 import posixpath
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, BinaryIO
+from typing import TYPE_CHECKING, Any, BinaryIO
 
-import fsspec
-from fsspec.core import url_to_fs
+if TYPE_CHECKING:
+    import fsspec
+
 
 READ_BLOCK = 8 << 20  # large blocks: fewer requests to object stores, fewer syscalls locally
 CHECK_BLOCK = 64 << 10  # a header check reads ~16 KB from the start and 8 bytes from the end
@@ -37,6 +38,8 @@ class Storage:
 
     def filesystem(self, url: str) -> tuple[fsspec.AbstractFileSystem, str]:
         """The filesystem and the path within it; cached per process by fsspec."""
+        from fsspec.core import url_to_fs  # imported when needed: 0.1 s a local build never pays
+
         protocol = url.split("://", 1)[0] if "://" in url else "file"
         options = dict(self.options)
         if protocol in ("s3", "s3a") and "anon" not in options and not _have_aws_credentials():

@@ -25,11 +25,6 @@ from .writer import ShardResult, ShardTask, write_shard
 
 _HEADER = struct.Struct("<Q")
 
-# The C allocator hands image-sized buffers back to the OS as soon as they are freed; pyarrow's
-# pooling default (mimalloc) keeps them, and a worker's memory creeps up shard after shard.
-# pyarrow reads this when it loads, so it is set for the worker process before it starts.
-WORKER_ENV = {"ARROW_DEFAULT_MEMORY_POOL": "system", "PYTHONUNBUFFERED": "1"}
-
 
 def _send(stream: BinaryIO, message: Any) -> None:
     data = pickle.dumps(message, protocol=pickle.HIGHEST_PROTOCOL)
@@ -90,7 +85,7 @@ class WorkerPool:
             [sys.executable, "-c", "from nifti2parquet.workers import main; main()"],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
-            env={**WORKER_ENV, **os.environ, "PYTHONUNBUFFERED": "1"},  # a user's choice wins
+            env={**os.environ, "PYTHONUNBUFFERED": "1"},
         )
         try:
             while not errors:
