@@ -1,5 +1,5 @@
 """``python -m nifti2parquet``: the same as the ``nifti2parquet`` command."""
 
-from .cli import main
+from .cli import run
 
-main(prog_name="nifti2parquet")
+run()

@@ -18,6 +18,7 @@ import click
 
 from .errors import N2PError, OptionError, Problem
 from .fsio import Storage
+from .startup import keep_pandas_out
 from .units import parse_size
 
 DEBUG_ENV = "NIFTI2PARQUET_DEBUG"
@@ -449,5 +450,11 @@ def push_command(output_dir: str, repo_id: str, **kw: Any) -> None:
     click.echo(result.summary())
 
 
+def run() -> None:
+    """The ``nifti2parquet`` program: the console script and ``python -m nifti2parquet``."""
+    keep_pandas_out()
+    main(prog_name="nifti2parquet")
+
+
 if __name__ == "__main__":  # pragma: no cover
-    main()
+    run()

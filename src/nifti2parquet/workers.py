@@ -21,6 +21,7 @@ from queue import Empty, Queue
 from typing import Any, BinaryIO
 
 from .errors import N2PError
+from .startup import keep_pandas_out
 from .writer import ShardResult, ShardTask, write_shard
 
 _HEADER = struct.Struct("<Q")
@@ -140,6 +141,7 @@ def _die_with_parent() -> None:
 
 def main() -> None:
     """Worker loop: tasks in on stdin, messages out on the original stdout."""
+    keep_pandas_out()
     _die_with_parent()
     channel = os.fdopen(os.dup(sys.stdout.fileno()), "wb")
     os.dup2(sys.stderr.fileno(), sys.stdout.fileno())  # stray prints must not corrupt the channel
