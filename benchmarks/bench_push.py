@@ -199,8 +199,8 @@ def main() -> None:
     steps = [(E2E, end_to_end), (HF, push_to_hub), (PUSH, push_alone), (BARE, bare)]
     interleave(args.rounds, steps, comparison)
 
-    seconds = {name: comparison.seconds(name) for name in comparison.runs}
-    rss = {name: comparison.rss(name) for name in comparison.runs}
+    results = comparison.results()
+    seconds, rss = results["seconds"], results["peak_rss"]
     report = {
         "machine": f"{platform.machine()} {os.cpu_count()} cores, "
         f"Python {platform.python_version()}",
@@ -209,8 +209,7 @@ def main() -> None:
         "largest_file": max(p.stat().st_size for p in images),
         "rounds": args.rounds,
         "build_workers": args.build_workers,
-        "seconds": seconds,
-        "peak_rss": rss,
+        **results,
         "runs": {n: [round(r.seconds, 3) for r in runs] for n, runs in comparison.runs.items()},
         "hf_over_e2e": seconds[HF] / seconds[E2E],
         "e2e_rss_over_hf": rss[E2E] / rss[HF],

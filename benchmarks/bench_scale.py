@@ -60,8 +60,7 @@ def workers_case(args: argparse.Namespace) -> dict:
     print(f"speed-up 2 workers vs 1: {speedup:.2f}x")
     return {
         "data_bytes": data,
-        "seconds": {n: comparison.seconds(n) for n in comparison.runs},
-        "peak_rss": {n: comparison.rss(n) for n in comparison.runs},
+        **comparison.results(),
         "speedup_2_vs_1": speedup,
     }
 
@@ -110,8 +109,7 @@ def s3_case(args: argparse.Namespace) -> dict:
     print(f"S3 / local: {ratio:.2f}x")
     return {
         "data_bytes": data,
-        "seconds": {n: comparison.seconds(n) for n in comparison.runs},
-        "peak_rss": {n: comparison.rss(n) for n in comparison.runs},
+        **comparison.results(),
         "s3_over_local": ratio,
     }
 

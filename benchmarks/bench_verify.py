@@ -88,8 +88,7 @@ def main() -> None:
             "data_bytes": data,
             "cold_cache": cold,
             "verify_over_cat": ratio,
-            "seconds": {n: comparison.seconds(n) for n in comparison.runs},
-            "peak_rss": {n: comparison.rss(n) for n in comparison.runs},
+            **comparison.results(),
         },
     )
 

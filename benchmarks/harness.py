@@ -186,6 +186,13 @@ class Comparison:
     def rss(self, name: str) -> int:
         return max(r.peak_rss for r in self.runs[name])
 
+    def results(self) -> dict[str, dict[str, float]]:
+        """Every contender's median seconds and peak memory, as the results files record them."""
+        return {
+            "seconds": {name: self.seconds(name) for name in self.runs},
+            "peak_rss": {name: self.rss(name) for name in self.runs},
+        }
+
     def table(self, data_bytes: int) -> str:
         lines = [f"{'':32s} {'median s':>9s} {'MB/s':>8s} {'peak RSS MB':>12s}  runs"]
         for name, runs in self.runs.items():
