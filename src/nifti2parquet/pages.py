@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from . import thrift
-from .rows import ImageRef
+from .rows import ImageRef, cell_images
 from .thrift import I32, I64, LIST, STRUCT, Struct
 
 DATA_PAGE = 0
@@ -66,7 +66,7 @@ def row_levels(cell: Any, max_rep: int, max_def: int) -> tuple[list[int], list[i
 def row_page(cell: Any, max_rep: int, max_def: int, first_row: int) -> Page:
     """The page of one cell: its header and levels; the images follow it on disk."""
     reps, defs = row_levels(cell, max_rep, max_def)
-    images = () if cell is None else (cell,) if isinstance(cell, ImageRef) else tuple(cell)
+    images = cell_images(cell)
     levels = b""
     if max_rep:
         levels += _level_block(reps, max_rep)

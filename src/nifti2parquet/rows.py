@@ -107,10 +107,11 @@ def images_in_row(
 ) -> Iterator[tuple[int, ImageRef]]:
     """The images of one row as (column index, image), in column order."""
     for c in image_columns:
-        cell = row[c]
-        if cell is None:
-            continue
-        if isinstance(cell, ImageRef):
-            yield c, cell
-        else:
-            yield from ((c, img) for img in cell)
+        yield from ((c, img) for img in cell_images(row[c]))
+
+
+def cell_images(cell: Any) -> tuple[ImageRef, ...]:
+    """The images of one image cell: none when missing, one, or a list's, in order."""
+    if cell is None:
+        return ()
+    return (cell,) if isinstance(cell, ImageRef) else tuple(cell)

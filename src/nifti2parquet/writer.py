@@ -29,7 +29,7 @@ from . import thrift
 from .fsio import Storage, is_remote
 from .pages import Page, chunk_metadata, offset_index, row_page, value_prefix
 from .plan import ShardPlan
-from .rows import Column, ImageRef, images_in_row
+from .rows import Column, ImageRef, cell_images, images_in_row
 from .schema import (
     NIFTI_LIST_TYPE,
     NIFTI_TYPE,
@@ -116,12 +116,12 @@ def _skeleton(
     schema = arrow_schema(columns)
     options = parquet_writer_options(columns, schema)
     sink = pa.BufferOutputStream()
+    images = tuple(i for i, c in enumerate(columns) if c.is_image)
     num_bytes = 0
     with pq.ParquetWriter(sink, schema, **options) as writer:
         for rows in groups:
             table = _placeholder_table(columns, schema, rows)
             writer.write_table(table, row_group_size=max(1, table.num_rows))
-            images = tuple(i for i, c in enumerate(columns) if c.is_image)
             num_bytes += table.nbytes + sum(
                 img.size for r in rows for _, img in images_in_row(r, images)
             )
@@ -160,14 +160,8 @@ def _images_in_write_order(
         for c, column in enumerate(columns)
         if column.is_image
         for row in rows
-        for img in _cell_images(row[c])
+        for img in cell_images(row[c])
     ]
-
-
-def _cell_images(cell: Any) -> tuple[ImageRef, ...]:
-    if cell is None:
-        return ()
-    return (cell,) if isinstance(cell, ImageRef) else tuple(cell)
 
 
 class _Assembler:
@@ -262,7 +256,7 @@ class _Assembler:
         if meta.get(5) != levels:  # pyarrow's placeholders and our pages must agree
             raise AssertionError(f"level count {levels} differs from pyarrow's {meta.get(5)}")
         chunk.set(3, STRUCT, meta)
-        self._pop_offset_index(chunk)
+        chunk.drop(4, 5)  # pyarrow's offset index of the placeholders: replaced by ours
         return keys, offset_index(pages, start)
 
     def _take_column_index(self, chunk: Struct, is_bytes: bool) -> bytes | None:
