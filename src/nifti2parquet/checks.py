@@ -14,7 +14,7 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Literal
 
-from .errors import InputError, Problem, errors_only, os_reason
+from .errors import InputError, Problem, cannot_read, errors_only
 from .fsio import CHECK_BLOCK, Storage
 from .nifti import MAX_VALUE_BYTES, ImageCheck, check_image, deep_check
 from .rows import ImageRef, SourceRows
@@ -90,7 +90,7 @@ def _deep_runner(storage: Storage) -> Callable[[ImageRef], ImageCheck]:
 
 
 def _unreadable(img: ImageRef, exc: OSError) -> ImageCheck:
-    return ImageCheck(None, (Problem(img.display, f"cannot read: {os_reason(exc)}"),))
+    return ImageCheck(None, (Problem(img.display, cannot_read(exc)),))
 
 
 def without_images(rows: SourceRows, bad: set[ImageRef] | frozenset[ImageRef]) -> SourceRows:

@@ -74,5 +74,10 @@ def os_reason(exc: OSError) -> str:
     return reason[:1].lower() + reason[1:]
 
 
+def cannot_read(exc: OSError) -> str:
+    """The problem said of a file that could not be read, wherever that happens."""
+    return f"cannot read: {os_reason(exc)}"
+
+
 def errors_only(problems: Iterable[Problem]) -> list[Problem]:
     return [p for p in problems if p.severity == "error"]

@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from itertools import chain
 from typing import BinaryIO
 
-from nifti2parquet.errors import Problem, os_reason
+from nifti2parquet.errors import Problem, cannot_read
 
 MAX_VALUE_BYTES: int = 2_147_483_646  # largest value Arrow/Parquet binary can hold
 IMAGE_SUFFIXES = (".nii", ".nii.gz")  # matched case-insensitively
@@ -608,7 +608,7 @@ def check_image(name: str, open_file: Callable[[], BinaryIO], size: int) -> Imag
         with contextlib.closing(open_file()) as f:
             header, problems = _check_file(name, f, size)
     except OSError as exc:
-        return ImageCheck(None, (Problem(name, f"cannot read: {os_reason(exc)}"),))
+        return ImageCheck(None, (Problem(name, cannot_read(exc)),))
     return ImageCheck(header, tuple(problems))
 
 

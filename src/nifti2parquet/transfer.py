@@ -28,7 +28,7 @@ from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
-from .errors import InputError, Problem, os_reason
+from .errors import InputError, Problem, cannot_read
 from .fsio import READ_BLOCK, Storage, is_remote, local_path
 from .rows import ImageRef
 
@@ -180,8 +180,8 @@ def _fingerprint(st: os.stat_result) -> tuple[int, int, int, int]:
 
 
 def _unreadable(image: ImageRef, exc: BaseException) -> InputError:
-    reason = os_reason(exc) if isinstance(exc, OSError) else str(exc)
-    problem = Problem(image.display, f"cannot read: {reason}")
+    reason = cannot_read(exc) if isinstance(exc, OSError) else f"cannot read: {exc}"
+    problem = Problem(image.display, reason)
     return InputError(f"reading {image.display} failed", [problem])
 
 

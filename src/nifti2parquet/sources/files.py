@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
-from ..errors import os_reason
+from ..errors import cannot_read
 from ..fsio import Storage, is_remote, local_path
 
 ANNEX_HINT = "run `datalad get` on it (or `git annex get`) to fetch the content"
@@ -28,7 +28,7 @@ def stat_file(url: str, storage: Storage) -> StatResult:
     except PermissionError:
         return StatResult(problem="permission denied")
     except OSError as exc:
-        return StatResult(problem=f"cannot read: {os_reason(exc)}")
+        return StatResult(problem=cannot_read(exc))
     if not is_remote(url) and os.path.isdir(local_path(url)):
         return StatResult(problem="is a folder, not a file")
     return StatResult(size, version)

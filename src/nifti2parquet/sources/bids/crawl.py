@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
-from ...errors import os_reason
+from ...errors import cannot_read
 from ...fsio import Storage, info_size_version, is_remote, join, local_path, readable_name
 from ..files import ANNEX_HINT, stat_file
 
@@ -130,7 +130,7 @@ def _read_local(root: str, rel: str) -> bytes | str:
     except FileNotFoundError:
         return f"missing file; if it is a git-annex file, {ANNEX_HINT}"
     except OSError as exc:
-        return f"cannot read: {os_reason(exc)}"
+        return cannot_read(exc)
 
 
 def _cat_remote(root: str, rels: list[str], storage: Storage) -> dict[str, bytes | str]:
