@@ -18,7 +18,7 @@ from typing import Any
 from factories import subject_table
 from hubserver import HubServer
 
-from nifti2parquet.builder import BuildOptions, build
+from nifti2parquet.commands.build import BuildOptions, build
 
 SUBJECTS = 7  # one shard per subject with the thresholds below: 7 shards
 SIZES = (40_000, 50_000, 30_000)  # T1w bytes, cycled; BOLD runs are tiny
@@ -36,7 +36,7 @@ def hook(event, args):
     if event == "open" and args and isinstance(args[0], (str, bytes, os.PathLike)):
         opened.append(os.fsdecode(args[0]))
 sys.addaudithook(hook)
-from nifti2parquet.cli import main
+from nifti2parquet.commands.cli import main
 try:
     main(sys.argv[2:], prog_name="nifti2parquet")
 finally:

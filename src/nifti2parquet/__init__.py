@@ -16,24 +16,24 @@ from importlib import import_module
 from typing import Any
 
 _EXPORTS = {
-    "build": "builder",
-    "BuildOptions": "builder",
-    "BuildResult": "builder",
-    "inspect_source": "inspect",
-    "verify": "verify",
-    "VerifyOptions": "verify",
-    "VerifyReport": "verify",
-    "push": "push",
-    "PushOptions": "push",
-    "PushResult": "push",
-    "run_demo": "demo",
+    "build": "commands.build",
+    "BuildOptions": "commands.build",
+    "BuildResult": "commands.build",
+    "inspect_source": "commands.inspect",
+    "verify": "checking.verify",
+    "VerifyOptions": "checking.verify",
+    "VerifyReport": "checking.verify",
+    "push": "hub.push",
+    "PushOptions": "hub.push",
+    "PushResult": "hub.push",
+    "run_demo": "commands.demo",
     "N2PError": "errors",
     "InputError": "errors",
     "OptionError": "errors",
     "OutputError": "errors",
     "VerifyError": "errors",
     "Problem": "errors",
-    "Storage": "fsio",
+    "Storage": "sources.fsio",
 }
 
 __all__ = sorted(_EXPORTS)

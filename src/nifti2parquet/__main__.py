@@ -1,5 +1,5 @@
 """``python -m nifti2parquet``: the same as the ``nifti2parquet`` command."""
 
-from .cli import run
+from .commands.cli import run
 
 run()

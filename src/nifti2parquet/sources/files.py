@@ -8,7 +8,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 from ..errors import cannot_read
-from ..fsio import Storage, is_remote, local_path
+from .fsio import Storage, is_remote, local_path
 
 ANNEX_HINT = "run `datalad get` on it (or `git annex get`) to fetch the content"
 

@@ -20,10 +20,10 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from ..errors import InputError, OptionError, Problem, os_reason
-from ..fsio import Storage, basename, is_remote, join, parent, readable_name
-from ..nifti import is_nifti_name
-from ..rows import Column, ImageRef, SourceRows
 from .files import StatResult, stat_many
+from .fsio import Storage, basename, is_remote, join, parent, readable_name
+from .nifti import is_nifti_name
+from .rows import Column, ImageRef, SourceRows
 from .text import cell_or_none, decode_text, infer_text_column, parse_delimited
 
 TABLE_SUFFIXES = (".csv", ".tsv", ".parquet", ".jsonl", ".ndjson")

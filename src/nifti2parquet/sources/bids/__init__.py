@@ -21,8 +21,8 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from ...errors import InputError, OptionError, Problem
-from ...fsio import is_remote, local_path
-from ...rows import ImageRef, SourceRows
+from ..fsio import is_remote, local_path
+from ..rows import ImageRef, SourceRows
 from ..text import decode_text
 from .crawl import Entry, file_url, list_tree, read_small_files
 from .description import DESCRIPTION, dataset_info, read_description

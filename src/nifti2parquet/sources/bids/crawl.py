@@ -16,8 +16,8 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 from ...errors import cannot_read
-from ...fsio import Storage, info_size_version, is_remote, join, local_path, readable_name
 from ..files import ANNEX_HINT, stat_file
+from ..fsio import Storage, info_size_version, is_remote, join, local_path, readable_name
 
 
 @dataclass(frozen=True)

@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from ...errors import Problem
-from ...rows import DatasetInfo
+from ..rows import DatasetInfo
 from ..text import decode_text
 
 DESCRIPTION = "dataset_description.json"

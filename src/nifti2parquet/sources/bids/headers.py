@@ -13,8 +13,8 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 from ...errors import Problem
-from ...fsio import CHECK_BLOCK, Storage
-from ...nifti import ImageCheck, NiftiHeader, check_image
+from ..fsio import CHECK_BLOCK, Storage
+from ..nifti import ImageCheck, NiftiHeader, check_image
 from .crawl import file_url
 from .tree import ImageFile
 

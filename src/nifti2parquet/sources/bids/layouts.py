@@ -21,8 +21,8 @@ from typing import Any
 
 import pyarrow as pa
 
-from ...nifti import NiftiHeader
-from ...rows import Column, ImageRef
+from ..nifti import NiftiHeader
+from ..rows import Column, ImageRef
 from .names import snake_name, sorted_entity_keys
 from .naming import INFO_SUFFIX, KindKey, NameRegistry, kind_names
 from .sidecars import TYPED_FIELDS, Sidecar

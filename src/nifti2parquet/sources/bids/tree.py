@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from fnmatch import fnmatchcase
 
 from ...errors import Problem
-from ...nifti import is_nifti_name
+from ..nifti import is_nifti_name
 from .crawl import Entry
 from .ignore import IgnoreRules
 from .names import BidsName, parse_name

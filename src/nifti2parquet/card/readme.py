@@ -1,0 +1,354 @@
+"""The README dataset card: the YAML header `datasets` reads, and a body a researcher wants to read.
+
+The header is what ``datasets`` itself writes on ``push_to_hub`` (``dataset_info`` with features,
+splits, sizes; ``configs`` with ``data_files``) plus license, tags and size category. With it,
+``load_dataset(OUTPUT_DIR)`` and ``load_dataset(REPO_ID)`` give ``Nifti()`` / ``List(Nifti())``
+features. The card is a pure function of the split manifests and the repo id, so it is
+deterministic and ``push`` can re-render it with the real repo id.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Sequence
+from typing import Any
+
+import yaml
+
+from ..shards.manifest import Manifest
+from ..sources.schema import features_yaml
+from ..units import format_size
+
+README = "README.md"
+PLACEHOLDER_REPO = "USER/DATASET"
+MIN_DATASETS = "4.4"
+
+_LICENSES = [
+    (r"^(cc0|cc-?0|cc0[ -]?1\.0|public domain dedication|creative commons zero)", "cc0-1.0"),
+    (r"^(pddl|odc[ -]?pddl|public domain dedication and license)", "pddl"),
+    (r"^cc[ -]?by[ -]?nc[ -]?sa[ -]?4", "cc-by-nc-sa-4.0"),
+    (r"^cc[ -]?by[ -]?nc[ -]?nd[ -]?4", "cc-by-nc-nd-4.0"),
+    (r"^cc[ -]?by[ -]?nc[ -]?4", "cc-by-nc-4.0"),
+    (r"^cc[ -]?by[ -]?sa[ -]?4", "cc-by-sa-4.0"),
+    (r"^cc[ -]?by[ -]?nd[ -]?4", "cc-by-nd-4.0"),
+    (r"^cc[ -]?by[ -]?4", "cc-by-4.0"),
+    (r"^cc[ -]?by[ -]?3", "cc-by-3.0"),
+    (r"^(odbl|open database license)", "odbl"),
+    (r"^odc[ -]?by", "odc-by"),
+    (r"^mit\b", "mit"),
+    (r"^apache[ -]?(license[ -]?)?2", "apache-2.0"),
+    (r"^pd$|^public domain$", "cc0-1.0"),
+]
+_SIZE_CATEGORIES = [
+    (10**3, "n<1K"),
+    (10**4, "1K<n<10K"),
+    (10**5, "10K<n<100K"),
+    (10**6, "100K<n<1M"),
+    (10**7, "1M<n<10M"),
+    (10**8, "10M<n<100M"),
+    (10**9, "100M<n<1B"),
+]
+
+
+def hub_license(text: str) -> str:
+    """The Hub's license identifier for a license as people write it (``CC0`` → ``cc0-1.0``)."""
+    cleaned = text.strip().lower().replace("_", "-")
+    if not cleaned:
+        return "unknown"
+    for pattern, identifier in _LICENSES:
+        if re.search(pattern, cleaned):
+            return identifier
+    return "other"
+
+
+def size_category(num_rows: int) -> str:
+    return next((name for limit, name in _SIZE_CATEGORIES if num_rows < limit), "n>1B")
+
+
+def render_card(
+    manifests: Sequence[Manifest], repo_id: str | None = None, license: str = ""
+) -> str:
+    """The whole README.md for the splits in ``manifests`` (all sharing one features schema)."""
+    return "---\n" + _yaml_header(manifests, license) + "---\n\n" + _body(manifests, repo_id)
+
+
+def _yaml_header(manifests: Sequence[Manifest], license: str) -> str:
+    first = manifests[0]
+    info = first.info
+    header: dict[str, Any] = {"license": hub_license(license or info.get("license", ""))}
+    if info.get("title"):
+        header["pretty_name"] = info["title"]
+    tags = ["nifti", "medical", "neuroimaging", "mri"] + (
+        ["bids"] if info.get("bids_version") else []
+    )
+    header["tags"] = tags
+    header["size_categories"] = [size_category(sum(m.num_rows for m in manifests))]
+    header["dataset_info"] = {
+        "features": features_yaml(first.features),
+        "splits": [
+            {"name": m.split, "num_bytes": m.num_bytes, "num_examples": m.num_rows}
+            for m in manifests
+        ],
+        "download_size": sum(m.download_size for m in manifests),
+        "dataset_size": sum(m.num_bytes for m in manifests),
+    }
+    header["configs"] = [
+        {
+            "config_name": "default",
+            "data_files": [{"split": m.split, "path": f"data/{m.split}-*"} for m in manifests],
+        }
+    ]
+    return yaml.safe_dump(header, sort_keys=False, allow_unicode=True, width=100)
+
+
+def _body(manifests: Sequence[Manifest], repo_id: str | None) -> str:
+    first = manifests[0]
+    info = first.info
+    repo = repo_id or PLACEHOLDER_REPO
+    parts = [f"# {info.get('title') or _default_title(repo_id)}\n"]
+    if info.get("description"):
+        parts.append(info["description"].strip() + "\n")
+    parts.append(_contents(manifests))
+    parts += [_bids_section(manifests)] if info.get("bids_version") or _bids_kinds(info) else []
+    parts.append(_schema_table(first))
+    parts.append(_snippets(first, repo))
+    parts += [_left_out(manifests)] if any(m.left_out for m in manifests) else []
+    parts += [_citation(info)] if _has_citation(info) else []
+    parts.append(_provenance(manifests))
+    return "\n".join(parts)
+
+
+def _default_title(repo_id: str | None) -> str:
+    return repo_id.split("/")[-1] if repo_id else "NIfTI dataset"
+
+
+def _contents(manifests: Sequence[Manifest]) -> str:
+    rows = [
+        f"| {m.split} | {m.num_rows:,} | {m.num_images:,} | {format_size(m.image_bytes)} | "
+        f"{len(m.shards):,} | {format_size(m.download_size)} |"
+        for m in manifests
+    ]
+    columns = {}
+    for m in manifests:
+        for name, n in m.images_per_column.items():
+            columns[name] = columns.get(name, 0) + n
+    per_column = "\n".join(f"| `{name}` | {n:,} |" for name, n in columns.items())
+    return (
+        "## What is in it\n\n"
+        "| split | rows | images | image bytes | shards | download size |\n"
+        "|---|---:|---:|---:|---:|---:|\n" + "\n".join(rows) + "\n\n"
+        "Images per column:\n\n| column | images |\n|---|---:|\n" + per_column + "\n"
+    )
+
+
+def _schema_table(manifest: Manifest) -> str:
+    lines = ["## Schema\n", "| column | type | description |", "|---|---|---|"]
+    for column in manifest.columns:
+        feature = manifest.features[column["name"]]
+        lines.append(f"| `{column['name']}` | {_type_label(feature)} | {column['description']} |")
+    return (
+        "\n".join(lines) + "\n\nEach image is stored as the original file's exact bytes "
+        "(`.nii` or `.nii.gz`) with its file name in `path`.\n"
+    )
+
+
+def _type_label(feature: Any) -> str:
+    kind = feature.get("_type") if isinstance(feature, dict) else None
+    if kind == "Nifti":
+        return "`Nifti()`"
+    if kind in ("List", "LargeList"):
+        return f"`{kind}({_type_label(feature['feature']).strip('`')})`"
+    if kind == "Value":
+        return f"`{feature['dtype']}`"
+    return "`struct`"
+
+
+def _snippets(manifest: Manifest, repo: str) -> str:
+    images = [c["name"] for c in manifest.columns if c["kind"] in ("image", "image_list")]
+    image = images[0] if images else "image"
+    excluded = ", ".join(images or [image])
+    dropped = ", ".join(f'"{name}"' for name in images or [image])
+    is_list = any(c["name"] == image and c["kind"] == "image_list" for c in manifest.columns)
+    access = f'row["{image}"][0]' if is_list else f'row["{image}"]'
+    first = max(0, manifest.first_row_per_column.get(image, 0))  # a row that has this image
+    split = manifest.split
+    return f"""## Load it
+
+Needs `datasets>={MIN_DATASETS}` and `nibabel` (older `datasets` fail with "Feature type 'Nifti' not
+found"). Images decode to `nibabel.Nifti1Image`.
+
+```python
+from datasets import load_dataset
+
+ds = load_dataset("{repo}", split="{split}")
+row = ds[{first}]
+img = {access}                       # a nibabel Nifti1Image
+print(img.shape, img.header.get_zooms())
+voxels = img.get_fdata()
+```
+
+Stream it without downloading everything: `load_dataset("{repo}", split="{split}", streaming=True)`.
+
+DuckDB (filter on metadata without decoding any image):
+
+```sql
+SELECT * EXCLUDE ({excluded})
+FROM 'hf://datasets/{repo}/data/{split}-*.parquet'
+LIMIT 10;
+```
+
+Polars:
+
+```python
+import polars as pl
+
+df = pl.scan_parquet("hf://datasets/{repo}/data/{split}-*.parquet").drop([{dropped}]).collect()
+```
+
+Without `datasets` (any Parquet reader plus nibabel):
+
+```python
+import gzip, nibabel as nib, pyarrow.parquet as pq
+
+cell = pq.read_table("data/{split}-00000-of-{len(manifest.shards):05d}.parquet",
+                     columns=["{image}"]).column(0)[0].as_py()
+raw = {"cell[0]['bytes']" if is_list else "cell['bytes']"}
+img = nib.Nifti1Image.from_bytes(gzip.decompress(raw) if raw[:2] == b"\\x1f\\x8b" else raw)
+```
+"""
+
+
+def _left_out(manifests: Sequence[Manifest]) -> str:
+    lines = [
+        "## Files left out\n",
+        "These input files were found but are not in this dataset (bad files left out with "
+        "`--on-error skip`, filters, files a BIDS dataset ignores), each with the reason:\n",
+        "| file | reason |",
+        "|---|---|",
+    ]
+    for m in manifests:
+        lines += [f"| `{p.path}` | {p.message} |" for p in m.left_out]
+    return "\n".join(lines) + "\n"
+
+
+def _extra(info: dict[str, Any]) -> dict[str, str]:
+    """``DatasetInfo.extra`` pairs (a list of pairs once read back from the manifest)."""
+    return {str(k): str(v) for k, v in info.get("extra") or []}
+
+
+def _bids_kinds(info: dict[str, Any]) -> list[dict[str, Any]]:
+    try:
+        kinds = json.loads(_extra(info).get("bids_kinds", "[]"))
+    except ValueError:
+        return []
+    return kinds if isinstance(kinds, list) else []
+
+
+_LAYOUT_WORDS = {"session": "session", "subject": "subject", "file": "image file"}
+
+
+def _bids_section(manifests: Sequence[Manifest]) -> str:
+    """Where the data came from: BIDS version, row layout, and what each image column holds."""
+    info = manifests[0].info
+    extra = _extra(info)
+    version = f" (BIDS version {info['bids_version']})" if info.get("bids_version") else ""
+    lines = ["## BIDS\n", f"Built from a BIDS dataset{version}."]
+    layout = extra.get("bids_layout")
+    if layout:
+        lines[-1] += (
+            f" One row per {_LAYOUT_WORDS.get(layout, layout)} (`--rows {layout}`); each image "
+            f"column `K` has a `K_info` column with the image's path, BIDS entities, merged "
+            f"sidecar JSON and header summary."
+        )
+    lines.append("")
+    kinds = _bids_kinds(info)
+    if kinds:
+        lines += [
+            "| column | files | rows with it | datatype | suffix | task | pipeline |",
+            "|---|---:|---:|---|---|---|---|",
+        ]
+        for k in kinds:
+            name = f"`{k.get('column')}`" + (" (list)" if k.get("list") else "")
+            files, rows = _column_counts(manifests, str(k.get("column")))
+            lines.append(
+                f"| {name} | {files:,} | {rows:,} | "
+                f"{', '.join(d for d in k.get('datatypes', []) if d)} | {k.get('suffix', '')} | "
+                f"{k.get('task', '')} | {k.get('pipeline', '')} |"
+            )
+        lines.append("")
+    for key, label in (
+        ("DatasetType", "Dataset type"),
+        ("GeneratedBy", "Generated by"),
+        ("Funding", "Funding"),
+        ("EthicsApprovals", "Ethics approvals"),
+    ):
+        if extra.get(key):
+            lines += [f"{label}: {extra[key]}", ""]
+    return "\n".join(lines)
+
+
+def _column_counts(manifests: Sequence[Manifest], column: str) -> tuple[int, int]:
+    """Images and rows with an image in a column, as written (after any file was left out)."""
+    files = sum(m.images_per_column.get(column, 0) for m in manifests)
+    rows = sum(m.rows_per_column.get(column, 0) for m in manifests)
+    return files, rows
+
+
+def _has_citation(info: dict[str, Any]) -> bool:
+    return any(
+        info.get(k) for k in ("citation", "doi", "acknowledgements", "references", "authors")
+    )
+
+
+def _citation(info: dict[str, Any]) -> str:
+    lines = ["## Citation\n"]
+    if info.get("authors"):
+        lines.append("Authors: " + ", ".join(info["authors"]) + "\n")
+    if info.get("doi"):
+        lines.append(f"DOI: {info['doi']}\n")
+    if info.get("citation"):
+        lines.append("How to cite:\n\n" + info["citation"].strip() + "\n")
+    if info.get("acknowledgements"):
+        lines.append("Acknowledgements: " + info["acknowledgements"].strip() + "\n")
+    if info.get("references"):
+        lines.append("References:\n\n" + "\n".join(f"- {r}" for r in info["references"]) + "\n")
+    if info.get("title") and (info.get("doi") or info.get("authors")):
+        lines.append("BibTeX:\n\n```bibtex\n" + _bibtex(info) + "\n```\n")
+    return "\n".join(lines)
+
+
+def _bibtex(info: dict[str, Any]) -> str:
+    doi = re.sub(r"^(doi:|https?://(dx\.)?doi\.org/)", "", info.get("doi", ""), flags=re.I)
+    key = re.sub(r"[^0-9a-z]+", "_", (doi or info["title"]).lower()).strip("_") or "dataset"
+    fields = [("title", "{" + info["title"] + "}")]
+    if info.get("authors"):
+        fields.append(("author", " and ".join(info["authors"])))
+    if doi:
+        fields += [("doi", doi), ("url", f"https://doi.org/{doi}")]
+    body = ",\n".join(f"  {name} = {{{value}}}" for name, value in fields)
+    return f"@misc{{{key},\n{body}\n}}"
+
+
+def _provenance(manifests: Sequence[Manifest]) -> str:
+    tools = manifests[0].tools
+    limit = manifests[0].options.get("max_shard_size", 0)
+    over = sum(1 for m in manifests for s in m.shards if s.size > limit)
+    shards = f"every shard is at most {format_size(limit)} on disk" + (
+        f" but {over} that hold a single larger row" if over else ""
+    )
+    return (
+        "## How it was made\n\n"
+        f"Built with nifti2parquet {tools.get('nifti2parquet', '')} "
+        f"(pyarrow {tools.get('pyarrow', '')}): {shards}, row groups hold about "
+        f"{format_size(manifests[0].options.get('row_group_size', 0))}, and every image's sha256 "
+        f"is recorded and checked.\n"
+    )
+
+
+def card_repo_id(text: str) -> str | None:
+    """The repo id a card was rendered for (None for the placeholder)."""
+    match = re.search(r'load_dataset\("([^"]+)", split=', text)
+    if not match or match.group(1) == PLACEHOLDER_REPO:
+        return None
+    return match.group(1)

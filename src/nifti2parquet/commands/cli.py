@@ -1,0 +1,460 @@
+"""The ``nifti2parquet`` command line: a thin click layer over the Python API.
+
+Each command parses its options into the API's dataclasses, calls one function, and prints the
+result: a one-line summary (or ``--json``), warnings on stderr. A user error prints one clear line
+naming the file and the problem and exits non-zero; never a traceback.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import os
+import sys
+from collections.abc import Callable
+from typing import Any
+
+import click
+
+from ..errors import N2PError, OptionError, Problem
+from ..sources.fsio import Storage
+from ..startup import keep_pandas_out
+from ..units import parse_size
+
+DEBUG_ENV = "NIFTI2PARQUET_DEBUG"
+
+
+def _size(ctx: click.Context, param: click.Parameter, value: str) -> int:
+    try:
+        return parse_size(value)
+    except OptionError as exc:
+        raise click.BadParameter(exc.message) from None
+
+
+def _part(ctx: click.Context, param: click.Parameter, value: str | None) -> tuple[int, int] | None:
+    """``I/N`` → (I, N) as given; the base is applied with --part-base."""
+    if value is None:
+        return None
+    try:
+        index, count = (int(x) for x in value.split("/"))
+    except ValueError:
+        raise click.BadParameter(f"{value!r}: write I/N, e.g. 0/8") from None
+    if count < 1:
+        raise click.BadParameter(f"{value!r}: N must be at least 1")
+    return index, count
+
+
+def _selection(kw: dict[str, Any]) -> dict[str, Any]:
+    """The source options given on the command line (see ``sources.SELECTION_FIELDS``)."""
+    from ..sources import SELECTION_FIELDS
+
+    return {name: kw[name] for name in SELECTION_FIELDS}
+
+
+def _storage(pairs: tuple[str, ...]) -> Storage:
+    options: dict[str, Any] = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep:
+            raise OptionError(f"--storage-option {pair!r}: write KEY=VALUE, e.g. anon=true")
+        options[key] = {"true": True, "false": False}.get(value.lower(), value)
+    return Storage(options)
+
+
+def _print_problems(problems: tuple[Problem, ...] | list[Problem], label: str) -> None:
+    for p in problems:
+        click.echo(f"{label}: {p}", err=True)
+
+
+def _run(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """Turn our errors into one clear message and an exit code; no tracebacks for user errors."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except N2PError as exc:
+            _print_error(exc)
+            sys.exit(exc.exit_code)
+        except KeyboardInterrupt:
+            click.echo(
+                "interrupted; run the same command again to continue where it stopped", err=True
+            )
+            sys.exit(130)
+        except Exception as exc:  # an unexpected failure is a bug: say so, briefly
+            if os.environ.get(DEBUG_ENV):
+                raise
+            click.echo(
+                f"error: internal error {type(exc).__name__}: {exc} (please report it; "
+                f"set {DEBUG_ENV}=1 to see the traceback)",
+                err=True,
+            )
+            sys.exit(3)
+
+    return wrapper
+
+
+def _print_error(exc: N2PError) -> None:
+    if len(exc.problems) == 1 and exc.message.endswith(":"):
+        click.echo(f"error: {exc.problems[0]} — {exc.message.rstrip(':')}", err=True)
+        return
+    click.echo(f"error: {exc.message}", err=True)
+    for problem in exc.problems:
+        click.echo(f"  {problem}", err=True)
+
+
+def _source_options(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """Options that say how to read SOURCE (shared by build and inspect)."""
+    options = [
+        click.option(
+            "--image-column",
+            "image_columns",
+            multiple=True,
+            metavar="NAME",
+            help="Table column holding NIfTI paths (repeatable). Default: detected.",
+        ),
+        click.option(
+            "--rows",
+            type=click.Choice(["auto", "session", "subject", "file"]),
+            default="auto",
+            show_default=True,
+            help="BIDS row layout: one row per session, subject or file.",
+        ),
+        click.option(
+            "--derivatives/--no-derivatives",
+            default=True,
+            show_default=True,
+            help="BIDS: include derivatives/<pipeline>/ images as their own columns.",
+        ),
+        click.option(
+            "--subject",
+            "subjects",
+            multiple=True,
+            metavar="GLOB",
+            help="BIDS: only these subjects (repeatable, globs).",
+        ),
+        click.option(
+            "--session",
+            "sessions",
+            multiple=True,
+            metavar="GLOB",
+            help="BIDS: only these sessions.",
+        ),
+        click.option(
+            "--datatype",
+            "datatypes",
+            multiple=True,
+            metavar="GLOB",
+            help="BIDS: only these datatypes (anat, func, dwi, ...).",
+        ),
+        click.option(
+            "--suffix",
+            "suffixes",
+            multiple=True,
+            metavar="GLOB",
+            help="BIDS: only these suffixes (T1w, bold, ...).",
+        ),
+        click.option(
+            "--task", "tasks", multiple=True, metavar="GLOB", help="BIDS: only these tasks."
+        ),
+        click.option(
+            "--storage-option",
+            "storage_options",
+            multiple=True,
+            metavar="KEY=VALUE",
+            help="fsspec option for remote SOURCE/OUTPUT (e.g. anon=true, endpoint_url=...).",
+        ),
+    ]
+    for option in reversed(options):
+        fn = option(fn)
+    return fn
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="nifti2parquet")
+def main() -> None:
+    """Publish NIfTI / BIDS datasets as Hugging Face Parquet datasets."""
+    # verify reads image-sized batches one after another; pyarrow's pooling allocator keeps the
+    # freed ones and peak memory creeps up. The C allocator gives them back. pyarrow reads this
+    # when it loads, which is after this point (commands import it lazily).
+    os.environ.setdefault("ARROW_DEFAULT_MEMORY_POOL", "system")
+
+
+@main.command()
+@click.argument("source")
+@click.argument("output_dir")
+@_source_options
+@click.option("--split", default="train", show_default=True, help="Split name of the shards.")
+@click.option(
+    "--max-shard-size",
+    default="500MB",
+    show_default=True,
+    callback=_size,
+    help="Largest shard file on disk (true bytes).",
+)
+@click.option(
+    "--row-group-size",
+    default="100MB",
+    show_default=True,
+    callback=_size,
+    help="Target bytes per row group (the Hub viewer reads up to ~286 MiB).",
+)
+@click.option(
+    "--workers",
+    type=int,
+    default=0,
+    help="Processes writing shards in parallel. Default: one per two CPU cores.",
+)
+@click.option(
+    "--part",
+    callback=_part,
+    metavar="I/N",
+    help="Build only part I of N (array jobs); then run once more with --finalize.",
+)
+@click.option(
+    "--part-base",
+    type=click.Choice(["0", "1"]),
+    default="0",
+    show_default=True,
+    help="Whether --part counts from 0 (I in 0..N-1) or from 1 (I in 1..N).",
+)
+@click.option(
+    "--plan-only",
+    is_flag=True,
+    help="Read, check and plan, save the plan for the --part runs (they then skip the source "
+    "reading), write no shard.",
+)
+@click.option(
+    "--finalize",
+    is_flag=True,
+    help="After all --part runs: check every shard is there, write manifest and card.",
+)
+@click.option(
+    "--on-error",
+    type=click.Choice(["fail", "skip"]),
+    default="fail",
+    show_default=True,
+    help="Bad input files: stop before writing, or leave them out.",
+)
+@click.option(
+    "--check",
+    type=click.Choice(["cheap", "deep"]),
+    default="cheap",
+    show_default=True,
+    help="deep: also decompress and decode every image first.",
+)
+@click.option("--license", default="", help="License for the card (e.g. cc-by-4.0).")
+@click.option("--repo-id", default=None, help="Hub repo id to show in the card's snippets.")
+@click.option("--quiet", "-q", is_flag=True, help="No progress bars.")
+@click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON on stdout.")
+@_run
+def build(source: str, output_dir: str, **kw: Any) -> None:
+    """Build SOURCE (a table of files or a BIDS folder) into OUTPUT_DIR."""
+    from ..progress import ConsoleReporter
+    from .build import BuildOptions
+    from .build import build as run_build
+
+    part = kw["part"]
+    if part:
+        base = int(kw["part_base"])
+        if not base <= part[0] < part[1] + base:
+            raise OptionError(
+                f"--part {part[0]}/{part[1]}: I must be between {base} and {part[1] - 1 + base}"
+                f" (--part-base {base})"
+            )
+        part = (part[0] - base, part[1])
+    options = BuildOptions(
+        split=kw["split"],
+        max_shard_size=kw["max_shard_size"],
+        row_group_size=kw["row_group_size"],
+        **_selection(kw),
+        workers=kw["workers"],
+        part=part,
+        finalize=kw["finalize"],
+        plan_only=kw["plan_only"],
+        on_error=kw["on_error"],
+        check=kw["check"],
+        license=kw["license"],
+        repo_id=kw["repo_id"],
+        storage=_storage(kw["storage_options"]),
+    )
+    result = run_build(source, output_dir, options, ConsoleReporter(kw["quiet"]))
+    _print_problems(result.warnings, "warning")
+    _print_problems(result.left_out, "left out")
+    if kw["as_json"]:
+        click.echo(json.dumps(result.to_dict(), indent=1))
+    else:
+        click.echo(result.summary())
+
+
+@main.command()
+@click.argument("output_dir")
+@click.option("--deep", is_flag=True, help="Also decode every image (and download every Hub file).")
+@click.option(
+    "--source",
+    is_flag=False,
+    flag_value="",
+    default=None,
+    metavar="[SOURCE]",
+    help="Compare with the source: every image stored once and equal to its file now. "
+    "Alone: the source recorded by the build, read with the build's source options.",
+)
+@_source_options
+@click.option("--repo", "repo_id", metavar="REPO_ID", help="Also check this Hub dataset repo.")
+@click.option("--revision", default=None, help="Branch, tag or commit of --repo (default: main).")
+@click.option("--token", default=None, help="Hub token (default: HF_TOKEN or the saved login).")
+@click.option("--split", "splits", multiple=True, help="Only these splits (default: all built).")
+@click.option(
+    "--threads", type=int, default=0, help="Shards checked at once. Default: one per core, max 8."
+)
+@click.option("--quiet", "-q", is_flag=True, help="No progress bars.")
+@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON on stdout.")
+@_run
+def verify(output_dir: str, **kw: Any) -> None:
+    """Prove OUTPUT_DIR (and its source, and its Hub copy) complete and byte-exact."""
+    from ..checking.verify import VerifyOptions
+    from ..checking.verify import verify as run_verify
+    from ..errors import VerifyError
+    from ..progress import ConsoleReporter
+    from ..sources import SourceOptions
+
+    options = VerifyOptions(
+        splits=kw["splits"],
+        deep=kw["deep"],
+        source=kw["source"],
+        source_options=SourceOptions(**_selection(kw), storage=_storage(kw["storage_options"])),
+        repo_id=kw["repo_id"],
+        revision=kw["revision"],
+        token=kw["token"],
+        threads=kw["threads"],
+    )
+    report = run_verify(output_dir, options, ConsoleReporter(kw["quiet"]))
+    _print_problems(report.warnings, "warning")
+    if kw["as_json"]:
+        click.echo(json.dumps(report.to_dict(), indent=1))
+    if not report.ok:
+        raise VerifyError(report.summary(), report.problems)
+    if not kw["as_json"]:
+        click.echo(report.summary())
+
+
+@main.command()
+@click.argument("output_dir", default="nifti2parquet-demo")
+@click.option("--quiet", "-q", is_flag=True, help="No progress bars.")
+@_run
+def demo(output_dir: str, quiet: bool) -> None:
+    """Build a small dataset from the NIfTI images shipped with nibabel, check it, show it."""
+    from ..progress import ConsoleReporter
+    from .demo import run_demo
+
+    for line in run_demo(output_dir, ConsoleReporter(quiet)):
+        click.echo(line)
+
+
+@main.command("inspect")
+@click.argument("source")
+@_source_options
+@click.option("--split", default="train", show_default=True, help="Split name of the shards.")
+@click.option(
+    "--max-shard-size",
+    default="500MB",
+    show_default=True,
+    callback=_size,
+    help="Largest shard file on disk (true bytes), as for build.",
+)
+@click.option(
+    "--row-group-size",
+    default="100MB",
+    show_default=True,
+    callback=_size,
+    help="Target bytes per row group, as for build.",
+)
+@click.option(
+    "--on-error",
+    type=click.Choice(["fail", "skip"]),
+    default="fail",
+    show_default=True,
+    help="Say whether build would stop on bad files (fail) or leave them out (skip).",
+)
+@click.option("--quiet", "-q", is_flag=True, help="No progress bars.")
+@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON on stdout.")
+@_run
+def inspect_command(source: str, **kw: Any) -> None:
+    """Show what build would make of SOURCE (reads headers only, writes nothing)."""
+    from ..progress import ConsoleReporter
+    from .build import BuildOptions
+    from .inspect import inspect_source
+
+    options = BuildOptions(
+        split=kw["split"],
+        max_shard_size=kw["max_shard_size"],
+        row_group_size=kw["row_group_size"],
+        **_selection(kw),
+        on_error=kw["on_error"],
+        storage=_storage(kw["storage_options"]),
+    )
+    report = inspect_source(source, options, ConsoleReporter(kw["quiet"]))
+    if kw["as_json"]:
+        click.echo(json.dumps(report.to_dict(), indent=1))
+    else:
+        click.echo("\n".join(report.lines()))
+
+
+@main.command("push")
+@click.argument("output_dir")
+@click.argument("repo_id")
+@click.option("--private", is_flag=True, help="Create the repo private (when it does not exist).")
+@click.option(
+    "--revision",
+    default=None,
+    help="Branch to push to (created from main if missing), or refs/pr/N.",
+)
+@click.option("--create-pr", is_flag=True, help="Open a pull request instead of pushing directly.")
+@click.option("--token", default=None, help="Hub token (default: HF_TOKEN or the saved login).")
+@click.option("--message", default=None, help="Commit message (numbered when several commits).")
+@click.option(
+    "--files-per-commit",
+    type=click.IntRange(min=1),
+    default=50,
+    show_default=True,
+    help="Shards per commit (the Hub recommends 50-100 operations per commit).",
+)
+@click.option("--dry-run", is_flag=True, help="Print the plan; write nothing, here or on the Hub.")
+@click.option("--no-xet", is_flag=True, help="Upload with plain Git LFS instead of Xet.")
+@click.option("--quiet", "-q", is_flag=True, help="No progress bars.")
+@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON on stdout.")
+@_run
+def push_command(output_dir: str, repo_id: str, **kw: Any) -> None:
+    """Push the build in OUTPUT_DIR to the Hub dataset repo REPO_ID (batched, resumable)."""
+    from ..hub.push import PushOptions
+    from ..hub.push import push as run_push
+    from ..progress import ConsoleReporter
+
+    options = PushOptions(
+        private=kw["private"],
+        revision=kw["revision"],
+        create_pr=kw["create_pr"],
+        token=kw["token"],
+        message=kw["message"],
+        files_per_commit=kw["files_per_commit"],
+        dry_run=kw["dry_run"],
+        no_xet=kw["no_xet"],
+    )
+    result = run_push(output_dir, repo_id, options, ConsoleReporter(kw["quiet"]))
+    _print_problems(result.warnings, "warning")
+    if kw["as_json"]:
+        click.echo(json.dumps(result.to_dict(), indent=1))
+        return
+    if result.dry_run:
+        click.echo("\n".join(result.plan.lines()))
+    click.echo(result.summary())
+
+
+def run() -> None:
+    """The ``nifti2parquet`` program: the console script and ``python -m nifti2parquet``."""
+    keep_pandas_out()
+    main(prog_name="nifti2parquet")
+
+
+if __name__ == "__main__":  # pragma: no cover
+    run()

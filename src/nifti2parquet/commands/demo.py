@@ -1,0 +1,117 @@
+"""``demo``: the whole job on real NIfTI images, with no data of your own.
+
+The nibabel wheel ships a few real NIfTI-1 images (``nibabel.testing.data_path``). The demo copies
+them into a small subject table under BIDS-like names, inside the output's hidden folder (so nothing
+of it is uploaded): a single-image column with one missing image, a multi-run ``List(Nifti())``
+column with an empty list, a mask column, and phenotype columns. Then it builds it, verifies it
+(every byte, every image decoded as `datasets` would, every source file compared) and says how to
+load and push the result.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import shutil
+from collections.abc import Iterator
+
+from ..checking.verify import VerifyOptions, verify
+from ..errors import InputError, VerifyError
+from ..progress import Reporter
+from ..shards.output import STATE, OutputFolder
+from .build import BuildOptions, build
+
+DEMO_SOURCE = f"{STATE}/demo-source"
+
+# (subject, T1w, bold runs, lesion mask, age, group): file names from nibabel's test data
+_SUBJECTS = [
+    (
+        "sub-01",
+        "anatomical.nii",
+        ["functional.nii", "example4d.nii.gz"],
+        "standard.nii.gz",
+        "34.5",
+        "patient",
+    ),
+    ("sub-02", "reoriented_anat_moved.nii", [], None, "41", "control"),
+    ("sub-03", None, ["example4d.nii.gz"], "resampled_anat_moved.nii", "n/a", "patient"),
+]
+
+
+def make_demo_table(folder: str) -> str:
+    """Copy the images under BIDS-like names and write ``participants.csv``; return its path."""
+    data_path = nibabel_images()
+    os.makedirs(folder, exist_ok=True)
+    lines = []
+    for subject, t1w, bold, mask, age, group in _SUBJECTS:
+        t1w_name = _copy(data_path, t1w, folder, f"{subject}_T1w") if t1w else ""
+        runs = [
+            _copy(data_path, run, folder, f"{subject}_task-rest_run-{i + 1:02d}_bold")
+            for i, run in enumerate(bold)
+        ]
+        mask_name = _copy(data_path, mask, folder, f"{subject}_desc-lesion_mask") if mask else ""
+        lines.append([subject, t1w_name, json.dumps(runs), mask_name, age, group])
+    table = os.path.join(folder, "participants.csv")
+    with open(table, "w", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(["subject_id", "t1w", "bold", "lesion_mask", "age", "group"])
+        writer.writerows(lines)
+    return table
+
+
+def nibabel_images() -> str:
+    """The folder of real images inside the nibabel wheel (``nibabel.testing.data_path``,
+    found without importing ``nibabel.testing``, which needs pytest)."""
+    import nibabel
+
+    folder = os.path.join(os.path.dirname(nibabel.__file__), "tests", "data")
+    if not os.path.isfile(os.path.join(folder, "anatomical.nii")):
+        raise InputError(
+            f"{folder}: nibabel's sample images are not installed; the demo needs them"
+        )
+    return folder
+
+
+def _copy(source_dir: str, name: str, folder: str, stem: str) -> str:
+    extension = ".nii.gz" if name.endswith(".nii.gz") else ".nii"
+    target = stem + extension
+    shutil.copyfile(os.path.join(source_dir, name), os.path.join(folder, target))
+    return target
+
+
+def run_demo(output_dir: str, reporter: Reporter | None = None) -> Iterator[str]:
+    """Build and verify the demo dataset; yield what to tell the user."""
+    output = OutputFolder(output_dir)
+    table = make_demo_table(output.full(DEMO_SOURCE)) if _fresh(output) else None
+    table = table or output.full(f"{DEMO_SOURCE}/participants.csv")
+    options = BuildOptions(
+        max_shard_size=1_000_000, row_group_size=500_000, workers=1, license="other"
+    )
+    result = build(table, output.url, options, reporter)
+    yield f"source: {table} ({len(_SUBJECTS)} subjects, real NIfTI images from nibabel)"
+    yield result.summary()
+    report = verify(output.url, VerifyOptions(deep=True, source=""), reporter)
+    if not report.ok:
+        raise VerifyError(
+            f"the demo build failed its verification: {report.summary()}", report.problems
+        )
+    yield f"verify --deep --source: {report.summary()}"
+    yield from _what_next(output.url)
+
+
+def _fresh(output: OutputFolder) -> bool:
+    return not output.exists(f"{DEMO_SOURCE}/participants.csv")
+
+
+def _what_next(path: str) -> Iterator[str]:
+    yield ""
+    yield "Load it (needs datasets>=4.4 and nibabel):"
+    yield (
+        f"  python -c \"from datasets import load_dataset; ds = load_dataset('{path}', "
+        f"split='train'); print(ds); print(ds[0]['t1w'].shape)\""
+    )
+    yield "Check it byte for byte:"
+    yield f"  nifti2parquet verify {path}"
+    yield "Publish it (needs a Hugging Face token: `hf auth login` or HF_TOKEN):"
+    yield f"  nifti2parquet push {path} YOUR-NAME/nifti2parquet-demo"

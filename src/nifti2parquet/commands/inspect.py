@@ -1,0 +1,225 @@
+"""``inspect``: what ``build`` would make of SOURCE, without writing anything.
+
+It runs the same first stages as ``build`` (:func:`nifti2parquet.commands.build.prepare`: read the
+source, check every image's header, plan the shards) and reports rows, columns with their types,
+images per column, total bytes, the planned shards, and every file found that will not be in the
+output with the reason. Only headers are read (a few KB per image), never the voxels. Problems that
+would stop ``build`` (bad files in ``--on-error fail`` mode, rows over Parquet's limits) are
+reported instead of raised, so one run shows all of them.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from typing import Any
+
+from ..checking.inputs import row_limit_problems
+from ..errors import Problem, errors_only
+from ..progress import Reporter
+from ..shards.plan import Plan
+from ..sources.rows import SourceRows, images_in_row
+from ..sources.schema import column_feature
+from ..units import format_size
+from .build import BuildOptions, prepare
+
+MAX_SHARD_LINES = 20  # human output lists every shard up to this many, else a summary
+
+
+@dataclass(frozen=True)
+class ColumnReport:
+    name: str
+    kind: str  # image, image_list or value
+    type: str  # Nifti(), List(Nifti()), int64, struct(22 fields), ...
+    feature: Any  # the `datasets` feature as JSON
+    description: str
+    images: int
+    image_bytes: int
+
+
+@dataclass(frozen=True)
+class ShardReport:
+    path: str
+    rows: int
+    row_groups: int
+    images: int
+    image_bytes: int
+    max_bytes: int  # the plan's upper bound of the file's size on disk
+
+
+@dataclass(frozen=True)
+class InspectReport:
+    """What ``build`` would do with SOURCE and these options."""
+
+    source: str
+    kind: str  # table or bids
+    layout: str  # BIDS row layout (session, subject, file); "" for tables
+    num_rows: int
+    columns: tuple[ColumnReport, ...]
+    num_images: int
+    image_bytes: int
+    shards: tuple[ShardReport, ...]
+    max_shard_size: int
+    row_group_size: int
+    files_found: int
+    left_out: tuple[Problem, ...]
+    warnings: tuple[Problem, ...]
+    blocking: tuple[Problem, ...]  # what would make `build` stop before writing
+    stop_reason: str  # "" when build would go ahead
+
+    @property
+    def files_written(self) -> int:
+        return self.num_images
+
+    def to_dict(self) -> dict[str, Any]:
+        data = dataclasses.asdict(self)
+        for key in ("left_out", "warnings", "blocking"):
+            data[key] = [p.to_dict() for p in getattr(self, key)]
+        data["files_written"] = self.files_written
+        data["files_left_out"] = len(self.left_out)
+        data["num_shards"] = len(self.shards)
+        return data
+
+    def lines(self) -> list[str]:
+        """The report as a person reads it."""
+        what = "BIDS dataset" if self.kind == "bids" else "table"
+        layout = f" (one row per {self.layout})" if self.layout else ""
+        out = [
+            f"{what} {self.source}{layout}",
+            f"{self.num_rows:,} rows, {self.num_images:,} images, {format_size(self.image_bytes)}",
+            "",
+            "columns:",
+        ]
+        width = max((len(c.name) for c in self.columns), default=10) + 2
+        for c in self.columns:
+            images = (
+                f"  {c.images:,} images, {format_size(c.image_bytes)}" if c.kind != "value" else ""
+            )
+            out.append(f"  {c.name:<{width}}{c.type}{images}")
+        out += ["", *self._shard_lines(), ""]
+        out.append(
+            f"files: {self.files_found:,} found = {self.files_written:,} to write + "
+            f"{len(self.left_out):,} left out"
+        )
+        if self.left_out:
+            out += ["", f"left out ({len(self.left_out):,}):"]
+            out += [f"  [{p.severity}] {p}" for p in self.left_out]
+        if self.warnings:
+            out += ["", f"warnings ({len(self.warnings):,}):"]
+            out += [f"  {p}" for p in self.warnings]
+        if self.stop_reason:
+            out += ["", f"build would stop: {self.stop_reason}"]
+            out += [f"  {p}" for p in self.blocking]
+        return out
+
+    def _shard_lines(self) -> list[str]:
+        sizes = [s.max_bytes for s in self.shards]
+        lines = [
+            f"planned shards: {len(self.shards):,} (--max-shard-size "
+            f"{format_size(self.max_shard_size)}, --row-group-size "
+            f"{format_size(self.row_group_size)}); each at most {format_size(max(sizes))}"
+        ]
+        shown = self.shards if len(self.shards) <= MAX_SHARD_LINES else ()
+        for s in shown:
+            lines.append(
+                f"  {s.path}  {s.rows:,} rows, {s.row_groups:,} row groups, {s.images:,} images, "
+                f"{format_size(s.image_bytes)}, at most {format_size(s.max_bytes)} on disk"
+            )
+        if not shown:
+            lines.append(f"  smallest at most {format_size(min(sizes))}; --json lists every shard")
+        return lines
+
+
+def inspect_source(
+    source: str, options: BuildOptions | None = None, reporter: Reporter | None = None
+) -> InspectReport:
+    """Read, check and plan SOURCE as ``build`` would; write nothing, raise on nothing fixable."""
+    options = options or BuildOptions()
+    rows, plan = prepare(source, options, reporter, strict=False)
+    blocking, stop_reason = _blocking(rows, options)
+    return InspectReport(
+        source=source,
+        kind=rows.kind,
+        layout=dict(rows.info.extra).get("bids_layout", ""),
+        num_rows=len(rows.rows),
+        columns=_columns(rows),
+        num_images=rows.image_count(),
+        image_bytes=rows.image_bytes(),
+        shards=_shards(rows, plan),
+        max_shard_size=options.max_shard_size,
+        row_group_size=options.row_group_size,
+        files_found=rows.files_found,
+        left_out=rows.left_out,
+        warnings=rows.warnings,
+        blocking=tuple(blocking),
+        stop_reason=stop_reason,
+    )
+
+
+def _blocking(rows: SourceRows, options: BuildOptions) -> tuple[list[Problem], str]:
+    limits = row_limit_problems(rows)
+    if limits:
+        return limits, "some rows cannot be stored in Parquet"
+    errors = errors_only(rows.left_out)
+    if errors and options.on_error == "fail":
+        noun = "file" if len(errors) == 1 else "files"
+        return errors, (
+            f"{len(errors)} input {noun} cannot be used (fix them, or use --on-error skip to "
+            f"build without them)"
+        )
+    return [], ""
+
+
+def _columns(rows: SourceRows) -> tuple[ColumnReport, ...]:
+    counts = {c: 0 for c in rows.image_columns}
+    sizes = {c: 0 for c in rows.image_columns}
+    for _, c, img in rows.images():
+        counts[c] += 1
+        sizes[c] += img.size
+    return tuple(
+        ColumnReport(
+            name=column.name,
+            kind=column.kind,
+            type=type_label(column_feature(column)),
+            feature=column_feature(column),
+            description=column.description,
+            images=counts.get(i, 0),
+            image_bytes=sizes.get(i, 0),
+        )
+        for i, column in enumerate(rows.columns)
+    )
+
+
+def type_label(feature: Any) -> str:
+    """A short name of a `datasets` feature: ``Nifti()``, ``List(int64)``, ``struct(22 fields)``."""
+    kind = feature.get("_type") if isinstance(feature, dict) else None
+    if kind == "Nifti":
+        return "Nifti()"
+    if kind in ("List", "LargeList"):
+        return f"{kind}({type_label(feature['feature'])})"
+    if kind == "Value":
+        return str(feature["dtype"])
+    if isinstance(feature, dict):
+        return f"struct({len(feature)} fields)"
+    return str(feature)
+
+
+def _shards(rows: SourceRows, plan: Plan) -> tuple[ShardReport, ...]:
+    reports = []
+    for shard in plan.shards:
+        images = [
+            img
+            for row in rows.rows[shard.start : shard.stop]
+            for _, img in images_in_row(row, rows.image_columns)
+        ]
+        reports.append(
+            ShardReport(
+                path=shard.path,
+                rows=shard.num_rows,
+                row_groups=len(shard.row_groups),
+                images=len(images),
+                image_bytes=sum(img.size for img in images),
+                max_bytes=shard.bound,
+            )
+        )
+    return tuple(reports)

@@ -1,0 +1,140 @@
+"""Parquet pages of the NIfTI ``bytes`` leaves, framed by us so the image bytes never enter memory.
+
+A NIfTI ``bytes`` leaf is uncompressed and PLAIN-encoded, so its data page is nothing but a small
+header, the row's repetition and definition levels, and each image as a 4-byte length followed by
+the file's bytes exactly as on disk. Writing that framing ourselves lets the writer copy every
+image from its file into the shard inside the kernel (as ``cp`` does) instead of pushing it through
+Arrow buffers and pyarrow's encoder, which held two more copies of each page in memory.
+
+Every row gets its own page: a page's bytes depend on its row alone (so a rebuilt shard
+deduplicates on the Hub's Xet storage, as content-defined chunking intends), pages start on row
+boundaries (as the page index requires of repeated columns), and a page never exceeds Parquet's
+2 GiB page limit because the plan refuses rows that large.
+"""
+
+from __future__ import annotations
+
+import struct
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from ..sources.rows import ImageRef, cell_images
+from . import thrift
+from .thrift import I32, I64, LIST, STRUCT, Struct
+
+DATA_PAGE = 0
+PLAIN = 0
+RLE = 3
+
+
+@dataclass(frozen=True)
+class Page:
+    """One row's page: ``head`` (header, levels), then each image preceded by its 4-byte length."""
+
+    head: bytes
+    images: tuple[ImageRef, ...]
+    first_row: int  # within the row group
+    levels: int  # definition levels in the page (values and nulls)
+
+    @property
+    def size(self) -> int:
+        """The whole page on disk, header included."""
+        return len(self.head) + sum(4 + img.size for img in self.images)
+
+    @property
+    def value_bytes(self) -> int:
+        return sum(img.size for img in self.images)
+
+
+def row_levels(cell: Any, max_rep: int, max_def: int) -> tuple[list[int], list[int]]:
+    """Repetition and definition levels of one cell of a ``Nifti`` or ``List(Nifti())`` column.
+
+    A ``Nifti`` cell (``struct<bytes, path>``, both nullable) has def 2 with bytes and 0 when the
+    image is missing. A list (``list<element: struct<bytes, path>>``) is 0 when missing, 1 when
+    empty, and 4 for each image, the first with repetition 0 and the rest 1.
+    """
+    if max_rep == 0:
+        return [], [max_def if cell is not None else 0]
+    if cell is None:
+        return [0], [0]
+    if not cell:
+        return [0], [1]
+    return [0] + [1] * (len(cell) - 1), [max_def] * len(cell)
+
+
+def row_page(cell: Any, max_rep: int, max_def: int, first_row: int) -> Page:
+    """The page of one cell: its header and levels; the images follow it on disk."""
+    reps, defs = row_levels(cell, max_rep, max_def)
+    images = cell_images(cell)
+    levels = b""
+    if max_rep:
+        levels += _level_block(reps, max_rep)
+    if max_def:
+        levels += _level_block(defs, max_def)
+    body = len(levels) + sum(4 + img.size for img in images)
+    header = Struct()
+    header.set(1, I32, DATA_PAGE).set(2, I32, body).set(3, I32, body)
+    data_page = Struct().set(1, I32, len(defs)).set(2, I32, PLAIN)
+    data_page.set(3, I32, RLE).set(4, I32, RLE)
+    header.set(5, STRUCT, data_page)
+    return Page(thrift.encode(header) + levels, images, first_row, len(defs))
+
+
+def value_prefix(image: ImageRef) -> bytes:
+    """PLAIN encoding of a byte array: its length, little-endian, then the bytes."""
+    return struct.pack("<i", image.size)
+
+
+def _level_block(levels: Sequence[int], max_level: int) -> bytes:
+    """Levels in the RLE/bit-packed hybrid, as runs, preceded by their 4-byte length (page v1)."""
+    width = (max_level.bit_length() + 7) // 8
+    runs = bytearray()
+    start = 0
+    for i in range(1, len(levels) + 1):
+        if i == len(levels) or levels[i] != levels[start]:
+            _uvarint(runs, (i - start) << 1)
+            runs += levels[start].to_bytes(width, "little")
+            start = i
+    return struct.pack("<i", len(runs)) + bytes(runs)
+
+
+def _uvarint(out: bytearray, n: int) -> None:
+    while n > 0x7F:
+        out.append((n & 0x7F) | 0x80)
+        n >>= 7
+    out.append(n)
+
+
+def chunk_metadata(base: Struct, pages: Sequence[Page], start: int) -> Struct:
+    """The column chunk's ``ColumnMetaData``, from pyarrow's for the same leaf and levels.
+
+    pyarrow wrote the chunk with empty placeholders for the images, so everything that depends
+    on the levels alone (value count, level histograms, path, types) is already right; the sizes,
+    the offset and the byte counts are ours.
+    """
+    meta = base.copy()
+    total = sum(page.size for page in pages)
+    meta.set(6, I64, total).set(7, I64, total).set(9, I64, start)
+    meta.drop(10, 11, 14, 15)  # no index page, dictionary or bloom filter
+    stats = meta.get(12)
+    if stats is not None and any(f in stats.fields for f in (1, 2, 5, 6)):
+        meta.drop(12)  # min/max of placeholders would be wrong (they are off for these leaves)
+    meta.set(2, LIST, thrift.List(I32, [RLE, PLAIN]))
+    encoding_stats = Struct().set(1, I32, DATA_PAGE).set(2, I32, PLAIN).set(3, I32, len(pages))
+    meta.set(13, LIST, thrift.List(STRUCT, [encoding_stats]))
+    sizes = meta.get(16)
+    if sizes is not None:
+        sizes.set(1, I64, sum(page.value_bytes for page in pages))
+    return meta
+
+
+def offset_index(pages: Sequence[Page], start: int) -> Struct:
+    """The chunk's ``OffsetIndex``: where each page is and which row it starts."""
+    locations, position = [], start
+    for page in pages:
+        location = Struct().set(1, I64, position).set(2, I32, page.size)
+        locations.append(location.set(3, I64, page.first_row))
+        position += page.size
+    index = Struct().set(1, LIST, thrift.List(STRUCT, locations))
+    return index.set(2, LIST, thrift.List(I64, [page.value_bytes for page in pages]))

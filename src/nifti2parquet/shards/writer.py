@@ -1,0 +1,322 @@
+"""The shard writer: one planned shard from its rows to a complete Parquet file.
+
+Two parts make a shard. pyarrow encodes everything small: the value columns, the image names, the
+schema and the footer, from the shard's rows with an empty placeholder where each image's bytes go
+(the placeholders have the images' exact nullness, so every level, count and histogram is already
+right). Then the shard is assembled in one sequential pass: pyarrow's column chunks are copied over
+as they are, and each NIfTI ``bytes`` chunk is replaced by pages we frame ourselves (``pages``),
+whose image bytes are copied from the files by the kernel (``transfer``); the footer and the page
+index are pyarrow's, with offsets moved and the replaced chunks' sizes put in.
+
+So image bytes are never in Python's or Arrow's memory: peak memory is the interpreter and the
+small columns, whatever the size of the images, and a build moves data about as fast as ``cp``
+while hashing every byte once for the manifest and once for the shard, on a second thread.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import struct
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from ..sources.fsio import Storage, is_remote
+from ..sources.rows import Column, ImageRef, cell_images, images_in_row
+from ..sources.schema import (
+    NIFTI_LIST_TYPE,
+    NIFTI_TYPE,
+    arrow_schema,
+    file_key_value_metadata,
+    parquet_writer_options,
+)
+from . import thrift
+from .pages import Page, chunk_metadata, offset_index, row_page, value_prefix
+from .plan import ShardPlan
+from .thrift import I64, STRUCT, Struct
+from .transfer import Progress, ShardFile
+
+MAGIC = b"PAR1"
+# (max repetition, max definition) level of a NIfTI ``bytes`` leaf: every field is nullable.
+LEVELS = {"image": (0, 2), "image_list": (1, 4)}
+
+
+@dataclass(frozen=True)
+class ShardTask:
+    """Everything a (possibly separate) process needs to write one shard."""
+
+    shard: ShardPlan
+    columns: tuple[Column, ...]
+    rows: tuple[tuple[Any, ...], ...]  # the shard's rows only, in order
+    tmp_file: str  # a local path to write to; the caller moves it into place
+    storage: Storage
+    read_threads: int = 4  # remote images: range requests at once
+    prefetch_bytes: int = 0  # remote images: bytes fetched ahead of the writing
+
+
+@dataclass(frozen=True)
+class ShardResult:
+    """What was written: enough to check the file later without reading it again."""
+
+    path: str
+    tmp_file: str
+    size: int
+    sha256: str
+    num_rows: int
+    num_row_groups: int
+    num_bytes: int  # Arrow in-memory bytes, the `datasets` notion of a split's size
+    image_sha256: tuple[str, ...]  # the shard's images, in row then column then list order
+
+
+def write_shard(task: ShardTask, progress: Progress | None = None) -> ShardResult:
+    """Write ``task.shard`` to ``task.tmp_file``; raise InputError if an input changed or broke."""
+    groups = [
+        task.rows[g.start - task.shard.start : g.stop - task.shard.start]
+        for g in task.shard.row_groups
+    ]
+    skeleton, num_bytes = _skeleton(task.columns, groups)
+    images = [img for rows in groups for img in _images_in_write_order(task.columns, rows)]
+    remote = [img for img in images if is_remote(img.url)]
+    out = ShardFile(
+        task.tmp_file, task.storage, remote, task.read_threads, task.prefetch_bytes, progress
+    )
+    try:
+        keys = _Assembler(task.columns, skeleton, out).write(groups)
+        size, digest, image_digests = out.finish()
+    except BaseException:
+        out.abort()
+        with contextlib.suppress(FileNotFoundError):
+            os.remove(task.tmp_file)
+        raise
+    by_key = dict(zip(keys, image_digests))
+    return ShardResult(
+        path=task.shard.path,
+        tmp_file=task.tmp_file,
+        size=size,
+        sha256=digest,
+        num_rows=task.shard.num_rows,
+        num_row_groups=len(task.shard.row_groups),
+        num_bytes=num_bytes,
+        image_sha256=tuple(by_key[key] for key in sorted(by_key)),
+    )
+
+
+def _skeleton(
+    columns: Sequence[Column], groups: Sequence[Sequence[tuple[Any, ...]]]
+) -> tuple[bytes, int]:
+    """The shard as pyarrow writes it with empty image bytes, and its Arrow size with the images.
+
+    `datasets` records a split's size as the Arrow in-memory bytes; a placeholder's bytes are
+    empty, so the real size is the placeholder table's plus the images'.
+    """
+    schema = arrow_schema(columns)
+    options = parquet_writer_options(columns, schema)
+    sink = pa.BufferOutputStream()
+    images = tuple(i for i, c in enumerate(columns) if c.is_image)
+    num_bytes = 0
+    with pq.ParquetWriter(sink, schema, **options) as writer:
+        for rows in groups:
+            table = _placeholder_table(columns, schema, rows)
+            writer.write_table(table, row_group_size=max(1, table.num_rows))
+            num_bytes += table.nbytes + sum(
+                img.size for r in rows for _, img in images_in_row(r, images)
+            )
+        writer.add_key_value_metadata(file_key_value_metadata(options))
+    return sink.getvalue().to_pybytes(), num_bytes
+
+
+def _placeholder_table(
+    columns: Sequence[Column], schema: pa.Schema, rows: Sequence[tuple[Any, ...]]
+) -> pa.Table:
+    arrays = []
+    for c, column in enumerate(columns):
+        cells = [row[c] for row in rows]
+        if column.kind == "image":
+            arrays.append(pa.array([_placeholder(img) for img in cells], NIFTI_TYPE))
+        elif column.kind == "image_list":
+            lists = [
+                None if cell is None else [_placeholder(img) for img in cell] for cell in cells
+            ]
+            arrays.append(pa.array(lists, NIFTI_LIST_TYPE))
+        else:
+            arrays.append(pa.array(cells, type=column.arrow_type))
+    return pa.Table.from_arrays(arrays, schema=schema)
+
+
+def _placeholder(img: ImageRef | None) -> dict[str, Any] | None:
+    return None if img is None else {"bytes": b"", "path": img.name}
+
+
+def _images_in_write_order(
+    columns: Sequence[Column], rows: Sequence[tuple[Any, ...]]
+) -> list[ImageRef]:
+    """A row group's images in file order: column by column, then row by row."""
+    return [
+        img
+        for c, column in enumerate(columns)
+        if column.is_image
+        for row in rows
+        for img in cell_images(row[c])
+    ]
+
+
+class _Assembler:
+    """Lays out the final file: pyarrow's chunks moved, NIfTI ``bytes`` chunks replaced."""
+
+    def __init__(self, columns: Sequence[Column], skeleton: bytes, out: ShardFile) -> None:
+        self._columns = columns
+        self._skeleton = skeleton
+        self._out = out
+        footer_length = struct.unpack("<I", skeleton[-8:-4])[0]
+        self._footer, _ = thrift.decode(skeleton, len(skeleton) - 8 - footer_length)
+        self._leaf_columns = _leaf_columns(self._footer, columns)
+        self._column_indexes: list[list[bytes | None]] = []
+        self._offset_indexes: list[list[Struct | None]] = []
+
+    def write(self, groups: Sequence[Sequence[tuple[Any, ...]]]) -> list[tuple[int, int, int]]:
+        """Write the whole file; the (row, column, position) key of each image, in file order."""
+        self._out.write(MAGIC)
+        keys: list[tuple[int, int, int]] = []
+        first_row = 0
+        row_groups = self._footer.get(4).items
+        for rows, group in zip(groups, row_groups):
+            keys += self._write_row_group(rows, group, first_row)
+            first_row += len(rows)
+        self._write_page_indexes(row_groups)
+        footer = thrift.encode(self._footer)
+        self._out.write(footer + struct.pack("<I", len(footer)) + MAGIC)
+        return keys
+
+    def _write_row_group(
+        self, rows: Sequence[tuple[Any, ...]], group: Struct, first_row: int
+    ) -> list[tuple[int, int, int]]:
+        keys: list[tuple[int, int, int]] = []
+        column_indexes, offset_indexes = [], []
+        group.set(5, I64, self._out.position)
+        for leaf, chunk in enumerate(group.get(1).items):
+            column, is_bytes = self._leaf_columns[leaf]
+            before = {fid: chunk.get(3).get(fid) for fid in (6, 7)}
+            column_indexes.append(self._take_column_index(chunk, is_bytes))
+            if is_bytes:
+                image_keys, index = self._write_image_chunk(chunk, rows, column, first_row)
+                keys += image_keys
+            else:
+                index = self._move_chunk(chunk)
+            offset_indexes.append(index)
+            after = chunk.get(3)
+            # the row group's uncompressed and compressed totals follow its chunks'
+            for total, fid in ((2, 6), (6, 7)):
+                if total in group.fields:
+                    grown = after.get(fid) - before[fid]
+                    group.set(total, I64, group.get(total) + grown)
+        self._column_indexes.append(column_indexes)
+        self._offset_indexes.append(offset_indexes)
+        return keys
+
+    def _move_chunk(self, chunk: Struct) -> Struct | None:
+        """Copy pyarrow's chunk as it is, shift the offsets that point into it; its offset index."""
+        meta = chunk.get(3)
+        start = min(meta.get(f) for f in (9, 11) if f in meta.fields)
+        delta = self._out.position - start
+        self._out.write(self._skeleton[start : start + meta.get(7)])
+        for fid in (9, 10, 11):  # data, index and dictionary page offsets
+            if fid in meta.fields:
+                meta.set(fid, I64, meta.get(fid) + delta)
+        if 14 in meta.fields:
+            raise AssertionError("bloom filters are not written, so never moved")
+        index = self._pop_offset_index(chunk)
+        if index is not None:
+            for location in index.get(1).items:
+                location.set(1, I64, location.get(1) + delta)
+        return index
+
+    def _write_image_chunk(
+        self, chunk: Struct, rows: Sequence[tuple[Any, ...]], column: int, first_row: int
+    ) -> tuple[list[tuple[int, int, int]], Struct]:
+        """Our pages for one NIfTI ``bytes`` chunk, one per row, images copied from their files;
+        the images' keys and the chunk's offset index."""
+        max_rep, max_def = LEVELS[self._columns[column].kind]
+        start = self._out.position
+        pages: list[Page] = []
+        keys: list[tuple[int, int, int]] = []
+        for r, row in enumerate(rows):
+            page = row_page(row[column], max_rep, max_def, r)
+            pages.append(page)
+            self._out.write(page.head)
+            for k, img in enumerate(page.images):
+                self._out.write(value_prefix(img))
+                self._out.append_image(img)
+                keys.append((first_row + r, column, k))
+        meta = chunk_metadata(chunk.get(3), pages, start)
+        levels = sum(page.levels for page in pages)
+        if meta.get(5) != levels:  # pyarrow's placeholders and our pages must agree
+            raise AssertionError(f"level count {levels} differs from pyarrow's {meta.get(5)}")
+        chunk.set(3, STRUCT, meta)
+        chunk.drop(4, 5)  # pyarrow's offset index of the placeholders: replaced by ours
+        return keys, offset_index(pages, start)
+
+    def _take_column_index(self, chunk: Struct, is_bytes: bool) -> bytes | None:
+        """pyarrow's column index, copied verbatim (it holds no offsets); none for image bytes."""
+        if 6 not in chunk.fields:
+            return None
+        start, length = chunk.get(6), chunk.get(7)
+        chunk.drop(6, 7)
+        return None if is_bytes else self._skeleton[start : start + length]
+
+    def _pop_offset_index(self, chunk: Struct) -> Struct | None:
+        """pyarrow's offset index of the chunk, taken off it (it is written at its new place)."""
+        if 4 not in chunk.fields:
+            return None
+        index, _ = thrift.decode(self._skeleton, chunk.get(4))
+        chunk.drop(4, 5)
+        return index
+
+    def _write_page_indexes(self, row_groups: Sequence[Struct]) -> None:
+        """Column indexes of every chunk, then offset indexes, as pyarrow lays them out."""
+        for group, indexes in zip(row_groups, self._column_indexes):
+            for chunk, data in zip(group.get(1).items, indexes):
+                if data is not None:
+                    chunk.set(6, I64, self._out.position).set(7, thrift.I32, len(data))
+                    self._out.write(data)
+        for group, indexes in zip(row_groups, self._offset_indexes):
+            for chunk, index in zip(group.get(1).items, indexes):
+                if index is not None:
+                    data = thrift.encode(index)
+                    chunk.set(4, I64, self._out.position).set(5, thrift.I32, len(data))
+                    self._out.write(data)
+
+
+def _leaf_columns(footer: Struct, columns: Sequence[Column]) -> list[tuple[int, bool]]:
+    """For each Parquet leaf: the column it belongs to, and whether it is a NIfTI ``bytes`` leaf.
+
+    Walks the footer's schema (a depth-first list where groups count their children), so column
+    names containing dots cannot confuse it.
+    """
+    elements = footer.get(2).items
+    leaves: list[tuple[int, bool]] = []
+    position = 1  # after the root
+    for c, column in enumerate(columns):
+        position, count = _subtree(elements, position)
+        # ``bytes`` is the first field of a NIfTI struct<bytes, path>
+        leaves += [(c, column.is_image and k == 0) for k in range(count)]
+    groups = footer.get(4).items
+    if groups and len(groups[0].get(1).items) != len(leaves):
+        raise AssertionError("schema leaves and column chunks disagree")
+    return leaves
+
+
+def _subtree(elements: Sequence[Struct], position: int) -> tuple[int, int]:
+    """The position after the subtree starting at ``position``, and its number of leaves."""
+    children = elements[position].get(5, 0)
+    position += 1
+    if not children:
+        return position, 1
+    leaves = 0
+    for _ in range(children):
+        position, count = _subtree(elements, position)
+        leaves += count
+    return position, leaves

@@ -1,0 +1,41 @@
+"""The command starts fast: it never loads pandas, which pyarrow would import for nothing.
+
+Only nifti2parquet's own processes decide that; importing the package leaves pandas alone.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+from factories import write_nifti
+
+
+def test_the_command_builds_and_verifies_without_loading_pandas(tmp_path: Path) -> None:
+    write_nifti(tmp_path / "a.nii.gz", seed=1)
+    (tmp_path / "t.csv").write_text("id,t1w\n1,a.nii.gz\n")
+    out = tmp_path / "out"
+    checked = 0
+    for args in (["build", str(tmp_path / "t.csv"), str(out)], ["verify", str(out)]):
+        command = [sys.executable, "-X", "importtime", "-m", "nifti2parquet", *args]
+        result = subprocess.run(command, capture_output=True, text=True, timeout=300)
+        assert result.returncode == 0, result.stderr[-2000:]
+        imported = [line.rsplit("|", 1)[-1].strip() for line in result.stderr.splitlines()]
+        assert "pyarrow" in imported  # the check would see pandas if it were loaded
+        # a refused import is listed too (as plain "pandas"); loading it brings its submodules
+        assert not [name for name in imported if name.startswith("pandas.")]
+        checked += 1
+    assert checked == 2
+
+
+def test_importing_the_package_leaves_pandas_importable() -> None:
+    code = (
+        "import nifti2parquet, nifti2parquet.commands.build, nifti2parquet.commands.cli\n"
+        "import pyarrow as pa\n"
+        "pa.array(['a'])\n"
+        "import pandas\n"
+        "print(pandas.__name__)\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert result.returncode == 0 and result.stdout.strip() == "pandas", result.stderr

@@ -1,0 +1,99 @@
+"""Our framing of NIfTI ``bytes`` pages, read back by pyarrow, DuckDB and Polars."""
+
+from __future__ import annotations
+
+import struct
+from pathlib import Path
+
+import duckdb
+import polars as pl
+import pyarrow as pa
+import pyarrow.parquet as pq
+from factories import write_nifti
+
+from nifti2parquet.shards import thrift
+from nifti2parquet.shards.pages import row_levels, row_page
+from nifti2parquet.shards.plan import RowGroupPlan, ShardPlan
+from nifti2parquet.shards.writer import ShardTask, write_shard
+from nifti2parquet.sources.fsio import Storage
+from nifti2parquet.sources.rows import Column, ImageRef
+
+
+def test_levels_of_each_kind_of_cell():
+    img = ImageRef("/x.nii", 10, "x.nii", "x.nii")
+    assert row_levels(img, 0, 2) == ([], [2])
+    assert row_levels(None, 0, 2) == ([], [0])
+    assert row_levels(None, 1, 4) == ([0], [0])
+    assert row_levels((), 1, 4) == ([0], [1])
+    assert row_levels((img, img, img), 1, 4) == ([0, 1, 1], [4, 4, 4])
+
+
+def test_a_page_header_says_its_size_and_level_count():
+    img = ImageRef("/x.nii", 1000, "x.nii", "x.nii")
+    page = row_page((img, img), 1, 4, first_row=3)
+    header, end = thrift.decode(page.head)
+    body = page.size - end
+    assert header.get(2) == header.get(3) == body
+    assert header.get(5).get(1) == 2  # two levels: two images
+    assert page.value_bytes == 2000 and page.levels == 2 and page.first_row == 3
+
+
+def _image(tmp_path, name, seed):
+    path = write_nifti(tmp_path / name, seed=seed, shape=(4 + seed, 5, 3))
+    return ImageRef(str(path), path.stat().st_size, name, name)
+
+
+def test_mixed_cells_read_back_in_every_reader(tmp_path):
+    imgs = [_image(tmp_path, f"i{k}.nii", k) for k in range(6)]
+    columns = (
+        Column("id", "value", pa.string()),
+        Column("t1w", "image"),
+        Column("bold", "image_list"),
+    )
+    rows = (
+        ("a", imgs[0], (imgs[1], imgs[2])),
+        ("b", None, ()),
+        ("c", imgs[3], None),
+        ("d", imgs[4], (imgs[5],)),
+        ("e", None, None),
+    )
+    groups = (RowGroupPlan(0, 2, 10**9), RowGroupPlan(2, 5, 10**9))
+    shard = ShardPlan(0, 1, "train", groups, 10**9)
+    out = tmp_path / "s.parquet"
+    result = write_shard(ShardTask(shard, columns, rows, str(out), Storage()))
+    assert result.size == out.stat().st_size and len(result.image_sha256) == 6
+
+    table = pq.read_table(out)
+    source = {img.name: Path(img.url).read_bytes() for img in imgs}
+    t1w = [c and (c["path"], c["bytes"]) for c in table["t1w"].to_pylist()]
+    assert t1w == [
+        ("i0.nii", source["i0.nii"]),
+        None,
+        ("i3.nii", source["i3.nii"]),
+        ("i4.nii", source["i4.nii"]),
+        None,
+    ]
+    bold = [c if c is None else [x["bytes"] for x in c] for c in table["bold"].to_pylist()]
+    assert bold == [[source["i1.nii"], source["i2.nii"]], [], None, [source["i5.nii"]], None]
+
+    sizes = duckdb.sql(f"select octet_length(t1w.bytes), len(bold) from '{out}'").fetchall()
+    assert sizes == [
+        (len(source["i0.nii"]), 2),
+        (None, 0),
+        (len(source["i3.nii"]), None),
+        (len(source["i4.nii"]), 1),
+        (None, None),
+    ]
+    polars = pl.read_parquet(out)["t1w"].struct.field("bytes").to_list()
+    assert polars == [c and c[1] for c in t1w]
+    # one page per row in every NIfTI bytes chunk, as its offset index says
+    data = out.read_bytes()
+    footer, _ = thrift.decode(data, len(data) - 8 - struct.unpack("<I", data[-8:-4])[0])
+    pages = {}
+    for g, group in enumerate(footer.get(4).items):
+        for chunk in group.get(1).items:
+            path = b".".join(chunk.get(3).get(3).items).decode()
+            index, _ = thrift.decode(data, chunk.get(4))
+            pages[g, path] = len(index.get(1).items)
+    for g, rows_in_group in enumerate((2, 3)):
+        assert pages[g, "t1w.bytes"] == pages[g, "bold.list.element.bytes"] == rows_in_group
