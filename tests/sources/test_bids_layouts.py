@@ -152,7 +152,8 @@ def test_bad_images_are_errors_and_nifti2_a_warning(tmp_path: Path) -> None:
     (error,) = rows.left_out
     assert error.path == "sub-02/ses-1/anat/sub-02_ses-1_T2w.nii.gz" and error.severity == "error"
     assert error.message.startswith("not a NIfTI file (looks like HTML")
-    assert rows.files_found == 5 == rows.image_count() + len(rows.left_out)
+    others = len(rows.other_files)  # dataset_description.json
+    assert rows.files_found == 6 == rows.image_count() + others + len(rows.left_out)
     assert [w.path for w in rows.warnings] == ["sub-02/ses-1/anat/sub-02_ses-1_FLAIR.nii"]
     assert "NIfTI-2" in rows.warnings[0].message
     assert "t2w" not in [c.name for c in rows.columns]
@@ -168,7 +169,7 @@ def test_info_struct_fields(tmp_path: Path) -> None:
         "path", "datatype", "suffix", "extension", "entities", "size", "shape", "voxel_sizes",
         "data_type", "nifti_version", "sidecar", "repetition_time", "echo_time", "flip_angle",
         "magnetic_field_strength", "manufacturer", "phase_encoding_direction", "task_name",
-        "bval", "bvec",
+        "bval", "bvec", "events",
     ]  # fmt: skip
     entities = info_type.field("entities").type
     assert [entities.field(i).name for i in range(entities.num_fields)] == ["sub", "ses"]
@@ -182,5 +183,5 @@ def test_layout_option_and_empty_datasets(tmp_path: Path) -> None:
     with pytest.raises(OptionError, match="--rows 'run'"):
         read(t, rows="run")
     t.image("code/x.nii", left_out="info")
-    with pytest.raises(InputError, match="no NIfTI image to build \\(1 found, all left out\\)"):
+    with pytest.raises(InputError, match="no NIfTI image to build \\(2 found, all left out\\)"):
         read(t)

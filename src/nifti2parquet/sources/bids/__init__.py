@@ -46,7 +46,8 @@ def read_bids_source(source: str, options: SourceOptions) -> SourceRows:
         raise OptionError(f"--rows {options.rows!r}: choose one of {', '.join(LAYOUTS)}")
     root = _root(source)
     tree, metadata = _crawl(root, options)
-    warnings: list[Problem] = [
+    warnings: list[Problem] = list(tree.notes)
+    warnings += [
         Problem(
             e.rel, "file name is not valid UTF-8 on disk; used here as read in Latin-1", "warning"
         )
