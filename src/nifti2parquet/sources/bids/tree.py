@@ -19,9 +19,9 @@ from ..nifti import is_nifti_name
 from .crawl import Entry
 from .ignore import IgnoreRules
 from .names import BidsName, parse_name
+from .rules import bids_rules
 
-METADATA_EXTENSIONS = (".json", ".tsv", ".bval", ".bvec")
-README_NAMES = ("README", "README.md", "README.txt", "README.rst")
+METADATA_EXTENSIONS = (".json", ".tsv", ".bval", ".bvec")  # ours: the small files we read
 ANALYZE_MESSAGE = (
     "Analyze/NIfTI pair (.hdr + .img): a Nifti column holds single-file images only; convert it "
     "to .nii.gz (nibabel.save(nibabel.load('x.hdr'), 'x.nii.gz')) to include it"
@@ -38,7 +38,7 @@ def wanted_name(name: str) -> bool:
     return (
         is_image_name(name)
         or name.endswith(METADATA_EXTENSIONS)
-        or name in README_NAMES
+        or name in bids_rules().readme_names
         or name == ".bidsignore"
     )
 
