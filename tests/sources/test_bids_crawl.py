@@ -10,6 +10,7 @@ from bids_factory import BidsTree, CountingMemoryFS, copy_to_memory, sessions_tr
 
 from nifti2parquet.sources.bids.crawl import Entry, list_tree, read_small_files
 from nifti2parquet.sources.bids.ignore import IgnoreRules
+from nifti2parquet.sources.bids.rules import bids_rules
 from nifti2parquet.sources.bids.tree import Filters, classify, locate, wanted_name
 from nifti2parquet.sources.fsio import Storage
 
@@ -57,6 +58,31 @@ def test_bidsignore_patterns(patterns: str, path: str, ignored: bool) -> None:
 def test_default_ignores(path: str, reason: str) -> None:
     got = IgnoreRules().reason(path)
     assert got.startswith(reason) if reason else got == ""
+
+
+def test_every_folder_the_bids_schema_marks_opaque_is_ignored() -> None:
+    """At the top of the dataset and of each pipeline; the raw dataset's derivatives/ is read."""
+    rules = bids_rules()
+    reasons = {
+        f"{folder}/sub-01/anat/sub-01_T1w.nii.gz": f"ignored: under {folder}/"
+        for folder in rules.ignored_folders
+    }
+    reasons.update(
+        {
+            f"derivatives/p/{folder}/sub-01/anat/sub-01_T1w.nii.gz": (
+                f"ignored: under derivatives/p/{folder}/"
+            )
+            for folder in rules.derivative_ignored_folders
+        }
+    )
+    for path, reason in reasons.items():
+        assert IgnoreRules().reason(path).startswith(reason), path
+    assert len(reasons) >= 10
+    # docs/ and logs/ (and a pipeline's own derivatives/) were not in our old hand list
+    assert {"docs/", "logs/", "derivatives/p/derivatives/"} <= {
+        reason.split("under ")[1] for reason in reasons.values()
+    }
+    assert IgnoreRules().reason("derivatives/p/sub-01/anat/sub-01_desc-x_mask.nii.gz") == ""
 
 
 # listing ----------------------------------------------------------------------------------------

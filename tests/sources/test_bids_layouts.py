@@ -13,6 +13,7 @@ from factories import nifti_bytes
 
 from nifti2parquet.errors import InputError, OptionError
 from nifti2parquet.sources import SourceOptions, read_source
+from nifti2parquet.sources.bids.rules import bids_rules
 from nifti2parquet.sources.rows import SourceRows
 
 SNAKE = re.compile(r"^[a-z_][a-z0-9_]*$")
@@ -127,6 +128,25 @@ def test_column_names_never_collide(tmp_path: Path) -> None:
     names = [c.name for c in file.columns]
     assert len(set(names)) == len(names) and all(SNAKE.match(n) for n in names)
     assert {"acq", "t1w", "participant_subject_id", "session_age"} <= set(names)
+
+
+def test_image_columns_are_ordered_by_the_bids_schema(tmp_path: Path) -> None:
+    """A datatype (mrs) and suffixes (T1map, UNIT1, MP2RAGE) our old hand lists lacked are ordered
+    as the BIDS schema lists them, before a folder the schema does not know (extra/)."""
+    t = BidsTree(tmp_path)
+    t.description()
+    anat = ["MP2RAGE", "UNIT1", "T1map"]
+    for suffix in ["T1w", *anat]:
+        t.image(f"sub-01/anat/sub-01_{suffix}.nii.gz")
+    t.image("sub-01/extra/sub-01_localizer.nii.gz")
+    t.image("sub-01/mrs/sub-01_svs.nii.gz")
+    t.image("sub-01/func/sub-01_task-rest_bold.nii.gz")
+    rows = read(t)
+    images = [c.name for c in rows.columns if c.kind == "image"]
+    in_schema_order = sorted(anat, key=bids_rules().image_suffixes["anat"].index)
+    assert in_schema_order != sorted(anat)  # the old lists left them unranked: alphabetical
+    expected = ["t1w", *(s.lower() for s in in_schema_order), "bold_rest", "svs", "localizer"]
+    assert images == expected
 
 
 def test_list_only_when_a_row_has_several(tmp_path: Path) -> None:

@@ -138,8 +138,8 @@ def test_missing_and_duplicate_files_are_reported_not_dropped(tmp_path: Path) ->
     assert messages["gone.nii.gz"].startswith("missing file (row 1, column runs)")
     assert messages["missing.nii.gz"].startswith("missing file (row 2, column img)")
     assert messages["a.nii.gz"].startswith("listed twice")
-    assert rows.files_found == 4 and rows.image_count() == 1
-    assert rows.files_found == rows.image_count() + len(rows.left_out)
+    assert rows.files_found == 5 and rows.image_count() == 1  # 4 cells and the table
+    assert rows.files_found == rows.image_count() + len(rows.other_files) + len(rows.left_out)
 
 
 @pytest.mark.parametrize(

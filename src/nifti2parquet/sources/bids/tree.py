@@ -22,8 +22,7 @@ from .crawl import Entry
 from .ignore import IgnoreRules
 from .names import BidsName, parse_name
 
-METADATA_EXTENSIONS = (".json", ".tsv", ".bval", ".bvec")
-README_NAMES = ("README", "README.md", "README.txt", "README.rst")
+METADATA_EXTENSIONS = (".json", ".tsv", ".bval", ".bvec")  # ours: the small files we read
 NO_DERIVATIVES = "derivative left out (--no-derivatives)"
 
 
