@@ -804,6 +804,8 @@ class HubServer:
         multipart_threshold: LFS objects larger than this get a multipart upload action with
             parts of ``multipart_chunk_size`` bytes; smaller ones a single ``basic`` PUT.
         username: the account ``whoami`` reports and the namespace of repos created without one.
+        xet: hand out Xet tokens (the CAS under ``/cas``); False answers them 501.
+        xet_token_ttl, xet_token_valid: see :class:`xetserver.XetCas`.
     """
 
     def __init__(
@@ -819,6 +821,7 @@ class HubServer:
         allow_anonymous_reads: bool = True,
         xet: bool = True,
         xet_token_ttl: float = 3600.0,
+        xet_token_valid: float | None = None,
     ):
         if page_size < 1 or multipart_chunk_size < 1:
             raise ValueError("page_size and multipart_chunk_size must be >= 1")
@@ -840,7 +843,9 @@ class HubServer:
         self._secret = secrets.token_bytes(16)
         self._store = LfsStore(self.storage_dir)
         self.xet = xet
-        self.cas = XetCas(self.storage_dir / "xet", token_ttl=xet_token_ttl)
+        self.cas = XetCas(
+            self.storage_dir / "xet", token_ttl=xet_token_ttl, token_valid=xet_token_valid
+        )
         self._api = _Api(self)
         self._httpd: _HTTPServer | None = None
         self._thread: threading.Thread | None = None

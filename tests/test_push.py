@@ -127,6 +127,7 @@ def test_batching_commit_count(
     assert_each_file_committed_once(hub_server, REPO)
 
 
+@pytest.mark.parametrize("hub_transport", ["lfs"])
 def test_uploads_carry_the_manifest_sha256(
     hub_server: HubServer, hub_env: dict[str, str], out: Path
 ) -> None:

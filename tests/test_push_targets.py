@@ -131,10 +131,22 @@ def test_no_xet_pushes_over_lfs_when_xet_would_be_used(
     hub_server: HubServer, hub_env: dict[str, str], out: Path
 ) -> None:
     env = without_xet(hub_env)  # hf_xet is installed: the client would go to Xet by default
-    refused = run_push(env, out, REPO, *BATCH)
-    assert refused.returncode == 4 and "--no-xet" in refused.stderr
-    assert hub_server.count(path_contains="xet-write-token") >= 1
-    assert push_commits(hub_server, REPO) == []
-
     ok(run_push(env, out, REPO, *BATCH, "--no-xet"))
     assert_remote_is(hub_server, REPO, out)
+    assert hub_server.cas_requests == [] and hub_server.count(path_contains="xet-") == 0
+    assert hub_server.count("PUT", path_regex=r"^/_lfs/") >= 7
+
+
+def test_a_hub_that_refuses_xet_names_no_xet(
+    hub_server_factory: Any, hub_env_factory: Any, out: Path
+) -> None:
+    no_cas = hub_server_factory(**SERVER_OPTIONS, xet=False)
+    env = hub_env_factory(server=no_cas, transport="xet")
+    refused = run_push(env, out, REPO, *BATCH)
+    assert refused.returncode == 4 and "--no-xet" in refused.stderr
+    assert refused.stderr.strip().splitlines()[-1].count("--no-xet") == 1
+    assert no_cas.count(path_contains="xet-write-token") >= 1
+    assert push_commits(no_cas, REPO) == []
+
+    ok(run_push(env, out, REPO, *BATCH, "--no-xet"))
+    assert_remote_is(no_cas, REPO, out)

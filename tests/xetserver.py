@@ -198,12 +198,21 @@ class XetCas:
     Args:
         root: storage directory (created).
         url: the CAS URL handed to clients (``{hub}/cas``); fetch URLs are built under it.
-        token_ttl: seconds a token lives. The client refreshes one with under 60 s left, so a
-            ttl just over 60 s makes it refresh during a push (and an expired token is 401).
+        token_ttl: seconds until the expiry announced with a token. hf_xet refreshes a token
+            with under 30 s left, so a ttl just over 30 s makes it refresh during a push.
+        token_valid: seconds the CAS really accepts a token (default: ``token_ttl``); shorter
+            means a client that does not refresh in time gets 401.
     """
 
-    def __init__(self, root: Path, url: str = "", token_ttl: float = 3600.0):
+    def __init__(
+        self,
+        root: Path,
+        url: str = "",
+        token_ttl: float = 3600.0,
+        token_valid: float | None = None,
+    ):
         self.root, self.url, self.token_ttl = root, url, token_ttl
+        self.token_valid = token_ttl if token_valid is None else token_valid
         self._xorbs = root / "xorbs"
         self._tmp = root / "tmp"
         for directory in (self._xorbs, self._tmp):
@@ -221,11 +230,11 @@ class XetCas:
     def issue_token(self, scope: str, repo: str) -> tuple[str, int]:
         """A new token for ``scope`` ("read"/"write"); returns (token, unix expiry)."""
         token = "xet_" + secrets.token_urlsafe(24)
-        expires = time.time() + self.token_ttl
+        now = time.time()
         with self._lock:
-            self._grants[token] = XetGrant(scope, expires, repo)
+            self._grants[token] = XetGrant(scope, now + self.token_valid, repo)
             self.tokens_issued += 1
-        return token, int(expires)
+        return token, int(now + self.token_ttl)
 
     def grant(self, token: str | None) -> XetGrant | None:
         """The live grant behind a bearer token (None: unknown or expired)."""
