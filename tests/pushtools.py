@@ -163,6 +163,18 @@ def assert_each_file_committed_once(
     assert counts and max(counts.values()) == 1, counts
 
 
+def assert_transport(server: HubServer, transport: str) -> None:
+    """The content went the way asked: xorbs and shards to the CAS and no LFS upload (Xet), or
+    LFS uploads and not one CAS request (``--no-xet``)."""
+    cas_writes = [r for r in server.cas_requests if r.method == "POST"]
+    lfs = [r for r in server.requests if r.path.startswith("/_lfs/")]
+    if transport == "xet":
+        assert lfs == [] and any("/v1/xorbs/" in r.path for r in cas_writes), cas_writes
+        assert any(r.path.endswith("/shards") and r.status == 200 for r in cas_writes)
+    else:
+        assert server.cas_requests == [] and lfs
+
+
 def push_commits(server: HubServer, repo_id: str, revision: str = "main") -> list[Any]:
     """Commits after the repo's initial one."""
     return server.commits(repo_id, revision)[1:]
@@ -173,12 +185,14 @@ def upload_requests(server: HubServer) -> list[Any]:
 
 
 def write_requests(server: HubServer) -> list[Any]:
-    """Everything that changes the Hub or sends content: creates, uploads, commits."""
+    """Everything that changes the Hub or sends content: creates, uploads (LFS or Xet, and Xet
+    write tokens), commits."""
     markers = ("/preupload/", "/commit/", "/lfs/objects/", "/repos/create", "/branch/")
+    markers += ("/xet-write-token/",)
     return [
         r
         for r in server.requests
-        if r.path.startswith("/_lfs/") or any(m in r.path for m in markers)
+        if r.path.startswith(("/_lfs/", "/cas/")) or any(m in r.path for m in markers)
     ]
 
 
