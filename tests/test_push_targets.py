@@ -15,8 +15,8 @@ from hubserver import Fault, HubServer
 from pushtools import (
     SERVER_OPTIONS,
     assert_each_file_committed_once,
-    assert_transport,
     assert_remote_is,
+    assert_transport,
     build_dataset,
     copy_build,
     ok,
