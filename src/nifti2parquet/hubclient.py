@@ -82,6 +82,7 @@ class UploadMeter:
         self.progress = progress
         self._lock = threading.Lock()
         self._sent: dict[str, int] = {}
+        self._xet_done: dict[int, int] = {}  # Xet upload commit -> file bytes processed
         self._xet_sent: dict[int, int] = {}  # Xet upload commit -> bytes transferred
         self._xet_commits = 0
 
@@ -106,9 +107,8 @@ class UploadMeter:
     def xet_report(self, commit: int, processed: int, transferred: int) -> None:
         """Absolute figures of one Xet upload commit; the bar moves by the processed bytes."""
         with self._lock:
-            key = f"xet:{commit}"
-            delta = processed - self._sent.get(key, 0)
-            self._sent[key] = processed
+            delta = processed - self._xet_done.get(commit, 0)
+            self._xet_done[commit] = processed
             self._xet_sent[commit] = max(self._xet_sent.get(commit, 0), transferred)
             if delta and self.progress:
                 self.progress(delta)
@@ -116,7 +116,7 @@ class UploadMeter:
     def xet_failed(self, commit: int) -> None:
         """A failed Xet upload commit: its files will be processed again, take them back."""
         with self._lock:
-            processed = self._sent.pop(f"xet:{commit}", 0)
+            processed = self._xet_done.pop(commit, 0)
             if processed and self.progress:
                 self.progress(-processed)
 
