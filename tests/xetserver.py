@@ -122,7 +122,10 @@ def _decompress(scheme: int, data: bytes, size: int) -> bytes:
         return data
     import pyarrow as pa
 
-    raw = pa.decompress(data, decompressed_size=size, codec="lz4", asbytes=True)
+    try:
+        raw = pa.decompress(data, decompressed_size=size, codec="lz4", asbytes=True)
+    except (OSError, ValueError, pa.ArrowException) as exc:
+        raise CasError(400, f"a chunk does not decompress: {exc}") from exc
     if scheme == 1:
         return raw
     if scheme != 2:
