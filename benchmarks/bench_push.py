@@ -120,9 +120,8 @@ def local_hub(storage: Path) -> Iterator[str]:
         shutil.rmtree(storage, ignore_errors=True)
 
 
-def client_env(url: str, work: Path, transport: str = "xet") -> dict[str, str]:
-    """A client of the local Hub with a fresh ``HF_HOME`` (so an empty local Xet cache)."""
-    home = fresh(work / "hf_home")
+def client_env(url: str, home: Path, transport: str = "xet") -> dict[str, str]:
+    """A client of the local Hub whose ``HF_HOME`` (and so local Xet cache) is ``home``."""
     transport_env = {"HF_HUB_DISABLE_XET": "1"} if transport == "lfs" else XET_ENV
     return {
         **transport_env,
@@ -175,7 +174,7 @@ def main() -> None:
     no_xet = " --no-xet" if args.transport == "lfs" else ""
 
     def env(url: str) -> dict[str, str]:
-        return client_env(url, args.work, args.transport)
+        return client_env(url, fresh(args.work / "hf_home"), args.transport)
 
     prebuilt = fresh(args.work / "prebuilt")
     subprocess.run(["sh", "-c", build_cmd.format(out=f"'{prebuilt}'")], check=True)

@@ -35,19 +35,14 @@ from pathlib import Path
 
 import numpy as np
 from arc_tree import make_arc_tree, nifti_gz
+from bench_push import TOKEN, client_env
 from harness import PYTHON, fresh, write_result
 
 HERE = Path(__file__).parent
 sys.path.insert(0, str(HERE.parent / "tests"))
 from hubserver import HubServer  # noqa: E402
 
-TOKEN = "hf_benchmarktoken"
 N2P, HF = "nifti2parquet build + push", "datasets push_to_hub"
-XET_ENV = {
-    "HF_XET_TELEMETRY_ENABLED": "false",
-    "HF_XET_CLIENT_SHARD_API_VERSION": "1",
-    "HF_XET_CLIENT_RECONSTRUCTION_API_VERSION": "1",
-}
 
 
 # the datasets route (run as its own process) --------------------------------------------------
@@ -153,22 +148,6 @@ class Step:
     seconds: float
 
 
-def client_env(url: str, home: Path) -> dict[str, str]:
-    return {
-        **os.environ,
-        **XET_ENV,
-        "HF_ENDPOINT": url,
-        "HF_TOKEN": TOKEN,
-        "HF_HOME": str(home),
-        "HF_DATASETS_CACHE": str(home / "datasets"),
-        "HF_HUB_DISABLE_TELEMETRY": "1",
-        "HF_HUB_DISABLE_PROGRESS_BARS": "1",
-        "HF_DATASETS_DISABLE_PROGRESS_BARS": "1",
-        "NO_PROXY": "127.0.0.1,localhost",
-        "no_proxy": "127.0.0.1,localhost",
-    }
-
-
 def measured(hub: HubServer, repo: str, contender: str, version: str, command, env) -> Step:
     cas_before = len(hub.cas_requests)
     commits_before = len(hub.commits(repo)) if hub.repo_exists(repo) else 1
@@ -209,8 +188,8 @@ def main() -> None:
     hub = HubServer(fresh(args.work / "hub"), token=TOKEN).start()
     steps: list[Step] = []
     try:
-        n2p_env = client_env(hub.url, fresh(args.work / "home-n2p"))
-        hf_env = client_env(hub.url, fresh(args.work / "home-hf"))
+        n2p_env = {**os.environ, **client_env(hub.url, fresh(args.work / "home-n2p"))}
+        hf_env = {**os.environ, **client_env(hub.url, fresh(args.work / "home-hf"))}
         outs = {"v1": args.work / "out-v1", "v2": args.work / "out-v2"}
         for version, tree in (("v1", v1), ("v2", v2)):
             fresh(outs[version])

@@ -95,6 +95,11 @@ def test_pushed_dataset_loads_back_byte_exact(
     assert_remote_is(hub_server, REPO, out)
     assert result["url"] == f"{hub_server.url}/datasets/{REPO}"
     assert result["verified_files"] == SUBJECTS + 1 and result["uploaded_files"] == SUBJECTS + 1
+    shards = sum(p.stat().st_size for p in (out / "data").iterdir())
+    if hub_transport == "lfs":  # upload bodies; the README goes inline in the commit
+        assert result["sent_bytes"] == shards
+    else:  # what hf_xet sent: little to deduplicate or compress in random image bytes
+        assert 0.9 * shards <= result["sent_bytes"] <= 1.05 * shards
     local_card = (out / "README.md").read_bytes()
     assert hub_server.read_file(REPO, "README.md") == local_card  # same bytes here and there
     assert f'load_dataset("{REPO}"' in local_card.decode()

@@ -95,7 +95,7 @@ def test_reconstruction_covers_exactly_the_range(cas: XetCas, first: int, last: 
     path, at, length = cas.xorb_range(
         XORB, sig, "bytes={start}-{end}".format(**fetch[0]["url_range"])
     )
-    assert (at, length) == (
+    assert path == cas.xorb_path(XORB) and (at, length) == (
         fetch[0]["url_range"]["start"],
         fetch[0]["url_range"]["end"] - fetch[0]["url_range"]["start"] + 1,
     )
