@@ -32,6 +32,12 @@ Runner = Callable[..., Any]  # the hub_python fixture (conftest_hub.ClientResult
 
 
 @pytest.fixture
+def hub_transport() -> str:
+    """This module checks the LFS side of the protocol (Xet: test_xetserver.py, test_push*)."""
+    return "lfs"
+
+
+@pytest.fixture
 def hub_server_options() -> dict[str, Any]:
     """Small pages and parts so pagination and multipart are exercised with tiny files."""
     return {
