@@ -13,11 +13,12 @@ versions, as on a user's machine):
 3. v2: 1% of the images replaced by new scans, 2 subjects inserted in the middle (new scans),
    one subject removed, one participants.tsv value fixed.
 
-Contenders: ``nifti2parquet build`` + ``nifti2parquet push`` (a fresh build folder per version),
-and ``datasets``: one row per session (participants.tsv columns, the session's images as
-``List(Nifti())``), ``push_to_hub(embed_external_files=True)``. For each step: bytes the CAS
-received (xorbs + shards), commits made, seconds. Targets (issue 15): the unchanged re-push sends
-0 bytes and makes no commit; v2 sends at most the changed bytes plus 2% of the dataset.
+Contenders: ``nifti2parquet push`` (of a fresh build folder per version, built beforehand; the
+build is not measured), and ``datasets``: one row per session (participants.tsv columns, the
+session's images as ``List(Nifti())``), ``push_to_hub(embed_external_files=True)``. For each
+step: bytes the CAS received (xorbs + shards), commits made, seconds. Targets (issue 15): the
+unchanged re-push sends 0 bytes and makes no commit; v2 sends at most the changed bytes plus 2% of
+the dataset.
 """
 
 from __future__ import annotations
@@ -42,7 +43,7 @@ HERE = Path(__file__).parent
 sys.path.insert(0, str(HERE.parent / "tests"))
 from hubserver import HubServer  # noqa: E402
 
-N2P, HF = "nifti2parquet build + push", "datasets push_to_hub"
+N2P, HF = "nifti2parquet push", "datasets push_to_hub"  # builds run before, unmeasured
 
 
 # the datasets route (run as its own process) --------------------------------------------------
