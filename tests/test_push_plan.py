@@ -36,6 +36,7 @@ from nifti2parquet.push import (
     RemoteState,
     check_repo_id,
     commit_batches,
+    hub_error,
     plan_push,
     push,
     read_local_build,
@@ -254,6 +255,19 @@ def test_hf_xet_errors_are_judged_by_the_status_their_text_names() -> None:
     assert http_status(ConnectionError(XET_DROPPED)) is None
     assert retry_delay(ConnectionError(XET_DROPPED), 1, policy) is not None  # no status: network
     assert retry_delay(RuntimeError(XET_500), 1, policy) is None  # not an hf_xet error
+
+
+def test_xet_refusals_say_who_refused_in_one_line() -> None:
+    storage = str(hub_error(ConnectionError(XET_401), "commit (3 shards)"))
+    assert storage.startswith("commit (3 shards): the Xet storage refused its token (HTTP 401")
+    assert "--no-xet" in storage and "\n" not in storage
+    token_401 = XET_TOKEN_501.replace("501 Not Implemented", "401 Unauthorized")
+    hub = str(hub_error(ConnectionError(token_401), "commit (3 shards)"))
+    assert "the Hub refused the credentials (HTTP 401" in hub and "--token" in hub
+    failed = str(hub_error(ConnectionError(XET_500), "commit (3 shards)"))
+    assert "HTTP 500" in failed and failed.endswith(
+        "(if this network blocks Xet storage, add --no-xet)"
+    )
 
 
 def test_scrub_removes_tokens() -> None:

@@ -924,7 +924,7 @@ def hub_error(exc: BaseException, what: str) -> PushError:
             f"{what}: dataset repo not found (or no access: log in with `hf auth login`, set "
             f"HF_TOKEN or pass --token)"
         )
-    if status in (401, 403) and xet_error(exc) is not None:
+    if status in (401, 403) and xet_error(exc) is not None and "xet-write-token" not in text:
         return PushError(
             f"{what}: the Xet storage refused its token (HTTP {status}: {text}); check that your "
             f"Hub token has write access to the repo, or push with --no-xet if this network "
