@@ -8,6 +8,7 @@ what it gives up on reaches push as an error with no response object, judged by 
 from __future__ import annotations
 
 import signal
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -131,13 +132,17 @@ def test_token_that_expires_during_the_push_is_refreshed(
 def test_push_killed_during_the_xet_upload_then_run_again(
     hub_server: HubServer, hub_env: dict[str, str], out: Path
 ) -> None:
-    uploading = hub_server.inject(Fault("delay", XORB, "POST", nth=2, delay=30))
+    release = threading.Event()  # holds the second xorb upload until the push is killed
+    uploading = hub_server.inject(
+        Fault("callback", XORB, "POST", nth=2, callback=lambda info: release.wait(30))
+    )
     proc = spawn_push(hub_env, out, REPO, *BATCH)
     try:
         assert uploading.wait(timeout=60), "the second xorb upload never started"
         proc.send_signal(signal.SIGKILL)
     finally:
         proc.wait(timeout=30)
+        release.set()
         proc.communicate()
     hub_server.clear_faults()
     assert hub_server.wait_idle(timeout=40)
