@@ -244,6 +244,7 @@ class _Repo:
     commits: dict[str, _Commit] = field(default_factory=dict)
     refs: dict[str, str] = field(default_factory=dict)
     pr_count: int = 0
+    discussions: dict[int, dict[str, Any]] = field(default_factory=dict)  # opened explicitly
 
     @property
     def url_path(self) -> str:
@@ -1368,6 +1369,8 @@ class _Api:
             ("GET", rf"{_API_REPO}/commits/{_REV}", self.list_commits),
             ("POST DELETE", rf"{_API_REPO}/branch/(?P<branch>.+)", self.branch),
             ("POST", rf"{_API_REPO}/tag/{_REV}", self.create_tag),
+            ("POST", rf"{_API_REPO}/discussions", self.open_discussion),
+            ("GET", rf"{_API_REPO}/discussions/(?P<num>\d+)", self.discussion),
             ("DELETE", rf"{_API_REPO}/tag/(?P<tag>.+)", self.delete_tag),
             ("GET", rf"{_API_REPO}/xet-(?P<scope>write|read)-token/{_REV}", self.xet_token),
             ("POST", r"/v1/telemetry", self.xet_telemetry),
@@ -1678,6 +1681,46 @@ class _Api:
                 raise _HttpError(409, "Tag already exists")
             repo.refs[f"refs/tags/{tag}"] = commit.record.id
         return _json({})
+
+    def open_discussion(self, req: _Request, g: dict[str, str]) -> _Response:
+        """§2.11: an explicit pull request (``refs/pr/N`` from main), as the Xet upload_folder
+        pipeline opens one; a plain discussion only gets its number."""
+        repo = self._repo(req, g, write=True)
+        data = req.json()
+        with self.hub._lock:
+            repo.pr_count += 1
+            num = repo.pr_count
+            if data.get("pullRequest"):
+                repo.refs[f"refs/pr/{num}"] = repo.refs["refs/heads/main"]
+            repo.discussions[num] = {
+                "title": str(data.get("title") or ""),
+                "isPullRequest": bool(data.get("pullRequest")),
+                "createdAt": _now(),
+            }
+        url = self._url(repo.url_path, "discussions", str(num))
+        return _json({"num": num, "url": url, "pullRequest": bool(data.get("pullRequest"))})
+
+    def discussion(self, req: _Request, g: dict[str, str]) -> _Response:
+        repo = self._repo(req, g)
+        num = int(g["num"])
+        with self.hub._lock:
+            known = repo.discussions.get(num)
+            if known is None and f"refs/pr/{num}" in repo.refs:  # opened by a create_pr commit
+                known = {"title": "", "isPullRequest": True, "createdAt": repo.created_at}
+        if known is None:
+            raise _HttpError(404, f"Discussion {num} not found")
+        return _json(
+            {
+                "num": num,
+                "status": "open",
+                "author": {"name": self.hub.username},
+                "repo": {"name": repo.repo_id, "type": repo.repo_type},
+                "events": [],
+                "changes": {"base": "refs/heads/main"},
+                "filesWithConflicts": [],
+                **known,
+            }
+        )
 
     def delete_tag(self, req: _Request, g: dict[str, str]) -> _Response:
         repo = self._repo(req, g, write=True)
