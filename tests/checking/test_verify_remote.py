@@ -132,6 +132,7 @@ def test_a_branch_is_checked_with_revision(
     assert len(on_main.messages()) == len(expected_files(built))
 
 
+@pytest.mark.parametrize("hub_transport", ["xet", "lfs"])  # Xet: upload_folder opens the PR
 def test_a_pull_request_is_checked_with_its_ref(
     built: Built, hub_python: Runner, hub_env: dict[str, str]
 ) -> None:

@@ -50,6 +50,7 @@ from .client import (
     read_timeout_from_env,
     retry_delay,
     scrub,
+    xet_error,
 )
 from .remote import LocalFile, RemoteFile, card_header, compare_files, git_blob_id, hub_files
 
@@ -401,6 +402,7 @@ class PushResult:
     verified_bytes: int = 0
     warnings: tuple[Problem, ...] = ()
     seconds: float = 0.0
+    sent_bytes: int = 0  # what went over the wire: Xet after deduplication, or LFS bodies
 
     def summary(self) -> str:
         where = f"{self.repo_id}@{self.pr_revision or self.revision}"
@@ -412,7 +414,9 @@ class PushResult:
             shards = f"{len(plan.uploads):,} shard{'s' if len(plan.uploads) != 1 else ''}"
             done = (
                 f"pushed {shards} ({format_size(plan.upload_bytes)})"
-                f"{' and README.md' if plan.card else ''}, deleted {len(plan.deletions):,}, "
+                f"{' and README.md' if plan.card else ''}, "
+                f"{format_size(self.sent_bytes)} sent after deduplication, "
+                f"deleted {len(plan.deletions):,}, "
                 f"skipped {len(plan.skipped):,}, in {n:,} commit{'s' if n != 1 else ''}"
             )
         else:
@@ -434,6 +438,7 @@ class PushResult:
             "commits": list(self.commits),
             "uploaded_files": len(self.plan.uploads) + (1 if self.plan.card else 0),
             "uploaded_bytes": self.plan.upload_bytes,
+            "sent_bytes": self.sent_bytes,
             "skipped_files": len(self.plan.skipped),
             "deleted_files": len(self.plan.deletions),
             "verified_files": self.verified_files,
@@ -562,6 +567,7 @@ class _Session:
             verified_files=counts.get("remote_files", 0),
             verified_bytes=counts.get("remote_bytes", 0),
             warnings=warnings,
+            sent_bytes=self.meter.sent,
         )
 
     @contextlib.contextmanager
@@ -746,7 +752,7 @@ class _Pusher:
 
     # progress
     def track_bytes(self, bar: Bar) -> Callable[[int], None]:
-        """The meter's callback: live bytes from the HTTP layer (LFS path)."""
+        """The meter's callback: live bytes from the HTTP layer (LFS) or from hf_xet (Xet)."""
         self._bar = bar
 
         def progress(n: int) -> None:
@@ -756,8 +762,8 @@ class _Pusher:
         return progress
 
     def _settle_bytes(self, batch: CommitBatch) -> None:
-        """After a commit, the bar shows at least the bytes committed (Xet uploads and objects
-        the Hub already had are not seen by the meter)."""
+        """After a commit, the bar shows at least the bytes committed (objects the Hub already
+        had are not seen by the meter)."""
         self._done_bytes += sum(f.size for f in batch.files)
         if self._shown < self._done_bytes:
             self._bar.update(self._done_bytes - self._shown)
@@ -920,6 +926,12 @@ def hub_error(exc: BaseException, what: str) -> PushError:
             f"{what}: dataset repo not found (or no access: log in with `hf auth login`, set "
             f"HF_TOKEN or pass --token)"
         )
+    if status in (401, 403) and xet_error(exc) is not None and "xet-write-token" not in text:
+        return PushError(
+            f"{what}: the Xet storage refused its token (HTTP {status}: {text}); check that your "
+            f"Hub token has write access to the repo, or push with --no-xet if this network "
+            f"blocks Xet storage"
+        )
     if status in (401, 403):
         return PushError(
             f"{what}: the Hub refused the credentials (HTTP {status}: {text}); log in with "
@@ -932,6 +944,6 @@ def hub_error(exc: BaseException, what: str) -> PushError:
             "a local file no longer has the sha256 its build recorded: check it with "
             "`nifti2parquet verify OUTPUT_DIR` and build again"
         )
-    if "xet" in text.lower():
+    if xet_error(exc) is not None or "xet" in text.lower():
         again += " (if this network blocks Xet storage, add --no-xet)"
     return PushError(f"{what} failed: {detail}; {again}")
