@@ -30,7 +30,7 @@ import pyarrow.parquet as pq
 import yaml
 
 from ..card.readme import README
-from ..errors import Problem
+from ..errors import OutputError, Problem
 from ..progress import Reporter
 from ..shards.manifest import (
     ImageRecord,
@@ -128,6 +128,8 @@ def verify(
         if isinstance(output_dir, OutputFolder)
         else OutputFolder(output_dir, options.source_options.storage)
     )
+    if not output.exists(""):
+        raise OutputError(f"{output.url}: no such folder")
     report = VerifyReport()
     manifests = _manifests(output, options.splits, report)
     for manifest in manifests:

@@ -57,7 +57,7 @@ from ..shards.output import STATE, TMP, OutputFolder
 from ..shards.plan import VIEWER_ROW_GROUP_LIMIT, Plan, PlanOptions, ShardPlan, plan_shards
 from ..shards.workers import WorkerPool
 from ..shards.writer import ShardResult, ShardTask, write_shard
-from ..sources import SELECTION_FIELDS, SourceOptions, read_source
+from ..sources import SELECTION_FIELDS, SourceOptions, check_source_exists, read_source
 from ..sources.fsio import Storage
 from ..sources.rows import SourceRows, images_in_row
 from ..sources.schema import features_dict
@@ -170,6 +170,8 @@ def build(
     options.plan_options().check()
     _check_part(options)
     output = OutputFolder(output_dir, options.storage)
+    check_output_free(output)
+    check_source_exists(source)
     try:
         return _build(source, output, options, reporter or Reporter())
     except OSError as exc:
@@ -185,7 +187,7 @@ def _build(
     source: str, output: OutputFolder, options: BuildOptions, reporter: Reporter
 ) -> BuildResult:
     started = time.monotonic()
-    _claim_output(output)
+    output.makedirs(TMP)
     lock = f"build-{options.split}" + (f"-part{options.part[0]}" if options.part else "")
     with output.lock(lock):
         rows, plan = _rows_and_plan(source, output, options, reporter)
@@ -252,12 +254,12 @@ def _check_part(options: BuildOptions) -> None:
         raise OptionError("--plan-only is its own step: run it before the --part runs")
 
 
-def _claim_output(output: OutputFolder) -> None:
-    """Write only into a new or empty folder, or one this tool made; never over other files."""
+def check_output_free(output: OutputFolder) -> None:
+    """Write only into a new or empty folder, or one this tool made; never over other files.
+    Checks only: nothing is created until the source is found."""
     if not output.remote and os.path.isfile(output.url):
         raise OutputError(f"{output.url}: is a file; OUTPUT_DIR must be a folder")
     if output.exists(STATE) or output.is_empty() or not output.exists(""):
-        output.makedirs(TMP)
         return
     raise OutputError(
         f"{output.url}: folder is not empty and was not made by nifti2parquet; "

@@ -76,6 +76,8 @@ def _run(fn: Callable[..., Any]) -> Callable[..., Any]:
         except N2PError as exc:
             _print_error(exc)
             sys.exit(exc.exit_code)
+        except BrokenPipeError:
+            _quiet_broken_pipe()
         except KeyboardInterrupt:
             click.echo(
                 "interrupted; run the same command again to continue where it stopped", err=True
@@ -92,6 +94,14 @@ def _run(fn: Callable[..., Any]) -> Callable[..., Any]:
             sys.exit(3)
 
     return wrapper
+
+
+def _quiet_broken_pipe() -> None:
+    """The reader of stdout went away (``| head``): end quietly, as Unix tools do. stdout is
+    pointed at /dev/null so that Python's own flush at exit has nowhere to fail."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    sys.exit(141)  # 128 + SIGPIPE, what a shell reports for a tool ended by a closed pipe
 
 
 def _print_error(exc: N2PError) -> None:

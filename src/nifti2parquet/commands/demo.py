@@ -20,7 +20,7 @@ from ..checking.verify import VerifyOptions, verify
 from ..errors import InputError, VerifyError
 from ..progress import Reporter
 from ..shards.output import STATE, OutputFolder
-from .build import BuildOptions, build
+from .build import BuildOptions, build, check_output_free
 
 DEMO_SOURCE = f"{STATE}/demo-source"
 
@@ -83,6 +83,7 @@ def _copy(source_dir: str, name: str, folder: str, stem: str) -> str:
 def run_demo(output_dir: str, reporter: Reporter | None = None) -> Iterator[str]:
     """Build and verify the demo dataset; yield what to tell the user."""
     output = OutputFolder(output_dir)
+    check_output_free(output)  # the demo writes only where build would: never over your files
     table = make_demo_table(output.full(DEMO_SOURCE)) if _fresh(output) else None
     table = table or output.full(f"{DEMO_SOURCE}/participants.csv")
     options = BuildOptions(
