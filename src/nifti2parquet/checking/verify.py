@@ -130,6 +130,10 @@ def verify(
     )
     if not output.exists(""):
         raise OutputError(f"{output.url}: no such folder")
+    if options.repo_id:  # before the local checks: an unreachable Hub is said in seconds
+        from ..hub.client import check_hub_access
+
+        check_hub_access(options.token, need_token=False, what="verify --repo")
     report = VerifyReport()
     manifests = _manifests(output, options.splits, report)
     for manifest in manifests:

@@ -61,6 +61,14 @@ def _storage(pairs: tuple[str, ...]) -> Storage:
     return Storage(options)
 
 
+def _quiet_hub_logs() -> None:
+    """huggingface_hub logs each of its own retries ("Retrying in 8s [Retry 5/5]"); the command
+    says once what failed, and its own retries are reported as notes."""
+    from huggingface_hub.utils import logging as hub_logging
+
+    hub_logging.set_verbosity_error()
+
+
 def _print_problems(problems: tuple[Problem, ...] | list[Problem], label: str) -> None:
     for p in problems:
         click.echo(f"{label}: {p}", err=True)
@@ -338,6 +346,8 @@ def verify(output_dir: str, **kw: Any) -> None:
         token=kw["token"],
         threads=kw["threads"],
     )
+    if options.repo_id:
+        _quiet_hub_logs()
     report = run_verify(output_dir, options, ConsoleReporter(kw["quiet"]))
     _print_problems(report.warnings, "warning")
     if kw["as_json"]:
@@ -450,6 +460,7 @@ def push_command(output_dir: str, repo_id: str, **kw: Any) -> None:
         dry_run=kw["dry_run"],
         no_xet=kw["no_xet"],
     )
+    _quiet_hub_logs()
     result = run_push(output_dir, repo_id, options, ConsoleReporter(kw["quiet"]))
     _print_problems(result.warnings, "warning")
     if kw["as_json"]:

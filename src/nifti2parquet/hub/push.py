@@ -39,11 +39,12 @@ from ..errors import N2PError, OptionError, OutputError, Problem, VerifyError
 from ..progress import Bar, Reporter
 from ..shards.manifest import Manifest, built_splits, read_manifest
 from ..shards.output import OutputFolder
-from ..units import format_size
+from ..units import count, format_size
 from .client import (
     ClientSettings,
     RetryPolicy,
     UploadMeter,
+    check_hub_access,
     exception_chain,
     http_status,
     hub_session,
@@ -468,6 +469,7 @@ def push(
     check_repo_id(repo_id)
     output = OutputFolder(output_dir)
     local = read_local_build(output, repo_id)
+    check_hub_access(options.token, need_token=True, what="push")
     secrets = _secrets(options.token)
     settings = ClientSettings(read_timeout=options.read_timeout or read_timeout_from_env())
     meter = UploadMeter()
@@ -621,6 +623,7 @@ class _Calls:
 
     def __init__(self, policy: RetryPolicy, reporter: Reporter) -> None:
         self.policy, self.reporter = policy, reporter
+        self.committed = 0  # commits this push made: what a failure may tell the user stays
 
     def read(self, fn: Callable[[], Any], what: str = "reading the remote") -> Any:
         attempt = 0
@@ -636,7 +639,7 @@ class _Calls:
             raise exc
         wait = retry_delay(exc, attempt, self.policy)
         if wait is None:
-            raise hub_error(exc, what) from None
+            raise hub_error(exc, what, self.committed) from None
         self.reporter.note(
             f"{what}: {_short(exc)}; retrying in {wait:.0f} s "
             f"(attempt {attempt + 1} of {self.policy.attempts})"
@@ -818,6 +821,7 @@ class _Pusher:
     def _landed(self, oid: str, pr_revision: str | None = None, pr_url: str | None = None) -> None:
         self.head = oid
         self.commits.append(oid)
+        self.calls.committed += 1
         if self.opening_pr and pr_revision:
             self.revision, self.pr_url, self.opening_pr = pr_revision, pr_url, False
 
@@ -832,6 +836,7 @@ class _Pusher:
         missing = _missing(batch, files)
         if missing is None and not self.opening_pr and head not in self.commits:
             self.commits.append(head)  # our commit landed though its answer was lost
+            self.calls.committed += 1
         return missing
 
     def _adopt_pr(self, batch: CommitBatch) -> bool:
@@ -904,12 +909,18 @@ def _short(exc: BaseException) -> str:
     return f"{name}: {text[:160]}" if text else name
 
 
-def hub_error(exc: BaseException, what: str) -> PushError:
-    """One clear line for a failure that retrying did not (or cannot) fix."""
+def hub_error(exc: BaseException, what: str, committed: int = 0) -> PushError:
+    """One clear line for a failure that retrying did not (or cannot) fix; ``committed``: the
+    commits this push made before it (only then is there anything that "stays")."""
     from huggingface_hub.errors import RepositoryNotFoundError, RevisionNotFoundError
 
     status = http_status(exc)
-    again = "commits already made stay; run the same command again to continue"
+    again = (
+        f"the {count(committed, 'commit')} already made stay{'s' if committed == 1 else ''}; "
+        f"run the same command again to continue"
+        if committed
+        else "nothing was committed; run the same command again"
+    )
     text = _message(exc)
     if isinstance(exc, RevisionNotFoundError):
         return PushError(f"{what}: revision not found on the Hub")
