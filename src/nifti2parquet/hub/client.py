@@ -222,7 +222,7 @@ def check_reachable(endpoint: str, what: str, timeout: float = REACH_TIMEOUT) ->
     nothing is checked."""
     parts = urlsplit(endpoint)
     host = parts.hostname or ""
-    if not host or urllib.request.getproxies().get(parts.scheme) and not _bypassed(host):
+    if not host or (urllib.request.getproxies().get(parts.scheme) and not _bypassed(host)):
         return
     port = parts.port or (443 if parts.scheme == "https" else 80)
     where = f"cannot reach the Hub at {endpoint}"
