@@ -44,9 +44,12 @@ from ..shards.manifest import (
     load_plan,
     manifest_path,
     plan_fingerprint_of,
+    plan_record_of,
     read_manifest,
     read_marker,
     save_plan,
+    save_plan_options,
+    saved_plan_path,
     shard_keys,
     source_options_record,
     split_dir,
@@ -62,6 +65,7 @@ from ..sources.fsio import Storage
 from ..sources.rows import SourceRows, images_in_row
 from ..sources.schema import features_dict
 from ..units import count, format_size
+from .parts import refuse_other_plan
 
 REMOTE_READ_AHEAD = 64 << 20
 
@@ -171,7 +175,8 @@ def build(
     _check_part(options)
     output = OutputFolder(output_dir, options.storage)
     check_output_free(output)
-    check_source_exists(source)
+    if not (options.part and output.exists(saved_plan_path(options.split))):
+        check_source_exists(source)  # parts with a saved plan do not read the source
     try:
         return _build(source, output, options, reporter or Reporter())
     except OSError as exc:
@@ -222,6 +227,9 @@ def _rows_and_plan(
     changed since the plan was saved are noticed there.
     """
     fingerprint = plan_fingerprint_of(source, _plan_record(options))
+    record = plan_record_of(source, _plan_record(options))
+    if options.part or options.finalize:
+        refuse_other_plan(output, options.split, record, _run_name(options))
     if options.part:
         saved = load_plan(output, options.split, fingerprint)
         if saved is not None:
@@ -229,8 +237,17 @@ def _rows_and_plan(
             return saved
     rows, plan = prepare(source, options, reporter)
     if options.plan_only:
+        for name in output.listdir(f"{split_dir(options.split)}/parts"):  # a new plan: parts anew
+            output.remove(f"{split_dir(options.split)}/parts/{name}")
         save_plan(output, options.split, fingerprint, rows, plan)
+        save_plan_options(output, options.split, record)
     return rows, plan
+
+
+def _run_name(options: BuildOptions) -> str:
+    if options.part:
+        return f"part {options.part[0] + 1} of {options.part[1]}"
+    return "--finalize"
 
 
 def _plan_record(options: BuildOptions) -> dict[str, Any]:
@@ -410,7 +427,13 @@ class _Job:
         index, count = self.options.part  # type: ignore[misc]
         path = f"{split_dir(self.split)}/parts/part-{index}-of-{count}.json"
         names = [s.name for s in self.my_shards()]
-        data = {"part": index, "of": count, "shards": names, "keys": [self.keys[n] for n in names]}
+        data = {
+            "part": index,
+            "of": count,
+            "shards": names,
+            "keys": [self.keys[n] for n in names],
+            "plan": plan_record_of(self.rows.source, _plan_record(self.options)),
+        }
         self.output.write_text_atomic(path, json.dumps(data) + "\n")
 
     def finalize(self) -> VerifyReport:

@@ -191,14 +191,37 @@ def saved_plan_path(split: str) -> str:
 
 def plan_fingerprint_of(source: str, options: dict[str, Any]) -> str:
     """What decides the rows and the plan: the source, the options, the library versions."""
-    return _hash_json(
-        {
-            "source": absolute_source(source),
-            "options": options,
-            "tools": tool_versions(),
-            "format": FORMAT,
-        }
-    )
+    return _hash_json(plan_record_of(source, options))
+
+
+def plan_options_path(split: str) -> str:
+    return f"{split_dir(split)}/plan-options.json"
+
+
+def save_plan_options(output: OutputFolder, split: str, record: dict[str, Any]) -> None:
+    """What the saved plan was made with (source, options, library versions), readable by
+    people and by the parts that must use exactly that plan."""
+    output.write_text_atomic(plan_options_path(split), json.dumps(record, indent=1) + "\n")
+
+
+def read_plan_options(output: OutputFolder, split: str) -> dict[str, Any] | None:
+    path = plan_options_path(split)
+    if not output.exists(path):
+        return None
+    try:
+        return json.loads(output.read_text(path))
+    except ValueError:
+        return None
+
+
+def plan_record_of(source: str, options: dict[str, Any]) -> dict[str, Any]:
+    """The source, options and library versions that decide a plan (hashed: its fingerprint)."""
+    return {
+        "source": absolute_source(source),
+        "options": options,
+        "tools": tool_versions(),
+        "format": FORMAT,
+    }
 
 
 def save_plan(
