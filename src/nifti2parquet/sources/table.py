@@ -20,6 +20,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from ..errors import InputError, OptionError, Problem, os_reason
+from ..units import count
 from .files import StatResult, stat_many
 from .fsio import Storage, basename, is_remote, join, parent, readable_name
 from .nifti import is_nifti_name
@@ -208,26 +209,37 @@ def _resolve_images(
     stats = stat_many(urls, storage, threads)
     urls, stats = _legacy_names(urls, stats, storage)
     refs: dict[tuple[int, str], Any] = {}
-    seen: dict[str, tuple[int, str]] = {}
+    seen: dict[str, int] = {}
     for (r, name, _, written), url in zip(wanted, urls):
         where = f"row {r + 1}, column {name}"
         result: StatResult = stats[url]
         if result.problem:
             problems.append(Problem(written, f"{result.problem} ({where})"))
-        elif url in seen:
-            first = seen[url]
-            problems.append(
-                Problem(written, f"listed twice: {where} and row {first[0] + 1}, column {first[1]}")
-            )
-        else:
-            seen[url] = (r, name)
-            base, renamed = readable_name(basename(url))
-            if renamed:
-                problems.append(Problem(written, _NOT_UTF8.format(base), "warning"))
-            refs.setdefault((r, name), []).append(
-                ImageRef(url, result.size, base, written, result.version)
-            )
+            continue
+        seen[url] = seen.get(url, 0) + 1
+        base, renamed = readable_name(basename(url))
+        if renamed and seen[url] == 1:
+            problems.append(Problem(written, _NOT_UTF8.format(base), "warning"))
+        refs.setdefault((r, name), []).append(
+            ImageRef(url, result.size, base, written, result.version)
+        )
+    problems += _shared_files(seen)
     return refs, problems, len(wanted) + invalid
+
+
+def _shared_files(named: dict[str, int]) -> list[Problem]:
+    """A table may name one file in many cells (the same template or mask in every row): each
+    cell stores the image. Said once, with the count, so that it is never a surprise."""
+    shared = {url: n for url, n in named.items() if n > 1}
+    if not shared:
+        return []
+    cells = sum(shared.values())
+    example, times = next(iter(shared.items()))
+    message = (
+        f"{count(len(shared), 'file')} named in more than one cell ({cells:,} cells in all; "
+        f"e.g. {basename(example)} in {times:,}): each cell stores its own copy of the image"
+    )
+    return [Problem("table", message, "warning")]
 
 
 _NOT_UTF8 = "file name is not valid UTF-8 on disk; stored in `path` as {!r} (read as Latin-1)"
