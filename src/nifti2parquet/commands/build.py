@@ -20,7 +20,10 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from ..card.readme import README, render_card
+from ..card.details import CardDetails, card_info, described_columns
+from ..card.previews import make_previews
+from ..card.prose import PROSE, read_prose, refuse_edited_card, write_card
+from ..card.readme import render_card
 from ..checking.inputs import (
     CheckLevel,
     OnError,
@@ -31,7 +34,7 @@ from ..checking.inputs import (
 )
 from ..checking.scan import file_sha256
 from ..checking.verify import VerifyReport, verify_footers
-from ..errors import InputError, OptionError, OutputError, Problem, errors_only
+from ..errors import InputError, OptionError, OutputError, Problem, errors_only, is_filtered
 from ..progress import Reporter
 from ..shards.manifest import (
     Manifest,
@@ -40,7 +43,6 @@ from ..shards.manifest import (
     built_splits,
     columns_summary,
     image_records,
-    info_dict,
     load_plan,
     manifest_path,
     plan_fingerprint_of,
@@ -104,6 +106,13 @@ class BuildOptions:
     storage: Storage = field(default_factory=Storage)
     read_threads: int = 4  # remote images: range requests at once
     read_ahead: int | None = None  # remote images: bytes fetched ahead of writing (None: 64 MiB)
+    # the card's words (a BIDS source says them itself; given ones replace its)
+    title: str = ""
+    description: str = ""
+    citation: str = ""  # how to cite, or a BibTeX entry
+    license_name: str = ""  # for a license the Hub has no identifier for
+    column_descriptions: str = ""  # a JSON data dictionary like participants.json
+    previews: bool = True  # PNG previews of a few images per column for the card
 
     def plan_options(self) -> PlanOptions:
         return PlanOptions(self.split, self.max_shard_size, self.row_group_size)
@@ -111,6 +120,16 @@ class BuildOptions:
     def source_options(self) -> SourceOptions:
         selection = {name: getattr(self, name) for name in SELECTION_FIELDS}
         return SourceOptions(**selection, storage=self.storage)
+
+    def card_details(self) -> CardDetails:
+        return CardDetails(
+            self.license,
+            self.title,
+            self.description,
+            self.citation,
+            self.license_name,
+            self.column_descriptions,
+        )
 
     def worker_count(self) -> int:
         return self.workers if self.workers > 0 else max(1, usable_cpus() // 2)
@@ -136,22 +155,40 @@ class BuildResult:
     verify: dict[str, Any] | None
     seconds: float
     part: tuple[int, int] | None = None
+    plan_shards: int = 0  # shards of the whole plan (a part builds some of them)
 
     @property
     def files_written(self) -> int:
         return self.num_images
 
+    @property
+    def files_filtered_out(self) -> int:
+        return sum(1 for p in self.left_out if is_filtered(p))
+
     def summary(self) -> str:
+        """One line; a part counts its own shards' rows, images and bytes."""
         where = f" (part {self.part[0] + 1} of {self.part[1]})" if self.part else ""
-        left = f", {len(self.left_out)} left out" if self.left_out else ""
         verified = f"; verified: {self.verify['summary']}" if self.verify else ""
+        shards = count(self.num_shards, "shard") + (
+            f" of the plan's {self.plan_shards:,}" if self.part else ""
+        )
         return (
             f"{self.status}{where} {self.output}: {count(self.num_rows, 'row')}, "
-            f"{self.num_images:,} of {self.files_found:,} files found{left}, "
-            f"{format_size(self.image_bytes)} in {count(self.num_shards, 'shard')} "
+            f"{self._files()}, {format_size(self.image_bytes)} in {shards} "
             f"({self.shards_written} written, {self.shards_reused} reused) in "
             f"{self.seconds:.1f} s{verified}"
         )
+
+    def _files(self) -> str:
+        """``1 of 7 files written (5 filtered out, 1 left out)``: the files the source names."""
+        if self.part:
+            return count(self.num_images, "image")
+        filtered = self.files_filtered_out
+        reasons = [f"{filtered:,} filtered out"] if filtered else []
+        if len(self.left_out) > filtered:
+            reasons.append(f"{len(self.left_out) - filtered:,} left out")
+        why = f" ({', '.join(reasons)})" if reasons else ""
+        return f"{self.num_images:,} of {count(self.files_found, 'file')} written{why}"
 
     def to_dict(self) -> dict[str, Any]:
         data = dataclasses.asdict(self)
@@ -159,6 +196,7 @@ class BuildResult:
         data["warnings"] = [p.to_dict() for p in self.warnings]
         data["files_written"] = self.files_written
         data["files_left_out"] = len(self.left_out)
+        data["files_filtered_out"] = self.files_filtered_out
         data["summary"] = self.summary()
         return data
 
@@ -175,6 +213,7 @@ def build(
     _check_part(options)
     output = OutputFolder(output_dir, options.storage)
     check_output_free(output)
+    refuse_edited_card(output)
     if not (options.part and output.exists(saved_plan_path(options.split))):
         check_source_exists(source)  # parts with a saved plan do not read the source
     try:
@@ -276,7 +315,9 @@ def check_output_free(output: OutputFolder) -> None:
     Checks only: nothing is created until the source is found."""
     if not output.remote and os.path.isfile(output.url):
         raise OutputError(f"{output.url}: is a file; OUTPUT_DIR must be a folder")
-    if output.exists(STATE) or output.is_empty() or not output.exists(""):
+    if output.exists(STATE) or not output.exists(""):
+        return
+    if set(output.listdir("")) <= {PROSE}:  # empty, or only the card prose written beforehand
         return
     raise OutputError(
         f"{output.url}: folder is not empty and was not made by nifti2parquet; "
@@ -297,6 +338,8 @@ def prepare(
     rows = read_source(source, options.source_options())
     if not rows.rows:
         raise InputError(f"{source}: no rows to build")
+    # the card's column descriptions are checked now, before a byte is written
+    described_columns(rows.columns, source, options.column_descriptions, options.storage)
     if rows.checked != options.check and rows.checked != "deep":
         images = list(rows.images())
         with reporter.bar(len(images), f"checking {len(images):,} files", unit="files") as bar:
@@ -365,7 +408,7 @@ class _Job:
         self.output.makedirs("data")
         total = sum(self.rows_bytes(s) for s in todo)
         workers = min(self.options.worker_count(), len(todo))
-        label = f"writing {len(todo)} shard(s), {format_size(total)}"
+        label = f"writing {count(len(todo), 'shard')}, {format_size(total)}"
         with self.reporter.bar(total, label) as bar:
             if workers <= 1:
                 for shard in todo:
@@ -440,12 +483,13 @@ class _Job:
         """Every shard finished → stale shards removed, manifest, image list, card, checks."""
         self._collect_records()
         self._remove_stale_shards()
-        manifest = self._manifest()
+        previews = self._previews()
+        manifest = dataclasses.replace(self._manifest(), previews=previews)
         write_images(self.output, self.split, image_records(self.plan, self.rows, self.records))
         self.output.write_text_atomic(manifest_path(self.split), manifest.to_json())
         manifests = _all_manifests(self.output, manifest)
-        card = render_card(manifests, self.options.repo_id, self.options.license)
-        self.output.write_text_atomic(README, card)
+        card = render_card(manifests, self.options.repo_id, prose=read_prose(self.output))
+        write_card(self.output, card.encode("utf-8"))
         self.output.clear_tmp()
         report = verify_footers(self.output)
         if not report.ok:
@@ -466,6 +510,21 @@ class _Job:
                 f"{_missing_parts(self.output, self.split, missing)}; nothing was finalized:",
                 [Problem(s.path, "not built (or built from different inputs)") for s in missing],
             )
+
+    def _previews(self) -> tuple[dict[str, Any], ...]:
+        """Draw the card's previews (unless turned off); remove the ones an earlier build of this
+        split drew that are not drawn again."""
+        previews = (
+            make_previews(self.output, self.rows, self.split, self.options.storage)
+            if self.options.previews
+            else ()
+        )
+        earlier = read_manifest(self.output, self.split)
+        keep = {p.get("path") for p in previews}
+        for record in earlier.previews if earlier else ():
+            if record.get("path") not in keep and self.output.exists(record["path"]):
+                self.output.remove(record["path"])
+        return previews
 
     def _remove_stale_shards(self) -> None:
         keep = {s.name for s in self.plan.shards}
@@ -488,8 +547,15 @@ class _Job:
             source=absolute_source(self.rows.source),
             options=_plan_record(options),
             features=features_dict(self.rows.columns),
-            columns=columns_summary(self.rows.columns),
-            info=info_dict(self.rows.info),
+            columns=columns_summary(
+                described_columns(
+                    self.rows.columns,
+                    self.rows.source,
+                    options.column_descriptions,
+                    options.storage,
+                )
+            ),
+            info=card_info(self.rows.info, options.card_details()),
             num_rows=len(self.rows.rows),
             shards=tuple(self.records[s.name] for s in self.plan.shards),
             images_per_column=per_column,
@@ -499,20 +565,28 @@ class _Job:
             files_found=self.rows.files_found,
             left_out=self.rows.left_out,
             warnings=self.rows.warnings + _oversized_warnings(self.plan),
+            images_per_kind=_images_per_kind(self.rows),
         )
 
     def result(
         self, status: Any, written: int, reused: int, report: VerifyReport | None, started: float
     ) -> BuildResult:
         mine = self.my_shards()
+        part = self.options.part
+        rows = [r for s in mine for r in self.rows.rows[s.start : s.stop]] if part else []
         return BuildResult(
             output=self.output.url,
             split=self.split,
             status=status,
-            num_rows=len(self.rows.rows),
-            num_images=self.rows.image_count(),
-            image_bytes=self.rows.image_bytes(),
+            num_rows=len(rows) if part else len(self.rows.rows),
+            num_images=(
+                sum(len(list(images_in_row(r, self.rows.image_columns))) for r in rows)
+                if part
+                else self.rows.image_count()
+            ),
+            image_bytes=sum(self.rows_bytes(s) for s in mine) if part else self.rows.image_bytes(),
             num_shards=len(self.plan.shards) if not self.options.part else len(mine),
+            plan_shards=len(self.plan.shards),
             shards_written=written,
             shards_reused=reused,
             download_size=sum(r.size for r in self.records.values()),
@@ -526,6 +600,19 @@ class _Job:
             seconds=time.monotonic() - started,
             part=self.options.part,
         )
+
+
+def _images_per_kind(rows: SourceRows) -> dict[str, int]:
+    """BIDS ``--rows file``: a row is one image, and its ``kind`` column names the image column
+    it would have in the session layout; the card counts images per kind from this."""
+    names = [c.name for c in rows.columns]
+    if not rows.one_image_per_row or "kind" not in names:
+        return {}
+    kind = names.index("kind")
+    counts: dict[str, int] = {}
+    for row in rows.rows:
+        counts[str(row[kind])] = counts.get(str(row[kind]), 0) + 1
+    return counts
 
 
 def _all_manifests(output: OutputFolder, current: Manifest) -> list[Manifest]:

@@ -16,7 +16,7 @@ from typing import Any
 
 import click
 
-from ..errors import N2PError, OptionError, Problem
+from ..errors import N2PError, OptionError, Problem, is_filtered
 from ..sources.fsio import Storage
 from ..startup import keep_pandas_out
 from ..units import parse_size
@@ -298,7 +298,8 @@ def build(source: str, output_dir: str, **kw: Any) -> None:
     )
     result = run_build(source, output_dir, options, ConsoleReporter(kw["quiet"]))
     _print_problems(result.warnings, "warning")
-    _print_problems(result.left_out, "left out")
+    # files the user's filters left out are a count in the summary; the others are listed
+    _print_problems([p for p in result.left_out if not is_filtered(p)], "left out")
     if kw["as_json"]:
         click.echo(json.dumps(result.to_dict(), indent=1))
     else:

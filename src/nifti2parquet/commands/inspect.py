@@ -20,7 +20,7 @@ from ..progress import Reporter
 from ..shards.plan import Plan
 from ..sources.rows import SourceRows, images_in_row
 from ..sources.schema import column_feature
-from ..units import format_size
+from ..units import count, format_size
 from .build import BuildOptions, prepare
 
 MAX_SHARD_LINES = 20  # human output lists every shard up to this many, else a summary
@@ -122,7 +122,8 @@ class InspectReport:
         shown = self.shards if len(self.shards) <= MAX_SHARD_LINES else ()
         for s in shown:
             lines.append(
-                f"  {s.path}  {s.rows:,} rows, {s.row_groups:,} row groups, {s.images:,} images, "
+                f"  {s.path}  {count(s.rows, 'row')}, {count(s.row_groups, 'row group')}, "
+                f"{count(s.images, 'image')}, "
                 f"{format_size(s.image_bytes)}, at most {format_size(s.max_bytes)} on disk"
             )
         if not shown:
@@ -200,7 +201,7 @@ def type_label(feature: Any) -> str:
     if kind == "Value":
         return str(feature["dtype"])
     if isinstance(feature, dict):
-        return f"struct({len(feature)} fields)"
+        return f"struct({count(len(feature), 'field')})"
     return str(feature)
 
 

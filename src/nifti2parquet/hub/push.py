@@ -34,6 +34,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
+from ..card.prose import CARD_RECORD, PROSE, card_edited, read_prose, write_card
 from ..card.readme import README, card_repo_id, render_card
 from ..errors import N2PError, OptionError, OutputError, Problem, VerifyError
 from ..progress import Bar, Reporter
@@ -202,19 +203,22 @@ def _card(
     if output.exists(README):
         with open(output.full(README), "rb") as f:
             on_disk = f.read()
+    prose = read_prose(output)
     if on_disk is None:
-        return render_card(manifests, repo_id).encode("utf-8"), None, ()
+        return render_card(manifests, repo_id, prose=prose).encode("utf-8"), None, ()
     text = on_disk.decode("utf-8", "replace")
     license = card_header(text).get("license") or ""
-    license = "" if license == "unknown" else str(license)
-    if render_card(manifests, card_repo_id(text), license) != text:
+    license = "" if license in ("unknown", "other") else str(license)
+    rendered = render_card(manifests, card_repo_id(text), license, prose)
+    if card_edited(output) or (not output.exists(CARD_RECORD) and rendered != text):
         note = Problem(
             README,
-            "differs from the card the build rendered (edited by hand?): pushed as it is",
+            f"edited since nifti2parquet wrote it: pushed as it is (to keep your words in the "
+            f"card the build renders, put them in {PROSE})",
             "warning",
         )
         return on_disk, on_disk, (note,)
-    return render_card(manifests, repo_id, license).encode("utf-8"), on_disk, ()
+    return render_card(manifests, repo_id, license, prose).encode("utf-8"), on_disk, ()
 
 
 # the remote -----------------------------------------------------------------------------------
@@ -546,7 +550,7 @@ class _Session:
         if self.options.dry_run:
             return self._result(plan, url, dry_run=True)
         if self.local.card != self.local.card_on_disk:
-            self.output.write_bytes_atomic(README, self.local.card)  # same bytes here and there
+            write_card(self.output, self.local.card)  # the same bytes here and there
         self.reporter.step(plan.headline())
         pusher = _Pusher(self.api, self.repo_id, plan, remote, self.options, self.calls)
         with self._bars(plan) as (bytes_bar, commit_bar):

@@ -113,6 +113,8 @@ class Manifest:
     left_out: tuple[Problem, ...] = ()
     warnings: tuple[Problem, ...] = ()
     tools: dict[str, str] = field(default_factory=tool_versions)
+    images_per_kind: dict[str, int] = field(default_factory=dict)  # BIDS --rows file: per `kind`
+    previews: tuple[dict[str, Any], ...] = ()  # PNG previews: path, column, size, sha256, images
 
     @property
     def num_images(self) -> int:
@@ -150,6 +152,8 @@ class Manifest:
             "features": self.features,
             "columns": list(self.columns),
             "info": self.info,
+            "images_per_kind": self.images_per_kind,
+            "previews": list(self.previews),
         }
         return json.dumps(data, indent=1) + "\n"  # ASCII: names may hold surrogates
 
@@ -181,6 +185,8 @@ class Manifest:
             left_out=tuple(Problem(**p) for p in data["left_out"]),
             warnings=tuple(Problem(**p) for p in data["warnings"]),
             tools=data["tools"],
+            images_per_kind=data.get("images_per_kind", {}),
+            previews=tuple(data.get("previews", [])),
         )
 
 
