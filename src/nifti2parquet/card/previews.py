@@ -179,6 +179,24 @@ def _plain(exc: BaseException) -> str:
     return text[:200] or type(exc).__name__
 
 
+def check_previews(output: OutputFolder, manifest: Manifest) -> tuple[list[tuple[str, str]], int]:
+    """(path, problem) for each recorded preview that is missing or not what the build drew, and
+    how many were checked."""
+    problems, checked = [], 0
+    for record in manifest.previews:
+        if not record.get("path"):
+            continue
+        checked += 1
+        if not output.exists(record["path"]):
+            problems.append((record["path"], "preview missing (the card links to it)"))
+            continue
+        with output.open_read(record["path"]) as f:
+            digest = hashlib.sha256(f.read()).hexdigest()
+        if digest != record["sha256"]:
+            problems.append((record["path"], "differs from the preview the build drew"))
+    return problems, checked
+
+
 # the card ----------------------------------------------------------------------------------------
 def previews_section(manifests: Sequence[Manifest]) -> str:
     """The card's pictures, linked relatively so the Hub page renders them from the repo."""

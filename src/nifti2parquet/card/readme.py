@@ -162,11 +162,15 @@ def _schema_table(manifest: Manifest) -> str:
     lines = ["## Schema\n", "| column | type | description |", "|---|---|---|"]
     for column in manifest.columns:
         feature = manifest.features[column["name"]]
-        lines.append(f"| `{column['name']}` | {_type_label(feature)} | {column['description']} |")
+        description = column["description"] or _IMAGE_WORDS.get(column["kind"], "")
+        lines.append(f"| `{column['name']}` | {_type_label(feature)} | {description} |")
     return (
         "\n".join(lines) + "\n\nEach image is stored as the original file's exact bytes "
         "(`.nii` or `.nii.gz`) with its file name in `path`.\n"
     )
+
+
+_IMAGE_WORDS = {"image": "A NIfTI image", "image_list": "A list of NIfTI images"}
 
 
 def _type_label(feature: Any) -> str:

@@ -141,6 +141,7 @@ def verify(
     measured = _check_shards(output, manifests, options, reporter, report)
     if manifests:
         _check_card(output, manifests, measured, report)
+        _check_previews(output, manifests, report)
     if manifests and options.source is not None:
         _check_source(output, manifests, options, reporter, report)
     if options.repo_id:
@@ -535,6 +536,19 @@ def _check_card(
     report.counts["cards"] += 1
 
 
+def _check_previews(
+    output: OutputFolder, manifests: Sequence[Manifest], report: VerifyReport
+) -> None:
+    """The card's pictures are there, as the build drew them."""
+    from ..card.previews import check_previews
+
+    for manifest in manifests:
+        found, checked = check_previews(output, manifest)
+        for path, message in found:
+            report.add(path, message)
+        report.counts["previews"] += checked
+
+
 def _card_info(text: str, report: VerifyReport) -> dict[str, Any] | None:
     try:
         header = yaml.safe_load(text.split("---\n", 2)[1]) if text.startswith("---\n") else None
@@ -609,11 +623,15 @@ def _check_hub(
     output: OutputFolder, options: VerifyOptions, reporter: Reporter, report: VerifyReport
 ) -> None:
     """All built splits (whatever ``splits`` says: the remote README promises all of them)."""
-    from ..hub.remote import LocalFile, check_hub, local_card
+    from ..hub.remote import LocalFile, check_hub, local_card, small_file
 
     assert options.repo_id is not None
     manifests = [m for s in built_splits(output) if (m := read_manifest(output, s))]
     expected = [LocalFile(s.path, s.size, s.sha256) for m in manifests for s in m.shards]
+    for record in (r for m in manifests for r in m.previews if r.get("path")):
+        if output.exists(record["path"]):
+            with output.open_read(record["path"]) as f:
+                expected.append(small_file(record["path"], f.read()))
     if output.exists(README):
         with output.open_read(README) as f:
             expected.append(local_card(README, f.read()))

@@ -188,6 +188,60 @@ def _source_options(fn: Callable[..., Any]) -> Callable[..., Any]:
     return fn
 
 
+def _card_options(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """The card's words (build): a BIDS source gives them itself, a table needs them."""
+    options = [
+        click.option("--title", default="", help="The card's title (BIDS: Name)."),
+        click.option(
+            "--description",
+            default="",
+            metavar="TEXT|@FILE",
+            help="What the dataset is, under the title (BIDS: the README).",
+        ),
+        click.option(
+            "--citation",
+            default="",
+            metavar="TEXT|@FILE",
+            help="How to cite it: text, or a BibTeX entry (BIDS: HowToAcknowledge).",
+        ),
+        click.option(
+            "--license-name",
+            default="",
+            help="Name of a license the Hub has no identifier for (the card says license: other).",
+        ),
+        click.option(
+            "--column-descriptions",
+            default="",
+            metavar="JSON",
+            help="A data dictionary like participants.json. Default: the table's own sidecar "
+            "(participants.json next to participants.csv).",
+        ),
+        click.option(
+            "--no-previews",
+            "no_previews",
+            is_flag=True,
+            help="No PNG previews of the images on the card.",
+        ),
+    ]
+    for option in reversed(options):
+        fn = option(fn)
+    return fn
+
+
+def _card_details(kw: dict[str, Any]) -> dict[str, Any]:
+    """The card options as BuildOptions fields (``@FILE`` read here)."""
+    from ..card.details import text_or_file
+
+    return {
+        "title": kw["title"],
+        "description": text_or_file(kw["description"], "--description"),
+        "citation": text_or_file(kw["citation"], "--citation"),
+        "license_name": kw["license_name"],
+        "column_descriptions": kw["column_descriptions"],
+        "previews": not kw["no_previews"],
+    }
+
+
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="nifti2parquet")
 def main() -> None:
@@ -263,6 +317,7 @@ def main() -> None:
 )
 @click.option("--license", default="", help="License for the card (e.g. cc-by-4.0).")
 @click.option("--repo-id", default=None, help="Hub repo id to show in the card's snippets.")
+@_card_options
 @click.option("--quiet", "-q", is_flag=True, help="No progress bars.")
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON on stdout.")
 @_run
@@ -295,6 +350,7 @@ def build(source: str, output_dir: str, **kw: Any) -> None:
         license=kw["license"],
         repo_id=kw["repo_id"],
         storage=_storage(kw["storage_options"]),
+        **_card_details(kw),
     )
     result = run_build(source, output_dir, options, ConsoleReporter(kw["quiet"]))
     _print_problems(result.warnings, "warning")

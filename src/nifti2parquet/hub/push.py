@@ -126,6 +126,7 @@ class LocalBuild:
     card: bytes  # README.md for this repo id: what is pushed and written back locally
     card_on_disk: bytes | None
     warnings: tuple[Problem, ...] = ()
+    previews: tuple[PushFile, ...] = ()  # the card's pictures (``previews/{split}/*.png``)
 
     @property
     def card_file(self) -> PushFile:
@@ -141,6 +142,7 @@ class LocalBuild:
         """What the remote must hold exactly, for :func:`remote.compare_files`."""
         card = self.card_file
         files = [LocalFile(s.path, s.size, s.sha256) for s in self.shards]
+        files += [LocalFile(p.path, p.size, p.sha256, p.blob_id) for p in self.previews]
         return [*files, LocalFile(README, card.size, card.sha256, card.blob_id)]
 
     def data_globs(self) -> list[tuple[str, str]]:
@@ -177,9 +179,36 @@ def read_local_build(output: OutputFolder, repo_id: str) -> LocalBuild:
             f"(run nifti2parquet build again, or verify to see what changed):",
             problems,
         )
+    previews = _previews(output, manifests, problems)
+    if problems:
+        raise OutputError(
+            f"{output.url}: the previews do not match the build manifest; nothing was pushed "
+            f"(run nifti2parquet build again):",
+            problems,
+        )
     card, on_disk, warnings = _card(output, manifests, repo_id)
     splits = tuple(m.split for m in manifests)
-    return LocalBuild(output.url, splits, tuple(shards), card, on_disk, warnings)
+    return LocalBuild(output.url, splits, tuple(shards), card, on_disk, warnings, previews)
+
+
+def _previews(
+    output: OutputFolder, manifests: Sequence[Manifest], problems: list[Problem]
+) -> tuple[PushFile, ...]:
+    """The card's PNG previews, as the manifests record them (small: read whole)."""
+    files = []
+    for record in (r for m in manifests for r in m.previews if r.get("path")):
+        try:
+            with open(output.full(record["path"]), "rb") as f:
+                data = f.read()
+        except FileNotFoundError:
+            problems.append(Problem(record["path"], "missing (listed in the build manifest)"))
+            continue
+        if hashlib.sha256(data).hexdigest() != record["sha256"]:
+            problems.append(Problem(record["path"], "differs from the preview the build drew"))
+            continue
+        path = output.full(record["path"])
+        files.append(PushFile(record["path"], path, len(data), record["sha256"], git_blob_id(data)))
+    return tuple(files)
 
 
 def _manifests(output: OutputFolder) -> list[Manifest]:
@@ -242,10 +271,11 @@ class CommitBatch:
     uploads: tuple[PushFile, ...]
     deletions: tuple[str, ...] = ()
     card: PushFile | None = None
+    previews: tuple[PushFile, ...] = ()  # with the card: its pictures
 
     @property
     def files(self) -> tuple[PushFile, ...]:
-        return self.uploads + ((self.card,) if self.card else ())
+        return self.uploads + self.previews + ((self.card,) if self.card else ())
 
     @property
     def num_operations(self) -> int:
@@ -255,6 +285,7 @@ class CommitBatch:
         """``3 shards``, ``1 shard, README.md, 2 deletions``, ``README.md``."""
         n = len(self.uploads)
         parts = [f"{n:,} shard{'s' if n != 1 else ''}"] if n else []
+        parts += [count(len(self.previews), "preview")] if self.previews else []
         parts += [README] if self.card else []
         d = len(self.deletions)
         parts += [f"{d:,} deletion{'s' if d != 1 else ''}"] if d else []
@@ -276,10 +307,12 @@ class PushPlan:
     deletions: tuple[str, ...]
     card: PushFile | None  # the README, when it differs from the remote one
     batches: tuple[CommitBatch, ...]
+    previews: tuple[PushFile, ...] = ()  # the card's pictures that differ from the remote ones
 
     @property
     def upload_bytes(self) -> int:
-        return sum(f.size for f in self.uploads) + (self.card.size if self.card else 0)
+        extras = sum(f.size for f in self.previews) + (self.card.size if self.card else 0)
+        return sum(f.size for f in self.uploads) + extras
 
     @property
     def empty(self) -> bool:
@@ -289,6 +322,7 @@ class PushPlan:
         n, k = len(self.uploads), len(self.batches)
         return (
             f"{n:,} shard{'s' if n != 1 else ''} to upload ({format_size(self.upload_bytes)})"
+            f"{', ' + count(len(self.previews), 'preview') if self.previews else ''}"
             f"{', README.md' if self.card else ''}, {len(self.skipped):,} already on the Hub, "
             f"{len(self.deletions):,} to delete, in {k:,} commit{'s' if k != 1 else ''}"
         )
@@ -304,6 +338,7 @@ class PushPlan:
         if self.create_pr:
             lines.append(f"  open a pull request against {self.revision}")
         lines += [f"  upload  {f.path}  {format_size(f.size)}" for f in self.uploads]
+        lines += [f"  upload  {f.path}  {format_size(f.size)}" for f in self.previews]
         if self.card:
             lines.append(f"  upload  {README}  {format_size(self.card.size)}")
         lines += [f"  skip    {f.path}  (on the Hub, same size and sha256)" for f in self.skipped]
@@ -319,7 +354,8 @@ class PushPlan:
             "create_repo": self.create_repo,
             "create_branch": self.create_branch,
             "create_pr": self.create_pr,
-            "upload": [f.path for f in self.uploads] + ([README] if self.card else []),
+            "upload": [f.path for f in self.uploads + self.previews]
+            + ([README] if self.card else []),
             "upload_bytes": self.upload_bytes,
             "skip": [f.path for f in self.skipped],
             "delete": list(self.deletions),
@@ -338,6 +374,7 @@ def plan_push(
     skipped = tuple(s for s in local.shards if s.same_as(remote.files.get(s.path)))
     card = local.card_file
     card_upload = None if card.same_as(remote.files.get(README)) else card
+    previews = tuple(p for p in local.previews if not p.same_as(remote.files.get(p.path)))
     deletions = stale_shards(remote.files, local)
     return PushPlan(
         repo_id=repo_id,
@@ -350,18 +387,22 @@ def plan_push(
         skipped=skipped,
         deletions=deletions,
         card=card_upload,
-        batches=commit_batches(uploads, deletions, card_upload, options.files_per_commit),
+        batches=commit_batches(uploads, deletions, card_upload, options.files_per_commit, previews),
+        previews=previews,
     )
 
 
 def stale_shards(remote: Mapping[str, RemoteFile], local: LocalBuild) -> tuple[str, ...]:
     """Remote files that ``datasets`` would load into a pushed split (``data/{split}-*``) but
-    that this build does not have: an earlier build's shards."""
-    ours = {s.path for s in local.shards}
+    that this build does not have: an earlier build's shards; and an earlier build's previews
+    of a pushed split (``previews/{split}/*.png``)."""
+    ours = {s.path for s in local.shards} | {p.path for p in local.previews}
+    globs = [g for _, g in local.data_globs()]
+    globs += [f"previews/{split}/*.png" for split in local.splits]
     return tuple(
         path
         for path in sorted(remote)
-        if path not in ours and any(fnmatch.fnmatchcase(path, g) for _, g in local.data_globs())
+        if path not in ours and any(fnmatch.fnmatchcase(path, g) for g in globs)
     )
 
 
@@ -370,20 +411,21 @@ def commit_batches(
     deletions: Sequence[str],
     card: PushFile | None,
     files_per_commit: int,
+    previews: Sequence[PushFile] = (),
 ) -> tuple[CommitBatch, ...]:
-    """``files_per_commit`` shards per commit; the README and the deletions go in the last one
-    (in the last shard commit when it has room, else in one more commit)."""
+    """``files_per_commit`` shards per commit; the README, its previews and the deletions go in
+    the last one (in the last shard commit when it has room, else in one more commit)."""
     chunks = [
         tuple(uploads[i : i + files_per_commit]) for i in range(0, len(uploads), files_per_commit)
     ]
     batches = [CommitBatch(chunk) for chunk in chunks]
-    finishing = len(deletions) + (1 if card else 0)
+    finishing = len(deletions) + len(previews) + (1 if card else 0)
     if not finishing:
         return tuple(batches)
     if batches and len(batches[-1].uploads) + finishing <= files_per_commit:
-        batches[-1] = CommitBatch(batches[-1].uploads, tuple(deletions), card)
+        batches[-1] = CommitBatch(batches[-1].uploads, tuple(deletions), card, tuple(previews))
     else:
-        batches.append(CommitBatch((), tuple(deletions), card))
+        batches.append(CommitBatch((), tuple(deletions), card, tuple(previews)))
     return tuple(batches)
 
 
@@ -415,6 +457,7 @@ class PushResult:
             shards = f"{len(plan.uploads):,} shard{'s' if len(plan.uploads) != 1 else ''}"
             done = (
                 f"pushed {shards} ({format_size(plan.upload_bytes)})"
+                f"{' and ' + count(len(plan.previews), 'preview') if plan.previews else ''}"
                 f"{' and README.md' if plan.card else ''}, deleted {len(plan.deletions):,}, "
                 f"skipped {len(plan.skipped):,}, in {n:,} commit{'s' if n != 1 else ''}"
             )
@@ -435,7 +478,9 @@ class PushResult:
             "pr_revision": self.pr_revision,
             "dry_run": self.dry_run,
             "commits": list(self.commits),
-            "uploaded_files": len(self.plan.uploads) + (1 if self.plan.card else 0),
+            "uploaded_files": len(self.plan.uploads)
+            + len(self.plan.previews)
+            + (1 if self.plan.card else 0),
             "uploaded_bytes": self.plan.upload_bytes,
             "skipped_files": len(self.plan.skipped),
             "deleted_files": len(self.plan.deletions),
@@ -880,9 +925,10 @@ def _missing(batch: CommitBatch, files: Mapping[str, RemoteFile]) -> CommitBatch
     uploads = tuple(f for f in batch.uploads if not f.same_as(files.get(f.path)))
     deletions = tuple(p for p in batch.deletions if p in files)
     card = batch.card if batch.card and not batch.card.same_as(files.get(README)) else None
-    if not uploads and not deletions and card is None:
+    previews = tuple(f for f in batch.previews if not f.same_as(files.get(f.path)))
+    if not uploads and not deletions and card is None and not previews:
         return None
-    return CommitBatch(uploads, deletions, card)
+    return CommitBatch(uploads, deletions, card, previews)
 
 
 def _description(batch: CommitBatch) -> str:
