@@ -20,7 +20,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from ..card.details import CardDetails, card_info, described_columns
+from ..card.details import CardDetails, card_info, described_columns, read_dictionary
 from ..card.previews import make_previews
 from ..card.prose import PROSE, read_prose, refuse_edited_card, write_card
 from ..card.readme import render_card
@@ -216,6 +216,7 @@ def build(
     refuse_edited_card(output)
     if not (options.part and output.exists(saved_plan_path(options.split))):
         check_source_exists(source)  # parts with a saved plan do not read the source
+    read_dictionary(options.column_descriptions, options.storage, required=True)
     try:
         return _build(source, output, options, reporter or Reporter())
     except OSError as exc:

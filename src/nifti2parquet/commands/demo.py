@@ -143,7 +143,7 @@ def _what_next(path: str) -> Iterator[str]:
         yield f"  {python} -m pip install 'datasets>=4.4'"
     yield "Load it:"
     yield (
-        f"  {python} -c \"from datasets import load_dataset; ds = load_dataset({path!r}, "
+        f'  {python} -c "from datasets import load_dataset; ds = load_dataset({path!r}, '
         f"split='train'); print(ds); print(ds[0]['t1w'].shape)\""
     )
     yield "Check it byte for byte:"

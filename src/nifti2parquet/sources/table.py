@@ -88,6 +88,7 @@ def _delimited_table(source: str, data: bytes, delimiter: str) -> RawTable:
     header, body = parse_delimited(text, delimiter)
     if not header:
         raise InputError(f"{source}: the table is empty (no header row)")
+    _check_separator(source, header, delimiter)
     _check_names(source, header)
     for n, row in enumerate(body, start=1):
         if len(row) != len(header):
@@ -96,6 +97,21 @@ def _delimited_table(source: str, data: bytes, delimiter: str) -> RawTable:
             )
     cells = {h: [cell_or_none(row[i]) for row in body] for i, h in enumerate(header)}
     return RawTable(header, cells, {}, True, warnings)
+
+
+_SEPARATORS = {",": ("commas", ".csv"), "\t": ("tabs", ".tsv")}
+
+
+def _check_separator(source: str, header: list[str], delimiter: str) -> None:
+    """A ``.tsv`` written with commas (or a ``.csv`` with tabs) reads as one column whose cells
+    hold whole rows: say what it is instead of reporting every cell as a missing file."""
+    other = "," if delimiter == "\t" else "\t"
+    if len(header) == 1 and other in header[0]:
+        mine, (theirs, suffix) = _SEPARATORS[delimiter][0], _SEPARATORS[other]
+        raise InputError(
+            f"{source}: the header row has no {mine} but has {theirs}: the table seems "
+            f"separated by {theirs}; name it {suffix} (or separate it with {mine})"
+        )
 
 
 def _jsonl_table(source: str, data: bytes) -> RawTable:
