@@ -108,8 +108,10 @@ def manifest_sha256(output_dir: Path, split: str = "train") -> dict[str, str]:
 
 
 def local_tree(output_dir: Path) -> dict[str, tuple[int, str]]:
-    """What the remote must hold: every shard and the README, as (size, sha256)."""
-    paths = [*shard_paths(output_dir), "README.md"]
+    """What the remote must hold: every shard, the card's previews and the README, as (size,
+    sha256)."""
+    previews = sorted(str(p.relative_to(output_dir)) for p in output_dir.glob("previews/*/*.png"))
+    paths = [*shard_paths(output_dir), *previews, "README.md"]
     return {p: ((output_dir / p).stat().st_size, sha256(output_dir / p)) for p in paths}
 
 
