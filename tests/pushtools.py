@@ -45,11 +45,20 @@ finally:
 """
 
 
-def build_dataset(root: Path, subjects: int = SUBJECTS, split: str = "train") -> Path:
-    """A finished build of a small subject table: ``subjects`` shards of 30-55 KB."""
+def build_dataset(
+    root: Path, subjects: int = SUBJECTS, split: str = "train", previews: bool = False
+) -> Path:
+    """A finished build of a small subject table: ``subjects`` shards of 30-55 KB (and no
+    previews unless asked: these tests count shards and commits; test_push_previews draws)."""
     source = subject_table(root / "source", subjects=subjects, sizes=SIZES)
     out = root / "out"
-    options = BuildOptions(split=split, max_shard_size=MAX_SHARD, row_group_size=30_000, workers=1)
+    options = BuildOptions(
+        split=split,
+        max_shard_size=MAX_SHARD,
+        row_group_size=30_000,
+        workers=1,
+        previews=previews,
+    )
     build(str(source.table), str(out), options)
     return out
 

@@ -19,7 +19,7 @@ REPO = "user/pictures"
 
 @pytest.fixture(scope="module")
 def template(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return build_dataset(tmp_path_factory.mktemp("pictures"), subjects=3)
+    return build_dataset(tmp_path_factory.mktemp("pictures"), subjects=3, previews=True)
 
 
 def test_previews_are_pushed_and_verified(
