@@ -208,8 +208,8 @@ def test_bids_card_details_still_come_from_the_dataset(bids: Path, tmp_path: Pat
     description = json.loads((bids / "dataset_description.json").read_text())
     assert f"\n# {description['Name']}\n" in card
     assert "Age at first scan. Units: years." in card  # participants.json
-    if "year =" in card:
-        assert re.search(r"year = \{\d{4}\}", card)
+    bibtex = card.split("```bibtex\n", 1)[1].split("```", 1)[0]  # item 14: it has a year
+    assert re.search(r"^  year = \{20\d\d\},$", bibtex, re.M), bibtex
 
 
 def test_your_own_words_survive_rebuilds_and_a_hand_edit_is_never_lost(

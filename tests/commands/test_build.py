@@ -114,7 +114,9 @@ def test_output_is_laid_out_like_the_hub_repo(built) -> None:
         if p.is_file() and ".nifti2parquet" not in p.parts
     )
     n = result.num_shards
-    assert visible == ["README.md"] + [f"data/train-{i:05d}-of-{n:05d}.parquet" for i in range(n)]
+    shards = [f"data/train-{i:05d}-of-{n:05d}.parquet" for i in range(n)]
+    previews = ["previews/train/bold.png", "previews/train/t1w.png"]  # the card's pictures
+    assert visible == ["README.md", *shards, *previews]
     assert n > 1
     assert not list((out / ".nifti2parquet" / "tmp").iterdir())  # no partial files left
     assert (out / ".nifti2parquet" / "train" / "manifest.json").is_file()
@@ -251,7 +253,7 @@ def test_rebuild_after_input_change_rewrites_and_drops_stale_shards(tmp_path: Pa
 
 def test_more_shards_than_the_hub_allows_in_a_folder_is_warned() -> None:
     """10,001 one-row shards: the build says so before push would hit the Hub's folder limit."""
-    from test_plan import fake_rows
+    from shards.test_plan import fake_rows  # tests/shards (tests/ is on the path)
 
     from nifti2parquet.commands.build import _hub_folder_warning
     from nifti2parquet.shards.plan import PlanOptions, plan_shards

@@ -53,7 +53,7 @@ def test_inspect_says_when_build_would_stop(tree: BidsTree) -> None:
     assert [p.path for p in report.blocking] == ["sub-02/ses-2/anat/sub-02_ses-2_T1w.nii.gz"]
     lines = "\n".join(report.lines())
     assert "build would stop: 1 input file cannot be used" in lines
-    assert "files: 27 found = 18 to write + 9 left out" in lines
+    assert "files: 27 named by the source = 18 to write + 9 left out" in lines
     for problem in report.left_out:  # every file left out is listed with its reason
         assert f"[{problem.severity}] {problem.path}: {problem.message}" in lines
 

@@ -86,7 +86,8 @@ class InspectReport:
         layout = f" (one row per {self.layout})" if self.layout else ""
         out = [
             f"{what} {self.source}{layout}",
-            f"{self.num_rows:,} rows, {self.num_images:,} images, {format_size(self.image_bytes)}",
+            f"{count(self.num_rows, 'row')}, {count(self.num_images, 'image')}, "
+            f"{format_size(self.image_bytes)}",
             "",
             "columns:",
         ]
@@ -98,8 +99,8 @@ class InspectReport:
             out.append(f"  {c.name:<{width}}{c.type}{images}")
         out += ["", *self._shard_lines(), ""]
         out.append(
-            f"files: {self.files_found:,} found = {self.files_written:,} to write + "
-            f"{len(self.left_out):,} left out"
+            f"files: {self.files_found:,} named by the source = {self.files_written:,} to write "
+            f"+ {len(self.left_out):,} left out"
         )
         if self.left_out:
             out += ["", f"left out ({len(self.left_out):,}):"]
