@@ -9,18 +9,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from commands.test_cli import run  # tests/commands (tests/ is on the path)
 from factories import subject_table
-
-
-def run(*args: str, cwd: Path | None = None, **kw) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "nifti2parquet", *args],
-        capture_output=True,
-        text=True,
-        cwd=cwd,
-        timeout=300,
-        **kw,
-    )
 
 
 def test_demo_never_writes_into_a_folder_of_other_files(tmp_path: Path) -> None:
