@@ -58,11 +58,20 @@ main(sys.argv[1:], prog_name="nifti2parquet")
 """
 
 
-def build_dataset(root: Path, subjects: int = SUBJECTS, split: str = "train") -> Path:
-    """A finished build of a small subject table: ``subjects`` shards of 30-55 KB."""
+def build_dataset(
+    root: Path, subjects: int = SUBJECTS, split: str = "train", previews: bool = False
+) -> Path:
+    """A finished build of a small subject table: ``subjects`` shards of 30-55 KB (and no
+    previews unless asked: these tests count shards and commits; test_push_previews draws)."""
     source = subject_table(root / "source", subjects=subjects, sizes=SIZES)
     out = root / "out"
-    options = BuildOptions(split=split, max_shard_size=MAX_SHARD, row_group_size=30_000, workers=1)
+    options = BuildOptions(
+        split=split,
+        max_shard_size=MAX_SHARD,
+        row_group_size=30_000,
+        workers=1,
+        previews=previews,
+    )
     build(str(source.table), str(out), options)
     return out
 
@@ -144,8 +153,10 @@ def manifest_sha256(output_dir: Path, split: str = "train") -> dict[str, str]:
 
 
 def local_tree(output_dir: Path) -> dict[str, tuple[int, str]]:
-    """What the remote must hold: every shard and the README, as (size, sha256)."""
-    paths = [*shard_paths(output_dir), "README.md"]
+    """What the remote must hold: every shard, the card's previews and the README, as (size,
+    sha256)."""
+    previews = sorted(str(p.relative_to(output_dir)) for p in output_dir.glob("previews/*/*.png"))
+    paths = [*shard_paths(output_dir), *previews, "README.md"]
     return {p: ((output_dir / p).stat().st_size, sha256(output_dir / p)) for p in paths}
 
 

@@ -55,7 +55,10 @@ def test_inspect_says_when_build_would_stop(tree: BidsTree) -> None:
     assert [p.path for p in report.blocking] == ["sub-02/ses-2/anat/sub-02_ses-2_T1w.nii.gz"]
     lines = "\n".join(report.lines())
     assert "build would stop: 1 input file cannot be used" in lines
-    line = "files: 46 found = 18 images to write + 21 other files (the 'files' config) + 7 left out"
+    line = (
+        "files: 46 named by the source = 18 images to write + 21 other files (the 'files' "
+        "config) + 7 left out"
+    )
     assert line in lines
     for problem in report.left_out:  # every file left out is listed with its reason
         assert f"[{problem.severity}] {problem.path}: {problem.message}" in lines

@@ -37,7 +37,9 @@ def compare_with_source(
     unusable_now = {p.path: p.message for p in rows.left_out}
     left_out = {p.path: p.message for p in left_out_at_build}
     stored = Counter(r.path for r in records)
-    problems = _duplicates(records, stored)
+    # BIDS: every file exactly once, a property of the crawl. A table may name one file in
+    # several cells (a template, a mask), and each of them stores it.
+    problems = _duplicates(records, stored) if rows.kind == "bids" else []
     problems += _stored_not_in_source(stored, now, unusable_now)
     problems += _source_not_stored(stored, now, unusable_now, left_out)
     pairs = [(r, now[r.path]) for r in _first_records(records) if r.path in now]

@@ -20,7 +20,10 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from ..card.readme import README, render_card
+from ..card.details import CardDetails, card_info, described_columns, read_dictionary
+from ..card.previews import make_previews
+from ..card.prose import PROSE, read_prose, refuse_edited_card, write_card
+from ..card.readme import render_card
 from ..checking.inputs import (
     CheckLevel,
     OnError,
@@ -31,7 +34,7 @@ from ..checking.inputs import (
 )
 from ..checking.scan import file_sha256
 from ..checking.verify import VerifyReport, verify_footers
-from ..errors import InputError, OptionError, OutputError, Problem, errors_only
+from ..errors import InputError, OptionError, OutputError, Problem, errors_only, is_filtered
 from ..progress import Reporter
 from ..shards.manifest import (
     FilesRecord,
@@ -42,13 +45,15 @@ from ..shards.manifest import (
     built_splits,
     columns_summary,
     image_records,
-    info_dict,
     load_plan,
     manifest_path,
     plan_fingerprint_of,
+    plan_record_of,
     read_manifest,
     read_marker,
     save_plan,
+    save_plan_options,
+    saved_plan_path,
     shard_keys,
     source_options_record,
     split_dir,
@@ -59,12 +64,13 @@ from ..shards.output import STATE, TMP, OutputFolder
 from ..shards.plan import VIEWER_ROW_GROUP_LIMIT, Plan, PlanOptions, ShardPlan, plan_shards
 from ..shards.workers import WorkerPool
 from ..shards.writer import ShardResult, ShardTask, write_shard
-from ..sources import SELECTION_FIELDS, SourceOptions, read_source
+from ..sources import SELECTION_FIELDS, SourceOptions, check_source_exists, read_source
 from ..sources.dataset_files import FILES_CONFIG, files_rows
 from ..sources.fsio import Storage
 from ..sources.rows import SourceRows, images_in_row
 from ..sources.schema import features_dict
 from ..units import count, format_size
+from .parts import refuse_other_plan
 
 REMOTE_READ_AHEAD = 64 << 20
 
@@ -103,6 +109,13 @@ class BuildOptions:
     storage: Storage = field(default_factory=Storage)
     read_threads: int = 4  # remote images: range requests at once
     read_ahead: int | None = None  # remote images: bytes fetched ahead of writing (None: 64 MiB)
+    # the card's words (a BIDS source says them itself; given ones replace its)
+    title: str = ""
+    description: str = ""
+    citation: str = ""  # how to cite, or a BibTeX entry
+    license_name: str = ""  # for a license the Hub has no identifier for
+    column_descriptions: str = ""  # a JSON data dictionary like participants.json
+    previews: bool = True  # PNG previews of a few images per column for the card
 
     def plan_options(self) -> PlanOptions:
         return PlanOptions(self.split, self.max_shard_size, self.row_group_size)
@@ -110,6 +123,16 @@ class BuildOptions:
     def source_options(self) -> SourceOptions:
         selection = {name: getattr(self, name) for name in SELECTION_FIELDS}
         return SourceOptions(**selection, storage=self.storage)
+
+    def card_details(self) -> CardDetails:
+        return CardDetails(
+            self.license,
+            self.title,
+            self.description,
+            self.citation,
+            self.license_name,
+            self.column_descriptions,
+        )
 
     def worker_count(self) -> int:
         return self.workers if self.workers > 0 else max(1, usable_cpus() // 2)
@@ -136,23 +159,42 @@ class BuildResult:
     verify: dict[str, Any] | None
     seconds: float
     part: tuple[int, int] | None = None
+    plan_shards: int = 0  # shards of the whole plan (a part builds some of them)
 
     @property
     def files_written(self) -> int:
         return self.num_images
 
+    @property
+    def files_filtered_out(self) -> int:
+        return sum(1 for p in self.left_out if is_filtered(p))
+
     def summary(self) -> str:
+        """One line; a part counts its own shards' rows, images and bytes."""
         where = f" (part {self.part[0] + 1} of {self.part[1]})" if self.part else ""
-        left = f", {len(self.left_out)} left out" if self.left_out else ""
         verified = f"; verified: {self.verify['summary']}" if self.verify else ""
+        shards = count(self.num_shards, "shard") + (
+            f" of the plan's {self.plan_shards:,}" if self.part else ""
+        )
         return (
             f"{self.status}{where} {self.output}: {count(self.num_rows, 'row')}, "
-            f"{count(self.num_images, 'image')} + {count(self.other_files, 'other file')} of "
-            f"{count(self.files_found, 'file')} found{left}, "
-            f"{format_size(self.image_bytes)} in {count(self.num_shards, 'shard')} "
+            f"{self._files()}, {format_size(self.image_bytes)} in {shards} "
             f"({self.shards_written} written, {self.shards_reused} reused) in "
             f"{self.seconds:.1f} s{verified}"
         )
+
+    def _files(self) -> str:
+        """``2 images + 1 other file of 9 files written (5 filtered out, 1 left out)``: every file
+        the source names, in the image rows, in the files config, or left out."""
+        if self.part:
+            return count(self.num_images, "image")
+        filtered = self.files_filtered_out
+        reasons = [f"{filtered:,} filtered out"] if filtered else []
+        if len(self.left_out) > filtered:
+            reasons.append(f"{len(self.left_out) - filtered:,} left out")
+        why = f" ({', '.join(reasons)})" if reasons else ""
+        written = f"{count(self.num_images, 'image')} + {count(self.other_files, 'other file')}"
+        return f"{written} of {count(self.files_found, 'file')} written{why}"
 
     def to_dict(self) -> dict[str, Any]:
         data = dataclasses.asdict(self)
@@ -160,6 +202,7 @@ class BuildResult:
         data["warnings"] = [p.to_dict() for p in self.warnings]
         data["files_written"] = self.files_written
         data["files_left_out"] = len(self.left_out)
+        data["files_filtered_out"] = self.files_filtered_out
         data["summary"] = self.summary()
         return data
 
@@ -175,6 +218,11 @@ def build(
     options.plan_options().check()
     _check_part(options)
     output = OutputFolder(output_dir, options.storage)
+    check_output_free(output)
+    refuse_edited_card(output)
+    if not (options.part and output.exists(saved_plan_path(options.split))):
+        check_source_exists(source)  # parts with a saved plan do not read the source
+    read_dictionary(options.column_descriptions, options.storage, required=True)
     try:
         return _build(source, output, options, reporter or Reporter())
     except OSError as exc:
@@ -190,7 +238,7 @@ def _build(
     source: str, output: OutputFolder, options: BuildOptions, reporter: Reporter
 ) -> BuildResult:
     started = time.monotonic()
-    _claim_output(output)
+    output.makedirs(TMP)
     lock = f"build-{options.split}" + (f"-part{options.part[0]}" if options.part else "")
     with output.lock(lock):
         rows, plan = _rows_and_plan(source, output, options, reporter)
@@ -225,6 +273,9 @@ def _rows_and_plan(
     changed since the plan was saved are noticed there.
     """
     fingerprint = plan_fingerprint_of(source, _plan_record(options))
+    record = plan_record_of(source, _plan_record(options))
+    if options.part or options.finalize:
+        refuse_other_plan(output, options.split, record, _run_name(options))
     if options.part:
         saved = load_plan(output, options.split, fingerprint)
         if saved is not None:
@@ -232,8 +283,17 @@ def _rows_and_plan(
             return saved
     rows, plan = prepare(source, options, reporter)
     if options.plan_only:
+        for name in output.listdir(f"{split_dir(options.split)}/parts"):  # a new plan: parts anew
+            output.remove(f"{split_dir(options.split)}/parts/{name}")
         save_plan(output, options.split, fingerprint, rows, plan)
+        save_plan_options(output, options.split, record)
     return rows, plan
+
+
+def _run_name(options: BuildOptions) -> str:
+    if options.part:
+        return f"part {options.part[0] + 1} of {options.part[1]}"
+    return "--finalize"
 
 
 def _plan_record(options: BuildOptions) -> dict[str, Any]:
@@ -257,12 +317,14 @@ def _check_part(options: BuildOptions) -> None:
         raise OptionError("--plan-only is its own step: run it before the --part runs")
 
 
-def _claim_output(output: OutputFolder) -> None:
-    """Write only into a new or empty folder, or one this tool made; never over other files."""
+def check_output_free(output: OutputFolder) -> None:
+    """Write only into a new or empty folder, or one this tool made; never over other files.
+    Checks only: nothing is created until the source is found."""
     if not output.remote and os.path.isfile(output.url):
         raise OutputError(f"{output.url}: is a file; OUTPUT_DIR must be a folder")
-    if output.exists(STATE) or output.is_empty() or not output.exists(""):
-        output.makedirs(TMP)
+    if output.exists(STATE) or not output.exists(""):
+        return
+    if set(output.listdir("")) <= {PROSE}:  # empty, or only the card prose written beforehand
         return
     raise OutputError(
         f"{output.url}: folder is not empty and was not made by nifti2parquet; "
@@ -283,6 +345,8 @@ def prepare(
     rows = read_source(source, options.source_options())
     if not rows.rows:
         raise InputError(f"{source}: no rows to build")
+    # the card's column descriptions are checked now, before a byte is written
+    described_columns(rows.columns, source, options.column_descriptions, options.storage)
     if rows.checked != options.check and rows.checked != "deep":
         images = list(rows.images())
         with reporter.bar(len(images), f"checking {len(images):,} files", unit="files") as bar:
@@ -354,7 +418,7 @@ class _Job:
         self.output.makedirs(self.folder)
         total = sum(self.rows_bytes(s) for s in todo)
         workers = min(self.options.worker_count(), len(todo))
-        label = f"writing {len(todo)} shard(s), {format_size(total)}"
+        label = f"writing {count(len(todo), 'shard')}, {format_size(total)}"
         with self.reporter.bar(total, label) as bar:
             if workers <= 1:
                 for shard in todo:
@@ -416,7 +480,13 @@ class _Job:
         index, count = self.options.part  # type: ignore[misc]
         path = f"{split_dir(self.split)}/parts/part-{index}-of-{count}.json"
         names = [s.name for s in self.my_shards()]
-        data = {"part": index, "of": count, "shards": names, "keys": [self.keys[n] for n in names]}
+        data = {
+            "part": index,
+            "of": count,
+            "shards": names,
+            "keys": [self.keys[n] for n in names],
+            "plan": plan_record_of(self.rows.source, _plan_record(self.options)),
+        }
         self.output.write_text_atomic(path, json.dumps(data) + "\n")
 
     def finalize(self) -> VerifyReport:
@@ -426,12 +496,13 @@ class _Job:
         self._remove_stale_shards()
         images = list(image_records(self.plan, self.rows, self.records))
         files = self._files_job(images).finish_files()
-        manifest = dataclasses.replace(self._manifest(), files=files)
+        previews = self._previews()
+        manifest = dataclasses.replace(self._manifest(), files=files, previews=previews)
         write_images(self.output, self.split, iter(images))
         self.output.write_text_atomic(manifest_path(self.split), manifest.to_json())
         manifests = _all_manifests(self.output, manifest)
-        card = render_card(manifests, self.options.repo_id, self.options.license)
-        self.output.write_text_atomic(README, card)
+        card = render_card(manifests, self.options.repo_id, prose=read_prose(self.output))
+        write_card(self.output, card.encode("utf-8"))
         self.output.clear_tmp()
         report = verify_footers(self.output)
         if not report.ok:
@@ -483,6 +554,21 @@ class _Job:
                 [Problem(s.path, "not built (or built from different inputs)") for s in missing],
             )
 
+    def _previews(self) -> tuple[dict[str, Any], ...]:
+        """Draw the card's previews (unless turned off); remove the ones an earlier build of this
+        split drew that are not drawn again."""
+        previews = (
+            make_previews(self.output, self.rows, self.split, self.options.storage)
+            if self.options.previews
+            else ()
+        )
+        earlier = read_manifest(self.output, self.split)
+        keep = {p.get("path") for p in previews}
+        for record in earlier.previews if earlier else ():
+            if record.get("path") not in keep and self.output.exists(record["path"]):
+                self.output.remove(record["path"])
+        return previews
+
     def _remove_stale_shards(self) -> None:
         keep = {s.name for s in self.plan.shards}
         for name in self.output.listdir(self.folder):
@@ -504,8 +590,15 @@ class _Job:
             source=absolute_source(self.rows.source),
             options=_plan_record(options),
             features=features_dict(self.rows.columns),
-            columns=columns_summary(self.rows.columns),
-            info=info_dict(self.rows.info),
+            columns=columns_summary(
+                described_columns(
+                    self.rows.columns,
+                    self.rows.source,
+                    options.column_descriptions,
+                    options.storage,
+                )
+            ),
+            info=card_info(self.rows.info, options.card_details()),
             num_rows=len(self.rows.rows),
             shards=tuple(self.records[s.name] for s in self.plan.shards),
             images_per_column=per_column,
@@ -515,20 +608,28 @@ class _Job:
             files_found=self.rows.files_found,
             left_out=self.rows.left_out,
             warnings=self.rows.warnings + _oversized_warnings(self.plan),
+            images_per_kind=_images_per_kind(self.rows),
         )
 
     def result(
         self, status: Any, written: int, reused: int, report: VerifyReport | None, started: float
     ) -> BuildResult:
         mine = self.my_shards()
+        part = self.options.part
+        rows = [r for s in mine for r in self.rows.rows[s.start : s.stop]] if part else []
         return BuildResult(
             output=self.output.url,
             split=self.split,
             status=status,
-            num_rows=len(self.rows.rows),
-            num_images=self.rows.image_count(),
-            image_bytes=self.rows.image_bytes(),
+            num_rows=len(rows) if part else len(self.rows.rows),
+            num_images=(
+                sum(len(list(images_in_row(r, self.rows.image_columns))) for r in rows)
+                if part
+                else self.rows.image_count()
+            ),
+            image_bytes=sum(self.rows_bytes(s) for s in mine) if part else self.rows.image_bytes(),
             num_shards=len(self.plan.shards) if not self.options.part else len(mine),
+            plan_shards=len(self.plan.shards),
             shards_written=written,
             shards_reused=reused,
             download_size=sum(r.size for r in self.records.values()),
@@ -543,6 +644,19 @@ class _Job:
             seconds=time.monotonic() - started,
             part=self.options.part,
         )
+
+
+def _images_per_kind(rows: SourceRows) -> dict[str, int]:
+    """BIDS ``--rows file``: a row is one image, and its ``kind`` column names the image column
+    it would have in the session layout; the card counts images per kind from this."""
+    names = [c.name for c in rows.columns]
+    if not rows.one_image_per_row or "kind" not in names:
+        return {}
+    kind = names.index("kind")
+    counts: dict[str, int] = {}
+    for row in rows.rows:
+        counts[str(row[kind])] = counts.get(str(row[kind]), 0) + 1
+    return counts
 
 
 def _all_manifests(output: OutputFolder, current: Manifest) -> list[Manifest]:

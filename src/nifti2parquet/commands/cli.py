@@ -16,7 +16,7 @@ from typing import Any
 
 import click
 
-from ..errors import N2PError, OptionError, Problem
+from ..errors import N2PError, OptionError, Problem, is_filtered
 from ..sources.fsio import Storage
 from ..startup import keep_pandas_out
 from ..units import parse_size
@@ -61,6 +61,14 @@ def _storage(pairs: tuple[str, ...]) -> Storage:
     return Storage(options)
 
 
+def _quiet_hub_logs() -> None:
+    """huggingface_hub logs each of its own retries ("Retrying in 8s [Retry 5/5]"); the command
+    says once what failed, and its own retries are reported as notes."""
+    from huggingface_hub.utils import logging as hub_logging
+
+    hub_logging.set_verbosity_error()
+
+
 def _print_problems(problems: tuple[Problem, ...] | list[Problem], label: str) -> None:
     for p in problems:
         click.echo(f"{label}: {p}", err=True)
@@ -76,6 +84,8 @@ def _run(fn: Callable[..., Any]) -> Callable[..., Any]:
         except N2PError as exc:
             _print_error(exc)
             sys.exit(exc.exit_code)
+        except BrokenPipeError:
+            _quiet_broken_pipe()
         except KeyboardInterrupt:
             click.echo(
                 "interrupted; run the same command again to continue where it stopped", err=True
@@ -92,6 +102,14 @@ def _run(fn: Callable[..., Any]) -> Callable[..., Any]:
             sys.exit(3)
 
     return wrapper
+
+
+def _quiet_broken_pipe() -> None:
+    """The reader of stdout went away (``| head``): end quietly, as Unix tools do. stdout is
+    pointed at /dev/null so that Python's own flush at exit has nowhere to fail."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    sys.exit(141)  # 128 + SIGPIPE, what a shell reports for a tool ended by a closed pipe
 
 
 def _print_error(exc: N2PError) -> None:
@@ -170,6 +188,60 @@ def _source_options(fn: Callable[..., Any]) -> Callable[..., Any]:
     return fn
 
 
+def _card_options(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """The card's words (build): a BIDS source gives them itself, a table needs them."""
+    options = [
+        click.option("--title", default="", help="The card's title (BIDS: Name)."),
+        click.option(
+            "--description",
+            default="",
+            metavar="TEXT|@FILE",
+            help="What the dataset is, under the title (BIDS: the README).",
+        ),
+        click.option(
+            "--citation",
+            default="",
+            metavar="TEXT|@FILE",
+            help="How to cite it: text, or a BibTeX entry (BIDS: HowToAcknowledge).",
+        ),
+        click.option(
+            "--license-name",
+            default="",
+            help="Name of a license the Hub has no identifier for (the card says license: other).",
+        ),
+        click.option(
+            "--column-descriptions",
+            default="",
+            metavar="JSON",
+            help="A data dictionary like participants.json. Default: the table's own sidecar "
+            "(participants.json next to participants.csv).",
+        ),
+        click.option(
+            "--no-previews",
+            "no_previews",
+            is_flag=True,
+            help="No PNG previews of the images on the card.",
+        ),
+    ]
+    for option in reversed(options):
+        fn = option(fn)
+    return fn
+
+
+def _card_details(kw: dict[str, Any]) -> dict[str, Any]:
+    """The card options as BuildOptions fields (``@FILE`` read here)."""
+    from ..card.details import text_or_file
+
+    return {
+        "title": kw["title"],
+        "description": text_or_file(kw["description"], "--description"),
+        "citation": text_or_file(kw["citation"], "--citation"),
+        "license_name": kw["license_name"],
+        "column_descriptions": kw["column_descriptions"],
+        "previews": not kw["no_previews"],
+    }
+
+
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="nifti2parquet")
 def main() -> None:
@@ -245,6 +317,7 @@ def main() -> None:
 )
 @click.option("--license", default="", help="License for the card (e.g. cc-by-4.0).")
 @click.option("--repo-id", default=None, help="Hub repo id to show in the card's snippets.")
+@_card_options
 @click.option("--quiet", "-q", is_flag=True, help="No progress bars.")
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON on stdout.")
 @_run
@@ -277,10 +350,12 @@ def build(source: str, output_dir: str, **kw: Any) -> None:
         license=kw["license"],
         repo_id=kw["repo_id"],
         storage=_storage(kw["storage_options"]),
+        **_card_details(kw),
     )
     result = run_build(source, output_dir, options, ConsoleReporter(kw["quiet"]))
     _print_problems(result.warnings, "warning")
-    _print_problems(result.left_out, "left out")
+    # files the user's filters left out are a count in the summary; the others are listed
+    _print_problems([p for p in result.left_out if not is_filtered(p)], "left out")
     if kw["as_json"]:
         click.echo(json.dumps(result.to_dict(), indent=1))
     else:
@@ -328,6 +403,8 @@ def verify(output_dir: str, **kw: Any) -> None:
         token=kw["token"],
         threads=kw["threads"],
     )
+    if options.repo_id:
+        _quiet_hub_logs()
     report = run_verify(output_dir, options, ConsoleReporter(kw["quiet"]))
     _print_problems(report.warnings, "warning")
     if kw["as_json"]:
@@ -440,6 +517,7 @@ def push_command(output_dir: str, repo_id: str, **kw: Any) -> None:
         dry_run=kw["dry_run"],
         no_xet=kw["no_xet"],
     )
+    _quiet_hub_logs()
     result = run_push(output_dir, repo_id, options, ConsoleReporter(kw["quiet"]))
     _print_problems(result.warnings, "warning")
     if kw["as_json"]:

@@ -21,7 +21,7 @@ from ..shards.plan import Plan
 from ..sources.dataset_files import FILES_CONFIG
 from ..sources.rows import SourceRows, images_in_row
 from ..sources.schema import column_feature
-from ..units import format_size
+from ..units import count, format_size
 from .build import BuildOptions, prepare
 
 MAX_SHARD_LINES = 20  # human output lists every shard up to this many, else a summary
@@ -88,7 +88,8 @@ class InspectReport:
         layout = f" (one row per {self.layout})" if self.layout else ""
         out = [
             f"{what} {self.source}{layout}",
-            f"{self.num_rows:,} rows, {self.num_images:,} images, {format_size(self.image_bytes)}",
+            f"{count(self.num_rows, 'row')}, {count(self.num_images, 'image')}, "
+            f"{format_size(self.image_bytes)}",
             "",
             "columns:",
         ]
@@ -100,8 +101,8 @@ class InspectReport:
             out.append(f"  {c.name:<{width}}{c.type}{images}")
         out += ["", *self._shard_lines(), ""]
         out.append(
-            f"files: {self.files_found:,} found = {self.files_written:,} images to write + "
-            f"{self.other_files:,} other files (the {FILES_CONFIG!r} config) + "
+            f"files: {self.files_found:,} named by the source = {self.files_written:,} images to "
+            f"write + {self.other_files:,} other files (the {FILES_CONFIG!r} config) + "
             f"{len(self.left_out):,} left out"
         )
         if self.left_out:
@@ -125,7 +126,8 @@ class InspectReport:
         shown = self.shards if len(self.shards) <= MAX_SHARD_LINES else ()
         for s in shown:
             lines.append(
-                f"  {s.path}  {s.rows:,} rows, {s.row_groups:,} row groups, {s.images:,} images, "
+                f"  {s.path}  {count(s.rows, 'row')}, {count(s.row_groups, 'row group')}, "
+                f"{count(s.images, 'image')}, "
                 f"{format_size(s.image_bytes)}, at most {format_size(s.max_bytes)} on disk"
             )
         if not shown:
@@ -204,7 +206,7 @@ def type_label(feature: Any) -> str:
     if kind == "Value":
         return str(feature["dtype"])
     if isinstance(feature, dict):
-        return f"struct({len(feature)} fields)"
+        return f"struct({count(len(feature), 'field')})"
     return str(feature)
 
 

@@ -34,10 +34,15 @@ import contextlib
 import os
 import random
 import re
+import socket
 import threading
+import urllib.request
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlsplit
+
+from ..errors import N2PError, OptionError
 
 TIMEOUT_ENV = "NIFTI2PARQUET_HUB_TIMEOUT"
 DEFAULT_READ_TIMEOUT = 600.0
@@ -291,6 +296,69 @@ def hub_session(
     finally:
         constants.HF_HUB_DISABLE_XET = xet_was_disabled
         set_client_factory(previous)
+
+
+# before the first request -------------------------------------------------------------------
+class HubUnreachableError(N2PError):
+    """The Hub cannot be reached at all (offline mode, a name that does not resolve, a refused
+    connection): no retry can fix that, so it is said at once."""
+
+    exit_code = 4
+
+
+REACH_TIMEOUT = 10.0
+LOGIN_HINT = "log in with `hf auth login` or set HF_TOKEN (or pass --token)"
+
+
+def check_hub_access(token: str | None, need_token: bool, what: str) -> None:
+    """Fail in seconds, with one line, on what retrying cannot fix: offline mode, no token (when
+    ``need_token``), a Hub host that does not resolve or refuses connections. ``what`` names the
+    command's goal for the messages ("push", "verify --repo")."""
+    from huggingface_hub import constants, get_token
+
+    if constants.is_offline_mode():
+        raise HubUnreachableError(
+            f"HF_HUB_OFFLINE is set: {what} needs the Hub (unset HF_HUB_OFFLINE)"
+        )
+    if need_token and not (token or _saved_token(get_token)):
+        raise OptionError(f"no Hugging Face token: {LOGIN_HINT}; nothing was pushed")
+    check_reachable(constants.ENDPOINT, what)
+
+
+def _saved_token(get_token: Callable[[], str | None]) -> str | None:
+    try:
+        return get_token()
+    except Exception:  # an unreadable token file is no token
+        return None
+
+
+def check_reachable(endpoint: str, what: str, timeout: float = REACH_TIMEOUT) -> None:
+    """Resolve the Hub's host and open one TCP connection to it. A timeout or an unreachable
+    network is left to the retries; behind a proxy (``HTTPS_PROXY``...) the proxy decides, so
+    nothing is checked."""
+    parts = urlsplit(endpoint)
+    host = parts.hostname or ""
+    if not host or (urllib.request.getproxies().get(parts.scheme) and not _bypassed(host)):
+        return
+    port = parts.port or (443 if parts.scheme == "https" else 80)
+    where = f"cannot reach the Hub at {endpoint}"
+    try:
+        address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0][4]
+    except socket.gaierror:
+        raise HubUnreachableError(
+            f"{where}: the name {host} does not resolve (no network, or a wrong HF_ENDPOINT?); "
+            f"nothing was done"
+        ) from None
+    try:
+        socket.create_connection(address[:2], timeout=timeout).close()
+    except ConnectionRefusedError:
+        raise HubUnreachableError(f"{where}: connection refused; nothing was done") from None
+    except OSError:
+        return  # slow or flaky: the retries are for this
+
+
+def _bypassed(host: str) -> bool:
+    return bool(urllib.request.proxy_bypass(host))
 
 
 # retry policy --------------------------------------------------------------------------------

@@ -139,6 +139,8 @@ class Manifest:
     warnings: tuple[Problem, ...] = ()
     tools: dict[str, str] = field(default_factory=tool_versions)
     files: FilesRecord | None = None  # the ``files`` config (every build since it exists)
+    images_per_kind: dict[str, int] = field(default_factory=dict)  # BIDS --rows file: per `kind`
+    previews: tuple[dict[str, Any], ...] = ()  # PNG previews: path, column, size, sha256, images
 
     @property
     def num_images(self) -> int:
@@ -189,6 +191,8 @@ class Manifest:
             "columns": list(self.columns),
             "info": self.info,
             "files": self.files.to_dict() if self.files else None,
+            "images_per_kind": self.images_per_kind,
+            "previews": list(self.previews),
         }
         return json.dumps(data, indent=1) + "\n"  # ASCII: names may hold surrogates
 
@@ -216,6 +220,8 @@ class Manifest:
             warnings=tuple(Problem(**p) for p in data["warnings"]),
             tools=data["tools"],
             files=FilesRecord.from_dict(data["files"]) if data.get("files") else None,
+            images_per_kind=data.get("images_per_kind", {}),
+            previews=tuple(data.get("previews", [])),
         )
 
 
@@ -226,14 +232,37 @@ def saved_plan_path(split: str) -> str:
 
 def plan_fingerprint_of(source: str, options: dict[str, Any]) -> str:
     """What decides the rows and the plan: the source, the options, the library versions."""
-    return _hash_json(
-        {
-            "source": absolute_source(source),
-            "options": options,
-            "tools": tool_versions(),
-            "format": FORMAT,
-        }
-    )
+    return _hash_json(plan_record_of(source, options))
+
+
+def plan_options_path(split: str) -> str:
+    return f"{split_dir(split)}/plan-options.json"
+
+
+def save_plan_options(output: OutputFolder, split: str, record: dict[str, Any]) -> None:
+    """What the saved plan was made with (source, options, library versions), readable by
+    people and by the parts that must use exactly that plan."""
+    output.write_text_atomic(plan_options_path(split), json.dumps(record, indent=1) + "\n")
+
+
+def read_plan_options(output: OutputFolder, split: str) -> dict[str, Any] | None:
+    path = plan_options_path(split)
+    if not output.exists(path):
+        return None
+    try:
+        return json.loads(output.read_text(path))
+    except ValueError:
+        return None
+
+
+def plan_record_of(source: str, options: dict[str, Any]) -> dict[str, Any]:
+    """The source, options and library versions that decide a plan (hashed: its fingerprint)."""
+    return {
+        "source": absolute_source(source),
+        "options": options,
+        "tools": tool_versions(),
+        "format": FORMAT,
+    }
 
 
 def save_plan(

@@ -58,6 +58,15 @@ def read_source(source: str, options: SourceOptions) -> SourceRows:
     )
 
 
+def check_source_exists(source: str) -> None:
+    """Refuse a local SOURCE that is not there, before anything is created for it (a remote one
+    is found, or not, when it is read)."""
+    if is_remote(source) or os.path.exists(local_path(source)):
+        return
+    what = "file" if is_table(source) else "file or folder"
+    raise InputError(f"{source}: no such {what}")
+
+
 def _is_bids(source: str, storage: Storage) -> bool:
     marker = join(source, "dataset_description.json")
     if not is_remote(source):
@@ -66,4 +75,9 @@ def _is_bids(source: str, storage: Storage) -> bool:
     return bool(fs.exists(path))
 
 
-__all__: Sequence[str] = ("SELECTION_FIELDS", "SourceOptions", "read_source")
+__all__: Sequence[str] = (
+    "SELECTION_FIELDS",
+    "SourceOptions",
+    "check_source_exists",
+    "read_source",
+)

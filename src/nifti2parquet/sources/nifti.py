@@ -779,6 +779,15 @@ def _quiet(logger: logging.Logger) -> Iterator[None]:
                 logger.disabled = _quiet_saved
 
 
+@contextlib.contextmanager
+def quiet_nibabel() -> Iterator[None]:
+    """nibabel without its header-fix log lines (for whoever decodes images: checks, previews)."""
+    import nibabel as nib
+
+    with _quiet(nib.imageglobals.logger):
+        yield
+
+
 def _plain(exc: BaseException) -> str:
     """An exception as one line of plain words (no traceback)."""
     if isinstance(exc, MemoryError):

@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from ...errors import InputError, OptionError, Problem
+from ...units import count
 from ..fsio import is_remote, local_path
 from ..rows import ImageRef, SourceRows
 from ..text import decode_text
@@ -189,7 +190,7 @@ def _participant_warnings(scans: list[Scan], tables: Tables, filtered: bool) -> 
         warnings.append(
             Problem(
                 "participants.tsv",
-                f"no row for {len(missing)} subject(s) with images: {_some(missing)}; "
+                f"no row for {count(len(missing), 'subject')} with images: {_some(missing)}; "
                 f"their participant columns are null",
                 "warning",
             )
@@ -199,11 +200,15 @@ def _participant_warnings(scans: list[Scan], tables: Tables, filtered: bool) -> 
         warnings.append(
             Problem(
                 "participants.tsv",
-                f"{len(unused)} subject(s) have no image in the output: {_some(unused)}",
+                f"{_subjects_have(len(unused))} no image in the output: {_some(unused)}",
                 "warning",
             )
         )
     return warnings
+
+
+def _subjects_have(n: int) -> str:
+    return f"{count(n, 'subject')} {'has' if n == 1 else 'have'}"
 
 
 def _some(names: list[str], shown: int = 10) -> str:
