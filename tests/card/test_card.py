@@ -98,8 +98,18 @@ def test_every_section_is_true_for_every_layout(
     image_columns = [c for c, f in features.items() if "Nifti" in json.dumps(f)]
 
     # the YAML header and "What is in it": rows, images, shards
-    [split] = header(card)["dataset_info"]["splits"]
+    infos = {i["config_name"]: i for i in header(card)["dataset_info"]}  # two configs
+    [split] = infos["default"]["splits"]
     assert split["num_examples"] == data.num_rows
+    # the files config: the header and "Every file" count what its shards hold
+    files = pq.read_table(out / "files")
+    [files_split] = infos["files"]["splits"]
+    assert files_split["num_examples"] == files.num_rows
+    stored = sum(1 for s in files.column("stored").to_pylist() if s == "files")
+    tree = "the files" if layout == "table" else "the BIDS tree"
+    every_file = section(card, f"Every file, and {tree} back")
+    assert f"lists every file of the dataset ({files.num_rows:,})" in " ".join(every_file.split())
+    assert f"the bytes of the {stored:,} files" in " ".join(every_file.split())
     counts = {c: images_in(data, c) for c in image_columns}
     total = sum(images for images, _ in counts.values())
     [contents] = table_rows(section(card, "What is in it"), "split")

@@ -93,13 +93,14 @@ def test_the_demos_next_steps_run_as_printed(tmp_path: Path) -> None:
 
 
 def test_the_summary_says_what_was_written_and_what_left_out(tmp_path: Path) -> None:
-    """Item 14: "4 of 6 files written (2 left out)", never "found" for files that are not."""
+    """Item 14: "4 images + 1 other file of 7 files written (2 left out)", never "found" for files
+    that are not (the other file is the table itself, in the files config)."""
     data = subject_table(tmp_path, subjects=3)
     text = data.table.read_text().replace("sub-02_T1w", "gone").replace("sub-03_T1w", "absent")
     data.table.write_text(text)
     result = run("build", str(data.table), str(tmp_path / "out"), "-q", "--on-error", "skip")
     assert result.returncode == 0, result.stderr
-    assert ": 3 rows, 4 of 6 files written (2 left out), " in result.stdout
+    assert ": 3 rows, 4 images + 1 other file of 7 files written (2 left out), " in result.stdout
 
 
 def test_a_parts_summary_counts_its_own_shards(tmp_path: Path) -> None:

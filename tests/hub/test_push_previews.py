@@ -51,9 +51,8 @@ def test_previews_are_pushed_and_verified(
     )
     assert verify.returncode == 0, verify.stderr
     report = json.loads(verify.stdout)
-    assert report["checked"]["remote_files"] == len(list((out / "data").iterdir())) + len(
-        previews
-    ) + 1  # fmt: skip
+    shards = len(list((out / "data").iterdir())) + len(list((out / "files").iterdir()))
+    assert report["checked"]["remote_files"] == shards + len(previews) + 1
     again = ok(run_push(hub_env, out, REPO))
     assert "nothing to push" in again.stdout
 

@@ -64,6 +64,7 @@ class InspectReport:
     row_group_size: int
     files_found: int
     other_files: int
+    other_bytes: int
     left_out: tuple[Problem, ...]
     warnings: tuple[Problem, ...]
     blocking: tuple[Problem, ...]  # what would make `build` stop before writing
@@ -96,10 +97,17 @@ class InspectReport:
         width = max((len(c.name) for c in self.columns), default=10) + 2
         for c in self.columns:
             images = (
-                f"  {c.images:,} images, {format_size(c.image_bytes)}" if c.kind != "value" else ""
+                f"  {count(c.images, 'image')}, {format_size(c.image_bytes)}"
+                if c.kind != "value"
+                else ""
             )
             out.append(f"  {c.name:<{width}}{c.type}{images}")
         out += ["", *self._shard_lines(), ""]
+        out.append(
+            f"the {FILES_CONFIG!r} config: {count(self.other_files, 'other file')}, "
+            f"{format_size(self.other_bytes)} (their bytes), and the "
+            f"{count(self.num_images, 'image')} listed with their sha256"
+        )
         out.append(
             f"files: {self.files_found:,} named by the source = {self.files_written:,} images to "
             f"write + {self.other_files:,} other files (the {FILES_CONFIG!r} config) + "
@@ -155,6 +163,7 @@ def inspect_source(
         row_group_size=options.row_group_size,
         files_found=rows.files_found,
         other_files=len(rows.other_files),
+        other_bytes=sum(f.size for f in rows.other_files),
         left_out=rows.left_out,
         warnings=rows.warnings,
         blocking=tuple(blocking),
