@@ -39,6 +39,7 @@ from ..errors import N2PError, OptionError, OutputError, Problem, VerifyError
 from ..progress import Bar, Reporter
 from ..shards.manifest import Manifest, built_splits, read_manifest
 from ..shards.output import OutputFolder
+from ..shards.privacy_record import identifying
 from ..units import format_size
 from .client import (
     ClientSettings,
@@ -51,6 +52,7 @@ from .client import (
     retry_delay,
     scrub,
 )
+from .publication import check_publication
 from .remote import LocalFile, RemoteFile, card_header, compare_files, git_blob_id, hub_files
 
 if TYPE_CHECKING:
@@ -83,6 +85,7 @@ class PushOptions:
     read_timeout: float | None = None  # default: NIFTI2PARQUET_HUB_TIMEOUT, else 600 s
     retry: RetryPolicy = field(default_factory=RetryPolicy)
     upload_threads: int = 5
+    publish_identifying_data: bool = False  # push to a public repo despite identifying findings
 
     def check(self) -> None:
         if self.files_per_commit < 1:
@@ -124,6 +127,7 @@ class LocalBuild:
     card: bytes  # README.md for this repo id: what is pushed and written back locally
     card_on_disk: bytes | None
     warnings: tuple[Problem, ...] = ()
+    privacy: tuple[dict[str, Any], ...] = ()  # each split's privacy scan, values masked
 
     @property
     def card_file(self) -> PushFile:
@@ -177,7 +181,8 @@ def read_local_build(output: OutputFolder, repo_id: str) -> LocalBuild:
         )
     card, on_disk, warnings = _card(output, manifests, repo_id)
     splits = tuple(m.split for m in manifests)
-    return LocalBuild(output.url, splits, tuple(shards), card, on_disk, warnings)
+    privacy = tuple(m.privacy for m in manifests)
+    return LocalBuild(output.url, splits, tuple(shards), card, on_disk, warnings, privacy)
 
 
 def _manifests(output: OutputFolder) -> list[Manifest]:
@@ -535,9 +540,11 @@ class _Session:
         self.options, self.reporter, self.meter, self.started = options, reporter, meter, started
         self.api: HfApi = HfApi(token=options.token)
         self.calls = _Calls(options.retry, reporter)
+        self.privacy_warnings: tuple[Problem, ...] = ()
 
     def run(self) -> PushResult:
         self.reporter.step(f"reading {self.repo_id} on the Hub")
+        self.privacy_warnings = self._check_publication()
         remote = read_remote(self.api, self.repo_id, self.options, self.calls)
         plan = plan_push(self.local, remote, self.repo_id, self.options)
         url = dataset_url(self.api.endpoint, self.repo_id, plan.revision)
@@ -561,6 +568,15 @@ class _Session:
             verified_bytes=counts.get("remote_bytes", 0),
             warnings=warnings,
         )
+
+    def _check_publication(self) -> tuple[Problem, ...]:
+        """Before anything is created or sent: refuse a public push of identifying values."""
+        if not identifying(self.local.privacy):
+            return check_publication(self.local.privacy, self.repo_id, False, False)
+        info = self.calls.read(lambda: _repo_info(self.api, self.repo_id))
+        public = not (info.private if info is not None else self.options.private)
+        accepted = self.options.publish_identifying_data
+        return check_publication(self.local.privacy, self.repo_id, public, accepted)
 
     @contextlib.contextmanager
     def _bars(self, plan: PushPlan) -> Iterator[tuple[Bar, Bar]]:
@@ -595,7 +611,7 @@ class _Session:
         return dict(counts), warnings
 
     def _result(self, plan: PushPlan, url: str, dry_run: bool = False, **kw: Any) -> PushResult:
-        warnings = self.local.warnings + tuple(kw.pop("warnings", ()))
+        warnings = self.local.warnings + self.privacy_warnings + tuple(kw.pop("warnings", ()))
         return PushResult(
             repo_id=self.repo_id,
             revision=plan.revision,
