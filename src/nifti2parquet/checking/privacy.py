@@ -120,9 +120,10 @@ class PrivacyReport:
 
     def summary(self) -> str:
         scanned = f"{self.images:,} images, {self.metadata_files:,} metadata files scanned"
-        if not self.findings:
-            return f"privacy: {scanned}; no identifying fields found"
         review = len(self.findings) - len(self.identifying)
+        if not self.identifying:
+            more = f", {review:,} to review" if review else ""
+            return f"privacy: {scanned}; no identifying fields found{more}"
         return (
             f"privacy: {scanned}; {len(self.identifying):,} identifying, {review:,} to review "
             f"(values masked; see docs/how-to/clean-public-release.md)"
