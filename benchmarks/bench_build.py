@@ -13,6 +13,10 @@ are fsynced; integrity hashes of every input and shard on) followed by ``sync``,
 
 Targets (issue 2): build wall time <= 1.5x ``cp -r``; build peak RSS <= 2 x largest row + 200 MB,
 flat as the data grows, and <= 1/5 of the `datasets` route's.
+
+``--privacy`` adds two more contenders, the same build through the Python API with the privacy
+scan on (as every build runs) and off (``BuildOptions(privacy_scan=False)``, only for measuring):
+issue 14's target is that the scan adds at most 5% to the build.
 """
 
 from __future__ import annotations
@@ -51,6 +55,10 @@ def _largest_row(table: Path) -> int:
     return largest
 
 
+def _privacy_name(scan: bool) -> str:
+    return f"build (API), privacy scan {'on' if scan else 'off'}"
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--size-gb", type=float, default=1.1)
@@ -62,6 +70,9 @@ def main() -> None:
     )
     parser.add_argument("--cold", action="store_true", help="drop the page cache before each run")
     parser.add_argument("--no-datasets", action="store_true", help="skip the datasets route")
+    parser.add_argument(
+        "--privacy", action="store_true", help="also compare the build with its scan on and off"
+    )
     parser.add_argument(
         "--shape",
         choices=["images", "sessions"],
@@ -119,9 +130,22 @@ def main() -> None:
             ["sh", "-c", f"'{PYTHON}' '{script}' '{table}' '{target}' && sync"],
         )
 
+    def api_build(scan: bool) -> object:
+        target = fresh(args.work / "n2p-api")
+        prepare()
+        code = (
+            "import sys; from nifti2parquet.commands.build import BuildOptions, build; "
+            f"build(sys.argv[1], sys.argv[2], BuildOptions(workers={int(args.workers)}, "
+            f"privacy_scan={scan}))"
+        )
+        command = f"'{PYTHON}' -c '{code}' '{table}' '{target}' && sync"
+        return measure(_privacy_name(scan), ["sh", "-c", command])
+
     steps = [("cp", cp), ("hashes", hashes), ("build", build)] + (
         [] if args.no_datasets else [("datasets", datasets_route)]
     )
+    if args.privacy:
+        steps += [("scan on", lambda: api_build(True)), ("scan off", lambda: api_build(False))]
     comparison = Comparison()
     interleave(args.rounds, steps, comparison)
 
@@ -172,6 +196,10 @@ def main() -> None:
             f"datasets route shards  {len(hf_shards)}, "
             f"largest {report['datasets_largest_shard'] / 1e6:.1f} MB"
         )
+    if args.privacy:
+        on, off = (comparison.seconds(_privacy_name(scan)) for scan in (True, False))
+        report["privacy_scan_over_build"] = on / off - 1
+        print(f"privacy scan           +{(on / off - 1) * 100:.1f}% of the build (target <= 5%)")
     name = f"build-{args.size_gb}gb{suffix}-w{args.workers}{'-cold' if args.cold else ''}.json"
     write_result(HERE / "results" / name, report)
 
