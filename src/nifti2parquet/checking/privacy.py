@@ -250,11 +250,18 @@ def _text_findings(
     found = [
         _finding(file, where, m.kind, m.text, severity, describes) for m in rules.classify(text)
     ]
+    return found + _pattern_findings(file, where, text, rules, describes)
+
+
+def _pattern_findings(
+    file: str, where: str, text: str, rules: PrivacyRules, describes: str = ""
+) -> list[Finding]:
+    """The rules file's patterns, with the severity the file gives them."""
     listed = rules.listed_pattern(text)
-    if listed:
-        match, listed_severity = listed
-        found.append(_finding(file, where, match.kind, match.text, listed_severity, describes))
-    return found
+    if not listed:
+        return []
+    match, severity = listed
+    return [_finding(file, where, match.kind, match.text, severity, describes)]
 
 
 def _extension_findings(file: str, ext: Extension, rules: PrivacyRules) -> list[Finding]:
@@ -371,21 +378,23 @@ def _flat(data: dict[str, Any], excluded: Iterable[str], prefix: str = "") -> It
 
 
 def _value_findings(
-    file: str, where: str, value: str, rules: PrivacyRules, describes: str = ""
+    file: str,
+    where: str,
+    value: str,
+    rules: PrivacyRules,
+    describes: str = "",
+    any_date: bool = False,
 ) -> list[Finding]:
-    """A free value in a sidecar or table: who it names (identifying), or a full date (review)."""
+    """A free value (sidecar, table cell, path name): who it names (identifying), or a date
+    (review: a whole value that is a date, or with ``any_date`` a date anywhere in it)."""
     found = []
     for m in rules.classify(value):
         if m.kind in (LISTED, EMAIL, PHONE):
             kind = NAME if m.kind == LISTED else m.kind
             found.append(_finding(file, where, kind, m.text, "identifying", describes))
-        elif m.kind == DATE and looks_like_full_date(value):
-            found.append(_finding(file, where, DATE, value, "review", describes))
-    listed = rules.listed_pattern(value)
-    if listed:
-        match, severity = listed
-        found.append(_finding(file, where, match.kind, match.text, severity, describes))
-    return found
+        elif m.kind == DATE and (any_date or looks_like_full_date(value)):
+            found.append(_finding(file, where, DATE, m.text, "review", describes))
+    return found + _pattern_findings(file, where, value, rules, describes)
 
 
 def _table_findings(meta: MetadataFile, storage: Storage, options: PrivacyOptions) -> list[Finding]:
@@ -451,19 +460,8 @@ def _path_findings(paths: Iterable[str], rules: PrivacyRules) -> list[Finding]:
 
 
 def _name_findings(where: str, name: str, rules: PrivacyRules) -> list[Finding]:
-    found = []
     text = posixpath.splitext(name)[0].replace("_", " ")
-    for m in rules.classify(text):
-        if m.kind in (LISTED, EMAIL, PHONE):
-            kind = NAME if m.kind == LISTED else m.kind
-            found.append(_finding(where, "path", kind, m.text, "identifying"))
-        elif m.kind == DATE:
-            found.append(_finding(where, "path", DATE, m.text, "review"))
-    listed = rules.listed_pattern(name)
-    if listed:
-        match, severity = listed
-        found.append(_finding(where, "path", match.kind, match.text, severity))
-    return found
+    return _value_findings(where, "path", text, rules, any_date=True)
 
 
 __all__ = [
