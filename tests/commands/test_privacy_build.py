@@ -60,7 +60,7 @@ def test_build_reports_findings_everywhere_and_leaks_no_value(source, tmp_path: 
     assert manifest["privacy"]["findings"] == privacy["findings"]
     card = (out / "README.md").read_text()
     assert "## Privacy checks" in card and "| date of birth | 4 | 0 |" in card
-    assert "for 2 it does not say (unknown)" in card
+    assert "2 unknown (the dataset does not say)" in card
     written = {"stdout": result.stdout, "stderr": result.stderr, **_not_shards(out)}
     assert leaks(written) == []
     # without a remedy, every image is stored exactly as on disk
@@ -160,3 +160,21 @@ def _differ_only_in_header_text(original: bytes, stored: bytes) -> None:
     changed = {i for i in range(header.vox_offset) if original[i] != stored[i]}
     assert changed and changed <= allowed
     assert not any(stored[348 : header.vox_offset])
+
+
+def test_clean_dataset_reports_zero_in_summary_and_card(tmp_path: Path) -> None:
+    from privacy_factory import clean_bids
+
+    from nifti2parquet.commands.build import BuildOptions, build
+
+    result = build(str(clean_bids(tmp_path / "clean")), str(tmp_path / "out"), BuildOptions())
+    assert result.privacy is not None and result.privacy["findings"] == []
+    assert "privacy: 2 images, 2 metadata files scanned; no identifying fields found" in (
+        result.summary()
+    )
+    card = (tmp_path / "out/README.md").read_text()
+    assert (
+        "2 metadata files scanned (NIfTI header text and extensions, sidecar JSON, tables, " in card
+    )
+    assert "no identifying fields found" in card
+    assert "as the dataset states it: 1 defaced, 0 not defaced." in card

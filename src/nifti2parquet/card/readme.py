@@ -390,11 +390,11 @@ def _defacing_lines(records: Sequence[dict[str, Any]]) -> list[str]:
     if not total["anatomical_images"]:
         return []
     line = (
-        f"Defacing: {total['anatomical_images']:,} anatomical images; the dataset says "
-        f"{total['defaced']:,} are defaced and {total['not_defaced']:,} are not"
+        f"Defacing of the {total['anatomical_images']:,} anatomical images, as the dataset "
+        f"states it: {total['defaced']:,} defaced, {total['not_defaced']:,} not defaced"
     )
     if total["unknown"]:
-        line += f"; for {total['unknown']:,} it does not say (unknown)"
+        line += f", {total['unknown']:,} unknown (the dataset does not say)"
     return [line + ".\n"]
 
 
