@@ -29,11 +29,13 @@ from pathlib import Path
 from harness import (
     PYTHON,
     Comparison,
+    api_build,
     drop_caches,
     fresh,
     image_dataset,
     interleave,
     measure,
+    privacy_overhead,
     session_table,
     write_result,
 )
@@ -53,10 +55,6 @@ def _largest_row(table: Path) -> int:
             paths = [row["t1w"]] + (json.loads(row["bold"]) if row.get("bold") else [])
             largest = max(largest, sum((table.parent / p).stat().st_size for p in paths))
     return largest
-
-
-def _privacy_name(scan: bool) -> str:
-    return f"build (API), privacy scan {'on' if scan else 'off'}"
 
 
 def main() -> None:
@@ -130,22 +128,15 @@ def main() -> None:
             ["sh", "-c", f"'{PYTHON}' '{script}' '{table}' '{target}' && sync"],
         )
 
-    def api_build(scan: bool) -> object:
-        target = fresh(args.work / "n2p-api")
+    def scan_build(scan: bool) -> object:
         prepare()
-        code = (
-            "import sys; from nifti2parquet.commands.build import BuildOptions, build; "
-            f"build(sys.argv[1], sys.argv[2], BuildOptions(workers={int(args.workers)}, "
-            f"privacy_scan={scan}))"
-        )
-        command = f"'{PYTHON}' -c '{code}' '{table}' '{target}' && sync"
-        return measure(_privacy_name(scan), ["sh", "-c", command])
+        return api_build(table, args.work / "n2p-api", args.workers, scan)
 
     steps = [("cp", cp), ("hashes", hashes), ("build", build)] + (
         [] if args.no_datasets else [("datasets", datasets_route)]
     )
     if args.privacy:
-        steps += [("scan on", lambda: api_build(True)), ("scan off", lambda: api_build(False))]
+        steps += [("scan on", lambda: scan_build(True)), ("scan off", lambda: scan_build(False))]
     comparison = Comparison()
     interleave(args.rounds, steps, comparison)
 
@@ -197,9 +188,8 @@ def main() -> None:
             f"largest {report['datasets_largest_shard'] / 1e6:.1f} MB"
         )
     if args.privacy:
-        on, off = (comparison.seconds(_privacy_name(scan)) for scan in (True, False))
-        report["privacy_scan_over_build"] = on / off - 1
-        print(f"privacy scan           +{(on / off - 1) * 100:.1f}% of the build (target <= 5%)")
+        report["privacy_scan_over_build"] = overhead = privacy_overhead(comparison)
+        print(f"privacy scan           {overhead * 100:+.1f}% of the build (target <= 5%)")
     name = f"build-{args.size_gb}gb{suffix}-w{args.workers}{'-cold' if args.cold else ''}.json"
     write_result(HERE / "results" / name, report)
 

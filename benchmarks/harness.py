@@ -161,6 +161,29 @@ def measure(name: str, command: Sequence[str], env: dict[str, str] | None = None
     return Run(name, seconds, peak, process.returncode, output)
 
 
+def privacy_name(scan: bool) -> str:
+    return f"build (API), privacy scan {'on' if scan else 'off'}"
+
+
+def api_build(source: Path, target: Path, workers: str, scan: bool, **options: str) -> Run:
+    """The build through the Python API, with its privacy scan on (as always) or off
+    (``BuildOptions(privacy_scan=False)``, which exists only for this measurement)."""
+    extra = "".join(f", {k}={v!r}" for k, v in options.items())
+    code = (
+        "import sys; from nifti2parquet.commands.build import BuildOptions, build; "
+        f"build(sys.argv[1], sys.argv[2], BuildOptions(workers={int(workers)}, "
+        f"privacy_scan={scan}{extra}))"
+    )
+    command = f"{PYTHON} -c \"{code}\" '{source}' '{fresh(target)}' && sync"
+    return measure(privacy_name(scan), ["sh", "-c", command])
+
+
+def privacy_overhead(comparison: Comparison) -> float:
+    """How much longer the build takes with its scan than without (0.05: 5%)."""
+    on, off = (comparison.seconds(privacy_name(scan)) for scan in (True, False))
+    return on / off - 1
+
+
 def drop_caches() -> bool:
     """Empty the page cache (root only) so the next run reads from disk."""
     subprocess.run(["sync"], check=True)
