@@ -181,6 +181,19 @@ def test_a_bad_rules_file_is_one_line(tmp_path: Path) -> None:
     bad.write_text("identifying:\n  patterns: ['(']\n")
     with pytest.raises(OptionError, match=r"identifying.patterns entry 1 is not a valid"):
         load_rules(str(bad))
+    with pytest.raises(OptionError, match=r"--known-identifiers .*missing.txt: cannot read"):
+        load_rules(None, str(tmp_path / "missing.txt"))
+
+
+def test_a_damaged_dicom_extension_is_reported_not_raised(tmp_path: Path) -> None:
+    import nibabel as nib
+    import numpy as np
+
+    img = nib.Nifti1Image(np.zeros((2, 2, 2), np.int16), np.eye(4))
+    img.header.extensions.append(nib.nifti1.Nifti1Extension(2, b"\x08\x00\x05\x00garbage"))
+    nib.save(img, str(tmp_path / "x.nii"))
+    (tmp_path / "t.csv").write_text("image\nx.nii\n")
+    assert scan(tmp_path / "t.csv").findings == ()  # parsed leniently: no patient tag in it
 
 
 def test_excluded_fields_and_columns_are_not_scanned_nor_published(tmp_path: Path) -> None:

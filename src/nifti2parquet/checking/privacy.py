@@ -17,6 +17,7 @@ from __future__ import annotations
 import io
 import json
 import posixpath
+import warnings
 from collections import Counter
 from collections.abc import Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -282,24 +283,19 @@ def _looks_like_text(data: bytes) -> bool:
 
 def _dicom_findings(file: str, where: str, content: bytes, rules: PrivacyRules) -> list[Finding]:
     """Each identifying tag of an embedded DICOM header is its own finding."""
-    import pydicom
-    from pydicom.errors import InvalidDicomError
-
     try:
-        dataset = pydicom.dcmread(io.BytesIO(content), force=True, defer_size=1 << 20)
-        elements = list(dataset.iterall())
-    except (InvalidDicomError, ValueError, EOFError, OSError, AttributeError, KeyError):
-        text = content.decode("latin-1")
-        return [Finding(file, where, DICOM_TAG, mask("unparsed DICOM", text), "review")]
+        elements = _dicom_elements(content)
+    except Exception:  # any failure of a parser fed untrusted bytes: report, never crash
+        return [
+            Finding(
+                file, where, DICOM_TAG, mask("unparsed DICOM", content.decode("latin-1")), "review"
+            )
+        ]
     found = []
-    for element in elements:
-        keyword = element.keyword or str(element.tag)
-        value = _dicom_text(element)
-        if not value:
-            continue
+    for keyword, group, value in elements:
         rule = field_rule(keyword)
         listed = rules.listed_field(keyword)
-        if element.tag.group == 0x0010:
+        if group == 0x0010:
             kind = rule[0] if rule else DICOM_TAG
             found.append(_finding(file, f"{where} {keyword}", kind, value, "identifying"))
         elif listed:
@@ -310,6 +306,22 @@ def _dicom_findings(file: str, where: str, content: bytes, rules: PrivacyRules) 
         elif rules.known_in(value):
             found.append(_finding(file, f"{where} {keyword}", LISTED, value, "review"))
     return found
+
+
+def _dicom_elements(content: bytes) -> list[tuple[str, int, str]]:
+    """(keyword, group, text) of every element with a value, parsed by pydicom. Its warnings
+    are silenced: they would garble the output, and some quote the content."""
+    import pydicom
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        dataset = pydicom.dcmread(io.BytesIO(content), force=True, defer_size=1 << 20)
+        elements = []
+        for element in dataset.iterall():
+            value = _dicom_text(element)
+            if value:
+                elements.append((element.keyword or str(element.tag), element.tag.group, value))
+    return elements
 
 
 def _dicom_text(element: Any) -> str:
