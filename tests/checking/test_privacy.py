@@ -237,3 +237,18 @@ def test_gzip_header_read_stops_at_the_extensions(tmp_path: Path) -> None:
     assert BIRTH_DATE.encode() in block.data
     assert Counting.read_bytes <= 32 * 1024 < len(raw)
     assert len(gzip.decompress(raw)) > 500_000
+
+
+def test_text_field_offsets_are_nibabels() -> None:
+    """The offsets are written out (no nibabel import per build); they are nibabel's layouts."""
+    from nibabel import nifti1, nifti2
+
+    from nifti2parquet.sources.header_text import TEXT_FIELDS, text_field_spans
+
+    for version, dtype in ((1, nifti1.header_dtype), (2, nifti2.header_dtype)):
+        expected = tuple(
+            (name, dtype.fields[name][1], dtype.fields[name][1] + dtype.fields[name][0].itemsize)
+            for name in TEXT_FIELDS
+            if name in dtype.fields
+        )
+        assert text_field_spans(version) == expected

@@ -2,13 +2,11 @@
 
 The header's four text fields (``descrip``, ``aux_file``, ``intent_name`` and, in NIfTI-1,
 ``db_name``) and the extensions after it are where scanners, converters and labs leave words. The
-offsets come from nibabel's own header layouts, so they are not written out here. The same
-places are read by the privacy scan and blanked by ``--blank-nifti-headers``.
+same places are read by the privacy scan and blanked by ``--blank-nifti-headers``.
 """
 
 from __future__ import annotations
 
-import functools
 import struct
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -20,18 +18,23 @@ DICOM_CODE = 2  # NIFTI_ECODE_DICOM: the extension holds a DICOM header
 _HEADER_SIZE = {1: 348, 2: 540}
 
 
-@functools.cache
-def text_field_spans(version: int) -> tuple[tuple[str, int, int], ...]:
-    """(name, start, end) of each text field in a NIfTI-``version`` header, from nibabel."""
-    from nibabel import nifti1, nifti2
+# (name, start, end) of each text field, by NIfTI version: the standard's fixed layouts. Written
+# out rather than read from nibabel's header dtypes so that scanning a header does not import
+# nibabel (a third of a second, on every build); a test checks them against nibabel's layouts.
+_TEXT_SPANS: dict[int, tuple[tuple[str, int, int], ...]] = {
+    1: (
+        ("descrip", 148, 228),
+        ("aux_file", 228, 252),
+        ("intent_name", 328, 344),
+        ("db_name", 14, 32),
+    ),
+    2: (("descrip", 240, 320), ("aux_file", 320, 344), ("intent_name", 508, 524)),
+}
 
-    dtype = nifti1.header_dtype if version == 1 else nifti2.header_dtype
-    spans = []
-    for name in TEXT_FIELDS:
-        if name in dtype.fields:
-            field_type, offset = dtype.fields[name][:2]
-            spans.append((name, offset, offset + field_type.itemsize))
-    return tuple(spans)
+
+def text_field_spans(version: int) -> tuple[tuple[str, int, int], ...]:
+    """(name, start, end) of each text field in a NIfTI-``version`` header."""
+    return _TEXT_SPANS[version]
 
 
 def text_fields(block: HeaderBlock) -> Iterator[tuple[str, str]]:
