@@ -252,3 +252,12 @@ def test_text_field_offsets_are_nibabels() -> None:
             if name in dtype.fields
         )
         assert text_field_spans(version) == expected
+
+
+def test_table_source_columns_can_be_left_out(tmp_path: Path) -> None:
+    clean_image(tmp_path / "a.nii.gz")
+    (tmp_path / "t.csv").write_text("image,email,age\na.nii.gz,bq@example.org,40\n")
+    rows = read_source(str(tmp_path / "t.csv"), SourceOptions(exclude_columns=("email",)))
+    assert [c.name for c in rows.columns] == ["image", "age"]
+    options = PrivacyOptions(exclude_columns=("email",))
+    assert scan_privacy(rows, Storage(), options).findings == ()
