@@ -32,6 +32,7 @@ from harness import (
     fresh,
     interleave,
     measure,
+    print_privacy,
     privacy_overhead,
     write_result,
 )
@@ -129,8 +130,8 @@ def main() -> None:
     print(f"shards                 {len(shards)}, largest {report['largest_shard'] / 1e6:.1f} MB")
     print(f"build summary          {result['summary']}")
     if args.privacy:
-        report["privacy_scan_over_build"] = overhead = privacy_overhead(comparison)
-        print(f"privacy scan           {overhead * 100:+.1f}% of the build (target <= 5%)")
+        report["privacy_scan"] = overhead = privacy_overhead(comparison)
+        print_privacy(overhead)
     name = f"bids-arc-{args.scale}-{args.rows}-w{args.workers}.json"
     write_result(HERE / "results" / name, report)
 

@@ -35,6 +35,7 @@ from harness import (
     image_dataset,
     interleave,
     measure,
+    print_privacy,
     privacy_overhead,
     session_table,
     write_result,
@@ -188,8 +189,8 @@ def main() -> None:
             f"largest {report['datasets_largest_shard'] / 1e6:.1f} MB"
         )
     if args.privacy:
-        report["privacy_scan_over_build"] = overhead = privacy_overhead(comparison)
-        print(f"privacy scan           {overhead * 100:+.1f}% of the build (target <= 5%)")
+        report["privacy_scan"] = overhead = privacy_overhead(comparison)
+        print_privacy(overhead)
     name = f"build-{args.size_gb}gb{suffix}-w{args.workers}{'-cold' if args.cold else ''}.json"
     write_result(HERE / "results" / name, report)
 

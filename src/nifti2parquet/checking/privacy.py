@@ -17,6 +17,7 @@ from __future__ import annotations
 import io
 import json
 import posixpath
+import time
 import warnings
 from collections import Counter
 from collections.abc import Iterable, Iterator, Sequence
@@ -114,6 +115,7 @@ class PrivacyReport:
     excluded_fields: tuple[str, ...] = ()
     excluded_columns: tuple[str, ...] = ()
     known_identifiers: int = 0  # how many the user's list held (the list itself is not kept)
+    seconds: float = 0.0  # how long the scan took
 
     @property
     def identifying(self) -> tuple[Finding, ...]:
@@ -151,6 +153,7 @@ class PrivacyReport:
             "excluded_fields": list(self.excluded_fields),
             "excluded_columns": list(self.excluded_columns),
             "known_identifiers_searched": self.known_identifiers,
+            "seconds": round(self.seconds, 4),
             "summary": self.summary(),
         }
 
@@ -183,6 +186,7 @@ def scan_privacy(
 ) -> PrivacyReport:
     """Scan what ``rows`` would publish: headers, metadata files, paths. Reads no voxel."""
     options = options or PrivacyOptions()
+    started = time.monotonic()
     images = _unique_images(rows)
     findings = list(_header_findings(images, storage, options))
     metadata = [m for m in rows.metadata_files if m.role != "description"]
@@ -200,6 +204,7 @@ def scan_privacy(
         excluded_fields=options.exclude_fields,
         excluded_columns=options.exclude_columns,
         known_identifiers=len(options.rules.known),
+        seconds=time.monotonic() - started,
     )
 
 

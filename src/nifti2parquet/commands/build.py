@@ -542,7 +542,7 @@ class _Job:
             files_found=self.rows.files_found,
             left_out=self.rows.left_out,
             warnings=self.rows.warnings + _oversized_warnings(self.plan),
-            privacy=self.privacy.record(),
+            privacy={k: v for k, v in self.privacy.record().items() if k != "seconds"},
         )
 
     def result(
