@@ -22,7 +22,7 @@ import warnings
 from collections import Counter
 from collections.abc import Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from ..shards.privacy_record import MAX_LISTED, finding_line, record_lines
@@ -69,15 +69,7 @@ class Finding:
         return finding_line(self.to_dict())
 
     def to_dict(self) -> dict[str, Any]:
-        return {
-            "file": self.file,
-            "field": self.field,
-            "kind": self.kind,
-            "masked": self.masked,
-            "severity": self.severity,
-            "describes": self.describes,
-            "cells": self.cells,
-        }
+        return asdict(self)
 
 
 def _finding(

@@ -73,7 +73,7 @@ def blank_headers(
         )
     problems = [p for _, _, p in done if p is not None]
     if problems:
-        raise InputError("cannot blank the headers of some images; nothing was written:", problems)
+        raise InputError("cannot blank the headers of some images; no shard was written:", problems)
     replaced = {old.display: new for old, (new, _, _) in zip(images.values(), done) if new}
     records = tuple(b for _, b, _ in done if b is not None)
     if not replaced:
