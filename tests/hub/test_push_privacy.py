@@ -64,3 +64,32 @@ def test_explicit_acceptance_pushes_and_an_existing_public_repo_refuses(
     accepted = ok(run_push(hub_env, identifying_build, "user/public", "--publish-identifying-data"))
     assert "accepted with --publish-identifying-data" in accepted.stderr
     assert push_commits(hub_server, "user/public")
+
+
+def test_a_refusal_names_the_first_20_and_counts_the_rest() -> None:
+    from nifti2parquet.hub.publication import PublicationRefused, check_publication
+
+    findings = [
+        {
+            "file": f"sub-{i:02d}/anat/sub-{i:02d}_T1w.json",
+            "field": "PatientName",
+            "kind": "name",
+            "masked": "<name, 9 chars>",
+            "severity": "identifying",
+        }
+        for i in range(25)
+    ]
+    records = [{"scanned": True, "findings": findings}]
+    with pytest.raises(PublicationRefused) as refused:
+        check_publication(records, "user/x", public=True, accepted=False)
+    lines = refused.value.lines()
+    assert "found 25 identifying values" in lines[0]
+    assert (
+        len(lines) == 1 + 20 + 1
+        and lines[-1] == "  ...: 5 more; inspect SOURCE --json lists them all"
+    )
+    assert lines[1] == "  sub-00/anat/sub-00_T1w.json: PatientName: name <name, 9 chars>"
+    assert (
+        check_publication(records, "user/x", public=False, accepted=False)[0].severity == "warning"
+    )
+    assert check_publication([{"scanned": True, "findings": []}], "user/x", True, False) == ()

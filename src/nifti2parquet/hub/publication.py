@@ -51,9 +51,7 @@ def check_publication(
     if public and not accepted:
         shown = [_problem(f) for f in found[:MAX_LISTED]]
         if len(found) > MAX_LISTED:
-            more = (
-                f"{len(found) - MAX_LISTED:,} more identifying findings; inspect --json lists them"
-            )
+            more = f"{len(found) - MAX_LISTED:,} more; inspect SOURCE --json lists them all"
             shown.append(Problem("...", more))
         raise PublicationRefused(
             f"{repo_id} is or would be public, and the build found {len(found):,} identifying "
