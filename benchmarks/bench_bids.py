@@ -34,6 +34,7 @@ from harness import (
     measure,
     print_privacy,
     privacy_overhead,
+    privacy_steps,
     write_result,
 )
 
@@ -86,15 +87,9 @@ def main() -> None:
 
     steps = [("cp", cp), ("build", build)]
     if args.privacy:
-        steps += [
-            (
-                f"scan {scan}",
-                lambda scan=scan: api_build(
-                    tree, args.work / "n2p-api", args.workers, scan, rows=args.rows
-                ),
-            )
-            for scan in (True, False)
-        ]
+        steps += privacy_steps(
+            lambda scan: api_build(tree, args.work / "n2p-api", args.workers, scan, rows=args.rows)
+        )
     comparison = Comparison()
     interleave(args.rounds, steps, comparison)
 

@@ -37,6 +37,7 @@ from harness import (
     measure,
     print_privacy,
     privacy_overhead,
+    privacy_steps,
     session_table,
     write_result,
 )
@@ -137,7 +138,7 @@ def main() -> None:
         [] if args.no_datasets else [("datasets", datasets_route)]
     )
     if args.privacy:
-        steps += [("scan on", lambda: scan_build(True)), ("scan off", lambda: scan_build(False))]
+        steps += privacy_steps(scan_build)
     comparison = Comparison()
     interleave(args.rounds, steps, comparison)
 

@@ -179,6 +179,22 @@ def api_build(source: Path, target: Path, workers: str, scan: bool, **options: s
     return measure(privacy_name(scan), ["sh", "-c", command])
 
 
+def privacy_steps(run: Callable[[bool], Run]) -> list[tuple[str, Callable[[], Run]]]:
+    """The builds with the scan on and off, in turn first every other round: of two large writes
+    in a row on a busy disk, the second is often the slower one."""
+    rounds = [0]
+
+    def first() -> Run:
+        return run(rounds[0] % 2 == 0)
+
+    def second() -> Run:
+        scan = rounds[0] % 2 == 1
+        rounds[0] += 1
+        return run(scan)
+
+    return [("privacy, first", first), ("privacy, second", second)]
+
+
 def privacy_overhead(comparison: Comparison) -> dict[str, float]:
     """What the scan adds to the build (0.05: 5%), two ways: the medians of the builds with the
     scan on and off (noisy: the build's I/O varies more than the scan costs), and the scan's own
