@@ -261,3 +261,24 @@ def test_table_source_columns_can_be_left_out(tmp_path: Path) -> None:
     assert [c.name for c in rows.columns] == ["image", "age"]
     options = PrivacyOptions(exclude_columns=("email",))
     assert scan_privacy(rows, Storage(), options).findings == ()
+
+
+@pytest.mark.parametrize(
+    "text", ["FSL5.0", "Imaging Core", "dcm2niix v1.0.20211006", "6.0.5:9e026117", "MB=4"]
+)
+def test_ordinary_header_text_is_not_a_finding(text: str) -> None:
+    assert PrivacyRules().classify(text) == []
+
+
+@pytest.mark.parametrize(
+    "text,kind",
+    [
+        ("TE=30;Time=101522.500;phase=1", "date or time"),
+        ("scanned 14.03.2019", "date or time"),
+        ("call +44 20 7946 0958", "phone number"),
+        ("id 88123456", "ID-like number"),
+        ("x@example.org", "e-mail address"),
+    ],
+)
+def test_header_text_that_looks_like_something(text: str, kind: str) -> None:
+    assert [m.kind for m in PrivacyRules().classify(text)] == [kind]

@@ -156,7 +156,7 @@ _PHONE = re.compile(
 )
 _DATE_PATTERNS = (
     r"(?:19|20)\d\d-[01]\d-[0-3]\d(?:[T ][0-2]\d:?[0-5]\d(?::?[0-5]\d(?:\.\d+)?)?)?",
-    r"[0-3]?\d[./][01]?\d[./](?:19|20)\d\d",
+    r"(?<![\w.])[0-3]?\d[./][01]?\d[./](?:19|20)\d\d(?![\d.])",
     r"(?<![\d.])(?:19|20)\d\d[01]\d[0-3]\d(?!\d)",
     r"(?i:time)=\d{6}(?:\.\d+)?",
 )
@@ -260,9 +260,17 @@ class PrivacyRules:
         return found
 
 
+_HEX = re.compile(r"[0-9a-f]*[a-f][0-9a-f]*")
+
+
 def _plausible(kind: str, text: str) -> bool:
-    """A phone number has at least 9 digits (a version or a range of numbers has fewer)."""
-    return kind != PHONE or sum(c.isdigit() for c in text) >= 9
+    """A phone number has at least 9 digits (a version or a range of numbers has fewer); an ID
+    is not a lower-case hex string (a checksum or a commit, as in software versions)."""
+    if kind == PHONE:
+        return sum(c.isdigit() for c in text) >= 9
+    if kind == ID_NUMBER:
+        return not _HEX.fullmatch(text)
+    return True
 
 
 def _inside(text: str, earlier: list[Match]) -> bool:
