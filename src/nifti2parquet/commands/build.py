@@ -35,7 +35,7 @@ from ..checking.scan import file_sha256
 from ..checking.verify import VerifyReport, verify_footers
 from ..errors import InputError, OptionError, OutputError, Problem, errors_only
 from ..progress import Reporter
-from ..shards.blanking import Blanked, blank_headers, clear_blanked, on_purpose
+from ..shards.blanking import Blanked, blank_headers, check_blanking, clear_blanked, on_purpose
 from ..shards.manifest import (
     Manifest,
     ShardRecord,
@@ -191,6 +191,7 @@ def build(
     options.plan_options().check()
     _check_part(options)
     output = OutputFolder(output_dir, options.storage)
+    check_blanking(output, options.blank_nifti_headers)
     try:
         return _build(source, output, options, reporter or Reporter())
     except OSError as exc:

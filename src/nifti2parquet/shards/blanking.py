@@ -60,11 +60,7 @@ def blank_headers(
 ) -> tuple[SourceRows, tuple[Blanked, ...]]:
     """The rows with every image that carries header text or extensions replaced by its blanked
     copy; images with nothing to blank stay as they are (and are stored byte for byte)."""
-    if output.remote:
-        raise OptionError(
-            "--blank-nifti-headers needs a local OUTPUT_DIR (the rewritten images are staged "
-            "next to the shards)"
-        )
+    check_blanking(output, True)
     output.makedirs(BLANKED)
     images = {img.display: img for _, _, img in rows.images()}
     with ThreadPoolExecutor(max(1, threads), thread_name_prefix="n2p-blank") as pool:
@@ -79,6 +75,15 @@ def blank_headers(
     if not replaced:
         return rows, ()
     return dataclasses.replace(rows, rows=tuple(_swap(r, replaced) for r in rows.rows)), records
+
+
+def check_blanking(output: OutputFolder, blank: bool) -> None:
+    """Before anything is read: the rewritten images are staged next to the shards, locally."""
+    if blank and output.remote:
+        raise OptionError(
+            "--blank-nifti-headers needs a local OUTPUT_DIR (the rewritten images are staged "
+            "next to the shards)"
+        )
 
 
 def clear_blanked(output: OutputFolder) -> None:
