@@ -93,6 +93,7 @@ def test_remedies_blank_and_leave_out_and_keep_everything_else(source, tmp_path:
     assert "no identifying fields found" in built.stdout
     card = (out / "README.md").read_text()
     assert "3 images are stored with their NIfTI header text blanked" in card
+    assert "exact bytes (`.nii` or `.nii.gz`) (but the header text blanked on purpose" in card
     assert "`PatientName`" in card and "`birth_date`" in card
 
     # nothing identifying anywhere: outputs, hidden state, and the shards' own values

@@ -148,9 +148,11 @@ def _schema_table(manifest: Manifest) -> str:
     for column in manifest.columns:
         feature = manifest.features[column["name"]]
         lines.append(f"| `{column['name']}` | {_type_label(feature)} | {column['description']} |")
+    blanked = " (but the header text blanked on purpose: see Privacy checks)"
     return (
         "\n".join(lines) + "\n\nEach image is stored as the original file's exact bytes "
-        "(`.nii` or `.nii.gz`) with its file name in `path`.\n"
+        f"(`.nii` or `.nii.gz`){blanked if manifest.privacy.get('blanked_images') else ''} "
+        "with its file name in `path`.\n"
     )
 
 
