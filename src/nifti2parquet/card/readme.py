@@ -161,6 +161,7 @@ def _body(manifests: Sequence[Manifest], repo_id: str | None, prose: str) -> str
     parts += [_files_section(manifests, repo)] if any(m.files for m in manifests) else []
     parts += [_left_out(manifests)] if any(m.left_out for m in manifests) else []
     parts += [_citation(info)] if _has_citation(info) else []
+    parts.append(privacy_section(manifests))
     parts.append(_provenance(manifests))
     return "\n".join(parts)
 
@@ -194,9 +195,11 @@ def _schema_table(manifest: Manifest) -> str:
         feature = manifest.features[column["name"]]
         description = column["description"] or _IMAGE_WORDS.get(column["kind"], "")
         lines.append(f"| `{column['name']}` | {_type_label(feature)} | {description} |")
+    blanked = " (but the header text blanked on purpose: see Privacy checks)"
     return (
         "\n".join(lines) + "\n\nEach image is stored as the original file's exact bytes "
-        "(`.nii` or `.nii.gz`) with its path in the source dataset in `path`.\n"
+        f"(`.nii` or `.nii.gz`){blanked if manifest.privacy.get('blanked_images') else ''} "
+        "with its path in the source dataset in `path`.\n"
     )
 
 
@@ -482,6 +485,78 @@ def _provenance(manifests: Sequence[Manifest]) -> str:
         f"{format_size(manifests[0].options.get('row_group_size', 0))}, and every image's sha256 "
         f"is recorded and checked.\n"
     )
+
+
+def privacy_section(manifests: Sequence[Manifest]) -> str:
+    """What the privacy preflight scanned and found (kinds and counts, never a value), the
+    defacing statement, and what was left out or changed on purpose."""
+    records = [m.privacy for m in manifests if m.privacy.get("scanned")]
+    lines = ["## Privacy checks\n"]
+    if not records:
+        lines.append("No privacy scan was recorded for this build.\n")
+        return "\n".join(lines)
+    images = sum(r.get("images_scanned", 0) for r in records)
+    files = sum(r.get("metadata_files_scanned", 0) for r in records)
+    scanned = (
+        f"Privacy checks: {images:,} images, {files:,} metadata files scanned (NIfTI header "
+        f"text and extensions, sidecar JSON, tables, paths)"
+    )
+    kinds: dict[str, dict[str, int]] = {}
+    for r in records:
+        for kind, counts in r.get("kinds", {}).items():
+            for severity, n in counts.items():
+                kinds.setdefault(kind, {}).setdefault(severity, 0)
+                kinds[kind][severity] += n
+    if not kinds:
+        lines.append(scanned + "; no identifying fields found.\n")
+    else:
+        lines += [scanned + "; found (values are not shown):\n", "| kind | identifying | review |"]
+        lines.append("|---|---:|---:|")
+        lines += [
+            f"| {kind} | {c.get('identifying', 0):,} | {c.get('review', 0):,} |"
+            for kind, c in sorted(kinds.items())
+        ]
+        lines.append("")
+    lines += _defacing_lines(records) + _changed_lines(records)
+    lines.append(
+        "This is a preflight of what the files say, not a guarantee of de-identification: "
+        "voxels (faces) and the meaning of free text are not checked.\n"
+    )
+    return "\n".join(lines)
+
+
+def _defacing_lines(records: Sequence[dict[str, Any]]) -> list[str]:
+    total = {k: sum((r.get("defacing") or {}).get(k, 0) for r in records) for k in _DEFACING}
+    if not total["anatomical_images"]:
+        return []
+    line = (
+        f"Defacing of the {total['anatomical_images']:,} anatomical images, as the dataset "
+        f"states it: {total['defaced']:,} defaced, {total['not_defaced']:,} not defaced"
+    )
+    if total["unknown"]:
+        line += f", {total['unknown']:,} unknown (the dataset does not say)"
+    return [line + ".\n"]
+
+
+_DEFACING = ("anatomical_images", "defaced", "not_defaced", "unknown")
+
+
+def _changed_lines(records: Sequence[dict[str, Any]]) -> list[str]:
+    lines = []
+    blanked = sum(r.get("blanked_images", 0) for r in records)
+    if blanked:
+        fields = sorted({f for r in records for f in r.get("blanked_fields", ())})
+        lines.append(
+            f"{blanked:,} images are stored with their NIfTI header text blanked and header "
+            f"extensions dropped on purpose ({', '.join(fields)}); every other byte is the "
+            f"source's, and the sha256 of both is recorded.\n"
+        )
+    left = sorted({f for r in records for f in r.get("excluded_fields", ())})
+    left += sorted({c for r in records for c in r.get("excluded_columns", ())})
+    if left:
+        names = ", ".join(f"`{n}`" for n in left)
+        lines.append(f"Left out of the published metadata on purpose: {names}.\n")
+    return lines
 
 
 def card_repo_id(text: str) -> str | None:

@@ -116,7 +116,7 @@ def _changed_files(
 
     def one(pair: tuple[ImageRecord, ImageRef]) -> tuple[ImageRecord, ImageRef, str | None]:
         record, image = pair
-        if image.size != record.size:
+        if image.size != _source_size(record):
             return record, image, None
         try:
             digest = storage.sha256(image.url)
@@ -135,19 +135,33 @@ def _changed_files(
             message = _change(record, image, digest)
             if message:
                 problems.append(Problem(record.path, f"{message} ({_where(record)})"))
+            elif record.changed:
+                counts["changed_on_purpose"] += 1
+                problems.append(Problem(record.path, _on_purpose(record), "info"))
     return problems, counts
 
 
+def _source_size(record: ImageRecord) -> int:
+    """What the source file measured at build time (the stored size, unless changed on purpose)."""
+    return record.size if record.source_size is None else record.source_size
+
+
+def _on_purpose(record: ImageRecord) -> str:
+    return (
+        f"stored changed on purpose ({', '.join(record.changed)} blanked by "
+        f"--blank-nifti-headers); the source still matches the build's record"
+    )
+
+
 def _change(record: ImageRecord, image: ImageRef, digest: str | None) -> str | None:
+    size, expected = _source_size(record), record.source_sha256 or record.sha256
     if digest is None:
-        return (
-            f"source file changed since the build: {image.size:,} bytes now, {record.size:,} stored"
-        )
+        return f"source file changed since the build: {image.size:,} bytes now, {size:,} stored"
     if digest.startswith("error: "):
         return f"cannot read the source file: {digest[7:]}"
-    if digest != record.sha256:
+    if digest != expected:
         return (
             f"source file differs from the stored image: sha256 {digest[:12]}… now, "
-            f"{record.sha256[:12]}… stored"
+            f"{expected[:12]}… stored"
         )
     return None

@@ -62,6 +62,7 @@ class VerifyReport:
     problems: list[Problem] = field(default_factory=list)
     warnings: list[Problem] = field(default_factory=list)
     hub: str | None = None  # "user/name@revision" when the Hub was checked
+    on_purpose: list[Problem] = field(default_factory=list)  # images the build changed on purpose
 
     @property
     def ok(self) -> bool:
@@ -76,6 +77,9 @@ class VerifyReport:
     def extend(self, found: Iterable[Problem], counts: Counter | None = None) -> None:
         """Take a sub-check's findings: errors to problems, the rest to warnings."""
         for problem in found:
+            if problem.severity == "info":
+                self.on_purpose.append(problem)
+                continue
             (self.problems if problem.severity == "error" else self.warnings).append(problem)
         self.counts.update(counts or {})
 
@@ -88,6 +92,8 @@ class VerifyReport:
             parts.append(f"{count(c['files'], 'file')} in the {FILES_CONFIG!r} config")
         if "source_files" in c:
             parts.append(count(c["source_files"], "source file"))
+        if c["changed_on_purpose"]:
+            parts.append(f"{c['changed_on_purpose']:,} changed on purpose")
         if self.hub:
             parts.append(f"{count(c['remote_files'], 'file')} on the Hub ({self.hub})")
         return f"{', '.join(parts)}: {'OK' if self.ok else count(len(self.problems), 'problem')}"
@@ -99,6 +105,7 @@ class VerifyReport:
             "checked": dict(self.counts),
             "problems": [p.to_dict() for p in self.problems],
             "warnings": [p.to_dict() for p in self.warnings],
+            "changed_on_purpose": [p.to_dict() for p in self.on_purpose],
         }
 
 

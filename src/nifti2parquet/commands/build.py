@@ -32,10 +32,13 @@ from ..checking.inputs import (
     row_limit_problems,
     without_images,
 )
+from ..checking.privacy import PrivacyOptions, PrivacyReport, scan_privacy
+from ..checking.privacy_rules import load_rules
 from ..checking.scan import file_sha256
 from ..checking.verify import VerifyReport, verify_footers
 from ..errors import InputError, OptionError, OutputError, Problem, errors_only, is_filtered
 from ..progress import Reporter
+from ..shards.blanking import Blanked, blank_headers, check_blanking, clear_blanked, on_purpose
 from ..shards.manifest import (
     FilesRecord,
     ImageRecord,
@@ -116,6 +119,12 @@ class BuildOptions:
     license_name: str = ""  # for a license the Hub has no identifier for
     column_descriptions: str = ""  # a JSON data dictionary like participants.json
     previews: bool = True  # PNG previews of a few images per column for the card
+    exclude_fields: tuple[str, ...] = ()  # sidecar JSON keys left out of the published metadata
+    exclude_columns: tuple[str, ...] = ()  # table columns left out of it
+    blank_nifti_headers: bool = False  # store images with header text blanked, extensions dropped
+    privacy_rules: str | None = None  # YAML file of extra identifying/review fields and patterns
+    known_identifiers: str | None = None  # file of participant names/IDs to search (never stored)
+    privacy_scan: bool = True  # False only to measure the scan's cost (benchmarks)
 
     def plan_options(self) -> PlanOptions:
         return PlanOptions(self.split, self.max_shard_size, self.row_group_size)
@@ -136,6 +145,16 @@ class BuildOptions:
 
     def worker_count(self) -> int:
         return self.workers if self.workers > 0 else max(1, usable_cpus() // 2)
+
+    def privacy_options(self) -> PrivacyOptions | None:
+        """The scan's rules, read now (a bad rules file fails before anything is read)."""
+        if not self.privacy_scan:
+            return None
+        return PrivacyOptions(
+            rules=load_rules(self.privacy_rules, self.known_identifiers),
+            exclude_fields=self.exclude_fields,
+            exclude_columns=self.exclude_columns,
+        )
 
 
 @dataclass(frozen=True)
@@ -160,6 +179,7 @@ class BuildResult:
     seconds: float
     part: tuple[int, int] | None = None
     plan_shards: int = 0  # shards of the whole plan (a part builds some of them)
+    privacy: dict[str, Any] | None = None  # the privacy scan (values masked); None: not run
 
     @property
     def files_written(self) -> int:
@@ -176,6 +196,7 @@ class BuildResult:
         shards = count(self.num_shards, "shard") + (
             f" of the plan's {self.plan_shards:,}" if self.part else ""
         )
+        verified += f"; {self.privacy['summary']}" if self.privacy else ""
         return (
             f"{self.status}{where} {self.output}: {count(self.num_rows, 'row')}, "
             f"{self._files()}, {format_size(self.image_bytes)} in {shards} "
@@ -223,6 +244,7 @@ def build(
     if not (options.part and output.exists(saved_plan_path(options.split))):
         check_source_exists(source)  # parts with a saved plan do not read the source
     read_dictionary(options.column_descriptions, options.storage, required=True)
+    check_blanking(output, options.blank_nifti_headers)
     try:
         return _build(source, output, options, reporter or Reporter())
     except OSError as exc:
@@ -238,15 +260,16 @@ def _build(
     source: str, output: OutputFolder, options: BuildOptions, reporter: Reporter
 ) -> BuildResult:
     started = time.monotonic()
+    privacy_options = options.privacy_options()
     output.makedirs(TMP)
     lock = f"build-{options.split}" + (f"-part{options.part[0]}" if options.part else "")
     with output.lock(lock):
-        rows, plan = _rows_and_plan(source, output, options, reporter)
+        rows, plan, found = _rows_and_plan(source, output, options, reporter, privacy_options)
         if options.plan_only:
-            job = _Job(output, rows, plan, {}, options, reporter)
+            job = _Job(output, rows, plan, {}, options, reporter, found)
             return job.result("planned", 0, 0, None, started)
         while True:
-            job = _Job(output, rows, plan, shard_keys(plan, rows), options, reporter)
+            job = _Job(output, rows, plan, shard_keys(plan, rows), options, reporter, found)
             try:
                 written, reused = job.run_shards()
                 break
@@ -263,9 +286,30 @@ def _build(
         return job.result("built", written, reused, report, started)
 
 
+@dataclass(frozen=True)
+class _Privacy:
+    """What the build found (the scan) and changed on purpose (blanked headers)."""
+
+    report: PrivacyReport | None = None
+    blanked: tuple[Blanked, ...] = ()
+
+    def record(self) -> dict[str, Any]:
+        """The manifest's and the result's privacy record; values masked."""
+        if self.report is None:
+            return {"scanned": False}
+        return self.report.to_dict() | {
+            "blanked_images": len(self.blanked),
+            "blanked_fields": sorted({c for b in self.blanked for c in b.changed}),
+        }
+
+
 def _rows_and_plan(
-    source: str, output: OutputFolder, options: BuildOptions, reporter: Reporter
-) -> tuple[SourceRows, Plan]:
+    source: str,
+    output: OutputFolder,
+    options: BuildOptions,
+    reporter: Reporter,
+    privacy_options: PrivacyOptions | None,
+) -> tuple[SourceRows, Plan, _Privacy]:
     """Read, check and plan; or, for an array-job part, load what ``--plan-only`` saved.
 
     Parts skip reading the source (the listing and every image's header: at millions of files,
@@ -280,14 +324,34 @@ def _rows_and_plan(
         saved = load_plan(output, options.split, fingerprint)
         if saved is not None:
             reporter.step("using the plan saved by --plan-only")
-            return saved
+            return (*saved, _Privacy())
     rows, plan = prepare(source, options, reporter)
+    blanked: tuple[Blanked, ...] = ()
+    if options.blank_nifti_headers:
+        images = len({img.display for _, _, img in rows.images()})
+        with reporter.bar(images, "blanking header text", unit="files") as bar:
+            rows, blanked = blank_headers(rows, output, options.storage, progress=bar.update)
+        plan = plan_shards(rows, options.plan_options())
+    report = scan_source(rows, options, privacy_options, reporter)  # what will be published
     if options.plan_only:
         for name in output.listdir(f"{split_dir(options.split)}/parts"):  # a new plan: parts anew
             output.remove(f"{split_dir(options.split)}/parts/{name}")
         save_plan(output, options.split, fingerprint, rows, plan)
         save_plan_options(output, options.split, record)
-    return rows, plan
+    return rows, plan, _Privacy(report, blanked)
+
+
+def scan_source(
+    rows: SourceRows,
+    options: BuildOptions,
+    privacy_options: PrivacyOptions | None,
+    reporter: Reporter,
+) -> PrivacyReport | None:
+    """The privacy preflight over what ``rows`` would publish (headers, metadata, paths)."""
+    if privacy_options is None:
+        return None
+    reporter.step("scanning headers, metadata and paths for identifying information")
+    return scan_privacy(rows, options.storage, privacy_options)
 
 
 def _run_name(options: BuildOptions) -> str:
@@ -303,6 +367,7 @@ def _plan_record(options: BuildOptions) -> dict[str, Any]:
         "row_group_size": options.row_group_size,
         "on_error": options.on_error,
         "check": options.check,
+        "blank_nifti_headers": options.blank_nifti_headers,
     }
 
 
@@ -371,9 +436,11 @@ class _Job:
         keys: dict[str, str],
         options: BuildOptions,
         reporter: Reporter,
+        privacy: _Privacy | None = None,
     ) -> None:
         self.output, self.rows, self.plan, self.keys = output, rows, plan, keys
         self.options, self.reporter = options, reporter
+        self.privacy = privacy or _Privacy()
         self.split = options.split
         self.folder = plan.options.folder
         # where its markers and manifest live: the split's own folder, or files/{split}
@@ -498,12 +565,13 @@ class _Job:
         files = self._files_job(images).finish_files()
         previews = self._previews()
         manifest = dataclasses.replace(self._manifest(), files=files, previews=previews)
-        write_images(self.output, self.split, iter(images))
+        write_images(self.output, self.split, on_purpose(iter(images), self.privacy.blanked))
         self.output.write_text_atomic(manifest_path(self.split), manifest.to_json())
         manifests = _all_manifests(self.output, manifest)
         card = render_card(manifests, self.options.repo_id, prose=read_prose(self.output))
         write_card(self.output, card.encode("utf-8"))
         self.output.clear_tmp()
+        clear_blanked(self.output)
         report = verify_footers(self.output)
         if not report.ok:
             raise OutputError("the build finished but its checks failed:", report.problems)
@@ -609,6 +677,7 @@ class _Job:
             left_out=self.rows.left_out,
             warnings=self.rows.warnings + _oversized_warnings(self.plan),
             images_per_kind=_images_per_kind(self.rows),
+            privacy={k: v for k, v in self.privacy.record().items() if k != "seconds"},
         )
 
     def result(
@@ -643,6 +712,7 @@ class _Job:
             verify=report.to_dict() if report else None,
             seconds=time.monotonic() - started,
             part=self.options.part,
+            privacy=self.privacy.record() if self.privacy.report else None,
         )
 
 

@@ -18,11 +18,12 @@ from ..checking.inputs import row_limit_problems
 from ..errors import Problem, errors_only
 from ..progress import Reporter
 from ..shards.plan import Plan
+from ..shards.privacy_record import record_lines
 from ..sources.dataset_files import FILES_CONFIG
 from ..sources.rows import SourceRows, images_in_row
 from ..sources.schema import column_feature
 from ..units import count, format_size
-from .build import BuildOptions, prepare
+from .build import BuildOptions, prepare, scan_source
 
 MAX_SHARD_LINES = 20  # human output lists every shard up to this many, else a summary
 
@@ -69,6 +70,7 @@ class InspectReport:
     warnings: tuple[Problem, ...]
     blocking: tuple[Problem, ...]  # what would make `build` stop before writing
     stop_reason: str  # "" when build would go ahead
+    privacy: dict[str, Any] | None = None  # the privacy scan, values masked
 
     @property
     def files_written(self) -> int:
@@ -119,6 +121,8 @@ class InspectReport:
         if self.warnings:
             out += ["", f"warnings ({len(self.warnings):,}):"]
             out += [f"  {p}" for p in self.warnings]
+        if self.privacy:
+            out += ["", *record_lines(self.privacy)]
         if self.stop_reason:
             out += ["", f"build would stop: {self.stop_reason}"]
             out += [f"  {p}" for p in self.blocking]
@@ -148,7 +152,9 @@ def inspect_source(
 ) -> InspectReport:
     """Read, check and plan SOURCE as ``build`` would; write nothing, raise on nothing fixable."""
     options = options or BuildOptions()
+    privacy_options = options.privacy_options()
     rows, plan = prepare(source, options, reporter, strict=False)
+    privacy = scan_source(rows, options, privacy_options, reporter or Reporter())
     blocking, stop_reason = _blocking(rows, options)
     return InspectReport(
         source=source,
@@ -168,6 +174,7 @@ def inspect_source(
         warnings=rows.warnings,
         blocking=tuple(blocking),
         stop_reason=stop_reason,
+        privacy=privacy.to_dict() if privacy else None,
     )
 
 

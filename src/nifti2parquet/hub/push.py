@@ -40,6 +40,7 @@ from ..errors import N2PError, OptionError, OutputError, Problem, VerifyError
 from ..progress import Bar, Reporter
 from ..shards.manifest import Manifest, built_splits, read_manifest
 from ..shards.output import OutputFolder
+from ..shards.privacy_record import identifying
 from ..units import count, format_size
 from .client import (
     ClientSettings,
@@ -54,6 +55,7 @@ from .client import (
     scrub,
     xet_error,
 )
+from .publication import check_publication
 from .remote import LocalFile, RemoteFile, card_header, compare_files, git_blob_id, hub_files
 
 if TYPE_CHECKING:
@@ -86,6 +88,7 @@ class PushOptions:
     read_timeout: float | None = None  # default: NIFTI2PARQUET_HUB_TIMEOUT, else 600 s
     retry: RetryPolicy = field(default_factory=RetryPolicy)
     upload_threads: int = 5
+    publish_identifying_data: bool = False  # push to a public repo despite identifying findings
 
     def check(self) -> None:
         if self.files_per_commit < 1:
@@ -129,6 +132,7 @@ class LocalBuild:
     card_on_disk: bytes | None
     warnings: tuple[Problem, ...] = ()
     previews: tuple[PushFile, ...] = ()  # the card's pictures (``previews/{split}/*.png``)
+    privacy: tuple[dict[str, Any], ...] = ()  # each split's privacy scan, values masked
 
     @property
     def card_file(self) -> PushFile:
@@ -191,7 +195,10 @@ def read_local_build(output: OutputFolder, repo_id: str) -> LocalBuild:
     card, on_disk, warnings = _card(output, manifests, repo_id)
     splits = tuple(m.split for m in manifests)
     globs = tuple(g for m in manifests for g in m.data_globs())
-    return LocalBuild(output.url, splits, globs, tuple(shards), card, on_disk, warnings, previews)
+    privacy = tuple(m.privacy for m in manifests)
+    return LocalBuild(
+        output.url, splits, globs, tuple(shards), card, on_disk, warnings, previews, privacy
+    )
 
 
 def _previews(
@@ -593,9 +600,11 @@ class _Session:
         self.options, self.reporter, self.meter, self.started = options, reporter, meter, started
         self.api: HfApi = HfApi(token=options.token)
         self.calls = _Calls(options.retry, reporter)
+        self.privacy_warnings: tuple[Problem, ...] = ()
 
     def run(self) -> PushResult:
         self.reporter.step(f"reading {self.repo_id} on the Hub")
+        self.privacy_warnings = self._check_publication()
         remote = read_remote(self.api, self.repo_id, self.options, self.calls)
         plan = plan_push(self.local, remote, self.repo_id, self.options)
         url = dataset_url(self.api.endpoint, self.repo_id, plan.revision)
@@ -620,6 +629,15 @@ class _Session:
             warnings=warnings,
             sent_bytes=self.meter.sent,
         )
+
+    def _check_publication(self) -> tuple[Problem, ...]:
+        """Before anything is created or sent: refuse a public push of identifying values."""
+        if not identifying(self.local.privacy):
+            return check_publication(self.local.privacy, self.repo_id, False, False)
+        info = self.calls.read(lambda: _repo_info(self.api, self.repo_id))
+        public = not (info.private if info is not None else self.options.private)
+        accepted = self.options.publish_identifying_data
+        return check_publication(self.local.privacy, self.repo_id, public, accepted)
 
     @contextlib.contextmanager
     def _bars(self, plan: PushPlan) -> Iterator[tuple[Bar, Bar]]:
@@ -654,7 +672,7 @@ class _Session:
         return dict(counts), warnings
 
     def _result(self, plan: PushPlan, url: str, dry_run: bool = False, **kw: Any) -> PushResult:
-        warnings = self.local.warnings + tuple(kw.pop("warnings", ()))
+        warnings = self.local.warnings + self.privacy_warnings + tuple(kw.pop("warnings", ()))
         return PushResult(
             repo_id=self.repo_id,
             revision=plan.revision,

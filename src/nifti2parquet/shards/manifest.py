@@ -21,7 +21,7 @@ import json
 import os
 import pickle
 from collections.abc import Iterator, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from importlib.metadata import version
 from typing import Any
 
@@ -116,6 +116,11 @@ class ImageRecord:
     row: int  # row index in the split
     column: str
     index: int | None  # position in a list column, else None
+    # Set only for an image stored changed on purpose (--blank-nifti-headers): the source file's
+    # size and sha256, and what was changed. Otherwise the stored bytes are the source's.
+    source_size: int | None = None
+    source_sha256: str = ""
+    changed: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -141,6 +146,7 @@ class Manifest:
     files: FilesRecord | None = None  # the ``files`` config (every build since it exists)
     images_per_kind: dict[str, int] = field(default_factory=dict)  # BIDS --rows file: per `kind`
     previews: tuple[dict[str, Any], ...] = ()  # PNG previews: path, column, size, sha256, images
+    privacy: dict[str, Any] = field(default_factory=dict)  # the privacy scan, values masked
 
     @property
     def num_images(self) -> int:
@@ -193,6 +199,7 @@ class Manifest:
             "files": self.files.to_dict() if self.files else None,
             "images_per_kind": self.images_per_kind,
             "previews": list(self.previews),
+            "privacy": self.privacy,
         }
         return json.dumps(data, indent=1) + "\n"  # ASCII: names may hold surrogates
 
@@ -222,6 +229,7 @@ class Manifest:
             files=FilesRecord.from_dict(data["files"]) if data.get("files") else None,
             images_per_kind=data.get("images_per_kind", {}),
             previews=tuple(data.get("previews", [])),
+            privacy=data.get("privacy") or {},
         )
 
 
@@ -376,13 +384,22 @@ def image_records(
 
 
 def write_images(output: OutputFolder, split: str, records: Iterator[ImageRecord]) -> None:
-    lines = "".join(json.dumps(asdict(r)) + "\n" for r in records)
+    lines = "".join(json.dumps(_image_json(r)) + "\n" for r in records)
     output.write_text_atomic(images_path(split), lines)
+
+
+_ON_PURPOSE = ("source_size", "source_sha256", "changed")
+
+
+def _image_json(record: ImageRecord) -> dict[str, Any]:
+    """The record without the changed-on-purpose fields when nothing was changed."""
+    return {k: v for k, v in asdict(record).items() if k not in _ON_PURPOSE or v}
 
 
 def read_images(output: OutputFolder, split: str) -> list[ImageRecord]:
     text = output.read_text(images_path(split))
-    return [ImageRecord(**json.loads(line)) for line in text.splitlines() if line]
+    records = [ImageRecord(**json.loads(line)) for line in text.splitlines() if line]
+    return [replace(r, changed=tuple(r.changed)) if r.changed else r for r in records]
 
 
 def other_file_records(output: OutputFolder, manifest: Manifest) -> list[ImageRecord]:

@@ -23,6 +23,8 @@ SELECTION_FIELDS = (
     "datatypes",
     "suffixes",
     "tasks",
+    "exclude_fields",
+    "exclude_columns",
 )
 
 
@@ -38,6 +40,8 @@ class SourceOptions:
     datatypes: tuple[str, ...] = ()
     suffixes: tuple[str, ...] = ()
     tasks: tuple[str, ...] = ()
+    exclude_fields: tuple[str, ...] = ()  # sidecar JSON keys left out of the published metadata
+    exclude_columns: tuple[str, ...] = ()  # table columns left out likewise
     storage: Storage = field(default_factory=Storage)
     threads: int = 16
 
@@ -45,7 +49,9 @@ class SourceOptions:
 def read_source(source: str, options: SourceOptions) -> SourceRows:
     """Read SOURCE (a table file or a BIDS folder, local or remote) into rows."""
     if is_table(source):
-        return read_table_source(source, options.storage, options.image_columns, options.threads)
+        return read_table_source(
+            source, options.storage, options.image_columns, options.threads, options.exclude_columns
+        )
     if _is_bids(source, options.storage):
         from .bids import read_bids_source
 

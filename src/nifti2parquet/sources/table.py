@@ -21,10 +21,11 @@ import pyarrow.parquet as pq
 
 from ..errors import InputError, OptionError, Problem, os_reason
 from ..units import count
+from .exclusions import table_without_columns
 from .files import StatResult, stat_many
 from .fsio import Storage, basename, is_remote, join, parent, readable_name
 from .nifti import is_nifti_name
-from .rows import Column, ImageRef, SourceRows
+from .rows import Column, ImageRef, MetadataFile, SourceRows
 from .text import cell_or_none, decode_text, infer_text_column, parse_delimited
 
 TABLE_SUFFIXES = (".csv", ".tsv", ".parquet", ".jsonl", ".ndjson")
@@ -46,10 +47,14 @@ class RawTable:
 
 
 def read_table_source(
-    source: str, storage: Storage, image_columns: Sequence[str] = (), threads: int = 16
+    source: str,
+    storage: Storage,
+    image_columns: Sequence[str] = (),
+    threads: int = 16,
+    exclude_columns: Sequence[str] = (),
 ) -> SourceRows:
     """Read the table, find its image columns, stat every file it names."""
-    raw = read_raw_table(source, storage)
+    raw = table_without_columns(read_raw_table(source, storage), exclude_columns)
     kinds, warnings = _image_columns(raw, image_columns)
     folder = parent(source)
     refs, problems, found = _resolve_images(raw, kinds, folder, storage, threads)
@@ -65,6 +70,7 @@ def read_table_source(
         left_out=tuple(problems),
         warnings=tuple(raw.warnings + warnings),
         other_files=(_table_file(source, storage),),
+        metadata_files=(MetadataFile(source, source, "table"),),
     )
 
 
