@@ -105,6 +105,10 @@ def test_remedies_blank_and_leave_out_and_keep_everything_else(source, tmp_path:
         )
         for s in shards
     }
+    # the files config stores the dataset's own files: the rewritten sidecars and tables too
+    for s in sorted((out / "files").glob("*.parquet")):
+        rows = pq.read_table(s).to_pylist()
+        values[str(s)] = json.dumps(rows, default=lambda b: b.decode("utf-8", "replace"))
     images = {name: _content(data) for name, data in stored.items()}
     written = {"stdout": built.stdout, "stderr": built.stderr, **_not_shards(out), **values}
     assert leaks({**written, **images}) == []
@@ -123,8 +127,11 @@ def test_remedies_blank_and_leave_out_and_keep_everything_else(source, tmp_path:
 
     verified = cli("verify", str(out), "--source")
     assert verified.returncode == 0, verified.stderr
-    assert "3 changed on purpose: OK" in verified.stdout
-    assert verified.stderr.count("changed on purpose: sub-0") == 3
+    # 3 images blanked, and the 2 files that held an excluded field or column rewritten
+    assert "5 changed on purpose: OK" in verified.stdout
+    on_purpose = [line for line in verified.stderr.splitlines() if "changed on purpose" in line]
+    assert sum("blanked by --blank-nifti-headers" in line for line in on_purpose) == 3
+    assert sum("(--exclude-" in line for line in on_purpose) == 2, on_purpose
 
     import datasets
 

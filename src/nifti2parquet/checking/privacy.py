@@ -182,9 +182,11 @@ def scan_privacy(
     images = _unique_images(rows)
     findings = list(_header_findings(images, storage, options))
     metadata = [m for m in rows.metadata_files if m.role != "description"]
+    metadata += _other_metadata(rows)
     for meta in metadata:
         findings += _metadata_findings(meta, storage, options)
     paths = [img.display for img in images] + [m.display for m in rows.metadata_files]
+    paths += [f.display for f in _others(rows) if f.display not in set(paths)]
     findings += _path_findings(paths, options.rules)
     defacing = defacing_report(rows, storage) if rows.kind == "bids" else ()
     return PrivacyReport(
@@ -198,6 +200,23 @@ def scan_privacy(
         known_identifiers=len(options.rules.known),
         seconds=time.monotonic() - started,
     )
+
+
+def _other_metadata(rows: SourceRows) -> list[MetadataFile]:
+    """The JSON and TSV files the ``files`` config publishes that no row was read from (events,
+    derivative sidecars, dataset-level JSON...): scanned as sidecars and tables too."""
+    listed = {m.display for m in rows.metadata_files}
+    roles = {".json": "sidecar", ".tsv": "table"}
+    return [
+        MetadataFile(f.display, f.url, roles[ext])  # type: ignore[arg-type]
+        for f in _others(rows)
+        if f.display not in listed and (ext := posixpath.splitext(f.name.lower())[1]) in roles
+    ]
+
+
+def _others(rows: SourceRows) -> tuple[ImageRef, ...]:
+    """A BIDS source's other files (a table source's only one is its table, scanned already)."""
+    return rows.other_files if rows.kind == "bids" else ()
 
 
 def _unique_images(rows: SourceRows) -> list[ImageRef]:

@@ -147,10 +147,11 @@ def _source_size(record: ImageRecord) -> int:
 
 
 def _on_purpose(record: ImageRecord) -> str:
-    return (
-        f"stored changed on purpose ({', '.join(record.changed)} blanked by "
-        f"--blank-nifti-headers); the source still matches the build's record"
-    )
+    if record.column == "content":  # a file of the files config, rewritten by an exclusion
+        what = ", ".join(record.changed) or "--exclude-field/--exclude-column"
+    else:
+        what = f"{', '.join(record.changed)} blanked by --blank-nifti-headers"
+    return f"stored changed on purpose ({what}); the source still matches the build's record"
 
 
 def _change(record: ImageRecord, image: ImageRef, digest: str | None) -> str | None:

@@ -39,6 +39,7 @@ from ..checking.verify import VerifyReport, verify_footers
 from ..errors import InputError, OptionError, OutputError, Problem, errors_only, is_filtered
 from ..progress import Reporter
 from ..shards.blanking import Blanked, blank_headers, check_blanking, clear_blanked, on_purpose
+from ..shards.excluded import exclude_in_other_files
 from ..shards.manifest import (
     FilesRecord,
     ImageRecord,
@@ -288,10 +289,12 @@ def _build(
 
 @dataclass(frozen=True)
 class _Privacy:
-    """What the build found (the scan) and changed on purpose (blanked headers)."""
+    """What the build found (the scan) and changed on purpose (blanked headers, and the other
+    files rewritten without the excluded fields and columns)."""
 
     report: PrivacyReport | None = None
     blanked: tuple[Blanked, ...] = ()
+    excluded: tuple[Blanked, ...] = ()
 
     def record(self) -> dict[str, Any]:
         """The manifest's and the result's privacy record; values masked."""
@@ -300,6 +303,7 @@ class _Privacy:
         return self.report.to_dict() | {
             "blanked_images": len(self.blanked),
             "blanked_fields": sorted({c for b in self.blanked for c in b.changed}),
+            "rewritten_files": len(self.excluded),
         }
 
 
@@ -332,13 +336,16 @@ def _rows_and_plan(
         with reporter.bar(images, "blanking header text", unit="files") as bar:
             rows, blanked = blank_headers(rows, output, options.storage, progress=bar.update)
         plan = plan_shards(rows, options.plan_options())
+    rows, excluded = exclude_in_other_files(
+        rows, output, options.storage, options.exclude_fields, options.exclude_columns
+    )
     report = scan_source(rows, options, privacy_options, reporter)  # what will be published
     if options.plan_only:
         for name in output.listdir(f"{split_dir(options.split)}/parts"):  # a new plan: parts anew
             output.remove(f"{split_dir(options.split)}/parts/{name}")
         save_plan(output, options.split, fingerprint, rows, plan)
         save_plan_options(output, options.split, record)
-    return rows, plan, _Privacy(report, blanked)
+    return rows, plan, _Privacy(report, blanked, excluded)
 
 
 def scan_source(
@@ -562,7 +569,7 @@ class _Job:
         self._collect_records()
         self._remove_stale_shards()
         images = list(image_records(self.plan, self.rows, self.records))
-        files = self._files_job(images).finish_files()
+        files = self._files_job(images).finish_files(self.privacy.excluded)
         previews = self._previews()
         manifest = dataclasses.replace(self._manifest(), files=files, previews=previews)
         write_images(self.output, self.split, on_purpose(iter(images), self.privacy.blanked))
@@ -595,7 +602,7 @@ class _Job:
         whole = dataclasses.replace(self.options, part=None, finalize=False)
         return _Job(self.output, rows, plan, shard_keys(plan, rows), whole, self.reporter)
 
-    def finish_files(self) -> FilesRecord:
+    def finish_files(self, changed: Sequence[Blanked] = ()) -> FilesRecord:
         """Write the files config's shards (reusing finished ones) and record them."""
         self.run_shards()
         self._collect_records()
@@ -605,6 +612,7 @@ class _Job:
             num_files=len(self.rows.rows),
             stored=sum(1 for row in self.rows.rows if row[-1] is not None),
             stored_bytes=sum(row[-1].size for row in self.rows.rows if row[-1] is not None),
+            changed=tuple(b.to_dict() for b in changed),
         )
 
     def _collect_records(self) -> None:

@@ -88,6 +88,9 @@ class FilesRecord:
     num_files: int  # every file of the dataset: the config is its index
     stored: int  # the files whose bytes are in the config (every one not in an image row)
     stored_bytes: int
+    # files stored changed on purpose (--exclude-field/--exclude-column): each one's source
+    # path, url, size and sha256, and what was left out
+    changed: tuple[dict[str, Any], ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
@@ -97,7 +100,8 @@ class FilesRecord:
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> FilesRecord:
         shards = tuple(_shard_record(s) for s in data["shards"])
-        return cls(shards, data["num_files"], data["stored"], data["stored_bytes"])
+        changed = tuple(data.get("changed", ()))
+        return cls(shards, data["num_files"], data["stored"], data["stored_bytes"], changed)
 
 
 def _shard_record(data: dict[str, Any]) -> ShardRecord:
@@ -409,15 +413,28 @@ def other_file_records(output: OutputFolder, manifest: Manifest) -> list[ImageRe
 
     records = []
     first = 0  # the row in the config of the shard's first row
+    changed = {c["path"]: c for c in manifest.files.changed} if manifest.files else {}
     for shard in manifest.files.shards if manifest.files else ():
         with output.open_read(shard.path) as f:
             table = pq.read_table(f, columns=["path", "size", "sha256", "stored"]).to_pylist()
         for i, r in enumerate(table):
             if r["stored"] == STORED_HERE:
                 where = (shard.path, first + i, "content", None)
-                records.append(ImageRecord(r["path"], "", r["size"], r["sha256"], *where))
+                record = ImageRecord(r["path"], "", r["size"], r["sha256"], *where)
+                records.append(_changed_on_purpose(record, changed.get(r["path"])))
         first += shard.num_rows
     return records
+
+
+def _changed_on_purpose(record: ImageRecord, change: dict[str, Any] | None) -> ImageRecord:
+    if change is None:
+        return record
+    return replace(
+        record,
+        source_size=change["source_size"],
+        source_sha256=change["source_sha256"],
+        changed=tuple(change["changed"]),
+    )
 
 
 # how the source was read --------------------------------------------------------------------------
