@@ -62,7 +62,7 @@ def _exclude_one(
     with storage.open(other.url) as f:
         data = f.read()
     stored = rewrite(data)
-    if stored == data:
+    if stored is None or stored == data:  # holds none of them: stored as it is
         return other, None
     name = hashlib.sha256(other.display.encode("utf-8", "surrogateescape")).hexdigest()[:32]
     rel = f"{EXCLUDED}/{name}{posixpath.splitext(other.name)[1]}"
@@ -80,7 +80,7 @@ def _rewriter(name: str, fields: Collection[str], columns: Collection[str]):
     """How a file of this kind loses the excluded fields or columns; None: it cannot hold any."""
     lower = name.lower()
     if lower.endswith(".json") and fields:
-        return lambda data: without_fields(data, fields)
+        return lambda data: _json_without(data, fields)
     if lower.endswith(".tsv") and columns:
         return lambda data: without_columns(data, columns)
     if lower.endswith(".csv") and columns:
@@ -92,17 +92,27 @@ def _rewriter(name: str, fields: Collection[str], columns: Collection[str]):
     return None
 
 
-def _csv_without(data: bytes, columns: Collection[str]) -> bytes:
+def _json_without(data: bytes, fields: Collection[str]) -> bytes | None:
+    """Only a JSON file that holds an excluded key is rewritten (others keep their formatting)."""
+    stored = without_fields(data, fields)
+    if stored == data or json.loads(stored) == json.loads(data):
+        return None
+    return stored
+
+
+def _csv_without(data: bytes, columns: Collection[str]) -> bytes | None:
     rows = list(csv.reader(io.StringIO(data.decode("utf-8", "surrogateescape"))))
-    if not rows:
-        return data
+    if not rows or not any(name.strip() in columns for name in rows[0]):
+        return None
     keep = [i for i, name in enumerate(rows[0]) if name.strip() not in columns]
     out = io.StringIO()
     csv.writer(out, lineterminator="\n").writerows([r[i] for i in keep if i < len(r)] for r in rows)
     return out.getvalue().encode("utf-8", "surrogateescape")
 
 
-def _jsonl_without(data: bytes, columns: Collection[str]) -> bytes:
+def _jsonl_without(data: bytes, columns: Collection[str]) -> bytes | None:
+    if not any(f'"{c}"'.encode() in data for c in columns):
+        return None
     lines = []
     for line in data.decode("utf-8", "surrogateescape").splitlines():
         obj = json.loads(line) if line.strip() else None
@@ -112,11 +122,13 @@ def _jsonl_without(data: bytes, columns: Collection[str]) -> bytes:
     return ("\n".join(lines) + "\n").encode("utf-8", "surrogateescape")
 
 
-def _parquet_without(data: bytes, columns: Collection[str]) -> bytes:
+def _parquet_without(data: bytes, columns: Collection[str]) -> bytes | None:
     import pyarrow as pa
     import pyarrow.parquet as pq
 
     table = pq.read_table(pa.BufferReader(data))
+    if not set(table.column_names) & set(columns):
+        return None
     table = table.drop_columns([c for c in table.column_names if c in columns])
     sink = pa.BufferOutputStream()
     pq.write_table(table, sink)
