@@ -36,9 +36,7 @@ def test_a_tables_excluded_column_is_not_in_the_stored_table(tmp_path: Path) -> 
     assert table["sha256"] == hashlib.sha256(content).hexdigest() == table["sha256"]
     report = verify(str(out), VerifyOptions(source=""))
     assert report.ok, report.problems
-    assert [p.path for p in report.on_purpose] == [
-        data.table.name
-    ]
+    assert [p.path for p in report.on_purpose] == [data.table.name]
 
 
 def test_bids_sidecars_and_tables_lose_the_excluded_values_the_rest_stays(tmp_path: Path) -> None:
