@@ -25,7 +25,6 @@ from pushtools import (
     assert_remote_is,
     assert_transport,
     build_dataset,
-    copy_build,
     manifest_sha256,
     ok,
     push_commits,
@@ -45,16 +44,6 @@ REPO = "user/brains"
 @pytest.fixture
 def hub_server_options() -> dict[str, Any]:
     return dict(SERVER_OPTIONS)  # multipart from 40 KB, tree pages of 4 entries
-
-
-@pytest.fixture(scope="module")
-def template(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return build_dataset(tmp_path_factory.mktemp("push"))
-
-
-@pytest.fixture
-def out(template: Path, tmp_path: Path) -> Path:
-    return copy_build(template, tmp_path / "out")
 
 
 LOAD_BACK = """

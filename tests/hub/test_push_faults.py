@@ -23,8 +23,6 @@ from pushtools import (
     SHARDS,
     assert_each_file_committed_once,
     assert_remote_is,
-    build_dataset,
-    copy_build,
     env_with,
     local_tree,
     ok,
@@ -42,16 +40,6 @@ BATCH = ("--files-per-commit", "3")  # 7 shards: 3 commits, the README in the la
 @pytest.fixture
 def hub_server_options() -> dict[str, Any]:
     return dict(SERVER_OPTIONS)
-
-
-@pytest.fixture(scope="module")
-def template(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return build_dataset(tmp_path_factory.mktemp("faults"))
-
-
-@pytest.fixture
-def out(template: Path, tmp_path: Path) -> Path:
-    return copy_build(template, tmp_path / "out")
 
 
 UPLOAD = r"^/_lfs/(upload|part)/"

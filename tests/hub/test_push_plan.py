@@ -14,7 +14,6 @@ import httpx2
 import pytest
 from click.testing import CliRunner
 from huggingface_hub.errors import HfHubHTTPError
-from pushtools import build_dataset, copy_build
 
 from nifti2parquet.card.readme import PLACEHOLDER_REPO
 from nifti2parquet.commands.cli import main
@@ -44,16 +43,6 @@ from nifti2parquet.hub.remote import RemoteFile, git_blob_id
 from nifti2parquet.shards.output import OutputFolder
 
 REPO = "user/plan"
-
-
-@pytest.fixture(scope="module")
-def template(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return build_dataset(tmp_path_factory.mktemp("plan"))
-
-
-@pytest.fixture
-def out(template: Path, tmp_path: Path) -> Path:
-    return copy_build(template, tmp_path / "out")
 
 
 def shard(i: int, split: str = "train", size: int = 100, n: int = 7) -> PushFile:

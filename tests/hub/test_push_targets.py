@@ -17,8 +17,6 @@ from pushtools import (
     assert_each_file_committed_once,
     assert_remote_is,
     assert_transport,
-    build_dataset,
-    copy_build,
     ok,
     push_commits,
     push_json,
@@ -35,16 +33,6 @@ BATCH = ("--files-per-commit", "3")
 @pytest.fixture
 def hub_server_options() -> dict[str, Any]:
     return dict(SERVER_OPTIONS)
-
-
-@pytest.fixture(scope="module")
-def template(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return build_dataset(tmp_path_factory.mktemp("targets"))
-
-
-@pytest.fixture
-def out(template: Path, tmp_path: Path) -> Path:
-    return copy_build(template, tmp_path / "out")
 
 
 @pytest.mark.parametrize("hub_transport", TRANSPORTS)

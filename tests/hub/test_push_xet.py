@@ -20,8 +20,6 @@ from pushtools import (
     SHARDS,
     assert_remote_is,
     assert_transport,
-    build_dataset,
-    copy_build,
     push_json,
     run_push,
     shard_paths,
@@ -35,16 +33,6 @@ REPO = "user/xet-brains"
 @pytest.fixture
 def hub_server_options() -> dict[str, Any]:
     return dict(SERVER_OPTIONS)
-
-
-@pytest.fixture(scope="module")
-def template(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return build_dataset(tmp_path_factory.mktemp("xet"))
-
-
-@pytest.fixture
-def out(template: Path, tmp_path: Path) -> Path:
-    return copy_build(template, tmp_path / "out")
 
 
 def shard_bytes(out: Path) -> int:

@@ -18,8 +18,6 @@ from pushtools import (
     SERVER_OPTIONS,
     assert_each_file_committed_once,
     assert_remote_is,
-    build_dataset,
-    copy_build,
     ok,
     push_commits,
     push_json,
@@ -36,16 +34,6 @@ SHARD = r"^/cas/v1/shards"
 @pytest.fixture
 def hub_server_options() -> dict[str, Any]:
     return dict(SERVER_OPTIONS)
-
-
-@pytest.fixture(scope="module")
-def template(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return build_dataset(tmp_path_factory.mktemp("xet-faults"))
-
-
-@pytest.fixture
-def out(template: Path, tmp_path: Path) -> Path:
-    return copy_build(template, tmp_path / "out")
 
 
 def assert_pushed_over_xet(hub: HubServer, out: Path) -> None:
