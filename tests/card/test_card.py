@@ -19,6 +19,8 @@ import yaml
 from bids_factory import sessions_tree
 from factories import subject_table
 
+from nifti2parquet.units import count
+
 
 def run(*args: str) -> subprocess.CompletedProcess:
     return subprocess.run(
@@ -109,7 +111,7 @@ def test_every_section_is_true_for_every_layout(
     tree = "the files" if layout == "table" else "the BIDS tree"
     every_file = section(card, f"Every file, and {tree} back")
     assert f"lists every file of the dataset ({files.num_rows:,})" in " ".join(every_file.split())
-    assert f"the bytes of the {stored:,} files" in " ".join(every_file.split())
+    assert f"the bytes of the {count(stored, 'file')} that" in " ".join(every_file.split())
     counts = {c: images_in(data, c) for c in image_columns}
     total = sum(images for images, _ in counts.values())
     [contents] = table_rows(section(card, "What is in it"), "split")

@@ -276,37 +276,37 @@ def _files_section(manifests: Sequence[Manifest], repo: str) -> str:
     """The two ways to get the data: rows for ML, the dataset's own files for BIDS tools."""
     files = [m.files for m in manifests if m.files]
     total = sum(f.num_files for f in files)
-    stored = sum(f.stored for f in files)
+    stored = count(sum(f.stored for f in files), "file")
     size = format_size(sum(f.stored_bytes for f in files))
     split = manifests[0].split
     bids = bool(manifests[0].info.get("bids_version"))
-    tree = "the BIDS tree" if bids else "the files"
-    subject = " --subject 01" if bids else ""
-    return f"""## Every file, and {tree} back
-
-The `{FILES_CONFIG}` config lists every file of the dataset ({total:,}): its `path`, `size` and
-`sha256`. It holds the bytes of the {stored:,} files that are not images in the rows ({size}:
-{"events, sidecars as written, participants, README..." if bids else "the table itself"}), and
-points the images to their rows (`stored` = `data`).
-
-```python
-files = load_dataset("{repo}", "{FILES_CONFIG}", split="{split}")
-```
-
-Get {tree} back, every file at its original path and byte for byte (the sha256 of each file is
-checked as it is written), for {"fMRIPrep, MRIQC and other BIDS apps" if bids else "any tool"}:
-
-```
-pip install nifti2parquet
-nifti2parquet export {repo} {"ds/" if bids else "files/"}{subject}
-```
-{_FILTERED_EXPORT if bids else ""}"""
-
-
-_FILTERED_EXPORT = (
-    "A filtered export fetches only the selected subjects' bytes (HTTP range requests) and still\n"
-    "writes the dataset-level files, so it is a valid BIDS dataset.\n"
-)
+    what = "events, sidecars as written, participants, README..." if bids else "the table itself"
+    tree, tools = (
+        ("the BIDS tree", "fMRIPrep, MRIQC and other BIDS apps")
+        if bids
+        else (
+            "the files",
+            "any tool",
+        )
+    )
+    command = f"nifti2parquet export {repo} {'ds/ --subject 01' if bids else 'files/'}"
+    filtered = (
+        "A filtered export fetches only the selected subjects' bytes (HTTP range requests) and "
+        "still writes the dataset-level files, so it is a valid BIDS dataset.\n"
+        if bids
+        else ""
+    )
+    return (
+        f"## Every file, and {tree} back\n\n"
+        f"The `{FILES_CONFIG}` config lists every file of the dataset ({total:,}) with its "
+        f"`path`, `size` and `sha256`. It holds the bytes of the {stored} that are not images "
+        f"in the rows ({size}: {what}) and points the images to their rows "
+        f"(`stored` = `data`).\n\n"
+        f'```python\nfiles = load_dataset("{repo}", "{FILES_CONFIG}", split="{split}")\n```\n\n'
+        f"Get {tree} back, every file at its original path and byte for byte (the sha256 of "
+        f"each file is checked as it is written), for {tools}:\n\n"
+        f"```\npip install nifti2parquet\n{command}\n```\n\n{filtered}"
+    )
 
 
 def _left_out(manifests: Sequence[Manifest]) -> str:
@@ -498,8 +498,8 @@ def privacy_section(manifests: Sequence[Manifest]) -> str:
     images = sum(r.get("images_scanned", 0) for r in records)
     files = sum(r.get("metadata_files_scanned", 0) for r in records)
     scanned = (
-        f"Privacy checks: {images:,} images, {files:,} metadata files scanned (NIfTI header "
-        f"text and extensions, sidecar JSON, tables, paths)"
+        f"Privacy checks: {count(images, 'image')}, {count(files, 'metadata file')} scanned "
+        f"(NIfTI header text and extensions, sidecar JSON, tables, paths)"
     )
     kinds: dict[str, dict[str, int]] = {}
     for r in records:

@@ -114,7 +114,8 @@ class PrivacyReport:
         return tuple(f for f in self.findings if f.severity == "identifying")
 
     def summary(self) -> str:
-        scanned = f"{self.images:,} images, {self.metadata_files:,} metadata files scanned"
+        files = count(self.metadata_files, "metadata file")
+        scanned = f"{count(self.images, 'image')}, {files} scanned"
         review = len(self.findings) - len(self.identifying)
         if not self.identifying:
             more = f", {review:,} to review" if review else ""
