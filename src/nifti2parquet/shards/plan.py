@@ -23,9 +23,9 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from .errors import OptionError
-from .rows import Column, ImageRef, SourceRows, images_in_row
-from .schema import arrow_schema, file_key_value_metadata, parquet_writer_options, value_leaves
+from ..errors import OptionError
+from ..sources.rows import Column, ImageRef, SourceRows, images_in_row
+from ..sources.schema import arrow_schema, file_key_value_metadata, parquet_writer_options, value_leaves
 
 MAX_ROW_GROUP_SIZE = 1 << 30  # far below the 2 GiB per column chunk that readers cannot read back
 VIEWER_ROW_GROUP_LIMIT = 300_000_000  # the Hub viewer scans at most ~286 MiB per row group
