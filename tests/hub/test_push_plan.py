@@ -64,7 +64,8 @@ def remote_of(*files: PushFile) -> dict[str, RemoteFile]:
 
 
 def local_of(shards: list[PushFile], card: bytes = b"card", splits=("train",)) -> LocalBuild:
-    return LocalBuild("/local", tuple(splits), tuple(shards), card, card)
+    globs = tuple((s, f"data/{s}-*") for s in splits)
+    return LocalBuild("/local", tuple(splits), globs, tuple(shards), card, card)
 
 
 def state(files: dict[str, RemoteFile], exists: bool = True) -> RemoteState:

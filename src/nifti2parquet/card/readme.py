@@ -17,7 +17,8 @@ from typing import Any
 import yaml
 
 from ..shards.manifest import Manifest
-from ..sources.schema import features_yaml
+from ..sources.dataset_files import FILE_COLUMNS, FILES_CONFIG
+from ..sources.schema import features_dict, features_yaml
 from ..units import format_size
 
 README = "README.md"
@@ -84,7 +85,7 @@ def _yaml_header(manifests: Sequence[Manifest], license: str) -> str:
     )
     header["tags"] = tags
     header["size_categories"] = [size_category(sum(m.num_rows for m in manifests))]
-    header["dataset_info"] = {
+    images = {
         "features": features_yaml(first.features),
         "splits": [
             {"name": m.split, "num_bytes": m.num_bytes, "num_examples": m.num_rows}
@@ -93,13 +94,41 @@ def _yaml_header(manifests: Sequence[Manifest], license: str) -> str:
         "download_size": sum(m.download_size for m in manifests),
         "dataset_size": sum(m.num_bytes for m in manifests),
     }
-    header["configs"] = [
+    configs = [
         {
             "config_name": "default",
             "data_files": [{"split": m.split, "path": f"data/{m.split}-*"} for m in manifests],
         }
     ]
+    with_files = [m for m in manifests if m.files]
+    if not with_files:
+        header["dataset_info"] = images
+    else:  # two configs: the image rows stay what load_dataset(repo) gives
+        header["dataset_info"] = [{"config_name": "default", **images}, _files_info(with_files)]
+        configs[0]["default"] = True
+        globs = [{"split": m.split, "path": f"{FILES_CONFIG}/{m.split}-*"} for m in with_files]
+        configs.append({"config_name": FILES_CONFIG, "data_files": globs})
+    header["configs"] = configs
     return yaml.safe_dump(header, sort_keys=False, allow_unicode=True, width=100)
+
+
+def _files_info(manifests: Sequence[Manifest]) -> dict[str, Any]:
+    """``dataset_info`` of the ``files`` config (see ``sources/dataset_files.py``)."""
+    files = [m.files for m in manifests if m.files]
+    return {
+        "config_name": FILES_CONFIG,
+        "features": features_yaml(features_dict(FILE_COLUMNS)),
+        "splits": [
+            {
+                "name": m.split,
+                "num_bytes": sum(s.num_bytes for s in f.shards),
+                "num_examples": f.num_files,
+            }
+            for m, f in zip(manifests, files)
+        ],
+        "download_size": sum(s.size for f in files for s in f.shards),
+        "dataset_size": sum(s.num_bytes for f in files for s in f.shards),
+    }
 
 
 def _body(manifests: Sequence[Manifest], repo_id: str | None) -> str:

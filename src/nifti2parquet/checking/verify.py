@@ -18,6 +18,7 @@ its file (and row and column for an image). Levels:
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 from collections import Counter, defaultdict
@@ -44,9 +45,10 @@ from ..shards.manifest import (
 from ..shards.output import OutputFolder
 from ..shards.plan import MAX_ROW_GROUP_SIZE, MAX_ROWS_PER_ROW_GROUP, VIEWER_ROW_GROUP_LIMIT
 from ..sources import SourceOptions
+from ..sources.dataset_files import FILES_CONFIG
 from ..sources.schema import NIFTI_LIST_TYPE, NIFTI_TYPE, features_yaml
 from ..units import count, format_size
-from .scan import CellDigest, ShardScan, scan_shards
+from .scan import CellDigest, ShardScan, file_sha256, scan_shards
 
 MAX_CHUNK_BYTES = 2**31 - 1  # a NIfTI column chunk this big cannot be read back (Arrow offsets)
 
@@ -81,6 +83,8 @@ class VerifyReport:
         c = self.counts
         parts = [count(c["rows"], "row"), count(c["images"], "image")]
         parts += [count(c["shards"], "shard"), format_size(c["shard_bytes"])]
+        if "files" in c:
+            parts.append(f"{count(c['files'], 'file')} in the {FILES_CONFIG!r} config")
         if "source_files" in c:
             parts.append(count(c["source_files"], "source file"))
         if self.hub:
@@ -132,6 +136,7 @@ def verify(
     manifests = _manifests(output, options.splits, report)
     for manifest in manifests:
         _check_data_folder(output, manifest, report)
+        _check_files_config(output, manifest, options.content, report)
     measured = _check_shards(output, manifests, options, reporter, report)
     if manifests:
         _check_card(output, manifests, measured, report)
@@ -178,6 +183,54 @@ def _check_data_folder(output: OutputFolder, manifest: Manifest, report: VerifyR
         report.add(
             f"data/{name}", f"stray file matching data/{manifest.split}-* (not in the build)"
         )
+
+
+def _check_files_config(
+    output: OutputFolder, manifest: Manifest, content: bool, report: VerifyReport
+) -> None:
+    """The ``files`` config: exactly its shards, each complete; with ``content``, every stored
+    file's bytes have the size and sha256 its row states."""
+    if manifest.files is None:
+        return
+    folder, prefix = FILES_CONFIG, f"{manifest.split}-"
+    expected = {s.path: s for s in manifest.files.shards}
+    present = {f"{folder}/{n}" for n in output.listdir(folder) if n.startswith(prefix)}
+    for path in sorted(present - set(expected)):
+        report.add(path, f"stray file matching {folder}/{prefix}* (not in the build)")
+    rows = 0
+    for path, record in expected.items():
+        if path not in present:
+            report.add(path, f"shard missing ({record.num_rows:,} files)")
+            continue
+        rows += _check_files_shard(output, record, content, report)
+    if rows == sum(s.num_rows for s in manifest.files.shards):
+        report.counts["files"] += manifest.files.num_files
+
+
+def _check_files_shard(
+    output: OutputFolder, record: ShardRecord, content: bool, report: VerifyReport
+) -> int:
+    """The rows of one ``files`` shard that check out (0 when the shard itself does not)."""
+    size, sha256 = file_sha256(output, record.path) if content else (output.size(record.path), "")
+    if size != record.size or (content and sha256 != record.sha256):
+        report.add(
+            record.path, f"differs from the build ({size:,} bytes, recorded {record.size:,})"
+        )
+        return 0
+    if not content:
+        return record.num_rows
+    good = 0
+    with output.open_read(record.path) as f:
+        for batch in pq.ParquetFile(f).iter_batches(batch_size=64):
+            for row in batch.to_pylist():
+                data = (row["content"] or {}).get("bytes")
+                if data is not None and (
+                    len(data) != row["size"] or hashlib.sha256(data).hexdigest() != row["sha256"]
+                ):
+                    report.add(record.path, f"{row['path']}: bytes differ from their sha256")
+                else:
+                    good += 1
+    return good
 
 
 # shards ------------------------------------------------------------------------------------------
@@ -501,9 +554,11 @@ def _check_card(
     if not output.exists(README):
         report.add(README, "missing")
         return
-    info = _card_info(output.read_text(README), report)
-    if info is None:
+    infos = _card_info(output.read_text(README), report)
+    if infos is None:
         return
+    info = infos.get("default", {})
+    _check_files_info(infos.get(FILES_CONFIG), manifests, report)
     if info.get("features") != features_yaml(manifests[0].features):
         report.add(README, "dataset_info.features differ from the shards' features")
     splits = {s.get("name"): s for s in info.get("splits") or [] if isinstance(s, dict)}
@@ -529,17 +584,41 @@ def _check_card(
     report.counts["cards"] += 1
 
 
-def _card_info(text: str, report: VerifyReport) -> dict[str, Any] | None:
+def _card_info(text: str, report: VerifyReport) -> dict[str, dict[str, Any]] | None:
+    """The card's ``dataset_info`` per config name (one config: a dict; several: a list)."""
     try:
         header = yaml.safe_load(text.split("---\n", 2)[1]) if text.startswith("---\n") else None
     except yaml.YAMLError as exc:
         report.add(README, f"the YAML header does not parse ({' '.join(str(exc).split())})")
         return None
     info = header.get("dataset_info") if isinstance(header, dict) else None
-    if not isinstance(info, dict):
-        report.add(README, "no dataset_info in the YAML header")
-        return None
-    return info
+    if isinstance(info, dict):
+        return {"default": info}
+    if isinstance(info, list) and all(isinstance(i, dict) for i in info):
+        return {i.get("config_name", "default"): i for i in info}
+    report.add(README, "no dataset_info in the YAML header")
+    return None
+
+
+def _check_files_info(
+    info: dict[str, Any] | None, manifests: Sequence[Manifest], report: VerifyReport
+) -> None:
+    """The ``files`` config's entry lists every split's files, as many as the build recorded."""
+    with_files = [m for m in manifests if m.files]
+    if not with_files:
+        return
+    if info is None:
+        report.add(README, f"no dataset_info for the {FILES_CONFIG!r} config")
+        return
+    splits = {s.get("name"): s for s in info.get("splits") or [] if isinstance(s, dict)}
+    for m in with_files:
+        said = splits.get(m.split, {}).get("num_examples")
+        if said != m.files.num_files:  # type: ignore[union-attr]
+            report.add(
+                README,
+                f"config {FILES_CONFIG!r}, split {m.split!r}: the card says {said} files, "
+                f"the build stored {m.files.num_files:,}",  # type: ignore[union-attr]
+            )
 
 
 def _check_card_sizes(
@@ -607,11 +686,11 @@ def _check_hub(
 
     assert options.repo_id is not None
     manifests = [m for s in built_splits(output) if (m := read_manifest(output, s))]
-    expected = [LocalFile(s.path, s.size, s.sha256) for m in manifests for s in m.shards]
+    expected = [LocalFile(s.path, s.size, s.sha256) for m in manifests for s in m.all_shards]
     if output.exists(README):
         with output.open_read(README) as f:
             expected.append(local_card(README, f.read()))
-    globs = [(m.split, f"data/{m.split}-*") for m in manifests]
+    globs = [g for m in manifests for g in m.data_globs()]
     report.hub = f"{options.repo_id}@{options.revision or 'main'}"
     total = sum(f.size for f in expected) if options.deep else 0
     with reporter.bar(total, f"downloading {len(expected):,} files from the Hub") as bar:

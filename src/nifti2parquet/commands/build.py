@@ -34,6 +34,8 @@ from ..checking.verify import VerifyReport, verify_footers
 from ..errors import InputError, OptionError, OutputError, Problem, errors_only
 from ..progress import Reporter
 from ..shards.manifest import (
+    FilesRecord,
+    ImageRecord,
     Manifest,
     ShardRecord,
     absolute_source,
@@ -58,6 +60,7 @@ from ..shards.plan import VIEWER_ROW_GROUP_LIMIT, Plan, PlanOptions, ShardPlan, 
 from ..shards.workers import WorkerPool
 from ..shards.writer import ShardResult, ShardTask, write_shard
 from ..sources import SELECTION_FIELDS, SourceOptions, read_source
+from ..sources.dataset_files import FILES_CONFIG, files_rows
 from ..sources.fsio import Storage
 from ..sources.rows import SourceRows, images_in_row
 from ..sources.schema import features_dict
@@ -127,6 +130,7 @@ class BuildResult:
     shards_reused: int
     download_size: int
     files_found: int
+    other_files: int  # published in the ``files`` config
     left_out: tuple[Problem, ...]
     warnings: tuple[Problem, ...]
     verify: dict[str, Any] | None
@@ -143,7 +147,8 @@ class BuildResult:
         verified = f"; verified: {self.verify['summary']}" if self.verify else ""
         return (
             f"{self.status}{where} {self.output}: {count(self.num_rows, 'row')}, "
-            f"{self.num_images:,} of {self.files_found:,} files found{left}, "
+            f"{self.num_images:,} images + {self.other_files:,} other files of "
+            f"{self.files_found:,} files found{left}, "
             f"{format_size(self.image_bytes)} in {count(self.num_shards, 'shard')} "
             f"({self.shards_written} written, {self.shards_reused} reused) in "
             f"{self.seconds:.1f} s{verified}"
@@ -306,6 +311,9 @@ class _Job:
         self.output, self.rows, self.plan, self.keys = output, rows, plan, keys
         self.options, self.reporter = options, reporter
         self.split = options.split
+        self.folder = plan.options.folder
+        # where its markers and manifest live: the split's own folder, or files/{split}
+        self.state = self.split if self.folder == "data" else f"{self.folder}/{self.split}"
         self.records: dict[str, ShardRecord] = {}
 
     # which shards ----------------------------------------------------------------------------
@@ -331,7 +339,7 @@ class _Job:
 
     def _reuse(self, shard: ShardPlan) -> bool:
         """A finished shard is kept when its key and its bytes on disk still match the record."""
-        record = read_marker(self.output, self.split, shard.name)
+        record = read_marker(self.output, self.state, shard.name)
         if record is None or record.key != self.keys[shard.name] or record.path != shard.path:
             return False
         if not self.output.exists(shard.path) or self.output.size(shard.path) != record.size:
@@ -343,7 +351,7 @@ class _Job:
 
     # writing ---------------------------------------------------------------------------------
     def _write(self, todo: list[ShardPlan]) -> None:
-        self.output.makedirs("data")
+        self.output.makedirs(self.folder)
         total = sum(self.rows_bytes(s) for s in todo)
         workers = min(self.options.worker_count(), len(todo))
         label = f"writing {len(todo)} shard(s), {format_size(total)}"
@@ -400,7 +408,7 @@ class _Job:
             num_bytes=result.num_bytes,
             image_sha256=result.image_sha256,
         )
-        write_marker(self.output, self.split, record)
+        write_marker(self.output, self.state, record)
         self.records[shard.name] = record
 
     # parts and finalize ------------------------------------------------------------------------
@@ -412,11 +420,14 @@ class _Job:
         self.output.write_text_atomic(path, json.dumps(data) + "\n")
 
     def finalize(self) -> VerifyReport:
-        """Every shard finished → stale shards removed, manifest, image list, card, checks."""
+        """Every shard finished → stale shards removed, the files config, manifest, image list,
+        card, checks."""
         self._collect_records()
         self._remove_stale_shards()
-        manifest = self._manifest()
-        write_images(self.output, self.split, image_records(self.plan, self.rows, self.records))
+        images = list(image_records(self.plan, self.rows, self.records))
+        files = self._files_job(images).finish_files()
+        manifest = dataclasses.replace(self._manifest(), files=files)
+        write_images(self.output, self.split, iter(images))
         self.output.write_text_atomic(manifest_path(self.split), manifest.to_json())
         manifests = _all_manifests(self.output, manifest)
         card = render_card(manifests, self.options.repo_id, self.options.license)
@@ -426,6 +437,36 @@ class _Job:
         if not report.ok:
             raise OutputError("the build finished but its checks failed:", report.problems)
         return report
+
+    def _files_job(self, images: Sequence[ImageRecord]) -> _Job:
+        """The ``files`` config: every file of the dataset, the non-image ones with their bytes.
+
+        Built once every image shard is, since it lists the images' sha256 (array-job parts
+        build image shards only; ``--finalize`` builds this)."""
+        sha256 = {record.path: record.sha256 for record in images}
+        others = self.rows.other_files
+        label = f"hashing {count(len(others), 'other file')}"
+        with self.reporter.bar(sum(f.size for f in others), label) as bar:
+            for f in others:
+                sha256[f.url] = self.options.storage.sha256(f.url)
+                bar.update(f.size)
+        rows = files_rows(self.rows, sha256)
+        options = dataclasses.replace(self.options.plan_options(), folder=FILES_CONFIG)
+        plan = plan_shards(rows, options)
+        whole = dataclasses.replace(self.options, part=None, finalize=False)
+        return _Job(self.output, rows, plan, shard_keys(plan, rows), whole, self.reporter)
+
+    def finish_files(self) -> FilesRecord:
+        """Write the files config's shards (reusing finished ones) and record them."""
+        self.run_shards()
+        self._collect_records()
+        self._remove_stale_shards()
+        return FilesRecord(
+            shards=tuple(self.records[s.name] for s in self.plan.shards),
+            num_files=len(self.rows.rows),
+            stored=sum(1 for row in self.rows.rows if row[-1] is not None),
+            stored_bytes=sum(row[-1].size for row in self.rows.rows if row[-1] is not None),
+        )
 
     def _collect_records(self) -> None:
         missing = []
@@ -444,12 +485,12 @@ class _Job:
 
     def _remove_stale_shards(self) -> None:
         keep = {s.name for s in self.plan.shards}
-        for name in self.output.listdir("data"):
+        for name in self.output.listdir(self.folder):
             if name.startswith(f"{self.split}-") and name.endswith(".parquet") and name not in keep:
-                self.output.remove(f"data/{name}")
-        for name in self.output.listdir(f"{split_dir(self.split)}/markers"):
+                self.output.remove(f"{self.folder}/{name}")
+        for name in self.output.listdir(f"{split_dir(self.state)}/markers"):
             if name.removesuffix(".json") not in keep:
-                self.output.remove(f"{split_dir(self.split)}/markers/{name}")
+                self.output.remove(f"{split_dir(self.state)}/markers/{name}")
 
     def _manifest(self) -> Manifest:
         per_column = {c.name: 0 for c in self.rows.columns if c.is_image}
@@ -492,6 +533,7 @@ class _Job:
             shards_reused=reused,
             download_size=sum(r.size for r in self.records.values()),
             files_found=self.rows.files_found,
+            other_files=len(self.rows.other_files),
             left_out=self.rows.left_out,
             warnings=self.rows.warnings
             + _oversized_warnings(self.plan)

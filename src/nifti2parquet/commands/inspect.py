@@ -18,6 +18,7 @@ from ..checking.inputs import row_limit_problems
 from ..errors import Problem, errors_only
 from ..progress import Reporter
 from ..shards.plan import Plan
+from ..sources.dataset_files import FILES_CONFIG
 from ..sources.rows import SourceRows, images_in_row
 from ..sources.schema import column_feature
 from ..units import format_size
@@ -62,6 +63,7 @@ class InspectReport:
     max_shard_size: int
     row_group_size: int
     files_found: int
+    other_files: int
     left_out: tuple[Problem, ...]
     warnings: tuple[Problem, ...]
     blocking: tuple[Problem, ...]  # what would make `build` stop before writing
@@ -98,7 +100,8 @@ class InspectReport:
             out.append(f"  {c.name:<{width}}{c.type}{images}")
         out += ["", *self._shard_lines(), ""]
         out.append(
-            f"files: {self.files_found:,} found = {self.files_written:,} to write + "
+            f"files: {self.files_found:,} found = {self.files_written:,} images to write + "
+            f"{self.other_files:,} other files (the {FILES_CONFIG!r} config) + "
             f"{len(self.left_out):,} left out"
         )
         if self.left_out:
@@ -149,6 +152,7 @@ def inspect_source(
         max_shard_size=options.max_shard_size,
         row_group_size=options.row_group_size,
         files_found=rows.files_found,
+        other_files=len(rows.other_files),
         left_out=rows.left_out,
         warnings=rows.warnings,
         blocking=tuple(blocking),

@@ -120,6 +120,7 @@ class LocalBuild:
 
     folder: str
     splits: tuple[str, ...]
+    globs: tuple[tuple[str, str], ...]  # (split, pattern) of the data files the card declares
     shards: tuple[PushFile, ...]
     card: bytes  # README.md for this repo id: what is pushed and written back locally
     card_on_disk: bytes | None
@@ -142,7 +143,7 @@ class LocalBuild:
         return [*files, LocalFile(README, card.size, card.sha256, card.blob_id)]
 
     def data_globs(self) -> list[tuple[str, str]]:
-        return [(split, f"data/{split}-*") for split in self.splits]
+        return list(self.globs)
 
 
 def read_local_build(output: OutputFolder, repo_id: str) -> LocalBuild:
@@ -157,7 +158,7 @@ def read_local_build(output: OutputFolder, repo_id: str) -> LocalBuild:
     problems: list[Problem] = []
     shards: list[PushFile] = []
     for manifest in manifests:
-        for record in manifest.shards:
+        for record in manifest.all_shards:
             local = output.full(record.path)
             try:
                 size = os.stat(local).st_size
@@ -177,7 +178,8 @@ def read_local_build(output: OutputFolder, repo_id: str) -> LocalBuild:
         )
     card, on_disk, warnings = _card(output, manifests, repo_id)
     splits = tuple(m.split for m in manifests)
-    return LocalBuild(output.url, splits, tuple(shards), card, on_disk, warnings)
+    globs = tuple(g for m in manifests for g in m.data_globs())
+    return LocalBuild(output.url, splits, globs, tuple(shards), card, on_disk, warnings)
 
 
 def _manifests(output: OutputFolder) -> list[Manifest]:

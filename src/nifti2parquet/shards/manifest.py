@@ -29,6 +29,7 @@ import pyarrow as pa
 
 from ..errors import Problem
 from ..sources import SELECTION_FIELDS, SourceOptions
+from ..sources.dataset_files import FILES_CONFIG
 from ..sources.fsio import Storage
 from ..sources.rows import Column, DatasetInfo, ImageRef, SourceRows, images_in_row
 from ..sources.schema import features_dict
@@ -80,6 +81,30 @@ class ShardRecord:
 
 
 @dataclass(frozen=True)
+class FilesRecord:
+    """The finished ``files`` config of a split (see ``sources/dataset_files.py``)."""
+
+    shards: tuple[ShardRecord, ...]
+    num_files: int  # every file of the dataset: the config is its index
+    stored: int  # the files whose bytes are in the config (every one not in an image row)
+    stored_bytes: int
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["shards"] = [s.summary() for s in self.shards]
+        return data
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> FilesRecord:
+        shards = tuple(_shard_record(s) for s in data["shards"])
+        return cls(shards, data["num_files"], data["stored"], data["stored_bytes"])
+
+
+def _shard_record(data: dict[str, Any]) -> ShardRecord:
+    return ShardRecord(**{k: v for k, v in data.items() if k != "num_images"})
+
+
+@dataclass(frozen=True)
 class ImageRecord:
     """One image of the output: where it came from and where it is."""
 
@@ -113,6 +138,7 @@ class Manifest:
     left_out: tuple[Problem, ...] = ()
     warnings: tuple[Problem, ...] = ()
     tools: dict[str, str] = field(default_factory=tool_versions)
+    files: FilesRecord | None = None  # the ``files`` config (every build since it exists)
 
     @property
     def num_images(self) -> int:
@@ -121,6 +147,18 @@ class Manifest:
     @property
     def num_bytes(self) -> int:
         return sum(s.num_bytes for s in self.shards)
+
+    @property
+    def all_shards(self) -> tuple[ShardRecord, ...]:
+        """Every shard of the split: the image rows', then the ``files`` config's."""
+        return self.shards + (self.files.shards if self.files else ())
+
+    def data_globs(self) -> list[tuple[str, str]]:
+        """(split, pattern) of each config's data files, as the card declares them."""
+        globs = [(self.split, f"data/{self.split}-*")]
+        if self.files:
+            globs.append((self.split, f"{FILES_CONFIG}/{self.split}-*"))
+        return globs
 
     @property
     def download_size(self) -> int:
@@ -150,6 +188,7 @@ class Manifest:
             "features": self.features,
             "columns": list(self.columns),
             "info": self.info,
+            "files": self.files.to_dict() if self.files else None,
         }
         return json.dumps(data, indent=1) + "\n"  # ASCII: names may hold surrogates
 
@@ -158,12 +197,7 @@ class Manifest:
         data = json.loads(text)
         if data.get("format") != FORMAT:
             raise ValueError(f"unknown manifest format {data.get('format')!r}")
-        shards = tuple(
-            ShardRecord(
-                **{k: v for k, v in s.items() if k != "num_images"},
-            )
-            for s in data["shards"]
-        )
+        shards = tuple(_shard_record(s) for s in data["shards"])
         return cls(
             split=data["split"],
             source=data["source"],
@@ -181,6 +215,7 @@ class Manifest:
             left_out=tuple(Problem(**p) for p in data["left_out"]),
             warnings=tuple(Problem(**p) for p in data["warnings"]),
             tools=data["tools"],
+            files=FilesRecord.from_dict(data["files"]) if data.get("files") else None,
         )
 
 

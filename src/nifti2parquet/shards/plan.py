@@ -25,7 +25,12 @@ import pyarrow.parquet as pq
 
 from ..errors import OptionError
 from ..sources.rows import Column, ImageRef, SourceRows, images_in_row
-from ..sources.schema import arrow_schema, file_key_value_metadata, parquet_writer_options, value_leaves
+from ..sources.schema import (
+    arrow_schema,
+    file_key_value_metadata,
+    parquet_writer_options,
+    value_leaves,
+)
 
 MAX_ROW_GROUP_SIZE = 1 << 30  # far below the 2 GiB per column chunk that readers cannot read back
 VIEWER_ROW_GROUP_LIMIT = 300_000_000  # the Hub viewer scans at most ~286 MiB per row group
@@ -47,6 +52,7 @@ class PlanOptions:
     split: str = "train"
     max_shard_size: int = 500_000_000
     row_group_size: int = 100_000_000
+    folder: str = "data"  # of the shards: data/ (the image rows) or files/ (the files config)
 
     def check(self) -> None:
         if not re.fullmatch(r"\w+(\.\w+)*", self.split):
@@ -78,6 +84,7 @@ class ShardPlan:
     split: str
     row_groups: tuple[RowGroupPlan, ...]
     bound: int
+    folder: str = "data"
 
     @property
     def start(self) -> int:
@@ -98,7 +105,7 @@ class ShardPlan:
     @property
     def path(self) -> str:
         """Path inside the output folder and the Hub repo."""
-        return f"data/{self.name}"
+        return f"{self.folder}/{self.name}"
 
 
 @dataclass(frozen=True)
@@ -281,6 +288,13 @@ def _pack_shards(
             total = model.fixed + group.bound
     count = len(packed)
     return tuple(
-        ShardPlan(i, count, options.split, tuple(gs), model.fixed + sum(g.bound for g in gs))
+        ShardPlan(
+            i,
+            count,
+            options.split,
+            tuple(gs),
+            model.fixed + sum(g.bound for g in gs),
+            options.folder,
+        )
         for i, gs in enumerate(packed)
     )

@@ -42,7 +42,7 @@ from .transfer import Progress, ShardFile
 
 MAGIC = b"PAR1"
 # (max repetition, max definition) level of a NIfTI ``bytes`` leaf: every field is nullable.
-LEVELS = {"image": (0, 2), "image_list": (1, 4)}
+LEVELS = {"image": (0, 2), "file": (0, 2), "image_list": (1, 4)}
 
 
 @dataclass(frozen=True)
@@ -135,7 +135,7 @@ def _placeholder_table(
     arrays = []
     for c, column in enumerate(columns):
         cells = [row[c] for row in rows]
-        if column.kind == "image":
+        if column.kind in ("image", "file"):
             arrays.append(pa.array([_placeholder(img) for img in cells], NIFTI_TYPE))
         elif column.kind == "image_list":
             lists = [

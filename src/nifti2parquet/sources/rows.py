@@ -16,12 +16,12 @@ import pyarrow as pa
 
 from ..errors import Problem
 
-ColumnKind = Literal["image", "image_list", "value"]
+ColumnKind = Literal["image", "image_list", "file", "value"]  # file: any file's bytes (``files``)
 
 
 @dataclass(frozen=True)
 class ImageRef:
-    """One NIfTI file to embed.
+    """One file to embed: a NIfTI image, or any other file of the dataset (the ``files`` config).
 
     ``url`` is a local absolute path or an fsspec URL; ``name`` is what goes into the ``path`` field
     (the basename, as ``datasets`` writes it); ``display`` is how the user refers to the file (the
@@ -85,6 +85,9 @@ class SourceRows:
     warnings: tuple[Problem, ...] = ()
     checked: Literal["cheap", "deep"] | None = None  # checks the source already ran on its images
     one_image_per_row: bool = False  # a row is its image (BIDS --rows file): no image, no row
+    # Every other file of the dataset that is published (BIDS: events.tsv, sidecars, README...,
+    # and NIfTI files that fit no row; a table: the table itself), stored in the ``files`` config.
+    other_files: tuple[ImageRef, ...] = ()
 
     @property
     def image_columns(self) -> tuple[int, ...]:

@@ -23,8 +23,14 @@ NIFTI_LIST_TYPE = pa.list_(NIFTI_TYPE)
 NIFTI_FEATURE: dict[str, Any] = {"_type": "Nifti"}
 
 
+FILE_FEATURE: dict[str, Any] = {
+    "bytes": {"dtype": "binary", "_type": "Value"},
+    "path": {"dtype": "string", "_type": "Value"},
+}
+
+
 def column_arrow_type(column: Column) -> pa.DataType:
-    if column.kind == "image":
+    if column.kind in ("image", "file"):  # a file's cell is laid out like a NIfTI cell
         return NIFTI_TYPE
     if column.kind == "image_list":
         return NIFTI_LIST_TYPE
@@ -49,6 +55,8 @@ def column_feature(column: Column) -> dict[str, Any]:
         return dict(NIFTI_FEATURE)
     if column.kind == "image_list":
         return {"feature": dict(NIFTI_FEATURE), "_type": "List"}
+    if column.kind == "file":
+        return {k: dict(v) for k, v in FILE_FEATURE.items()}
     return arrow_type_feature(column_arrow_type(column))
 
 
@@ -118,7 +126,7 @@ def nifti_leaves(columns: Sequence[Column]) -> list[str]:
     """Parquet leaf paths of the NIfTI columns: uncompressed, PLAIN, as `datasets` writes them."""
     leaves: list[str] = []
     for c in columns:
-        prefix = c.name if c.kind == "image" else f"{c.name}.list.element"
+        prefix = f"{c.name}.list.element" if c.kind == "image_list" else c.name
         if c.is_image:
             leaves += [f"{prefix}.bytes", f"{prefix}.path"]
     return leaves

@@ -63,7 +63,15 @@ def read_table_source(
         files_found=found,
         left_out=tuple(problems),
         warnings=tuple(raw.warnings + warnings),
+        other_files=(_table_file(source, storage),),
     )
+
+
+def _table_file(source: str, storage: Storage) -> ImageRef:
+    """The table itself, published beside its images so ``export`` gives it back."""
+    size, version = storage.stat(source)
+    name = basename(source)
+    return ImageRef(source, size, name, name, version)
 
 
 def read_raw_table(source: str, storage: Storage) -> RawTable:
@@ -225,7 +233,7 @@ def _resolve_images(
             if renamed:
                 problems.append(Problem(written, _NOT_UTF8.format(base), "warning"))
             refs.setdefault((r, name), []).append(
-                ImageRef(url, result.size, base, written, result.version)
+                ImageRef(url, result.size, written, written, result.version)
             )
     return refs, problems, len(wanted) + invalid
 

@@ -16,7 +16,6 @@ The steps, each in its own module:
 from __future__ import annotations
 
 import os
-import posixpath
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -94,6 +93,7 @@ def read_bids_source(source: str, options: SourceOptions) -> SourceRows:
         warnings=tuple(warnings),
         checked="cheap",
         one_image_per_row=layout.name == "file",
+        other_files=tuple(_file_ref(root, entry) for entry in tree.others),
     )
 
 
@@ -156,9 +156,13 @@ def _table_files(tree: Tree) -> tuple[list[MetaFile], list[MetaFile]]:
 
 
 def _image_ref(root: str, image: ImageFile) -> ImageRef:
-    entry = image.entry
-    name = posixpath.basename(image.rel)
-    return ImageRef(file_url(root, entry.on_disk), entry.size, name, image.rel, entry.version)
+    return _file_ref(root, image.entry)
+
+
+def _file_ref(root: str, entry: Entry) -> ImageRef:
+    """A file of the tree; its stored ``path`` is its path relative to the root, so the tree can
+    be rebuilt from the shards alone (``export``)."""
+    return ImageRef(file_url(root, entry.on_disk), entry.size, entry.rel, entry.rel, entry.version)
 
 
 def _readme(contents: dict[str, bytes | str]) -> str:

@@ -120,6 +120,7 @@ def _image_fields() -> list[tuple[str, pa.DataType, Getter]]:
     fields += [
         ("bval", pa.string(), lambda s: s.sidecar.bval),
         ("bvec", pa.string(), lambda s: s.sidecar.bvec),
+        ("events", pa.string(), lambda s: s.sidecar.events),
     ]
     return fields
 
@@ -490,6 +491,7 @@ _IMAGE_DESCRIPTIONS = {
     "sidecar": "The merged sidecar JSON (BIDS inheritance principle)",
     "bval": "The .bval file's text (DWI)",
     "bvec": "The .bvec file's text (DWI)",
+    "events": "The task's events.tsv text (onset, duration, trial type...; functional images)",
 }
 
 

@@ -46,6 +46,7 @@ class Sidecar:
     typed: tuple[Any, ...]  # TYPED_FIELDS values (None where absent or not of that type)
     bval: str | None
     bvec: str | None
+    events: str | None = None  # the task's events.tsv text (functional images)
 
 
 class MetadataIndex:
@@ -56,8 +57,11 @@ class MetadataIndex:
         for f in files:
             self._by_folder[f.folder].append(f)
 
-    def applicable(self, image: ImageFile, extension: str) -> list[MetaFile]:
-        """Files with this extension that apply to ``image``, top level first."""
+    def applicable(
+        self, image: ImageFile, extension: str, suffix: str | None = None
+    ) -> list[MetaFile]:
+        """Files with this extension (and the image's suffix, or ``suffix``) that apply to
+        ``image``, top level first."""
         found: list[MetaFile] = []
         for folder in _ancestors(image.folder, image.root):
             level = [
@@ -65,7 +69,7 @@ class MetadataIndex:
                 for f in self._by_folder.get(folder, ())
                 if f.root == image.root
                 and f.name.extension == extension
-                and f.name.suffix == image.name.suffix
+                and f.name.suffix == (suffix or image.name.suffix)
                 and f.name.is_subset_of(image.name)
             ]
             found += sorted(level, key=lambda f: (len(f.name.entities), f.rel))
@@ -73,12 +77,15 @@ class MetadataIndex:
 
     def needed(self, images: Iterable[ImageFile]) -> set[MetaFile]:
         """Every metadata file some image inherits from: the only ones worth reading."""
-        return {
+        images = list(images)
+        sidecars = {
             f
             for image in images
             for ext in (".json", ".bval", ".bvec")
             for f in self.applicable(image, ext)
         }
+        events = {f for image in images for f in self.applicable(image, ".tsv", "events")}
+        return sidecars | events
 
 
 def _ancestors(folder: str, root: str) -> list[str]:
@@ -110,10 +117,11 @@ class SidecarReader:
                 sources += 1
         text = json.dumps(merged, ensure_ascii=False) if sources else None
         typed = tuple(_typed(merged.get(key), t) for key, _, t in TYPED_FIELDS)
-        return Sidecar(text, typed, self._nearest(image, ".bval"), self._nearest(image, ".bvec"))
+        bval, bvec = self._nearest(image, ".bval"), self._nearest(image, ".bvec")
+        return Sidecar(text, typed, bval, bvec, self._nearest(image, ".tsv", "events"))
 
-    def _nearest(self, image: ImageFile, extension: str) -> str | None:
-        for f in reversed(self.index.applicable(image, extension)):
+    def _nearest(self, image: ImageFile, extension: str, suffix: str | None = None) -> str | None:
+        for f in reversed(self.index.applicable(image, extension, suffix)):
             text = self._load_text(f.rel)
             if text is not None:
                 return text

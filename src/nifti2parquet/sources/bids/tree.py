@@ -1,10 +1,12 @@
-"""Sorting the files of a BIDS listing: images to build, metadata files, and what is left out.
+"""Sorting the files of a BIDS listing: images for the rows, every other file, what is left out.
 
-Every NIfTI file found (``.nii``, ``.nii.gz``, and the ``.hdr`` of an Analyze pair) is either an
-image to build or left out with one reason, checked in this order: ignored (default ignores,
-``.bidsignore``), a derivative with ``--no-derivatives``, an Analyze pair, not a valid BIDS name or
-place, filtered out by ``--subject/--session/--datatype/--suffix/--task`` (all "info"), and
-finally content that cannot be read, such as an unfetched git-annex file ("error").
+Every file found is in exactly one of three places. A NIfTI file (``.nii``, ``.nii.gz``) with a
+valid BIDS name and place is an image of the rows. Every other file that the dataset holds (events,
+sidecars as written, tables, README, ``.bidsignore``, physio, NIfTI files that fit no row, an
+Analyze pair...) is an *other file*, published byte for byte in the ``files`` config. The rest is
+left out with one reason: ignored (default ignores, ``.bidsignore``), a derivative with
+``--no-derivatives``, filtered out by ``--subject/--session/--datatype/--suffix/--task`` (all
+"info"), or content that cannot be read, such as an unfetched git-annex file ("error").
 """
 
 from __future__ import annotations
@@ -22,25 +24,12 @@ from .names import BidsName, parse_name
 
 METADATA_EXTENSIONS = (".json", ".tsv", ".bval", ".bvec")
 README_NAMES = ("README", "README.md", "README.txt", "README.rst")
-ANALYZE_MESSAGE = (
-    "Analyze/NIfTI pair (.hdr + .img): a Nifti column holds single-file images only; convert it "
-    "to .nii.gz (nibabel.save(nibabel.load('x.hdr'), 'x.nii.gz')) to include it"
-)
 NO_DERIVATIVES = "derivative left out (--no-derivatives)"
 
 
-def is_image_name(name: str) -> bool:
-    return is_nifti_name(name) or name.lower().endswith(".hdr")
-
-
 def wanted_name(name: str) -> bool:
-    """The files a BIDS crawl keeps in its listing: images, metadata, and the root's text files."""
-    return (
-        is_image_name(name)
-        or name.endswith(METADATA_EXTENSIONS)
-        or name in README_NAMES
-        or name == ".bidsignore"
-    )
+    """A BIDS crawl lists every file: each is published, or left out with its reason."""
+    return True
 
 
 @dataclass(frozen=True)
@@ -103,13 +92,48 @@ class Filters:
 
     def reason(self, image: ImageFile) -> str:
         """Why ``image`` is filtered out, or "" when every filter lets it through."""
-        checks = [
-            ("subject", "--subject", image.subject, _labels(self.subjects, "sub-")),
-            ("session", "--session", image.session, _labels(self.sessions, "ses-")),
-            ("datatype", "--datatype", image.datatype, self.datatypes),
-            ("suffix", "--suffix", image.name.suffix, self.suffixes),
-        ]
-        task = image.name.get("task")
+        name = image.name
+        return self._reason(image.subject, image.session, image.datatype, name.suffix, name)
+
+    def other_reason(self, rel: str) -> str:
+        """Why a file that is not an image of the rows is filtered out, or "".
+
+        The subject and session filters apply to every file under (or named for) a subject or
+        session; the others only to files inside a datatype folder, which belong to one kind of
+        scan. Dataset-level files (at the root, or a derivative pipeline's root) always stay, so
+        a filtered build is still a valid BIDS dataset.
+        """
+        parts = rel.split("/")
+        if parts[0] == "derivatives":
+            parts = parts[2:]
+        subject = _entity_in(parts, "sub")
+        session = _entity_in(parts, "ses")
+        datatype = _datatype_of(parts)
+        try:
+            name = parse_name(parts[-1]) if datatype else None
+        except ValueError:
+            name = None
+        suffix = name.suffix if name else None
+        return self._reason(subject, session, datatype, suffix, name, every=bool(datatype))
+
+    def _reason(
+        self,
+        subject: str | None,
+        session: str | None,
+        datatype: str | None,
+        suffix: str | None,
+        name: BidsName | None,
+        every: bool = True,
+    ) -> str:
+        checks = []
+        if subject is not None:
+            checks.append(("subject", "--subject", subject, _labels(self.subjects, "sub-")))
+        if session is not None or every:
+            checks.append(("session", "--session", session, _labels(self.sessions, "ses-")))
+        if every:
+            checks.append(("datatype", "--datatype", datatype, self.datatypes))
+            checks.append(("suffix", "--suffix", suffix, self.suffixes))
+        task = name.get("task") if name else None
         if task is not None:  # files without a task (anatomicals) are kept by --task
             checks.append(("task", "--task", task, self.tasks))
         for what, option, value, patterns in checks:
@@ -119,6 +143,28 @@ class Filters:
         return ""
 
 
+def _entity_in(parts: Sequence[str], key: str) -> str | None:
+    """The label of ``key`` in a path's folders (``sub-01/``) or, failing that, its file name."""
+    for part in parts[:-1]:
+        if part.startswith(f"{key}-"):
+            return part[len(key) + 1 :]
+    for chunk in parts[-1].split("_"):
+        if chunk.startswith(f"{key}-"):
+            return chunk[len(key) + 1 :].split(".")[0]
+    return None
+
+
+def _datatype_of(parts: Sequence[str]) -> str | None:
+    """The datatype folder of ``sub-X/[ses-Y/]<datatype>/...``, or None outside one."""
+    folders = list(parts[:-1])
+    if not folders or not folders[0].startswith("sub-"):
+        return None
+    folders = folders[1:]
+    if folders and folders[0].startswith("ses-"):
+        folders = folders[1:]
+    return folders[0] if folders else None
+
+
 def _labels(patterns: Sequence[str], prefix: str) -> tuple[str, ...]:
     return tuple(p[len(prefix) :] if p.startswith(prefix) else p for p in patterns)
 
@@ -126,33 +172,55 @@ def _labels(patterns: Sequence[str], prefix: str) -> tuple[str, ...]:
 @dataclass(frozen=True)
 class Tree:
     images: tuple[ImageFile, ...]
-    metadata: tuple[MetaFile, ...]
+    metadata: tuple[MetaFile, ...]  # the metadata files that images inherit from, as parsed
+    others: tuple[Entry, ...]  # every other file published (the ``files`` config)
     left_out: tuple[Problem, ...]
-    files_found: int
+    files_found: int  # every file listed: images + others + left out
 
 
 def classify(
     entries: Sequence[Entry], rules: IgnoreRules, filters: Filters, derivatives: bool
 ) -> Tree:
-    """Images to build, metadata files, and every other image file found with its reason."""
+    """Images of the rows, metadata files, other files, and what is left out with its reason."""
     images: list[ImageFile] = []
     metadata: list[MetaFile] = []
+    others: list[Entry] = []
     left_out: list[Problem] = []
-    found = 0
     for entry in entries:
         name = posixpath.basename(entry.rel)
-        if is_image_name(name):
-            found += 1
+        image, problem = None, None
+        if is_nifti_name(name):
             image, problem = _image(entry, rules, filters, derivatives)
-            if image is not None:
-                images.append(image)
-            else:
-                left_out.append(problem)  # type: ignore[arg-type]
-        elif name.endswith(METADATA_EXTENSIONS):
+        if image is not None:
+            images.append(image)
+            continue
+        if problem is None:
+            problem = _other_problem(entry, rules, filters, derivatives)
+        if problem is None:
+            others.append(entry)
+        else:
+            left_out.append(problem)
+        if name.endswith(METADATA_EXTENSIONS):
             meta = _metadata(entry, rules, derivatives)
             if meta is not None:
                 metadata.append(meta)
-    return Tree(tuple(images), tuple(metadata), tuple(left_out), found)
+    return Tree(tuple(images), tuple(metadata), tuple(others), tuple(left_out), len(entries))
+
+
+def _other_problem(
+    entry: Entry, rules: IgnoreRules, filters: Filters, derivatives: bool
+) -> Problem | None:
+    """Why a file that is not an image of the rows is left out; None when it is published."""
+    rel = entry.rel
+    reason = "" if rel == ".bidsignore" else rules.reason(rel)  # .bidsignore is a dataset file
+    if not reason and rel.startswith("derivatives/") and not derivatives:
+        reason = NO_DERIVATIVES
+    reason = reason or filters.other_reason(rel)
+    if reason:
+        return Problem(rel, reason, "info")
+    if entry.problem:
+        return Problem(rel, entry.problem, "error")
+    return None
 
 
 def _image(
@@ -162,14 +230,12 @@ def _image(
     reason = rules.reason(rel)
     if not reason and rel.startswith("derivatives/") and not derivatives:
         reason = NO_DERIVATIVES
-    if not reason and rel.lower().endswith(".hdr"):
-        reason = ANALYZE_MESSAGE
     if reason:
         return None, Problem(rel, reason, "info")
     try:
         image = locate(entry)
-    except ValueError as exc:
-        return None, Problem(rel, f"not a valid BIDS file: {exc}", "info")
+    except ValueError:
+        return None, None  # fits no row: published as an other file, byte for byte
     reason = filters.reason(image)
     if reason:
         return None, Problem(rel, reason, "info")
