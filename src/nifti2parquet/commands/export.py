@@ -157,9 +157,9 @@ def export(
         raise OutputError(f"{dest}: exists and is not a folder")
     src = open_source(source, options)
     catalog = read_index(src, options, reporter)
+    plan = plan_restore(dest, catalog.files, reporter)  # refuses before creating anything
     with locked(dest):
         clear_partials(dest)
-        plan = plan_restore(dest, catalog.files, reporter)
         written = restore(dest, plan.write, src.stream, reporter, options.threads)
     return ExportResult(
         source=source,

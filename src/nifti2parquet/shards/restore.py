@@ -110,7 +110,8 @@ def _sha256(path: str) -> str:
 
 @contextlib.contextmanager
 def locked(dest: str) -> Iterator[None]:
-    """One export at a time into DEST; the lock file is removed when the export succeeds."""
+    """One export at a time into DEST; the lock file is removed when the export ends (a killed
+    export leaves it, unlocked, and the next one removes it)."""
     import fcntl
 
     os.makedirs(dest, exist_ok=True)
@@ -120,8 +121,10 @@ def locked(dest: str) -> Iterator[None]:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             raise OutputError(f"{dest}: another nifti2parquet export is writing here") from None
-        yield
-        os.remove(path)
+        try:
+            yield
+        finally:
+            os.remove(path)
 
 
 def clear_partials(dest: str) -> int:
