@@ -21,7 +21,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
-TAIL = 64 << 10  # first read at a shard's end: the footer of a small shard, and its length
 GAP = 4 << 10  # small ranges this close are fetched in one request (never across an image chunk)
 
 
@@ -169,18 +168,22 @@ class RangeFile(io.RawIOBase):
             self._keep(start, self.fetch(start, end - start))
 
     def tail(self) -> tuple[int, int]:
-        """Fetch the shard's end, enough for its whole footer; (footer start, footer length)."""
+        """Fetch the shard's footer; (footer start, footer length).
+
+        Two exact reads (the last 8 bytes give the footer's length, then the footer) rather than
+        one guessed tail: a guess would read pages of a small shard that nobody asked for.
+        """
         size = self.shard.size
-        first = max(0, size - TAIL)
-        data = self.pread(first, size - first)
-        if len(data) < 8 or data[-4:] != b"PAR1":
+        if size < 12:
+            raise ValueError("not a Parquet file (too small)")
+        end = self.pread(size - 8, 8)
+        if end[4:] != b"PAR1":
             raise ValueError("not a Parquet file (no PAR1 at its end)")
-        length = int.from_bytes(data[-8:-4], "little")
+        length = int.from_bytes(end[:4], "little")
         start = size - 8 - length
-        if start < 0:
+        if start < 4:
             raise ValueError("not a Parquet file (footer longer than the file)")
-        if start < first:
-            self._keep(start, self.fetch(start, first - start) + data)
+        self._keep(start, self.fetch(start, length) + end)
         return start, length
 
     def _keep(self, start: int, data: bytes) -> None:

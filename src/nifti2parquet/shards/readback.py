@@ -94,46 +94,65 @@ def open_shard(
     footer_start, footer_length = source.tail()
     raw = source.pread(footer_start, footer_length)
     meta, _ = thrift.decode(raw)
-    parquet = pq.ParquetFile(source, pre_buffer=False)
-    schema = parquet.schema
-    leaves = [schema.column(i) for i in range(len(schema))]
+    # pyarrow would read the last 64 KiB to find the footer (all of a small shard): hand it the
+    # footer, parsed from a minimal file made of it, so that it reads column chunks only
+    footer = pa.BufferReader(b"PAR1" + raw + len(raw).to_bytes(4, "little") + b"PAR1")
+    metadata = pq.read_metadata(footer)
+    leaves = [metadata.schema.column(i) for i in range(len(metadata.schema))]
     blob_ids = [i for i, leaf in enumerate(leaves) if _is_blob(leaf.path, leaves)]
     if wanted is None:
         beside = {leaves[i].path[: -len(BYTES_LEAF)] + "path" for i in blob_ids}
         wanted = beside.__contains__
-    small = [leaf.path for i, leaf in enumerate(leaves) if i not in blob_ids and wanted(leaf.path)]
-    small_ids = {leaf.path: i for i, leaf in enumerate(leaves) if leaf.path in small}
-    groups_meta = meta.get(4).items if meta.get(4) is not None else []
+    small = [i for i, leaf in enumerate(leaves) if i not in blob_ids and wanted(leaf.path)]
+    groups = meta.get(4).items if meta.get(4) is not None else []
+    _prefetch(source, groups, small, blob_ids)
+    tables = _small_columns(source, metadata, [leaves[i].path for i in small])
+    blobs = tuple(
+        {leaves[i].path.split(".")[0]: _blob_leaf(source, leaves[i], group.get(1).items[i])
+         for i in blob_ids}
+        for group in groups
+    )  # fmt: skip
+    starts = tuple(sum(g.get(3) for g in groups[:k]) for k in range(len(groups)))
+    return ShardIndex(shard, metadata, tables, blobs, starts)
+
+
+def _prefetch(source: RangeFile, groups: list[Any], small: list[int], blob_ids: list[int]) -> None:
+    """Fetch the small leaves' chunks and the ``bytes`` leaves' offset indexes, coalesced."""
     spans, barriers, index_spans = [], [], []
-    for group in groups_meta:
+    for group in groups:
         chunks = group.get(1).items
+        spans += [_chunk_span(chunks[i]) for i in small]
         for i in blob_ids:
             barriers.append(_chunk_span(chunks[i]))
-            index_spans.append((chunks[i].get(4), chunks[i].get(4) + chunks[i].get(5)))
-        spans += [_chunk_span(chunks[i]) for i in small_ids.values()]
+            if chunks[i].get(4) is not None:
+                index_spans.append((chunks[i].get(4), chunks[i].get(4) + chunks[i].get(5)))
     source.prefetch(spans, barriers)
     source.prefetch(index_spans)
-    tables, blobs, starts, row = [], [], [], 0
-    for g, group in enumerate(groups_meta):
-        chunks = group.get(1).items
-        tables.append(parquet.read_row_group(g, columns=small) if small else pa.table({}))
-        found = {}
-        for i in blob_ids:
-            leaf = leaves[i]
-            column_meta = chunks[i].get(3)
-            pages = _offset_index(source, chunks[i])
-            found[leaf.path.split(".")[0]] = BlobLeaf(
-                leaf.path.split(".")[0],
-                leaf.path,
-                leaf.max_repetition_level,
-                leaf.max_definition_level,
-                column_meta.get(4, 0),
-                pages,
-            )
-        blobs.append(found)
-        starts.append(row)
-        row += group.get(3)
-    return ShardIndex(shard, parquet.metadata, tuple(tables), tuple(blobs), tuple(starts))
+
+
+def _small_columns(
+    source: RangeFile, metadata: pq.FileMetaData, columns: list[str]
+) -> tuple[pa.Table, ...]:
+    """The leaves ``columns`` of every row group, read by pyarrow from the fetched spans."""
+    if not columns:
+        return tuple(pa.table({}) for _ in range(metadata.num_row_groups))
+    parquet = pq.ParquetFile(source, metadata=metadata, pre_buffer=False)
+    try:
+        return tuple(
+            parquet.read_row_group(g, columns=columns, use_threads=False)
+            for g in range(metadata.num_row_groups)
+        )
+    finally:
+        parquet.close()
+
+
+def _blob_leaf(source: RangeFile, leaf: Any, chunk: thrift.Struct) -> BlobLeaf:
+    column = leaf.path.split(".")[0]
+    codec = chunk.get(3).get(4, 0)
+    pages = _offset_index(source, chunk)
+    return BlobLeaf(
+        column, leaf.path, leaf.max_repetition_level, leaf.max_definition_level, codec, pages
+    )
 
 
 def _is_blob(path: str, leaves: list[Any]) -> bool:
