@@ -30,6 +30,8 @@ _EXPORTS = {
     "export": "commands.export",
     "ExportOptions": "commands.export",
     "ExportResult": "commands.export",
+    "open_dataset": "commands.reader",
+    "LazyDataset": "commands.reader",
     "N2PError": "errors",
     "InputError": "errors",
     "OptionError": "errors",

@@ -10,6 +10,7 @@ byte-identical without fetching again any file that was complete.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import subprocess
 import sys
@@ -210,3 +211,39 @@ def test_killed_export_resumes_without_fetching_complete_files_again(
     assert again["files_written"] == len(reference) - len(complete)
     assert files_read(range_reads(hub_server), page_spans(out)) == set(reference) - complete
     assert not [p for p in dest.rglob("*") if ".partial" in p.name or "nifti2parquet" in p.name]
+
+
+LAZY = """
+import hashlib
+from nifti2parquet import ExportOptions, open_dataset
+ds = open_dataset(ARGS["repo"], ExportOptions(subjects=("03",)))
+images = [
+    (i.path, hashlib.sha256(i.read()).hexdigest(), list(i.nifti().shape)) for i in ds.images()
+]
+emit({"images": images, "fetched": ds.bytes_fetched})
+"""
+
+
+def test_lazy_reader_fetches_only_the_images_read(
+    tree: BidsTree,
+    hub_server: HubServer,
+    hub_env: dict[str, str],
+    hub_python: Any,
+    tmp_path: Path,
+) -> None:
+    out = tmp_path / "out"
+    run_build(tree.root, out, rows="session")
+    ok(run_push(hub_env, out, REPO))
+    hub_server.clear_log()
+    got = hub_python(LAZY, repo=REPO).check()
+
+    import nibabel as nib
+
+    expected = ["sub-03/ses-1/anat/sub-03_ses-1_T1w.nii.gz"]
+    assert [path for path, *_ in got["images"]] == expected
+    for path, digest, shape in got["images"]:
+        assert digest == hashlib.sha256((tree.root / path).read_bytes()).hexdigest()
+        assert shape == list(nib.load(tree.root / path).shape)
+    reads = range_reads(hub_server)
+    assert sum(last - first + 1 for *_, first, last in reads) == got["fetched"]
+    assert files_read(reads, page_spans(out)) == set(expected)  # its page, no other
