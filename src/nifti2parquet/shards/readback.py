@@ -313,8 +313,9 @@ def stream_value(
     spot = leaf.page_of(location.row)
     head = read(spot.offset, min(spot.size, HEAD))
     header, body_start = thrift.decode(head)
-    levels_end = body_start + _levels_length(head, body_start, leaf)
-    if leaf.codec or header.get(1) != 0 or levels_end > len(head):
+    plain = not leaf.codec and header.get(1) == 0
+    levels_end = body_start + _levels_length(head, body_start, leaf) if plain else len(head) + 1
+    if levels_end > len(head):
         page = head + (
             read(spot.offset + len(head), spot.size - len(head)) if spot.size > len(head) else b""
         )
