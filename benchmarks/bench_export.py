@@ -29,13 +29,13 @@ import sys
 from pathlib import Path
 
 from arc_tree import make_arc_tree
+from bench_push import TOKEN, client_env
 from harness import PYTHON, Comparison, fresh, interleave, measure, write_result
 
 HERE = Path(__file__).parent
 sys.path.insert(0, str(HERE.parent / "tests"))
 from hubserver import HubServer  # noqa: E402
 
-TOKEN = "hf_benchmarktoken"
 REPO = "bench/arc"
 CP = "cp -r + sync"
 EXPORT = "nifti2parquet export + sync"
@@ -185,20 +185,6 @@ def same_tree(source: Path, copy: Path) -> int:
     if mine != theirs:
         raise SystemExit(f"exported tree differs: {sorted(set(mine) ^ set(theirs))[:5]}")
     return len(mine)
-
-
-def client_env(url: str, work: Path) -> dict[str, str]:
-    home = fresh(work / "hf_home")
-    return {
-        "HF_ENDPOINT": url,
-        "HF_TOKEN": TOKEN,
-        "HF_HUB_DISABLE_XET": "1",
-        "HF_HOME": str(home),
-        "HF_HUB_DISABLE_TELEMETRY": "1",
-        "HF_HUB_DISABLE_PROGRESS_BARS": "1",
-        "NO_PROXY": "127.0.0.1,localhost",
-        "no_proxy": "127.0.0.1,localhost",
-    }
 
 
 if __name__ == "__main__":

@@ -247,3 +247,28 @@ def test_lazy_reader_fetches_only_the_images_read(
     reads = range_reads(hub_server)
     assert sum(last - first + 1 for *_, first, last in reads) == got["fetched"]
     assert files_read(reads, page_spans(out)) == set(expected)  # its page, no other
+
+
+def test_a_refused_read_is_one_line_and_a_rerun_finishes(
+    tree: BidsTree, hub_server: HubServer, hub_env: dict[str, str], tmp_path: Path
+) -> None:
+    out = tmp_path / "out"
+    run_build(tree.root, out)
+    ok(run_push(hub_env, out, REPO))
+    hub_server.clear_log()
+    run_export(hub_env, REPO, str(tmp_path / "reference"), "--threads", "1")
+    reads = sum(1 for *_, path, _, _ in range_reads(hub_server) if path.startswith("data/"))
+    late = Fault("status", path=r"/resolve/.*/data/", status=403, nth=reads - 2, times=None)
+    hub_server.inject(late)
+    dest = tmp_path / "dest"
+    command = [sys.executable, "-m", "nifti2parquet", "export", REPO, str(dest), "--threads", "1"]
+    failed = subprocess.run(command, env=hub_env, capture_output=True, text=True, timeout=120)
+
+    assert failed.returncode == 4, failed.stderr
+    lines = failed.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith(f"error: {REPO}@main: data/train-")
+    assert "run the same command again" in lines[0] and "Traceback" not in failed.stderr
+    hub_server.clear_faults()
+    again = run_export(hub_env, REPO, str(dest))
+    assert again["files_present"] > 0 and again["files_written"] > 0
+    assert exported_files(dest) == exported_files(tmp_path / "reference")

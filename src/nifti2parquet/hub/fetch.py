@@ -16,12 +16,18 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from ..errors import InputError
+from ..errors import InputError, N2PError
 from ..shards.ranges import StoredFile
 from .client import RetryPolicy, retry_delay
 from .remote import hub_error, hub_files
 
 READ_ATTEMPTS = RetryPolicy(attempts=5, base_delay=1.0, max_delay=20.0)
+
+
+class HubReadError(N2PError):
+    """The Hub refused a read or kept failing after the retries (files written so far stay)."""
+
+    exit_code = 4
 
 
 class HubStore:
@@ -60,9 +66,9 @@ class HubStore:
                 delay = retry_delay(exc, attempt, READ_ATTEMPTS)
                 if delay is None:
                     reason = " ".join(str(exc).split()).split(" (Request ID")[0]
-                    raise InputError(
+                    raise HubReadError(
                         f"{self.where}: {path}: cannot read bytes {start}-{start + length - 1}: "
-                        f"{reason or type(exc).__name__}"
+                        f"{reason or type(exc).__name__}; run the same command again to continue"
                     ) from None
                 time.sleep(delay)
 

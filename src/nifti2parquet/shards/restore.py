@@ -17,7 +17,7 @@ import re
 import threading
 import uuid
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass
 
 from ..errors import InputError, OutputError, Problem, os_reason
@@ -156,8 +156,14 @@ def restore(
                 bar.update(n)
 
         with ThreadPoolExecutor(max(1, threads), thread_name_prefix="n2p-export") as pool:
-            for _ in pool.map(lambda f: write_file(dest, f, stream, progress), files):
-                pass
+            futures = [pool.submit(write_file, dest, f, stream, progress) for f in files]
+            try:
+                for future in as_completed(futures):
+                    future.result()
+            except BaseException:  # the first failure stops the export: no file is started after
+                for future in futures:
+                    future.cancel()
+                raise
     return total
 
 
