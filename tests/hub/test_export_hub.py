@@ -5,7 +5,9 @@ for every row layout; ``--revision`` is the version exported, every read pinned 
 one-subject export reads, from the shards holding that subject's files, only those files' pages
 (plus footers and small columns, at most 1 MB per shard) and from every other shard only its
 footer and small columns, never a whole shard; an export killed midway and run again finishes
-byte-identical without fetching again any file that was complete.
+byte-identical without fetching again any file that was complete; a read the Hub refuses is one
+line and exit 4, and a re-run finishes; a table source comes back with its table; the lazy reader
+fetches the page of the image it reads and no other.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from typing import Any
 import pytest
 from bids_factory import BidsTree
 from exporttools import LAYOUTS, export_tree, exported_files, run_build, source_files
+from factories import subject_table, tree_bytes
 from hubserver import Fault, HubServer
 from pushtools import ok, run_push
 
@@ -272,3 +275,18 @@ def test_a_refused_read_is_one_line_and_a_rerun_finishes(
     again = run_export(hub_env, REPO, str(dest))
     assert again["files_present"] > 0 and again["files_written"] > 0
     assert exported_files(dest) == exported_files(tmp_path / "reference")
+
+
+def test_table_source_from_the_hub(
+    hub_server: HubServer, hub_env: dict[str, str], tmp_path: Path
+) -> None:
+    dataset = subject_table(tmp_path / "source", subjects=3)
+    run_build(dataset.table, tmp_path / "out")
+    ok(run_push(hub_env, tmp_path / "out", REPO))
+    result = run_export(hub_env, REPO, str(tmp_path / "dest"))
+
+    source = dataset.table.parent
+    expected = {p.relative_to(source).as_posix(): p.read_bytes() for p in dataset.images()}
+    expected[dataset.table.name] = dataset.table.read_bytes()
+    assert tree_bytes(tmp_path / "dest") == expected
+    assert result["files_written"] == len(expected)

@@ -94,7 +94,7 @@ class ExportResult:
         return data
 
 
-@dataclass
+@dataclass(frozen=True)
 class Source:
     """An opened dataset: its store, the split read, and a byte counter for every read."""
 
