@@ -24,9 +24,10 @@ from fsspec.implementations.memory import MemoryFileSystem
 @dataclass
 class BidsTree:
     root: Path
-    included: list[str] = field(default_factory=list)  # images that must be in the output
+    included: list[str] = field(default_factory=list)  # images that must be in the rows
+    others: list[str] = field(default_factory=list)  # files that must be in the files config
     left_out: dict[str, str] = field(default_factory=dict)  # rel -> severity
-    found: list[str] = field(default_factory=list)  # every image file a crawl must count
+    found: list[str] = field(default_factory=list)  # every file a crawl must count
 
     def description(self, **fields: Any) -> None:
         data = {"Name": "Test dataset", "BIDSVersion": "1.9.0", **fields}
@@ -39,26 +40,28 @@ class BidsTree:
         shape: tuple[int, ...] = (6, 7, 5),
         sidecar: dict[str, Any] | None = None,
         left_out: str | None = None,
+        other: bool = False,
     ) -> Path:
-        """A real NIfTI at ``rel`` (gzip when it ends in .gz); its own sidecar JSON if given."""
+        """A real NIfTI at ``rel`` (gzip when it ends in .gz); its own sidecar JSON if given.
+
+        ``other``: it fits no row (not BIDS-named or placed), so it is in the files config."""
         path = self.root / rel
         path.parent.mkdir(parents=True, exist_ok=True)
         seed = len(self.found) if seed is None else seed
         path.write_bytes(nifti_bytes(shape, seed=seed, gz=rel.endswith(".gz")))
         if sidecar is not None:
             self.json(rel.split(".", 1)[0] + ".json", sidecar)
-        self._count(rel, left_out)
+        self._count(rel, left_out, other)
         return path
 
     def raw(
-        self, rel: str, data: bytes, left_out: str | None = "info", counted: bool = True
+        self, rel: str, data: bytes, left_out: str | None = "info", other: bool = False
     ) -> Path:
         """Any bytes at ``rel`` (an Analyze pair half, a text file named .nii.gz...)."""
         path = self.root / rel
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_bytes(data)
-        if counted:
-            self._count(rel, left_out)
+        self._count(rel, None if other else left_out, other)
         return path
 
     def annex_link(self, rel: str) -> Path:
@@ -77,10 +80,15 @@ class BidsTree:
     def json(self, rel: str, data: Any) -> Path:
         return self.text(rel, json.dumps(data, indent=1))
 
-    def text(self, rel: str, text: str, encoding: str = "utf-8") -> Path:
+    def text(
+        self, rel: str, text: str, encoding: str = "utf-8", left_out: str | None = None
+    ) -> Path:
+        """A metadata or text file: published in the files config unless ``left_out``."""
         path = self.root / rel
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_bytes(text.encode(encoding))
+        if rel not in self.found:
+            self._count(rel, left_out, other=True)
         return path
 
     def tsv(
@@ -89,10 +97,12 @@ class BidsTree:
         lines = ["\t".join(header)] + ["\t".join(str(c) for c in row) for row in rows]
         return self.text(rel, "\n".join(lines) + "\n", encoding)
 
-    def _count(self, rel: str, left_out: str | None) -> None:
+    def _count(self, rel: str, left_out: str | None, other: bool = False) -> None:
         self.found.append(rel)
         if left_out:
             self.left_out[rel] = left_out
+        elif other:
+            self.others.append(rel)
         else:
             self.included.append(rel)
 
@@ -119,7 +129,7 @@ def sessions_tree(root: Path) -> BidsTree:
     sub-01 ses-2: two T1w runs (run-1, run-2), BOLD naming40 run-01; missing everything else.
     sub-02 ses-1: T1w with an unknown entity (foo-bar), BOLD rest; a lesion mask (derivative).
     sub-02 ses-2: T2w; its T1w is an unfetched git-annex symlink.
-    sub-03 ses-1: T1w; an Analyze pair and a non-BIDS name, both left out.
+    sub-03 ses-1: T1w; an Analyze pair and a non-BIDS name, both in the files config.
     Plus sourcedata/, code/, stimuli/ and extra/ (.bidsignore) images, all left out, and
     .git/annex content that a crawl must not even count.
     """
@@ -202,9 +212,9 @@ def sessions_tree(root: Path) -> BidsTree:
     t.tsv("sub-02/sub-02_sessions.tsv", ["session_id", "days_post_stroke"], [["ses-1", 10]])
     # sub-03
     t.image("sub-03/ses-1/anat/sub-03_ses-1_T1w.nii.gz")
-    t.raw("sub-03/ses-1/anat/sub-03_ses-1_T2w.hdr", nifti_bytes()[:348])
-    t.raw("sub-03/ses-1/anat/sub-03_ses-1_T2w.img", b"\x00" * 420, counted=False)
-    t.image("sub-03/ses-1/anat/t1_mprage.nii.gz", left_out="info")
+    t.raw("sub-03/ses-1/anat/sub-03_ses-1_T2w.hdr", nifti_bytes()[:348], other=True)
+    t.raw("sub-03/ses-1/anat/sub-03_ses-1_T2w.img", b"\x00" * 420, other=True)
+    t.image("sub-03/ses-1/anat/t1_mprage.nii.gz", other=True)
     # derivatives
     t.json(
         "derivatives/lesion_masks/dataset_description.json",

@@ -18,6 +18,9 @@ from typing import Any
 
 import nibabel as nib
 import numpy as np
+import pyarrow as pa
+
+from nifti2parquet.sources.rows import Column, ImageRef, SourceRows
 
 
 def nifti_bytes(
@@ -80,14 +83,17 @@ class TableDataset:
 
     def images(self) -> list[Path]:
         """Every image path the table names, in row / column / list order."""
+        return [self.table.parent / p for p in self.images_as_written()]
+
+    def images_as_written(self) -> list[str]:
+        """Every image cell's text, as the table holds it, in row / column / list order."""
         found = []
         for row in self.rows:
             for name in self.image_columns:
                 cell = row[name]
                 if cell is None:
                     continue
-                for p in cell if isinstance(cell, list) else [cell]:
-                    found.append(self.table.parent / p)
+                found += cell if isinstance(cell, list) else [cell]
         return found
 
 
@@ -178,3 +184,29 @@ def tree_bytes(root: str | Path) -> dict[str, bytes]:
 
 def dir_size(paths: Sequence[str | os.PathLike]) -> int:
     return sum(os.path.getsize(p) for p in paths)
+
+
+# rows for planning (no files needed) ---------------------------------------------------------
+COLUMNS = (
+    Column("subject_id", "value", pa.string()),
+    Column("t1w", "image"),
+    Column("bold", "image_list"),
+    Column("age", "value", pa.float64()),
+)
+
+
+def fake_rows(sizes: list[list[int]]) -> SourceRows:
+    """Rows whose images have the given sizes (no files needed for planning)."""
+    rows = []
+    for r, row_sizes in enumerate(sizes):
+        t1w = (
+            ImageRef(f"/x/{r}_T1w.nii.gz", row_sizes[0], f"{r}_T1w.nii.gz", f"{r}")
+            if row_sizes
+            else None
+        )
+        bold = tuple(
+            ImageRef(f"/x/{r}_{k}.nii.gz", s, f"{r}_{k}.nii.gz", f"{r}/{k}")
+            for k, s in enumerate(row_sizes[1:])
+        )
+        rows.append((f"sub-{r}", t1w, bold, float(r)))
+    return SourceRows("test", "table", COLUMNS, tuple(rows))

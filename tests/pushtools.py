@@ -20,7 +20,8 @@ from hubserver import HubServer
 
 from nifti2parquet.commands.build import BuildOptions, build
 
-SUBJECTS = 7  # one shard per subject with the thresholds below: 7 shards
+SUBJECTS = 6  # one shard per subject with the thresholds below, and the files config's: 7 shards
+SHARDS = SUBJECTS + 1
 SIZES = (40_000, 50_000, 30_000)  # T1w bytes, cycled; BOLD runs are tiny
 MAX_SHARD = 60_000
 SERVER_OPTIONS = {"page_size": 4, "multipart_threshold": 40_000, "multipart_chunk_size": 16_000}
@@ -99,12 +100,18 @@ def sha256(path: Path) -> str:
 
 
 def shard_paths(output_dir: Path) -> list[str]:
-    return sorted(f"data/{p.name}" for p in (output_dir / "data").glob("*.parquet"))
+    """Every shard of the build: the image rows' (data/) and the files config's (files/)."""
+    return sorted(
+        f"{folder}/{p.name}"
+        for folder in ("data", "files")
+        for p in (output_dir / folder).glob("*.parquet")
+    )
 
 
 def manifest_sha256(output_dir: Path, split: str = "train") -> dict[str, str]:
     data = json.loads((output_dir / ".nifti2parquet" / split / "manifest.json").read_text())
-    return {s["path"]: s["sha256"] for s in data["shards"]}
+    shards = data["shards"] + (data["files"]["shards"] if data.get("files") else [])
+    return {s["path"]: s["sha256"] for s in shards}
 
 
 def local_tree(output_dir: Path) -> dict[str, tuple[int, str]]:

@@ -96,8 +96,10 @@ def test_intact_dataset_reports_exact_counts(built: Built) -> None:
     assert report.counts["shard_bytes"] == shard_bytes
     assert report.counts["row_groups"] == sum(s.num_row_groups for s in built.manifest.shards)
     assert report.counts["cards"] == 1
+    assert report.counts["files"] == 15  # the files config: 14 images and the table
     assert report.summary() == (
-        f"6 rows, 14 images, {len(built.shards())} shards, {format_size(shard_bytes)}: OK"
+        f"6 rows, 14 images, {len(built.shards())} shards, {format_size(shard_bytes)}, "
+        f"15 files in the 'files' config: OK"
     )
 
 

@@ -82,7 +82,7 @@ def pushed(built: Built, hub_python: Runner) -> Built:
 
 
 def expected_files(built: Built) -> dict[str, int]:
-    files = {s.path: s.size for s in built.manifest.shards}
+    files = {s.path: s.size for s in built.manifest.all_shards}
     files["README.md"] = (built.out / "README.md").stat().st_size
     return files
 
@@ -97,7 +97,8 @@ def test_intact_remote_is_checked_from_metadata_alone(
 
     files = expected_files(pushed)
     assert run.returncode == 0, run.report["problems"]
-    assert run.report["checked"]["remote_files"] == len(files) == len(pushed.manifest.shards) + 1
+    shards = len(pushed.manifest.all_shards)
+    assert run.report["checked"]["remote_files"] == len(files) == shards + 1
     assert run.report["checked"]["remote_bytes"] == sum(files.values())
     assert run.report["summary"].endswith(f", {len(files)} files on the Hub ({REPO}@main): OK")
     assert hub_server.count(path_contains="/resolve/") == 0  # nothing was downloaded

@@ -131,13 +131,41 @@ def assert_every_image_once(tree: BidsTree, result: BuildResult, found: list[dic
     assert sorted(r["path"] for r in found) == sorted(expected)
     for r in found:
         assert r["sha256"] == expected[r["path"]], r["path"]
-        assert r["name"] == posixpath.basename(r["path"])
+        assert r["name"] == r["path"]  # stored under its path in the tree
         assert r["entities"] == entities_of(r["path"]), r["path"]
     assert {p.path: p.severity for p in result.left_out} == tree.left_out
     assert result.files_found == len(tree.found)
-    assert result.files_found == result.num_images + len(result.left_out)
+    assert result.files_found == result.num_images + result.other_files + len(result.left_out)
     summary = result.to_dict()
-    assert summary["files_written"] + summary["files_left_out"] == summary["files_found"]
+    written = summary["files_written"] + summary["other_files"]
+    assert written + summary["files_left_out"] == summary["files_found"]
+    assert_every_other_file_once(tree, Path(result.output))
+
+
+def files_config(out: Path) -> dict[str, dict]:
+    """The files config's rows by path, read with pyarrow (content as bytes or None)."""
+    rows = {}
+    for shard in sorted((out / "files").glob("*.parquet")):
+        for row in pq.read_table(shard).to_pylist():
+            assert row["path"] not in rows  # every file once
+            rows[row["path"]] = row
+    return rows
+
+
+def assert_every_other_file_once(tree: BidsTree, out: Path) -> None:
+    """Every file that is not an image of the rows is in the files config, byte for byte, and
+    the config lists the images too, with their sha256."""
+    rows = files_config(out)
+    stored = {p for p, r in rows.items() if r["stored"] == "files"}
+    assert stored == set(tree.others)
+    for path in stored:
+        data = (tree.root / path).read_bytes()
+        assert rows[path]["content"]["bytes"] == data, path
+        assert rows[path]["sha256"] == hashlib.sha256(data).hexdigest()
+        assert rows[path]["size"] == len(data)
+    images = {p: r["sha256"] for p, r in rows.items() if r["stored"] == "data"}
+    assert images == tree.sha256()
+    assert all(rows[p]["content"] is None for p in images)
 
 
 def assert_schema_round_trips(out: Path) -> None:
@@ -293,7 +321,18 @@ def test_no_derivatives_and_filters(trees: dict[str, BidsTree], tmp_path: Path) 
     out = tmp_path / "out"
     result = run_build(tree, out, derivatives=False, subjects=("01",), tasks=("nam*",))
     reasons = {p.path: p.message for p in result.left_out}
-    assert result.files_found == len(tree.found) == result.num_images + len(result.left_out)
+    found = result.num_images + result.other_files + len(result.left_out)
+    assert result.files_found == len(tree.found) == found
+    # other files: a filtered-out subject's files go, dataset-level files stay
+    assert reasons["sub-02/sub-02_sessions.tsv"] == (
+        "filtered out: subject '02' does not match --subject 01"
+    )
+    assert reasons["derivatives/lesion_masks/dataset_description.json"] == (
+        "derivative left out (--no-derivatives)"
+    )
+    stored = {p for p, r in files_config(out).items() if r["stored"] == "files"}
+    assert {"dataset_description.json", "participants.tsv", "sub-01/sub-01_sessions.tsv"} <= stored
+    assert not any(p.startswith(("sub-02/", "sub-03/", "derivatives/")) for p in stored)
     assert reasons[
         "derivatives/lesion_masks/sub-02/ses-1/anat/sub-02_ses-1_desc-lesion_mask.nii.gz"
     ] == ("derivative left out (--no-derivatives)")
@@ -354,7 +393,8 @@ def test_remote_root_lists_once(trees: dict[str, BidsTree], tmp_path: Path) -> N
     expected = tree.sha256()
     assert {r["path"]: r["sha256"] for r in found} == expected
     annex = "sub-02/ses-2/anat/sub-02_ses-2_T1w.nii.gz"  # symlinks are not copied to memory
-    assert result.files_found == len(tree.found) - 1 == result.num_images + len(result.left_out)
+    found = result.num_images + result.other_files + len(result.left_out)
+    assert result.files_found == len(tree.found) - 1 == found
     assert {p.path for p in result.left_out} == set(tree.left_out) - {annex}
 
 
@@ -374,4 +414,7 @@ def test_card_from_dataset_description(trees: dict[str, BidsTree], tmp_path: Pat
     assert "Authors: A. Author, B. Author" in body and "Please cite Author et al. (2024)." in body
     assert "doi = {10.18112/openneuro.ds000000.v1.0.0}" in body
     assert "- https://example.org/paper" in body and "Funding: Grant 1" in body
-    assert "| `sub-03/ses-1/anat/sub-03_ses-1_T2w.hdr` | Analyze/NIfTI pair" in body
+    assert "| `stimuli/picture.nii` | ignored: under stimuli/" in body
+    assert "## Every file, and the BIDS tree back" in body  # both ways to get the data
+    assert "nifti2parquet export USER/DATASET ds/ --subject 01" in body
+    assert 'load_dataset("USER/DATASET", "files", split="train")' in body

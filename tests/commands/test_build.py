@@ -80,10 +80,9 @@ def test_stored_bytes_are_the_files_exactly(built) -> None:
     sources = [p for p in data.images()]
     order = {row["subject_id"]: i for i, row in enumerate(data.rows)}
     assert len(stored) == len(sources) == 7
-    by_name = {p.name: p for p in sources}
-    for cell in stored:
-        assert cell["path"] == os.path.basename(cell["path"])  # basename, as datasets stores it
-        assert hashlib.sha256(cell["bytes"]).hexdigest() == sha256_file(by_name[cell["path"]])
+    by_path = dict(zip(data.images_as_written(), sources))
+    for cell in stored:  # stored under the path as the table wrote it
+        assert hashlib.sha256(cell["bytes"]).hexdigest() == sha256_file(by_path[cell["path"]])
     assert order  # rows kept their order (checked above)
 
 
@@ -114,7 +113,10 @@ def test_output_is_laid_out_like_the_hub_repo(built) -> None:
         if p.is_file() and ".nifti2parquet" not in p.parts
     )
     n = result.num_shards
-    assert visible == ["README.md"] + [f"data/train-{i:05d}-of-{n:05d}.parquet" for i in range(n)]
+    files = sorted(p.name for p in (out / "files").iterdir())  # the files config
+    assert files and all(name.startswith("train-") for name in files)
+    expected = [f"data/train-{i:05d}-of-{n:05d}.parquet" for i in range(n)]
+    assert visible == ["README.md", *expected, *(f"files/{name}" for name in files)]
     assert n > 1
     assert not list((out / ".nifti2parquet" / "tmp").iterdir())  # no partial files left
     assert (out / ".nifti2parquet" / "train" / "manifest.json").is_file()
@@ -123,7 +125,7 @@ def test_output_is_laid_out_like_the_hub_repo(built) -> None:
 def test_summary_counts_add_up(built) -> None:
     data, _, result = built
     assert result.num_rows == 4
-    assert result.files_found == result.num_images + len(result.left_out) == 7
+    assert result.files_found == result.num_images + result.other_files + len(result.left_out) == 8
     assert result.image_bytes == sum(p.stat().st_size for p in data.images())
     assert (
         result.verify
@@ -251,7 +253,7 @@ def test_rebuild_after_input_change_rewrites_and_drops_stale_shards(tmp_path: Pa
 
 def test_more_shards_than_the_hub_allows_in_a_folder_is_warned() -> None:
     """10,001 one-row shards: the build says so before push would hit the Hub's folder limit."""
-    from test_plan import fake_rows
+    from factories import fake_rows
 
     from nifti2parquet.commands.build import _hub_folder_warning
     from nifti2parquet.shards.plan import PlanOptions, plan_shards

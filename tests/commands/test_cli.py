@@ -42,7 +42,8 @@ def test_build_json_summary(tmp_path: Path) -> None:
     assert result.returncode == 0, result.stderr
     summary = json.loads(result.stdout)
     assert summary["num_rows"] == 3
-    assert summary["files_found"] == summary["files_written"] == 5
+    assert summary["files_found"] == summary["files_written"] + 1 == 6  # and the table itself
+    assert summary["other_files"] == 1
     assert summary["files_left_out"] == 0
     assert summary["verify"]["ok"] is True
     assert summary["num_shards"] == len(list((tmp_path / "out" / "data").iterdir()))
@@ -75,7 +76,7 @@ def test_skip_mode_reports_what_it_left_out(tmp_path: Path) -> None:
     result = run("build", str(tmp_path / "t.csv"), str(tmp_path / "out"), "--on-error", "skip")
     assert result.returncode == 0, result.stderr
     assert "left out: empty.nii.gz: empty file (0 bytes)" in result.stderr
-    assert "1 of 2 files found, 1 left out" in result.stdout
+    assert "1 image + 1 other file of 3 files found, 1 left out" in result.stdout
 
 
 def test_bad_option_values_are_explained(tmp_path: Path) -> None:

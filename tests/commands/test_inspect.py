@@ -31,7 +31,9 @@ def test_inspect_matches_what_build_does(tree: BidsTree, tmp_path: Path) -> None
     assert report.num_rows == result.num_rows == 5
     assert report.num_images == result.num_images == len(tree.included)
     assert report.image_bytes == result.image_bytes
-    assert report.files_found == len(tree.found) == report.files_written + len(report.left_out)
+    found = report.files_written + report.other_files + len(report.left_out)
+    assert report.files_found == len(tree.found) == found
+    assert report.other_files == result.other_files == len(tree.others)
     assert report.left_out == result.left_out
     assert {p.path: p.severity for p in report.left_out} == tree.left_out
     assert len(report.shards) == result.num_shards > 1  # the plan inspect shows is build's
@@ -53,7 +55,8 @@ def test_inspect_says_when_build_would_stop(tree: BidsTree) -> None:
     assert [p.path for p in report.blocking] == ["sub-02/ses-2/anat/sub-02_ses-2_T1w.nii.gz"]
     lines = "\n".join(report.lines())
     assert "build would stop: 1 input file cannot be used" in lines
-    assert "files: 27 found = 18 to write + 9 left out" in lines
+    line = "files: 46 found = 18 images to write + 21 other files (the 'files' config) + 7 left out"
+    assert line in lines
     for problem in report.left_out:  # every file left out is listed with its reason
         assert f"[{problem.severity}] {problem.path}: {problem.message}" in lines
 
@@ -82,7 +85,7 @@ def test_inspect_a_table(tmp_path: Path) -> None:
     report = inspect_source(str(data.table), BuildOptions())
     assert (report.kind, report.layout, report.num_rows) == ("table", "", 3)
     assert report.num_images == len(data.images())
-    assert report.files_found == report.files_written + len(report.left_out)
+    assert report.files_found == report.files_written + report.other_files + len(report.left_out)
 
 
 def test_cli_inspect_json_and_text(tree: BidsTree) -> None:
@@ -90,7 +93,8 @@ def test_cli_inspect_json_and_text(tree: BidsTree) -> None:
     result = runner.invoke(main, ["inspect", str(tree.root), "--json", "--on-error", "skip"])
     assert result.exit_code == 0, result.output
     data = json.loads(result.stdout)
-    assert data["files_found"] == data["files_written"] + data["files_left_out"] == 27
+    found = data["files_written"] + data["other_files"] + data["files_left_out"]
+    assert data["files_found"] == found == 46
     assert data["num_shards"] == 1 and data["stop_reason"] == ""
     assert {c["name"]: c["type"] for c in data["columns"]}["bold_naming40"] == "List(Nifti())"
     assert {p["path"] for p in data["left_out"]} == set(tree.left_out)

@@ -25,6 +25,8 @@ def test_the_command_builds_and_verifies_without_loading_pandas(tmp_path: Path) 
         assert "pyarrow" in imported  # the check would see pandas if it were loaded
         # a refused import is listed too (as plain "pandas"); loading it brings its submodules
         assert not [name for name in imported if name.startswith("pandas.")]
+        # the BIDS schema is loaded only when a BIDS dataset is read
+        assert not [name for name in imported if name.startswith("bidsschematools")]
         checked += 1
     assert checked == 2
 

@@ -18,7 +18,7 @@ import pytest
 from hubserver import HubServer
 from pushtools import (
     SERVER_OPTIONS,
-    SUBJECTS,
+    SHARDS,
     assert_each_file_committed_once,
     assert_remote_is,
     build_dataset,
@@ -75,7 +75,7 @@ def source_digest(source: Path, cell: str | None) -> list[str] | None:
     if cell is None:
         return None
     path = source / cell
-    return [path.name, hashlib.sha256(path.read_bytes()).hexdigest()]
+    return [cell, hashlib.sha256(path.read_bytes()).hexdigest()]  # stored under its table path
 
 
 def test_pushed_dataset_loads_back_byte_exact(
@@ -85,7 +85,7 @@ def test_pushed_dataset_loads_back_byte_exact(
 
     assert_remote_is(hub_server, REPO, out)
     assert result["url"] == f"{hub_server.url}/datasets/{REPO}"
-    assert result["verified_files"] == SUBJECTS + 1 and result["uploaded_files"] == SUBJECTS + 1
+    assert result["verified_files"] == SHARDS + 1 and result["uploaded_files"] == SHARDS + 1
     local_card = (out / "README.md").read_bytes()
     assert hub_server.read_file(REPO, "README.md") == local_card  # same bytes here and there
     assert f'load_dataset("{REPO}"' in local_card.decode()
@@ -109,6 +109,9 @@ def test_pushed_dataset_loads_back_byte_exact(
     assert loaded["rows"] == expected
 
 
+FILES_SHARD = "files/train-00000-of-00001.parquet"  # the files config of these small builds
+
+
 @pytest.mark.parametrize("files_per_commit", [1, 3, 7, 50])
 def test_batching_commit_count(
     hub_server: HubServer, hub_env: dict[str, str], out: Path, files_per_commit: int
@@ -116,7 +119,7 @@ def test_batching_commit_count(
     ok(run_push(hub_env, out, REPO, "--files-per-commit", str(files_per_commit), "--quiet"))
 
     commits = push_commits(hub_server, REPO)
-    shard_commits = math.ceil(SUBJECTS / files_per_commit)
+    shard_commits = math.ceil(SHARDS / files_per_commit)
     assert shard_commits <= len(commits) <= shard_commits + 1
     assert len(commits) == {1: 8, 3: 3, 7: 2, 50: 1}[files_per_commit]
     assert all(len(c.added) <= files_per_commit for c in commits)
@@ -164,14 +167,14 @@ def test_rerun_after_success_sends_nothing_and_reads_no_shard(
 def test_a_shard_changed_after_the_build_never_lands(
     hub_server: HubServer, hub_env: dict[str, str], out: Path
 ) -> None:
-    target = out / "data" / "train-00002-of-00007.parquet"
+    target = out / "data" / "train-00002-of-00006.parquet"
     data = bytearray(target.read_bytes())
     data[len(data) // 2] ^= 0xFF  # same size: passes the cheap check, fails the Hub's sha256
     target.write_bytes(bytes(data))
 
     failed = run_push(hub_env, out, REPO, "--files-per-commit", "50")
     assert failed.returncode == 4, failed.stderr
-    assert "train-00002-of-00007.parquet" in failed.stderr
+    assert "train-00002-of-00006.parquet" in failed.stderr
     assert failed.stderr.count("\n") == 1 and "Traceback" not in failed.stderr
     assert push_commits(hub_server, REPO) == []  # nothing committed: no half dataset
     assert target.read_bytes() == bytes(data)  # local files are never touched
@@ -190,10 +193,11 @@ def test_shards_of_an_earlier_build_are_deleted_in_the_final_commit(
 
     assert_remote_is(hub_server, REPO, smaller)
     commits = push_commits(hub_server, REPO)[first_new_commit:]
-    assert sorted(commits[-1].deleted) == sorted(old)  # in the final commit
+    stale = sorted(set(old) - set(new))  # the image shards (files/ keeps its one name)
+    assert sorted(commits[-1].deleted) == stale  # in the final commit
     assert not any(c.deleted for c in commits[:-1])  # never before
     assert "README.md" in commits[-1].added
-    assert sorted(result["plan"]["delete"]) == sorted(old) and set(new).isdisjoint(old)
+    assert sorted(result["plan"]["delete"]) == stale and set(new) & set(old) == {FILES_SHARD}
     assert all((out / p).exists() for p in old)  # nothing local is deleted
 
 
@@ -242,7 +246,7 @@ def test_progress_bars_on_a_terminal_only(
 ) -> None:
     code, screen = run_on_terminal(hub_env, str(out), REPO, "--files-per-commit", "3")
     assert code == 0, screen
-    uploaded = sum(p.stat().st_size for p in (out / "data").iterdir())
+    uploaded = sum((out / p).stat().st_size for p in shard_paths(out))
     uploaded += (out / "README.md").stat().st_size  # the card as pushed (with the repo id)
     assert f"uploading {format_size(uploaded)}" in screen and "B/s" in screen  # throughput, ETA
     assert "commits: 100%" in screen and "3/3" in screen

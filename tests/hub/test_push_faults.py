@@ -18,7 +18,7 @@ import pytest
 from hubserver import Fault, HubServer, RequestInfo
 from pushtools import (
     SERVER_OPTIONS,
-    SUBJECTS,
+    SHARDS,
     assert_each_file_committed_once,
     assert_remote_is,
     build_dataset,
@@ -185,4 +185,4 @@ def test_killed_mid_push_then_rerun_finishes(
     resent = [r for r in upload_requests(hub_server) if r.path.split("/")[3] in stored]
     assert resent == []  # objects that arrived before the kill are not uploaded again
     assert f'"skipped_files": {3 * len(killed_at)}' in again.stdout
-    assert len(hub_server.repo_files(REPO)) == SUBJECTS + 2  # shards, README, .gitattributes
+    assert len(hub_server.repo_files(REPO)) == SHARDS + 2  # shards, README, .gitattributes

@@ -167,14 +167,14 @@ def test_a_hand_edited_card_is_pushed_as_it_is(out: Path) -> None:
 
 @pytest.mark.parametrize("damage", ["truncate", "delete"])
 def test_refuses_shards_that_do_not_match_the_manifest(out: Path, damage: str) -> None:
-    target = out / "data" / "train-00003-of-00007.parquet"
+    target = out / "data" / "train-00003-of-00006.parquet"
     if damage == "truncate":
         target.write_bytes(target.read_bytes()[:-10])
     else:
         target.unlink()
     with pytest.raises(OutputError) as caught:
         read_local_build(OutputFolder(str(out)), REPO)
-    assert [p.path for p in caught.value.problems] == ["data/train-00003-of-00007.parquet"]
+    assert [p.path for p in caught.value.problems] == ["data/train-00003-of-00006.parquet"]
 
 
 def test_refuses_a_folder_without_a_finished_build(tmp_path: Path) -> None:
@@ -195,12 +195,12 @@ def test_cli_refusals_are_one_line_and_write_nothing(out: Path, tmp_path: Path) 
     before = sorted(p.relative_to(out) for p in out.rglob("*"))
     bad_id = runner.invoke(main, ["push", str(out), "not a repo"])
     no_build = runner.invoke(main, ["push", str(tmp_path / "empty"), REPO])
-    (out / "data" / "train-00000-of-00007.parquet").write_bytes(b"short")
+    (out / "data" / "train-00000-of-00006.parquet").write_bytes(b"short")
     mismatch = runner.invoke(main, ["push", str(out), REPO])
     for result in (bad_id, no_build):
         assert result.exit_code == 2 and result.output.count("\n") == 1, result.output
         assert result.output.startswith("error: ")
-    assert mismatch.exit_code == 2 and "train-00000-of-00007.parquet" in mismatch.output
+    assert mismatch.exit_code == 2 and "train-00000-of-00006.parquet" in mismatch.output
     assert sorted(p.relative_to(out) for p in out.rglob("*")) == before
 
 

@@ -113,7 +113,8 @@ def test_dry_run_prints_the_plan_and_writes_nothing(
     assert (out / "README.md").read_bytes() == card  # not even the local card
     lines = dry.stdout.splitlines()
     assert "  create the dataset repo" in lines
-    assert sum(line.startswith("  upload  data/") for line in lines) == 7
+    assert sum(line.startswith("  upload  data/") for line in lines) == 6
+    assert sum(line.startswith("  upload  files/") for line in lines) == 1
     assert [line for line in lines if line.startswith("  commit ")] == [
         "  commit 1/3: 3 shards",
         "  commit 2/3: 3 shards",

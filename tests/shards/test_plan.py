@@ -13,6 +13,7 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+from factories import COLUMNS, fake_rows
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -22,30 +23,6 @@ from nifti2parquet.shards.plan import Plan, PlanOptions, SizeModel, plan_shards
 from nifti2parquet.shards.writer import ShardTask, write_shard
 from nifti2parquet.sources.fsio import Storage
 from nifti2parquet.sources.rows import Column, ImageRef, SourceRows
-
-COLUMNS = (
-    Column("subject_id", "value", pa.string()),
-    Column("t1w", "image"),
-    Column("bold", "image_list"),
-    Column("age", "value", pa.float64()),
-)
-
-
-def fake_rows(sizes: list[list[int]]) -> SourceRows:
-    """Rows whose images have the given sizes (no files needed for planning)."""
-    rows = []
-    for r, row_sizes in enumerate(sizes):
-        t1w = (
-            ImageRef(f"/x/{r}_T1w.nii.gz", row_sizes[0], f"{r}_T1w.nii.gz", f"{r}")
-            if row_sizes
-            else None
-        )
-        bold = tuple(
-            ImageRef(f"/x/{r}_{k}.nii.gz", s, f"{r}_{k}.nii.gz", f"{r}/{k}")
-            for k, s in enumerate(row_sizes[1:])
-        )
-        rows.append((f"sub-{r}", t1w, bold, float(r)))
-    return SourceRows("test", "table", COLUMNS, tuple(rows))
 
 
 def assert_plan_is_sound(plan: Plan, num_rows: int, options: PlanOptions) -> None:

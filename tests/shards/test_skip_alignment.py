@@ -62,4 +62,5 @@ def test_file_layout_drops_the_row_of_a_file_left_out(tree: BidsTree, tmp_path: 
     assert ds.num_rows == 3 == result.num_rows
     assert "sub-01/ses-1/func/sub-01_ses-1_task-rest_run-02_bold.nii.gz" not in ds["path"]
     assert all(image is not None for image in ds["image"])
-    assert result.files_found == result.num_images + len(result.left_out) == 4
+    found = result.num_images + result.other_files + len(result.left_out)
+    assert result.files_found == found == 5  # 4 images and dataset_description.json

@@ -10,6 +10,7 @@ from bids_factory import BidsTree, CountingMemoryFS, copy_to_memory, sessions_tr
 
 from nifti2parquet.sources.bids.crawl import Entry, list_tree, read_small_files
 from nifti2parquet.sources.bids.ignore import IgnoreRules
+from nifti2parquet.sources.bids.rules import bids_rules
 from nifti2parquet.sources.bids.tree import Filters, classify, locate, wanted_name
 from nifti2parquet.sources.fsio import Storage
 
@@ -59,6 +60,31 @@ def test_default_ignores(path: str, reason: str) -> None:
     assert got.startswith(reason) if reason else got == ""
 
 
+def test_every_folder_the_bids_schema_marks_opaque_is_ignored() -> None:
+    """At the top of the dataset and of each pipeline; the raw dataset's derivatives/ is read."""
+    rules = bids_rules()
+    reasons = {
+        f"{folder}/sub-01/anat/sub-01_T1w.nii.gz": f"ignored: under {folder}/"
+        for folder in rules.ignored_folders
+    }
+    reasons.update(
+        {
+            f"derivatives/p/{folder}/sub-01/anat/sub-01_T1w.nii.gz": (
+                f"ignored: under derivatives/p/{folder}/"
+            )
+            for folder in rules.derivative_ignored_folders
+        }
+    )
+    for path, reason in reasons.items():
+        assert IgnoreRules().reason(path).startswith(reason), path
+    assert len(reasons) >= 10
+    # docs/ and logs/ (and a pipeline's own derivatives/) were not in our old hand list
+    assert {"docs/", "logs/", "derivatives/p/derivatives/"} <= {
+        reason.split("under ")[1] for reason in reasons.values()
+    }
+    assert IgnoreRules().reason("derivatives/p/sub-01/anat/sub-01_desc-x_mask.nii.gz") == ""
+
+
 # listing ----------------------------------------------------------------------------------------
 def test_local_listing_skips_dot_folders_and_flags_annex_links(tmp_path: Path) -> None:
     tree = sessions_tree(tmp_path / "ds")
@@ -72,7 +98,7 @@ def test_local_listing_skips_dot_folders_and_flags_annex_links(tmp_path: Path) -
     assert "git-annex content not present" in annex.problem and "datalad get" in annex.problem
     t1w = entries["sub-01/ses-1/anat/sub-01_ses-1_T1w.nii.gz"]
     assert t1w.size == (tree.root / t1w.rel).stat().st_size and not t1w.problem
-    assert "sub-03/ses-1/anat/sub-03_ses-1_T2w.img" not in entries  # only the .hdr is counted
+    assert "sub-03/ses-1/anat/sub-03_ses-1_T2w.img" in entries  # every file is listed
     assert "sub-09/anat/sub-09_T1w.nii" in entries  # linked folders are followed...
     assert not any(rel.startswith("sub-01/loop/") for rel in entries)  # ...each folder once
 
@@ -145,14 +171,21 @@ def test_reasons_come_in_order_and_add_up() -> None:
     filters = Filters(subjects=("sub-0[12]",), tasks=("rest",), suffixes=("T1w", "bold"))
     tree = classify(entries, IgnoreRules(), filters, derivatives=False)
     reasons = {p.path: (p.severity, p.message) for p in tree.left_out}
-    assert tree.files_found == 9 == len(tree.images) + len(tree.left_out)
+    assert tree.files_found == 10 == len(tree.images) + len(tree.others) + len(tree.left_out)
+    # an Analyze pair is published byte for byte (the files config), not left out; a NIfTI that
+    # fits no row would be too, but this one has no suffix for --suffix to match
+    assert [e.rel for e in tree.others] == ["sub-01/anat/sub-01_T1w.hdr"]
+    assert reasons["sub-01/anat/bad_name.nii"][1] == (
+        "filtered out: suffix none does not match --suffix T1w bold"
+    )
     assert [i.rel for i in tree.images] == ["sub-02/func/sub-02_task-rest_bold.nii.gz"]
     assert reasons["code/sub-01/anat/sub-01_T1w.nii"][1].startswith("ignored: under code/")
     assert reasons["derivatives/p/sub-01/anat/sub-01_desc-x_mask.nii.gz"][1] == (
         "derivative left out (--no-derivatives)"
     )
-    assert reasons["sub-01/anat/sub-01_T1w.hdr"][1].startswith("Analyze/NIfTI pair")
-    assert reasons["sub-01/anat/bad_name.nii"][1].startswith("not a valid BIDS file")
+    assert reasons["sub-02/anat/sub-02_T2w.json"][1] == (  # a sidecar of a filtered-out kind
+        "filtered out: suffix 'T2w' does not match --suffix T1w bold"
+    )
     assert reasons["sub-02/anat/sub-02_T1w.nii.gz"] == ("error", "git-annex content not present")
     assert reasons["sub-03/anat/sub-03_T1w.nii.gz"][1] == (
         "filtered out: subject '03' does not match --subject 0[12]"

@@ -13,6 +13,7 @@ from factories import nifti_bytes
 
 from nifti2parquet.errors import InputError, OptionError
 from nifti2parquet.sources import SourceOptions, read_source
+from nifti2parquet.sources.bids.rules import bids_rules
 from nifti2parquet.sources.rows import SourceRows
 
 SNAKE = re.compile(r"^[a-z_][a-z0-9_]*$")
@@ -129,6 +130,25 @@ def test_column_names_never_collide(tmp_path: Path) -> None:
     assert {"acq", "t1w", "participant_subject_id", "session_age"} <= set(names)
 
 
+def test_image_columns_are_ordered_by_the_bids_schema(tmp_path: Path) -> None:
+    """A datatype (mrs) and suffixes (T1map, UNIT1, MP2RAGE) our old hand lists lacked are ordered
+    as the BIDS schema lists them, before a folder the schema does not know (extra/)."""
+    t = BidsTree(tmp_path)
+    t.description()
+    anat = ["MP2RAGE", "UNIT1", "T1map"]
+    for suffix in ["T1w", *anat]:
+        t.image(f"sub-01/anat/sub-01_{suffix}.nii.gz")
+    t.image("sub-01/extra/sub-01_localizer.nii.gz")
+    t.image("sub-01/mrs/sub-01_svs.nii.gz")
+    t.image("sub-01/func/sub-01_task-rest_bold.nii.gz")
+    rows = read(t)
+    images = [c.name for c in rows.columns if c.kind == "image"]
+    in_schema_order = sorted(anat, key=bids_rules().image_suffixes["anat"].index)
+    assert in_schema_order != sorted(anat)  # the old lists left them unranked: alphabetical
+    expected = ["t1w", *(s.lower() for s in in_schema_order), "bold_rest", "svs", "localizer"]
+    assert images == expected
+
+
 def test_list_only_when_a_row_has_several(tmp_path: Path) -> None:
     t = small_tree(tmp_path)
     assert column(read(t, rows="session"), "t1w").kind == "image"
@@ -152,7 +172,8 @@ def test_bad_images_are_errors_and_nifti2_a_warning(tmp_path: Path) -> None:
     (error,) = rows.left_out
     assert error.path == "sub-02/ses-1/anat/sub-02_ses-1_T2w.nii.gz" and error.severity == "error"
     assert error.message.startswith("not a NIfTI file (looks like HTML")
-    assert rows.files_found == 5 == rows.image_count() + len(rows.left_out)
+    others = len(rows.other_files)  # dataset_description.json
+    assert rows.files_found == 6 == rows.image_count() + others + len(rows.left_out)
     assert [w.path for w in rows.warnings] == ["sub-02/ses-1/anat/sub-02_ses-1_FLAIR.nii"]
     assert "NIfTI-2" in rows.warnings[0].message
     assert "t2w" not in [c.name for c in rows.columns]
@@ -168,7 +189,7 @@ def test_info_struct_fields(tmp_path: Path) -> None:
         "path", "datatype", "suffix", "extension", "entities", "size", "shape", "voxel_sizes",
         "data_type", "nifti_version", "sidecar", "repetition_time", "echo_time", "flip_angle",
         "magnetic_field_strength", "manufacturer", "phase_encoding_direction", "task_name",
-        "bval", "bvec",
+        "bval", "bvec", "events",
     ]  # fmt: skip
     entities = info_type.field("entities").type
     assert [entities.field(i).name for i in range(entities.num_fields)] == ["sub", "ses"]
@@ -182,5 +203,5 @@ def test_layout_option_and_empty_datasets(tmp_path: Path) -> None:
     with pytest.raises(OptionError, match="--rows 'run'"):
         read(t, rows="run")
     t.image("code/x.nii", left_out="info")
-    with pytest.raises(InputError, match="no NIfTI image to build \\(1 found, all left out\\)"):
+    with pytest.raises(InputError, match="no NIfTI image to build \\(2 found, all left out\\)"):
         read(t)

@@ -6,9 +6,12 @@ import json
 from pathlib import Path
 from typing import Any
 
+import pyarrow as pa
 from bids_factory import BidsTree
+from bidsschematools.schema import load_schema
 
 from nifti2parquet.sources import SourceOptions, read_source
+from nifti2parquet.sources.bids.sidecars import TYPED_FIELDS
 
 
 def files(tree: BidsTree, **options: Any) -> dict[str, dict[str, Any]]:
@@ -142,3 +145,17 @@ def test_derivatives_inherit_within_their_pipeline_only(tmp_path: Path) -> None:
         "From": "pipeline"
     }
     assert rows["derivatives/prep/sub-01/anat/sub-01_desc-head_T1w.nii"]["sidecar"] is None
+
+
+def test_typed_fields_are_bids_metadata_of_that_type() -> None:
+    """Which sidecar keys get a typed column is ours; each is a field the BIDS schema defines, and
+    its column type is one the schema allows for it (``number`` → float64, ``string`` → string)."""
+    metadata = {m["name"]: m for m in load_schema()["objects"]["metadata"].values()}
+    arrow = {"number": pa.float64(), "string": pa.string()}
+    checked = 0
+    for key, _, arrow_type in TYPED_FIELDS:
+        field = metadata[key]
+        allowed = [field.get("type"), *(a.get("type") for a in field.get("anyOf", []))]
+        assert arrow_type in [arrow[t] for t in allowed if t in arrow], key
+        checked += 1
+    assert checked == len(TYPED_FIELDS) == 7

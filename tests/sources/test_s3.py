@@ -160,4 +160,4 @@ def test_bids_tree_on_s3_builds_like_local(
     assert 1 <= len(lists) <= 2, f"{len(lists)} LIST requests for {files} files"
     heads = [r for r in s3.requests if r.method == "HEAD"]
     assert len(heads) <= 3, "sizes come from the listing: no file is stat'ed on its own"
-    assert result.files_found == result.num_images + len(result.left_out)
+    assert result.files_found == result.num_images + result.other_files + len(result.left_out)

@@ -38,11 +38,12 @@ def test_every_format_gives_the_same_rows(tmp_path: Path, fmt: str) -> None:
     assert isinstance(t1w[0], ImageRef) and t1w[1] is None and isinstance(t1w[2], ImageRef)
     assert [len(b) for b in bold] == [2, 1, 0]  # [] stays an empty list
     assert t1w[0].url == str(tmp_path / "images" / "sub-01_T1w.nii.gz")  # resolved vs the table
-    assert t1w[0].name == "sub-01_T1w.nii.gz"
+    assert t1w[0].name == "images/sub-01_T1w.nii.gz"  # stored as the table wrote it
     assert t1w[0].size == (tmp_path / "images" / "sub-01_T1w.nii.gz").stat().st_size
     assert [row[by_name["age"]] for row in rows.rows] == [20.5, 21.5, 22.5]
-    assert rows.files_found == 2 + 3  # 2 T1w (one missing cell) and 3 BOLD runs
-    assert rows.image_count() == rows.files_found and not rows.left_out
+    assert rows.files_found == 2 + 3 + 1  # 2 T1w (one missing cell), 3 BOLD runs, the table
+    assert [f.name for f in rows.other_files] == [data.table.name]
+    assert rows.image_count() + 1 == rows.files_found and not rows.left_out
 
 
 def test_text_cells_are_typed_sensibly(tmp_path: Path) -> None:
@@ -137,8 +138,8 @@ def test_missing_and_duplicate_files_are_reported_not_dropped(tmp_path: Path) ->
     assert messages["gone.nii.gz"].startswith("missing file (row 1, column runs)")
     assert messages["missing.nii.gz"].startswith("missing file (row 2, column img)")
     assert messages["a.nii.gz"].startswith("listed twice")
-    assert rows.files_found == 4 and rows.image_count() == 1
-    assert rows.files_found == rows.image_count() + len(rows.left_out)
+    assert rows.files_found == 5 and rows.image_count() == 1  # 4 cells and the table
+    assert rows.files_found == rows.image_count() + len(rows.other_files) + len(rows.left_out)
 
 
 @pytest.mark.parametrize(

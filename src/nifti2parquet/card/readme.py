@@ -142,6 +142,7 @@ def _body(manifests: Sequence[Manifest], repo_id: str | None) -> str:
     parts += [_bids_section(manifests)] if info.get("bids_version") or _bids_kinds(info) else []
     parts.append(_schema_table(first))
     parts.append(_snippets(first, repo))
+    parts += [_files_section(manifests, repo)] if any(m.files for m in manifests) else []
     parts += [_left_out(manifests)] if any(m.left_out for m in manifests) else []
     parts += [_citation(info)] if _has_citation(info) else []
     parts.append(_provenance(manifests))
@@ -178,7 +179,7 @@ def _schema_table(manifest: Manifest) -> str:
         lines.append(f"| `{column['name']}` | {_type_label(feature)} | {column['description']} |")
     return (
         "\n".join(lines) + "\n\nEach image is stored as the original file's exact bytes "
-        "(`.nii` or `.nii.gz`) with its file name in `path`.\n"
+        "(`.nii` or `.nii.gz`) with its path in the source dataset in `path`.\n"
     )
 
 
@@ -246,6 +247,43 @@ raw = {"cell[0]['bytes']" if is_list else "cell['bytes']"}
 img = nib.Nifti1Image.from_bytes(gzip.decompress(raw) if raw[:2] == b"\\x1f\\x8b" else raw)
 ```
 """
+
+
+def _files_section(manifests: Sequence[Manifest], repo: str) -> str:
+    """The two ways to get the data: rows for ML, the dataset's own files for BIDS tools."""
+    files = [m.files for m in manifests if m.files]
+    total = sum(f.num_files for f in files)
+    stored = sum(f.stored for f in files)
+    size = format_size(sum(f.stored_bytes for f in files))
+    split = manifests[0].split
+    bids = bool(manifests[0].info.get("bids_version"))
+    tree = "the BIDS tree" if bids else "the files"
+    subject = " --subject 01" if bids else ""
+    return f"""## Every file, and {tree} back
+
+The `{FILES_CONFIG}` config lists every file of the dataset ({total:,}): its `path`, `size` and
+`sha256`. It holds the bytes of the {stored:,} files that are not images in the rows ({size}:
+{"events, sidecars as written, participants, README..." if bids else "the table itself"}), and
+points the images to their rows (`stored` = `data`).
+
+```python
+files = load_dataset("{repo}", "{FILES_CONFIG}", split="{split}")
+```
+
+Get {tree} back, every file at its original path and byte for byte (the sha256 of each file is
+checked as it is written), for {"fMRIPrep, MRIQC and other BIDS apps" if bids else "any tool"}:
+
+```
+pip install nifti2parquet
+nifti2parquet export {repo} {"ds/" if bids else "files/"}{subject}
+```
+{_FILTERED_EXPORT if bids else ""}"""
+
+
+_FILTERED_EXPORT = (
+    "A filtered export fetches only the selected subjects' bytes (HTTP range requests) and still\n"
+    "writes the dataset-level files, so it is a valid BIDS dataset.\n"
+)
 
 
 def _left_out(manifests: Sequence[Manifest]) -> str:

@@ -147,8 +147,8 @@ class BuildResult:
         verified = f"; verified: {self.verify['summary']}" if self.verify else ""
         return (
             f"{self.status}{where} {self.output}: {count(self.num_rows, 'row')}, "
-            f"{self.num_images:,} images + {self.other_files:,} other files of "
-            f"{self.files_found:,} files found{left}, "
+            f"{count(self.num_images, 'image')} + {count(self.other_files, 'other file')} of "
+            f"{count(self.files_found, 'file')} found{left}, "
             f"{format_size(self.image_bytes)} in {count(self.num_shards, 'shard')} "
             f"({self.shards_written} written, {self.shards_reused} reused) in "
             f"{self.seconds:.1f} s{verified}"

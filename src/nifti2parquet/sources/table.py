@@ -60,7 +60,7 @@ def read_table_source(
         kind="table",
         columns=tuple(columns),
         rows=tuple(rows),
-        files_found=found,
+        files_found=found + 1,  # the images it names, and the table itself
         left_out=tuple(problems),
         warnings=tuple(raw.warnings + warnings),
         other_files=(_table_file(source, storage),),

@@ -11,6 +11,9 @@ The steps, each in its own module:
    types participants/sessions/scans tables;
 6. :mod:`.layouts` lays the images out in rows (session, subject or file) with names from
    :mod:`.naming`; :mod:`.description` turns dataset_description.json into the card's info.
+
+The BIDS rules these steps follow (entities, datatypes, suffixes, ignored folders) are read from
+the BIDS schema that ``bidsschematools`` ships, by :mod:`.rules`.
 """
 
 from __future__ import annotations
@@ -28,9 +31,10 @@ from .description import DESCRIPTION, dataset_info, read_description
 from .headers import check_headers
 from .ignore import IgnoreRules
 from .layouts import LAYOUTS, Scan, Tables, build_layout, kinds_json, resolve_layout
+from .rules import bids_rules
 from .sidecars import MetadataIndex, SidecarReader
 from .tables import read_participants, read_scans, read_sessions
-from .tree import README_NAMES, Filters, ImageFile, MetaFile, Tree, classify, wanted_name
+from .tree import Filters, ImageFile, MetaFile, Tree, classify, wanted_name
 
 if TYPE_CHECKING:
     from .. import SourceOptions
@@ -46,7 +50,8 @@ def read_bids_source(source: str, options: SourceOptions) -> SourceRows:
         raise OptionError(f"--rows {options.rows!r}: choose one of {', '.join(LAYOUTS)}")
     root = _root(source)
     tree, metadata = _crawl(root, options)
-    warnings: list[Problem] = [
+    warnings: list[Problem] = list(tree.notes)
+    warnings += [
         Problem(
             e.rel, "file name is not valid UTF-8 on disk; used here as read in Latin-1", "warning"
         )
@@ -122,7 +127,7 @@ def _crawl(root: str, options: SourceOptions) -> tuple[Tree, _Metadata]:
     sessions, scans = _table_files(tree)
     wanted = {m.entry for m in index.needed(tree.images)}
     wanted |= {m.entry for m in sessions + scans}
-    wanted |= set(_present(by_rel, ROOT_TABLE_FILES + README_NAMES))
+    wanted |= set(_present(by_rel, ROOT_TABLE_FILES + bids_rules().readme_names))
     rest = read_small_files(root, sorted(wanted, key=lambda e: e.rel), storage, options.threads)
     return tree, _Metadata(index, sessions, scans, {**first, **rest})
 
@@ -166,7 +171,7 @@ def _file_ref(root: str, entry: Entry) -> ImageRef:
 
 
 def _readme(contents: dict[str, bytes | str]) -> str:
-    for name in README_NAMES:
+    for name in bids_rules().readme_names:
         data = contents.get(name)
         if isinstance(data, bytes):
             return decode_text(data, name)[0]

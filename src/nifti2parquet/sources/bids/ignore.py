@@ -1,8 +1,9 @@
 """What a BIDS crawler must not index: the default ignores and ``.bidsignore`` patterns.
 
-Default: anything whose name starts with a dot (dot folders are not even listed: ``.git`` of a
-DataLad dataset holds the annexed content itself), and the ``sourcedata/``, ``code/`` and
-``stimuli/`` folders at the top of the dataset and at the top of every ``derivatives/<pipeline>/``.
+Default: the folders the BIDS schema marks opaque (:mod:`.rules`: ``sourcedata/``, ``code/``,
+``stimuli/``... at the top of the dataset; at the top of every ``derivatives/<pipeline>/`` also its
+own ``derivatives/``), and, ours, anything whose name starts with a dot (dot folders are not even
+listed: ``.git`` of a DataLad dataset holds the annexed content itself).
 ``.bidsignore`` holds gitignore-style patterns, relative to the dataset root: ``*`` and ``?``
 within one path part, ``**`` across parts, a leading ``/`` (or any ``/`` inside) anchors to the
 root, a trailing ``/`` matches folders only, ``!`` re-includes, ``#`` starts a comment; the last
@@ -14,7 +15,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-DEFAULT_IGNORED_FOLDERS = ("sourcedata", "code", "stimuli")
+from .rules import BidsRules, bids_rules
 
 
 @dataclass(frozen=True)
@@ -71,8 +72,9 @@ def _glob_to_regex(glob: str) -> str:
 class IgnoreRules:
     """Decides, for a path relative to the dataset root, whether (and why) it is ignored."""
 
-    def __init__(self, bidsignore: str = "") -> None:
+    def __init__(self, bidsignore: str = "", rules: BidsRules | None = None) -> None:
         self.patterns = [p for p in map(compile_pattern, bidsignore.splitlines()) if p]
+        self.rules = rules or bids_rules()
 
     def reason(self, rel: str) -> str:
         """Why ``rel`` (a file) is ignored, or "" when it is not."""
@@ -80,7 +82,7 @@ class IgnoreRules:
         hidden = next((p for p in parts if p.startswith(".")), None)
         if hidden is not None:
             return f"ignored: hidden file or folder {hidden!r} (names starting with '.')"
-        top = _top_folder(parts)
+        top = _top_folder(parts, self.rules)
         if top:
             return f"ignored: under {top}/ (BIDS does not index it)"
         for i in range(1, len(parts)):
@@ -101,10 +103,14 @@ class IgnoreRules:
         return None if decided is None or decided.negate else decided
 
 
-def _top_folder(parts: list[str]) -> str:
-    """``sourcedata``/``code``/``stimuli`` at the top of the dataset or of a derivative pipeline."""
-    if len(parts) > 1 and parts[0] in DEFAULT_IGNORED_FOLDERS:
+def _top_folder(parts: list[str], rules: BidsRules) -> str:
+    """An opaque folder (``sourcedata``, ``code``...) at the top of the dataset or of a pipeline."""
+    if len(parts) > 1 and parts[0] in rules.ignored_folders:
         return parts[0]
-    if len(parts) > 3 and parts[0] == "derivatives" and parts[2] in DEFAULT_IGNORED_FOLDERS:
+    if (
+        len(parts) > 3
+        and parts[0] == "derivatives"
+        and parts[2] in rules.derivative_ignored_folders
+    ):
         return "/".join(parts[:3])
     return ""

@@ -25,16 +25,15 @@ from ..nifti import NiftiHeader
 from ..rows import Column, ImageRef
 from .names import snake_name, sorted_entity_keys
 from .naming import INFO_SUFFIX, KindKey, NameRegistry, kind_names
+from .rules import bids_rules
 from .sidecars import TYPED_FIELDS, Sidecar
 from .tables import KeyedTable, TableColumn
 from .tree import ImageFile
 
 LAYOUTS = ("auto", "session", "subject", "file")
-DATATYPE_ORDER = ("anat", "func", "dwi", "fmap", "perf", "pet")
-SUFFIX_ORDER = (
-    "T1w", "T2w", "FLAIR", "PDw", "T2starw", "bold", "cbv", "sbref", "dwi", "asl", "m0scan",
-    "magnitude", "magnitude1", "magnitude2", "phasediff", "phase1", "phase2", "fieldmap", "epi",
-)  # fmt: skip
+# Ours, a reading order for image columns: the MRI datatypes as a session is usually read; then
+# every other datatype in the BIDS schema's order (:mod:`.rules`), then unknown ones by name.
+DATATYPE_LEAD = ("anat", "func", "dwi", "fmap", "perf", "pet")
 
 
 @dataclass(frozen=True)
@@ -260,18 +259,23 @@ def _row_sort_key(row_key: Any) -> tuple:
 
 
 def _kind_display_key(kind: KindKey, name: str, groups: list[list[Scan]]) -> tuple:
+    """Raw before derivatives; then by datatype, and by suffix in the schema's order for it."""
     datatype = next((s.image.datatype for g in groups for s in g), "")
+    order = datatype_order()
     return (
         kind.pipeline != "",
         kind.pipeline,
-        _rank(DATATYPE_ORDER, datatype),
-        _rank(SUFFIX_ORDER, kind.suffix),
+        order.index(datatype) if datatype in order else len(order),
+        datatype,
+        bids_rules().suffix_rank(datatype, kind.suffix),
+        kind.suffix,
         name,
     )
 
 
-def _rank(order: Sequence[str], value: str) -> tuple[int, str]:
-    return (order.index(value) if value in order else len(order), value)
+def datatype_order() -> tuple[str, ...]:
+    """:data:`DATATYPE_LEAD`, then the schema's other datatypes in its order."""
+    return DATATYPE_LEAD + tuple(d for d in bids_rules().datatypes if d not in DATATYPE_LEAD)
 
 
 def _kind_columns(

@@ -3,7 +3,8 @@
 A BIDS file name is ``<key>-<label>[_<key>-<label>...]_<suffix><extension>``. The extension starts
 at the FIRST dot of the name (``.nii.gz``, ``.dtseries.nii``). Entity values stay the raw strings
 of the name (``run-01`` is ``"01"``, never ``1``): they are labels, and zero padding is part of
-them. Entities the BIDS schema does not know are kept, after the known ones.
+them. Which entities exist, their order and the format of a value come from the BIDS schema
+(:mod:`.rules`); entities the schema does not know are kept, after the known ones.
 
 Column names made from BIDS names (``T1w`` → ``t1w``) are lower-case snake_case identifiers; see
 :func:`snake_name`.
@@ -15,16 +16,10 @@ import re
 import unicodedata
 from dataclasses import dataclass
 
-# The order of entities in file names (BIDS schema ``rules/entities.yaml``), by their keys.
-ENTITY_ORDER: tuple[str, ...] = (
-    "sub", "tpl", "ses", "cohort", "sample", "task", "tracksys", "acq", "nuc", "voi", "ce",
-    "trc", "stain", "rec", "dir", "run", "mod", "echo", "flip", "inv", "mt", "part", "proc",
-    "hemi", "space", "split", "recording", "chunk", "atlas", "seg", "scale", "res", "den",
-    "label", "prov", "desc",
-)  # fmt: skip
-_RANK = {key: i for i, key in enumerate(ENTITY_ORDER)}
+from .rules import bids_rules
+
+# Ours: the schema defines each known key and suffix but no format for an unknown one.
 _KEY = re.compile(r"^[0-9A-Za-z]+$")
-_LABEL = re.compile(r"^[0-9A-Za-z+]+$")  # BIDS "label"/"index" formats: alphanumerics and '+'
 _SUFFIX = re.compile(r"^[0-9A-Za-z]+$")
 
 
@@ -63,10 +58,11 @@ def parse_name(filename: str) -> BidsName:
         raise ValueError("no suffix after the entities (expected ..._<suffix>.<extension>)")
     if not _SUFFIX.match(suffix):
         raise ValueError(f"suffix {suffix!r} is not alphanumeric")
+    label = bids_rules().label
     entities: list[tuple[str, str]] = []
     for token in tokens[:-1]:
         key, dash, value = token.partition("-")
-        if not dash or not _KEY.match(key) or not _LABEL.match(value):
+        if not dash or not _KEY.match(key) or not label.fullmatch(value):
             raise ValueError(f"{token!r} is not an entity (<key>-<label>, letters and digits)")
         if any(k == key for k, _ in entities):
             raise ValueError(f"entity {key!r} appears twice")
@@ -75,8 +71,8 @@ def parse_name(filename: str) -> BidsName:
 
 
 def entity_sort_key(key: str) -> tuple[int, str]:
-    """Known entities in BIDS order, then unknown ones alphabetically."""
-    return (_RANK.get(key, len(_RANK)), key)
+    """Known entities in the BIDS schema's order, then unknown ones alphabetically."""
+    return (bids_rules().entity_rank(key), key)
 
 
 def sorted_entity_keys(keys: set[str] | frozenset[str]) -> tuple[str, ...]:

@@ -22,8 +22,7 @@ from .crawl import Entry
 from .ignore import IgnoreRules
 from .names import BidsName, parse_name
 
-METADATA_EXTENSIONS = (".json", ".tsv", ".bval", ".bvec")
-README_NAMES = ("README", "README.md", "README.txt", "README.rst")
+METADATA_EXTENSIONS = (".json", ".tsv", ".bval", ".bvec")  # ours: the small files we read
 NO_DERIVATIVES = "derivative left out (--no-derivatives)"
 
 
@@ -175,6 +174,7 @@ class Tree:
     metadata: tuple[MetaFile, ...]  # the metadata files that images inherit from, as parsed
     others: tuple[Entry, ...]  # every other file published (the ``files`` config)
     left_out: tuple[Problem, ...]
+    notes: tuple[Problem, ...]  # NIfTI files that fit no row: published in ``files``, said why
     files_found: int  # every file listed: images + others + left out
 
 
@@ -186,6 +186,7 @@ def classify(
     metadata: list[MetaFile] = []
     others: list[Entry] = []
     left_out: list[Problem] = []
+    notes: list[Problem] = []
     for entry in entries:
         name = posixpath.basename(entry.rel)
         image, problem = None, None
@@ -194,17 +195,21 @@ def classify(
         if image is not None:
             images.append(image)
             continue
-        if problem is None:
-            problem = _other_problem(entry, rules, filters, derivatives)
+        if problem is None or problem.severity == "warning":
+            problem = _other_problem(entry, rules, filters, derivatives) or problem
         if problem is None:
             others.append(entry)
+        elif problem.severity == "warning":
+            others.append(entry)
+            notes.append(problem)
         else:
             left_out.append(problem)
         if name.endswith(METADATA_EXTENSIONS):
             meta = _metadata(entry, rules, derivatives)
             if meta is not None:
                 metadata.append(meta)
-    return Tree(tuple(images), tuple(metadata), tuple(others), tuple(left_out), len(entries))
+    found = len(entries)
+    return Tree(tuple(images), tuple(metadata), tuple(others), tuple(left_out), tuple(notes), found)
 
 
 def _other_problem(
@@ -234,8 +239,9 @@ def _image(
         return None, Problem(rel, reason, "info")
     try:
         image = locate(entry)
-    except ValueError:
-        return None, None  # fits no row: published as an other file, byte for byte
+    except ValueError as exc:  # fits no row: published as an other file, byte for byte
+        message = f"not a valid BIDS file ({exc}): stored in the 'files' config, not as an image"
+        return None, Problem(rel, message, "warning") if not entry.problem else None
     reason = filters.reason(image)
     if reason:
         return None, Problem(rel, reason, "info")
