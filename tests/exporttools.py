@@ -26,14 +26,16 @@ def export_tree(root: Path) -> BidsTree:
     func = "sub-01/ses-1/func"
     t.text(f"{func}/sub-01_ses-1_task-naming40_run-01_events.tsv", EVENTS)
     t.text(f"{func}/sub-01_ses-1_task-rest_events.tsv", EVENTS)
-    t.raw(f"{func}/sub-01_ses-1_task-rest_physio.tsv.gz", b"\x1f\x8b\x08physio", counted=False)
+    t.raw(f"{func}/sub-01_ses-1_task-rest_physio.tsv.gz", b"\x1f\x8b\x08physio", other=True)
     t.text("CHANGES", "1.0.0 2024-01-01\n  - initial release\n")
     t.json(
         "derivatives/freesurfer/dataset_description.json",
         {"Name": "fs", "DatasetType": "derivative", "GeneratedBy": [{"Name": "FreeSurfer"}]},
     )
-    t.raw("derivatives/freesurfer/sub-01/mri/brainmask.nii.gz", b"\x1f\x8bnot-bids-named", False)
-    t.raw("derivatives/freesurfer/fsaverage/surf/lh.white", b"surface", counted=False)
+    t.raw(
+        "derivatives/freesurfer/sub-01/mri/brainmask.nii.gz", b"\x1f\x8bnot-bids-named", other=True
+    )
+    t.raw("derivatives/freesurfer/fsaverage/surf/lh.white", b"surface", other=True)
     with open(os.fsencode(str(root)) + b"/" + LATIN1_NAME, "wb") as f:
         f.write(b"legacy notes\n")
     return t
