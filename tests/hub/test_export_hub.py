@@ -170,16 +170,26 @@ def test_one_subject_reads_only_its_pages_and_small_columns_elsewhere(
     assert sum(served.values()) == result["bytes_fetched"]
 
 
-def test_killed_export_resumes_without_fetching_complete_files_again(
+def pushed_and_exported(
     tree: BidsTree, hub_server: HubServer, hub_env: dict[str, str], tmp_path: Path
-) -> None:
+) -> tuple[Path, list[tuple[str, str, int, int]]]:
+    """Build and push the tree; export it once into ``reference`` one file at a time. The build
+    folder and that export's reads, in order (an export's reads are the same every time)."""
     out = tmp_path / "out"
     run_build(tree.root, out)
     ok(run_push(hub_env, out, REPO))
     hub_server.clear_log()
     run_export(hub_env, REPO, str(tmp_path / "reference"), "--threads", "1")
-    total_reads = len(range_reads(hub_server))
+    reads = range_reads(hub_server)
     hub_server.clear_log()
+    return out, reads
+
+
+def test_killed_export_resumes_without_fetching_complete_files_again(
+    tree: BidsTree, hub_server: HubServer, hub_env: dict[str, str], tmp_path: Path
+) -> None:
+    out, reads = pushed_and_exported(tree, hub_server, hub_env, tmp_path)
+    total_reads = len(reads)
 
     # hold the 8th read before the end until the client is killed
     reached, release = threading.Event(), threading.Event()
@@ -255,13 +265,9 @@ def test_lazy_reader_fetches_only_the_images_read(
 def test_a_refused_read_is_one_line_and_a_rerun_finishes(
     tree: BidsTree, hub_server: HubServer, hub_env: dict[str, str], tmp_path: Path
 ) -> None:
-    out = tmp_path / "out"
-    run_build(tree.root, out)
-    ok(run_push(hub_env, out, REPO))
-    hub_server.clear_log()
-    run_export(hub_env, REPO, str(tmp_path / "reference"), "--threads", "1")
-    reads = sum(1 for *_, path, _, _ in range_reads(hub_server) if path.startswith("data/"))
-    late = Fault("status", path=r"/resolve/.*/data/", status=403, nth=reads - 2, times=None)
+    _, reads = pushed_and_exported(tree, hub_server, hub_env, tmp_path)
+    data_reads = sum(1 for _, path, _, _ in reads if path.startswith("data/"))
+    late = Fault("status", path=r"/resolve/.*/data/", status=403, nth=data_reads - 2, times=None)
     hub_server.inject(late)
     dest = tmp_path / "dest"
     command = [sys.executable, "-m", "nifti2parquet", "export", REPO, str(dest), "--threads", "1"]
