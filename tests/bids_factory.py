@@ -117,6 +117,8 @@ NAMING_SUB01 = {"RepetitionTime": 1.5}
 NAMING_RUN01 = {"EchoTime": 0.03, "PhaseEncodingDirection": "j-"}
 ROOT_BVAL = "0 1000 1000\n"
 ROOT_BVEC = "0 1 0\n0 0 1\n0 0 0\n"
+ROOT_EVENTS = "onset\tduration\ttrial_type\n0\t2\tpicture\n4\t2\tpicture\n"
+RUN01_EVENTS = "onset\tduration\ttrial_type\n0.5\t2\tpicture\n"
 FILE_BVAL = "0 2000 2000\n"
 FILE_BVEC = "0 0 1\n0 1 0\n0 0 0\n"
 
@@ -147,6 +149,8 @@ def sessions_tree(root: Path) -> BidsTree:
     t.text(".bidsignore", "# extra material\nextra/\n*_defacemask.nii.gz\n")
     t.json("T1w.json", T1W_ROOT)
     t.json("task-naming40_bold.json", NAMING_ROOT)
+    t.text("task-naming40_events.tsv", ROOT_EVENTS)  # every naming40 run's, unless its own
+    t.text("sub-01/ses-1/func/sub-01_ses-1_task-naming40_run-01_events.tsv", RUN01_EVENTS)
     t.json("sub-01/sub-01_task-naming40_bold.json", NAMING_SUB01)
     t.json("task-rest_bold.json", {"TaskName": "rest", "RepetitionTime": 0.8})
     t.text("dwi.bval", ROOT_BVAL)

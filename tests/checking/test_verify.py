@@ -109,15 +109,18 @@ def test_deep_and_source_count_what_they_checked(built: Built) -> None:
 
     assert report.ok, report.problems
     assert report.counts["images_decoded"] == 14
-    assert report.counts["source_files"] == 14
-    assert report.counts["source_bytes"] == sum(p.stat().st_size for p in built.source.images())
-    assert ", 14 source files: OK" in report.summary()
+    assert report.counts["source_files"] == 15  # the 14 images and the table itself
+    table = built.source.table.stat().st_size
+    assert report.counts["source_bytes"] == table + sum(
+        p.stat().st_size for p in built.source.images()
+    )
+    assert ", 15 source files: OK" in report.summary()
 
 
 def test_source_recorded_by_the_build_is_the_default(built: Built) -> None:
     report = verify(str(built.out), VerifyOptions(source=""))
     assert report.ok, report.problems
-    assert report.counts["source_files"] == 14
+    assert report.counts["source_files"] == 15
 
 
 def test_one_thread_and_many_threads_agree(built: Built) -> None:
@@ -338,7 +341,7 @@ def test_source_file_changed_after_the_build(built: Built) -> None:
         f"source file changed since the build: {now:,} bytes now, {other_size.size:,} stored "
         f"(row {other_size.row}, t1w)"
     ]
-    assert report.counts["source_files"] == 14
+    assert report.counts["source_files"] == 15
     assert len(report.problems) == 2  # the shards themselves are intact
 
 
@@ -351,8 +354,11 @@ def test_source_names_a_file_the_output_does_not_hold(built: Built) -> None:
 
     report = verify(str(built.out), VerifyOptions(source=str(table)))
 
-    assert messages(report) == ["in the source but not in the output"]
-    assert report.problems[0].path == "images/sub-07_T1w.nii.gz"
+    problems = {p.path: p.message for p in report.problems}
+    assert problems["images/sub-07_T1w.nii.gz"] == "in the source but not in the output"
+    # the table itself is published (the files config), and it changed too
+    assert problems[table.name].startswith("source file changed since the build")
+    assert len(problems) == 2
 
 
 def test_source_that_no_longer_names_a_stored_file(built: Built) -> None:
@@ -379,7 +385,7 @@ def test_files_left_out_by_the_build_are_warnings(tmp_path: Path) -> None:
     assert report.ok, report.problems
     assert [p.path for p in report.warnings] == ["images/sub-02_T1w.nii.gz"]
     assert report.warnings[0].message.startswith("left out by the build: ")
-    assert report.counts["source_files"] == 5
+    assert report.counts["source_files"] == 6  # 5 images and the table
 
 
 def _sha(data: bytes) -> str:
@@ -393,7 +399,7 @@ def test_cli_ok_prints_the_summary_and_exits_0(built: Built) -> None:
     result = CliRunner().invoke(main, ["verify", str(built.out), "--source", "-q"])
     assert result.exit_code == 0, result.output
     assert result.stdout.strip().startswith("6 rows, 14 images, ")
-    assert result.stdout.strip().endswith(", 14 source files: OK")
+    assert result.stdout.strip().endswith(", 15 source files: OK")
 
 
 def test_cli_failure_lists_each_problem_and_exits_1(built: Built) -> None:
@@ -449,7 +455,7 @@ def test_source_is_read_again_the_way_the_build_read_it(tmp_path: Path, monkeypa
 
     recorded = verify(str(out), VerifyOptions(source=""))
     assert recorded.ok, recorded.problems
-    assert recorded.counts["source_files"] == 6
+    assert recorded.counts["source_files"] == 7  # 6 images and the table
 
     other = verify(
         str(out),
@@ -466,7 +472,7 @@ def test_cli_uses_the_recorded_source(tmp_path: Path) -> None:
     build(str(table), str(out), BuildOptions(image_columns=("mask",), workers=1))
     result = CliRunner().invoke(main, ["verify", str(out), "--source", "-q"])
     assert result.exit_code == 0, result.output
-    assert result.stdout.strip().endswith(", 6 source files: OK")
+    assert result.stdout.strip().endswith(", 7 source files: OK")
 
 
 def test_unreadable_row_group_is_named_and_the_rest_still_checked(tmp_path: Path) -> None:

@@ -23,6 +23,8 @@ from bids_factory import (
     FILE_BVEC,
     ROOT_BVAL,
     ROOT_BVEC,
+    ROOT_EVENTS,
+    RUN01_EVENTS,
     BidsTree,
     CountingMemoryFS,
     copy_to_memory,
@@ -208,8 +210,10 @@ def test_sessions_tree(trees: dict[str, BidsTree], tmp_path: Path, layout: str) 
     assert (run1["repetition_time"], run1["echo_time"]) == (1.5, 0.03)
     assert (run1["task_name"], run1["phase_encoding_direction"]) == ("naming40", "j-")
     assert (run2["repetition_time"], run2["echo_time"]) == (1.5, None)
+    # events.tsv: the run's own, else inherited from the dataset root; none for other tasks
+    assert (run1["events"], run2["events"]) == (RUN01_EVENTS, ROOT_EVENTS)
     rest = images["sub-02/ses-1/func/sub-02_ses-1_task-rest_bold.nii.gz"]["meta"]
-    assert rest["repetition_time"] == 0.8
+    assert rest["repetition_time"] == 0.8 and rest["events"] is None
     t1w = images["sub-01/ses-1/anat/sub-01_ses-1_T1w.nii.gz"]["meta"]
     assert (t1w["magnetic_field_strength"], t1w["flip_angle"]) == (3.0, 9.0)
     assert t1w["scans"]["acq_time"] == "2020-01-01T10:00:00"

@@ -1,7 +1,8 @@
-"""The output against its source: every source image stored once, byte for byte, nothing else.
+"""The output against its source: every source file stored once, byte for byte, nothing else.
 
 The source is read again exactly as ``build`` reads it (:func:`~nifti2parquet.sources.read_source`
-with the same options), which lists every image it names now. That list is compared with the
+with the same options), which lists every image it names now and every other file it publishes
+(the ``files`` config). That list is compared with the
 build's image records by the path the user knows (the table cell, or the path inside the BIDS
 folder), so a source folder that moved still matches: nothing missing, nothing extra, nothing
 twice. Then every source file is hashed again (streamed, several at a time) and compared with the
@@ -32,6 +33,7 @@ def compare_with_source(
     """Problems (errors and warnings) and counts (``source_files``, ``source_bytes``)."""
     rows = read_source(source, options)
     now = {img.display: img for _, _, img in rows.images()}
+    now.update({f.display: f for f in rows.other_files})
     unusable_now = {p.path: p.message for p in rows.left_out}
     left_out = {p.path: p.message for p in left_out_at_build}
     stored = Counter(r.path for r in records)

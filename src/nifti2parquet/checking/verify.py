@@ -38,6 +38,7 @@ from ..shards.manifest import (
     Manifest,
     ShardRecord,
     built_splits,
+    other_file_records,
     read_images,
     read_manifest,
     recorded_source_options,
@@ -650,6 +651,7 @@ def _check_source(
 
     for source, group in _by_source(manifests, options.source or "").items():
         records = [r for m in group for r in read_images(output, m.split)]
+        records += [r for m in group for r in other_file_records(output, m)]
         left_out = [p for m in group for p in m.left_out]
         total = sum(r.size for r in records)
         source_options = options.source_options

@@ -29,7 +29,7 @@ import pyarrow as pa
 
 from ..errors import Problem
 from ..sources import SELECTION_FIELDS, SourceOptions
-from ..sources.dataset_files import FILES_CONFIG
+from ..sources.dataset_files import FILES_CONFIG, STORED_HERE
 from ..sources.fsio import Storage
 from ..sources.rows import Column, DatasetInfo, ImageRef, SourceRows, images_in_row
 from ..sources.schema import features_dict
@@ -354,6 +354,24 @@ def write_images(output: OutputFolder, split: str, records: Iterator[ImageRecord
 def read_images(output: OutputFolder, split: str) -> list[ImageRecord]:
     text = output.read_text(images_path(split))
     return [ImageRecord(**json.loads(line)) for line in text.splitlines() if line]
+
+
+def other_file_records(output: OutputFolder, manifest: Manifest) -> list[ImageRecord]:
+    """The files config's files that are not images, as records (path, size, sha256, place),
+    read from the shards' small columns only."""
+    import pyarrow.parquet as pq
+
+    records = []
+    first = 0  # the row in the config of the shard's first row
+    for shard in manifest.files.shards if manifest.files else ():
+        with output.open_read(shard.path) as f:
+            table = pq.read_table(f, columns=["path", "size", "sha256", "stored"]).to_pylist()
+        for i, r in enumerate(table):
+            if r["stored"] == STORED_HERE:
+                where = (shard.path, first + i, "content", None)
+                records.append(ImageRecord(r["path"], "", r["size"], r["sha256"], *where))
+        first += shard.num_rows
+    return records
 
 
 # how the source was read --------------------------------------------------------------------------
