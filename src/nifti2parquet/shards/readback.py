@@ -11,6 +11,8 @@ our writer never makes) are read correctly too.
 
 from __future__ import annotations
 
+import bisect
+import functools
 import struct
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -47,13 +49,12 @@ class BlobLeaf:
     pages: tuple[PageSpot, ...]
 
     def page_of(self, row: int) -> PageSpot:
-        """The page holding ``row`` (of the row group)."""
-        spot = self.pages[0]
-        for page in self.pages:
-            if page.first_row > row:
-                break
-            spot = page
-        return spot
+        """The page holding ``row`` (of the row group): the last one starting at or before it."""
+        return self.pages[max(0, bisect.bisect_right(self._first_rows, row) - 1)]
+
+    @functools.cached_property
+    def _first_rows(self) -> list[int]:
+        return [page.first_row for page in self.pages]
 
 
 @dataclass(frozen=True)
