@@ -3,6 +3,7 @@
     python benchmarks/bench_bids.py                  # scale 0.004: 57 sessions, ~1.1 GB, 3 rounds
     python benchmarks/bench_bids.py --scale 0.02     # ~5.5 GB, 127 sessions
     python benchmarks/bench_bids.py --rows file      # another row layout
+    python benchmarks/bench_bids.py --privacy        # also the build with its privacy scan off
 
 The tree comes from ``arc_tree.py`` (ARC's modality mix and size spread, scaled; kept between runs
 in ``--work``). Each round runs, each as its own process and each until the data is on disk:
@@ -24,7 +25,18 @@ import sys
 from pathlib import Path
 
 from arc_tree import make_arc_tree
-from harness import PYTHON, Comparison, fresh, interleave, measure, write_result
+from harness import (
+    PYTHON,
+    Comparison,
+    api_build,
+    fresh,
+    interleave,
+    measure,
+    print_privacy,
+    privacy_overhead,
+    privacy_steps,
+    write_result,
+)
 
 HERE = Path(__file__).parent
 
@@ -39,6 +51,9 @@ def main() -> None:
     )
     parser.add_argument(
         "--work", type=Path, default=Path(os.environ.get("TMPDIR", "/tmp")) / "n2p-bench-bids"
+    )
+    parser.add_argument(
+        "--privacy", action="store_true", help="also compare the build with its scan on and off"
     )
     args = parser.parse_args()
 
@@ -70,8 +85,13 @@ def main() -> None:
         )
         return measure(build_name, ["sh", "-c", command])
 
+    steps = [("cp", cp), ("build", build)]
+    if args.privacy:
+        steps += privacy_steps(
+            lambda scan: api_build(tree, args.work / "n2p-api", args.workers, scan, rows=args.rows)
+        )
     comparison = Comparison()
-    interleave(args.rounds, [("cp", cp), ("build", build)], comparison)
+    interleave(args.rounds, steps, comparison)
 
     result = json.loads(result_json.read_text())
     _check_counts(result, made, args.rows, args.work / "n2p")
@@ -104,6 +124,9 @@ def main() -> None:
     print(f"build peak RSS         {comparison.rss(build_name) / 1e6:.0f} MB")
     print(f"shards                 {len(shards)}, largest {report['largest_shard'] / 1e6:.1f} MB")
     print(f"build summary          {result['summary']}")
+    if args.privacy:
+        report["privacy_scan"] = overhead = privacy_overhead(comparison)
+        print_privacy(overhead)
     name = f"bids-arc-{args.scale}-{args.rows}-w{args.workers}.json"
     write_result(HERE / "results" / name, report)
 

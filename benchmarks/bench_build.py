@@ -13,6 +13,10 @@ are fsynced; integrity hashes of every input and shard on) followed by ``sync``,
 
 Targets (issue 2): build wall time <= 1.5x ``cp -r``; build peak RSS <= 2 x largest row + 200 MB,
 flat as the data grows, and <= 1/5 of the `datasets` route's.
+
+``--privacy`` adds two more contenders, the same build through the Python API with the privacy
+scan on (as every build runs) and off (``BuildOptions(privacy_scan=False)``, only for measuring):
+issue 14's target is that the scan adds at most 5% to the build.
 """
 
 from __future__ import annotations
@@ -25,11 +29,15 @@ from pathlib import Path
 from harness import (
     PYTHON,
     Comparison,
+    api_build,
     drop_caches,
     fresh,
     image_dataset,
     interleave,
     measure,
+    print_privacy,
+    privacy_overhead,
+    privacy_steps,
     session_table,
     write_result,
 )
@@ -62,6 +70,9 @@ def main() -> None:
     )
     parser.add_argument("--cold", action="store_true", help="drop the page cache before each run")
     parser.add_argument("--no-datasets", action="store_true", help="skip the datasets route")
+    parser.add_argument(
+        "--privacy", action="store_true", help="also compare the build with its scan on and off"
+    )
     parser.add_argument(
         "--shape",
         choices=["images", "sessions"],
@@ -119,9 +130,15 @@ def main() -> None:
             ["sh", "-c", f"'{PYTHON}' '{script}' '{table}' '{target}' && sync"],
         )
 
+    def scan_build(scan: bool) -> object:
+        prepare()
+        return api_build(table, args.work / "n2p-api", args.workers, scan)
+
     steps = [("cp", cp), ("hashes", hashes), ("build", build)] + (
         [] if args.no_datasets else [("datasets", datasets_route)]
     )
+    if args.privacy:
+        steps += privacy_steps(scan_build)
     comparison = Comparison()
     interleave(args.rounds, steps, comparison)
 
@@ -172,6 +189,9 @@ def main() -> None:
             f"datasets route shards  {len(hf_shards)}, "
             f"largest {report['datasets_largest_shard'] / 1e6:.1f} MB"
         )
+    if args.privacy:
+        report["privacy_scan"] = overhead = privacy_overhead(comparison)
+        print_privacy(overhead)
     name = f"build-{args.size_gb}gb{suffix}-w{args.workers}{'-cold' if args.cold else ''}.json"
     write_result(HERE / "results" / name, report)
 

@@ -1,13 +1,15 @@
 """Push: end to end against ``datasets.push_to_hub``, and alone against a bare ``upload_folder``.
 
-    python benchmarks/bench_push.py                 # 1.1 GB of 10-150 MB images, 3 rounds
+    python benchmarks/bench_push.py                 # 1.1 GB of 10-150 MB images, 3 rounds, Xet
+    python benchmarks/bench_push.py --transport lfs # the same over plain Git LFS (--no-xet)
     python benchmarks/bench_push.py --size-gb 2.2 --rounds 5
     python benchmarks/bench_push.py --build-workers 1
 
-Everything goes to the local Hub-protocol server of the tests (``tests/hubserver.py``, run as a
-subprocess; a fresh one with empty storage for every measured run, so no LFS object is ever
-already there), with ``HF_HUB_DISABLE_XET=1`` (the server has no Xet CAS). Each round runs, each
-as its own process and in this order:
+Everything goes to the local Hub-protocol server of the tests (``tests/hubserver.py`` with its Xet
+CAS, ``tests/xetserver.py``, run as a subprocess; a fresh one with empty storage, and a fresh
+``HF_HOME`` so an empty local Xet cache, for every measured run: nothing is ever already there).
+Every client uses Xet, as on the Hub, unless ``--transport lfs`` (``HF_HUB_DISABLE_XET=1``, and
+``push --no-xet``). Each round runs, each as its own process and in this order:
 
 1. ``nifti2parquet build`` + ``nifti2parquet push`` of the image table (end to end);
 2. ``datasets``: the table's paths cast to ``Nifti()``, ``push_to_hub(embed_external_files=True)``
@@ -55,6 +57,12 @@ E2E = "nifti2parquet build + push"
 HF = "datasets push_to_hub"
 PUSH = "nifti2parquet push"
 BARE = "HfApi.upload_folder (floor)"
+# the local CAS serves the v1 shard and reconstruction APIs only; no telemetry to send anywhere
+XET_ENV = {
+    "HF_XET_TELEMETRY_ENABLED": "false",
+    "HF_XET_CLIENT_SHARD_API_VERSION": "1",
+    "HF_XET_CLIENT_RECONSTRUCTION_API_VERSION": "1",
+}
 
 
 # the two library routes, each run as its own process by measure() -----------------------------
@@ -112,12 +120,13 @@ def local_hub(storage: Path) -> Iterator[str]:
         shutil.rmtree(storage, ignore_errors=True)
 
 
-def client_env(url: str, work: Path) -> dict[str, str]:
-    home = fresh(work / "hf_home")
+def client_env(url: str, home: Path, transport: str = "xet") -> dict[str, str]:
+    """A client of the local Hub whose ``HF_HOME`` (and so local Xet cache) is ``home``."""
+    transport_env = {"HF_HUB_DISABLE_XET": "1"} if transport == "lfs" else XET_ENV
     return {
+        **transport_env,
         "HF_ENDPOINT": url,
         "HF_TOKEN": TOKEN,
-        "HF_HUB_DISABLE_XET": "1",
         "HF_HOME": str(home),
         "HF_DATASETS_CACHE": str(home / "datasets"),
         "HF_HUB_DISABLE_TELEMETRY": "1",
@@ -147,6 +156,7 @@ def main() -> None:
     parser.add_argument("--max-mb", type=float, default=150)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--build-workers", default="0", help="nifti2parquet build --workers")
+    parser.add_argument("--transport", choices=("xet", "lfs"), default="xet")
     default_work = Path(os.environ.get("TMPDIR", "/tmp")) / "n2p-bench-push"
     parser.add_argument("--work", type=Path, default=default_work)
     args = parser.parse_args()
@@ -161,6 +171,10 @@ def main() -> None:
         f"--workers {args.build_workers}"
     )
     produced: dict[str, list[int]] = {}
+    no_xet = " --no-xet" if args.transport == "lfs" else ""
+
+    def env(url: str) -> dict[str, str]:
+        return client_env(url, fresh(args.work / "hf_home"), args.transport)
 
     prebuilt = fresh(args.work / "prebuilt")
     subprocess.run(["sh", "-c", build_cmd.format(out=f"'{prebuilt}'")], check=True)
@@ -168,30 +182,31 @@ def main() -> None:
     def end_to_end() -> object:
         out = fresh(args.work / "e2e")
         with local_hub(storage) as url:
-            push_cmd = f"'{PYTHON}' -m nifti2parquet push '{out}' user/e2e --quiet"
+            push_cmd = f"'{PYTHON}' -m nifti2parquet push '{out}' user/e2e --quiet{no_xet}"
             command = f"{build_cmd.format(out=repr(str(out)))} && {push_cmd}"
-            run = measure(E2E, ["sh", "-c", command], client_env(url, args.work))
+            run = measure(E2E, ["sh", "-c", command], env(url))
             produced[E2E] = remote_parquet_sizes(url, "user/e2e")
         return run
 
     def push_to_hub() -> object:
         with local_hub(storage) as url:
             command = [PYTHON, __file__, "--route", "push_to_hub", str(table), "user/hf"]
-            run = measure(HF, command, client_env(url, args.work))
+            run = measure(HF, command, env(url))
             produced[HF] = remote_parquet_sizes(url, "user/hf")
         return run
 
     def push_alone() -> object:
         with local_hub(storage) as url:
             command = [PYTHON, "-m", "nifti2parquet", "push", str(prebuilt), "user/p", "--quiet"]
-            run = measure(PUSH, command, client_env(url, args.work))
+            command += [no_xet.strip()] if no_xet else []
+            run = measure(PUSH, command, env(url))
             produced[PUSH] = remote_parquet_sizes(url, "user/p")
         return run
 
     def bare() -> object:
         with local_hub(storage) as url:
             command = [PYTHON, __file__, "--route", "upload_folder", str(prebuilt), "user/bare"]
-            run = measure(BARE, command, client_env(url, args.work))
+            run = measure(BARE, command, env(url))
             produced[BARE] = remote_parquet_sizes(url, "user/bare")
         return run
 
@@ -209,6 +224,7 @@ def main() -> None:
         "largest_file": max(p.stat().st_size for p in images),
         "rounds": args.rounds,
         "build_workers": args.build_workers,
+        "transport": args.transport,
         **results,
         "runs": {n: [round(r.seconds, 3) for r in runs] for n, runs in comparison.runs.items()},
         "hf_over_e2e": seconds[HF] / seconds[E2E],
@@ -221,7 +237,7 @@ def main() -> None:
     print(
         f"\n{len(images)} images, {data_bytes / 1e9:.2f} GB, largest "
         f"{report['largest_file'] / 1e6:.0f} MB, {args.rounds} interleaved rounds, "
-        f"HF_HUB_DISABLE_XET=1, local hub server\n"
+        f"{'Xet' if args.transport == 'xet' else 'Git LFS (--no-xet)'}, local hub server\n"
     )
     print(comparison.table(data_bytes))
     print(
@@ -237,7 +253,8 @@ def main() -> None:
             f"{'' if under else '  (over the 500 MB threshold)'}"
         )
     workers = "" if args.build_workers == "0" else f"-w{args.build_workers}"
-    write_result(HERE / "results" / f"push-{args.size_gb}gb{workers}.json", report)
+    over = "" if args.transport == "xet" else "-lfs"
+    write_result(HERE / "results" / f"push-{args.size_gb}gb{workers}{over}.json", report)
 
 
 if __name__ == "__main__":

@@ -161,6 +161,60 @@ def measure(name: str, command: Sequence[str], env: dict[str, str] | None = None
     return Run(name, seconds, peak, process.returncode, output)
 
 
+def privacy_name(scan: bool) -> str:
+    return f"build (API), privacy scan {'on' if scan else 'off'}"
+
+
+def api_build(source: Path, target: Path, workers: str, scan: bool, **options: str) -> Run:
+    """The build through the Python API, with its privacy scan on (as always) or off
+    (``BuildOptions(privacy_scan=False)``, which exists only for this measurement)."""
+    extra = "".join(f", {k}={v!r}" for k, v in options.items())
+    code = (
+        "import sys; from nifti2parquet.commands.build import BuildOptions, build; "
+        f"r = build(sys.argv[1], sys.argv[2], BuildOptions(workers={int(workers)}, "
+        f"privacy_scan={scan}{extra})); "
+        "print('SCAN', r.privacy['seconds'] if r.privacy else 0, r.seconds)"
+    )
+    command = f"{PYTHON} -c \"{code}\" '{source}' '{fresh(target)}' && sync"
+    return measure(privacy_name(scan), ["sh", "-c", command])
+
+
+def privacy_steps(run: Callable[[bool], Run]) -> list[tuple[str, Callable[[], Run]]]:
+    """The builds with the scan on and off, in turn first every other round: of two large writes
+    in a row on a busy disk, the second is often the slower one."""
+    rounds = [0]
+
+    def first() -> Run:
+        return run(rounds[0] % 2 == 0)
+
+    def second() -> Run:
+        scan = rounds[0] % 2 == 1
+        rounds[0] += 1
+        return run(scan)
+
+    return [("privacy, first", first), ("privacy, second", second)]
+
+
+def privacy_overhead(comparison: Comparison) -> dict[str, float]:
+    """What the scan adds to the build (0.05: 5%), two ways: the medians of the builds with the
+    scan on and off (noisy: the build's I/O varies more than the scan costs), and the scan's own
+    time as the build measured it, over that build's time (the median of the runs)."""
+    on, off = (comparison.seconds(privacy_name(scan)) for scan in (True, False))
+    shares = []
+    for run in comparison.runs[privacy_name(True)]:
+        line = next(x for x in run.output.splitlines() if x.startswith("SCAN "))
+        scan_seconds, build_seconds = (float(v) for v in line.split()[1:])
+        shares.append(scan_seconds / build_seconds)
+    return {"on_over_off": on / off - 1, "scan_share": statistics.median(shares)}
+
+
+def print_privacy(overhead: dict[str, float]) -> None:
+    print(
+        f"privacy scan           {overhead['scan_share'] * 100:.2f}% of the build, timed inside "
+        f"it; scan on / off {overhead['on_over_off'] * 100:+.1f}% (target <= 5%)"
+    )
+
+
 def drop_caches() -> bool:
     """Empty the page cache (root only) so the next run reads from disk."""
     subprocess.run(["sync"], check=True)

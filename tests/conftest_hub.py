@@ -2,7 +2,13 @@
 
 Why subprocesses: ``huggingface_hub`` and ``datasets`` read ``HF_ENDPOINT``, ``HF_TOKEN``,
 ``HF_HUB_DISABLE_XET`` and ``HF_HOME`` when they are imported, and other tests in the same
-pytest process may already have imported them.  So the server runs in-process (a background
+pytest process may already have imported them.
+
+Transport: clients use Xet by default, as on the Hub (the server mounts a Xet CAS, see
+``xetserver.py``). A module or test selects plain Git LFS by overriding the ``hub_transport``
+fixture with ``"lfs"`` (or ``@pytest.mark.parametrize("hub_transport", TRANSPORTS)``): the
+client environment then has ``HF_HUB_DISABLE_XET=1`` and ``pushtools.run_push`` adds
+``--no-xet``.  So the server runs in-process (a background
 thread: faults, log and state are directly accessible) and client code runs in a fresh
 Python subprocess whose environment points at it (``hub_env``/``hub_python``).
 
@@ -77,12 +83,30 @@ class ClientResult:
         return self.value
 
 
-def hub_client_env(server: HubServer, home: Path, token: str | None = HUB_TOKEN) -> dict[str, str]:
-    """Environment for a client process talking to ``server`` (``token=None``: anonymous)."""
+TRANSPORTS = ("xet", "lfs")
+# hf_xet's own retries: 5xx are retried for ~100 s by default; keep fault tests short
+XET_TEST_ENV = {
+    "HF_XET_TELEMETRY_ENABLED": "false",
+    "HF_XET_CLIENT_RETRY_MAX_ATTEMPTS": "3",
+    "HF_XET_CLIENT_RETRY_BASE_DELAY": "200ms",
+    "HF_XET_CLIENT_SHARD_API_VERSION": "1",  # the CAS serves v1 only (v2 would be 404 + retry)
+    "HF_XET_CLIENT_RECONSTRUCTION_API_VERSION": "1",
+}
+
+
+def hub_client_env(
+    server: HubServer, home: Path, token: str | None = HUB_TOKEN, transport: str = "xet"
+) -> dict[str, str]:
+    """Environment for a client process talking to ``server`` (``token=None``: anonymous).
+
+    ``transport="lfs"`` switches Xet off (``HF_HUB_DISABLE_XET=1``, read at import).
+    ``HF_HOME`` (hence hf_xet's local shard cache) is private to ``home``.
+    """
+    if transport not in TRANSPORTS:
+        raise ValueError(f"transport must be one of {TRANSPORTS}")
     env = {k: v for k, v in os.environ.items() if not k.startswith(("HF_", "HUGGING_FACE_"))}
     env.update(
         HF_ENDPOINT=server.url,
-        HF_HUB_DISABLE_XET="1",  # the server has no Xet CAS; must be set before import
         HF_HOME=str(home),
         HF_HUB_DISABLE_TELEMETRY="1",
         HF_HUB_DISABLE_PROGRESS_BARS="1",
@@ -94,6 +118,9 @@ def hub_client_env(server: HubServer, home: Path, token: str | None = HUB_TOKEN)
     )
     if token is not None:
         env["HF_TOKEN"] = token
+    env.update(XET_TEST_ENV)
+    if transport == "lfs":
+        env["HF_HUB_DISABLE_XET"] = "1"
     return env
 
 
@@ -188,22 +215,36 @@ def hub_server(
 
 
 @pytest.fixture
-def hub_env_factory(hub_server: HubServer, tmp_path: Path) -> Callable[..., dict[str, str]]:
-    """``make(token=..., server=None)``: client env for ``hub_server`` (token None = anonymous)."""
+def hub_transport() -> str:
+    """``"xet"`` (default, as on the Hub) or ``"lfs"``; override or parametrize per test."""
+    return "xet"
+
+
+@pytest.fixture
+def hub_env_factory(
+    hub_server: HubServer, tmp_path: Path, hub_transport: str
+) -> Callable[..., dict[str, str]]:
+    """``make(token=..., server=None, transport=hub_transport, home=None)``: client env for
+    ``hub_server`` (token None = anonymous). Each call gets a fresh ``HF_HOME`` unless ``home``
+    is given (reusing one keeps hf_xet's local shard cache, as a user's machine does)."""
     homes: list[Path] = []
 
     def make(
-        token: str | None = hub_server.token, server: HubServer | None = None
+        token: str | None = hub_server.token,
+        server: HubServer | None = None,
+        transport: str = hub_transport,
+        home: Path | None = None,
     ) -> dict[str, str]:
-        homes.append(tmp_path / f"hf_home_{len(homes)}")
-        return hub_client_env(server or hub_server, homes[-1], token)
+        homes.append(home or tmp_path / f"hf_home_{len(homes)}")
+        return hub_client_env(server or hub_server, homes[-1], token, transport)
 
     return make
 
 
 @pytest.fixture
 def hub_env(hub_env_factory: Callable[..., dict[str, str]]) -> dict[str, str]:
-    """Client environment (``HF_ENDPOINT``, ``HF_TOKEN``, Xet off, private ``HF_HOME``)."""
+    """Client environment (``HF_ENDPOINT``, ``HF_TOKEN``, private ``HF_HOME``; Xet unless
+    ``hub_transport`` is ``"lfs"``)."""
     return hub_env_factory()
 
 

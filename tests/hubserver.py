@@ -1,16 +1,22 @@
 #!/usr/bin/env python3
 """A local Hugging Face Hub-protocol HTTP server for tests (stdlib only).
 
-It speaks the part of the Hub API that ``huggingface_hub`` 2.4 uses when Xet is disabled
-(``HF_HUB_DISABLE_XET=1``): repo create/delete/info/settings, preupload, the Git LFS batch API
-(basic and multipart transfers, verify), NDJSON commits (branches, pull requests,
-``parentCommit`` checks), refs, commit history, paginated tree listing, paths-info and
-``/resolve/`` downloads with Range support.  ``datasets.load_dataset("user/repo")`` works
-against it.  Section numbers such as §2.10 refer to ``/work/shared/reference/hub-protocol.md``.
+It speaks the part of the Hub API that ``huggingface_hub`` 2.4 uses: repo create/delete/info/
+settings, preupload, Xet (``xet-write-token``/``xet-read-token`` and a Xet CAS mounted under
+``/cas``, see ``xetserver.py``: the client's default upload and download path), the Git LFS batch
+API (basic and multipart transfers, verify; what ``HF_HUB_DISABLE_XET=1`` or ``push --no-xet``
+use), NDJSON commits (branches, pull requests, ``parentCommit`` checks), refs, commit history,
+paginated tree listing, paths-info and ``/resolve/`` downloads with Range support (Xet files also
+answer ``X-Xet-Hash`` and the ``xet-auth`` link, so the client reads them through
+reconstructions).  ``datasets.load_dataset("user/repo")`` works against it.  Section numbers such
+as §2.10 refer to ``/work/shared/reference/hub-protocol.md``.
 
 Design
   * Repo metadata (refs, commits, one full file-tree snapshot per commit) lives in memory.
-  * LFS objects live on disk under ``storage_dir``, content-addressed by sha256.  Bodies are
+  * LFS objects live on disk under ``storage_dir``, content-addressed by sha256.  A commit
+    accepts an ``lfsFile`` when the object is there, or when the CAS holds a Xet file with that
+    sha256: the file is then rebuilt from its xorbs into the same store (so its size and sha256
+    are checked, and plain GETs can serve it) and the tree entry keeps its Xet hash.  Bodies are
     streamed in and out in 1 MiB chunks and hashed while streaming; an object only becomes
     visible (atomic rename) once its size and sha256 matched, so multi-GB pushes never sit
     in memory and a broken upload is never stored.
@@ -57,6 +63,8 @@ from pathlib import Path
 from typing import Any, BinaryIO, Literal
 from urllib.parse import parse_qs, unquote, urlencode, urlsplit
 
+from xetserver import CasError, XetCas
+
 __all__ = [
     "DEFAULT_TOKEN",
     "CommitRecord",
@@ -75,6 +83,7 @@ LFS_SIZE_THRESHOLD = 10 * 1024 * 1024  # the Hub stores files >= 10 MB with LFS 
 MAX_PATHS_INFO = 1000  # §2.13: more paths -> 413
 EXPAND_PAGE_SIZE = 50  # §2.12: the Hub pages expand=true listings by 50
 MAX_JSON_BODY = 1024 * 1024 * 1024  # NDJSON commits carry regular files inline (<= 1 GB per commit)
+CAS_PREFIX = "/cas"  # the Xet CAS (xetserver.XetCas) is served under this path
 
 CONFLICT_MESSAGE = (
     "The branch was updated since you opened this page. Please refresh and try again."
@@ -167,14 +176,15 @@ class FileEntry:
     blob_id: str  # git object id: blob sha1 of the content, or of the LFS pointer
     lfs: bool
     content: bytes | None = field(default=None, repr=False)  # regular files only
+    xet_hash: str | None = None  # files committed after a Xet upload
 
     @classmethod
     def regular(cls, data: bytes) -> FileEntry:
         return cls(len(data), hashlib.sha256(data).hexdigest(), git_blob_sha1(data), False, data)
 
     @classmethod
-    def lfs_object(cls, oid: str, size: int) -> FileEntry:
-        return cls(size, oid, git_blob_sha1(lfs_pointer(oid, size)), True)
+    def lfs_object(cls, oid: str, size: int, xet_hash: str | None = None) -> FileEntry:
+        return cls(size, oid, git_blob_sha1(lfs_pointer(oid, size)), True, xet_hash=xet_hash)
 
     @property
     def oid(self) -> str:
@@ -191,6 +201,8 @@ class FileEntry:
         if self.lfs:
             pointer_size = len(lfs_pointer(self.sha256, self.size))
             entry["lfs"] = {"oid": self.sha256, "size": self.size, "pointerSize": pointer_size}
+        if self.xet_hash:
+            entry["xetHash"] = self.xet_hash
         return entry
 
 
@@ -232,6 +244,7 @@ class _Repo:
     commits: dict[str, _Commit] = field(default_factory=dict)
     refs: dict[str, str] = field(default_factory=dict)
     pr_count: int = 0
+    discussions: dict[int, dict[str, Any]] = field(default_factory=dict)  # opened explicitly
 
     @property
     def url_path(self) -> str:
@@ -686,6 +699,7 @@ class _Request:
     auth: Literal["valid", "invalid", "none"]
     body: _Body
     range: str | None = None  # the only header value kept (Authorization is reduced to `auth`)
+    xet_scope: str | None = None  # CAS requests: "read"/"write" when a live Xet token was shown
 
     def param(self, name: str, default: str = "") -> str:
         return self.query.get(name, [default])[0]
@@ -792,6 +806,8 @@ class HubServer:
         multipart_threshold: LFS objects larger than this get a multipart upload action with
             parts of ``multipart_chunk_size`` bytes; smaller ones a single ``basic`` PUT.
         username: the account ``whoami`` reports and the namespace of repos created without one.
+        xet: hand out Xet tokens (the CAS under ``/cas``); False answers them 501.
+        xet_token_ttl, xet_token_valid: see :class:`xetserver.XetCas`.
     """
 
     def __init__(
@@ -805,6 +821,9 @@ class HubServer:
         multipart_chunk_size: int = 32 * 1024 * 1024,
         username: str = "user",
         allow_anonymous_reads: bool = True,
+        xet: bool = True,
+        xet_token_ttl: float = 3600.0,
+        xet_token_valid: float | None = None,
     ):
         if page_size < 1 or multipart_chunk_size < 1:
             raise ValueError("page_size and multipart_chunk_size must be >= 1")
@@ -825,6 +844,10 @@ class HubServer:
         self._in_flight = 0
         self._secret = secrets.token_bytes(16)
         self._store = LfsStore(self.storage_dir)
+        self.xet = xet
+        self.cas = XetCas(
+            self.storage_dir / "xet", token_ttl=xet_token_ttl, token_valid=xet_token_valid
+        )
         self._api = _Api(self)
         self._httpd: _HTTPServer | None = None
         self._thread: threading.Thread | None = None
@@ -836,6 +859,7 @@ class HubServer:
         if self._httpd is not None:
             raise RuntimeError("HubServer already started")
         self._httpd = _HTTPServer((self.host, self._requested_port), self)
+        self.cas.url = self.cas_url
         self._thread = threading.Thread(
             target=self._httpd.serve_forever, args=(0.05,), name="hubserver", daemon=True
         )
@@ -869,7 +893,24 @@ class HubServer:
         """Base URL to use as ``HF_ENDPOINT``, e.g. ``http://127.0.0.1:PORT``."""
         return f"http://{self.host}:{self.port}"
 
+    @property
+    def cas_url(self) -> str:
+        """The Xet CAS URL handed out with Xet tokens (served by this same server)."""
+        return self.url + CAS_PREFIX
+
     # ---- request log -------------------------------------------------------------------------
+
+    @property
+    def cas_requests(self) -> list[RequestRecord]:
+        """The CAS part of the request log (xorbs, shards, reconstructions, xorb fetches)."""
+        return [r for r in self.requests if r.path.startswith(CAS_PREFIX + "/")]
+
+    def cas_bytes_received(self, since: int = 0) -> int:
+        """Bytes of request bodies the CAS received (xorbs + shards) in ``cas_requests[since:]``."""
+        return sum(r.bytes_received for r in self.cas_requests[since:])
+
+    def xorb_uploads(self) -> list[RequestRecord]:
+        return [r for r in self.cas_requests if r.method == "POST" and "/v1/xorbs/" in r.path]
 
     @property
     def requests(self) -> list[RequestRecord]:
@@ -1235,13 +1276,18 @@ class HubServer:
         target = urlsplit(handler.path)
         auth_header = handler.headers.get("Authorization")
         auth: Literal["valid", "invalid", "none"] = "none"
+        xet_scope = None
         if auth_header is not None:
             scheme, _, value = auth_header.partition(" ")
             valid = scheme.lower() == "bearer" and hmac.compare_digest(
                 value.strip().encode(), self.token.encode()
             )
             auth = "valid" if valid else "invalid"
+            if target.path.startswith(CAS_PREFIX + "/") and scheme.lower() == "bearer":
+                grant = self.cas.grant(value.strip())
+                xet_scope = grant.scope if grant is not None else None
         return _Request(
+            xet_scope=xet_scope,
             method=handler.command,
             raw_path=target.path,
             path=unquote(target.path),
@@ -1266,7 +1312,7 @@ class HubServer:
             method=request.method,
             path=self._scrub(request.path),
             query=self._scrub(unquote(request.raw_query)),
-            authenticated=request.auth == "valid",
+            authenticated=request.auth == "valid" or request.xet_scope is not None,
         )
 
     def _record(
@@ -1325,8 +1371,15 @@ class _Api:
             ("GET", rf"{_API_REPO}/commits/{_REV}", self.list_commits),
             ("POST DELETE", rf"{_API_REPO}/branch/(?P<branch>.+)", self.branch),
             ("POST", rf"{_API_REPO}/tag/{_REV}", self.create_tag),
+            ("POST", rf"{_API_REPO}/discussions", self.open_discussion),
+            ("GET", rf"{_API_REPO}/discussions/(?P<num>\d+)", self.discussion),
             ("DELETE", rf"{_API_REPO}/tag/(?P<tag>.+)", self.delete_tag),
-            ("GET", rf"{_API_REPO}/xet-(?:write|read)-token/.*", self.xet_token),
+            ("GET", rf"{_API_REPO}/xet-(?P<scope>write|read)-token/{_REV}", self.xet_token),
+            ("POST", r"/v1/telemetry", self.xet_telemetry),
+            ("POST", rf"{CAS_PREFIX}/v1/xorbs/default/(?P<hash>[0-9a-f]{{64}})", self.cas_xorb),
+            ("POST", rf"{CAS_PREFIX}/v1/shards", self.cas_shard),
+            ("GET", rf"{CAS_PREFIX}/v1/reconstructions/(?P<hash>[0-9a-f]{{64}})", self.cas_recon),
+            ("GET", rf"{CAS_PREFIX}/xorb-data/(?P<hash>[0-9a-f]{{64}})", self.cas_fetch),
             ("POST", rf"/{_PREFIX}{_REPO}\.git/info/lfs/objects/batch", self.lfs_batch),
             ("POST", rf"/{_PREFIX}{_REPO}\.git/info/lfs/objects/verify", self.lfs_verify),
             ("PUT", r"/_lfs/upload/(?P<oid>[0-9a-f]{64})", self.lfs_upload),
@@ -1414,7 +1467,68 @@ class _Api:
         return _json({"errors": [], "warnings": []})  # §2.4: parsed before the status check
 
     def xet_token(self, req: _Request, g: dict[str, str]) -> _Response:
-        raise _HttpError(501, "Xet is not implemented by this server; set HF_HUB_DISABLE_XET=1")
+        """§2.15: a Xet token + the CAS URL, in the JSON body (Rust side) and headers (Python)."""
+        if not self.hub.xet:
+            raise _HttpError(501, "Xet is switched off on this server; set HF_HUB_DISABLE_XET=1")
+        write = g["scope"] == "write"
+        repo = self._repo(req, g, write=write)
+        token, expires = self.hub.cas.issue_token(g["scope"], repo.repo_id)
+        headers = {
+            "X-Xet-Cas-Url": self.hub.cas_url,
+            "X-Xet-Access-Token": token,
+            "X-Xet-Token-Expiration": str(expires),
+        }
+        body = {"accessToken": token, "exp": expires, "casUrl": self.hub.cas_url}
+        return _json(body, headers=headers)
+
+    def xet_telemetry(self, req: _Request, g: dict[str, str]) -> _Response:
+        req.body.drain()
+        return _json({})
+
+    # ---- Xet CAS (xetserver.XetCas does the storage and the formats) -------------------------
+
+    def _cas_auth(self, req: _Request, write: bool) -> None:
+        """401 without a live Xet token (expired ones included); 403 for a read token writing."""
+        if req.xet_scope is None:
+            raise _HttpError(401, "Xet token missing, invalid or expired")
+        if write and req.xet_scope != "write":
+            raise _HttpError(403, "This Xet token is read-only")
+
+    def cas_xorb(self, req: _Request, g: dict[str, str]) -> _Response:
+        self._cas_auth(req, write=True)
+        try:
+            inserted = self.hub.cas.put_xorb(g["hash"], req.body.chunks(), req.body.expected)
+        except CasError as exc:
+            raise _HttpError(exc.status, exc.message) from exc
+        return _json({"was_inserted": inserted})
+
+    def cas_shard(self, req: _Request, g: dict[str, str]) -> _Response:
+        self._cas_auth(req, write=True)
+        try:
+            self.hub.cas.put_shard(req.body.read_all(limit=64 * 1024 * 1024))
+        except CasError as exc:
+            raise _HttpError(exc.status, exc.message) from exc
+        return _json({"result": 1})
+
+    def cas_recon(self, req: _Request, g: dict[str, str]) -> _Response:
+        self._cas_auth(req, write=False)
+        try:
+            return _json(self.hub.cas.reconstruction(g["hash"], req.range))
+        except CasError as exc:
+            raise _HttpError(exc.status, exc.message) from exc
+
+    def cas_fetch(self, req: _Request, g: dict[str, str]) -> _Response:
+        """A presigned xorb range (no auth, like the Hub's CDN URLs)."""
+        try:
+            path, offset, length = self.hub.cas.xorb_range(g["hash"], req.param("sig"), req.range)
+        except CasError as exc:
+            raise _HttpError(exc.status, exc.message) from exc
+        size = path.stat().st_size
+        headers = {
+            "Content-Type": "application/octet-stream",
+            "Content-Range": f"bytes {offset}-{offset + length - 1}/{size}",
+        }
+        return _Response(206 if req.range else 200, headers, file=(path, offset, length))
 
     # ---- repos -------------------------------------------------------------------------------
 
@@ -1570,6 +1684,46 @@ class _Api:
             repo.refs[f"refs/tags/{tag}"] = commit.record.id
         return _json({})
 
+    def open_discussion(self, req: _Request, g: dict[str, str]) -> _Response:
+        """§2.11: an explicit pull request (``refs/pr/N`` from main), as the Xet upload_folder
+        pipeline opens one; a plain discussion only gets its number."""
+        repo = self._repo(req, g, write=True)
+        data = req.json()
+        with self.hub._lock:
+            repo.pr_count += 1
+            num = repo.pr_count
+            if data.get("pullRequest"):
+                repo.refs[f"refs/pr/{num}"] = repo.refs["refs/heads/main"]
+            repo.discussions[num] = {
+                "title": str(data.get("title") or ""),
+                "isPullRequest": bool(data.get("pullRequest")),
+                "createdAt": _now(),
+            }
+        url = self._url(repo.url_path, "discussions", str(num))
+        return _json({"num": num, "url": url, "pullRequest": bool(data.get("pullRequest"))})
+
+    def discussion(self, req: _Request, g: dict[str, str]) -> _Response:
+        repo = self._repo(req, g)
+        num = int(g["num"])
+        with self.hub._lock:
+            known = repo.discussions.get(num)
+            if known is None and f"refs/pr/{num}" in repo.refs:  # opened by a create_pr commit
+                known = {"title": "", "isPullRequest": True, "createdAt": repo.created_at}
+        if known is None:
+            raise _HttpError(404, f"Discussion {num} not found")
+        return _json(
+            {
+                "num": num,
+                "status": "open",
+                "author": {"name": self.hub.username},
+                "repo": {"name": repo.repo_id, "type": repo.repo_type},
+                "events": [],
+                "changes": {"base": "refs/heads/main"},
+                "filesWithConflicts": [],
+                **known,
+            }
+        )
+
     def delete_tag(self, req: _Request, g: dict[str, str]) -> _Response:
         repo = self._repo(req, g, write=True)
         with self.hub._lock:
@@ -1627,6 +1781,10 @@ class _Api:
         }
         if entry.lfs:
             headers.update({"X-Linked-Size": str(entry.size), "X-Linked-Etag": f'"{entry.sha256}"'})
+        if entry.xet_hash and self.hub.xet:  # as on the Hub: the client reads it through Xet
+            token_url = self._url("api", f"{repo.repo_type}s", repo.repo_id, "xet-read-token")
+            headers["X-Xet-Hash"] = entry.xet_hash
+            headers["Link"] = f'<{token_url}/{commit.record.id}>; rel="xet-auth"'
         start, length, status = self._range(req, entry.size, headers)
         if entry.lfs:
             return _Response(status, headers, file=(self.store.path(entry.sha256), start, length))
@@ -1815,10 +1973,27 @@ class _Api:
 
     def _lfs_entry(self, value: dict[str, Any], path: str) -> FileEntry:
         oid = str(value.get("oid", "")).lower()
+        xet = self.hub.cas.file_for_sha256(oid) if _OID_RE.fullmatch(oid) else None
+        if xet is not None and value.get("size", xet.size) == xet.size:
+            self._rebuild_from_cas(xet, oid, path)
+            return FileEntry.lfs_object(oid, xet.size, xet_hash=xet.hash)
         stored = self.store.size(oid) if _OID_RE.fullmatch(oid) else None
         if stored is None or value.get("size", stored) != stored:
             raise _HttpError(422, MISSING_LFS_MESSAGE.format(path=path))
         return FileEntry.lfs_object(oid, stored)
+
+    def _rebuild_from_cas(self, xet: Any, oid: str, path: str) -> None:
+        """The CAS really holds these bytes: rebuild the file from the xorbs, check sha256+size.
+
+        The rebuilt file lands in the LFS store (content-addressed), which also lets plain GETs
+        and :meth:`HubServer.read_file` serve Xet files; done once per sha256.
+        """
+        if self.store.size(oid) == xet.size:
+            return
+        try:
+            self.store.receive(self.hub.cas.file_bytes(xet), oid, xet.size)
+        except (ValueError, CasError) as exc:
+            raise _HttpError(422, MISSING_LFS_MESSAGE.format(path=path) + f" ({exc})") from exc
 
     # ---- LFS batch, transfers, verify --------------------------------------------------------
 
@@ -1990,6 +2165,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--page-size", type=int, default=1000)
     parser.add_argument("--multipart-threshold", type=int, default=64 * 1024 * 1024)
     parser.add_argument("--multipart-chunk-size", type=int, default=32 * 1024 * 1024)
+    parser.add_argument("--no-xet", action="store_true", help="answer 501 to Xet token requests")
     args = parser.parse_args(argv)
     server = HubServer(
         args.storage,
@@ -1999,6 +2175,7 @@ def main(argv: list[str] | None = None) -> int:
         page_size=args.page_size,
         multipart_threshold=args.multipart_threshold,
         multipart_chunk_size=args.multipart_chunk_size,
+        xet=not args.no_xet,
     ).start()
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):

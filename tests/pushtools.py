@@ -45,12 +45,33 @@ finally:
         f.write("\\n".join(opened))
 """
 
+# The CLI with push's own retries cut to 3 attempts, 0.2 s apart (default: 8, from 2 s up to a
+# minute): for faults that never clear, where the test is about the final line, not the wait.
+QUICK_RETRY_CLI = """
+import importlib, sys
+from nifti2parquet.commands.cli import main
+from nifti2parquet.hub.client import RetryPolicy
+push = importlib.import_module("nifti2parquet.hub.push")  # the module, not the function
+options = push.PushOptions
+push.PushOptions = lambda **kw: options(**kw, retry=RetryPolicy(attempts=3, base_delay=0.2))
+main(sys.argv[1:], prog_name="nifti2parquet")
+"""
 
-def build_dataset(root: Path, subjects: int = SUBJECTS, split: str = "train") -> Path:
-    """A finished build of a small subject table: ``subjects`` shards of 30-55 KB."""
+
+def build_dataset(
+    root: Path, subjects: int = SUBJECTS, split: str = "train", previews: bool = False
+) -> Path:
+    """A finished build of a small subject table: ``subjects`` shards of 30-55 KB (and no
+    previews unless asked: these tests count shards and commits; test_push_previews draws)."""
     source = subject_table(root / "source", subjects=subjects, sizes=SIZES)
     out = root / "out"
-    options = BuildOptions(split=split, max_shard_size=MAX_SHARD, row_group_size=30_000, workers=1)
+    options = BuildOptions(
+        split=split,
+        max_shard_size=MAX_SHARD,
+        row_group_size=30_000,
+        workers=1,
+        previews=previews,
+    )
     build(str(source.table), str(out), options)
     return out
 
@@ -67,11 +88,14 @@ def run_push(
     *args: str,
     audit: Path | None = None,
     timeout: float = PUSH_TIMEOUT,
+    quick_retry: bool = False,
 ) -> subprocess.CompletedProcess[str]:
     """``nifti2parquet push OUTPUT_DIR REPO_ID ARGS`` in a fresh interpreter (see conftest_hub)."""
-    cli = ["push", str(output_dir), repo_id, *args]
+    cli = ["push", str(output_dir), repo_id, *args, *transport_args(env)]
     if audit is not None:
         command = [sys.executable, "-c", AUDITED_CLI, str(audit), *cli]
+    elif quick_retry:
+        command = [sys.executable, "-c", QUICK_RETRY_CLI, *cli]
     else:
         command = [sys.executable, "-m", "nifti2parquet", *cli]
     return subprocess.run(command, env=env, capture_output=True, text=True, timeout=timeout)
@@ -80,10 +104,24 @@ def run_push(
 def spawn_push(
     env: dict[str, str], output_dir: Path, repo_id: str, *args: str
 ) -> subprocess.Popen[str]:
-    command = [sys.executable, "-m", "nifti2parquet", "push", str(output_dir), repo_id, *args]
+    command = [
+        sys.executable,
+        "-m",
+        "nifti2parquet",
+        "push",
+        str(output_dir),
+        repo_id,
+        *args,
+        *transport_args(env),
+    ]
     return subprocess.Popen(
         command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
     )
+
+
+def transport_args(env: dict[str, str]) -> tuple[str, ...]:
+    """An LFS test environment (``HF_HUB_DISABLE_XET=1``) pushes the way a user does: --no-xet."""
+    return ("--no-xet",) if env.get("HF_HUB_DISABLE_XET") == "1" else ()
 
 
 def ok(result: subprocess.CompletedProcess[str]) -> subprocess.CompletedProcess[str]:
@@ -115,8 +153,10 @@ def manifest_sha256(output_dir: Path, split: str = "train") -> dict[str, str]:
 
 
 def local_tree(output_dir: Path) -> dict[str, tuple[int, str]]:
-    """What the remote must hold: every shard and the README, as (size, sha256)."""
-    paths = [*shard_paths(output_dir), "README.md"]
+    """What the remote must hold: every shard, the card's previews and the README, as (size,
+    sha256)."""
+    previews = sorted(str(p.relative_to(output_dir)) for p in output_dir.glob("previews/*/*.png"))
+    paths = [*shard_paths(output_dir), *previews, "README.md"]
     return {p: ((output_dir / p).stat().st_size, sha256(output_dir / p)) for p in paths}
 
 
@@ -141,6 +181,18 @@ def assert_each_file_committed_once(
     assert counts and max(counts.values()) == 1, counts
 
 
+def assert_transport(server: HubServer, transport: str) -> None:
+    """The content went the way asked: xorbs and shards to the CAS and no LFS upload (Xet), or
+    LFS uploads and not one CAS request (``--no-xet``)."""
+    cas_writes = [r for r in server.cas_requests if r.method == "POST"]
+    lfs = [r for r in server.requests if r.path.startswith("/_lfs/")]
+    if transport == "xet":
+        assert lfs == [] and any("/v1/xorbs/" in r.path for r in cas_writes), cas_writes
+        assert any(r.path.endswith("/shards") and r.status == 200 for r in cas_writes)
+    else:
+        assert server.cas_requests == [] and lfs
+
+
 def push_commits(server: HubServer, repo_id: str, revision: str = "main") -> list[Any]:
     """Commits after the repo's initial one."""
     return server.commits(repo_id, revision)[1:]
@@ -151,12 +203,14 @@ def upload_requests(server: HubServer) -> list[Any]:
 
 
 def write_requests(server: HubServer) -> list[Any]:
-    """Everything that changes the Hub or sends content: creates, uploads, commits."""
+    """Everything that changes the Hub or sends content: creates, uploads (LFS or Xet, and Xet
+    write tokens), commits."""
     markers = ("/preupload/", "/commit/", "/lfs/objects/", "/repos/create", "/branch/")
+    markers += ("/xet-write-token/",)
     return [
         r
         for r in server.requests
-        if r.path.startswith("/_lfs/") or any(m in r.path for m in markers)
+        if r.path.startswith(("/_lfs/", "/cas/")) or any(m in r.path for m in markers)
     ]
 
 

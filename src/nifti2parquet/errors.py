@@ -79,5 +79,13 @@ def cannot_read(exc: OSError) -> str:
     return f"cannot read: {os_reason(exc)}"
 
 
+FILTERED = "filtered out"  # how a source words a file left out by the user's own filters
+
+
+def is_filtered(problem: Problem) -> bool:
+    """Left out by the user's filters (``--subject``...): counted, never listed on the card."""
+    return problem.severity == "info" and problem.message.startswith(FILTERED)
+
+
 def errors_only(problems: Iterable[Problem]) -> list[Problem]:
     return [p for p in problems if p.severity == "error"]

@@ -224,14 +224,25 @@ def test_unreadable_file_is_named(tmp_path: Path) -> None:
 
 
 def test_same_file_twice_and_uppercase_extension(tmp_path: Path) -> None:
+    """Issue 13, item 5: a table naming one file in two rows stores it in both, warned once."""
     (tmp_path / "A_T1W.NII.GZ").write_bytes(nifti_bytes(gz=True))
     (tmp_path / "t.csv").write_text("scan\nA_T1W.NII.GZ\nA_T1W.NII.GZ\n")
     result = run(tmp_path / "t.csv", tmp_path / "out")
-    assert result.returncode == 2
-    assert "A_T1W.NII.GZ: listed twice: row 2, column scan and row 1, column scan" in result.stderr
-    result = run(tmp_path / "t.csv", tmp_path / "out", "--on-error", "skip")
+    assert result.returncode == 0, result.stderr
     summary = json.loads(result.stdout)
-    assert summary["files_written"] == 1 and summary["files_left_out"] == 1
+    assert summary["files_written"] == 2 and summary["files_left_out"] == 0
+    assert result.stderr.splitlines() == [
+        "warning: table: 1 file named in more than one cell (2 cells in all; e.g. A_T1W.NII.GZ "
+        "in 2): each cell stores its own copy of the image"
+    ]
+    checked = subprocess.run(
+        [sys.executable, "-m", "nifti2parquet", "verify", str(tmp_path / "out"), "--source"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert checked.returncode == 0, checked.stderr
+    assert "2 images" in checked.stdout and "OK" in checked.stdout
 
 
 def test_all_problems_are_reported_not_just_the_first(tmp_path: Path) -> None:

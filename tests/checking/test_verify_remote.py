@@ -83,6 +83,7 @@ def pushed(built: Built, hub_python: Runner) -> Built:
 
 def expected_files(built: Built) -> dict[str, int]:
     files = {s.path: s.size for s in built.manifest.all_shards}
+    files.update({p["path"]: p["size"] for p in built.manifest.previews if p.get("path")})
     files["README.md"] = (built.out / "README.md").stat().st_size
     return files
 
@@ -97,8 +98,10 @@ def test_intact_remote_is_checked_from_metadata_alone(
 
     files = expected_files(pushed)
     assert run.returncode == 0, run.report["problems"]
-    shards = len(pushed.manifest.all_shards)
-    assert run.report["checked"]["remote_files"] == len(files) == shards + 1
+    previews = [p for p in pushed.manifest.previews if p.get("path")]
+    assert previews  # the card's pictures are part of what the Hub must hold
+    assert run.report["checked"]["remote_files"] == len(files)
+    assert len(files) == len(pushed.manifest.all_shards) + len(previews) + 1
     assert run.report["checked"]["remote_bytes"] == sum(files.values())
     assert run.report["summary"].endswith(f", {len(files)} files on the Hub ({REPO}@main): OK")
     assert hub_server.count(path_contains="/resolve/") == 0  # nothing was downloaded
@@ -132,6 +135,7 @@ def test_a_branch_is_checked_with_revision(
     assert len(on_main.messages()) == len(expected_files(built))
 
 
+@pytest.mark.parametrize("hub_transport", ["xet", "lfs"])  # Xet: upload_folder opens the PR
 def test_a_pull_request_is_checked_with_its_ref(
     built: Built, hub_python: Runner, hub_env: dict[str, str]
 ) -> None:

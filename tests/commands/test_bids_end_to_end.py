@@ -422,3 +422,29 @@ def test_card_from_dataset_description(trees: dict[str, BidsTree], tmp_path: Pat
     assert "## Every file, and the BIDS tree back" in body  # both ways to get the data
     assert "nifti2parquet export USER/DATASET ds/ --subject 01" in body
     assert 'load_dataset("USER/DATASET", "files", split="train")' in body
+
+
+# the files config --------------------------------------------------------------------------------
+def test_files_config_loads_with_datasets_and_is_reused(
+    trees: dict[str, BidsTree], tmp_path: Path
+) -> None:
+    """``load_dataset(out)`` still gives the image rows; ``load_dataset(out, "files")`` every file
+    with its bytes; a second build reuses every shard of both configs, byte for byte."""
+    tree = trees["sessions"]
+    out = tmp_path / "out"
+    first = run_build(tree, out, max_shard_size=12_000)
+    before = {p: p.read_bytes() for p in out.glob("*/*.parquet")}
+    images = load(out, tmp_path / "cache")
+    files = load_dataset(str(out), "files", split="train", cache_dir=str(tmp_path / "cache"))
+
+    assert images.num_rows == first.num_rows and "t1w" in images.column_names
+    assert files.column_names == ["path", "size", "sha256", "stored", "content"]
+    assert files.num_rows == len(tree.included) + len(tree.others) == first.num_images + 23
+    events = files[files["path"].index("task-naming40_events.tsv")]
+    assert events["content"]["bytes"] == ROOT_EVENTS.encode() and events["stored"] == "files"
+    assert len(list((out / "files").glob("*.parquet"))) > 1  # the threshold holds here too
+
+    again = run_build(tree, out, max_shard_size=12_000)
+    assert again.shards_written == 0 and again.shards_reused == first.num_shards
+    assert {p: p.read_bytes() for p in out.glob("*/*.parquet")} == before
+    assert all(p.stat().st_size <= 12_000 for p in out.glob("files/*.parquet"))

@@ -115,8 +115,9 @@ def test_output_is_laid_out_like_the_hub_repo(built) -> None:
     n = result.num_shards
     files = sorted(p.name for p in (out / "files").iterdir())  # the files config
     assert files and all(name.startswith("train-") for name in files)
-    expected = [f"data/train-{i:05d}-of-{n:05d}.parquet" for i in range(n)]
-    assert visible == ["README.md", *expected, *(f"files/{name}" for name in files)]
+    shards = [f"data/train-{i:05d}-of-{n:05d}.parquet" for i in range(n)]
+    previews = ["previews/train/bold.png", "previews/train/t1w.png"]  # the card's pictures
+    assert visible == ["README.md", *shards, *(f"files/{name}" for name in files), *previews]
     assert n > 1
     assert not list((out / ".nifti2parquet" / "tmp").iterdir())  # no partial files left
     assert (out / ".nifti2parquet" / "train" / "manifest.json").is_file()

@@ -76,7 +76,7 @@ def test_skip_mode_reports_what_it_left_out(tmp_path: Path) -> None:
     result = run("build", str(tmp_path / "t.csv"), str(tmp_path / "out"), "--on-error", "skip")
     assert result.returncode == 0, result.stderr
     assert "left out: empty.nii.gz: empty file (0 bytes)" in result.stderr
-    assert "1 image + 1 other file of 3 files found, 1 left out" in result.stdout
+    assert "1 image + 1 other file of 3 files written (1 left out)" in result.stdout
 
 
 def test_bad_option_values_are_explained(tmp_path: Path) -> None:

@@ -55,7 +55,10 @@ def test_inspect_says_when_build_would_stop(tree: BidsTree) -> None:
     assert [p.path for p in report.blocking] == ["sub-02/ses-2/anat/sub-02_ses-2_T1w.nii.gz"]
     lines = "\n".join(report.lines())
     assert "build would stop: 1 input file cannot be used" in lines
-    line = "files: 46 found = 18 images to write + 21 other files (the 'files' config) + 7 left out"
+    line = (
+        "files: 48 named by the source = 18 images to write + 23 other files (the 'files' "
+        "config) + 7 left out"
+    )
     assert line in lines
     for problem in report.left_out:  # every file left out is listed with its reason
         assert f"[{problem.severity}] {problem.path}: {problem.message}" in lines
@@ -94,7 +97,7 @@ def test_cli_inspect_json_and_text(tree: BidsTree) -> None:
     assert result.exit_code == 0, result.output
     data = json.loads(result.stdout)
     found = data["files_written"] + data["other_files"] + data["files_left_out"]
-    assert data["files_found"] == found == 46
+    assert data["files_found"] == found == 48
     assert data["num_shards"] == 1 and data["stop_reason"] == ""
     assert {c["name"]: c["type"] for c in data["columns"]}["bold_naming40"] == "List(Nifti())"
     assert {p["path"] for p in data["left_out"]} == set(tree.left_out)

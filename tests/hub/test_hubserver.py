@@ -32,6 +32,12 @@ Runner = Callable[..., Any]  # the hub_python fixture (conftest_hub.ClientResult
 
 
 @pytest.fixture
+def hub_transport() -> str:
+    """This module checks the LFS side of the protocol (Xet: test_xetserver.py, test_push*)."""
+    return "lfs"
+
+
+@pytest.fixture
 def hub_server_options() -> dict[str, Any]:
     """Small pages and parts so pagination and multipart are exercised with tiny files."""
     return {
@@ -573,7 +579,15 @@ def test_auth_errors_and_token_never_logged(
     assert raw(hub_server, "GET", "/api/datasets/user/secret")[0] == 200
     status, _, body = raw(hub_server, "GET", "/api/datasets/user/secret/revision/nope")
     assert status == 404 and json.loads(body)["error"].startswith("Invalid rev id")
-    assert raw(hub_server, "GET", "/api/datasets/user/secret/xet-write-token/main")[0] == 501
+    status, headers, body = raw(hub_server, "GET", "/api/datasets/user/secret/xet-write-token/main")
+    assert status == 200 and json.loads(body)["casUrl"] == headers["X-Xet-Cas-Url"]
+    assert (
+        raw(strict, "GET", "/api/datasets/user/public/xet-write-token/main", anonymous=True)[0]
+        == 401
+    )
+    no_xet = hub_server_factory(xet=False)
+    no_xet.create_repo_direct("user/plain")
+    assert raw(no_xet, "GET", "/api/datasets/user/plain/xet-write-token/main")[0] == 501
     status, _, body = raw(
         hub_server, "POST", "/api/validate-yaml", {"content": "x"}, anonymous=True
     )

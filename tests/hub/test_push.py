@@ -15,12 +15,15 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from conftest_hub import TRANSPORTS
 from hubserver import HubServer
 from pushtools import (
     SERVER_OPTIONS,
     SHARDS,
+    SUBJECTS,
     assert_each_file_committed_once,
     assert_remote_is,
+    assert_transport,
     build_dataset,
     copy_build,
     manifest_sha256,
@@ -78,19 +81,37 @@ def source_digest(source: Path, cell: str | None) -> list[str] | None:
     return [cell, hashlib.sha256(path.read_bytes()).hexdigest()]  # stored under its table path
 
 
+@pytest.mark.parametrize("hub_transport", TRANSPORTS)
 def test_pushed_dataset_loads_back_byte_exact(
-    hub_server: HubServer, hub_env: dict[str, str], hub_python: Any, out: Path, template: Path
+    hub_server: HubServer,
+    hub_env: dict[str, str],
+    hub_python: Any,
+    out: Path,
+    template: Path,
+    hub_transport: str,
 ) -> None:
     result = push_json(run_push(hub_env, out, REPO, "--files-per-commit", "3", "--json"))
+    assert_transport(hub_server, hub_transport)
 
     assert_remote_is(hub_server, REPO, out)
     assert result["url"] == f"{hub_server.url}/datasets/{REPO}"
     assert result["verified_files"] == SHARDS + 1 and result["uploaded_files"] == SHARDS + 1
+    shards = sum((out / p).stat().st_size for p in shard_paths(out))
+    if hub_transport == "lfs":  # upload bodies; the README goes inline in the commit
+        assert result["sent_bytes"] == shards
+    else:  # what hf_xet sent: little to deduplicate or compress in random image bytes
+        assert 0.9 * shards <= result["sent_bytes"] <= 1.05 * shards
     local_card = (out / "README.md").read_bytes()
     assert hub_server.read_file(REPO, "README.md") == local_card  # same bytes here and there
     assert f'load_dataset("{REPO}"' in local_card.decode()
 
+    hub_server.clear_log()
     loaded = hub_python(LOAD_BACK, repo=REPO).check()
+    reconstructions = hub_server.count("GET", path_contains="/cas/v1/reconstructions/")
+    if hub_transport == "xet":  # read back the way the Hub serves Xet files: reconstructions
+        assert reconstructions == SUBJECTS and hub_server.count(path_contains="/xorb-data/")
+    else:
+        assert reconstructions == 0
     assert loaded["features_ok"]
     assert loaded["decoded_shape"]  # decodes to a nibabel image
     import csv
@@ -112,11 +133,17 @@ def test_pushed_dataset_loads_back_byte_exact(
 FILES_SHARD = "files/train-00000-of-00001.parquet"  # the files config of these small builds
 
 
+@pytest.mark.parametrize("hub_transport", TRANSPORTS)
 @pytest.mark.parametrize("files_per_commit", [1, 3, 7, 50])
 def test_batching_commit_count(
-    hub_server: HubServer, hub_env: dict[str, str], out: Path, files_per_commit: int
+    hub_server: HubServer,
+    hub_env: dict[str, str],
+    out: Path,
+    files_per_commit: int,
+    hub_transport: str,
 ) -> None:
     ok(run_push(hub_env, out, REPO, "--files-per-commit", str(files_per_commit), "--quiet"))
+    assert_transport(hub_server, hub_transport)
 
     commits = push_commits(hub_server, REPO)
     shard_commits = math.ceil(SHARDS / files_per_commit)
@@ -130,6 +157,7 @@ def test_batching_commit_count(
     assert_each_file_committed_once(hub_server, REPO)
 
 
+@pytest.mark.parametrize("hub_transport", ["lfs"])
 def test_uploads_carry_the_manifest_sha256(
     hub_server: HubServer, hub_env: dict[str, str], out: Path
 ) -> None:
@@ -140,8 +168,9 @@ def test_uploads_carry_the_manifest_sha256(
     assert hub_server.count("POST", path_contains="/lfs/objects/batch") == 1
 
 
+@pytest.mark.parametrize("hub_transport", TRANSPORTS)
 def test_rerun_after_success_sends_nothing_and_reads_no_shard(
-    hub_server: HubServer, hub_env: dict[str, str], out: Path, tmp_path: Path
+    hub_server: HubServer, hub_env: dict[str, str], out: Path, tmp_path: Path, hub_transport: str
 ) -> None:
     ok(run_push(hub_env, out, REPO, "--files-per-commit", "3"))
     commits_before = push_commits(hub_server, REPO)
@@ -157,7 +186,8 @@ def test_rerun_after_success_sends_nothing_and_reads_no_shard(
             os.chmod(shard, 0o644)
 
     assert "nothing to push" in again.stdout
-    assert write_requests(hub_server) == []  # no create, preupload, LFS, upload or commit
+    assert write_requests(hub_server) == []  # no create, preupload, token, upload or commit
+    assert hub_server.cas_requests == []
     assert push_commits(hub_server, REPO) == commits_before
     opened = opened_log.read_text().splitlines()
     assert opened, "the audit hook saw no open() at all"

@@ -1,5 +1,6 @@
 """``push`` under faults: every run ends with the exact expected remote tree, no file committed
-twice, nothing lost.
+twice, nothing lost.  Commit faults run over both transports (Xet, the default, and ``--no-xet``);
+upload faults here are those of the LFS path (``test_push_xet_faults.py`` has the Xet ones).
 
 Uploads are retried by ``huggingface_hub`` (5xx, 429 with Retry-After, dropped connections); the
 commit POST is retried by push itself, which first re-reads the remote so a commit that landed
@@ -15,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from conftest_hub import TRANSPORTS
 from hubserver import Fault, HubServer, RequestInfo
 from pushtools import (
     SERVER_OPTIONS,
@@ -70,9 +72,16 @@ FAULTS: dict[str, Callable[[], Fault]] = {
 }
 
 
-@pytest.mark.parametrize("name", list(FAULTS))
+CASES = [
+    (name, transport)
+    for name in FAULTS
+    for transport in (("lfs",) if name.startswith("upload") else TRANSPORTS)
+]
+
+
+@pytest.mark.parametrize(("name", "hub_transport"), CASES)
 def test_fault_ends_with_the_exact_tree(
-    hub_server: HubServer, hub_env: dict[str, str], out: Path, name: str
+    hub_server: HubServer, hub_env: dict[str, str], out: Path, name: str, hub_transport: str
 ) -> None:
     fault = hub_server.inject(FAULTS[name]())
 
@@ -83,6 +92,9 @@ def test_fault_ends_with_the_exact_tree(
     assert_each_file_committed_once(hub_server, REPO)
     assert len(push_commits(hub_server, REPO)) == 3  # a lost answer did not make a 4th
     assert '"verified_files": 8' in result.stdout
+    cas_writes = [r for r in hub_server.cas_requests if r.method == "POST"]
+    assert bool(cas_writes) == (hub_transport == "xet")  # the transport really used
+    assert bool(upload_requests(hub_server)) == (hub_transport == "lfs")
 
 
 def test_rate_limited_commit_waits_as_told(
@@ -96,6 +108,7 @@ def test_rate_limited_commit_waits_as_told(
     assert after.started - (limited.started + limited.duration) >= 2.5  # Retry-After + 1 s
 
 
+@pytest.mark.parametrize("hub_transport", ["lfs"])
 def test_rate_limited_upload_is_retried_after_the_wait(
     hub_server: HubServer, hub_env: dict[str, str], out: Path
 ) -> None:
@@ -146,6 +159,7 @@ def test_someone_else_commits_meanwhile(
     assert_each_file_committed_once(hub_server, REPO)
 
 
+@pytest.mark.parametrize("hub_transport", ["lfs"])  # Xet: test_push_xet_faults.py
 def test_killed_mid_push_then_rerun_finishes(
     hub_server: HubServer, hub_env: dict[str, str], out: Path
 ) -> None:

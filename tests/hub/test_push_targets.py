@@ -10,11 +10,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from conftest_hub import TRANSPORTS
 from hubserver import Fault, HubServer
 from pushtools import (
     SERVER_OPTIONS,
     assert_each_file_committed_once,
     assert_remote_is,
+    assert_transport,
     build_dataset,
     copy_build,
     ok,
@@ -45,10 +47,17 @@ def out(template: Path, tmp_path: Path) -> Path:
     return copy_build(template, tmp_path / "out")
 
 
+@pytest.mark.parametrize("hub_transport", TRANSPORTS)
 def test_create_pr_puts_every_batch_in_one_pull_request(
-    hub_server: HubServer, hub_env: dict[str, str], out: Path
+    hub_server: HubServer, hub_env: dict[str, str], out: Path, hub_transport: str
 ) -> None:
     result = push_json(run_push(hub_env, out, REPO, *BATCH, "--create-pr", "--json"))
+    assert_transport(hub_server, hub_transport)
+    tokens = hub_server.find("GET", path_contains="/xet-write-token/")
+    assert [r.path.rsplit("/xet-write-token/", 1)[1] for r in tokens] == (
+        ["None", "refs/pr/1", "refs/pr/1"] if hub_transport == "xet" else []
+    )  # the library asks for a PR's first token at revision "None" (as the Hub expects)
+    assert [r.query for r in tokens[:1]] == (["create_pr=1"] if hub_transport == "xet" else [])
 
     assert list(hub_server.pull_requests(REPO)) == [1]
     assert result["pr_url"] == f"{hub_server.url}/datasets/{REPO}/discussions/1"
@@ -62,8 +71,9 @@ def test_create_pr_puts_every_batch_in_one_pull_request(
     assert "nothing to push" in again.stdout  # an open PR can be continued with --revision
 
 
+@pytest.mark.parametrize("hub_transport", TRANSPORTS)
 def test_create_pr_whose_first_answer_is_lost_opens_one_pr(
-    hub_server: HubServer, hub_env: dict[str, str], out: Path
+    hub_server: HubServer, hub_env: dict[str, str], out: Path, hub_transport: str
 ) -> None:
     hub_server.inject(Fault("drop_response", r"/commit/", "POST", nth=1))
     ok(run_push(hub_env, out, REPO, *BATCH, "--create-pr"))
@@ -72,10 +82,12 @@ def test_create_pr_whose_first_answer_is_lost_opens_one_pr(
     assert_each_file_committed_once(hub_server, REPO, "refs/pr/1")
 
 
+@pytest.mark.parametrize("hub_transport", TRANSPORTS)
 def test_revision_creates_the_branch_and_lands_there(
-    hub_server: HubServer, hub_env: dict[str, str], out: Path
+    hub_server: HubServer, hub_env: dict[str, str], out: Path, hub_transport: str
 ) -> None:
     result = push_json(run_push(hub_env, out, REPO, *BATCH, "--revision", "v2-draft", "--json"))
+    assert_transport(hub_server, hub_transport)
 
     assert set(hub_server.branches(REPO)) == {"main", "v2-draft"}
     assert_remote_is(hub_server, REPO, out, "v2-draft")
@@ -85,11 +97,13 @@ def test_revision_creates_the_branch_and_lands_there(
     assert "nothing to push" in again.stdout
 
 
+@pytest.mark.parametrize("hub_transport", TRANSPORTS)
 def test_private_creates_a_private_repo(
-    hub_server: HubServer, hub_env: dict[str, str], out: Path
+    hub_server: HubServer, hub_env: dict[str, str], out: Path, hub_transport: str
 ) -> None:
     ok(run_push(hub_env, out, REPO, "--private", "--quiet"))
     assert hub_server.is_private(REPO)
+    assert_transport(hub_server, hub_transport)
     assert_remote_is(hub_server, REPO, out)
 
 
@@ -132,10 +146,22 @@ def test_no_xet_pushes_over_lfs_when_xet_would_be_used(
     hub_server: HubServer, hub_env: dict[str, str], out: Path
 ) -> None:
     env = without_xet(hub_env)  # hf_xet is installed: the client would go to Xet by default
-    refused = run_push(env, out, REPO, *BATCH)
-    assert refused.returncode == 4 and "--no-xet" in refused.stderr
-    assert hub_server.count(path_contains="xet-write-token") >= 1
-    assert push_commits(hub_server, REPO) == []
-
     ok(run_push(env, out, REPO, *BATCH, "--no-xet"))
     assert_remote_is(hub_server, REPO, out)
+    assert hub_server.cas_requests == [] and hub_server.count(path_contains="xet-") == 0
+    assert hub_server.count("PUT", path_regex=r"^/_lfs/") >= 7
+
+
+def test_a_hub_that_refuses_xet_names_no_xet(
+    hub_server_factory: Any, hub_env_factory: Any, out: Path
+) -> None:
+    no_cas = hub_server_factory(**SERVER_OPTIONS, xet=False)
+    env = hub_env_factory(server=no_cas, transport="xet")
+    refused = run_push(env, out, REPO, *BATCH)
+    assert refused.returncode == 4 and "--no-xet" in refused.stderr
+    assert refused.stderr.strip().splitlines()[-1].count("--no-xet") == 1
+    assert no_cas.count(path_contains="xet-write-token") >= 1
+    assert push_commits(no_cas, REPO) == []
+
+    ok(run_push(env, out, REPO, *BATCH, "--no-xet"))
+    assert_remote_is(no_cas, REPO, out)

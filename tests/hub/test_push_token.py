@@ -1,6 +1,7 @@
 """The token never appears anywhere push writes: stdout, stderr, errors, the files written under
 OUTPUT_DIR (card, manifests, lock) and under HF_HOME — even when the Hub echoes it back in an
-error message, and whether it comes from ``--token`` or ``HF_TOKEN``.
+error message, and whether it comes from ``--token`` or ``HF_TOKEN``; over Xet (whose local cache
+lives under HF_HOME) and over LFS.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from conftest_hub import TRANSPORTS
 from hubserver import Fault, HubServer
 from pushtools import (
     SERVER_OPTIONS,
@@ -24,6 +26,7 @@ from pushtools import (
 REPO = "user/secret-brains"
 TOKEN = "hf_VerySecretTokenValue0123456789"
 WRONG = "hf_WrongTokenValue9876543210abcdef"
+UPLOADS = {"xet": ("POST", r"^/cas/v1/xorbs/"), "lfs": ("PUT", r"^/_lfs/")}
 
 
 @pytest.fixture
@@ -47,24 +50,28 @@ def assert_nowhere(secret: str, texts: list[str], roots: list[Path]) -> None:
     assert checked, "no files were checked"
 
 
+@pytest.mark.parametrize("hub_transport", TRANSPORTS)
 def test_token_never_leaks(
     hub_server: HubServer,
     hub_env_factory: Callable[..., dict[str, str]],
     template: Path,
     tmp_path: Path,
+    hub_transport: str,
 ) -> None:
     out = copy_build(template, tmp_path / "out")
     texts: list[str] = []
 
     # --token, HF_TOKEN unset; retried faults on the way; the Hub echoes the token in an error
     anonymous = hub_env_factory(token=None)
-    hub_server.inject(Fault("status", r"^/_lfs/", "PUT", status=503))
+    method, uploads = UPLOADS[hub_transport]
+    upload_fault = hub_server.inject(Fault("status", uploads, method, status=503))
     hub_server.inject(
         Fault("status", r"/commit/", "POST", status=500, body={"error": f"oops for {TOKEN}"})
     )
     first = ok(run_push(anonymous, out, REPO, "--token", TOKEN, "--files-per-commit", "3"))
     texts += [first.stdout, first.stderr]
     assert_remote_is(hub_server, REPO, out)
+    assert upload_fault.fired == 1
 
     # HF_TOKEN, and a failure whose message contains the token: it is scrubbed
     with_env = hub_env_factory(token=TOKEN)

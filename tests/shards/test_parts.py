@@ -10,7 +10,7 @@ import pytest
 from factories import subject_table, tree_bytes
 
 from nifti2parquet import BuildOptions, build
-from nifti2parquet.errors import InputError, OptionError, OutputError
+from nifti2parquet.errors import OptionError, OutputError
 
 OPTIONS = dict(max_shard_size=20_000, row_group_size=8_000, workers=1)
 
@@ -144,13 +144,32 @@ def test_parts_use_the_saved_plan_and_do_not_read_the_source(
     assert tree_bytes(out) == single
 
 
-def test_a_saved_plan_for_other_options_is_not_used(table: Path, tmp_path: Path) -> None:
+def test_a_part_with_other_options_than_the_saved_plan_is_refused(
+    table: Path, tmp_path: Path
+) -> None:
+    """Issue 13, item 3: `--plan-only --max-shard-size 30KB`, then `--part 1/2` without it (and
+    `--finalize` without it) each refuse, naming the option, and build nothing."""
     out = tmp_path / "out"
-    build(str(table), str(out), BuildOptions(**OPTIONS, plan_only=True))
-    other = {**OPTIONS, "max_shard_size": 30_000}
-    table.rename(table.with_name("gone.csv"))
-    try:
-        with pytest.raises(InputError, match="no such file"):
-            build(str(table), str(out), BuildOptions(**other, part=(0, 2)))
-    finally:
-        table.with_name("gone.csv").rename(table)
+    cli = [sys.executable, "-m", "nifti2parquet", "build", str(table), str(out), "-q"]
+    sizes = ["--max-shard-size", "30KB", "--row-group-size", "8KB", "--workers", "1"]
+    planned = subprocess.run([*cli, *sizes, "--plan-only"], capture_output=True, text=True)
+    assert planned.returncode == 0, planned.stderr
+    for run in (["--part", "1/2", "--part-base", "1"], ["--finalize"]):
+        result = subprocess.run([*cli, *run], capture_output=True, text=True)
+        assert result.returncode == 2
+        [line] = result.stderr.splitlines()
+        what = "part 1 of 2" if "--part" in run else "--finalize"
+        assert line.startswith(
+            f"error: {what}: options differ from the plan saved by --plan-only: "
+            "--max-shard-size 30.0 KB there, 500.0 MB here; --row-group-size 8.0 KB there, "
+            "100.0 MB here"
+        )
+        assert not (out / "data").exists()
+    done = subprocess.run([*cli, *sizes, "--part", "0/2"], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    # a part run without --plan-only is held to the parts already built, too
+    plan = out / ".nifti2parquet" / "train" / "plan-options.json"
+    plan.unlink()
+    other = subprocess.run([*cli, "--part", "1/2"], capture_output=True, text=True)
+    assert other.returncode == 2
+    assert "options differ from part 1 of 2 (already built): --max-shard-size" in other.stderr

@@ -16,10 +16,12 @@ from typing import Any
 
 import yaml
 
+from ..errors import is_filtered
 from ..shards.manifest import Manifest
 from ..sources.dataset_files import FILE_COLUMNS, FILES_CONFIG
 from ..sources.schema import features_dict, features_yaml
-from ..units import format_size
+from ..units import count, format_size
+from .previews import previews_section
 
 README = "README.md"
 PLACEHOLDER_REPO = "USER/DATASET"
@@ -63,21 +65,32 @@ def hub_license(text: str) -> str:
     return "other"
 
 
+def license_slug(name: str) -> str:
+    """``My Lab's Data License 1.0`` → ``my-lab-s-data-license-1.0``: how the Hub spells a
+    ``license_name``."""
+    return re.sub(r"[^0-9a-z.]+", "-", name.strip().lower()).strip("-")
+
+
 def size_category(num_rows: int) -> str:
     return next((name for limit, name in _SIZE_CATEGORIES if num_rows < limit), "n>1B")
 
 
 def render_card(
-    manifests: Sequence[Manifest], repo_id: str | None = None, license: str = ""
+    manifests: Sequence[Manifest], repo_id: str | None = None, license: str = "", prose: str = ""
 ) -> str:
-    """The whole README.md for the splits in ``manifests`` (all sharing one features schema)."""
-    return "---\n" + _yaml_header(manifests, license) + "---\n\n" + _body(manifests, repo_id)
+    """The whole README.md for the splits in ``manifests`` (all sharing one features schema);
+    ``prose``: the user's own words (``CARD.md``), placed under the title and description."""
+    body = _body(manifests, repo_id, prose)
+    return "---\n" + _yaml_header(manifests, license) + "---\n\n" + body
 
 
 def _yaml_header(manifests: Sequence[Manifest], license: str) -> str:
     first = manifests[0]
     info = first.info
-    header: dict[str, Any] = {"license": hub_license(license or info.get("license", ""))}
+    written = license or info.get("license", "")
+    header: dict[str, Any] = {"license": hub_license(written)}
+    if header["license"] == "other":  # the Hub asks for a name when it has no identifier
+        header["license_name"] = license_slug(info.get("license_name") or written)
     if info.get("title"):
         header["pretty_name"] = info["title"]
     tags = ["nifti", "medical", "neuroimaging", "mri"] + (
@@ -131,20 +144,24 @@ def _files_info(manifests: Sequence[Manifest]) -> dict[str, Any]:
     }
 
 
-def _body(manifests: Sequence[Manifest], repo_id: str | None) -> str:
+def _body(manifests: Sequence[Manifest], repo_id: str | None, prose: str) -> str:
     first = manifests[0]
     info = first.info
     repo = repo_id or PLACEHOLDER_REPO
     parts = [f"# {info.get('title') or _default_title(repo_id)}\n"]
     if info.get("description"):
         parts.append(info["description"].strip() + "\n")
+    if prose.strip():
+        parts.append(prose.strip() + "\n")
     parts.append(_contents(manifests))
+    parts += [previews_section(manifests)] if any(m.previews for m in manifests) else []
     parts += [_bids_section(manifests)] if info.get("bids_version") or _bids_kinds(info) else []
     parts.append(_schema_table(first))
     parts.append(_snippets(first, repo))
     parts += [_files_section(manifests, repo)] if any(m.files for m in manifests) else []
     parts += [_left_out(manifests)] if any(m.left_out for m in manifests) else []
     parts += [_citation(info)] if _has_citation(info) else []
+    parts.append(privacy_section(manifests))
     parts.append(_provenance(manifests))
     return "\n".join(parts)
 
@@ -176,11 +193,17 @@ def _schema_table(manifest: Manifest) -> str:
     lines = ["## Schema\n", "| column | type | description |", "|---|---|---|"]
     for column in manifest.columns:
         feature = manifest.features[column["name"]]
-        lines.append(f"| `{column['name']}` | {_type_label(feature)} | {column['description']} |")
+        description = column["description"] or _IMAGE_WORDS.get(column["kind"], "")
+        lines.append(f"| `{column['name']}` | {_type_label(feature)} | {description} |")
+    blanked = " (but the header text blanked on purpose: see Privacy checks)"
     return (
         "\n".join(lines) + "\n\nEach image is stored as the original file's exact bytes "
-        "(`.nii` or `.nii.gz`) with its path in the source dataset in `path`.\n"
+        f"(`.nii` or `.nii.gz`){blanked if manifest.privacy.get('blanked_images') else ''} "
+        "with its path in the source dataset in `path`.\n"
     )
+
+
+_IMAGE_WORDS = {"image": "A NIfTI image", "image_list": "A list of NIfTI images"}
 
 
 def _type_label(feature: Any) -> str:
@@ -287,16 +310,42 @@ _FILTERED_EXPORT = (
 
 
 def _left_out(manifests: Sequence[Manifest]) -> str:
-    lines = [
-        "## Files left out\n",
-        "These input files were found but are not in this dataset (bad files left out with "
-        "`--on-error skip`, filters, files a BIDS dataset ignores), each with the reason:\n",
-        "| file | reason |",
-        "|---|---|",
-    ]
-    for m in manifests:
-        lines += [f"| `{p.path}` | {p.message} |" for p in m.left_out]
+    """Files left out for a reason in the files are listed; files the build's own filters
+    (``--subject``...) left out are a count: the page is about the dataset, not the selection."""
+    listed = [p for m in manifests for p in m.left_out if not is_filtered(p)]
+    filtered = sum(1 for m in manifests for p in m.left_out if is_filtered(p))
+    lines = ["## Files left out\n"]
+    if filtered:
+        lines.append(
+            f"{count(filtered, 'file')} of the source {'was' if filtered == 1 else 'were'} "
+            f"filtered out by the build's selection (`{_selection(manifests[0])}`).\n"
+        )
+    if listed:
+        lines += [
+            "These input files were found but are not in this dataset (bad files left out with "
+            "`--on-error skip`, files a BIDS dataset ignores), each with the reason:\n",
+            "| file | reason |",
+            "|---|---|",
+        ]
+        lines += [f"| `{p.path}` | {p.message} |" for p in listed]
     return "\n".join(lines) + "\n"
+
+
+_FILTER_FLAGS = {
+    "subjects": "--subject",
+    "sessions": "--session",
+    "datatypes": "--datatype",
+    "suffixes": "--suffix",
+    "tasks": "--task",
+}
+
+
+def _selection(manifest: Manifest) -> str:
+    source = manifest.options.get("source") or {}
+    flags = [
+        f"{flag} {value}" for key, flag in _FILTER_FLAGS.items() for value in source.get(key) or []
+    ]
+    return " ".join(flags) or "filters"
 
 
 def _extra(info: dict[str, Any]) -> dict[str, str]:
@@ -323,20 +372,19 @@ def _bids_section(manifests: Sequence[Manifest]) -> str:
     lines = ["## BIDS\n", f"Built from a BIDS dataset{version}."]
     layout = extra.get("bids_layout")
     if layout:
-        lines[-1] += (
-            f" One row per {_LAYOUT_WORDS.get(layout, layout)} (`--rows {layout}`); each image "
-            f"column `K` has a `K_info` column with the image's path, BIDS entities, merged "
-            f"sidecar JSON and header summary."
-        )
+        lines[-1] += f" One row per {_LAYOUT_WORDS.get(layout, layout)} (`--rows {layout}`); "
+        lines[-1] += _LAYOUT_COLUMNS.get(layout, _LAYOUT_COLUMNS["session"])
     lines.append("")
     kinds = _bids_kinds(info)
     if kinds:
+        first = "`kind`" if layout == "file" else "column"
         lines += [
-            "| column | files | rows with it | datatype | suffix | task | pipeline |",
+            f"| {first} | files | rows with it | datatype | suffix | task | pipeline |",
             "|---|---:|---:|---|---|---|---|",
         ]
         for k in kinds:
-            name = f"`{k.get('column')}`" + (" (list)" if k.get("list") else "")
+            list_note = " (list)" if k.get("list") and layout != "file" else ""
+            name = f"`{k.get('column')}`" + list_note
             files, rows = _column_counts(manifests, str(k.get("column")))
             lines.append(
                 f"| {name} | {files:,} | {rows:,} | "
@@ -355,8 +403,25 @@ def _bids_section(manifests: Sequence[Manifest]) -> str:
     return "\n".join(lines)
 
 
+_LAYOUT_COLUMNS = {
+    "session": (
+        "each image column `K` has a `K_info` column with the image's path, BIDS entities, "
+        "merged sidecar JSON and header summary."
+    ),
+    "file": (
+        "the image is in `image`, and the columns beside it give its path, BIDS entities, "
+        "merged sidecar JSON and header summary; `kind` names the image column the file has in "
+        "the session and subject layouts."
+    ),
+}
+
+
 def _column_counts(manifests: Sequence[Manifest], column: str) -> tuple[int, int]:
-    """Images and rows with an image in a column, as written (after any file was left out)."""
+    """Images and rows with an image in a column, as written (after any file was left out); in
+    the file layout, images of that kind (one per row)."""
+    if any(m.images_per_kind for m in manifests):
+        files = sum(m.images_per_kind.get(column, 0) for m in manifests)
+        return files, files
     files = sum(m.images_per_column.get(column, 0) for m in manifests)
     rows = sum(m.rows_per_column.get(column, 0) for m in manifests)
     return files, rows
@@ -374,15 +439,22 @@ def _citation(info: dict[str, Any]) -> str:
         lines.append("Authors: " + ", ".join(info["authors"]) + "\n")
     if info.get("doi"):
         lines.append(f"DOI: {info['doi']}\n")
-    if info.get("citation"):
-        lines.append("How to cite:\n\n" + info["citation"].strip() + "\n")
+    citation = info.get("citation", "").strip()
+    if citation and not _is_bibtex(citation):
+        lines.append("How to cite:\n\n" + citation + "\n")
     if info.get("acknowledgements"):
         lines.append("Acknowledgements: " + info["acknowledgements"].strip() + "\n")
     if info.get("references"):
         lines.append("References:\n\n" + "\n".join(f"- {r}" for r in info["references"]) + "\n")
-    if info.get("title") and (info.get("doi") or info.get("authors")):
+    if _is_bibtex(citation):
+        lines.append("BibTeX:\n\n```bibtex\n" + citation + "\n```\n")
+    elif info.get("title") and (info.get("doi") or info.get("authors")):
         lines.append("BibTeX:\n\n```bibtex\n" + _bibtex(info) + "\n```\n")
     return "\n".join(lines)
+
+
+def _is_bibtex(text: str) -> bool:
+    return bool(re.match(r"@\w+\s*\{", text))
 
 
 def _bibtex(info: dict[str, Any]) -> str:
@@ -391,6 +463,8 @@ def _bibtex(info: dict[str, Any]) -> str:
     fields = [("title", "{" + info["title"] + "}")]
     if info.get("authors"):
         fields.append(("author", " and ".join(info["authors"])))
+    if info.get("year"):
+        fields.append(("year", str(info["year"])))
     if doi:
         fields += [("doi", doi), ("url", f"https://doi.org/{doi}")]
     body = ",\n".join(f"  {name} = {{{value}}}" for name, value in fields)
@@ -411,6 +485,78 @@ def _provenance(manifests: Sequence[Manifest]) -> str:
         f"{format_size(manifests[0].options.get('row_group_size', 0))}, and every image's sha256 "
         f"is recorded and checked.\n"
     )
+
+
+def privacy_section(manifests: Sequence[Manifest]) -> str:
+    """What the privacy preflight scanned and found (kinds and counts, never a value), the
+    defacing statement, and what was left out or changed on purpose."""
+    records = [m.privacy for m in manifests if m.privacy.get("scanned")]
+    lines = ["## Privacy checks\n"]
+    if not records:
+        lines.append("No privacy scan was recorded for this build.\n")
+        return "\n".join(lines)
+    images = sum(r.get("images_scanned", 0) for r in records)
+    files = sum(r.get("metadata_files_scanned", 0) for r in records)
+    scanned = (
+        f"Privacy checks: {images:,} images, {files:,} metadata files scanned (NIfTI header "
+        f"text and extensions, sidecar JSON, tables, paths)"
+    )
+    kinds: dict[str, dict[str, int]] = {}
+    for r in records:
+        for kind, counts in r.get("kinds", {}).items():
+            for severity, n in counts.items():
+                kinds.setdefault(kind, {}).setdefault(severity, 0)
+                kinds[kind][severity] += n
+    if not kinds:
+        lines.append(scanned + "; no identifying fields found.\n")
+    else:
+        lines += [scanned + "; found (values are not shown):\n", "| kind | identifying | review |"]
+        lines.append("|---|---:|---:|")
+        lines += [
+            f"| {kind} | {c.get('identifying', 0):,} | {c.get('review', 0):,} |"
+            for kind, c in sorted(kinds.items())
+        ]
+        lines.append("")
+    lines += _defacing_lines(records) + _changed_lines(records)
+    lines.append(
+        "This is a preflight of what the files say, not a guarantee of de-identification: "
+        "voxels (faces) and the meaning of free text are not checked.\n"
+    )
+    return "\n".join(lines)
+
+
+def _defacing_lines(records: Sequence[dict[str, Any]]) -> list[str]:
+    total = {k: sum((r.get("defacing") or {}).get(k, 0) for r in records) for k in _DEFACING}
+    if not total["anatomical_images"]:
+        return []
+    line = (
+        f"Defacing of the {total['anatomical_images']:,} anatomical images, as the dataset "
+        f"states it: {total['defaced']:,} defaced, {total['not_defaced']:,} not defaced"
+    )
+    if total["unknown"]:
+        line += f", {total['unknown']:,} unknown (the dataset does not say)"
+    return [line + ".\n"]
+
+
+_DEFACING = ("anatomical_images", "defaced", "not_defaced", "unknown")
+
+
+def _changed_lines(records: Sequence[dict[str, Any]]) -> list[str]:
+    lines = []
+    blanked = sum(r.get("blanked_images", 0) for r in records)
+    if blanked:
+        fields = sorted({f for r in records for f in r.get("blanked_fields", ())})
+        lines.append(
+            f"{blanked:,} images are stored with their NIfTI header text blanked and header "
+            f"extensions dropped on purpose ({', '.join(fields)}); every other byte is the "
+            f"source's, and the sha256 of both is recorded.\n"
+        )
+    left = sorted({f for r in records for f in r.get("excluded_fields", ())})
+    left += sorted({c for r in records for c in r.get("excluded_columns", ())})
+    if left:
+        names = ", ".join(f"`{n}`" for n in left)
+        lines.append(f"Left out of the published metadata on purpose: {names}.\n")
+    return lines
 
 
 def card_repo_id(text: str) -> str | None:

@@ -37,7 +37,9 @@ def compare_with_source(
     unusable_now = {p.path: p.message for p in rows.left_out}
     left_out = {p.path: p.message for p in left_out_at_build}
     stored = Counter(r.path for r in records)
-    problems = _duplicates(records, stored)
+    # BIDS: every file exactly once, a property of the crawl. A table may name one file in
+    # several cells (a template, a mask), and each of them stores it.
+    problems = _duplicates(records, stored) if rows.kind == "bids" else []
     problems += _stored_not_in_source(stored, now, unusable_now)
     problems += _source_not_stored(stored, now, unusable_now, left_out)
     pairs = [(r, now[r.path]) for r in _first_records(records) if r.path in now]
@@ -114,7 +116,7 @@ def _changed_files(
 
     def one(pair: tuple[ImageRecord, ImageRef]) -> tuple[ImageRecord, ImageRef, str | None]:
         record, image = pair
-        if image.size != record.size:
+        if image.size != _source_size(record):
             return record, image, None
         try:
             digest = storage.sha256(image.url)
@@ -133,19 +135,34 @@ def _changed_files(
             message = _change(record, image, digest)
             if message:
                 problems.append(Problem(record.path, f"{message} ({_where(record)})"))
+            elif record.changed:
+                counts["changed_on_purpose"] += 1
+                problems.append(Problem(record.path, _on_purpose(record), "info"))
     return problems, counts
 
 
+def _source_size(record: ImageRecord) -> int:
+    """What the source file measured at build time (the stored size, unless changed on purpose)."""
+    return record.size if record.source_size is None else record.source_size
+
+
+def _on_purpose(record: ImageRecord) -> str:
+    if record.column == "content":  # a file of the files config, rewritten by an exclusion
+        what = ", ".join(record.changed) or "--exclude-field/--exclude-column"
+    else:
+        what = f"{', '.join(record.changed)} blanked by --blank-nifti-headers"
+    return f"stored changed on purpose ({what}); the source still matches the build's record"
+
+
 def _change(record: ImageRecord, image: ImageRef, digest: str | None) -> str | None:
+    size, expected = _source_size(record), record.source_sha256 or record.sha256
     if digest is None:
-        return (
-            f"source file changed since the build: {image.size:,} bytes now, {record.size:,} stored"
-        )
+        return f"source file changed since the build: {image.size:,} bytes now, {size:,} stored"
     if digest.startswith("error: "):
         return f"cannot read the source file: {digest[7:]}"
-    if digest != record.sha256:
+    if digest != expected:
         return (
             f"source file differs from the stored image: sha256 {digest[:12]}… now, "
-            f"{record.sha256[:12]}… stored"
+            f"{expected[:12]}… stored"
         )
     return None

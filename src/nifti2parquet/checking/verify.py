@@ -31,7 +31,7 @@ import pyarrow.parquet as pq
 import yaml
 
 from ..card.readme import README
-from ..errors import Problem
+from ..errors import OutputError, Problem
 from ..progress import Reporter
 from ..shards.manifest import (
     ImageRecord,
@@ -62,6 +62,7 @@ class VerifyReport:
     problems: list[Problem] = field(default_factory=list)
     warnings: list[Problem] = field(default_factory=list)
     hub: str | None = None  # "user/name@revision" when the Hub was checked
+    on_purpose: list[Problem] = field(default_factory=list)  # images the build changed on purpose
 
     @property
     def ok(self) -> bool:
@@ -76,6 +77,9 @@ class VerifyReport:
     def extend(self, found: Iterable[Problem], counts: Counter | None = None) -> None:
         """Take a sub-check's findings: errors to problems, the rest to warnings."""
         for problem in found:
+            if problem.severity == "info":
+                self.on_purpose.append(problem)
+                continue
             (self.problems if problem.severity == "error" else self.warnings).append(problem)
         self.counts.update(counts or {})
 
@@ -88,6 +92,8 @@ class VerifyReport:
             parts.append(f"{count(c['files'], 'file')} in the {FILES_CONFIG!r} config")
         if "source_files" in c:
             parts.append(count(c["source_files"], "source file"))
+        if c["changed_on_purpose"]:
+            parts.append(f"{c['changed_on_purpose']:,} changed on purpose")
         if self.hub:
             parts.append(f"{count(c['remote_files'], 'file')} on the Hub ({self.hub})")
         return f"{', '.join(parts)}: {'OK' if self.ok else count(len(self.problems), 'problem')}"
@@ -99,6 +105,7 @@ class VerifyReport:
             "checked": dict(self.counts),
             "problems": [p.to_dict() for p in self.problems],
             "warnings": [p.to_dict() for p in self.warnings],
+            "changed_on_purpose": [p.to_dict() for p in self.on_purpose],
         }
 
 
@@ -133,6 +140,12 @@ def verify(
         if isinstance(output_dir, OutputFolder)
         else OutputFolder(output_dir, options.source_options.storage)
     )
+    if not output.exists(""):
+        raise OutputError(f"{output.url}: no such folder")
+    if options.repo_id:  # before the local checks: an unreachable Hub is said in seconds
+        from ..hub.client import check_hub_access
+
+        check_hub_access(options.token, need_token=False, what="verify --repo")
     report = VerifyReport()
     manifests = _manifests(output, options.splits, report)
     for manifest in manifests:
@@ -141,6 +154,7 @@ def verify(
     measured = _check_shards(output, manifests, options, reporter, report)
     if manifests:
         _check_card(output, manifests, measured, report)
+        _check_previews(output, manifests, report)
     if manifests and options.source is not None:
         _check_source(output, manifests, options, reporter, report)
     if options.repo_id:
@@ -585,6 +599,19 @@ def _check_card(
     report.counts["cards"] += 1
 
 
+def _check_previews(
+    output: OutputFolder, manifests: Sequence[Manifest], report: VerifyReport
+) -> None:
+    """The card's pictures are there, as the build drew them."""
+    from ..card.previews import check_previews
+
+    for manifest in manifests:
+        found, checked = check_previews(output, manifest)
+        for path, message in found:
+            report.add(path, message)
+        report.counts["previews"] += checked
+
+
 def _card_info(text: str, report: VerifyReport) -> dict[str, dict[str, Any]] | None:
     """The card's ``dataset_info`` per config name (one config: a dict; several: a list)."""
     try:
@@ -684,11 +711,15 @@ def _check_hub(
     output: OutputFolder, options: VerifyOptions, reporter: Reporter, report: VerifyReport
 ) -> None:
     """All built splits (whatever ``splits`` says: the remote README promises all of them)."""
-    from ..hub.remote import LocalFile, check_hub, local_card
+    from ..hub.remote import LocalFile, check_hub, local_card, small_file
 
     assert options.repo_id is not None
     manifests = [m for s in built_splits(output) if (m := read_manifest(output, s))]
     expected = [LocalFile(s.path, s.size, s.sha256) for m in manifests for s in m.all_shards]
+    for record in (r for m in manifests for r in m.previews if r.get("path")):
+        if output.exists(record["path"]):
+            with output.open_read(record["path"]) as f:
+                expected.append(small_file(record["path"], f.read()))
     if output.exists(README):
         with output.open_read(README) as f:
             expected.append(local_card(README, f.read()))

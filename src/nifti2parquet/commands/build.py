@@ -20,7 +20,10 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from ..card.readme import README, render_card
+from ..card.details import CardDetails, card_info, described_columns, read_dictionary
+from ..card.previews import make_previews
+from ..card.prose import PROSE, read_prose, refuse_edited_card, write_card
+from ..card.readme import render_card
 from ..checking.inputs import (
     CheckLevel,
     OnError,
@@ -29,10 +32,14 @@ from ..checking.inputs import (
     row_limit_problems,
     without_images,
 )
+from ..checking.privacy import PrivacyOptions, PrivacyReport, scan_privacy
+from ..checking.privacy_rules import load_rules
 from ..checking.scan import file_sha256
 from ..checking.verify import VerifyReport, verify_footers
-from ..errors import InputError, OptionError, OutputError, Problem, errors_only
+from ..errors import InputError, OptionError, OutputError, Problem, errors_only, is_filtered
 from ..progress import Reporter
+from ..shards.blanking import Blanked, blank_headers, check_blanking, clear_blanked, on_purpose
+from ..shards.excluded import exclude_in_other_files
 from ..shards.manifest import (
     FilesRecord,
     ImageRecord,
@@ -42,13 +49,15 @@ from ..shards.manifest import (
     built_splits,
     columns_summary,
     image_records,
-    info_dict,
     load_plan,
     manifest_path,
     plan_fingerprint_of,
+    plan_record_of,
     read_manifest,
     read_marker,
     save_plan,
+    save_plan_options,
+    saved_plan_path,
     shard_keys,
     source_options_record,
     split_dir,
@@ -59,12 +68,13 @@ from ..shards.output import STATE, TMP, OutputFolder
 from ..shards.plan import VIEWER_ROW_GROUP_LIMIT, Plan, PlanOptions, ShardPlan, plan_shards
 from ..shards.workers import WorkerPool
 from ..shards.writer import ShardResult, ShardTask, write_shard
-from ..sources import SELECTION_FIELDS, SourceOptions, read_source
+from ..sources import SELECTION_FIELDS, SourceOptions, check_source_exists, read_source
 from ..sources.dataset_files import FILES_CONFIG, files_rows
 from ..sources.fsio import Storage
 from ..sources.rows import SourceRows, images_in_row
 from ..sources.schema import features_dict
 from ..units import count, format_size
+from .parts import refuse_other_plan
 
 REMOTE_READ_AHEAD = 64 << 20
 
@@ -103,6 +113,19 @@ class BuildOptions:
     storage: Storage = field(default_factory=Storage)
     read_threads: int = 4  # remote images: range requests at once
     read_ahead: int | None = None  # remote images: bytes fetched ahead of writing (None: 64 MiB)
+    # the card's words (a BIDS source says them itself; given ones replace its)
+    title: str = ""
+    description: str = ""
+    citation: str = ""  # how to cite, or a BibTeX entry
+    license_name: str = ""  # for a license the Hub has no identifier for
+    column_descriptions: str = ""  # a JSON data dictionary like participants.json
+    previews: bool = True  # PNG previews of a few images per column for the card
+    exclude_fields: tuple[str, ...] = ()  # sidecar JSON keys left out of the published metadata
+    exclude_columns: tuple[str, ...] = ()  # table columns left out of it
+    blank_nifti_headers: bool = False  # store images with header text blanked, extensions dropped
+    privacy_rules: str | None = None  # YAML file of extra identifying/review fields and patterns
+    known_identifiers: str | None = None  # file of participant names/IDs to search (never stored)
+    privacy_scan: bool = True  # False only to measure the scan's cost (benchmarks)
 
     def plan_options(self) -> PlanOptions:
         return PlanOptions(self.split, self.max_shard_size, self.row_group_size)
@@ -111,8 +134,28 @@ class BuildOptions:
         selection = {name: getattr(self, name) for name in SELECTION_FIELDS}
         return SourceOptions(**selection, storage=self.storage)
 
+    def card_details(self) -> CardDetails:
+        return CardDetails(
+            self.license,
+            self.title,
+            self.description,
+            self.citation,
+            self.license_name,
+            self.column_descriptions,
+        )
+
     def worker_count(self) -> int:
         return self.workers if self.workers > 0 else max(1, usable_cpus() // 2)
+
+    def privacy_options(self) -> PrivacyOptions | None:
+        """The scan's rules, read now (a bad rules file fails before anything is read)."""
+        if not self.privacy_scan:
+            return None
+        return PrivacyOptions(
+            rules=load_rules(self.privacy_rules, self.known_identifiers),
+            exclude_fields=self.exclude_fields,
+            exclude_columns=self.exclude_columns,
+        )
 
 
 @dataclass(frozen=True)
@@ -136,23 +179,44 @@ class BuildResult:
     verify: dict[str, Any] | None
     seconds: float
     part: tuple[int, int] | None = None
+    plan_shards: int = 0  # shards of the whole plan (a part builds some of them)
+    privacy: dict[str, Any] | None = None  # the privacy scan (values masked); None: not run
 
     @property
     def files_written(self) -> int:
         return self.num_images
 
+    @property
+    def files_filtered_out(self) -> int:
+        return sum(1 for p in self.left_out if is_filtered(p))
+
     def summary(self) -> str:
+        """One line; a part counts its own shards' rows, images and bytes."""
         where = f" (part {self.part[0] + 1} of {self.part[1]})" if self.part else ""
-        left = f", {len(self.left_out)} left out" if self.left_out else ""
         verified = f"; verified: {self.verify['summary']}" if self.verify else ""
+        shards = count(self.num_shards, "shard") + (
+            f" of the plan's {self.plan_shards:,}" if self.part else ""
+        )
+        verified += f"; {self.privacy['summary']}" if self.privacy else ""
         return (
             f"{self.status}{where} {self.output}: {count(self.num_rows, 'row')}, "
-            f"{count(self.num_images, 'image')} + {count(self.other_files, 'other file')} of "
-            f"{count(self.files_found, 'file')} found{left}, "
-            f"{format_size(self.image_bytes)} in {count(self.num_shards, 'shard')} "
+            f"{self._files()}, {format_size(self.image_bytes)} in {shards} "
             f"({self.shards_written} written, {self.shards_reused} reused) in "
             f"{self.seconds:.1f} s{verified}"
         )
+
+    def _files(self) -> str:
+        """``2 images + 1 other file of 9 files written (5 filtered out, 1 left out)``: every file
+        the source names, in the image rows, in the files config, or left out."""
+        if self.part:
+            return count(self.num_images, "image")
+        filtered = self.files_filtered_out
+        reasons = [f"{filtered:,} filtered out"] if filtered else []
+        if len(self.left_out) > filtered:
+            reasons.append(f"{len(self.left_out) - filtered:,} left out")
+        why = f" ({', '.join(reasons)})" if reasons else ""
+        written = f"{count(self.num_images, 'image')} + {count(self.other_files, 'other file')}"
+        return f"{written} of {count(self.files_found, 'file')} written{why}"
 
     def to_dict(self) -> dict[str, Any]:
         data = dataclasses.asdict(self)
@@ -160,6 +224,7 @@ class BuildResult:
         data["warnings"] = [p.to_dict() for p in self.warnings]
         data["files_written"] = self.files_written
         data["files_left_out"] = len(self.left_out)
+        data["files_filtered_out"] = self.files_filtered_out
         data["summary"] = self.summary()
         return data
 
@@ -175,6 +240,12 @@ def build(
     options.plan_options().check()
     _check_part(options)
     output = OutputFolder(output_dir, options.storage)
+    check_output_free(output)
+    refuse_edited_card(output)
+    if not (options.part and output.exists(saved_plan_path(options.split))):
+        check_source_exists(source)  # parts with a saved plan do not read the source
+    read_dictionary(options.column_descriptions, options.storage, required=True)
+    check_blanking(output, options.blank_nifti_headers)
     try:
         return _build(source, output, options, reporter or Reporter())
     except OSError as exc:
@@ -190,15 +261,16 @@ def _build(
     source: str, output: OutputFolder, options: BuildOptions, reporter: Reporter
 ) -> BuildResult:
     started = time.monotonic()
-    _claim_output(output)
+    privacy_options = options.privacy_options()
+    output.makedirs(TMP)
     lock = f"build-{options.split}" + (f"-part{options.part[0]}" if options.part else "")
     with output.lock(lock):
-        rows, plan = _rows_and_plan(source, output, options, reporter)
+        rows, plan, found = _rows_and_plan(source, output, options, reporter, privacy_options)
         if options.plan_only:
-            job = _Job(output, rows, plan, {}, options, reporter)
+            job = _Job(output, rows, plan, {}, options, reporter, found)
             return job.result("planned", 0, 0, None, started)
         while True:
-            job = _Job(output, rows, plan, shard_keys(plan, rows), options, reporter)
+            job = _Job(output, rows, plan, shard_keys(plan, rows), options, reporter, found)
             try:
                 written, reused = job.run_shards()
                 break
@@ -215,9 +287,33 @@ def _build(
         return job.result("built", written, reused, report, started)
 
 
+@dataclass(frozen=True)
+class _Privacy:
+    """What the build found (the scan) and changed on purpose (blanked headers, and the other
+    files rewritten without the excluded fields and columns)."""
+
+    report: PrivacyReport | None = None
+    blanked: tuple[Blanked, ...] = ()
+    excluded: tuple[Blanked, ...] = ()
+
+    def record(self) -> dict[str, Any]:
+        """The manifest's and the result's privacy record; values masked."""
+        if self.report is None:
+            return {"scanned": False}
+        return self.report.to_dict() | {
+            "blanked_images": len(self.blanked),
+            "blanked_fields": sorted({c for b in self.blanked for c in b.changed}),
+            "rewritten_files": len(self.excluded),
+        }
+
+
 def _rows_and_plan(
-    source: str, output: OutputFolder, options: BuildOptions, reporter: Reporter
-) -> tuple[SourceRows, Plan]:
+    source: str,
+    output: OutputFolder,
+    options: BuildOptions,
+    reporter: Reporter,
+    privacy_options: PrivacyOptions | None,
+) -> tuple[SourceRows, Plan, _Privacy]:
     """Read, check and plan; or, for an array-job part, load what ``--plan-only`` saved.
 
     Parts skip reading the source (the listing and every image's header: at millions of files,
@@ -225,15 +321,50 @@ def _rows_and_plan(
     changed since the plan was saved are noticed there.
     """
     fingerprint = plan_fingerprint_of(source, _plan_record(options))
+    record = plan_record_of(source, _plan_record(options))
+    if options.part or options.finalize:
+        refuse_other_plan(output, options.split, record, _run_name(options))
     if options.part:
         saved = load_plan(output, options.split, fingerprint)
         if saved is not None:
             reporter.step("using the plan saved by --plan-only")
-            return saved
+            return (*saved, _Privacy())
     rows, plan = prepare(source, options, reporter)
+    blanked: tuple[Blanked, ...] = ()
+    if options.blank_nifti_headers:
+        images = len({img.display for _, _, img in rows.images()})
+        with reporter.bar(images, "blanking header text", unit="files") as bar:
+            rows, blanked = blank_headers(rows, output, options.storage, progress=bar.update)
+        plan = plan_shards(rows, options.plan_options())
+    rows, excluded = exclude_in_other_files(
+        rows, output, options.storage, options.exclude_fields, options.exclude_columns
+    )
+    report = scan_source(rows, options, privacy_options, reporter)  # what will be published
     if options.plan_only:
+        for name in output.listdir(f"{split_dir(options.split)}/parts"):  # a new plan: parts anew
+            output.remove(f"{split_dir(options.split)}/parts/{name}")
         save_plan(output, options.split, fingerprint, rows, plan)
-    return rows, plan
+        save_plan_options(output, options.split, record)
+    return rows, plan, _Privacy(report, blanked, excluded)
+
+
+def scan_source(
+    rows: SourceRows,
+    options: BuildOptions,
+    privacy_options: PrivacyOptions | None,
+    reporter: Reporter,
+) -> PrivacyReport | None:
+    """The privacy preflight over what ``rows`` would publish (headers, metadata, paths)."""
+    if privacy_options is None:
+        return None
+    reporter.step("scanning headers, metadata and paths for identifying information")
+    return scan_privacy(rows, options.storage, privacy_options)
+
+
+def _run_name(options: BuildOptions) -> str:
+    if options.part:
+        return f"part {options.part[0] + 1} of {options.part[1]}"
+    return "--finalize"
 
 
 def _plan_record(options: BuildOptions) -> dict[str, Any]:
@@ -243,6 +374,7 @@ def _plan_record(options: BuildOptions) -> dict[str, Any]:
         "row_group_size": options.row_group_size,
         "on_error": options.on_error,
         "check": options.check,
+        "blank_nifti_headers": options.blank_nifti_headers,
     }
 
 
@@ -257,12 +389,14 @@ def _check_part(options: BuildOptions) -> None:
         raise OptionError("--plan-only is its own step: run it before the --part runs")
 
 
-def _claim_output(output: OutputFolder) -> None:
-    """Write only into a new or empty folder, or one this tool made; never over other files."""
+def check_output_free(output: OutputFolder) -> None:
+    """Write only into a new or empty folder, or one this tool made; never over other files.
+    Checks only: nothing is created until the source is found."""
     if not output.remote and os.path.isfile(output.url):
         raise OutputError(f"{output.url}: is a file; OUTPUT_DIR must be a folder")
-    if output.exists(STATE) or output.is_empty() or not output.exists(""):
-        output.makedirs(TMP)
+    if output.exists(STATE) or not output.exists(""):
+        return
+    if set(output.listdir("")) <= {PROSE}:  # empty, or only the card prose written beforehand
         return
     raise OutputError(
         f"{output.url}: folder is not empty and was not made by nifti2parquet; "
@@ -283,6 +417,8 @@ def prepare(
     rows = read_source(source, options.source_options())
     if not rows.rows:
         raise InputError(f"{source}: no rows to build")
+    # the card's column descriptions are checked now, before a byte is written
+    described_columns(rows.columns, source, options.column_descriptions, options.storage)
     if rows.checked != options.check and rows.checked != "deep":
         images = list(rows.images())
         with reporter.bar(len(images), f"checking {len(images):,} files", unit="files") as bar:
@@ -307,9 +443,11 @@ class _Job:
         keys: dict[str, str],
         options: BuildOptions,
         reporter: Reporter,
+        privacy: _Privacy | None = None,
     ) -> None:
         self.output, self.rows, self.plan, self.keys = output, rows, plan, keys
         self.options, self.reporter = options, reporter
+        self.privacy = privacy or _Privacy()
         self.split = options.split
         self.folder = plan.options.folder
         # where its markers and manifest live: the split's own folder, or files/{split}
@@ -354,7 +492,7 @@ class _Job:
         self.output.makedirs(self.folder)
         total = sum(self.rows_bytes(s) for s in todo)
         workers = min(self.options.worker_count(), len(todo))
-        label = f"writing {len(todo)} shard(s), {format_size(total)}"
+        label = f"writing {count(len(todo), 'shard')}, {format_size(total)}"
         with self.reporter.bar(total, label) as bar:
             if workers <= 1:
                 for shard in todo:
@@ -416,7 +554,13 @@ class _Job:
         index, count = self.options.part  # type: ignore[misc]
         path = f"{split_dir(self.split)}/parts/part-{index}-of-{count}.json"
         names = [s.name for s in self.my_shards()]
-        data = {"part": index, "of": count, "shards": names, "keys": [self.keys[n] for n in names]}
+        data = {
+            "part": index,
+            "of": count,
+            "shards": names,
+            "keys": [self.keys[n] for n in names],
+            "plan": plan_record_of(self.rows.source, _plan_record(self.options)),
+        }
         self.output.write_text_atomic(path, json.dumps(data) + "\n")
 
     def finalize(self) -> VerifyReport:
@@ -425,14 +569,16 @@ class _Job:
         self._collect_records()
         self._remove_stale_shards()
         images = list(image_records(self.plan, self.rows, self.records))
-        files = self._files_job(images).finish_files()
-        manifest = dataclasses.replace(self._manifest(), files=files)
-        write_images(self.output, self.split, iter(images))
+        files = self._files_job(images).finish_files(self.privacy.excluded)
+        previews = self._previews()
+        manifest = dataclasses.replace(self._manifest(), files=files, previews=previews)
+        write_images(self.output, self.split, on_purpose(iter(images), self.privacy.blanked))
         self.output.write_text_atomic(manifest_path(self.split), manifest.to_json())
         manifests = _all_manifests(self.output, manifest)
-        card = render_card(manifests, self.options.repo_id, self.options.license)
-        self.output.write_text_atomic(README, card)
+        card = render_card(manifests, self.options.repo_id, prose=read_prose(self.output))
+        write_card(self.output, card.encode("utf-8"))
         self.output.clear_tmp()
+        clear_blanked(self.output)
         report = verify_footers(self.output)
         if not report.ok:
             raise OutputError("the build finished but its checks failed:", report.problems)
@@ -456,7 +602,7 @@ class _Job:
         whole = dataclasses.replace(self.options, part=None, finalize=False)
         return _Job(self.output, rows, plan, shard_keys(plan, rows), whole, self.reporter)
 
-    def finish_files(self) -> FilesRecord:
+    def finish_files(self, changed: Sequence[Blanked] = ()) -> FilesRecord:
         """Write the files config's shards (reusing finished ones) and record them."""
         self.run_shards()
         self._collect_records()
@@ -466,6 +612,7 @@ class _Job:
             num_files=len(self.rows.rows),
             stored=sum(1 for row in self.rows.rows if row[-1] is not None),
             stored_bytes=sum(row[-1].size for row in self.rows.rows if row[-1] is not None),
+            changed=tuple(b.to_dict() for b in changed),
         )
 
     def _collect_records(self) -> None:
@@ -482,6 +629,21 @@ class _Job:
                 f"{_missing_parts(self.output, self.split, missing)}; nothing was finalized:",
                 [Problem(s.path, "not built (or built from different inputs)") for s in missing],
             )
+
+    def _previews(self) -> tuple[dict[str, Any], ...]:
+        """Draw the card's previews (unless turned off); remove the ones an earlier build of this
+        split drew that are not drawn again."""
+        previews = (
+            make_previews(self.output, self.rows, self.split, self.options.storage)
+            if self.options.previews
+            else ()
+        )
+        earlier = read_manifest(self.output, self.split)
+        keep = {p.get("path") for p in previews}
+        for record in earlier.previews if earlier else ():
+            if record.get("path") not in keep and self.output.exists(record["path"]):
+                self.output.remove(record["path"])
+        return previews
 
     def _remove_stale_shards(self) -> None:
         keep = {s.name for s in self.plan.shards}
@@ -504,8 +666,15 @@ class _Job:
             source=absolute_source(self.rows.source),
             options=_plan_record(options),
             features=features_dict(self.rows.columns),
-            columns=columns_summary(self.rows.columns),
-            info=info_dict(self.rows.info),
+            columns=columns_summary(
+                described_columns(
+                    self.rows.columns,
+                    self.rows.source,
+                    options.column_descriptions,
+                    options.storage,
+                )
+            ),
+            info=card_info(self.rows.info, options.card_details()),
             num_rows=len(self.rows.rows),
             shards=tuple(self.records[s.name] for s in self.plan.shards),
             images_per_column=per_column,
@@ -515,20 +684,29 @@ class _Job:
             files_found=self.rows.files_found,
             left_out=self.rows.left_out,
             warnings=self.rows.warnings + _oversized_warnings(self.plan),
+            images_per_kind=_images_per_kind(self.rows),
+            privacy={k: v for k, v in self.privacy.record().items() if k != "seconds"},
         )
 
     def result(
         self, status: Any, written: int, reused: int, report: VerifyReport | None, started: float
     ) -> BuildResult:
         mine = self.my_shards()
+        part = self.options.part
+        rows = [r for s in mine for r in self.rows.rows[s.start : s.stop]] if part else []
         return BuildResult(
             output=self.output.url,
             split=self.split,
             status=status,
-            num_rows=len(self.rows.rows),
-            num_images=self.rows.image_count(),
-            image_bytes=self.rows.image_bytes(),
+            num_rows=len(rows) if part else len(self.rows.rows),
+            num_images=(
+                sum(len(list(images_in_row(r, self.rows.image_columns))) for r in rows)
+                if part
+                else self.rows.image_count()
+            ),
+            image_bytes=sum(self.rows_bytes(s) for s in mine) if part else self.rows.image_bytes(),
             num_shards=len(self.plan.shards) if not self.options.part else len(mine),
+            plan_shards=len(self.plan.shards),
             shards_written=written,
             shards_reused=reused,
             download_size=sum(r.size for r in self.records.values()),
@@ -542,7 +720,21 @@ class _Job:
             verify=report.to_dict() if report else None,
             seconds=time.monotonic() - started,
             part=self.options.part,
+            privacy=self.privacy.record() if self.privacy.report else None,
         )
+
+
+def _images_per_kind(rows: SourceRows) -> dict[str, int]:
+    """BIDS ``--rows file``: a row is one image, and its ``kind`` column names the image column
+    it would have in the session layout; the card counts images per kind from this."""
+    names = [c.name for c in rows.columns]
+    if not rows.one_image_per_row or "kind" not in names:
+        return {}
+    kind = names.index("kind")
+    counts: dict[str, int] = {}
+    for row in rows.rows:
+        counts[str(row[kind])] = counts.get(str(row[kind]), 0) + 1
+    return counts
 
 
 def _all_manifests(output: OutputFolder, current: Manifest) -> list[Manifest]:

@@ -16,7 +16,7 @@ from typing import Any
 
 import click
 
-from ..errors import N2PError, OptionError, Problem
+from ..errors import N2PError, OptionError, Problem, is_filtered
 from ..sources.fsio import Storage
 from ..startup import keep_pandas_out
 from ..units import parse_size
@@ -61,6 +61,14 @@ def _storage(pairs: tuple[str, ...]) -> Storage:
     return Storage(options)
 
 
+def _quiet_hub_logs() -> None:
+    """huggingface_hub logs each of its own retries ("Retrying in 8s [Retry 5/5]"); the command
+    says once what failed, and its own retries are reported as notes."""
+    from huggingface_hub.utils import logging as hub_logging
+
+    hub_logging.set_verbosity_error()
+
+
 def _print_problems(problems: tuple[Problem, ...] | list[Problem], label: str) -> None:
     for p in problems:
         click.echo(f"{label}: {p}", err=True)
@@ -76,6 +84,8 @@ def _run(fn: Callable[..., Any]) -> Callable[..., Any]:
         except N2PError as exc:
             _print_error(exc)
             sys.exit(exc.exit_code)
+        except BrokenPipeError:
+            _quiet_broken_pipe()
         except KeyboardInterrupt:
             click.echo(
                 "interrupted; run the same command again to continue where it stopped", err=True
@@ -92,6 +102,14 @@ def _run(fn: Callable[..., Any]) -> Callable[..., Any]:
             sys.exit(3)
 
     return wrapper
+
+
+def _quiet_broken_pipe() -> None:
+    """The reader of stdout went away (``| head``): end quietly, as Unix tools do. stdout is
+    pointed at /dev/null so that Python's own flush at exit has nowhere to fail."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    sys.exit(141)  # 128 + SIGPIPE, what a shell reports for a tool ended by a closed pipe
 
 
 def _print_error(exc: N2PError) -> None:
@@ -158,6 +176,21 @@ def _source_options(fn: Callable[..., Any]) -> Callable[..., Any]:
             "--task", "tasks", multiple=True, metavar="GLOB", help="BIDS: only these tasks."
         ),
         click.option(
+            "--exclude-field",
+            "exclude_fields",
+            multiple=True,
+            metavar="KEY",
+            help="Leave this sidecar JSON key out of the published metadata (repeatable).",
+        ),
+        click.option(
+            "--exclude-column",
+            "exclude_columns",
+            multiple=True,
+            metavar="NAME",
+            help="Leave this table column (participants/sessions/scans.tsv, or the table "
+            "source's) out of the published metadata (repeatable).",
+        ),
+        click.option(
             "--storage-option",
             "storage_options",
             multiple=True,
@@ -168,6 +201,93 @@ def _source_options(fn: Callable[..., Any]) -> Callable[..., Any]:
     for option in reversed(options):
         fn = option(fn)
     return fn
+
+
+def _card_options(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """The card's words (build): a BIDS source gives them itself, a table needs them."""
+    options = [
+        click.option("--title", default="", help="The card's title (BIDS: Name)."),
+        click.option(
+            "--description",
+            default="",
+            metavar="TEXT|@FILE",
+            help="What the dataset is, under the title (BIDS: the README).",
+        ),
+        click.option(
+            "--citation",
+            default="",
+            metavar="TEXT|@FILE",
+            help="How to cite it: text, or a BibTeX entry (BIDS: HowToAcknowledge).",
+        ),
+        click.option(
+            "--license-name",
+            default="",
+            help="Name of a license the Hub has no identifier for (the card says license: other).",
+        ),
+        click.option(
+            "--column-descriptions",
+            default="",
+            metavar="JSON",
+            help="A data dictionary like participants.json. Default: the table's own sidecar "
+            "(participants.json next to participants.csv).",
+        ),
+        click.option(
+            "--no-previews",
+            "no_previews",
+            is_flag=True,
+            help="No PNG previews of the images on the card.",
+        ),
+    ]
+    for option in reversed(options):
+        fn = option(fn)
+    return fn
+
+
+def _privacy_options(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """Options of the privacy scan (shared by build and inspect)."""
+    options = [
+        click.option(
+            "--privacy-rules",
+            metavar="FILE",
+            default=None,
+            help="YAML file of extra identifying/review field names and patterns.",
+        ),
+        click.option(
+            "--known-identifiers",
+            metavar="FILE",
+            default=None,
+            help="File of participant names or IDs to search for, one per line (never stored "
+            "or printed).",
+        ),
+    ]
+    for option in reversed(options):
+        fn = option(fn)
+    return fn
+
+
+def _card_details(kw: dict[str, Any]) -> dict[str, Any]:
+    """The card options as BuildOptions fields (``@FILE`` read here)."""
+    from ..card.details import text_or_file
+
+    return {
+        "title": kw["title"],
+        "description": text_or_file(kw["description"], "--description"),
+        "citation": text_or_file(kw["citation"], "--citation"),
+        "license_name": kw["license_name"],
+        "column_descriptions": kw["column_descriptions"],
+        "previews": not kw["no_previews"],
+    }
+
+
+def _print_privacy(record: dict[str, Any] | None) -> None:
+    """The privacy scan's findings (values masked) on stderr."""
+    from ..shards.privacy_record import record_lines
+
+    if record:
+        for line in record_lines(record)[1:]:
+            click.echo(
+                line.strip() if line.startswith("privacy") else f"privacy: {line.strip()}", err=True
+            )
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -245,8 +365,16 @@ def main() -> None:
 )
 @click.option("--license", default="", help="License for the card (e.g. cc-by-4.0).")
 @click.option("--repo-id", default=None, help="Hub repo id to show in the card's snippets.")
+@_card_options
 @click.option("--quiet", "-q", is_flag=True, help="No progress bars.")
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON on stdout.")
+@_privacy_options
+@click.option(
+    "--blank-nifti-headers",
+    is_flag=True,
+    help="Store the images with their header text fields (descrip, aux_file, intent_name, "
+    "db_name) blanked and header extensions dropped; the sources are not changed.",
+)
 @_run
 def build(source: str, output_dir: str, **kw: Any) -> None:
     """Build SOURCE (a table of files or a BIDS folder) into OUTPUT_DIR."""
@@ -277,10 +405,16 @@ def build(source: str, output_dir: str, **kw: Any) -> None:
         license=kw["license"],
         repo_id=kw["repo_id"],
         storage=_storage(kw["storage_options"]),
+        blank_nifti_headers=kw["blank_nifti_headers"],
+        privacy_rules=kw["privacy_rules"],
+        known_identifiers=kw["known_identifiers"],
+        **_card_details(kw),
     )
     result = run_build(source, output_dir, options, ConsoleReporter(kw["quiet"]))
     _print_problems(result.warnings, "warning")
-    _print_problems(result.left_out, "left out")
+    # files the user's filters left out are a count in the summary; the others are listed
+    _print_problems([p for p in result.left_out if not is_filtered(p)], "left out")
+    _print_privacy(result.privacy)
     if kw["as_json"]:
         click.echo(json.dumps(result.to_dict(), indent=1))
     else:
@@ -328,8 +462,11 @@ def verify(output_dir: str, **kw: Any) -> None:
         token=kw["token"],
         threads=kw["threads"],
     )
+    if options.repo_id:
+        _quiet_hub_logs()
     report = run_verify(output_dir, options, ConsoleReporter(kw["quiet"]))
     _print_problems(report.warnings, "warning")
+    _print_problems(report.on_purpose, "changed on purpose")
     if kw["as_json"]:
         click.echo(json.dumps(report.to_dict(), indent=1))
     if not report.ok:
@@ -378,6 +515,7 @@ def demo(output_dir: str, quiet: bool) -> None:
 )
 @click.option("--quiet", "-q", is_flag=True, help="No progress bars.")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON on stdout.")
+@_privacy_options
 @_run
 def inspect_command(source: str, **kw: Any) -> None:
     """Show what build would make of SOURCE (reads headers only, writes nothing)."""
@@ -392,6 +530,8 @@ def inspect_command(source: str, **kw: Any) -> None:
         **_selection(kw),
         on_error=kw["on_error"],
         storage=_storage(kw["storage_options"]),
+        privacy_rules=kw["privacy_rules"],
+        known_identifiers=kw["known_identifiers"],
     )
     report = inspect_source(source, options, ConsoleReporter(kw["quiet"]))
     if kw["as_json"]:
@@ -423,6 +563,12 @@ def inspect_command(source: str, **kw: Any) -> None:
 @click.option("--no-xet", is_flag=True, help="Upload with plain Git LFS instead of Xet.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bars.")
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON on stdout.")
+@click.option(
+    "--publish-identifying-data",
+    is_flag=True,
+    help="Push to a public repo although the build's privacy scan found identifying values "
+    "(you have checked them and may publish them).",
+)
 @_run
 def push_command(output_dir: str, repo_id: str, **kw: Any) -> None:
     """Push the build in OUTPUT_DIR to the Hub dataset repo REPO_ID (batched, resumable)."""
@@ -439,7 +585,9 @@ def push_command(output_dir: str, repo_id: str, **kw: Any) -> None:
         files_per_commit=kw["files_per_commit"],
         dry_run=kw["dry_run"],
         no_xet=kw["no_xet"],
+        publish_identifying_data=kw["publish_identifying_data"],
     )
+    _quiet_hub_logs()
     result = run_push(output_dir, repo_id, options, ConsoleReporter(kw["quiet"]))
     _print_problems(result.warnings, "warning")
     if kw["as_json"]:

@@ -11,16 +11,19 @@ load and push the result.
 from __future__ import annotations
 
 import csv
+import importlib.util
 import json
 import os
+import shlex
 import shutil
+import sys
 from collections.abc import Iterator
 
 from ..checking.verify import VerifyOptions, verify
 from ..errors import InputError, VerifyError
 from ..progress import Reporter
 from ..shards.output import STATE, OutputFolder
-from .build import BuildOptions, build
+from .build import BuildOptions, build, check_output_free
 
 DEMO_SOURCE = f"{STATE}/demo-source"
 
@@ -57,7 +60,19 @@ def make_demo_table(folder: str) -> str:
         writer = csv.writer(f)
         writer.writerow(["subject_id", "t1w", "bold", "lesion_mask", "age", "group"])
         writer.writerows(lines)
+    with open(os.path.join(folder, "participants.json"), "w") as f:  # the card's descriptions
+        json.dump(_DICTIONARY, f, indent=1)
     return table
+
+
+_DICTIONARY = {
+    "subject_id": "Subject label",
+    "t1w": "T1-weighted anatomical image",
+    "bold": {"Description": "Resting-state functional runs, in run order"},
+    "lesion_mask": "Lesion mask",
+    "age": {"Description": "Age at scan", "Units": "years"},
+    "group": {"Description": "Group", "Levels": {"patient": "patient", "control": "control"}},
+}
 
 
 def nibabel_images() -> str:
@@ -83,10 +98,21 @@ def _copy(source_dir: str, name: str, folder: str, stem: str) -> str:
 def run_demo(output_dir: str, reporter: Reporter | None = None) -> Iterator[str]:
     """Build and verify the demo dataset; yield what to tell the user."""
     output = OutputFolder(output_dir)
+    check_output_free(output)  # the demo writes only where build would: never over your files
     table = make_demo_table(output.full(DEMO_SOURCE)) if _fresh(output) else None
     table = table or output.full(f"{DEMO_SOURCE}/participants.csv")
     options = BuildOptions(
-        max_shard_size=1_000_000, row_group_size=500_000, workers=1, license="other"
+        max_shard_size=1_000_000,
+        row_group_size=500_000,
+        workers=1,
+        license="other",
+        license_name="nibabel test data",
+        title="nifti2parquet demo",
+        description=(
+            "Three subjects built from the real NIfTI images that ship with nibabel, to try "
+            "nifti2parquet end to end: a T1w column with one image missing, a list of BOLD runs "
+            "(one subject has none), a lesion mask, age and group."
+        ),
     )
     result = build(table, output.url, options, reporter)
     yield f"source: {table} ({len(_SUBJECTS)} subjects, real NIfTI images from nibabel)"
@@ -105,13 +131,36 @@ def _fresh(output: OutputFolder) -> bool:
 
 
 def _what_next(path: str) -> Iterator[str]:
+    """Commands that run as printed: this interpreter's own programs, by their full path when
+    its folder is not on PATH (a venv that is not activated)."""
+    python = _program(os.path.basename(sys.executable), sys.executable)
+    tool = _program("nifti2parquet", _our_script())
+    quoted = shlex.quote(path)
     yield ""
-    yield "Load it (needs datasets>=4.4 and nibabel):"
+    yield f"See the dataset page it would publish: {os.path.join(path, 'README.md')}"
+    if importlib.util.find_spec("datasets") is None:
+        yield "Install `datasets` to load it (or, in a clone: pip install '.[datasets]'):"
+        yield f"  {python} -m pip install 'datasets>=4.4'"
+    yield "Load it:"
     yield (
-        f"  python -c \"from datasets import load_dataset; ds = load_dataset('{path}', "
+        f'  {python} -c "from datasets import load_dataset; ds = load_dataset({path!r}, '
         f"split='train'); print(ds); print(ds[0]['t1w'].shape)\""
     )
     yield "Check it byte for byte:"
-    yield f"  nifti2parquet verify {path}"
+    yield f"  {tool} verify {quoted}"
     yield "Publish it (needs a Hugging Face token: `hf auth login` or HF_TOKEN):"
-    yield f"  nifti2parquet push {path} YOUR-NAME/nifti2parquet-demo"
+    yield f"  {tool} push {quoted} YOUR-NAME/nifti2parquet-demo"
+
+
+def _our_script() -> str:
+    return os.path.join(os.path.dirname(sys.executable), "nifti2parquet")
+
+
+def _program(name: str, full: str) -> str:
+    """``name`` when PATH finds this very program by it, else its full path."""
+    found = shutil.which(name)
+    if found and os.path.abspath(found) == os.path.abspath(full):
+        return name
+    if os.path.exists(full):
+        return shlex.quote(full)
+    return name

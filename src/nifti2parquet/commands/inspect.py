@@ -18,11 +18,12 @@ from ..checking.inputs import row_limit_problems
 from ..errors import Problem, errors_only
 from ..progress import Reporter
 from ..shards.plan import Plan
+from ..shards.privacy_record import record_lines
 from ..sources.dataset_files import FILES_CONFIG
 from ..sources.rows import SourceRows, images_in_row
 from ..sources.schema import column_feature
-from ..units import format_size
-from .build import BuildOptions, prepare
+from ..units import count, format_size
+from .build import BuildOptions, prepare, scan_source
 
 MAX_SHARD_LINES = 20  # human output lists every shard up to this many, else a summary
 
@@ -64,10 +65,12 @@ class InspectReport:
     row_group_size: int
     files_found: int
     other_files: int
+    other_bytes: int
     left_out: tuple[Problem, ...]
     warnings: tuple[Problem, ...]
     blocking: tuple[Problem, ...]  # what would make `build` stop before writing
     stop_reason: str  # "" when build would go ahead
+    privacy: dict[str, Any] | None = None  # the privacy scan, values masked
 
     @property
     def files_written(self) -> int:
@@ -88,20 +91,28 @@ class InspectReport:
         layout = f" (one row per {self.layout})" if self.layout else ""
         out = [
             f"{what} {self.source}{layout}",
-            f"{self.num_rows:,} rows, {self.num_images:,} images, {format_size(self.image_bytes)}",
+            f"{count(self.num_rows, 'row')}, {count(self.num_images, 'image')}, "
+            f"{format_size(self.image_bytes)}",
             "",
             "columns:",
         ]
         width = max((len(c.name) for c in self.columns), default=10) + 2
         for c in self.columns:
             images = (
-                f"  {c.images:,} images, {format_size(c.image_bytes)}" if c.kind != "value" else ""
+                f"  {count(c.images, 'image')}, {format_size(c.image_bytes)}"
+                if c.kind != "value"
+                else ""
             )
             out.append(f"  {c.name:<{width}}{c.type}{images}")
         out += ["", *self._shard_lines(), ""]
         out.append(
-            f"files: {self.files_found:,} found = {self.files_written:,} images to write + "
-            f"{self.other_files:,} other files (the {FILES_CONFIG!r} config) + "
+            f"the {FILES_CONFIG!r} config: {count(self.other_files, 'other file')}, "
+            f"{format_size(self.other_bytes)} (their bytes), and the "
+            f"{count(self.num_images, 'image')} listed with their sha256"
+        )
+        out.append(
+            f"files: {self.files_found:,} named by the source = {self.files_written:,} images to "
+            f"write + {self.other_files:,} other files (the {FILES_CONFIG!r} config) + "
             f"{len(self.left_out):,} left out"
         )
         if self.left_out:
@@ -110,6 +121,8 @@ class InspectReport:
         if self.warnings:
             out += ["", f"warnings ({len(self.warnings):,}):"]
             out += [f"  {p}" for p in self.warnings]
+        if self.privacy:
+            out += ["", *record_lines(self.privacy)]
         if self.stop_reason:
             out += ["", f"build would stop: {self.stop_reason}"]
             out += [f"  {p}" for p in self.blocking]
@@ -125,7 +138,8 @@ class InspectReport:
         shown = self.shards if len(self.shards) <= MAX_SHARD_LINES else ()
         for s in shown:
             lines.append(
-                f"  {s.path}  {s.rows:,} rows, {s.row_groups:,} row groups, {s.images:,} images, "
+                f"  {s.path}  {count(s.rows, 'row')}, {count(s.row_groups, 'row group')}, "
+                f"{count(s.images, 'image')}, "
                 f"{format_size(s.image_bytes)}, at most {format_size(s.max_bytes)} on disk"
             )
         if not shown:
@@ -138,7 +152,9 @@ def inspect_source(
 ) -> InspectReport:
     """Read, check and plan SOURCE as ``build`` would; write nothing, raise on nothing fixable."""
     options = options or BuildOptions()
+    privacy_options = options.privacy_options()
     rows, plan = prepare(source, options, reporter, strict=False)
+    privacy = scan_source(rows, options, privacy_options, reporter or Reporter())
     blocking, stop_reason = _blocking(rows, options)
     return InspectReport(
         source=source,
@@ -153,10 +169,12 @@ def inspect_source(
         row_group_size=options.row_group_size,
         files_found=rows.files_found,
         other_files=len(rows.other_files),
+        other_bytes=sum(f.size for f in rows.other_files),
         left_out=rows.left_out,
         warnings=rows.warnings,
         blocking=tuple(blocking),
         stop_reason=stop_reason,
+        privacy=privacy.to_dict() if privacy else None,
     )
 
 
@@ -204,7 +222,7 @@ def type_label(feature: Any) -> str:
     if kind == "Value":
         return str(feature["dtype"])
     if isinstance(feature, dict):
-        return f"struct({len(feature)} fields)"
+        return f"struct({count(len(feature), 'field')})"
     return str(feature)
 
 

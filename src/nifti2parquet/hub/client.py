@@ -10,6 +10,13 @@ certificates — is kept) and adds
 * a request hook that counts the bytes of upload bodies (LFS ``PUT``s, whole files or parts) as
   they leave, for the progress bar.
 
+Xet uploads do not go through that client (``hf_xet`` has its own, in Rust), and the library
+hands ``hf_xet`` a progress callback only when its own bars are on. So, for the push only,
+``huggingface_hub.utils._xet.get_xet_session`` (looked up by the library at each upload) is
+wrapped: every upload commit it opens also reports to the :class:`UploadMeter` the file bytes
+processed (the bar moves as bytes go) and the bytes ``hf_xet`` actually transferred after
+deduplication (the summary's "sent").
+
 It also switches the library's own progress bars off (ours replace them) and, with ``no_xet``,
 forces the plain LFS transport. Everything is restored on exit. The library offers no public
 getter for the current factory, so the previous one is read from
@@ -27,19 +34,30 @@ import contextlib
 import os
 import random
 import re
+import socket
 import threading
+import urllib.request
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlsplit
+
+from ..errors import N2PError, OptionError
 
 TIMEOUT_ENV = "NIFTI2PARQUET_HUB_TIMEOUT"
 DEFAULT_READ_TIMEOUT = 600.0
 CONNECT_TIMEOUT = 30.0
 
 RETRY_STATUSES = frozenset({408, 412, 429, 500, 502, 503, 504})
+# hf_xet errors carry no response object; their text names the status when there was one:
+# "... HTTP status client error (401 Unauthorized), domain: <url>" (CAS requests) or
+# "... 501 Not Implemented, domain: <url>" (the Hub's token endpoint)
+_XET_STATUS = re.compile(
+    r"HTTP status (?:client|server) error \((\d{3})\b|\b(\d{3}) [A-Z][A-Za-z ]*, domain:"
+)
 _TRANSIENT_TEXT = re.compile(
-    r"\b(?:408|429|500|502|503|504)\b|timed? ?out|connection (?:reset|refused|closed|aborted)|"
-    r"broken pipe|temporarily unavailable",
+    r"timed? ?out|connection (?:reset|refused|closed|aborted)|broken pipe|"
+    r"temporarily unavailable|error sending request|unexpected end of file|incomplete message",
     re.IGNORECASE,
 )
 
@@ -69,11 +87,43 @@ class UploadMeter:
         self.progress = progress
         self._lock = threading.Lock()
         self._sent: dict[str, int] = {}
+        self._xet_done: dict[int, int] = {}  # Xet upload commit -> file bytes processed
+        self._xet_sent: dict[int, int] = {}  # Xet upload commit -> bytes transferred
+        self._xet_commits = 0
 
     @property
     def total(self) -> int:
+        """Bytes of LFS upload bodies that went out (a retried request counts once)."""
         with self._lock:
             return sum(self._sent.values())
+
+    @property
+    def sent(self) -> int:
+        """Bytes really sent: LFS bodies, plus what Xet transferred after deduplication."""
+        with self._lock:
+            return sum(self._sent.values()) + sum(self._xet_sent.values())
+
+    def new_xet_commit(self) -> int:
+        """A key for one more Xet upload commit."""
+        with self._lock:
+            self._xet_commits += 1
+            return self._xet_commits
+
+    def xet_report(self, commit: int, processed: int, transferred: int) -> None:
+        """Absolute figures of one Xet upload commit; the bar moves by the processed bytes."""
+        with self._lock:
+            delta = processed - self._xet_done.get(commit, 0)
+            self._xet_done[commit] = processed
+            self._xet_sent[commit] = max(self._xet_sent.get(commit, 0), transferred)
+            if delta and self.progress:
+                self.progress(delta)
+
+    def xet_failed(self, commit: int) -> None:
+        """A failed Xet upload commit: its files will be processed again, take them back."""
+        with self._lock:
+            processed = self._xet_done.pop(commit, 0)
+            if processed and self.progress:
+                self.progress(-processed)
 
     def start(self, key: str) -> None:
         with self._lock:
@@ -115,6 +165,77 @@ def _counting_stream_class() -> type:
 def _is_upload(request: Any) -> bool:
     """LFS content uploads: PUTs outside the JSON API (presigned URLs, whole files or parts)."""
     return request.method == "PUT" and not request.url.path.startswith("/api/")
+
+
+class _MeteredXetSession:
+    """The library's Xet session, with each upload commit also reporting to the meter."""
+
+    def __init__(self, inner: Any, meter: UploadMeter) -> None:
+        self._inner, self._meter = inner, meter
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._inner, name)
+
+    def new_upload_commit(self, **kwargs: Any) -> Any:
+        meter = self._meter
+        key = meter.new_xet_commit()
+        chained = kwargs.get("progress_callback")
+
+        def report(group: Any, items: Any = None) -> None:
+            meter.xet_report(key, group.total_bytes_completed, group.total_transfer_bytes_completed)
+            if chained is not None:
+                chained(group, items)
+
+        kwargs["progress_callback"] = report
+        return _MeteredCommit(self._inner.new_upload_commit(**kwargs), meter, key)
+
+
+class _MeteredCommit:
+    """Context manager around an ``hf_xet`` upload commit: final figures on exit."""
+
+    def __init__(self, inner: Any, meter: UploadMeter, key: int) -> None:
+        self._inner, self._meter, self._key = inner, meter, key
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._inner, name)
+
+    def __enter__(self) -> Any:
+        return self._inner.__enter__()
+
+    def __exit__(self, *exc: Any) -> Any:
+        try:
+            result = self._inner.__exit__(*exc)
+        except BaseException:
+            self._meter.xet_failed(self._key)
+            raise
+        if exc[0] is not None:
+            self._meter.xet_failed(self._key)
+            return result
+        with contextlib.suppress(Exception):  # the callback may not have seen the last bytes
+            group = self._inner.progress()
+            self._meter.xet_report(
+                self._key, group.total_bytes_completed, group.total_transfer_bytes_completed
+            )
+        return result
+
+
+@contextlib.contextmanager
+def _metered_xet(meter: UploadMeter) -> Iterator[None]:
+    """Wrap the library's Xet session getter for the duration of a push (see module doc)."""
+    try:
+        from huggingface_hub.utils import _xet
+    except ImportError:  # pragma: no cover - a library without Xet support
+        yield
+        return
+    previous = getattr(_xet, "get_xet_session", None)
+    if previous is None:
+        yield
+        return
+    _xet.get_xet_session = lambda: _MeteredXetSession(previous(), meter)
+    try:
+        yield
+    finally:
+        _xet.get_xet_session = previous
 
 
 @dataclass(frozen=True)
@@ -170,11 +291,74 @@ def hub_session(
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # HF_HUB_DISABLE_PROGRESS_BARS=0 refuses, and warns
             quiet = disable_progress_bars()
-        with quiet:  # re-enables them on exit if they were on
+        with quiet, _metered_xet(meter):  # re-enables the bars on exit if they were on
             yield
     finally:
         constants.HF_HUB_DISABLE_XET = xet_was_disabled
         set_client_factory(previous)
+
+
+# before the first request -------------------------------------------------------------------
+class HubUnreachableError(N2PError):
+    """The Hub cannot be reached at all (offline mode, a name that does not resolve, a refused
+    connection): no retry can fix that, so it is said at once."""
+
+    exit_code = 4
+
+
+REACH_TIMEOUT = 10.0
+LOGIN_HINT = "log in with `hf auth login` or set HF_TOKEN (or pass --token)"
+
+
+def check_hub_access(token: str | None, need_token: bool, what: str) -> None:
+    """Fail in seconds, with one line, on what retrying cannot fix: offline mode, no token (when
+    ``need_token``), a Hub host that does not resolve or refuses connections. ``what`` names the
+    command's goal for the messages ("push", "verify --repo")."""
+    from huggingface_hub import constants, get_token
+
+    if constants.is_offline_mode():
+        raise HubUnreachableError(
+            f"HF_HUB_OFFLINE is set: {what} needs the Hub (unset HF_HUB_OFFLINE)"
+        )
+    if need_token and not (token or _saved_token(get_token)):
+        raise OptionError(f"no Hugging Face token: {LOGIN_HINT}; nothing was pushed")
+    check_reachable(constants.ENDPOINT, what)
+
+
+def _saved_token(get_token: Callable[[], str | None]) -> str | None:
+    try:
+        return get_token()
+    except Exception:  # an unreadable token file is no token
+        return None
+
+
+def check_reachable(endpoint: str, what: str, timeout: float = REACH_TIMEOUT) -> None:
+    """Resolve the Hub's host and open one TCP connection to it. A timeout or an unreachable
+    network is left to the retries; behind a proxy (``HTTPS_PROXY``...) the proxy decides, so
+    nothing is checked."""
+    parts = urlsplit(endpoint)
+    host = parts.hostname or ""
+    if not host or (urllib.request.getproxies().get(parts.scheme) and not _bypassed(host)):
+        return
+    port = parts.port or (443 if parts.scheme == "https" else 80)
+    where = f"cannot reach the Hub at {endpoint}"
+    try:
+        address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0][4]
+    except socket.gaierror:
+        raise HubUnreachableError(
+            f"{where}: the name {host} does not resolve (no network, or a wrong HF_ENDPOINT?); "
+            f"nothing was done"
+        ) from None
+    try:
+        socket.create_connection(address[:2], timeout=timeout).close()
+    except ConnectionRefusedError:
+        raise HubUnreachableError(f"{where}: connection refused; nothing was done") from None
+    except OSError:
+        return  # slow or flaky: the retries are for this
+
+
+def _bypassed(host: str) -> bool:
+    return bool(urllib.request.proxy_bypass(host))
 
 
 # retry policy --------------------------------------------------------------------------------
@@ -202,12 +386,27 @@ def exception_chain(exc: BaseException) -> Iterator[BaseException]:
 
 
 def http_status(exc: BaseException) -> int | None:
-    """The HTTP status behind an error (looking through wrapped causes), if there is one."""
+    """The HTTP status behind an error (looking through wrapped causes), if there is one: the
+    response's, or for an ``hf_xet`` error the one its text names."""
     for error in exception_chain(exc):
         response = getattr(error, "response", None)
         status = getattr(response, "status_code", None)
         if isinstance(status, int):
             return status
+    xet = xet_error(exc)
+    match = _XET_STATUS.search(str(xet)) if xet is not None else None
+    return int(match.group(1) or match.group(2)) if match else None
+
+
+def xet_error(exc: BaseException) -> BaseException | None:
+    """The ``hf_xet`` error behind ``exc``, if any. They come from Rust as builtin
+    ``ConnectionError``/``RuntimeError`` or ``hf_xet.Xet*Error`` without a response object."""
+    for error in exception_chain(exc):
+        if getattr(error, "response", None) is not None:
+            continue
+        name, module = type(error).__name__, type(error).__module__
+        if module.startswith("hf_xet") or name.startswith("Xet") or type(error) is ConnectionError:
+            return error
     return None
 
 
@@ -238,11 +437,10 @@ def _is_network_error(exc: BaseException) -> bool:
 
 
 def _is_transient_transfer_error(exc: BaseException) -> bool:
-    """hf_xet (Rust) errors carry no response object: judge them by their text."""
-    for error in exception_chain(exc):
-        if type(error).__module__.startswith("hf_xet") or isinstance(error, ConnectionError):
-            return bool(_TRANSIENT_TEXT.search(str(error)))
-    return False
+    """An hf_xet error that names no HTTP status (judged above when it does): a network
+    failure its own retries did not get through (dropped connection, timeout)."""
+    xet = xet_error(exc)
+    return xet is not None and bool(_TRANSIENT_TEXT.search(str(xet)))
 
 
 def retry_delay(exc: BaseException, attempt: int, policy: RetryPolicy) -> float | None:

@@ -34,23 +34,28 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
+from ..card.prose import CARD_RECORD, PROSE, card_edited, read_prose, write_card
 from ..card.readme import README, card_repo_id, render_card
 from ..errors import N2PError, OptionError, OutputError, Problem, VerifyError
 from ..progress import Bar, Reporter
 from ..shards.manifest import Manifest, built_splits, read_manifest
 from ..shards.output import OutputFolder
-from ..units import format_size
+from ..shards.privacy_record import identifying
+from ..units import count, format_size
 from .client import (
     ClientSettings,
     RetryPolicy,
     UploadMeter,
+    check_hub_access,
     exception_chain,
     http_status,
     hub_session,
     read_timeout_from_env,
     retry_delay,
     scrub,
+    xet_error,
 )
+from .publication import check_publication
 from .remote import LocalFile, RemoteFile, card_header, compare_files, git_blob_id, hub_files
 
 if TYPE_CHECKING:
@@ -83,6 +88,7 @@ class PushOptions:
     read_timeout: float | None = None  # default: NIFTI2PARQUET_HUB_TIMEOUT, else 600 s
     retry: RetryPolicy = field(default_factory=RetryPolicy)
     upload_threads: int = 5
+    publish_identifying_data: bool = False  # push to a public repo despite identifying findings
 
     def check(self) -> None:
         if self.files_per_commit < 1:
@@ -125,6 +131,8 @@ class LocalBuild:
     card: bytes  # README.md for this repo id: what is pushed and written back locally
     card_on_disk: bytes | None
     warnings: tuple[Problem, ...] = ()
+    previews: tuple[PushFile, ...] = ()  # the card's pictures (``previews/{split}/*.png``)
+    privacy: tuple[dict[str, Any], ...] = ()  # each split's privacy scan, values masked
 
     @property
     def card_file(self) -> PushFile:
@@ -140,6 +148,7 @@ class LocalBuild:
         """What the remote must hold exactly, for :func:`remote.compare_files`."""
         card = self.card_file
         files = [LocalFile(s.path, s.size, s.sha256) for s in self.shards]
+        files += [LocalFile(p.path, p.size, p.sha256, p.blob_id) for p in self.previews]
         return [*files, LocalFile(README, card.size, card.sha256, card.blob_id)]
 
     def data_globs(self) -> list[tuple[str, str]]:
@@ -176,10 +185,40 @@ def read_local_build(output: OutputFolder, repo_id: str) -> LocalBuild:
             f"(run nifti2parquet build again, or verify to see what changed):",
             problems,
         )
+    previews = _previews(output, manifests, problems)
+    if problems:
+        raise OutputError(
+            f"{output.url}: the previews do not match the build manifest; nothing was pushed "
+            f"(run nifti2parquet build again):",
+            problems,
+        )
     card, on_disk, warnings = _card(output, manifests, repo_id)
     splits = tuple(m.split for m in manifests)
     globs = tuple(g for m in manifests for g in m.data_globs())
-    return LocalBuild(output.url, splits, globs, tuple(shards), card, on_disk, warnings)
+    privacy = tuple(m.privacy for m in manifests)
+    return LocalBuild(
+        output.url, splits, globs, tuple(shards), card, on_disk, warnings, previews, privacy
+    )
+
+
+def _previews(
+    output: OutputFolder, manifests: Sequence[Manifest], problems: list[Problem]
+) -> tuple[PushFile, ...]:
+    """The card's PNG previews, as the manifests record them (small: read whole)."""
+    files = []
+    for record in (r for m in manifests for r in m.previews if r.get("path")):
+        try:
+            with open(output.full(record["path"]), "rb") as f:
+                data = f.read()
+        except FileNotFoundError:
+            problems.append(Problem(record["path"], "missing (listed in the build manifest)"))
+            continue
+        if hashlib.sha256(data).hexdigest() != record["sha256"]:
+            problems.append(Problem(record["path"], "differs from the preview the build drew"))
+            continue
+        path = output.full(record["path"])
+        files.append(PushFile(record["path"], path, len(data), record["sha256"], git_blob_id(data)))
+    return tuple(files)
 
 
 def _manifests(output: OutputFolder) -> list[Manifest]:
@@ -203,19 +242,22 @@ def _card(
     if output.exists(README):
         with open(output.full(README), "rb") as f:
             on_disk = f.read()
+    prose = read_prose(output)
     if on_disk is None:
-        return render_card(manifests, repo_id).encode("utf-8"), None, ()
+        return render_card(manifests, repo_id, prose=prose).encode("utf-8"), None, ()
     text = on_disk.decode("utf-8", "replace")
     license = card_header(text).get("license") or ""
-    license = "" if license == "unknown" else str(license)
-    if render_card(manifests, card_repo_id(text), license) != text:
+    license = "" if license in ("unknown", "other") else str(license)
+    rendered = render_card(manifests, card_repo_id(text), license, prose)
+    if card_edited(output) or (not output.exists(CARD_RECORD) and rendered != text):
         note = Problem(
             README,
-            "differs from the card the build rendered (edited by hand?): pushed as it is",
+            f"edited since nifti2parquet wrote it: pushed as it is (to keep your words in the "
+            f"card the build renders, put them in {PROSE})",
             "warning",
         )
         return on_disk, on_disk, (note,)
-    return render_card(manifests, repo_id, license).encode("utf-8"), on_disk, ()
+    return render_card(manifests, repo_id, license, prose).encode("utf-8"), on_disk, ()
 
 
 # the remote -----------------------------------------------------------------------------------
@@ -239,10 +281,11 @@ class CommitBatch:
     uploads: tuple[PushFile, ...]
     deletions: tuple[str, ...] = ()
     card: PushFile | None = None
+    previews: tuple[PushFile, ...] = ()  # with the card: its pictures
 
     @property
     def files(self) -> tuple[PushFile, ...]:
-        return self.uploads + ((self.card,) if self.card else ())
+        return self.uploads + self.previews + ((self.card,) if self.card else ())
 
     @property
     def num_operations(self) -> int:
@@ -252,6 +295,7 @@ class CommitBatch:
         """``3 shards``, ``1 shard, README.md, 2 deletions``, ``README.md``."""
         n = len(self.uploads)
         parts = [f"{n:,} shard{'s' if n != 1 else ''}"] if n else []
+        parts += [count(len(self.previews), "preview")] if self.previews else []
         parts += [README] if self.card else []
         d = len(self.deletions)
         parts += [f"{d:,} deletion{'s' if d != 1 else ''}"] if d else []
@@ -273,10 +317,12 @@ class PushPlan:
     deletions: tuple[str, ...]
     card: PushFile | None  # the README, when it differs from the remote one
     batches: tuple[CommitBatch, ...]
+    previews: tuple[PushFile, ...] = ()  # the card's pictures that differ from the remote ones
 
     @property
     def upload_bytes(self) -> int:
-        return sum(f.size for f in self.uploads) + (self.card.size if self.card else 0)
+        extras = sum(f.size for f in self.previews) + (self.card.size if self.card else 0)
+        return sum(f.size for f in self.uploads) + extras
 
     @property
     def empty(self) -> bool:
@@ -286,6 +332,7 @@ class PushPlan:
         n, k = len(self.uploads), len(self.batches)
         return (
             f"{n:,} shard{'s' if n != 1 else ''} to upload ({format_size(self.upload_bytes)})"
+            f"{', ' + count(len(self.previews), 'preview') if self.previews else ''}"
             f"{', README.md' if self.card else ''}, {len(self.skipped):,} already on the Hub, "
             f"{len(self.deletions):,} to delete, in {k:,} commit{'s' if k != 1 else ''}"
         )
@@ -301,6 +348,7 @@ class PushPlan:
         if self.create_pr:
             lines.append(f"  open a pull request against {self.revision}")
         lines += [f"  upload  {f.path}  {format_size(f.size)}" for f in self.uploads]
+        lines += [f"  upload  {f.path}  {format_size(f.size)}" for f in self.previews]
         if self.card:
             lines.append(f"  upload  {README}  {format_size(self.card.size)}")
         lines += [f"  skip    {f.path}  (on the Hub, same size and sha256)" for f in self.skipped]
@@ -316,7 +364,8 @@ class PushPlan:
             "create_repo": self.create_repo,
             "create_branch": self.create_branch,
             "create_pr": self.create_pr,
-            "upload": [f.path for f in self.uploads] + ([README] if self.card else []),
+            "upload": [f.path for f in self.uploads + self.previews]
+            + ([README] if self.card else []),
             "upload_bytes": self.upload_bytes,
             "skip": [f.path for f in self.skipped],
             "delete": list(self.deletions),
@@ -335,6 +384,7 @@ def plan_push(
     skipped = tuple(s for s in local.shards if s.same_as(remote.files.get(s.path)))
     card = local.card_file
     card_upload = None if card.same_as(remote.files.get(README)) else card
+    previews = tuple(p for p in local.previews if not p.same_as(remote.files.get(p.path)))
     deletions = stale_shards(remote.files, local)
     return PushPlan(
         repo_id=repo_id,
@@ -347,18 +397,22 @@ def plan_push(
         skipped=skipped,
         deletions=deletions,
         card=card_upload,
-        batches=commit_batches(uploads, deletions, card_upload, options.files_per_commit),
+        batches=commit_batches(uploads, deletions, card_upload, options.files_per_commit, previews),
+        previews=previews,
     )
 
 
 def stale_shards(remote: Mapping[str, RemoteFile], local: LocalBuild) -> tuple[str, ...]:
     """Remote files that ``datasets`` would load into a pushed split (``data/{split}-*``) but
-    that this build does not have: an earlier build's shards."""
-    ours = {s.path for s in local.shards}
+    that this build does not have: an earlier build's shards; and an earlier build's previews
+    of a pushed split (``previews/{split}/*.png``)."""
+    ours = {s.path for s in local.shards} | {p.path for p in local.previews}
+    globs = [g for _, g in local.data_globs()]
+    globs += [f"previews/{split}/*.png" for split in local.splits]
     return tuple(
         path
         for path in sorted(remote)
-        if path not in ours and any(fnmatch.fnmatchcase(path, g) for _, g in local.data_globs())
+        if path not in ours and any(fnmatch.fnmatchcase(path, g) for g in globs)
     )
 
 
@@ -367,20 +421,21 @@ def commit_batches(
     deletions: Sequence[str],
     card: PushFile | None,
     files_per_commit: int,
+    previews: Sequence[PushFile] = (),
 ) -> tuple[CommitBatch, ...]:
-    """``files_per_commit`` shards per commit; the README and the deletions go in the last one
-    (in the last shard commit when it has room, else in one more commit)."""
+    """``files_per_commit`` shards per commit; the README, its previews and the deletions go in
+    the last one (in the last shard commit when it has room, else in one more commit)."""
     chunks = [
         tuple(uploads[i : i + files_per_commit]) for i in range(0, len(uploads), files_per_commit)
     ]
     batches = [CommitBatch(chunk) for chunk in chunks]
-    finishing = len(deletions) + (1 if card else 0)
+    finishing = len(deletions) + len(previews) + (1 if card else 0)
     if not finishing:
         return tuple(batches)
     if batches and len(batches[-1].uploads) + finishing <= files_per_commit:
-        batches[-1] = CommitBatch(batches[-1].uploads, tuple(deletions), card)
+        batches[-1] = CommitBatch(batches[-1].uploads, tuple(deletions), card, tuple(previews))
     else:
-        batches.append(CommitBatch((), tuple(deletions), card))
+        batches.append(CommitBatch((), tuple(deletions), card, tuple(previews)))
     return tuple(batches)
 
 
@@ -401,6 +456,7 @@ class PushResult:
     verified_bytes: int = 0
     warnings: tuple[Problem, ...] = ()
     seconds: float = 0.0
+    sent_bytes: int = 0  # what went over the wire: Xet after deduplication, or LFS bodies
 
     def summary(self) -> str:
         where = f"{self.repo_id}@{self.pr_revision or self.revision}"
@@ -412,7 +468,10 @@ class PushResult:
             shards = f"{len(plan.uploads):,} shard{'s' if len(plan.uploads) != 1 else ''}"
             done = (
                 f"pushed {shards} ({format_size(plan.upload_bytes)})"
-                f"{' and README.md' if plan.card else ''}, deleted {len(plan.deletions):,}, "
+                f"{' and ' + count(len(plan.previews), 'preview') if plan.previews else ''}"
+                f"{' and README.md' if plan.card else ''}, "
+                f"{format_size(self.sent_bytes)} sent after deduplication, "
+                f"deleted {len(plan.deletions):,}, "
                 f"skipped {len(plan.skipped):,}, in {n:,} commit{'s' if n != 1 else ''}"
             )
         else:
@@ -432,8 +491,11 @@ class PushResult:
             "pr_revision": self.pr_revision,
             "dry_run": self.dry_run,
             "commits": list(self.commits),
-            "uploaded_files": len(self.plan.uploads) + (1 if self.plan.card else 0),
+            "uploaded_files": len(self.plan.uploads)
+            + len(self.plan.previews)
+            + (1 if self.plan.card else 0),
             "uploaded_bytes": self.plan.upload_bytes,
+            "sent_bytes": self.sent_bytes,
             "skipped_files": len(self.plan.skipped),
             "deleted_files": len(self.plan.deletions),
             "verified_files": self.verified_files,
@@ -470,6 +532,7 @@ def push(
     check_repo_id(repo_id)
     output = OutputFolder(output_dir)
     local = read_local_build(output, repo_id)
+    check_hub_access(options.token, need_token=True, what="push")
     secrets = _secrets(options.token)
     settings = ClientSettings(read_timeout=options.read_timeout or read_timeout_from_env())
     meter = UploadMeter()
@@ -537,16 +600,18 @@ class _Session:
         self.options, self.reporter, self.meter, self.started = options, reporter, meter, started
         self.api: HfApi = HfApi(token=options.token)
         self.calls = _Calls(options.retry, reporter)
+        self.privacy_warnings: tuple[Problem, ...] = ()
 
     def run(self) -> PushResult:
         self.reporter.step(f"reading {self.repo_id} on the Hub")
+        self.privacy_warnings = self._check_publication()
         remote = read_remote(self.api, self.repo_id, self.options, self.calls)
         plan = plan_push(self.local, remote, self.repo_id, self.options)
         url = dataset_url(self.api.endpoint, self.repo_id, plan.revision)
         if self.options.dry_run:
             return self._result(plan, url, dry_run=True)
         if self.local.card != self.local.card_on_disk:
-            self.output.write_bytes_atomic(README, self.local.card)  # same bytes here and there
+            write_card(self.output, self.local.card)  # the same bytes here and there
         self.reporter.step(plan.headline())
         pusher = _Pusher(self.api, self.repo_id, plan, remote, self.options, self.calls)
         with self._bars(plan) as (bytes_bar, commit_bar):
@@ -562,7 +627,17 @@ class _Session:
             verified_files=counts.get("remote_files", 0),
             verified_bytes=counts.get("remote_bytes", 0),
             warnings=warnings,
+            sent_bytes=self.meter.sent,
         )
+
+    def _check_publication(self) -> tuple[Problem, ...]:
+        """Before anything is created or sent: refuse a public push of identifying values."""
+        if not identifying(self.local.privacy):
+            return check_publication(self.local.privacy, self.repo_id, False, False)
+        info = self.calls.read(lambda: _repo_info(self.api, self.repo_id))
+        public = not (info.private if info is not None else self.options.private)
+        accepted = self.options.publish_identifying_data
+        return check_publication(self.local.privacy, self.repo_id, public, accepted)
 
     @contextlib.contextmanager
     def _bars(self, plan: PushPlan) -> Iterator[tuple[Bar, Bar]]:
@@ -597,7 +672,7 @@ class _Session:
         return dict(counts), warnings
 
     def _result(self, plan: PushPlan, url: str, dry_run: bool = False, **kw: Any) -> PushResult:
-        warnings = self.local.warnings + tuple(kw.pop("warnings", ()))
+        warnings = self.local.warnings + self.privacy_warnings + tuple(kw.pop("warnings", ()))
         return PushResult(
             repo_id=self.repo_id,
             revision=plan.revision,
@@ -623,6 +698,7 @@ class _Calls:
 
     def __init__(self, policy: RetryPolicy, reporter: Reporter) -> None:
         self.policy, self.reporter = policy, reporter
+        self.committed = 0  # commits this push made: what a failure may tell the user stays
 
     def read(self, fn: Callable[[], Any], what: str = "reading the remote") -> Any:
         attempt = 0
@@ -638,7 +714,7 @@ class _Calls:
             raise exc
         wait = retry_delay(exc, attempt, self.policy)
         if wait is None:
-            raise hub_error(exc, what) from None
+            raise hub_error(exc, what, self.committed) from None
         self.reporter.note(
             f"{what}: {_short(exc)}; retrying in {wait:.0f} s "
             f"(attempt {attempt + 1} of {self.policy.attempts})"
@@ -746,7 +822,7 @@ class _Pusher:
 
     # progress
     def track_bytes(self, bar: Bar) -> Callable[[int], None]:
-        """The meter's callback: live bytes from the HTTP layer (LFS path)."""
+        """The meter's callback: live bytes from the HTTP layer (LFS) or from hf_xet (Xet)."""
         self._bar = bar
 
         def progress(n: int) -> None:
@@ -756,8 +832,8 @@ class _Pusher:
         return progress
 
     def _settle_bytes(self, batch: CommitBatch) -> None:
-        """After a commit, the bar shows at least the bytes committed (Xet uploads and objects
-        the Hub already had are not seen by the meter)."""
+        """After a commit, the bar shows at least the bytes committed (objects the Hub already
+        had are not seen by the meter)."""
         self._done_bytes += sum(f.size for f in batch.files)
         if self._shown < self._done_bytes:
             self._bar.update(self._done_bytes - self._shown)
@@ -820,6 +896,7 @@ class _Pusher:
     def _landed(self, oid: str, pr_revision: str | None = None, pr_url: str | None = None) -> None:
         self.head = oid
         self.commits.append(oid)
+        self.calls.committed += 1
         if self.opening_pr and pr_revision:
             self.revision, self.pr_url, self.opening_pr = pr_revision, pr_url, False
 
@@ -834,6 +911,7 @@ class _Pusher:
         missing = _missing(batch, files)
         if missing is None and not self.opening_pr and head not in self.commits:
             self.commits.append(head)  # our commit landed though its answer was lost
+            self.calls.committed += 1
         return missing
 
     def _adopt_pr(self, batch: CommitBatch) -> bool:
@@ -873,9 +951,10 @@ def _missing(batch: CommitBatch, files: Mapping[str, RemoteFile]) -> CommitBatch
     uploads = tuple(f for f in batch.uploads if not f.same_as(files.get(f.path)))
     deletions = tuple(p for p in batch.deletions if p in files)
     card = batch.card if batch.card and not batch.card.same_as(files.get(README)) else None
-    if not uploads and not deletions and card is None:
+    previews = tuple(f for f in batch.previews if not f.same_as(files.get(f.path)))
+    if not uploads and not deletions and card is None and not previews:
         return None
-    return CommitBatch(uploads, deletions, card)
+    return CommitBatch(uploads, deletions, card, previews)
 
 
 def _description(batch: CommitBatch) -> str:
@@ -906,12 +985,18 @@ def _short(exc: BaseException) -> str:
     return f"{name}: {text[:160]}" if text else name
 
 
-def hub_error(exc: BaseException, what: str) -> PushError:
-    """One clear line for a failure that retrying did not (or cannot) fix."""
+def hub_error(exc: BaseException, what: str, committed: int = 0) -> PushError:
+    """One clear line for a failure that retrying did not (or cannot) fix; ``committed``: the
+    commits this push made before it (only then is there anything that "stays")."""
     from huggingface_hub.errors import RepositoryNotFoundError, RevisionNotFoundError
 
     status = http_status(exc)
-    again = "commits already made stay; run the same command again to continue"
+    again = (
+        f"the {count(committed, 'commit')} already made stay{'s' if committed == 1 else ''}; "
+        f"run the same command again to continue"
+        if committed
+        else "nothing was committed; run the same command again"
+    )
     text = _message(exc)
     if isinstance(exc, RevisionNotFoundError):
         return PushError(f"{what}: revision not found on the Hub")
@@ -919,6 +1004,12 @@ def hub_error(exc: BaseException, what: str) -> PushError:
         return PushError(
             f"{what}: dataset repo not found (or no access: log in with `hf auth login`, set "
             f"HF_TOKEN or pass --token)"
+        )
+    if status in (401, 403) and xet_error(exc) is not None and "xet-write-token" not in text:
+        return PushError(
+            f"{what}: the Xet storage refused its token (HTTP {status}: {text}); check that your "
+            f"Hub token has write access to the repo, or push with --no-xet if this network "
+            f"blocks Xet storage"
         )
     if status in (401, 403):
         return PushError(
@@ -932,6 +1023,6 @@ def hub_error(exc: BaseException, what: str) -> PushError:
             "a local file no longer has the sha256 its build recorded: check it with "
             "`nifti2parquet verify OUTPUT_DIR` and build again"
         )
-    if "xet" in text.lower():
+    if xet_error(exc) is not None or "xet" in text.lower():
         again += " (if this network blocks Xet storage, add --no-xet)"
     return PushError(f"{what} failed: {detail}; {again}")

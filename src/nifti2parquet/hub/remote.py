@@ -17,7 +17,7 @@ import hashlib
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 from ..errors import Problem
@@ -74,10 +74,14 @@ def git_blob_id(data: bytes) -> str:
     return hashlib.sha1(b"blob %d\0" % len(data) + data).hexdigest()
 
 
+def small_file(path: str, data: bytes) -> LocalFile:
+    """A small file held in memory (a preview PNG): its size, sha256 and git blob id."""
+    return LocalFile(path, len(data), hashlib.sha256(data).hexdigest(), git_blob_id(data))
+
+
 def local_card(path: str, data: bytes) -> LocalFile:
     """The README dataset card, held in memory (it is small)."""
-    sha256 = hashlib.sha256(data).hexdigest()
-    return LocalFile(path, len(data), sha256, git_blob_id(data), data.decode("utf-8", "replace"))
+    return replace(small_file(path, data), text=data.decode("utf-8", "replace"))
 
 
 # comparing ----------------------------------------------------------------------------------------

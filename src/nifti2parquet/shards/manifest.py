@@ -21,7 +21,7 @@ import json
 import os
 import pickle
 from collections.abc import Iterator, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from importlib.metadata import version
 from typing import Any
 
@@ -88,6 +88,9 @@ class FilesRecord:
     num_files: int  # every file of the dataset: the config is its index
     stored: int  # the files whose bytes are in the config (every one not in an image row)
     stored_bytes: int
+    # files stored changed on purpose (--exclude-field/--exclude-column): each one's source
+    # path, url, size and sha256, and what was left out
+    changed: tuple[dict[str, Any], ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
@@ -97,7 +100,8 @@ class FilesRecord:
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> FilesRecord:
         shards = tuple(_shard_record(s) for s in data["shards"])
-        return cls(shards, data["num_files"], data["stored"], data["stored_bytes"])
+        changed = tuple(data.get("changed", ()))
+        return cls(shards, data["num_files"], data["stored"], data["stored_bytes"], changed)
 
 
 def _shard_record(data: dict[str, Any]) -> ShardRecord:
@@ -116,6 +120,11 @@ class ImageRecord:
     row: int  # row index in the split
     column: str
     index: int | None  # position in a list column, else None
+    # Set only for an image stored changed on purpose (--blank-nifti-headers): the source file's
+    # size and sha256, and what was changed. Otherwise the stored bytes are the source's.
+    source_size: int | None = None
+    source_sha256: str = ""
+    changed: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -139,6 +148,9 @@ class Manifest:
     warnings: tuple[Problem, ...] = ()
     tools: dict[str, str] = field(default_factory=tool_versions)
     files: FilesRecord | None = None  # the ``files`` config (every build since it exists)
+    images_per_kind: dict[str, int] = field(default_factory=dict)  # BIDS --rows file: per `kind`
+    previews: tuple[dict[str, Any], ...] = ()  # PNG previews: path, column, size, sha256, images
+    privacy: dict[str, Any] = field(default_factory=dict)  # the privacy scan, values masked
 
     @property
     def num_images(self) -> int:
@@ -189,6 +201,9 @@ class Manifest:
             "columns": list(self.columns),
             "info": self.info,
             "files": self.files.to_dict() if self.files else None,
+            "images_per_kind": self.images_per_kind,
+            "previews": list(self.previews),
+            "privacy": self.privacy,
         }
         return json.dumps(data, indent=1) + "\n"  # ASCII: names may hold surrogates
 
@@ -216,6 +231,9 @@ class Manifest:
             warnings=tuple(Problem(**p) for p in data["warnings"]),
             tools=data["tools"],
             files=FilesRecord.from_dict(data["files"]) if data.get("files") else None,
+            images_per_kind=data.get("images_per_kind", {}),
+            previews=tuple(data.get("previews", [])),
+            privacy=data.get("privacy") or {},
         )
 
 
@@ -226,14 +244,37 @@ def saved_plan_path(split: str) -> str:
 
 def plan_fingerprint_of(source: str, options: dict[str, Any]) -> str:
     """What decides the rows and the plan: the source, the options, the library versions."""
-    return _hash_json(
-        {
-            "source": absolute_source(source),
-            "options": options,
-            "tools": tool_versions(),
-            "format": FORMAT,
-        }
-    )
+    return _hash_json(plan_record_of(source, options))
+
+
+def plan_options_path(split: str) -> str:
+    return f"{split_dir(split)}/plan-options.json"
+
+
+def save_plan_options(output: OutputFolder, split: str, record: dict[str, Any]) -> None:
+    """What the saved plan was made with (source, options, library versions), readable by
+    people and by the parts that must use exactly that plan."""
+    output.write_text_atomic(plan_options_path(split), json.dumps(record, indent=1) + "\n")
+
+
+def read_plan_options(output: OutputFolder, split: str) -> dict[str, Any] | None:
+    path = plan_options_path(split)
+    if not output.exists(path):
+        return None
+    try:
+        return json.loads(output.read_text(path))
+    except ValueError:
+        return None
+
+
+def plan_record_of(source: str, options: dict[str, Any]) -> dict[str, Any]:
+    """The source, options and library versions that decide a plan (hashed: its fingerprint)."""
+    return {
+        "source": absolute_source(source),
+        "options": options,
+        "tools": tool_versions(),
+        "format": FORMAT,
+    }
 
 
 def save_plan(
@@ -347,13 +388,22 @@ def image_records(
 
 
 def write_images(output: OutputFolder, split: str, records: Iterator[ImageRecord]) -> None:
-    lines = "".join(json.dumps(asdict(r)) + "\n" for r in records)
+    lines = "".join(json.dumps(_image_json(r)) + "\n" for r in records)
     output.write_text_atomic(images_path(split), lines)
+
+
+_ON_PURPOSE = ("source_size", "source_sha256", "changed")
+
+
+def _image_json(record: ImageRecord) -> dict[str, Any]:
+    """The record without the changed-on-purpose fields when nothing was changed."""
+    return {k: v for k, v in asdict(record).items() if k not in _ON_PURPOSE or v}
 
 
 def read_images(output: OutputFolder, split: str) -> list[ImageRecord]:
     text = output.read_text(images_path(split))
-    return [ImageRecord(**json.loads(line)) for line in text.splitlines() if line]
+    records = [ImageRecord(**json.loads(line)) for line in text.splitlines() if line]
+    return [replace(r, changed=tuple(r.changed)) if r.changed else r for r in records]
 
 
 def other_file_records(output: OutputFolder, manifest: Manifest) -> list[ImageRecord]:
@@ -363,15 +413,28 @@ def other_file_records(output: OutputFolder, manifest: Manifest) -> list[ImageRe
 
     records = []
     first = 0  # the row in the config of the shard's first row
+    changed = {c["path"]: c for c in manifest.files.changed} if manifest.files else {}
     for shard in manifest.files.shards if manifest.files else ():
         with output.open_read(shard.path) as f:
             table = pq.read_table(f, columns=["path", "size", "sha256", "stored"]).to_pylist()
         for i, r in enumerate(table):
             if r["stored"] == STORED_HERE:
                 where = (shard.path, first + i, "content", None)
-                records.append(ImageRecord(r["path"], "", r["size"], r["sha256"], *where))
+                record = ImageRecord(r["path"], "", r["size"], r["sha256"], *where)
+                records.append(_changed_on_purpose(record, changed.get(r["path"])))
         first += shard.num_rows
     return records
+
+
+def _changed_on_purpose(record: ImageRecord, change: dict[str, Any] | None) -> ImageRecord:
+    if change is None:
+        return record
+    return replace(
+        record,
+        source_size=change["source_size"],
+        source_sha256=change["source_sha256"],
+        changed=tuple(change["changed"]),
+    )
 
 
 # how the source was read --------------------------------------------------------------------------

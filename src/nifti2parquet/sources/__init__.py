@@ -23,6 +23,8 @@ SELECTION_FIELDS = (
     "datatypes",
     "suffixes",
     "tasks",
+    "exclude_fields",
+    "exclude_columns",
 )
 
 
@@ -38,6 +40,8 @@ class SourceOptions:
     datatypes: tuple[str, ...] = ()
     suffixes: tuple[str, ...] = ()
     tasks: tuple[str, ...] = ()
+    exclude_fields: tuple[str, ...] = ()  # sidecar JSON keys left out of the published metadata
+    exclude_columns: tuple[str, ...] = ()  # table columns left out likewise
     storage: Storage = field(default_factory=Storage)
     threads: int = 16
 
@@ -45,7 +49,9 @@ class SourceOptions:
 def read_source(source: str, options: SourceOptions) -> SourceRows:
     """Read SOURCE (a table file or a BIDS folder, local or remote) into rows."""
     if is_table(source):
-        return read_table_source(source, options.storage, options.image_columns, options.threads)
+        return read_table_source(
+            source, options.storage, options.image_columns, options.threads, options.exclude_columns
+        )
     if _is_bids(source, options.storage):
         from .bids import read_bids_source
 
@@ -58,6 +64,15 @@ def read_source(source: str, options: SourceOptions) -> SourceRows:
     )
 
 
+def check_source_exists(source: str) -> None:
+    """Refuse a local SOURCE that is not there, before anything is created for it (a remote one
+    is found, or not, when it is read)."""
+    if is_remote(source) or os.path.exists(local_path(source)):
+        return
+    what = "file" if is_table(source) else "file or folder"
+    raise InputError(f"{source}: no such {what}")
+
+
 def _is_bids(source: str, storage: Storage) -> bool:
     marker = join(source, "dataset_description.json")
     if not is_remote(source):
@@ -66,4 +81,9 @@ def _is_bids(source: str, storage: Storage) -> bool:
     return bool(fs.exists(path))
 
 
-__all__: Sequence[str] = ("SELECTION_FIELDS", "SourceOptions", "read_source")
+__all__: Sequence[str] = (
+    "SELECTION_FIELDS",
+    "SourceOptions",
+    "check_source_exists",
+    "read_source",
+)

@@ -507,6 +507,15 @@ def _gzip_exception_message(exc: Exception) -> str:
     return f"corrupt gzip: {text}"
 
 
+def inflate(chunks: Iterable[bytes]) -> Iterator[bytes]:
+    """The uncompressed pieces of a gzip stream (every member, bounded); ValueError says why a
+    stream is not valid gzip."""
+    try:
+        yield from _gunzip(chunks)
+    except _GzipError as exc:
+        raise ValueError(exc.args[0]) from None
+
+
 def _gunzip_head(chunks: Iterable[bytes]) -> tuple[bytes, str | None]:
     """Decompress just enough to read the header: up to _HEAD_TARGET bytes of output.
 
@@ -779,9 +788,68 @@ def _quiet(logger: logging.Logger) -> Iterator[None]:
                 logger.disabled = _quiet_saved
 
 
+@contextlib.contextmanager
+def quiet_nibabel() -> Iterator[None]:
+    """nibabel without its header-fix log lines (for whoever decodes images: checks, previews)."""
+    import nibabel as nib
+
+    with _quiet(nib.imageglobals.logger):
+        yield
+
+
 def _plain(exc: BaseException) -> str:
     """An exception as one line of plain words (no traceback)."""
     if isinstance(exc, MemoryError):
         return "out of memory"
     text = " ".join(str(exc).split())
     return text or type(exc).__name__
+
+
+# --------------------------------------------------------------------------------------------------
+# The header block: everything before the voxels
+
+HEADER_BLOCK_LIMIT = 16 << 20  # most uncompressed bytes read before the voxels (extensions)
+
+
+@dataclass(frozen=True)
+class HeaderBlock:
+    """The uncompressed bytes of a file before its voxels: header, extension flag, extensions.
+
+    ``complete`` is False when the extensions are longer than the limit the reader allowed itself
+    (then ``data`` holds only that much).
+    """
+
+    header: NiftiHeader
+    data: bytes
+    complete: bool
+
+
+def read_header_block(f: BinaryIO, limit: int = HEADER_BLOCK_LIMIT) -> HeaderBlock:
+    """Read the header and its extensions (up to ``vox_offset``), never the voxels.
+
+    A ``.nii.gz`` is inflated only that far. Raises ValueError for what is not a usable NIfTI
+    header (the cheap check has said so already), OSError when the file cannot be read.
+    """
+    head = _read_up_to(f, _HEAD_CHUNK)
+    gzipped = head[:2] == GZIP_MAGIC
+    pieces = chain([head], _chunks(f, _HEAD_CHUNK))
+    stream = _gunzip(pieces) if gzipped else pieces
+    out = bytearray()
+    header: NiftiHeader | None = None
+    try:
+        for piece in stream:
+            out += piece
+            if header is None and len(out) >= _NIFTI2_SIZE + 4:
+                header = _parse(bytes(out[: _NIFTI2_SIZE + 4]), gzipped, "<file>")
+            if header is not None and len(out) >= min(header.vox_offset, limit):
+                break
+    except _GzipError as exc:
+        if header is None or len(out) < min(header.vox_offset, limit):
+            raise ValueError(exc.args[0]) from None
+    finally:
+        if gzipped:
+            stream.close()  # type: ignore[attr-defined]
+    if header is None:
+        header = _parse(bytes(out), gzipped, "<file>")
+    end = min(header.vox_offset, limit, len(out))
+    return HeaderBlock(header, bytes(out[:end]), end >= header.vox_offset)

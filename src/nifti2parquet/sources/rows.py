@@ -68,6 +68,20 @@ class DatasetInfo:
 
 
 @dataclass(frozen=True)
+class MetadataFile:
+    """A small file whose content goes into the rows: a sidecar JSON, a table, a description.
+
+    Kept so the privacy scan can name the file that holds a value (and, for a sidecar, the
+    images it describes); the content itself is not kept here.
+    """
+
+    display: str  # as the user knows it (relative to the BIDS root, or the table as given)
+    url: str
+    role: Literal["sidecar", "table", "description"]
+    describes: tuple[str, ...] = ()  # displays of the images it applies to (sidecars)
+
+
+@dataclass(frozen=True)
 class SourceRows:
     """A source, read: columns, rows of cells, and the account of files found and left out.
 
@@ -88,6 +102,7 @@ class SourceRows:
     # Every other file of the dataset that is published (BIDS: events.tsv, sidecars, README...,
     # and NIfTI files that fit no row; a table: the table itself), stored in the ``files`` config.
     other_files: tuple[ImageRef, ...] = ()
+    metadata_files: tuple[MetadataFile, ...] = ()  # what the value columns were read from
 
     @property
     def image_columns(self) -> tuple[int, ...]:

@@ -20,10 +20,12 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from ..errors import InputError, OptionError, Problem, os_reason
+from ..units import count
+from .exclusions import table_without_columns
 from .files import StatResult, stat_many
 from .fsio import Storage, basename, is_remote, join, parent, readable_name
 from .nifti import is_nifti_name
-from .rows import Column, ImageRef, SourceRows
+from .rows import Column, ImageRef, MetadataFile, SourceRows
 from .text import cell_or_none, decode_text, infer_text_column, parse_delimited
 
 TABLE_SUFFIXES = (".csv", ".tsv", ".parquet", ".jsonl", ".ndjson")
@@ -45,10 +47,14 @@ class RawTable:
 
 
 def read_table_source(
-    source: str, storage: Storage, image_columns: Sequence[str] = (), threads: int = 16
+    source: str,
+    storage: Storage,
+    image_columns: Sequence[str] = (),
+    threads: int = 16,
+    exclude_columns: Sequence[str] = (),
 ) -> SourceRows:
     """Read the table, find its image columns, stat every file it names."""
-    raw = read_raw_table(source, storage)
+    raw = table_without_columns(read_raw_table(source, storage), exclude_columns)
     kinds, warnings = _image_columns(raw, image_columns)
     folder = parent(source)
     refs, problems, found = _resolve_images(raw, kinds, folder, storage, threads)
@@ -64,6 +70,7 @@ def read_table_source(
         left_out=tuple(problems),
         warnings=tuple(raw.warnings + warnings),
         other_files=(_table_file(source, storage),),
+        metadata_files=(MetadataFile(source, source, "table"),),
     )
 
 
@@ -95,6 +102,7 @@ def _delimited_table(source: str, data: bytes, delimiter: str) -> RawTable:
     header, body = parse_delimited(text, delimiter)
     if not header:
         raise InputError(f"{source}: the table is empty (no header row)")
+    _check_separator(source, header, delimiter)
     _check_names(source, header)
     for n, row in enumerate(body, start=1):
         if len(row) != len(header):
@@ -103,6 +111,21 @@ def _delimited_table(source: str, data: bytes, delimiter: str) -> RawTable:
             )
     cells = {h: [cell_or_none(row[i]) for row in body] for i, h in enumerate(header)}
     return RawTable(header, cells, {}, True, warnings)
+
+
+_SEPARATORS = {",": ("commas", ".csv"), "\t": ("tabs", ".tsv")}
+
+
+def _check_separator(source: str, header: list[str], delimiter: str) -> None:
+    """A ``.tsv`` written with commas (or a ``.csv`` with tabs) reads as one column whose cells
+    hold whole rows: say what it is instead of reporting every cell as a missing file."""
+    other = "," if delimiter == "\t" else "\t"
+    if len(header) == 1 and other in header[0]:
+        mine, (theirs, suffix) = _SEPARATORS[delimiter][0], _SEPARATORS[other]
+        raise InputError(
+            f"{source}: the header row has no {mine} but has {theirs}: the table seems "
+            f"separated by {theirs}; name it {suffix} (or separate it with {mine})"
+        )
 
 
 def _jsonl_table(source: str, data: bytes) -> RawTable:
@@ -216,26 +239,37 @@ def _resolve_images(
     stats = stat_many(urls, storage, threads)
     urls, stats = _legacy_names(urls, stats, storage)
     refs: dict[tuple[int, str], Any] = {}
-    seen: dict[str, tuple[int, str]] = {}
+    seen: dict[str, int] = {}
     for (r, name, _, written), url in zip(wanted, urls):
         where = f"row {r + 1}, column {name}"
         result: StatResult = stats[url]
         if result.problem:
             problems.append(Problem(written, f"{result.problem} ({where})"))
-        elif url in seen:
-            first = seen[url]
-            problems.append(
-                Problem(written, f"listed twice: {where} and row {first[0] + 1}, column {first[1]}")
-            )
-        else:
-            seen[url] = (r, name)
-            base, renamed = readable_name(basename(url))
-            if renamed:
-                problems.append(Problem(written, _NOT_UTF8.format(base), "warning"))
-            refs.setdefault((r, name), []).append(
-                ImageRef(url, result.size, written, written, result.version)
-            )
+            continue
+        seen[url] = seen.get(url, 0) + 1
+        base, renamed = readable_name(basename(url))
+        if renamed and seen[url] == 1:
+            problems.append(Problem(written, _NOT_UTF8.format(base), "warning"))
+        refs.setdefault((r, name), []).append(
+            ImageRef(url, result.size, written, written, result.version)
+        )
+    problems += _shared_files(seen)
     return refs, problems, len(wanted) + invalid
+
+
+def _shared_files(named: dict[str, int]) -> list[Problem]:
+    """A table may name one file in many cells (the same template or mask in every row): each
+    cell stores the image. Said once, with the count, so that it is never a surprise."""
+    shared = {url: n for url, n in named.items() if n > 1}
+    if not shared:
+        return []
+    cells = sum(shared.values())
+    example, times = next(iter(shared.items()))
+    message = (
+        f"{count(len(shared), 'file')} named in more than one cell ({cells:,} cells in all; "
+        f"e.g. {basename(example)} in {times:,}): each cell stores its own copy of the image"
+    )
+    return [Problem("table", message, "warning")]
 
 
 _NOT_UTF8 = "file name is not valid UTF-8 on disk; stored in `path` as {!r} (read as Latin-1)"

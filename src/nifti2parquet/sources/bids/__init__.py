@@ -23,8 +23,10 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from ...errors import InputError, OptionError, Problem
+from ...units import count
+from ..exclusions import without_excluded
 from ..fsio import is_remote, local_path
-from ..rows import ImageRef, SourceRows
+from ..rows import ImageRef, MetadataFile, SourceRows
 from ..text import decode_text
 from .crawl import Entry, file_url, list_tree, read_small_files
 from .description import DESCRIPTION, dataset_info, read_description
@@ -99,6 +101,7 @@ def read_bids_source(source: str, options: SourceOptions) -> SourceRows:
         checked="cheap",
         one_image_per_row=layout.name == "file",
         other_files=tuple(_file_ref(root, entry) for entry in tree.others),
+        metadata_files=_metadata_files(root, tree, metadata, [s.image for s in scans]),
     )
 
 
@@ -110,6 +113,7 @@ class _Metadata:
     sessions: list[MetaFile]
     scans: list[MetaFile]
     contents: dict[str, bytes | str]  # relative path -> bytes, or why it could not be read
+    entries: dict[str, Entry]  # every file listed, by relative path
 
 
 def _crawl(root: str, options: SourceOptions) -> tuple[Tree, _Metadata]:
@@ -129,7 +133,28 @@ def _crawl(root: str, options: SourceOptions) -> tuple[Tree, _Metadata]:
     wanted |= {m.entry for m in sessions + scans}
     wanted |= set(_present(by_rel, ROOT_TABLE_FILES + bids_rules().readme_names))
     rest = read_small_files(root, sorted(wanted, key=lambda e: e.rel), storage, options.threads)
-    return tree, _Metadata(index, sessions, scans, {**first, **rest})
+    contents = without_excluded({**first, **rest}, options.exclude_fields, options.exclude_columns)
+    return tree, _Metadata(index, sessions, scans, contents, by_rel)
+
+
+def _metadata_files(
+    root: str, tree: Tree, metadata: _Metadata, images: list[ImageFile]
+) -> tuple[MetadataFile, ...]:
+    """The sidecars (with the images each describes), tables and description that were read."""
+    describes: dict[str, list[str]] = {}
+    for image in images:
+        for f in metadata.index.applicable(image, ".json"):
+            describes.setdefault(f.rel, []).append(image.rel)
+    files = [
+        MetadataFile(rel, file_url(root, metadata.entries[rel].on_disk), "sidecar", tuple(names))
+        for rel, names in sorted(describes.items())
+    ]
+    tables = [m.rel for m in metadata.sessions + metadata.scans] + ["participants.tsv"]
+    for rel, role in [(t, "table") for t in tables] + [(DESCRIPTION, "description")]:
+        if rel in metadata.entries and isinstance(metadata.contents.get(rel), bytes):
+            entry = metadata.entries[rel]
+            files.append(MetadataFile(rel, file_url(root, entry.on_disk), role))  # type: ignore[arg-type]
+    return tuple(files)
 
 
 def _root(source: str) -> str:
@@ -189,7 +214,7 @@ def _participant_warnings(scans: list[Scan], tables: Tables, filtered: bool) -> 
         warnings.append(
             Problem(
                 "participants.tsv",
-                f"no row for {len(missing)} subject(s) with images: {_some(missing)}; "
+                f"no row for {count(len(missing), 'subject')} with images: {_some(missing)}; "
                 f"their participant columns are null",
                 "warning",
             )
@@ -199,11 +224,15 @@ def _participant_warnings(scans: list[Scan], tables: Tables, filtered: bool) -> 
         warnings.append(
             Problem(
                 "participants.tsv",
-                f"{len(unused)} subject(s) have no image in the output: {_some(unused)}",
+                f"{_subjects_have(len(unused))} no image in the output: {_some(unused)}",
                 "warning",
             )
         )
     return warnings
+
+
+def _subjects_have(n: int) -> str:
+    return f"{count(n, 'subject')} {'has' if n == 1 else 'have'}"
 
 
 def _some(names: list[str], shown: int = 10) -> str:

@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from fnmatch import fnmatchcase
 
-from ...errors import Problem
+from ...errors import FILTERED, Problem
 from ..nifti import is_nifti_name
 from .crawl import Entry
 from .ignore import IgnoreRules
@@ -138,7 +138,7 @@ class Filters:
         for what, option, value, patterns in checks:
             if patterns and not any(fnmatchcase(value or "", p) for p in patterns):
                 shown = "none" if value is None else repr(value)
-                return f"filtered out: {what} {shown} does not match {option} {' '.join(patterns)}"
+                return f"{FILTERED}: {what} {shown} does not match {option} {' '.join(patterns)}"
         return ""
 
 

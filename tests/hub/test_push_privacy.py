@@ -1,0 +1,95 @@
+"""``push`` and the privacy preflight, against the local Hub server with the real client.
+
+A build with identifying findings is refused for a new repo without ``--private`` and for an
+existing public repo, naming the findings (masked) and how to proceed, with no create, upload or
+commit on the server's request log; ``--private`` and ``--publish-identifying-data`` push it
+with a warning.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from hubserver import HubServer
+from privacy_factory import identifying_bids, leaks
+from pushtools import ok, push_commits, run_push, write_requests
+
+from nifti2parquet.commands.build import BuildOptions, build
+
+
+@pytest.fixture(scope="module")
+def identifying_build(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("push-privacy")
+    source = identifying_bids(root / "bids")
+    build(str(source), str(root / "out"), BuildOptions(workers=1))
+    return root / "out"
+
+
+def _refused(result, what: str) -> None:
+    assert result.returncode == 2, result.stderr
+    assert f"is or would be public, and the build found {what} identifying values" in result.stderr
+    assert "--publish-identifying-data" in result.stderr and "--private" in result.stderr
+    assert "participants.tsv: email: e-mail address <e-mail address, 25 chars>" in result.stderr
+    assert leaks({"stdout": result.stdout, "stderr": result.stderr}) == []
+
+
+def test_new_public_repo_is_refused_with_nothing_sent(
+    hub_server: HubServer, hub_env: dict[str, str], identifying_build: Path
+) -> None:
+    refused = run_push(hub_env, identifying_build, "user/new-public")
+    _refused(refused, "13")
+    assert write_requests(hub_server) == []  # no create, preupload, upload or commit
+    assert not hub_server.repo_exists("user/new-public")
+
+
+def test_private_push_goes_ahead_with_a_warning(
+    hub_server: HubServer, hub_env: dict[str, str], identifying_build: Path
+) -> None:
+    pushed = ok(run_push(hub_env, identifying_build, "user/private", "--private"))
+    assert "warning: user/private: pushing 13 identifying values" in pushed.stderr
+    assert "to a private repo" in pushed.stderr
+    assert hub_server.is_private("user/private") and push_commits(hub_server, "user/private")
+
+
+def test_explicit_acceptance_pushes_and_an_existing_public_repo_refuses(
+    hub_server: HubServer, hub_env: dict[str, str], identifying_build: Path
+) -> None:
+    hub_server.create_repo_direct("user/public", private=False)
+    hub_server.clear_log()
+    _refused(run_push(hub_env, identifying_build, "user/public"), "13")
+    assert write_requests(hub_server) == []
+    assert push_commits(hub_server, "user/public") == []
+
+    accepted = ok(run_push(hub_env, identifying_build, "user/public", "--publish-identifying-data"))
+    assert "accepted with --publish-identifying-data" in accepted.stderr
+    assert push_commits(hub_server, "user/public")
+
+
+def test_a_refusal_names_the_first_20_and_counts_the_rest() -> None:
+    from nifti2parquet.hub.publication import PublicationRefused, check_publication
+
+    findings = [
+        {
+            "file": f"sub-{i:02d}/anat/sub-{i:02d}_T1w.json",
+            "field": "PatientName",
+            "kind": "name",
+            "masked": "<name, 9 chars>",
+            "severity": "identifying",
+        }
+        for i in range(25)
+    ]
+    records = [{"scanned": True, "findings": findings}]
+    with pytest.raises(PublicationRefused) as refused:
+        check_publication(records, "user/x", public=True, accepted=False)
+    lines = refused.value.lines()
+    assert "found 25 identifying values" in lines[0]
+    assert (
+        len(lines) == 1 + 20 + 1
+        and lines[-1] == "  ...: 5 more; inspect SOURCE --json lists them all"
+    )
+    assert lines[1] == "  sub-00/anat/sub-00_T1w.json: PatientName: name <name, 9 chars>"
+    assert (
+        check_publication(records, "user/x", public=False, accepted=False)[0].severity == "warning"
+    )
+    assert check_publication([{"scanned": True, "findings": []}], "user/x", True, False) == ()
