@@ -1,13 +1,14 @@
 """``export REPO_ID`` against the local Hub server, with the real ``huggingface_hub`` client.
 
 What a user checks: after ``push``, ``export REPO_ID`` gives the source tree back byte for byte,
-for every row layout; ``--revision`` is the version exported, every read pinned to its commit; a
-one-subject export reads, from the shards holding that subject's files, only those files' pages
-(plus footers and small columns, at most 1 MB per shard) and from every other shard only its
-footer and small columns, never a whole shard; an export killed midway and run again finishes
-byte-identical without fetching again any file that was complete; a read the Hub refuses is one
-line and exit 4, and a re-run finishes; a table source comes back with its table; the lazy reader
-fetches the page of the image it reads and no other.
+for every row layout, from shards stored with Xet (the Hub's default) and with Git LFS;
+``--revision`` is the version exported, every read pinned to its commit; a one-subject export
+reads, from the shards holding that subject's files, only those files' pages (plus footers and
+small columns, at most 1 MB per shard) and from every other shard only its footer and small
+columns, never a whole shard; an export killed midway and run again finishes byte-identical
+without fetching again any file that was complete; a read the Hub refuses is one line and exit
+4, and a re-run finishes; a table source comes back with its table; the lazy reader fetches the
+page of the image it reads and no other.
 """
 
 from __future__ import annotations
@@ -103,12 +104,22 @@ def files_read(reads: list[tuple[str, str, int, int]], spans: dict[str, list]) -
     return hit
 
 
-@pytest.mark.parametrize("layout", LAYOUTS)
+@pytest.mark.parametrize(
+    ("layout", "hub_transport"), [*((layout, "xet") for layout in LAYOUTS), ("session", "lfs")]
+)
 def test_push_then_export_repo_id_gives_the_source_back(
-    tree: BidsTree, layout: str, hub_server: HubServer, hub_env: dict[str, str], tmp_path: Path
+    tree: BidsTree,
+    layout: str,
+    hub_transport: str,
+    hub_server: HubServer,
+    hub_env: dict[str, str],
+    tmp_path: Path,
 ) -> None:
     built = run_build(tree.root, tmp_path / "out", rows=layout)
     ok(run_push(hub_env, tmp_path / "out", REPO))
+    shards = [p for p in hub_server.repo_files(REPO) if p.endswith(".parquet")]
+    stored = {bool(hub_server.file_entry(REPO, p).xet_hash) for p in shards}
+    assert stored == {hub_transport == "xet"}  # every shard stored with Xet, or none
     result = run_export(hub_env, REPO, str(tmp_path / "dest"))
 
     expected = source_files(tree.root, {p.path for p in built.left_out})
