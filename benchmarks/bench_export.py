@@ -77,7 +77,7 @@ def main() -> None:
 
     hub = Comparison()
     with HubServer(args.work / "hub-storage", token=TOKEN) as server:
-        env = client_env(server.url, args.work)
+        env = client_env(server.url, args.work / "hf_home", "lfs")  # the Hub over Git LFS
         push = measure(
             "push", [PYTHON, "-m", "nifti2parquet", "push", str(out), REPO, "--quiet"], env
         )
