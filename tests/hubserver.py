@@ -491,6 +491,7 @@ class RequestRecord:
     authenticated: bool
     fault: str | None = None  # action of the fault that fired on this request, if any
     error_code: str | None = None  # X-Error-Code sent, if any
+    range: str | None = None  # the Range header as sent (e.g. "bytes=0-99"), if any
 
     @property
     def params(self) -> dict[str, list[str]]:
@@ -1330,6 +1331,7 @@ class HubServer:
             authenticated=info.authenticated,
             fault=fault,
             error_code=None if response is None else response.headers.get("X-Error-Code"),
+            range=request.range,
         )
         with self._lock:
             self._log.append(record)

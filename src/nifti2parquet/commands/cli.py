@@ -598,6 +598,43 @@ def push_command(output_dir: str, repo_id: str, **kw: Any) -> None:
     click.echo(result.summary())
 
 
+@main.command("export")
+@click.argument("source")
+@click.argument("dest")
+@click.option("--subject", "subjects", multiple=True, metavar="GLOB", help="Only these subjects.")
+@click.option("--session", "sessions", multiple=True, metavar="GLOB", help="Only these sessions.")
+@click.option(
+    "--datatype", "datatypes", multiple=True, metavar="GLOB", help="Only these datatypes."
+)
+@click.option("--suffix", "suffixes", multiple=True, metavar="GLOB", help="Only these suffixes.")
+@click.option("--task", "tasks", multiple=True, metavar="GLOB", help="Only these tasks.")
+@click.option("--split", default=None, help="Split to export (default: the only one).")
+@click.option("--revision", default=None, help="Hub: branch, tag or commit (default: main).")
+@click.option("--token", default=None, help="Hub token (default: HF_TOKEN or the saved login).")
+@click.option(
+    "--threads", type=click.IntRange(min=1), default=8, show_default=True, help="Reads at once."
+)
+@click.option("--quiet", "-q", is_flag=True, help="No progress bars.")
+@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON on stdout.")
+@_run
+def export_command(source: str, dest: str, **kw: Any) -> None:
+    """Write the files of SOURCE (an OUTPUT_DIR or a Hub REPO_ID) back into DEST, byte for byte."""
+    from ..progress import ConsoleReporter
+    from .export import ExportOptions
+    from .export import export as run_export
+
+    names = ("subjects", "sessions", "datatypes", "suffixes", "tasks", "split", "revision")
+    options = ExportOptions(
+        **{name: kw[name] for name in names}, token=kw["token"], threads=kw["threads"]
+    )
+    result = run_export(source, dest, options, ConsoleReporter(kw["quiet"]))
+    _print_problems(result.left_out, "left out")
+    if kw["as_json"]:
+        click.echo(json.dumps(result.to_dict(), indent=1))
+    else:
+        click.echo(result.summary())
+
+
 def run() -> None:
     """The ``nifti2parquet`` program: the console script and ``python -m nifti2parquet``."""
     keep_pandas_out()

@@ -270,7 +270,7 @@ def check_hub(
     try:
         remote = hub_files(api, repo_id, revision)
     except Exception as exc:  # not found, no access, network: one clear line, never a traceback
-        return [Problem(where, _hub_error(exc))], Counter()
+        return [Problem(where, hub_error(exc))], Counter()
     fs = HfFileSystem(token=token)
 
     def open_remote(path: str) -> Any:
@@ -289,7 +289,7 @@ def check_hub(
     return problems, counts
 
 
-def _hub_error(exc: Exception) -> str:
+def hub_error(exc: Exception) -> str:
     from huggingface_hub.errors import RepositoryNotFoundError, RevisionNotFoundError
 
     if isinstance(exc, RevisionNotFoundError):

@@ -1,0 +1,180 @@
+"""``export``: a built dataset (a local OUTPUT_DIR or a Hub repo) back to its tree of files.
+
+The ``files`` config lists every file of the dataset with its sha256; images are in the image
+rows, every other file in the config's own rows. Export reads that index (footers and small
+columns only), keeps the files the filters select, and writes each at its relative path in DEST,
+streamed from exactly the byte range of its page and checked against its sha256 before it gets
+its name (``shards.restore``). From the Hub, only the shards holding selected files are read
+beyond their footers and small columns, several ranges at once.
+
+What a filtered export keeps, with the same options and rules as ``build``: files under (or
+naming) a selected ``sub-<label>`` and ``ses-<label>``, inside datatype folders the selected
+datatypes, suffixes and tasks, and every dataset-level file (the root's and each derivative
+pipeline's: dataset_description.json, README, participants.tsv, .bidsignore, ...), so the result
+is a valid BIDS dataset of those subjects.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..errors import OptionError, OutputError, Problem
+from ..progress import Reporter
+from ..shards.catalog import Catalog, DatasetFile, choose_split, read_catalog
+from ..shards.ranges import Counter, LocalStore, ShardStore
+from ..shards.readback import stream_value
+from ..shards.restore import clear_partials, locked, plan_restore, restore
+from ..sources.bids.tree import Filters
+from ..units import count, format_size
+
+REPO_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*/[A-Za-z0-9][A-Za-z0-9_.-]*$")
+
+
+@dataclass(frozen=True)
+class ExportOptions:
+    """Which files, from which split and revision, and how many reads at once."""
+
+    subjects: tuple[str, ...] = ()
+    sessions: tuple[str, ...] = ()
+    datatypes: tuple[str, ...] = ()
+    suffixes: tuple[str, ...] = ()
+    tasks: tuple[str, ...] = ()
+    split: str | None = None  # None: the only split there is
+    revision: str | None = None  # Hub sources: branch, tag or commit (default: main)
+    token: str | None = None  # Hub sources: default HF_TOKEN or the saved login
+    threads: int = 8  # files (and shard indexes) read at once
+
+    def filters(self) -> Filters:
+        return Filters(self.subjects, self.sessions, self.datatypes, self.suffixes, self.tasks)
+
+    @property
+    def filtered(self) -> bool:
+        return any((self.subjects, self.sessions, self.datatypes, self.suffixes, self.tasks))
+
+
+@dataclass(frozen=True)
+class ExportResult:
+    """What an export did, for the one-line summary and ``--json``."""
+
+    source: str
+    dest: str
+    split: str
+    files_selected: int  # the dataset's files the filters kept
+    files_in_dataset: int  # every file the dataset lists
+    files_written: int
+    files_present: int  # already in DEST, byte-identical: kept, not fetched
+    bytes_written: int
+    bytes_fetched: int  # everything read from the source: indexes and pages
+    requests: int  # reads from the source (HTTP range requests for a Hub repo)
+    shards_indexed: int  # shards whose footer and small columns were read
+    shards_read: int  # shards that selected bytes were read from
+    left_out: tuple[Problem, ...]
+    seconds: float
+    commit: str | None = None  # the Hub commit every read used
+
+    def summary(self) -> str:
+        left = f", {len(self.left_out)} left out" if self.left_out else ""
+        present = f", {self.files_present:,} already there" if self.files_present else ""
+        return (
+            f"exported {self.source} to {self.dest}: {count(self.files_selected, 'file')} of "
+            f"{self.files_in_dataset:,} ({self.files_written:,} written{present}{left}), "
+            f"{format_size(self.bytes_written)} written, {format_size(self.bytes_fetched)} read "
+            f"in {count(self.requests, 'request')} from {self.shards_read} of "
+            f"{count(self.shards_indexed, 'shard')} in {self.seconds:.1f} s"
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        data = {k: getattr(self, k) for k in self.__dataclass_fields__}
+        data["left_out"] = [p.to_dict() for p in self.left_out]
+        data["summary"] = self.summary()
+        return data
+
+
+@dataclass(frozen=True)
+class Source:
+    """An opened dataset: its store, the split read, and a byte counter for every read."""
+
+    store: ShardStore
+    split: str
+    counter: Counter = field(default_factory=Counter)
+    commit: str | None = None
+
+    def stream(self, file: DatasetFile) -> Any:
+        """The file's bytes in pieces, read from exactly its page."""
+        shard = file.location.shard
+
+        def read(start: int, length: int) -> bytes:
+            data = self.store.read(shard, start, length)
+            self.counter.add(len(data))
+            return data
+
+        return stream_value(read, file.location)
+
+
+def open_source(source: str, options: ExportOptions) -> Source:
+    """A local OUTPUT_DIR, or a Hub dataset repo id (``user/name``) when no such folder exists."""
+    if os.path.isdir(source):
+        if options.revision:
+            raise OptionError(f"--revision {options.revision}: only for a Hub repo, not a folder")
+        store: ShardStore = LocalStore(source)
+        return Source(store, choose_split(store, options.split))
+    if os.path.exists(source) or not REPO_ID.match(source):
+        raise OptionError(
+            f"{source}: not a built dataset folder, nor a Hub dataset repo id (user/name)"
+        )
+    from ..hub.fetch import HubStore
+
+    hub = HubStore(source, options.revision, options.token)
+    return Source(hub, choose_split(hub, options.split), commit=hub.commit)
+
+
+def read_index(src: Source, options: ExportOptions, reporter: Reporter) -> Catalog:
+    """The dataset's files that the filters keep, each with where its bytes are."""
+    reporter.step(f"reading the index of {src.store.where}")
+    filters = options.filters()
+    keep = (lambda path: not filters.other_reason(path)) if options.filtered else None
+    return read_catalog(src.store, src.split, src.counter, options.threads, keep)
+
+
+def export(
+    source: str,
+    dest: str,
+    options: ExportOptions | None = None,
+    reporter: Reporter | None = None,
+) -> ExportResult:
+    """Write the files of the dataset at SOURCE that the filters select into DEST."""
+    started = time.monotonic()
+    options = options or ExportOptions()
+    reporter = reporter or Reporter()
+    dest = os.path.abspath(dest)
+    if os.path.isdir(source) and os.path.exists(dest) and os.path.samefile(source, dest):
+        raise OptionError(f"{dest}: the destination is the dataset folder itself")
+    if os.path.exists(dest) and not os.path.isdir(dest):
+        raise OutputError(f"{dest}: exists and is not a folder")
+    src = open_source(source, options)
+    catalog = read_index(src, options, reporter)
+    plan = plan_restore(dest, catalog.files, reporter)  # refuses before creating anything
+    with locked(dest):
+        clear_partials(dest)
+        written = restore(dest, plan.write, src.stream, reporter, options.threads)
+    return ExportResult(
+        source=source,
+        dest=dest,
+        split=catalog.split,
+        files_selected=len(catalog.files),
+        files_in_dataset=catalog.files_total,
+        files_written=len(plan.write),
+        files_present=len(plan.present),
+        bytes_written=written,
+        bytes_fetched=src.counter.bytes,
+        requests=src.counter.requests,
+        shards_indexed=catalog.shards_read,
+        shards_read=len({f.location.shard for f in plan.write}),
+        left_out=plan.unsafe,
+        seconds=time.monotonic() - started,
+        commit=src.commit,
+    )
