@@ -188,23 +188,15 @@ def classify(
     left_out: list[Problem] = []
     notes: list[Problem] = []
     for entry in entries:
-        name = posixpath.basename(entry.rel)
-        image, problem = None, None
-        if is_nifti_name(name):
-            image, problem = _image(entry, rules, filters, derivatives)
+        image, problem = _place(entry, rules, filters, derivatives)
         if image is not None:
             images.append(image)
-            continue
-        if problem is None or problem.severity == "warning":
-            problem = _other_problem(entry, rules, filters, derivatives) or problem
-        if problem is None:
+        elif problem is None or problem.severity == "warning":
             others.append(entry)
-        elif problem.severity == "warning":
-            others.append(entry)
-            notes.append(problem)
+            notes += [problem] if problem else []
         else:
             left_out.append(problem)
-        if name.endswith(METADATA_EXTENSIONS):
+        if entry.rel.endswith(METADATA_EXTENSIONS):
             meta = _metadata(entry, rules, derivatives)
             if meta is not None:
                 metadata.append(meta)
@@ -212,42 +204,39 @@ def classify(
     return Tree(tuple(images), tuple(metadata), tuple(others), tuple(left_out), tuple(notes), found)
 
 
-def _other_problem(
-    entry: Entry, rules: IgnoreRules, filters: Filters, derivatives: bool
-) -> Problem | None:
-    """Why a file that is not an image of the rows is left out; None when it is published."""
-    rel = entry.rel
-    reason = "" if rel == ".bidsignore" else rules.reason(rel)  # .bidsignore is a dataset file
-    if not reason and rel.startswith("derivatives/") and not derivatives:
-        reason = NO_DERIVATIVES
-    reason = reason or filters.other_reason(rel)
-    if reason:
-        return Problem(rel, reason, "info")
-    if entry.problem:
-        return Problem(rel, entry.problem, "error")
-    return None
-
-
-def _image(
+def _place(
     entry: Entry, rules: IgnoreRules, filters: Filters, derivatives: bool
 ) -> tuple[ImageFile | None, Problem | None]:
+    """Where one file goes: an image of the rows; an other file (no problem, or a warning that
+    says why a NIfTI file fits no row); or left out ("info": ignored or filtered out; "error":
+    it cannot be read)."""
     rel = entry.rel
-    reason = rules.reason(rel)
-    if not reason and rel.startswith("derivatives/") and not derivatives:
-        reason = NO_DERIVATIVES
+    reason = _ignored(rel, rules, derivatives)
     if reason:
         return None, Problem(rel, reason, "info")
-    try:
-        image = locate(entry)
-    except ValueError as exc:  # fits no row: published as an other file, byte for byte
-        message = f"not a valid BIDS file ({exc}): stored in the 'files' config, not as an image"
-        return None, Problem(rel, message, "warning") if not entry.problem else None
-    reason = filters.reason(image)
+    image, note = None, None
+    if is_nifti_name(posixpath.basename(rel)):
+        try:
+            image = locate(entry)
+        except ValueError as exc:  # fits no row: published as an other file, byte for byte
+            message = (
+                f"not a valid BIDS file ({exc}): stored in the 'files' config, not as an image"
+            )
+            note = Problem(rel, message, "warning")
+    reason = filters.reason(image) if image else filters.other_reason(rel)
     if reason:
         return None, Problem(rel, reason, "info")
     if entry.problem:
         return None, Problem(rel, entry.problem, "error")
-    return image, None
+    return image, note
+
+
+def _ignored(rel: str, rules: IgnoreRules, derivatives: bool) -> str:
+    """Why a file is not part of the dataset (ignore rules, ``--no-derivatives``), or ""."""
+    reason = "" if rel == ".bidsignore" else rules.reason(rel)  # .bidsignore is a dataset file
+    if not reason and rel.startswith("derivatives/") and not derivatives:
+        reason = NO_DERIVATIVES
+    return reason
 
 
 def locate(entry: Entry) -> ImageFile:
@@ -282,7 +271,7 @@ def locate(entry: Entry) -> ImageFile:
 
 def _metadata(entry: Entry, rules: IgnoreRules, derivatives: bool) -> MetaFile | None:
     rel = entry.rel
-    if rules.reason(rel) or (rel.startswith("derivatives/") and not derivatives):
+    if _ignored(rel, rules, derivatives):
         return None
     parts = rel.split("/")
     root = ""
