@@ -17,6 +17,7 @@ import json
 import os
 import time
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -36,7 +37,15 @@ from ..checking.privacy import PrivacyOptions, PrivacyReport, scan_privacy
 from ..checking.privacy_rules import load_rules
 from ..checking.scan import file_sha256
 from ..checking.verify import VerifyReport, verify_footers
-from ..errors import InputError, OptionError, OutputError, Problem, errors_only, is_filtered
+from ..errors import (
+    InputError,
+    OptionError,
+    OutputError,
+    Problem,
+    cannot_read,
+    errors_only,
+    is_filtered,
+)
 from ..progress import Reporter
 from ..shards.blanking import Blanked, blank_headers, check_blanking, clear_blanked, on_purpose
 from ..shards.excluded import exclude_in_other_files
@@ -71,7 +80,7 @@ from ..shards.writer import ShardResult, ShardTask, write_shard
 from ..sources import SELECTION_FIELDS, SourceOptions, check_source_exists, read_source
 from ..sources.dataset_files import FILES_CONFIG, files_rows
 from ..sources.fsio import Storage
-from ..sources.rows import SourceRows, images_in_row
+from ..sources.rows import ImageRef, SourceRows, images_in_row
 from ..sources.schema import features_dict
 from ..units import count, format_size
 from .parts import refuse_other_plan
@@ -590,17 +599,35 @@ class _Job:
         Built once every image shard is, since it lists the images' sha256 (array-job parts
         build image shards only; ``--finalize`` builds this)."""
         sha256 = {record.path: record.sha256 for record in images}
-        others = self.rows.other_files
-        label = f"hashing {count(len(others), 'other file')}"
-        with self.reporter.bar(sum(f.size for f in others), label) as bar:
-            for f in others:
-                sha256[f.url] = self.options.storage.sha256(f.url)
-                bar.update(f.size)
+        sha256.update(self._hash_other_files())
         rows = files_rows(self.rows, sha256)
         options = dataclasses.replace(self.options.plan_options(), folder=FILES_CONFIG)
         plan = plan_shards(rows, options)
         whole = dataclasses.replace(self.options, part=None, finalize=False)
         return _Job(self.output, rows, plan, shard_keys(plan, rows), whole, self.reporter)
+
+    def _hash_other_files(self) -> dict[str, str]:
+        """The sha256 of every other file, by URL, several at once (object stores answer one
+        request per file); one that cannot be read stops the build, naming it."""
+        others = self.rows.other_files
+        label = f"hashing {count(len(others), 'other file')}"
+
+        def one(f: ImageRef) -> tuple[str, str | Problem]:
+            try:
+                return f.url, self.options.storage.sha256(f.url)
+            except OSError as exc:
+                return f.url, Problem(f.display, cannot_read(exc))
+            finally:
+                bar.update(f.size)
+
+        threads = ThreadPoolExecutor(self.options.read_threads, thread_name_prefix="n2p-hash")
+        with self.reporter.bar(sum(f.size for f in others), label) as bar, threads as pool:
+            done = dict(pool.map(one, others))
+        problems = [p for p in done.values() if isinstance(p, Problem)]
+        if problems:
+            message = "some files cannot be read; the files config was not written:"
+            raise InputError(message, problems)
+        return done  # type: ignore[return-value]
 
     def finish_files(self, changed: Sequence[Blanked] = ()) -> FilesRecord:
         """Write the files config's shards (reusing finished ones) and record them."""
