@@ -78,7 +78,7 @@ from ..shards.plan import VIEWER_ROW_GROUP_LIMIT, Plan, PlanOptions, ShardPlan, 
 from ..shards.workers import WorkerPool
 from ..shards.writer import ShardResult, ShardTask, write_shard
 from ..sources import SELECTION_FIELDS, SourceOptions, check_source_exists, read_source
-from ..sources.dataset_files import FILES_CONFIG, files_rows
+from ..sources.dataset_files import FILES_CONFIG, files_rows, stored_files
 from ..sources.fsio import Storage
 from ..sources.rows import ImageRef, SourceRows, images_in_row
 from ..sources.schema import features_dict
@@ -634,11 +634,12 @@ class _Job:
         self.run_shards()
         self._collect_records()
         self._remove_stale_shards()
+        stored = stored_files(self.rows)
         return FilesRecord(
             shards=tuple(self.records[s.name] for s in self.plan.shards),
             num_files=len(self.rows.rows),
-            stored=sum(1 for row in self.rows.rows if row[-1] is not None),
-            stored_bytes=sum(row[-1].size for row in self.rows.rows if row[-1] is not None),
+            stored=len(stored),
+            stored_bytes=sum(f.size for f in stored),
             changed=tuple(b.to_dict() for b in changed),
         )
 

@@ -14,12 +14,11 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 from ..errors import InputError
-from ..sources.dataset_files import FILES_CONFIG, STORED_HERE, STORED_IN_ROWS
+from ..sources.dataset_files import FILES_CONFIG, INDEX_COLUMNS, STORED_HERE, STORED_IN_ROWS
 from .ranges import Counter, ShardStore, StoredFile
 from .readback import Location, ShardIndex, open_shard, path_locations
 
 DATA = "data"
-INDEX_COLUMNS = ("path", "size", "sha256", "stored")
 SHARD_NAME = re.compile(r"^(?P<split>.+)-\d{5}-of-\d{5}\.parquet$")
 
 

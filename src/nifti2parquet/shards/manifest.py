@@ -29,7 +29,7 @@ import pyarrow as pa
 
 from ..errors import Problem
 from ..sources import SELECTION_FIELDS, SourceOptions
-from ..sources.dataset_files import FILES_CONFIG, STORED_HERE
+from ..sources.dataset_files import FILES_CONFIG, INDEX_COLUMNS, STORED_HERE
 from ..sources.fsio import Storage
 from ..sources.rows import Column, DatasetInfo, ImageRef, SourceRows, images_in_row
 from ..sources.schema import features_dict
@@ -416,7 +416,7 @@ def other_file_records(output: OutputFolder, manifest: Manifest) -> list[ImageRe
     changed = {c["path"]: c for c in manifest.files.changed} if manifest.files else {}
     for shard in manifest.files.shards if manifest.files else ():
         with output.open_read(shard.path) as f:
-            table = pq.read_table(f, columns=["path", "size", "sha256", "stored"]).to_pylist()
+            table = pq.read_table(f, columns=list(INDEX_COLUMNS)).to_pylist()
         for i, r in enumerate(table):
             if r["stored"] == STORED_HERE:
                 where = (shard.path, first + i, "content", None)

@@ -32,6 +32,8 @@ FILE_COLUMNS = (
     ),
     Column("content", "file", None, "The file's bytes (null for images: they are in data/)"),
 )
+INDEX_COLUMNS = ("path", "size", "sha256", "stored")  # the small columns: the dataset's index
+CONTENT = len(FILE_COLUMNS) - 1  # where a row holds its file's bytes (an ImageRef, or None)
 
 
 def files_rows(rows: SourceRows, sha256: Mapping[str, str]) -> SourceRows:
@@ -52,6 +54,11 @@ def files_rows(rows: SourceRows, sha256: Mapping[str, str]) -> SourceRows:
         files_found=len(by_path),
         checked="deep",  # not images: no NIfTI check applies
     )
+
+
+def stored_files(rows: SourceRows) -> list[ImageRef]:
+    """The files whose bytes the config's rows hold (every one that is not an image)."""
+    return [row[CONTENT] for row in rows.rows if row[CONTENT] is not None]
 
 
 def _stored(other: ImageRef, digest: str) -> tuple:

@@ -247,9 +247,9 @@ def _resolve_images(
             problems.append(Problem(written, f"{result.problem} ({where})"))
             continue
         seen[url] = seen.get(url, 0) + 1
-        base, renamed = readable_name(basename(url))
+        renamed = readable_name(basename(url))[1]
         if renamed and seen[url] == 1:
-            problems.append(Problem(written, _NOT_UTF8.format(base), "warning"))
+            problems.append(Problem(written, _NOT_UTF8.format(written), "warning"))
         refs.setdefault((r, name), []).append(
             ImageRef(url, result.size, written, written, result.version)
         )
