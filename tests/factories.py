@@ -210,3 +210,16 @@ def fake_rows(sizes: list[list[int]]) -> SourceRows:
         )
         rows.append((f"sub-{r}", t1w, bold, float(r)))
     return SourceRows("test", "table", COLUMNS, tuple(rows))
+
+
+def files_config(out: Path) -> dict[str, dict[str, Any]]:
+    """The files config of a build, read with pyarrow: its rows by path (content as bytes or
+    None), asserting every path is listed once."""
+    import pyarrow.parquet as pq
+
+    rows: dict[str, dict[str, Any]] = {}
+    for shard in sorted((out / "files").glob("*.parquet")):
+        for row in pq.read_table(shard).to_pylist():
+            assert row["path"] not in rows  # every file once
+            rows[row["path"]] = row
+    return rows

@@ -32,6 +32,7 @@ from bids_factory import (
     sessions_tree,
 )
 from datasets import Features, List, Nifti, load_dataset
+from factories import files_config
 
 from nifti2parquet.commands.build import BuildOptions, BuildResult, build
 from nifti2parquet.errors import InputError
@@ -142,16 +143,6 @@ def assert_every_image_once(tree: BidsTree, result: BuildResult, found: list[dic
     written = summary["files_written"] + summary["other_files"]
     assert written + summary["files_left_out"] == summary["files_found"]
     assert_every_other_file_once(tree, Path(result.output))
-
-
-def files_config(out: Path) -> dict[str, dict]:
-    """The files config's rows by path, read with pyarrow (content as bytes or None)."""
-    rows = {}
-    for shard in sorted((out / "files").glob("*.parquet")):
-        for row in pq.read_table(shard).to_pylist():
-            assert row["path"] not in rows  # every file once
-            rows[row["path"]] = row
-    return rows
 
 
 def assert_every_other_file_once(tree: BidsTree, out: Path) -> None:

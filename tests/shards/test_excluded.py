@@ -11,18 +11,10 @@ import hashlib
 import json
 from pathlib import Path
 
-import pyarrow.parquet as pq
 from bids_factory import sessionless_tree
-from factories import subject_table
+from factories import files_config, subject_table
 
 from nifti2parquet import BuildOptions, VerifyOptions, build, verify
-
-
-def stored_files(out: Path) -> dict[str, dict]:
-    rows = {}
-    for shard in sorted((out / "files").glob("*.parquet")):
-        rows |= {r["path"]: r for r in pq.read_table(shard).to_pylist()}
-    return rows
 
 
 def test_a_tables_excluded_column_is_not_in_the_stored_table(tmp_path: Path) -> None:
@@ -30,7 +22,7 @@ def test_a_tables_excluded_column_is_not_in_the_stored_table(tmp_path: Path) -> 
     out = tmp_path / "out"
     build(str(data.table), str(out), BuildOptions(exclude_columns=("group",), workers=1))
 
-    table = stored_files(out)[data.table.name]
+    table = files_config(out)[data.table.name]
     content = table["content"]["bytes"]
     assert b"group" not in content and b"subject_id" in content  # the column, and only it, gone
     assert table["sha256"] == hashlib.sha256(content).hexdigest() == table["sha256"]
@@ -48,7 +40,7 @@ def test_bids_sidecars_and_tables_lose_the_excluded_values_the_rest_stays(tmp_pa
     )
     build(str(tree.root), str(out), options)
 
-    files = stored_files(out)
+    files = files_config(out)
     sidecar = json.loads(files["sub-01/anat/sub-01_T1w.json"]["content"]["bytes"])
     assert sidecar == {"EchoTime": 0.01}
     participants = files["participants.tsv"]["content"]["bytes"].decode()
