@@ -245,7 +245,7 @@ def plan_image(dataset: Dataset, path: Path, old_header: object | None) -> Plan:
     else:
         grid = _slices(meta, GRID_3D)
     shape = (*grid, volumes) if volumes is not None else grid
-    kind = _kind(suffix, datatype, entities)
+    kind = _kind(suffix, datatype)
     step = _time_step(meta, kind)
     zooms = (2.0, 2.0, 2.0, step) if volumes is not None else (2.0, 2.0, 2.0)
     return Plan(
@@ -263,7 +263,8 @@ def _volumes(
 ) -> int | None:
     """The 4th dimension, or None for a 3D image."""
     if suffix in MRS or datatype == "mrs":
-        return int(meta.get("NumberOfSpectralPoints") or 64)
+        points = meta.get("NumberOfSpectralPoints")
+        return points if isinstance(points, int) and 0 < points <= 4096 else 64
     if suffix in ("dwi", "epi"):
         count = _count_values(dataset.nearest(path, suffix, ".bval"))
         if count and (suffix == "dwi" or dataset.nearest(path, suffix, ".bvec") is not None):
@@ -331,7 +332,7 @@ def _mrs_grid(meta: dict) -> tuple[int, int, int]:
     return (1, 1, 1)
 
 
-def _kind(suffix: str, datatype: str, entities: dict[str, str]) -> str:
+def _kind(suffix: str, datatype: str) -> str:
     if suffix in MRS or datatype == "mrs":
         return "spectrum"
     if suffix == "dseg":
