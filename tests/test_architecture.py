@@ -13,7 +13,17 @@ from pathlib import Path
 import nifti2parquet
 
 PACKAGE = Path(nifti2parquet.__file__).parent
-STAGES = ["", "sources", "shards", "card", "hub", "checking", "commands"]  # "" = plumbing
+STAGES = [
+    "common",
+    "sources",
+    "preflight",
+    "shards",
+    "card",
+    "hub",
+    "retrieval",
+    "proof",
+    "commands",
+]
 FRONT_DOOR = {"__init__.py", "__main__.py"}  # the API and `python -m`: may reach every stage
 
 

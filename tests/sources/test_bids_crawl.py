@@ -8,11 +8,11 @@ from pathlib import Path
 import pytest
 from bids_factory import BidsTree, CountingMemoryFS, copy_to_memory, sessions_tree
 
+from nifti2parquet.common.storage import Storage
 from nifti2parquet.sources.bids.crawl import Entry, list_tree, read_small_files
 from nifti2parquet.sources.bids.ignore import IgnoreRules
 from nifti2parquet.sources.bids.rules import bids_rules
 from nifti2parquet.sources.bids.tree import Filters, classify, locate, wanted_name
-from nifti2parquet.sources.fsio import Storage
 
 
 # .bidsignore and default ignores -----------------------------------------------------------------

@@ -10,8 +10,9 @@ import pyarrow as pa
 from bids_factory import BidsTree
 from bidsschematools.schema import load_schema
 
-from nifti2parquet.sources import SourceOptions, read_source
+from nifti2parquet.sources import read_source
 from nifti2parquet.sources.bids.sidecars import TYPED_FIELDS
+from nifti2parquet.sources.options import SourceOptions
 
 
 def files(tree: BidsTree, **options: Any) -> dict[str, dict[str, Any]]:

@@ -4,46 +4,13 @@ from __future__ import annotations
 
 import os
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 
-from ..errors import InputError
-from .fsio import Storage, is_remote, join, local_path
-from .rows import SourceRows
-from .table import TABLE_SUFFIXES, is_table, read_table_source
-
-# The options that decide which files a source yields and how rows are laid out (everything in
-# SourceOptions but how to reach the files). Build, inspect and verify take them alike, and the
-# manifest records them.
-SELECTION_FIELDS = (
-    "image_columns",
-    "rows",
-    "derivatives",
-    "subjects",
-    "sessions",
-    "datatypes",
-    "suffixes",
-    "tasks",
-    "exclude_fields",
-    "exclude_columns",
-)
-
-
-@dataclass(frozen=True)
-class SourceOptions:
-    """How to read a source. BIDS-only options are ignored for tables, and the other way round."""
-
-    image_columns: tuple[str, ...] = ()
-    rows: str = "auto"  # BIDS row layout: auto (session, or subject without sessions), session...
-    derivatives: bool = True
-    subjects: tuple[str, ...] = ()
-    sessions: tuple[str, ...] = ()
-    datatypes: tuple[str, ...] = ()
-    suffixes: tuple[str, ...] = ()
-    tasks: tuple[str, ...] = ()
-    exclude_fields: tuple[str, ...] = ()  # sidecar JSON keys left out of the published metadata
-    exclude_columns: tuple[str, ...] = ()  # table columns left out likewise
-    storage: Storage = field(default_factory=Storage)
-    threads: int = 16
+from ..common.errors import InputError
+from ..common.rows import SourceRows
+from ..common.storage import Storage, is_remote, join, local_path
+from ..common.tables import TABLE_SUFFIXES, is_table
+from .options import SourceOptions
+from .table import read_table_source
 
 
 def read_source(source: str, options: SourceOptions) -> SourceRows:
@@ -82,7 +49,6 @@ def _is_bids(source: str, storage: Storage) -> bool:
 
 
 __all__: Sequence[str] = (
-    "SELECTION_FIELDS",
     "SourceOptions",
     "check_source_exists",
     "read_source",
