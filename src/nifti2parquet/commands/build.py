@@ -65,7 +65,6 @@ from ..shards.manifest import (
     Manifest,
     ShardRecord,
     absolute_source,
-    built_splits,
     columns_summary,
     image_records,
     load_plan,
@@ -73,6 +72,7 @@ from ..shards.manifest import (
     plan_fingerprint_of,
     plan_record_of,
     read_manifest,
+    read_manifests,
     read_marker,
     save_plan,
     save_plan_options,
@@ -774,19 +774,14 @@ def _images_per_kind(rows: SourceRows) -> dict[str, int]:
 
 def _all_manifests(output: OutputFolder, current: Manifest) -> list[Manifest]:
     """This split's manifest and the other splits already built here (one features schema)."""
-    manifests = [current]
-    for split in built_splits(output):
-        if split == current.split:
-            continue
-        other = read_manifest(output, split)
-        if other and other.features != current.features:
+    others = [m for m in read_manifests(output) if m.split != current.split]
+    for other in others:
+        if other.features != current.features:
             raise OutputError(
-                f"split {current.split!r} has different columns than split {split!r} in "
+                f"split {current.split!r} has different columns than split {other.split!r} in "
                 f"{output.url}; all splits of a dataset share one schema"
             )
-        if other:
-            manifests.append(other)
-    return sorted(manifests, key=lambda m: (m.split != "train", m.split))
+    return sorted([current, *others], key=lambda m: (m.split != "train", m.split))
 
 
 def _missing_parts(output: OutputFolder, split: str, missing: Sequence[ShardPlan]) -> str:

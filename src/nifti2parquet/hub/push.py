@@ -41,7 +41,7 @@ from ..common.progress import Bar, Reporter
 from ..common.units import count, format_size
 from ..preflight.privacy_record import identifying
 from ..preflight.publication import check_publication
-from ..shards.manifest import Manifest, built_splits, read_manifest
+from ..shards.manifest import Manifest, read_manifests
 from ..shards.output import OutputFolder
 from .client import (
     ClientSettings,
@@ -222,12 +222,12 @@ def _previews(
 
 
 def _manifests(output: OutputFolder) -> list[Manifest]:
-    manifests = [m for s in built_splits(output) if (m := read_manifest(output, s)) is not None]
+    manifests = read_manifests(output)
     if not manifests:
         raise OutputError(
             f"{output.url}: no finished nifti2parquet build here; run nifti2parquet build first"
         )
-    return sorted(manifests, key=lambda m: (m.split != "train", m.split))  # as build orders them
+    return manifests
 
 
 def _card(

@@ -44,6 +44,7 @@ from ..shards.manifest import (
     other_file_records,
     read_images,
     read_manifest,
+    read_manifests,
     recorded_source_options,
 )
 from ..shards.output import OutputFolder
@@ -716,7 +717,7 @@ def _check_hub(
     from ..hub.remote import LocalFile, check_hub, local_card, small_file
 
     assert options.repo_id is not None
-    manifests = [m for s in built_splits(output) if (m := read_manifest(output, s))]
+    manifests = read_manifests(output)
     expected = [LocalFile(s.path, s.size, s.sha256) for m in manifests for s in m.all_shards]
     for record in (r for m in manifests for r in m.previews if r.get("path")):
         if output.exists(record["path"]):

@@ -371,6 +371,13 @@ def built_splits(output: OutputFolder) -> list[str]:
     return [s for s in output.listdir(STATE) if output.exists(manifest_path(s))]
 
 
+def read_manifests(output: OutputFolder) -> list[Manifest]:
+    """Every finished split's manifest in this folder: train first, then by name (the card's
+    order)."""
+    manifests = [m for s in built_splits(output) if (m := read_manifest(output, s)) is not None]
+    return sorted(manifests, key=lambda m: (m.split != "train", m.split))
+
+
 def image_records(
     plan: Plan, rows: SourceRows, records: dict[str, ShardRecord]
 ) -> Iterator[ImageRecord]:
