@@ -206,18 +206,18 @@ def _previews(
 ) -> tuple[PushFile, ...]:
     """The card's PNG previews, as the manifests record them (small: read whole)."""
     files = []
-    for record in (r for m in manifests for r in m.previews if r.get("path")):
+    for record in (r for m in manifests for r in m.previews if r.path):
         try:
-            with open(output.full(record["path"]), "rb") as f:
+            with open(output.full(record.path), "rb") as f:
                 data = f.read()
         except FileNotFoundError:
-            problems.append(Problem(record["path"], "missing (listed in the build manifest)"))
+            problems.append(Problem(record.path, "missing (listed in the build manifest)"))
             continue
-        if hashlib.sha256(data).hexdigest() != record["sha256"]:
-            problems.append(Problem(record["path"], "differs from the preview the build drew"))
+        if hashlib.sha256(data).hexdigest() != record.sha256:
+            problems.append(Problem(record.path, "differs from the preview the build drew"))
             continue
-        path = output.full(record["path"])
-        files.append(PushFile(record["path"], path, len(data), record["sha256"], git_blob_id(data)))
+        path = output.full(record.path)
+        files.append(PushFile(record.path, path, len(data), record.sha256, git_blob_id(data)))
     return tuple(files)
 
 
