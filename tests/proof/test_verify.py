@@ -23,7 +23,8 @@ from nifti2parquet.commands.build import build
 from nifti2parquet.commands.cli import main
 from nifti2parquet.common.units import format_size
 from nifti2parquet.proof import shard_digest as scan
-from nifti2parquet.proof.verify import VerifyOptions, VerifyReport, verify, verify_footers
+from nifti2parquet.proof.report import VerifyOptions, VerifyReport
+from nifti2parquet.proof.verify import verify, verify_footers
 from nifti2parquet.shards.image_index import ImageRecord, read_images
 from nifti2parquet.shards.manifest import Manifest, read_manifest
 from nifti2parquet.shards.output import OutputFolder

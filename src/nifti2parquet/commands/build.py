@@ -28,7 +28,8 @@ from ..common.storage import Storage
 from ..preflight.inputs import CheckLevel, OnError, without_images
 from ..preflight.privacy import PrivacyOptions
 from ..preflight.privacy_rules import load_rules
-from ..proof.verify import VerifyReport, verify_footers
+from ..proof.report import VerifyReport
+from ..proof.verify import verify_footers
 from ..shards.blanking import check_blanking, clear_blanked, on_purpose
 from ..shards.files_config_writer import write_files_config
 from ..shards.image_index import image_records, write_images

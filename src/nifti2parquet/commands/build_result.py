@@ -13,7 +13,7 @@ from ..common.units import count, format_size
 from ..shards.runner import ShardJob
 
 if TYPE_CHECKING:
-    from ..proof.verify import VerifyReport
+    from ..proof.report import VerifyReport
     from .build import BuildOptions
     from .preparation import Prepared
 

@@ -310,7 +310,7 @@ def verify(output_dir: str, **kw: Any) -> None:
     """Prove OUTPUT_DIR (and its source, and its Hub copy) complete and byte-exact."""
     from ..common.errors import VerifyError
     from ..common.progress import ConsoleReporter
-    from ..proof.verify import VerifyOptions
+    from ..proof.report import VerifyOptions
     from ..proof.verify import verify as run_verify
 
     options = VerifyOptions(

@@ -22,7 +22,8 @@ from collections.abc import Iterator
 from ..card.details import CardDetails
 from ..common.errors import InputError, VerifyError
 from ..common.progress import Reporter
-from ..proof.verify import VerifyOptions, verify
+from ..proof.report import VerifyOptions
+from ..proof.verify import verify
 from ..shards.output import STATE, OutputFolder
 from .build import BuildOptions, build, check_output_free
 

@@ -11,16 +11,24 @@ sha256 of the bytes the build stored, which the shard scan proves are the bytes 
 
 from __future__ import annotations
 
-from collections import Counter
+import dataclasses
+from collections import Counter, defaultdict
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from typing import TYPE_CHECKING
 
 from ..common.errors import Problem
+from ..common.progress import Reporter
 from ..common.rows import FileRef
 from ..common.storage import Storage
-from ..shards.image_index import ImageRecord
+from ..shards.image_index import ImageRecord, other_file_records, read_images
+from ..shards.manifest import Manifest
+from ..shards.output import OutputFolder
 from ..sources import read_source
 from ..sources.options import SourceOptions
+
+if TYPE_CHECKING:
+    from .report import VerifyOptions, VerifyReport
 
 
 def compare_with_source(
@@ -165,3 +173,42 @@ def _change(record: ImageRecord, image: FileRef, digest: str | None) -> str | No
             f"{expected[:12]}… stored"
         )
     return None
+
+
+def check_source(
+    output: OutputFolder,
+    manifests: Sequence[Manifest],
+    options: VerifyOptions,
+    reporter: Reporter,
+    report: VerifyReport,
+) -> None:
+    """Each split against the source it was built from (or the SOURCE given), read the way the
+    build read it unless other options are given."""
+    for source, group in _by_source(manifests, options.source or "").items():
+        records = [r for m in group for r in read_images(output, m.split)]
+        records += [r for m in group for r in other_file_records(output, m)]
+        left_out = [p for m in group for p in m.left_out]
+        total = sum(r.size for r in records)
+        source_options = options.source_options
+        if source_options == SourceOptions():  # nothing given: read it the way the build did
+            recorded = group[0].settings.source
+            source_options = dataclasses.replace(recorded, storage=source_options.storage)
+        with reporter.bar(total, f"hashing {len(records):,} source files") as bar:
+            found, counts = compare_with_source(
+                source,
+                source_options,
+                records,
+                left_out,
+                options.thread_count(),
+                bar.update,
+            )
+        report.extend(found, counts)
+
+
+def _by_source(manifests: Sequence[Manifest], source: str) -> dict[str, list[Manifest]]:
+    """One given SOURCE is compared with all the splits at once; without one, each split with the
+    source it was built from."""
+    groups: dict[str, list[Manifest]] = defaultdict(list)
+    for manifest in manifests:
+        groups[source or manifest.source].append(manifest)
+    return groups

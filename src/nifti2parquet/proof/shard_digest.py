@@ -88,7 +88,7 @@ def digest_shards(
     threads: int = 4,
     progress: Progress | None = None,
 ) -> Iterator[ShardDigest]:
-    """Scan ``shards`` ((path, {image column: kind}, expected sha256 or None) triples),
+    """Read ``shards`` ((path, {image column: kind}, expected sha256 or None) triples),
     ``threads`` shards at a time.
 
     Results come in the order given. At most ``threads`` shards are in flight, so memory stays

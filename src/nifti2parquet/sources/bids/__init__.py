@@ -35,7 +35,7 @@ from .crawl import Entry, file_url, list_tree, read_small_files
 from .description import DESCRIPTION, dataset_info, read_description
 from .headers import check_headers
 from .ignore import IgnoreRules
-from .layouts import Scan, Tables, build_layout, resolve_layout
+from .layouts import BidsImage, Tables, build_layout, resolve_layout
 from .rules import bids_rules
 from .sidecars import MetadataIndex, SidecarReader
 from .tables import read_participants, read_scans, read_sessions
@@ -72,7 +72,7 @@ def read_bids_source(source: str, options: SourceOptions) -> SourceRows:
     )
     reader = SidecarReader(metadata.index, metadata.contents)
     scans = [
-        Scan(
+        BidsImage(
             image,
             _image_ref(root, image),
             headers.headers[image.rel],
@@ -208,7 +208,7 @@ def _readme(contents: dict[str, bytes | str]) -> str:
     return ""
 
 
-def _participant_warnings(scans: list[Scan], tables: Tables, filtered: bool) -> list[Problem]:
+def _participant_warnings(scans: list[BidsImage], tables: Tables, filtered: bool) -> list[Problem]:
     listed = set(tables.participants.rows)
     if not tables.participants.columns and not listed:
         return []

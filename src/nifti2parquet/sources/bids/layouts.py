@@ -35,7 +35,7 @@ DATATYPE_LEAD = ("anat", "func", "dwi", "fmap", "perf", "pet")
 
 
 @dataclass(frozen=True)
-class Scan:
+class BidsImage:
     """One image to build with everything known about it."""
 
     image: ImageFile
@@ -71,13 +71,13 @@ class Layout:
     kinds: tuple[ImageColumnSummary, ...]
 
 
-def resolve_layout(requested: str, scans: Sequence[Scan]) -> str:
+def resolve_layout(requested: str, scans: Sequence[BidsImage]) -> str:
     if requested != "auto":
         return requested
     return "session" if any(s.image.session is not None for s in scans) else "subject"
 
 
-def build_layout(layout: str, scans: Sequence[Scan], tables: Tables) -> Layout:
+def build_layout(layout: str, scans: Sequence[BidsImage], tables: Tables) -> Layout:
     """Columns and rows for ``layout`` (session, subject or file; auto is resolved before)."""
     scans = sorted(scans, key=lambda s: s.image.rel)
     if layout == "file":
@@ -86,7 +86,7 @@ def build_layout(layout: str, scans: Sequence[Scan], tables: Tables) -> Layout:
 
 
 # image metadata fields (shared by K_info structs and the file layout's columns) -------------------
-Getter = Callable[[Scan], Any]
+Getter = Callable[[BidsImage], Any]
 
 
 def _image_fields() -> list[tuple[str, pa.DataType, Getter]]:
@@ -141,7 +141,7 @@ class _InfoStruct:
             fields.append(pa.field("scans", scans))
         return pa.struct(fields)
 
-    def value(self, scan: Scan) -> dict[str, Any]:
+    def value(self, scan: BidsImage) -> dict[str, Any]:
         getters = {name: get for name, _, get in self.fields}
         value = {name: getters[name](scan) for name, _, _ in self.fields[:4]}
         value["entities"] = {k: scan.image.name.get(k) for k in self.entity_keys}
@@ -152,7 +152,7 @@ class _InfoStruct:
 
 
 # session and subject layouts -------------------------------------------------------------------
-def _grouped_layout(layout: str, scans: Sequence[Scan], tables: Tables) -> Layout:
+def _grouped_layout(layout: str, scans: Sequence[BidsImage], tables: Tables) -> Layout:
     by_row = _rows_of(layout, scans)
     row_keys = sorted(by_row, key=_row_sort_key)
     names = _GroupedNames.claim(layout, scans, tables)
@@ -182,9 +182,9 @@ def _grouped_layout(layout: str, scans: Sequence[Scan], tables: Tables) -> Layou
     return Layout(layout, tuple(columns), tuple(zip(*cells)), tuple(stats))
 
 
-def _rows_of(layout: str, scans: Sequence[Scan]) -> dict[Any, list[Scan]]:
+def _rows_of(layout: str, scans: Sequence[BidsImage]) -> dict[Any, list[BidsImage]]:
     """Images by row: (subject, session) in the session layout, subject in the subject layout."""
-    by_row: dict[Any, list[Scan]] = defaultdict(list)
+    by_row: dict[Any, list[BidsImage]] = defaultdict(list)
     for scan in scans:
         by_row[scan.session_key if layout == "session" else scan.session_key[0]].append(scan)
     return by_row
@@ -200,7 +200,7 @@ class _GroupedNames:
     sessions_list: str  # the `sessions` column (subject layout with sessions), else ""
 
     @classmethod
-    def claim(cls, layout: str, scans: Sequence[Scan], tables: Tables) -> _GroupedNames:
+    def claim(cls, layout: str, scans: Sequence[BidsImage], tables: Tables) -> _GroupedNames:
         registry = NameRegistry(("subject_id",) + (("session_id",) if layout == "session" else ()))
         has_sessions = any(s.image.session is not None for s in scans)
         sessions_list = registry.claim("sessions") if layout == "subject" and has_sessions else ""
@@ -211,12 +211,12 @@ class _GroupedNames:
 
 
 def _per_kind(
-    row_keys: list[Any], by_row: dict[Any, list[Scan]], kinds: list[KindKey]
-) -> dict[KindKey, list[list[Scan]]]:
+    row_keys: list[Any], by_row: dict[Any, list[BidsImage]], kinds: list[KindKey]
+) -> dict[KindKey, list[list[BidsImage]]]:
     """For each kind, its images in each row (in path order; empty where a row has none)."""
-    per_kind: dict[KindKey, list[list[Scan]]] = {k: [] for k in kinds}
+    per_kind: dict[KindKey, list[list[BidsImage]]] = {k: [] for k in kinds}
     for key in row_keys:
-        grouped: dict[KindKey, list[Scan]] = defaultdict(list)
+        grouped: dict[KindKey, list[BidsImage]] = defaultdict(list)
         for scan in by_row[key]:
             grouped[scan.kind].append(scan)
         for kind in kinds:
@@ -242,7 +242,7 @@ def _row_sort_key(row_key: Any) -> tuple:
     return (row_key,)
 
 
-def _kind_display_key(kind: KindKey, name: str, groups: list[list[Scan]]) -> tuple:
+def _kind_display_key(kind: KindKey, name: str, groups: list[list[BidsImage]]) -> tuple:
     """Raw before derivatives; then by datatype, and by suffix in the schema's order for it."""
     datatype = next((s.image.datatype for g in groups for s in g), "")
     order = datatype_order()
@@ -263,7 +263,7 @@ def datatype_order() -> tuple[str, ...]:
 
 
 def _kind_columns(
-    kind: KindKey, name: str, groups: list[list[Scan]], tables: Tables
+    kind: KindKey, name: str, groups: list[list[BidsImage]], tables: Tables
 ) -> tuple[list[Column], list[list[Any]], ImageColumnSummary]:
     is_list = any(len(g) > 1 for g in groups)
     keys = sorted_entity_keys({k for g in groups for s in g for k in s.image.name.entity_keys()})
@@ -360,7 +360,7 @@ def _sessions_list_column(name: str, table: KeyedTable) -> Column:
     )
 
 
-def _sessions_cell(subject: str, scans: list[Scan], table: KeyedTable) -> list[dict[str, Any]]:
+def _sessions_cell(subject: str, scans: list[BidsImage], table: KeyedTable) -> list[dict[str, Any]]:
     """One struct per session of the subject that has images, in session order."""
     registry = NameRegistry(("session_id",))
     names = [registry.claim(snake_name(c.source_name)) for c in table.columns]
@@ -374,7 +374,7 @@ def _sessions_cell(subject: str, scans: list[Scan], table: KeyedTable) -> list[d
 Spec = tuple[str, "pa.DataType | None", Getter, str]  # name, type (None: the image), getter, text
 
 
-def _file_layout(scans: Sequence[Scan], tables: Tables) -> Layout:
+def _file_layout(scans: Sequence[BidsImage], tables: Tables) -> Layout:
     has_sessions = any(s.image.session is not None for s in scans)
     kind_of = _kind_names_for_file_layout(scans)
     fixed = _fixed_file_columns(has_sessions, kind_of)
@@ -436,9 +436,9 @@ def _entity_getter(key: str) -> Getter:
 
 
 def _file_kind_stats(
-    scans: Sequence[Scan], kind_of: dict[KindKey, str]
+    scans: Sequence[BidsImage], kind_of: dict[KindKey, str]
 ) -> tuple[ImageColumnSummary, ...]:
-    grouped: dict[KindKey, list[Scan]] = defaultdict(list)
+    grouped: dict[KindKey, list[BidsImage]] = defaultdict(list)
     for s in scans:
         grouped[s.kind].append(s)
     return tuple(
@@ -460,7 +460,7 @@ _PIPELINE = "derivatives/<pipeline> folder; null for raw data"
 _KIND = "The image column this file has in the session and subject layouts"
 
 
-def _kind_names_for_file_layout(scans: Sequence[Scan]) -> dict[KindKey, str]:
+def _kind_names_for_file_layout(scans: Sequence[BidsImage]) -> dict[KindKey, str]:
     """The names the kinds get in the session layout (participant columns aside)."""
     registry = NameRegistry(("subject_id", "session_id"))
     return kind_names(sorted({s.kind for s in scans}), registry)
