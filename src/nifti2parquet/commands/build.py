@@ -15,11 +15,13 @@ import errno
 import os
 import time
 from dataclasses import dataclass, field
+from typing import Any
 
-from ..card.details import CardDetails, card_info, described_columns, read_dictionary
+from ..card.details import CardDetails, card_info
 from ..card.previews import make_previews
 from ..card.prose import read_prose, refuse_edited_card, write_card
 from ..card.readme import render_card
+from ..common.data_dictionary import read_dictionary
 from ..common.errors import InputError, OutputError, Problem, errors_only
 from ..common.progress import Reporter
 from ..common.rows import SourceRows
@@ -146,10 +148,11 @@ def build(
     refuse_edited_card(output)
     if not (options.part and output.exists(saved_plan_path(options.split))):
         check_source_exists(source)  # parts with a saved plan do not read the source
-    read_dictionary(options.card.column_descriptions, options.storage, required=True)
+    path = options.card.column_descriptions
+    dictionary = read_dictionary(path, options.storage, required=True) if path else None
     check_blanking(output, options.blank_nifti_headers)
     try:
-        return _build(source, output, options, reporter or Reporter())
+        return _build(source, output, options, reporter or Reporter(), dictionary)
     except OSError as exc:
         if exc.errno in (errno.ENOSPC, errno.EDQUOT) or "No space left" in str(exc):
             raise OutputError(
@@ -160,14 +163,18 @@ def build(
 
 
 def _build(
-    source: str, output: OutputFolder, options: BuildOptions, reporter: Reporter
+    source: str,
+    output: OutputFolder,
+    options: BuildOptions,
+    reporter: Reporter,
+    dictionary: dict[str, Any] | None,
 ) -> BuildResult:
     started = time.monotonic()
     privacy_options = options.privacy_options()
     output.makedirs(TMP)
     lock = f"build-{options.split}" + (f"-part{options.part[0]}" if options.part else "")
     with output.lock(lock):
-        prepared = prepare_build(source, output, options, reporter, privacy_options)
+        prepared = prepare_build(source, output, options, reporter, privacy_options, dictionary)
         if options.plan_only:
             rows, plan = prepared.rows, prepared.plan
             job = ShardJob(output, rows, plan, {}, options.run_settings(), reporter)
@@ -270,15 +277,12 @@ def _manifest(job: ShardJob, options: BuildOptions, prepared: Prepared) -> Manif
     for r, c, _ in rows.images():
         per_column[rows.columns[c].name] += 1
         rows_with[rows.columns[c].name].add(r)
-    columns = described_columns(
-        rows.columns, rows.source, options.card.column_descriptions, options.storage
-    )
     return Manifest(
         split=options.split,
         source=absolute_source(rows.source),
         settings=options.settings(),
         features=features_dict(rows.columns),
-        columns=tuple(ColumnRecord.of(c) for c in columns),
+        columns=tuple(ColumnRecord.of(c) for c in rows.columns),
         info=card_info(rows.info, options.card),
         num_rows=len(rows.rows),
         shards=job.ordered_records(),

@@ -5,12 +5,14 @@ privacy preflight over it. ``inspect`` runs the same steps and writes nothing.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from ..card.details import described_columns
 from ..card.prose import PROSE
+from ..common.data_dictionary import read_dictionary
 from ..common.errors import InputError, OutputError
 from ..common.progress import Reporter
 from ..common.rows import SourceRows
@@ -79,6 +81,7 @@ def prepare_build(
     options: BuildOptions,
     reporter: Reporter,
     privacy_options: PrivacyOptions | None,
+    dictionary: dict[str, Any] | None = None,
 ) -> Prepared:
     """Read, check and plan; or, for an array-job part, load what ``--plan-only`` saved.
 
@@ -95,7 +98,7 @@ def prepare_build(
         if saved is not None:
             reporter.step("using the plan saved by --plan-only")
             return Prepared(*saved)
-    rows, plan = prepare(source, options, reporter)
+    rows, plan = prepare(source, options, reporter, dictionary=dictionary)
     blanked: tuple[ChangedOnPurpose, ...] = ()
     if options.blank_nifti_headers:
         images = len({img.display for _, _, img in rows.images()})
@@ -132,20 +135,28 @@ def scan_source(
 
 
 def prepare(
-    source: str, options: BuildOptions, reporter: Reporter | None = None, strict: bool = True
+    source: str,
+    options: BuildOptions,
+    reporter: Reporter | None = None,
+    strict: bool = True,
+    dictionary: dict[str, Any] | None = None,
 ) -> tuple[SourceRows, Plan]:
     """Read and check the source, then plan; nothing is written.
 
     ``strict``: raise on what cannot be built (bad files in ``--on-error fail`` mode, rows over
-    Parquet's limits). ``inspect`` passes False to list every problem instead.
+    Parquet's limits). ``inspect`` passes False to list every problem instead. ``dictionary``:
+    the ``--column-descriptions`` file, when the caller has read it already.
     """
     reporter = reporter or Reporter()
     reporter.step(f"reading {source}")
     rows = read_source(source, options.source)
     if not rows.rows:
         raise InputError(f"{source}: no rows to build")
-    # the card's column descriptions are checked now, before a byte is written
-    described_columns(rows.columns, source, options.card.column_descriptions, options.storage)
+    path = options.card.column_descriptions
+    if path:  # the user's data dictionary, checked now, before a byte is written
+        if dictionary is None:
+            dictionary = read_dictionary(path, options.storage, required=True)
+        rows = dataclasses.replace(rows, columns=described_columns(rows.columns, dictionary, path))
     if rows.checked != options.check and rows.checked != "deep":
         images = list(rows.images())
         with reporter.bar(len(images), f"checking {len(images):,} files", unit="files") as bar:

@@ -29,9 +29,8 @@ from ..common.nifti import HEADER_BLOCK_LIMIT, read_header_block
 from ..common.nifti.header_text import DICOM_CODE, Extension, extensions, text_fields
 from ..common.rows import FileRef, MetadataFile, SourceRows
 from ..common.storage import CHECK_BLOCK, Storage
-from ..common.tables import decode_text
+from ..common.tables import decode_text, read_raw_table
 from ..common.units import count
-from ..sources.table import read_raw_table
 from .defacing import Defacing, defacing_report
 from .privacy_record import MAX_LISTED, finding_line, record_lines
 from .privacy_rules import (

@@ -17,6 +17,7 @@ from typing import Any
 
 import pyarrow as pa
 
+from ..common.data_dictionary import read_dictionary, with_descriptions
 from ..common.errors import InputError, OptionError, Problem
 from ..common.exclusions import table_without_columns
 from ..common.file_stat import StatResult, stat_many
@@ -46,7 +47,7 @@ def read_table_source(
     return SourceRows(
         source=source,
         kind=KIND.name,
-        columns=tuple(columns),
+        columns=with_descriptions(columns, _own_dictionary(source, storage)),
         rows=tuple(rows),
         files_found=found + 1,  # the images it names, and the table itself
         left_out=tuple(problems),
@@ -54,6 +55,15 @@ def read_table_source(
         other_files=(_table_file(source, storage),),
         metadata_files=(MetadataFile(source, source, "table"),),
     )
+
+
+def _own_dictionary(source: str, storage: Storage) -> dict[str, Any]:
+    """The table's data dictionary beside it (``participants.json`` next to
+    ``participants.csv``), when there is one: it describes the columns on the card."""
+    stem, suffix = os.path.splitext(source)
+    if is_remote(source) or suffix.lower() not in TABLE_SUFFIXES:
+        return {}
+    return read_dictionary(f"{stem}.json", storage, required=False)
 
 
 def _table_file(source: str, storage: Storage) -> FileRef:
