@@ -1,4 +1,4 @@
-"""The dataset page (issue 13, items 7-10): every section true for every layout and source kind,
+"""The dataset page: every section true for every layout and kind of source,
 the user's own words where they asked for them, and none of their words lost.
 
 Each card is built through the command line and checked against the data it describes, read

@@ -1,4 +1,4 @@
-"""Pictures on the dataset page (issue 13, item 11): for each image column, a PNG of the middle
+"""Pictures on the dataset page: for each image column, a PNG of the middle
 slices of a few images, drawn from the files, recorded, verified, pushed and linked from the card.
 
 The expected pixels are computed here independently, with nibabel's own canonical reorientation
