@@ -283,8 +283,8 @@ def test_repo_not_found_is_one_clear_problem(built: Built, hub_env: dict[str, st
     assert run.report["problems"] == [
         {
             "path": f"{REPO}@main",
-            "message": "dataset repo not found on the Hub (or it is private: log in, set "
-            "HF_TOKEN or pass --token)",
+            "message": "dataset repo not found on the Hub, or not visible to you: log in with "
+            "`hf auth login` or set HF_TOKEN (or pass --token)",
             "severity": "error",
         }
     ]

@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..common.errors import Problem
 from ..common.units import format_size
+from .errors import listing_problem
 
 if TYPE_CHECKING:
     from huggingface_hub import HfApi
@@ -270,7 +271,7 @@ def check_hub(
     try:
         remote = hub_files(api, repo_id, revision)
     except Exception as exc:  # not found, no access, network: one clear line, never a traceback
-        return [Problem(where, hub_error(exc))], Counter()
+        return [Problem(where, listing_problem(exc))], Counter()
     fs = HfFileSystem(token=token)
 
     def open_remote(path: str) -> Any:
@@ -287,17 +288,3 @@ def check_hub(
         problems += found
         counts += downloaded
     return problems, counts
-
-
-def hub_error(exc: Exception) -> str:
-    from huggingface_hub.errors import RepositoryNotFoundError, RevisionNotFoundError
-
-    if isinstance(exc, RevisionNotFoundError):
-        return "revision not found on the Hub"
-    if isinstance(exc, RepositoryNotFoundError):
-        return (
-            "dataset repo not found on the Hub (or it is private: log in, set HF_TOKEN or pass "
-            "--token)"
-        )
-    text = " ".join(str(exc).split()).split(" (Request ID")[0]
-    return f"cannot list the repo on the Hub: {text or type(exc).__name__}"
