@@ -10,11 +10,15 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from nifti2parquet.card.readme import PLACEHOLDER_REPO
+from nifti2parquet.card.header import read_card_header
+from nifti2parquet.card.prose import CARD_RECORD, write_card
+from nifti2parquet.card.published import publication
+from nifti2parquet.card.readme import PLACEHOLDER_REPO, render_card
 from nifti2parquet.commands.cli import main
 from nifti2parquet.common.errors import OutputError
 from nifti2parquet.hub.local_build import read_local_build
 from nifti2parquet.hub.push import push
+from nifti2parquet.shards.manifest import read_manifests
 from nifti2parquet.shards.output import OutputFolder
 
 REPO = "user/plan"
@@ -36,6 +40,32 @@ def test_a_hand_edited_card_is_pushed_as_it_is(out: Path) -> None:
     local = read_local_build(OutputFolder(str(out)), REPO)
     assert local.card.decode() == edited
     assert [w.path for w in local.warnings] == ["README.md"]
+
+
+def test_push_sends_exactly_what_the_build_publishes(out: Path) -> None:
+    output = OutputFolder(str(out))
+    local = read_local_build(output, REPO)
+    assert [f.path for f in local.expected()] == list(publication(read_manifests(output)).paths)
+
+
+def test_the_license_comes_from_the_record_never_from_the_card_text(out: Path) -> None:
+    output = OutputFolder(str(out))
+    manifests = read_manifests(output)
+    write_card(output, render_card(manifests, "user/old", "MIT").encode(), "user/old", "MIT")
+    local = read_local_build(output, REPO)
+    assert read_card_header(local.card.decode())["license"] == "mit" and local.card_license == "MIT"
+    assert 'load_dataset("user/plan"' in local.card.decode() and not local.warnings
+
+
+def test_a_card_from_before_the_record_is_rerendered_unless_edited(out: Path) -> None:
+    """A folder built by a version that recorded nothing about its README."""
+    (out / CARD_RECORD).unlink()
+    local = read_local_build(OutputFolder(str(out)), REPO)
+    assert 'load_dataset("user/plan"' in local.card.decode() and not local.warnings
+    edited = (out / "README.md").read_text() + "\nThanks to every participant.\n"
+    (out / "README.md").write_text(edited)
+    local = read_local_build(OutputFolder(str(out)), REPO)
+    assert local.card.decode() == edited and [w.path for w in local.warnings] == ["README.md"]
 
 
 @pytest.mark.parametrize("damage", ["truncate", "delete"])

@@ -557,11 +557,3 @@ def _changed_lines(records: Sequence[dict[str, Any]]) -> list[str]:
         names = ", ".join(f"`{n}`" for n in left)
         lines.append(f"Left out of the published metadata on purpose: {names}.\n")
     return lines
-
-
-def card_repo_id(text: str) -> str | None:
-    """The repo id a card was rendered for (None for the placeholder)."""
-    match = re.search(r'load_dataset\("([^"]+)", split=', text)
-    if not match or match.group(1) == PLACEHOLDER_REPO:
-        return None
-    return match.group(1)

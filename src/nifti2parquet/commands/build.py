@@ -592,7 +592,7 @@ class _Job:
         self.output.write_text_atomic(manifest_path(self.split), manifest.to_json())
         manifests = _all_manifests(self.output, manifest)
         card = render_card(manifests, self.options.repo_id, prose=read_prose(self.output))
-        write_card(self.output, card.encode("utf-8"))
+        write_card(self.output, card.encode("utf-8"), self.options.repo_id)
         self.output.clear_tmp()
         clear_blanked(self.output)
         report = verify_footers(self.output)

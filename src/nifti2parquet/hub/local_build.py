@@ -1,5 +1,6 @@
 """The finished build a push sends: its shards and previews as the manifests record them, and the
 card to push (the build's card re-rendered for the repo id, or a hand-edited one as it is).
+What a build publishes is :func:`card.published.publication`'s list; this is push's reading of it.
 
 Only sizes are checked against the manifests (a ``stat``, no read): each sha256 was recorded when
 the file was written, and the Hub checks it again on upload.
@@ -13,12 +14,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from ..card.prose import CARD_RECORD, PROSE, card_edited, read_prose
-from ..card.readme import README, card_repo_id, render_card
+from ..card.prose import PROSE, CardRecord, read_card_record, read_prose
+from ..card.published import PublishedFile, publication
+from ..card.readme import README, render_card
 from ..common.errors import OptionError, OutputError, Problem
 from ..shards.manifest import Manifest, read_manifests
 from ..shards.output import OutputFolder
-from .remote import LocalFile, RemoteFile, card_header, git_blob_id
+from .remote import LocalFile, RemoteFile, git_blob_id
 
 
 @dataclass(frozen=True)
@@ -53,6 +55,7 @@ class LocalBuild:
     warnings: tuple[Problem, ...] = ()
     previews: tuple[PushFile, ...] = ()  # the card's pictures (``previews/{split}/*.png``)
     privacy: tuple[dict[str, Any], ...] = ()  # each split's privacy scan, values masked
+    card_license: str = ""  # the license the card is rendered with ("": the build's own)
 
     @property
     def card_file(self) -> PushFile:
@@ -84,61 +87,71 @@ def read_local_build(output: OutputFolder, repo_id: str) -> LocalBuild:
     if output.remote:
         raise OptionError(f"{output.url}: push needs OUTPUT_DIR on a local disk")
     manifests = _manifests(output)
-    problems: list[Problem] = []
-    shards: list[PushFile] = []
-    for manifest in manifests:
-        for record in manifest.all_shards:
-            local = output.full(record.path)
-            try:
-                size = os.stat(local).st_size
-            except FileNotFoundError:
-                problems.append(Problem(record.path, "missing (listed in the build manifest)"))
-                continue
-            if size != record.size:
-                message = f"{size:,} bytes on disk, the build recorded {record.size:,}"
-                problems.append(Problem(record.path, message))
-                continue
-            shards.append(PushFile(record.path, local, record.size, record.sha256))
-    if problems:
-        raise OutputError(
-            f"{output.url}: the shards do not match the build manifest; nothing was pushed "
-            f"(run nifti2parquet build again, or verify to see what changed):",
-            problems,
-        )
-    previews = _previews(output, manifests, problems)
-    if problems:
-        raise OutputError(
-            f"{output.url}: the previews do not match the build manifest; nothing was pushed "
-            f"(run nifti2parquet build again):",
-            problems,
-        )
-    card, on_disk, warnings = _card(output, manifests, repo_id)
-    splits = tuple(m.split for m in manifests)
-    globs = tuple(g for m in manifests for g in m.data_globs())
-    privacy = tuple(m.privacy for m in manifests)
+    published = publication(manifests)
+    shards = _matching(
+        output,
+        "shards",
+        [_shard(output, f) for f in published.shards],
+        "run nifti2parquet build again, or verify to see what changed",
+    )
+    previews = _matching(
+        output,
+        "previews",
+        [_preview(output, f) for f in published.previews],
+        "run nifti2parquet build again",
+    )
+    card = card_to_push(output, manifests, repo_id)
     return LocalBuild(
-        output.url, splits, globs, tuple(shards), card, on_disk, warnings, previews, privacy
+        output.url,
+        published.splits,
+        published.data_globs,
+        shards,
+        card.data,
+        card.on_disk,
+        card.warnings,
+        previews,
+        tuple(m.privacy for m in manifests),
+        card.license,
     )
 
 
-def _previews(
-    output: OutputFolder, manifests: Sequence[Manifest], problems: list[Problem]
+def _shard(output: OutputFolder, shard: PublishedFile) -> PushFile | Problem:
+    """A shard as the manifest records it, if it still has the recorded size (a ``stat``)."""
+    local = output.full(shard.path)
+    try:
+        size = os.stat(local).st_size
+    except FileNotFoundError:
+        return Problem(shard.path, "missing (listed in the build manifest)")
+    if size != shard.size:
+        return Problem(shard.path, f"{size:,} bytes on disk, the build recorded {shard.size:,}")
+    return PushFile(shard.path, local, shard.size, shard.sha256)
+
+
+def _preview(output: OutputFolder, preview: PublishedFile) -> PushFile | Problem:
+    """A card's PNG preview, if it is the one the build drew (small: read whole)."""
+    local = output.full(preview.path)
+    try:
+        with open(local, "rb") as f:
+            data = f.read()
+    except FileNotFoundError:
+        return Problem(preview.path, "missing (listed in the build manifest)")
+    if hashlib.sha256(data).hexdigest() != preview.sha256:
+        return Problem(preview.path, "differs from the preview the build drew")
+    return PushFile(preview.path, local, len(data), preview.sha256, git_blob_id(data))
+
+
+def _matching(
+    output: OutputFolder, what: str, found: list[PushFile | Problem], hint: str
 ) -> tuple[PushFile, ...]:
-    """The card's PNG previews, as the manifests record them (small: read whole)."""
-    files = []
-    for record in (r for m in manifests for r in m.previews if r.get("path")):
-        try:
-            with open(output.full(record["path"]), "rb") as f:
-                data = f.read()
-        except FileNotFoundError:
-            problems.append(Problem(record["path"], "missing (listed in the build manifest)"))
-            continue
-        if hashlib.sha256(data).hexdigest() != record["sha256"]:
-            problems.append(Problem(record["path"], "differs from the preview the build drew"))
-            continue
-        path = output.full(record["path"])
-        files.append(PushFile(record["path"], path, len(data), record["sha256"], git_blob_id(data)))
-    return tuple(files)
+    """The files found, or every problem at once: nothing is pushed from a changed build."""
+    problems = [p for p in found if isinstance(p, Problem)]
+    if problems:
+        raise OutputError(
+            f"{output.url}: the {what} do not match the build manifest; nothing was pushed "
+            f"({hint}):",
+            problems,
+        )
+    return tuple(f for f in found if isinstance(f, PushFile))
 
 
 def _manifests(output: OutputFolder) -> list[Manifest]:
@@ -150,31 +163,59 @@ def _manifests(output: OutputFolder) -> list[Manifest]:
     return manifests
 
 
-def _card(
-    output: OutputFolder, manifests: Sequence[Manifest], repo_id: str
-) -> tuple[bytes, bytes | None, tuple[Problem, ...]]:
-    """The README to push: the build's card re-rendered for ``repo_id``.
+# the card ---------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class CardToPush:
+    """The README a push sends (and writes back here when it differs from ``on_disk``)."""
 
-    A card that is no longer what the build rendered (edited by hand) is pushed as it is, with a
+    data: bytes
+    on_disk: bytes | None
+    license: str = ""  # what it is rendered with, for the record ("": the build's own)
+    warnings: tuple[Problem, ...] = ()
+
+
+def card_to_push(output: OutputFolder, manifests: Sequence[Manifest], repo_id: str) -> CardToPush:
+    """The build's card re-rendered for ``repo_id``, with the license it was written with.
+
+    A card that is no longer what nifti2parquet wrote (edited by hand) is pushed as it is, with a
     warning: push never overwrites someone's words.
     """
-    on_disk = None
-    if output.exists(README):
-        with open(output.full(README), "rb") as f:
-            on_disk = f.read()
     prose = read_prose(output)
+    on_disk = _card_on_disk(output)
     if on_disk is None:
-        return render_card(manifests, repo_id, prose=prose).encode("utf-8"), None, ()
-    text = on_disk.decode("utf-8", "replace")
-    license = card_header(text).get("license") or ""
-    license = "" if license in ("unknown", "other") else str(license)
-    rendered = render_card(manifests, card_repo_id(text), license, prose)
-    if card_edited(output) or (not output.exists(CARD_RECORD) and rendered != text):
+        return CardToPush(render_card(manifests, repo_id, prose=prose).encode("utf-8"), None)
+    record = read_card_record(output)
+    license = record.license if record is not None else ""
+    if _edited(on_disk, record, manifests, repo_id, prose):
         note = Problem(
             README,
             f"edited since nifti2parquet wrote it: pushed as it is (to keep your words in the "
             f"card the build renders, put them in {PROSE})",
             "warning",
         )
-        return on_disk, on_disk, (note,)
-    return render_card(manifests, repo_id, license, prose).encode("utf-8"), on_disk, ()
+        return CardToPush(on_disk, on_disk, license, (note,))
+    card = render_card(manifests, repo_id, license, prose).encode("utf-8")
+    return CardToPush(card, on_disk, license)
+
+
+def _card_on_disk(output: OutputFolder) -> bytes | None:
+    if not output.exists(README):
+        return None
+    with open(output.full(README), "rb") as f:
+        return f.read()
+
+
+def _edited(
+    on_disk: bytes,
+    record: CardRecord | None,
+    manifests: Sequence[Manifest],
+    repo_id: str,
+    prose: str,
+) -> bool:
+    """Not the README nifti2parquet last wrote, by the sha256 it recorded. A folder built before
+    that record existed has only the text: unedited when it is a card this build renders (for no
+    repo id, or for this one)."""
+    if record is not None:
+        return not record.written(on_disk)
+    text = on_disk.decode("utf-8", "replace")
+    return all(render_card(manifests, r, prose=prose) != text for r in (None, repo_id))

@@ -210,7 +210,8 @@ class PushRun:
         if self.options.dry_run:
             return self._result(plan, url, dry_run=True)
         if self.local.card != self.local.card_on_disk:
-            write_card(self.output, self.local.card)  # the same bytes here and there
+            # the same bytes here and there, recorded with what they were rendered for
+            write_card(self.output, self.local.card, self.repo_id, self.local.card_license)
         self.reporter.step(plan.headline())
         runner = self.runner = CommitRunner(
             self.api, self.repo_id, plan, remote, self.options, self.calls

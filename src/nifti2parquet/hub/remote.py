@@ -20,6 +20,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
+from ..card.header import CardHeaderError, read_card_header
 from ..common.errors import Problem
 from ..common.units import format_size
 from .errors import listing_problem
@@ -155,7 +156,7 @@ def _card_difference(where: str, file: LocalFile, read_text: Callable[[str], str
     except Exception as exc:  # transport or HTTP error: reported, never a crash
         reason = " ".join(str(exc).split()) or type(exc).__name__
         return [Problem(file.path, f"differs on the Hub ({where}) and cannot be read: {reason}")]
-    local, there = card_header(file.text or ""), card_header(text)
+    local, there = _header(file.text or ""), _header(text)
     keys = [k for k in CARD_KEYS if local.get(k) != there.get(k)]
     if keys:
         verb = "disagrees" if len(keys) == 1 else "disagree"
@@ -171,17 +172,12 @@ def _card_difference(where: str, file: LocalFile, read_text: Callable[[str], str
     return [Problem(file.path, message, "warning")]
 
 
-def card_header(text: str) -> dict[str, Any]:
-    """The YAML header of a dataset card (empty when there is none or it does not parse)."""
-    import yaml
-
-    if not text.startswith("---\n"):
-        return {}
+def _header(text: str) -> dict[str, Any]:
+    """A card's YAML header; one that does not parse compares as empty."""
     try:
-        header = yaml.safe_load(text.split("---\n", 2)[1])
-    except (yaml.YAMLError, IndexError):
+        return read_card_header(text)
+    except CardHeaderError:
         return {}
-    return header if isinstance(header, dict) else {}
 
 
 def _stray(where: str, path: str, data_globs: Sequence[tuple[str, str]]) -> list[Problem]:

@@ -28,8 +28,8 @@ from typing import Any
 
 import pyarrow as pa
 import pyarrow.parquet as pq
-import yaml
 
+from ..card.header import CardHeaderError, read_card_header
 from ..card.readme import README
 from ..common.errors import OutputError, Problem
 from ..common.files_config import FILES_CONFIG
@@ -620,11 +620,11 @@ def _check_previews(
 def _card_info(text: str, report: VerifyReport) -> dict[str, dict[str, Any]] | None:
     """The card's ``dataset_info`` per config name (one config: a dict; several: a list)."""
     try:
-        header = yaml.safe_load(text.split("---\n", 2)[1]) if text.startswith("---\n") else None
-    except yaml.YAMLError as exc:
-        report.add(README, f"the YAML header does not parse ({' '.join(str(exc).split())})")
+        header = read_card_header(text)
+    except CardHeaderError as exc:
+        report.add(README, f"the YAML header does not parse ({exc})")
         return None
-    info = header.get("dataset_info") if isinstance(header, dict) else None
+    info = header.get("dataset_info")
     if isinstance(info, dict):
         return {"default": info}
     if isinstance(info, list) and all(isinstance(i, dict) for i in info):
@@ -716,19 +716,20 @@ def _check_hub(
     output: OutputFolder, options: VerifyOptions, reporter: Reporter, report: VerifyReport
 ) -> None:
     """All built splits (whatever ``splits`` says: the remote README promises all of them)."""
+    from ..card.published import publication
     from ..hub.remote import LocalFile, check_hub, local_card, small_file
 
     assert options.repo_id is not None
-    manifests = read_manifests(output)
-    expected = [LocalFile(s.path, s.size, s.sha256) for m in manifests for s in m.all_shards]
-    for record in (r for m in manifests for r in m.previews if r.get("path")):
-        if output.exists(record["path"]):
-            with output.open_read(record["path"]) as f:
-                expected.append(small_file(record["path"], f.read()))
-    if output.exists(README):
-        with output.open_read(README) as f:
-            expected.append(local_card(README, f.read()))
-    globs = [g for m in manifests for g in m.data_globs()]
+    published = publication(read_manifests(output))
+    expected = [LocalFile(s.path, s.size, s.sha256) for s in published.shards]
+    for preview in published.previews:  # as they are here: the local check says if they changed
+        if output.exists(preview.path):
+            with output.open_read(preview.path) as f:
+                expected.append(small_file(preview.path, f.read()))
+    if output.exists(published.card):
+        with output.open_read(published.card) as f:
+            expected.append(local_card(published.card, f.read()))
+    globs = list(published.data_globs)
     report.hub = f"{options.repo_id}@{options.revision or 'main'}"
     total = sum(f.size for f in expected) if options.deep else 0
     with reporter.bar(total, f"downloading {len(expected):,} files from the Hub") as bar:
