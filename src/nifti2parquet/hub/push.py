@@ -100,9 +100,7 @@ class PushResult:
             "pr_revision": self.pr_revision,
             "dry_run": self.dry_run,
             "commits": list(self.commits),
-            "uploaded_files": len(self.plan.uploads)
-            + len(self.plan.previews)
-            + (1 if self.plan.card else 0),
+            "uploaded_files": len(self.plan.upload_paths),
             "uploaded_bytes": self.plan.upload_bytes,
             "sent_bytes": self.sent_bytes,
             "skipped_files": len(self.plan.skipped),

@@ -85,6 +85,11 @@ class PushPlan:
         return sum(f.size for f in self.uploads) + extras
 
     @property
+    def upload_paths(self) -> tuple[str, ...]:
+        """Every file the plan sends: shards, previews, and the README when it changed."""
+        return (*(f.path for f in self.uploads + self.previews), *([README] if self.card else []))
+
+    @property
     def empty(self) -> bool:
         return not self.batches
 
@@ -124,8 +129,7 @@ class PushPlan:
             "create_repo": self.create_repo,
             "create_branch": self.create_branch,
             "create_pr": self.create_pr,
-            "upload": [f.path for f in self.uploads + self.previews]
-            + ([README] if self.card else []),
+            "upload": list(self.upload_paths),
             "upload_bytes": self.upload_bytes,
             "skip": [f.path for f in self.skipped],
             "delete": list(self.deletions),

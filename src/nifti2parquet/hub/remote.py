@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 from ..card.header import CardHeaderError, read_card_header
 from ..common.errors import Problem
 from ..common.units import format_size
-from .errors import listing_problem
+from .errors import listing_problem, reason
 
 if TYPE_CHECKING:
     from huggingface_hub import HfApi
@@ -154,8 +154,8 @@ def _card_difference(where: str, file: LocalFile, read_text: Callable[[str], str
     try:
         text = read_text(file.path)
     except Exception as exc:  # transport or HTTP error: reported, never a crash
-        reason = " ".join(str(exc).split()) or type(exc).__name__
-        return [Problem(file.path, f"differs on the Hub ({where}) and cannot be read: {reason}")]
+        message = f"differs on the Hub ({where}) and cannot be read: {reason(exc)}"
+        return [Problem(file.path, message)]
     local, there = _header(file.text or ""), _header(text)
     keys = [k for k in CARD_KEYS if local.get(k) != there.get(k)]
     if keys:
@@ -212,7 +212,7 @@ def download_problems(
         try:
             size, sha256 = _stream_sha256(open_remote(file.path), progress)
         except Exception as exc:  # any transport or HTTP error: reported, never a crash
-            return file, 0, "", " ".join(str(exc).split()) or type(exc).__name__
+            return file, 0, "", reason(exc)
         return file, size, sha256, None
 
     problems: list[Problem] = []
