@@ -39,6 +39,9 @@ _EXPORTS = {
     "VerifyError": "common.errors",
     "Problem": "common.errors",
     "Storage": "common.storage",
+    "Selection": "common.selection",
+    "SourceOptions": "sources.options",
+    "CardDetails": "card.details",
 }
 
 __all__ = sorted(_EXPORTS)

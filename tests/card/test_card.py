@@ -17,7 +17,7 @@ import pyarrow.parquet as pq
 import pytest
 import yaml
 from bids_factory import sessions_tree
-from factories import subject_table
+from factories import build_options, subject_table
 
 from nifti2parquet.common.units import count
 
@@ -192,12 +192,11 @@ def test_a_tables_card_says_what_the_user_gives(table: Path, tmp_path: Path) -> 
     assert schema["age"] == "Age at scan. Units: years."
     sidecar.unlink()
 
-    from nifti2parquet import BuildOptions
     from nifti2parquet import build as api_build
 
     described = tmp_path / "columns.json"
     described.write_text(json.dumps({"age": "Age in years"}))
-    options = BuildOptions(
+    options = build_options(
         title="API title",
         citation="Cite the lab.",
         license="cc-by-4.0",

@@ -239,8 +239,8 @@ def test_killed_export_resumes_without_fetching_complete_files_again(
 
 LAZY = """
 import hashlib
-from nifti2parquet import ExportOptions, open_dataset
-ds = open_dataset(ARGS["repo"], ExportOptions(subjects=("03",)))
+from nifti2parquet import ExportOptions, Selection, open_dataset
+ds = open_dataset(ARGS["repo"], ExportOptions(Selection(subjects=("03",))))
 images = [
     (i.path, hashlib.sha256(i.read()).hexdigest(), list(i.nifti().shape)) for i in ds.images()
 ]

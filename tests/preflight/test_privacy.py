@@ -9,8 +9,10 @@ import gzip
 import io
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
+from factories import source_options
 from privacy_factory import (
     BIRTH_DATE,
     KNOWN,
@@ -28,14 +30,13 @@ from nifti2parquet.common.storage import Storage
 from nifti2parquet.preflight.privacy import PrivacyOptions, PrivacyReport, scan_privacy
 from nifti2parquet.preflight.privacy_rules import PrivacyRules, load_rules, mask
 from nifti2parquet.sources import read_source
-from nifti2parquet.sources.options import SourceOptions
 
 T1W = "sub-01/anat/sub-01_T1w.nii.gz"
 BOLD = "sub-01/func/sub-01_task-rest_bold.nii"
 
 
-def scan(source: Path | str, rules: PrivacyRules | None = None, **source_options) -> PrivacyReport:
-    rows = read_source(str(source), SourceOptions(**source_options))
+def scan(source: Path | str, rules: PrivacyRules | None = None, **options: Any) -> PrivacyReport:
+    rows = read_source(str(source), source_options(**options))
     return scan_privacy(rows, Storage(), PrivacyOptions(rules=rules or PrivacyRules()))
 
 
@@ -201,7 +202,7 @@ def test_excluded_fields_and_columns_are_not_scanned_nor_published(tmp_path: Pat
     source = identifying_bids(tmp_path / "bids")
     fields = ("PatientName", "PatientID", "PatientBirthDate")
     columns = ("name", "birth_date", "email", "phone")
-    rows = read_source(str(source), SourceOptions(exclude_fields=fields, exclude_columns=columns))
+    rows = read_source(str(source), source_options(exclude_fields=fields, exclude_columns=columns))
     options = PrivacyOptions(exclude_fields=fields, exclude_columns=columns)
     report = scan_privacy(rows, Storage(), options)
     assert not [
@@ -258,7 +259,7 @@ def test_text_field_offsets_are_nibabels() -> None:
 def test_table_source_columns_can_be_left_out(tmp_path: Path) -> None:
     clean_image(tmp_path / "a.nii.gz")
     (tmp_path / "t.csv").write_text("image,email,age\na.nii.gz,bq@example.org,40\n")
-    rows = read_source(str(tmp_path / "t.csv"), SourceOptions(exclude_columns=("email",)))
+    rows = read_source(str(tmp_path / "t.csv"), source_options(exclude_columns=("email",)))
     assert [c.name for c in rows.columns] == ["image", "age"]
     options = PrivacyOptions(exclude_columns=("email",))
     assert scan_privacy(rows, Storage(), options).findings == ()

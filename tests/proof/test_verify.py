@@ -17,16 +17,16 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 from click.testing import CliRunner
-from factories import TableDataset, subject_table, write_nifti
+from factories import TableDataset, build_options, source_options, subject_table, write_nifti
 
-from nifti2parquet.commands.build import BuildOptions, build
+from nifti2parquet.commands.build import build
 from nifti2parquet.commands.cli import main
 from nifti2parquet.common.units import format_size
 from nifti2parquet.proof import shard_digest as scan
 from nifti2parquet.proof.verify import VerifyOptions, VerifyReport, verify, verify_footers
-from nifti2parquet.shards.manifest import ImageRecord, Manifest, read_images, read_manifest
+from nifti2parquet.shards.image_index import ImageRecord, read_images
+from nifti2parquet.shards.manifest import Manifest, read_manifest
 from nifti2parquet.shards.output import OutputFolder
-from nifti2parquet.sources.options import SourceOptions
 
 RUNS = [2, 1, 0, 3, 1, 2]  # BOLD runs per subject: 9 runs, one subject with []
 MISSING_T1W = [2]  # five T1w images
@@ -58,7 +58,7 @@ class Built:
 def build_dataset(root: Path, max_shard_size: int = 20_000) -> Built:
     source = subject_table(root / "src", subjects=6, runs=RUNS, missing_t1w=MISSING_T1W)
     out = root / "out"
-    build(str(source.table), str(out), BuildOptions(max_shard_size=max_shard_size, workers=1))
+    build(str(source.table), str(out), build_options(max_shard_size=max_shard_size, workers=1))
     folder = OutputFolder(str(out))
     manifest = read_manifest(folder, "train")
     assert manifest is not None
@@ -200,7 +200,7 @@ def test_deep_reports_an_image_datasets_could_not_decode(tmp_path: Path) -> None
     only decoding (as datasets does) finds it; the sha256 check finds it either way."""
     source = subject_table(tmp_path / "src", subjects=2, runs=[0, 0], sizes=[300_000])
     out = tmp_path / "out"
-    build(str(source.table), str(out), BuildOptions(workers=1))
+    build(str(source.table), str(out), build_options(workers=1))
     record = read_images(OutputFolder(str(out)), "train")[1]
     flip_byte_inside(out / record.shard, Path(record.url).read_bytes())
 
@@ -377,7 +377,7 @@ def test_files_left_out_by_the_build_are_warnings(tmp_path: Path) -> None:
     broken = source.table.parent / "images" / "sub-02_T1w.nii.gz"
     broken.write_bytes(b"not a nifti file at all")
     out = tmp_path / "out"
-    options = BuildOptions(on_error="skip", workers=1)
+    options = build_options(on_error="skip", workers=1)
     build(str(source.table), str(out), options)
 
     report = verify(str(out), VerifyOptions(source=str(source.table)))
@@ -450,7 +450,7 @@ def test_source_is_read_again_the_way_the_build_read_it(tmp_path: Path, monkeypa
     table = masks_table(tmp_path / "src")
     out = tmp_path / "out"
     monkeypatch.chdir(tmp_path / "src")
-    build(table.name, str(out), BuildOptions(image_columns=("mask",), workers=1))
+    build(table.name, str(out), build_options(image_columns=("mask",), workers=1))
     monkeypatch.chdir(tmp_path)  # another folder: the relative source path would not resolve
 
     recorded = verify(str(out), VerifyOptions(source=""))
@@ -459,7 +459,7 @@ def test_source_is_read_again_the_way_the_build_read_it(tmp_path: Path, monkeypa
 
     other = verify(
         str(out),
-        VerifyOptions(source=str(table), source_options=SourceOptions(image_columns=("t1w",))),
+        VerifyOptions(source=str(table), source_options=source_options(image_columns=("t1w",))),
     )
     assert (
         messages(other) == ["in the output, but the source does not name this file (any more)"] * 3
@@ -469,7 +469,7 @@ def test_source_is_read_again_the_way_the_build_read_it(tmp_path: Path, monkeypa
 def test_cli_uses_the_recorded_source(tmp_path: Path) -> None:
     table = masks_table(tmp_path / "src")
     out = tmp_path / "out"
-    build(str(table), str(out), BuildOptions(image_columns=("mask",), workers=1))
+    build(str(table), str(out), build_options(image_columns=("mask",), workers=1))
     result = CliRunner().invoke(main, ["verify", str(out), "--source", "-q"])
     assert result.exit_code == 0, result.output
     assert result.stdout.strip().endswith(", 7 source files: OK")
@@ -478,7 +478,7 @@ def test_cli_uses_the_recorded_source(tmp_path: Path) -> None:
 def test_unreadable_row_group_is_named_and_the_rest_still_checked(tmp_path: Path) -> None:
     source = subject_table(tmp_path / "src", subjects=4, runs=[1, 1, 1, 1])
     out = tmp_path / "out"
-    build(str(source.table), str(out), BuildOptions(row_group_size=2_000, workers=1))
+    build(str(source.table), str(out), build_options(row_group_size=2_000, workers=1))
     folder = OutputFolder(str(out))
     manifest = read_manifest(folder, "train")
     assert manifest is not None and len(manifest.shards) == 1

@@ -85,7 +85,7 @@ def pushed(built: Built, hub_python: Runner) -> Built:
 
 def expected_files(built: Built) -> dict[str, int]:
     files = {s.path: s.size for s in built.manifest.all_shards}
-    files.update({p["path"]: p["size"] for p in built.manifest.previews if p.get("path")})
+    files.update({p.path: p.size for p in built.manifest.previews if p.path})
     files["README.md"] = (built.out / "README.md").stat().st_size
     return files
 
@@ -100,7 +100,7 @@ def test_intact_remote_is_checked_from_metadata_alone(
 
     files = expected_files(pushed)
     assert run.returncode == 0, run.report["problems"]
-    previews = [p for p in pushed.manifest.previews if p.get("path")]
+    previews = [p for p in pushed.manifest.previews if p.path]
     assert previews  # the card's pictures are part of what the Hub must hold
     assert run.report["checked"]["remote_files"] == len(files)
     assert len(files) == len(pushed.manifest.all_shards) + len(previews) + 1

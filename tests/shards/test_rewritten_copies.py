@@ -12,15 +12,15 @@ import json
 from pathlib import Path
 
 from bids_factory import sessionless_tree
-from factories import files_config, subject_table
+from factories import build_options, files_config, subject_table
 
-from nifti2parquet import BuildOptions, VerifyOptions, build, verify
+from nifti2parquet import VerifyOptions, build, verify
 
 
 def test_a_tables_excluded_column_is_not_in_the_stored_table(tmp_path: Path) -> None:
     data = subject_table(tmp_path / "src", subjects=2)
     out = tmp_path / "out"
-    build(str(data.table), str(out), BuildOptions(exclude_columns=("group",), workers=1))
+    build(str(data.table), str(out), build_options(exclude_columns=("group",), workers=1))
 
     table = files_config(out)[data.table.name]
     content = table["content"]["bytes"]
@@ -35,7 +35,7 @@ def test_bids_sidecars_and_tables_lose_the_excluded_values_the_rest_stays(tmp_pa
     tree = sessionless_tree(tmp_path / "ds")
     tree.json("sub-01/anat/sub-01_T1w.json", {"PatientName": "Doe^Jane", "EchoTime": 0.01})
     out = tmp_path / "out"
-    options = BuildOptions(
+    options = build_options(
         exclude_fields=("PatientName",), exclude_columns=("site",), workers=1, on_error="skip"
     )
     build(str(tree.root), str(out), options)

@@ -25,7 +25,6 @@ from typing import Any
 from ..common.errors import OptionError, os_reason
 from ..common.rows import Column, DatasetInfo
 from ..common.storage import Storage, is_remote
-from ..shards.manifest import info_dict
 from ..sources.bids.tables import describe
 
 
@@ -41,7 +40,7 @@ class CardDetails:
     column_descriptions: str = ""  # a JSON data dictionary (path or URL)
 
 
-def card_info(info: DatasetInfo, details: CardDetails) -> dict[str, Any]:
+def card_info(info: DatasetInfo, details: CardDetails) -> DatasetInfo:
     """The source's DatasetInfo with the user's details on top, as the manifest records it (with
     the year of the build, for the BibTeX entry)."""
     given = {
@@ -50,11 +49,12 @@ def card_info(info: DatasetInfo, details: CardDetails) -> dict[str, Any]:
         "description": details.description.strip(),
         "citation": details.citation.strip(),
     }
-    merged = dataclasses.replace(info, **{k: v for k, v in given.items() if v})
-    data = info_dict(merged)
-    data["license_name"] = details.license_name.strip()
-    data["year"] = str(datetime.date.today().year)
-    return data
+    return dataclasses.replace(
+        info,
+        **{k: v for k, v in given.items() if v},
+        license_name=details.license_name.strip(),
+        year=str(datetime.date.today().year),
+    )
 
 
 def described_columns(

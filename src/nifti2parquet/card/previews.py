@@ -184,16 +184,16 @@ def check_previews(output: OutputFolder, manifest: Manifest) -> tuple[list[tuple
     how many were checked."""
     problems, checked = [], 0
     for record in manifest.previews:
-        if not record.get("path"):
+        if not record.path:
             continue
         checked += 1
-        if not output.exists(record["path"]):
-            problems.append((record["path"], "preview missing (the card links to it)"))
+        if not output.exists(record.path):
+            problems.append((record.path, "preview missing (the card links to it)"))
             continue
-        with output.open_read(record["path"]) as f:
+        with output.open_read(record.path) as f:
             digest = hashlib.sha256(f.read()).hexdigest()
-        if digest != record["sha256"]:
-            problems.append((record["path"], "differs from the preview the build drew"))
+        if digest != record.sha256:
+            problems.append((record.path, "differs from the preview the build drew"))
     return problems, checked
 
 
@@ -210,13 +210,13 @@ def previews_section(manifests: Sequence[Manifest]) -> str:
     several = len(manifests) > 1
     for manifest in manifests:
         for record in manifest.previews:
-            title = f"`{record['column']}`" + (f" ({manifest.split})" if several else "")
+            title = f"`{record.column}`" + (f" ({manifest.split})" if several else "")
             lines.append(f"### {title}\n")
-            if record.get("path"):
-                lines.append(f"![{record['column']}]({record['path']})\n")
-                shown = ", ".join(f"`{name}`" for name in record["images"])
+            if record.path:
+                lines.append(f"![{record.column}]({record.path})\n")
+                shown = ", ".join(f"`{name}`" for name in record.images)
                 lines.append(f"Shown: {shown}.\n")
             else:
                 lines.append("No preview: none of the images chosen could be decoded.\n")
-            lines += [f"Note: {note}\n" for note in record.get("notes", [])]
+            lines += [f"Note: {note}\n" for note in record.notes]
     return "\n".join(lines)

@@ -44,10 +44,10 @@ def publication(manifests: Sequence[Manifest]) -> Publication:
     """What the finished splits in ``manifests`` publish, in manifest order."""
     shards = tuple(PublishedFile(s.path, s.size, s.sha256) for m in manifests for s in m.all_shards)
     previews = tuple(
-        PublishedFile(r["path"], r["size"], r["sha256"])
+        PublishedFile(r.path, r.size, r.sha256)
         for m in manifests
         for r in m.previews
-        if r.get("path")  # a column none of whose images could be drawn has no picture
+        if r.path  # a column none of whose images could be drawn has no picture
     )
     return Publication(
         splits=tuple(m.split for m in manifests),

@@ -23,35 +23,29 @@ from typing import Any
 
 from ..common.errors import OptionError, OutputError, Problem
 from ..common.progress import Reporter
+from ..common.selection import Selection
 from ..common.units import count, format_size
 from ..hub.repo_id import is_repo_id
 from ..retrieval.catalog import Catalog, DatasetFile, choose_split, read_catalog
 from ..retrieval.ranges import Counter, LocalStore, ShardStore
 from ..retrieval.readback import stream_value
 from ..retrieval.restore import clear_partials, locked, plan_restore, restore
-from ..sources.bids.tree import Filters
+from ..sources import path_selector
 
 
 @dataclass(frozen=True)
 class ExportOptions:
     """Which files, from which split and revision, and how many reads at once."""
 
-    subjects: tuple[str, ...] = ()
-    sessions: tuple[str, ...] = ()
-    datatypes: tuple[str, ...] = ()
-    suffixes: tuple[str, ...] = ()
-    tasks: tuple[str, ...] = ()
+    selection: Selection = field(default_factory=Selection)  # which files (default: all)
     split: str | None = None  # None: the only split there is
     revision: str | None = None  # Hub sources: branch, tag or commit (default: main)
     token: str | None = None  # Hub sources: default HF_TOKEN or the saved login
     threads: int = 8  # files (and shard indexes) read at once
 
-    def filters(self) -> Filters:
-        return Filters(self.subjects, self.sessions, self.datatypes, self.suffixes, self.tasks)
-
     @property
     def filtered(self) -> bool:
-        return any((self.subjects, self.sessions, self.datatypes, self.suffixes, self.tasks))
+        return bool(self.selection)
 
 
 @dataclass(frozen=True)
@@ -133,8 +127,8 @@ def open_source(source: str, options: ExportOptions) -> Source:
 def read_index(src: Source, options: ExportOptions, reporter: Reporter) -> Catalog:
     """The dataset's files that the filters keep, each with where its bytes are."""
     reporter.step(f"reading the index of {src.store.where}")
-    filters = options.filters()
-    keep = (lambda path: not filters.other_reason(path)) if options.filtered else None
+    selected = path_selector(options.selection)
+    keep = (lambda path: not selected(path)) if options.filtered else None
     return read_catalog(src.store, src.split, src.counter, options.threads, keep)
 
 

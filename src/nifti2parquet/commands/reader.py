@@ -7,7 +7,9 @@ each :class:`LazyImage` reads its own page when asked (one range request from th
 against the sha256 the ``files`` config records::
 
     from nifti2parquet import ExportOptions, open_dataset
-    ds = open_dataset("user/brains", ExportOptions(subjects=("01", "02"), suffixes=("T1w",)))
+    ds = open_dataset(
+        "user/brains", ExportOptions(Selection(subjects=("01", "02"), suffixes=("T1w",)))
+    )
     for row in ds.rows():
         print(row.values["subject_id"], [img.nifti().shape for img in row.images()])
 

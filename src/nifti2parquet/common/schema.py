@@ -30,9 +30,9 @@ FILE_FEATURE: dict[str, Any] = {
 
 
 def column_arrow_type(column: Column) -> pa.DataType:
-    if column.kind in ("image", "file"):  # a file's cell is laid out like a NIfTI cell
+    if column.content in ("image", "file"):  # a file's cell is laid out like a NIfTI cell
         return NIFTI_TYPE
-    if column.kind == "image_list":
+    if column.content == "image_list":
         return NIFTI_LIST_TYPE
     assert column.arrow_type is not None, f"value column {column.name} has no type"
     return column.arrow_type
@@ -51,11 +51,11 @@ def features_dict(columns: Sequence[Column]) -> dict[str, Any]:
 
 
 def column_feature(column: Column) -> dict[str, Any]:
-    if column.kind == "image":
+    if column.content == "image":
         return dict(NIFTI_FEATURE)
-    if column.kind == "image_list":
+    if column.content == "image_list":
         return {"feature": dict(NIFTI_FEATURE), "_type": "List"}
-    if column.kind == "file":
+    if column.content == "file":
         return {k: dict(v) for k, v in FILE_FEATURE.items()}
     return arrow_type_feature(column_arrow_type(column))
 
@@ -126,7 +126,7 @@ def nifti_leaves(columns: Sequence[Column]) -> list[str]:
     """Parquet leaf paths of the NIfTI columns: uncompressed, PLAIN, as `datasets` writes them."""
     leaves: list[str] = []
     for c in columns:
-        prefix = f"{c.name}.list.element" if c.kind == "image_list" else c.name
+        prefix = f"{c.name}.list.element" if c.content == "image_list" else c.name
         if c.is_image:
             leaves += [f"{prefix}.bytes", f"{prefix}.path"]
     return leaves

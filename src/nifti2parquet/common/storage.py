@@ -7,12 +7,13 @@ none are configured, ``s3://`` is opened anonymously.
 
 from __future__ import annotations
 
-import hashlib
 import os
 import posixpath
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, BinaryIO
+
+from .hashing import sha256_of_file
 
 if TYPE_CHECKING:
     import fsspec
@@ -66,11 +67,8 @@ class Storage:
         return info_size_version(fs.info(path))
 
     def sha256(self, url: str) -> str:
-        digest = hashlib.sha256()
         with self.open(url) as f:
-            while chunk := f.read(READ_BLOCK):
-                digest.update(chunk)
-        return digest.hexdigest()
+            return sha256_of_file(f)
 
 
 def info_size_version(info: Mapping[str, Any]) -> tuple[int, str]:

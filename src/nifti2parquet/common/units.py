@@ -44,3 +44,12 @@ def format_size(n: float) -> str:
 def count(n: int, noun: str) -> str:
     """ "1 shard", "552 shards", "5,164 images"."""
     return f"{n:,} {noun}{'' if n == 1 else 's'}"
+
+
+def short_size(n: int) -> str:
+    """How an option's default is written: ``500MB``, ``1GiB``, or bytes."""
+    for unit in ("TB", "GB", "MB", "KB", "TiB", "GiB", "MiB", "KiB"):
+        factor = _UNITS[unit.upper()]
+        if n >= factor and n % factor == 0:
+            return f"{n // factor}{unit}"
+    return str(n)

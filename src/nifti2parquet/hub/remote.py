@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..card.header import CardHeaderError, read_card_header
 from ..common.errors import Problem
+from ..common.hashing import sha256_and_size
 from ..common.units import format_size
 from .errors import listing_problem, reason
 
@@ -236,15 +237,9 @@ def download_problems(
 
 
 def _stream_sha256(stream: Any, progress: Callable[[int], None] | None) -> tuple[int, str]:
-    digest = hashlib.sha256()
-    size = 0
     with stream as f:
-        while chunk := f.read(DOWNLOAD_BLOCK):
-            digest.update(chunk)
-            size += len(chunk)
-            if progress:
-                progress(len(chunk))
-    return size, digest.hexdigest()
+        sha256, size = sha256_and_size(f, progress)
+    return size, sha256
 
 
 # the whole remote check ---------------------------------------------------------------------------

@@ -32,7 +32,7 @@ class Defacing:
 
 
 def defacing_report(rows: SourceRows, storage: Storage) -> tuple[Defacing, ...]:
-    """One entry per anatomical image (``anat/`` folder) of a BIDS source."""
+    """One entry per anatomical image (in an ``anat/`` folder)."""
     sidecar_says = _sidecar_statements(rows, storage)
     extra = dict(rows.info.extra)
     described = " ".join([extra.get("GeneratedBy", ""), rows.info.description])

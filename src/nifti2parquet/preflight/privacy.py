@@ -187,9 +187,9 @@ def scan_privacy(
     for meta in metadata:
         findings += _metadata_findings(meta, storage, options)
     paths = [img.display for img in images] + [m.display for m in rows.metadata_files]
-    paths += [f.display for f in _others(rows) if f.display not in set(paths)]
+    paths += [f.display for f in rows.other_files if f.display not in set(paths)]
     findings += _path_findings(paths, options.rules)
-    defacing = defacing_report(rows, storage) if rows.kind == "bids" else ()
+    defacing = defacing_report(rows, storage)
     return PrivacyReport(
         images=len(images),
         metadata_files=len(metadata),
@@ -210,14 +210,9 @@ def _other_metadata(rows: SourceRows) -> list[MetadataFile]:
     roles = {".json": "sidecar", ".tsv": "table"}
     return [
         MetadataFile(f.display, f.url, roles[ext])  # type: ignore[arg-type]
-        for f in _others(rows)
+        for f in rows.other_files
         if f.display not in listed and (ext := posixpath.splitext(f.name.lower())[1]) in roles
     ]
-
-
-def _others(rows: SourceRows) -> tuple[FileRef, ...]:
-    """A BIDS source's other files (a table source's only one is its table, scanned already)."""
-    return rows.other_files if rows.kind == "bids" else ()
 
 
 def _unique_images(rows: SourceRows) -> list[FileRef]:

@@ -18,7 +18,7 @@ from concurrent.futures import ThreadPoolExecutor
 from ..common.errors import Problem
 from ..common.rows import FileRef
 from ..common.storage import Storage
-from ..shards.manifest import ImageRecord
+from ..shards.image_index import ImageRecord
 from ..sources import read_source
 from ..sources.options import SourceOptions
 
@@ -38,9 +38,7 @@ def compare_with_source(
     unusable_now = {p.path: p.message for p in rows.left_out}
     left_out = {p.path: p.message for p in left_out_at_build}
     stored = Counter(r.path for r in records)
-    # BIDS: every file exactly once, a property of the crawl. A table may name one file in
-    # several cells (a template, a mask), and each of them stores it.
-    problems = _duplicates(records, stored) if rows.kind == "bids" else []
+    problems = _duplicates(records, stored) if rows.each_file_once else []
     problems += _stored_not_in_source(stored, now, unusable_now)
     problems += _source_not_stored(stored, now, unusable_now, left_out)
     pairs = [(r, now[r.path]) for r in _first_records(records) if r.path in now]

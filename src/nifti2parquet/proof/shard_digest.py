@@ -30,6 +30,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from ..common.hashing import sha256_and_size
 from ..common.nifti import NIFTI2_WARNING, check_image, deep_check
 from ..shards.output import OutputFolder
 
@@ -141,18 +142,10 @@ def _locked(progress: Progress | None) -> Progress | None:
 def file_sha256(
     output: OutputFolder, path: str, progress: Progress | None = None
 ) -> tuple[int, str]:
-    """(size, sha256) of a file, streamed through one reusable block: memory stays constant."""
-    digest = hashlib.sha256()
-    block = bytearray(HASH_BLOCK)
-    view = memoryview(block)
-    size = 0
+    """(size, sha256) of a file of the output, streamed."""
     with output.open_read(path) as f:
-        while n := f.readinto(view):
-            digest.update(view[:n])
-            size += n
-            if progress:
-                progress(n)
-    return size, digest.hexdigest()
+        sha256, size = sha256_and_size(f, progress)
+    return size, sha256
 
 
 def _read_cells(

@@ -18,6 +18,7 @@ its file (and row and column for an image). Levels:
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import os
@@ -36,16 +37,13 @@ from ..common.files_config import FILES_CONFIG
 from ..common.progress import Reporter
 from ..common.schema import NIFTI_LIST_TYPE, NIFTI_TYPE, features_yaml
 from ..common.units import count, format_size
+from ..shards.image_index import ImageRecord, other_file_records, read_images
 from ..shards.manifest import (
-    ImageRecord,
     Manifest,
     ShardRecord,
     built_splits,
-    other_file_records,
-    read_images,
     read_manifest,
     read_manifests,
-    recorded_source_options,
 )
 from ..shards.output import OutputFolder
 from ..shards.plan import MAX_ROW_GROUP_SIZE, MAX_ROWS_PER_ROW_GROUP, VIEWER_ROW_GROUP_LIMIT
@@ -272,10 +270,6 @@ def _places(output: OutputFolder, manifests: Sequence[Manifest]) -> list[_Place]
     return places
 
 
-def _image_kinds(manifest: Manifest) -> dict[str, str]:
-    return {c["name"]: c["kind"] for c in manifest.columns if c["kind"] in ("image", "image_list")}
-
-
 def _check_shards(
     output: OutputFolder,
     manifests: Sequence[Manifest],
@@ -318,7 +312,7 @@ def _scans(
 ) -> Iterable[ShardDigest]:
     total = sum(output.size(p.record.path) for p in places)
     label = f"verifying {len(places):,} shards, {format_size(total)}"
-    jobs = [(p.record.path, _image_kinds(p.manifest), p.record.sha256) for p in places]
+    jobs = [(p.record.path, p.manifest.image_columns, p.record.sha256) for p in places]
     with reporter.bar(total, label) as bar:
         yield from digest_shards(output, jobs, options.deep, options.thread_count(), bar.update)
 
@@ -413,7 +407,7 @@ def _check_schema(path: str, schema: pa.Schema, manifest: Manifest, report: Veri
     if schema.names != list(manifest.features):
         report.add(path, f"columns {schema.names} differ from {list(manifest.features)}")
         return
-    for name, kind in _image_kinds(manifest).items():
+    for name, kind in manifest.image_columns.items():
         found = schema.field(name)
         expected = NIFTI_TYPE if kind == "image" else NIFTI_LIST_TYPE
         if found.type != expected or not found.nullable:
@@ -429,9 +423,7 @@ def _check_row_groups(
 ) -> None:
     """Readable (each column chunk < 2 GiB), within the build's byte target unless one row, and
     small enough for the Hub viewer (a warning)."""
-    target = min(
-        int(manifest.options.get("row_group_size", MAX_ROW_GROUP_SIZE)), MAX_ROW_GROUP_SIZE
-    )
+    target = min(manifest.settings.row_group_size, MAX_ROW_GROUP_SIZE)
     for i in range(metadata.num_row_groups):
         group = metadata.row_group(i)
         report.counts["row_groups"] += 1
@@ -687,9 +679,9 @@ def _check_source(
         left_out = [p for m in group for p in m.left_out]
         total = sum(r.size for r in records)
         source_options = options.source_options
-        if source_options == SourceOptions(storage=source_options.storage):
-            # nothing given: read the source the way the build did
-            source_options = recorded_source_options(group[0], source_options.storage)
+        if source_options == SourceOptions():  # nothing given: read it the way the build did
+            recorded = group[0].settings.source
+            source_options = dataclasses.replace(recorded, storage=source_options.storage)
         with reporter.bar(total, f"hashing {len(records):,} source files") as bar:
             found, counts = compare_with_source(
                 source,

@@ -30,7 +30,7 @@ from ..common.nifti import HeaderBlock, inflate, read_header_block
 from ..common.nifti.header_text import blanked_block
 from ..common.rows import FileRef, SourceRows, cell_images
 from ..common.storage import CHECK_BLOCK, READ_BLOCK, Storage
-from .manifest import ImageRecord
+from .image_index import ImageRecord
 from .output import STATE, OutputFolder
 
 BLANKED = f"{STATE}/blanked"
@@ -49,6 +49,11 @@ class ChangedOnPurpose:
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self) | {"changed": list(self.changed)}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> ChangedOnPurpose:
+        values = {f.name: data[f.name] for f in dataclasses.fields(cls)}
+        return cls(**values | {"changed": tuple(data["changed"])})
 
 
 def blank_headers(

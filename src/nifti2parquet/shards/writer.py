@@ -135,9 +135,9 @@ def _placeholder_table(
     arrays = []
     for c, column in enumerate(columns):
         cells = [row[c] for row in rows]
-        if column.kind in ("image", "file"):
+        if column.content in ("image", "file"):
             arrays.append(pa.array([_placeholder(img) for img in cells], NIFTI_TYPE))
-        elif column.kind == "image_list":
+        elif column.content == "image_list":
             lists = [
                 None if cell is None else [_placeholder(img) for img in cell] for cell in cells
             ]
@@ -239,7 +239,7 @@ class _Assembler:
     ) -> tuple[list[tuple[int, int, int]], Struct]:
         """Our pages for one NIfTI ``bytes`` chunk, one per row, images copied from their files;
         the images' keys and the chunk's offset index."""
-        max_rep, max_def = LEVELS[self._columns[column].kind]
+        max_rep, max_def = LEVELS[self._columns[column].content]
         start = self._out.position
         pages: list[Page] = []
         keys: list[tuple[int, int, int]] = []

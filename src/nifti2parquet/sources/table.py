@@ -23,8 +23,9 @@ from ..common.file_stat import StatResult, stat_many
 from ..common.nifti import is_nifti_name
 from ..common.rows import Column, FileRef, MetadataFile, SourceRows
 from ..common.storage import Storage, basename, is_remote, join, parent, readable_name
-from ..common.tables import RawTable, infer_text_column, read_raw_table
+from ..common.tables import TABLE_SUFFIXES, RawTable, infer_text_column, is_table, read_raw_table
 from ..common.units import count
+from .registry import SourceKind
 
 
 def read_table_source(
@@ -44,7 +45,7 @@ def read_table_source(
     columns, rows = _build_rows(raw, kinds, refs, warnings)
     return SourceRows(
         source=source,
-        kind="table",
+        kind=KIND.name,
         columns=tuple(columns),
         rows=tuple(rows),
         files_found=found + 1,  # the images it names, and the table itself
@@ -228,3 +229,15 @@ def _value_column(raw: RawTable, name: str, warnings: list[Problem]) -> tuple[pa
         warnings.append(Problem(name, "column mixes value types; stored as JSON text", "warning"))
         return pa.string(), [None if c is None else json.dumps(c) for c in cells]
     return (pa.string() if pa.types.is_null(inferred) else inferred), cells
+
+
+KIND = SourceKind(
+    name="table",
+    noun="table",
+    label=f"a table of files ({', '.join(TABLE_SUFFIXES)})",
+    recognises=lambda source, storage: is_table(source),
+    read=lambda source, options: read_table_source(
+        source, options.storage, options.image_columns, options.threads, options.exclude_columns
+    ),
+    is_file=True,
+)

@@ -11,11 +11,12 @@ import struct
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-from . import HeaderBlock
+from .header import NIFTI1_SIZE, NIFTI2_SIZE
+from .header_block import HeaderBlock
 
 TEXT_FIELDS = ("descrip", "aux_file", "intent_name", "db_name")
 DICOM_CODE = 2  # NIFTI_ECODE_DICOM: the extension holds a DICOM header
-_HEADER_SIZE = {1: 348, 2: 540}
+_HEADER_SIZE = {1: NIFTI1_SIZE, 2: NIFTI2_SIZE}
 
 
 # (name, start, end) of each text field, by NIfTI version: the standard's fixed layouts. Written

@@ -13,7 +13,6 @@ kind by their path, so ``run-01`` comes before ``run-02``.
 
 from __future__ import annotations
 
-import json
 from collections import defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -22,7 +21,7 @@ from typing import Any
 import pyarrow as pa
 
 from ...common.nifti import NiftiHeader
-from ...common.rows import Column, FileRef
+from ...common.rows import Column, FileRef, ImageColumnSummary
 from .column_names import INFO_SUFFIX, KindKey, NameRegistry, kind_names
 from .filenames import snake_name, sorted_entity_keys
 from .rules import bids_rules
@@ -30,7 +29,6 @@ from .sidecars import TYPED_FIELDS, Sidecar
 from .tables import KeyedTable, TableColumn
 from .tree import ImageFile
 
-LAYOUTS = ("auto", "session", "subject", "file")
 # Ours, a reading order for image columns: the MRI datatypes as a session is usually read; then
 # every other datatype in the BIDS schema's order (:mod:`.rules`), then unknown ones by name.
 DATATYPE_LEAD = ("anat", "func", "dwi", "fmap", "perf", "pet")
@@ -66,25 +64,11 @@ class Tables:
 
 
 @dataclass(frozen=True)
-class KindStats:
-    """For the card: what one image column holds."""
-
-    column: str
-    pipeline: str
-    suffix: str
-    task: str
-    datatypes: tuple[str, ...]
-    rows: int
-    files: int
-    is_list: bool
-
-
-@dataclass(frozen=True)
 class Layout:
     name: str
     columns: tuple[Column, ...]
     rows: tuple[tuple[Any, ...], ...]
-    kinds: tuple[KindStats, ...]
+    kinds: tuple[ImageColumnSummary, ...]
 
 
 def resolve_layout(requested: str, scans: Sequence[Scan]) -> str:
@@ -280,7 +264,7 @@ def datatype_order() -> tuple[str, ...]:
 
 def _kind_columns(
     kind: KindKey, name: str, groups: list[list[Scan]], tables: Tables
-) -> tuple[list[Column], list[list[Any]], KindStats]:
+) -> tuple[list[Column], list[list[Any]], ImageColumnSummary]:
     is_list = any(len(g) > 1 for g in groups)
     keys = sorted_entity_keys({k for g in groups for s in g for k in s.image.name.entity_keys()})
     info = _InfoStruct(keys, tables.scans.columns)
@@ -311,7 +295,7 @@ def _kind_columns(
             describes=name,
         ),
     ]
-    stats = KindStats(
+    stats = ImageColumnSummary(
         name,
         kind.pipeline,
         kind.suffix,
@@ -451,12 +435,14 @@ def _entity_getter(key: str) -> Getter:
     return lambda s: s.image.name.get(key)
 
 
-def _file_kind_stats(scans: Sequence[Scan], kind_of: dict[KindKey, str]) -> tuple[KindStats, ...]:
+def _file_kind_stats(
+    scans: Sequence[Scan], kind_of: dict[KindKey, str]
+) -> tuple[ImageColumnSummary, ...]:
     grouped: dict[KindKey, list[Scan]] = defaultdict(list)
     for s in scans:
         grouped[s.kind].append(s)
     return tuple(
-        KindStats(
+        ImageColumnSummary(
             kind_of[k],
             k.pipeline,
             k.suffix,
@@ -497,22 +483,3 @@ _IMAGE_DESCRIPTIONS = {
     "bvec": "The .bvec file's text (DWI)",
     "events": "The task's events.tsv text (onset, duration, trial type...; functional images)",
 }
-
-
-def kinds_json(kinds: Sequence[KindStats]) -> str:
-    """Per-kind counts for the card (kept in DatasetInfo.extra)."""
-    return json.dumps(
-        [
-            {
-                "column": k.column,
-                "pipeline": k.pipeline,
-                "suffix": k.suffix,
-                "task": k.task,
-                "datatypes": list(k.datatypes),
-                "rows": k.rows,
-                "files": k.files,
-                "list": k.is_list,
-            }
-            for k in kinds
-        ]
-    )
