@@ -29,9 +29,9 @@ from factories import subject_table, tree_bytes
 from hubserver import Fault, HubServer
 from pushtools import ok, run_push
 
-from nifti2parquet.shards.catalog import read_catalog
-from nifti2parquet.shards.ranges import Counter, LocalStore
-from nifti2parquet.shards.readback import open_shard
+from nifti2parquet.retrieval.catalog import read_catalog
+from nifti2parquet.retrieval.ranges import Counter, LocalStore
+from nifti2parquet.retrieval.readback import open_shard
 
 pytest_plugins = ["conftest_hub"]
 
@@ -239,8 +239,8 @@ def test_killed_export_resumes_without_fetching_complete_files_again(
 
 LAZY = """
 import hashlib
-from nifti2parquet import ExportOptions, open_dataset
-ds = open_dataset(ARGS["repo"], ExportOptions(subjects=("03",)))
+from nifti2parquet import ExportOptions, Selection, open_dataset
+ds = open_dataset(ARGS["repo"], ExportOptions(Selection(subjects=("03",))))
 images = [
     (i.path, hashlib.sha256(i.read()).hexdigest(), list(i.nifti().shape)) for i in ds.images()
 ]

@@ -16,6 +16,7 @@ from typing import Any
 
 import pytest
 from conftest_hub import TRANSPORTS
+from factories import build_options
 from hubserver import HubServer
 from pushtools import (
     SERVER_OPTIONS,
@@ -35,8 +36,10 @@ from pushtools import (
     write_requests,
 )
 
-from nifti2parquet.commands.build import BuildOptions, build
-from nifti2parquet.units import format_size
+from nifti2parquet.card.prose import read_card_record
+from nifti2parquet.commands.build import build
+from nifti2parquet.common.units import format_size
+from nifti2parquet.shards.output import OutputFolder
 
 REPO = "user/brains"
 
@@ -93,6 +96,8 @@ def test_pushed_dataset_loads_back_byte_exact(
     local_card = (out / "README.md").read_bytes()
     assert hub_server.read_file(REPO, "README.md") == local_card  # same bytes here and there
     assert f'load_dataset("{REPO}"' in local_card.decode()
+    record = read_card_record(OutputFolder(str(out)))  # what the card was rendered for
+    assert record is not None and record.repo_id == REPO and record.written(local_card)
 
     hub_server.clear_log()
     loaded = hub_python(LOAD_BACK, repo=REPO).check()
@@ -224,7 +229,7 @@ def test_second_split_is_pushed_next_to_the_first(
     hub_server: HubServer, hub_env: dict[str, str], out: Path, template: Path
 ) -> None:
     source = template.parent / "source" / "participants.csv"
-    options = BuildOptions(split="test", max_shard_size=60_000, row_group_size=30_000, workers=1)
+    options = build_options(split="test", max_shard_size=60_000, row_group_size=30_000, workers=1)
     build(str(source), str(out), options)
     ok(run_push(hub_env, out, REPO, "--quiet"))
     assert_remote_is(hub_server, REPO, out)

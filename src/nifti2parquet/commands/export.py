@@ -17,43 +17,35 @@ is a valid BIDS dataset of those subjects.
 from __future__ import annotations
 
 import os
-import re
 import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..errors import OptionError, OutputError, Problem
-from ..progress import Reporter
-from ..shards.catalog import Catalog, DatasetFile, choose_split, read_catalog
-from ..shards.ranges import Counter, LocalStore, ShardStore
-from ..shards.readback import stream_value
-from ..shards.restore import clear_partials, locked, plan_restore, restore
-from ..sources.bids.tree import Filters
-from ..units import count, format_size
-
-REPO_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*/[A-Za-z0-9][A-Za-z0-9_.-]*$")
+from ..common.errors import OptionError, OutputError, Problem
+from ..common.progress import Reporter
+from ..common.selection import Selection
+from ..common.units import count, format_size
+from ..hub.repo_id import is_repo_id
+from ..retrieval.catalog import Catalog, DatasetFile, choose_split, read_catalog
+from ..retrieval.ranges import Counter, LocalStore, ShardStore
+from ..retrieval.readback import stream_value
+from ..retrieval.restore import clear_partials, locked, plan_restore, restore
+from ..sources import path_selector
 
 
 @dataclass(frozen=True)
 class ExportOptions:
     """Which files, from which split and revision, and how many reads at once."""
 
-    subjects: tuple[str, ...] = ()
-    sessions: tuple[str, ...] = ()
-    datatypes: tuple[str, ...] = ()
-    suffixes: tuple[str, ...] = ()
-    tasks: tuple[str, ...] = ()
+    selection: Selection = field(default_factory=Selection)  # which files (default: all)
     split: str | None = None  # None: the only split there is
     revision: str | None = None  # Hub sources: branch, tag or commit (default: main)
     token: str | None = None  # Hub sources: default HF_TOKEN or the saved login
     threads: int = 8  # files (and shard indexes) read at once
 
-    def filters(self) -> Filters:
-        return Filters(self.subjects, self.sessions, self.datatypes, self.suffixes, self.tasks)
-
     @property
     def filtered(self) -> bool:
-        return any((self.subjects, self.sessions, self.datatypes, self.suffixes, self.tasks))
+        return bool(self.selection)
 
 
 @dataclass(frozen=True)
@@ -122,11 +114,11 @@ def open_source(source: str, options: ExportOptions) -> Source:
             raise OptionError(f"--revision {options.revision}: only for a Hub repo, not a folder")
         store: ShardStore = LocalStore(source)
         return Source(store, choose_split(store, options.split))
-    if os.path.exists(source) or not REPO_ID.match(source):
+    if os.path.exists(source) or not is_repo_id(source):
         raise OptionError(
             f"{source}: not a built dataset folder, nor a Hub dataset repo id (user/name)"
         )
-    from ..hub.fetch import HubStore
+    from ..retrieval.hub_store import HubStore
 
     hub = HubStore(source, options.revision, options.token)
     return Source(hub, choose_split(hub, options.split), commit=hub.commit)
@@ -135,8 +127,8 @@ def open_source(source: str, options: ExportOptions) -> Source:
 def read_index(src: Source, options: ExportOptions, reporter: Reporter) -> Catalog:
     """The dataset's files that the filters keep, each with where its bytes are."""
     reporter.step(f"reading the index of {src.store.where}")
-    filters = options.filters()
-    keep = (lambda path: not filters.other_reason(path)) if options.filtered else None
+    selected = path_selector(options.selection)
+    keep = (lambda path: not selected(path)) if options.filtered else None
     return read_catalog(src.store, src.split, src.counter, options.threads, keep)
 
 
