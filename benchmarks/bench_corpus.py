@@ -122,8 +122,7 @@ def main() -> None:
 
 def run_stage(stage: str, origin: Path, target: Path, rows: str) -> dict:
     """Build (or export) every dataset under ``origin`` into ``target``, one after the other."""
-    from nifti2parquet import BuildOptions, build, export
-    from nifti2parquet.errors import N2PError
+    from nifti2parquet import BuildOptions, N2PError, SourceOptions, build, export
 
     started = time.perf_counter()
     failed: dict[str, str] = {}
@@ -134,7 +133,11 @@ def run_stage(stage: str, origin: Path, target: Path, rows: str) -> dict:
             continue  # its build failed (and was counted there)
         try:
             if stage == "build":
-                build(str(folder), str(target / folder.name), BuildOptions(rows=rows, workers=1))
+                build(
+                    str(folder),
+                    str(target / folder.name),
+                    BuildOptions(source=SourceOptions(rows=rows), workers=1),
+                )
             else:
                 export(str(folder), str(target / folder.name))
             done += 1

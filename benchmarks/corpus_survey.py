@@ -42,8 +42,16 @@ import corpus as corpus_module  # noqa: E402
 import roundtrip  # noqa: E402
 import validator  # noqa: E402
 
-from nifti2parquet import BuildOptions, ExportOptions, build, export, inspect_source  # noqa: E402
-from nifti2parquet.errors import N2PError  # noqa: E402
+from nifti2parquet import (  # noqa: E402
+    BuildOptions,
+    ExportOptions,
+    N2PError,
+    Selection,
+    SourceOptions,
+    build,
+    export,
+    inspect_source,
+)
 
 LAYOUTS = ("session", "file")
 
@@ -102,7 +110,7 @@ def survey(
 
 def round_trip(source: Path, files: dict[str, str], work: Path, layout: str) -> dict:
     out, dest = work / "out", work / "export"
-    options = BuildOptions(rows=layout, workers=1)
+    options = BuildOptions(source=SourceOptions(rows=layout), workers=1)
     try:
         built = build(str(source), str(out), options)
     except Exception as error:  # a crash is a finding too, recorded as such
@@ -133,7 +141,7 @@ def subject_export(
     out: Path, files: dict[str, str], dest: Path, label: str, said: dict[str, str]
 ) -> dict:
     try:
-        export(str(out), str(dest), ExportOptions(subjects=(label,)))
+        export(str(out), str(dest), ExportOptions(selection=Selection(subjects=(label,))))
     except Exception as error:
         return {"label": label, "error": one_line(error)}
     expected = {p: files[p] for p in roundtrip.subject_files(files, label)}
@@ -167,7 +175,7 @@ def validation(source: Path, work: Path) -> dict:
 
 def privacy(source: Path) -> dict:
     try:
-        report = inspect_source(str(source), BuildOptions(rows="session"))
+        report = inspect_source(str(source), BuildOptions(source=SourceOptions(rows="session")))
     except Exception as error:
         return {"error": one_line(error)}
     scan = report.privacy or {}
