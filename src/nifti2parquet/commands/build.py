@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from ..card.details import CardDetails, card_info, described_columns, read_dictionary
-from ..card.previews import make_previews
+from ..card.previews import PreviewDrawing, make_previews
 from ..card.prose import PROSE, read_prose, refuse_edited_card, write_card
 from ..card.readme import render_card
 from ..checking.inputs import (
@@ -278,6 +278,8 @@ def _build(
         if options.plan_only:
             job = _Job(output, rows, plan, {}, options, reporter, found)
             return job.result("planned", 0, 0, None, started)
+        # drawn while the shards are written, written by finalize
+        drawing = PreviewDrawing(rows, options.storage) if _draws_early(options) else None
         while True:
             job = _Job(output, rows, plan, shard_keys(plan, rows), options, reporter, found)
             try:
@@ -292,8 +294,13 @@ def _build(
         if options.part and not options.finalize:
             job.record_part()
             return job.result("part-built", written, reused, None, started)
-        report = job.finalize()
+        report = job.finalize(drawing)
         return job.result("built", written, reused, report, started)
+
+
+def _draws_early(options: BuildOptions) -> bool:
+    """A whole build draws its previews as it writes; parts draw none, finalize draws late."""
+    return options.previews and not options.part and not options.finalize
 
 
 @dataclass(frozen=True)
@@ -572,14 +579,14 @@ class _Job:
         }
         self.output.write_text_atomic(path, json.dumps(data) + "\n")
 
-    def finalize(self) -> VerifyReport:
+    def finalize(self, drawing: PreviewDrawing | None = None) -> VerifyReport:
         """Every shard finished → stale shards removed, the files config, manifest, image list,
         card, checks."""
         self._collect_records()
         self._remove_stale_shards()
         images = list(image_records(self.plan, self.rows, self.records))
         files = self._files_job(images).finish_files(self.privacy.excluded)
-        previews = self._previews()
+        previews = self._previews(drawing)
         manifest = dataclasses.replace(self._manifest(), files=files, previews=previews)
         write_images(self.output, self.split, on_purpose(iter(images), self.privacy.blanked))
         self.output.write_text_atomic(manifest_path(self.split), manifest.to_json())
@@ -658,14 +665,15 @@ class _Job:
                 [Problem(s.path, "not built (or built from different inputs)") for s in missing],
             )
 
-    def _previews(self) -> tuple[dict[str, Any], ...]:
-        """Draw the card's previews (unless turned off); remove the ones an earlier build of this
-        split drew that are not drawn again."""
-        previews = (
-            make_previews(self.output, self.rows, self.split, self.options.storage)
-            if self.options.previews
-            else ()
-        )
+    def _previews(self, drawing: PreviewDrawing | None = None) -> tuple[dict[str, Any], ...]:
+        """Write the card's previews (unless turned off; drawn now, or already by ``drawing``);
+        remove the ones an earlier build of this split drew that are not drawn again."""
+        if drawing is not None:
+            previews = drawing.records(self.output, self.rows, self.split)
+        elif self.options.previews:
+            previews = make_previews(self.output, self.rows, self.split, self.options.storage)
+        else:
+            previews = ()
         earlier = read_manifest(self.output, self.split)
         keep = {p.get("path") for p in previews}
         for record in earlier.previews if earlier else ():
