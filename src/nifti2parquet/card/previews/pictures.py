@@ -9,11 +9,8 @@ to the output until the build finishes, so a failed build leaves no picture behi
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
-import os
 import re
-import sys
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -28,7 +25,6 @@ from .shading import is_label_image
 from .slices import read_planes
 
 PREVIEWS = "previews"
-NICE = 10  # the drawing thread yields the processor to the shards' copy and hashes
 Item = TypeVar("Item")
 
 
@@ -147,8 +143,8 @@ class PreviewDrawing:
     """The previews of ``rows``, drawn on a thread started now; ``records`` writes them.
 
     A build starts it before writing its shards, so the few MB of images a preview reads are
-    read and drawn while the shards are copied. The thread asks the system for a lower priority
-    (on Linux, where a thread has its own), so the copy and the hashes come first."""
+    read and drawn while the shards are copied. (Not at a lower priority: on a busy machine the
+    build would then wait for its own previews at the end.)"""
 
     def __init__(self, rows: SourceRows, storage: Storage) -> None:
         self.rows, self.storage = rows, storage
@@ -158,9 +154,6 @@ class PreviewDrawing:
         self._thread.start()
 
     def _draw(self) -> None:
-        if sys.platform.startswith("linux"):
-            with contextlib.suppress(OSError):  # not allowed: draw at the usual priority
-                os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), NICE)
         try:
             self._pictures = draw_previews(self.rows, self.storage)
         except BaseException as exc:  # handed to the build's own thread by records()
