@@ -32,6 +32,7 @@ from PIL import Image, ImageFont
 from nifti2parquet.card.previews import image_row, overlay_row
 from nifti2parquet.card.previews.choosing import candidates
 from nifti2parquet.card.previews.composition import CAPTION, LETTER, TEXT, describe
+from nifti2parquet.card.previews.header import closest_axes, read_layout
 from nifti2parquet.card.previews.pictures import (
     PreviewDrawing,
     draw_previews,
@@ -129,6 +130,33 @@ def test_values_are_scaled_in_any_byte_order(tmp_path: Path) -> None:
     for view, expected in zip(views, canonical_slices(reloaded)):
         assert np.allclose(view.values, expected) and np.any(expected % 1 == 0.5)  # scaled
         assert view.values.dtype == np.float32
+
+
+def test_the_affine_and_the_axes_are_nibabels(tmp_path: Path) -> None:
+    """sform, qform (with qfac -1), neither (nibabel's flipped fallback), NIfTI-2, oblique and
+    sheared matrices: the layout's affine is nibabel's best affine, its axes io_orientation's."""
+    rng = np.random.default_rng(3)
+    data = np.zeros((5, 6, 7), np.int16)
+    checked = 0
+    for version, codes, rotate in itertools.product((1, 2), ((1, 0), (0, 1), (0, 0)), (0, 1, 2)):
+        turn = np.linalg.qr(rng.normal(size=(3, 3)))[0] if rotate else np.eye(3)
+        if rotate == 2:
+            turn = turn @ (np.eye(3) + 0.2 * rng.normal(size=(3, 3)))  # a shear too
+        affine = np.eye(4)
+        affine[:3, :3] = turn @ np.diag([1.5, 2.0, 3.0])
+        affine[:3, 3] = rng.normal(size=3) * 50
+        klass = nib.Nifti2Image if version == 2 else nib.Nifti1Image
+        image = klass(data, affine)
+        image.header.set_sform(affine, code=codes[1])  # qform: nibabel's nearest to the affine
+        image.header.set_qform(affine, code=codes[0])
+        image.header.set_data_offset(544 if version == 2 else 352)
+        raw = image.header.binaryblock
+        layout = read_layout(raw)
+        expected = type(image.header)(raw).get_best_affine()
+        assert np.allclose(layout.affine, expected, atol=1e-5), (version, codes, rotate)
+        assert np.array_equal(closest_axes(layout.affine), nib.io_orientation(expected))
+        checked += 1
+    assert checked == 18
 
 
 def counting_storage() -> tuple[Storage, list[int]]:

@@ -1,10 +1,10 @@
 """From voxel planes to pictures in physical proportions, oriented as radiologists expect.
 
-Each plane is turned to the closest canonical (RAS+) orientation by nibabel's ``io_orientation``
-of the affine, and named for the anatomical axis it cuts: sagittal (left–right), coronal
-(posterior–anterior) or axial (inferior–superior). Sagittal shows anterior to the right, coronal
-and axial show the subject's right on the picture's right (the neurological convention nilearn
-and MRIQC use); superior (axial: anterior) is up.
+Each plane is turned to the closest canonical (RAS+) orientation of the affine (as nibabel's
+``io_orientation`` and ``as_closest_canonical`` do), and named for the anatomical axis it cuts:
+sagittal (left–right), coronal (posterior–anterior) or axial (inferior–superior). Sagittal
+shows anterior to the right, coronal and axial show the subject's right on the picture's right
+(the neurological convention nilearn and MRIQC use); superior (axial: anterior) is up.
 
 Pixels are square in millimetres: each view is resampled so that a millimetre is the same number
 of pixels along both of its axes, and the three views of one image share that scale. Downsampling
@@ -21,6 +21,7 @@ from typing import Any
 
 import numpy as np
 
+from .header import closest_axes
 from .slices import Planes
 
 VIEWS = ("sagittal", "coronal", "axial")
@@ -53,7 +54,7 @@ class View:
 
 def oriented_views(planes: Planes) -> list[View]:
     """The sagittal, coronal and axial views of the planes, in RAS+ orientation."""
-    ornt = _orientation(planes.affine)
+    ornt = closest_axes(planes.affine)
     found: dict[str, View] = {}
     for axis, plane in enumerate(planes.across):
         ras_axis = int(ornt[axis][0])
@@ -69,20 +70,6 @@ def oriented_views(planes: Planes) -> list[View]:
         spacing = (planes.spacing[rows_axis], planes.spacing[cols_axis])
         found[name] = View(name, np.ascontiguousarray(values), spacing)
     return [found[name] for name in VIEWS]
-
-
-def _orientation(affine: Any) -> Any:
-    """nibabel's closest RAS+ axes of the voxel axes; the voxel axes themselves when the affine
-    says nothing usable (a zero or degenerate matrix)."""
-    import nibabel as nib
-
-    try:
-        ornt = nib.orientations.io_orientation(np.asarray(affine, dtype=np.float64))
-    except Exception:  # a singular or non-finite affine
-        ornt = None
-    if ornt is None or not np.all(np.isfinite(ornt)) or len({int(a) for a in ornt[:, 0]}) < 3:
-        return np.array([[0, 1], [1, 1], [2, 1]], dtype=float)
-    return ornt
 
 
 def arrangement(views: list[View]) -> list[list[int]]:

@@ -18,7 +18,6 @@ the end.
 
 from __future__ import annotations
 
-import io
 import math
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -27,7 +26,8 @@ from typing import Any, BinaryIO
 import numpy as np
 
 from ...sources.fsio import Storage
-from ...sources.nifti import GZIP_MAGIC, inflate, quiet_nibabel
+from ...sources.nifti import GZIP_MAGIC, inflate
+from .header import Layout, read_layout, sizeof_header
 
 BLOCK = 1 << 20  # bytes of voxel rows handled at once
 READ = 1 << 20  # bytes read from the file at once (a remote file reads ahead on its own)
@@ -113,43 +113,32 @@ class _Stream:
             close()
 
 
-def _header(stream: _Stream) -> Any:
-    import nibabel as nib
-
+def _header(stream: _Stream) -> Layout:
     start = stream.take(4)
-    sizes = {int.from_bytes(start, "little"), int.from_bytes(start, "big")}
-    klass = nib.Nifti2Header if 540 in sizes else nib.Nifti1Header
-    raw = start + stream.take(klass.sizeof_hdr - 4)
-    if len(raw) < klass.sizeof_hdr:
-        raise ValueError("the file ends inside its header")
-    with quiet_nibabel():
-        return klass.from_fileobj(io.BytesIO(raw))
+    raw = start + stream.take(sizeof_header(start) - 4)
+    return read_layout(raw)
 
 
-def _planes(stream: _Stream, header: Any) -> Planes:
-    shape = tuple(int(n) for n in header.get_data_shape())
+def _planes(stream: _Stream, layout: Layout) -> Planes:
+    shape = layout.shape
     if len(shape) < 3:
         raise ValueError(f"a {len(shape)}D image has no 3D slices")
     volume = shape[:3]
     if min(volume) < 1:
         raise ValueError(f"an empty image (shape {shape})")
-    dtype = header.get_data_dtype()
-    with quiet_nibabel():
-        affine = header.get_best_affine()
-        slope, inter = header.get_slope_inter()
-    stream.skip(int(header.get_data_offset()) - stream.position)
+    stream.skip(layout.offset - stream.position)
     strides = tuple(max(1, math.ceil(n / MAX_SAMPLES)) for n in volume)
-    raw = _collect(stream, volume, dtype, strides)
-    across = tuple(_as_float(p, slope, inter) for p in raw)
-    sizes = _voxel_sizes(affine)
+    raw = _collect(stream, volume, layout.dtype, strides)
+    across = tuple(_as_float(p, layout.slope, layout.inter) for p in raw)
+    sizes = _voxel_sizes(layout.affine)
     return Planes(
         across=across,  # type: ignore[arg-type]
         spacing=tuple(s * k for s, k in zip(sizes, strides)),  # type: ignore[arg-type]
-        affine=affine,
+        affine=layout.affine,
         shape=shape,
         voxel_sizes=sizes,
-        dtype=str(dtype) if not dtype.names else "rgb",
-        integral=_integral(dtype, across),
+        dtype=str(layout.dtype) if not layout.dtype.names else "rgb",
+        integral=_integral(layout.dtype, across),
     )
 
 
@@ -183,15 +172,15 @@ def _collect(
     return across_i, across_j, across_k
 
 
-def _as_float(plane: Any, slope: float | None, inter: float | None) -> Any:
-    if plane.dtype.names:  # RGB(A): the mean of the colour channels
-        plane = np.mean([plane[n].astype(np.float32) for n in plane.dtype.names[:3]], axis=0)
-    elif np.iscomplexobj(plane):
+def _as_float(plane: Any, slope: float | None, inter: float) -> Any:
+    if plane.dtype.names:  # RGB(A): the mean of the colour channels, never scaled
+        return np.mean([plane[n].astype(np.float32) for n in plane.dtype.names[:3]], axis=0)
+    if np.iscomplexobj(plane):
         plane = np.abs(plane)
     values = plane.astype(np.float32)
-    if slope is not None and np.isfinite(slope) and slope not in (0, 1):
+    if slope is not None and slope != 1:
         values *= np.float32(slope)
-    if inter is not None and np.isfinite(inter) and inter != 0:
+    if slope is not None and inter != 0:
         values += np.float32(inter)
     return values
 
