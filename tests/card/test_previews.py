@@ -41,7 +41,7 @@ from nifti2parquet.card.previews.pictures import (
 from nifti2parquet.card.previews.resampling import MAX_ROW_WIDTH, MAX_ZOOM, ROW_HEIGHT
 from nifti2parquet.card.previews.resampling import oriented_views as views_of
 from nifti2parquet.card.previews.shading import PALETTE, is_label_image
-from nifti2parquet.card.previews.slices import read_planes
+from nifti2parquet.card.previews.slices import most_labelled, read_planes
 from nifti2parquet.shards.output import OutputFolder
 from nifti2parquet.sources.fsio import Storage
 from nifti2parquet.sources.rows import ImageRef
@@ -408,6 +408,25 @@ def test_an_overlay_preview_is_written_and_recorded(tmp_path: Path) -> None:
     png = (tmp_path / "out" / record["path"]).read_bytes()
     assert record["sha256"] == hashlib.sha256(png).hexdigest() and record["size"] == len(png)
     assert len(record["images"]) == 3 and Image.open(io.BytesIO(png)).mode == "RGB"
+
+
+def test_an_overlay_cuts_through_the_most_labelled_slices(tmp_path: Path) -> None:
+    shape, zooms = (30, 34, 26), (2.0, 2.0, 2.0)
+    x, y, z = np.ogrid[:30, :34, :26]
+    lesion = ((x - 7) ** 2 + (y - 25) ** 2 + (z - 19) ** 2 <= 9).astype(np.uint8)  # off centre
+    image = save(tmp_path / "t1.nii.gz", ball(shape, zooms, 26), zooms)
+    label = save(tmp_path / "lesion.nii.gz", lesion, zooms)
+    assert most_labelled(str(label), Storage()) == (7, 25, 19)
+    empty = save(tmp_path / "empty.nii.gz", np.zeros(shape, np.uint8), zooms)
+    assert most_labelled(str(empty), Storage()) is None
+    refs = tuple(ImageRef(str(p), p.stat().st_size, p.name, p.name) for p in (image, label))
+    record = make_overlay_preview(
+        OutputFolder(str(tmp_path / "out")), "train", "lesion", [refs], Storage()
+    )
+    picture = np.asarray(Image.open(tmp_path / "out" / record["path"]))
+    for x0, y0, w, h in record["panels"][0]:  # the lesion, in colour, in every view
+        view = picture[y0 : y0 + h, x0 : x0 + w].astype(int)
+        assert (np.abs(view[..., 0] - view[..., 2]) > 60).sum() > 20
 
 
 # which images -------------------------------------------------------------------------------------

@@ -22,7 +22,7 @@ from ...sources.rows import ImageRef, SourceRows
 from .choosing import candidates, distinct
 from .composition import Row, compose, describe, image_row, overlay_row
 from .shading import is_label_image
-from .slices import read_planes
+from .slices import most_labelled, read_planes
 
 PREVIEWS = "previews"
 Item = TypeVar("Item")
@@ -79,12 +79,15 @@ def make_overlay_preview(
     storage: Storage,
 ) -> dict[str, Any]:
     """The picture of a label column drawn over its images (``pairs`` of an image and its
-    labels, in row order, on one voxel grid), written; its manifest record."""
+    labels, in row order, on one voxel grid), written; its manifest record. The slices shown
+    are those holding the most labelled voxels (the middle ones when a label image is empty)."""
 
     def draw(pair: tuple[ImageRef, ImageRef]) -> Row:
-        image, labels = (read_planes(ref.url, storage) for ref in pair)
-        caption = f"{column}: {pair[1].display} over {pair[0].display}   {describe(image)}"
-        return overlay_row(image, labels, caption)
+        at = most_labelled(pair[1].url, storage)
+        image, labels = (read_planes(ref.url, storage, at) for ref in pair)
+        where = "most labelled slices" if at else "middle slices"
+        caption = f"{column}: {pair[1].display} over {pair[0].display}, {where}   "
+        return overlay_row(image, labels, caption + describe(image))
 
     choices = candidates(distinct(pairs, lambda p: (p[0].url, p[1].url)), _pair_size)
     picture = draw_column(column, choices, draw, lambda p: p[1].display)

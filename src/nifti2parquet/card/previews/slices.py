@@ -3,7 +3,7 @@
 A preview shows, for each voxel axis, the plane through the middle of the volume across it. The
 plane across the slowest axis (usually the axial one) is one contiguous run of bytes, but the two
 others hold one short run from every row of the volume: whatever reads them reads the whole first
-volume. So the file is read once, front to back, a few MB at a time (a ``.nii.gz`` is inflated on
+volume. So the file is read once, front to back, a MB at a time (a ``.nii.gz`` is inflated on
 the way, through a bounded ``zlib`` stream), and each block of voxel rows gives up only what the
 three planes need; the rest of the block is dropped. Nothing past the first volume of a 4D image is
 read, no volume is ever held (nibabel's array proxy would read the whole span of a strided slice
@@ -36,9 +36,10 @@ MAX_SAMPLES = 512  # most samples kept along one axis: a view is at most ~1000 p
 
 @dataclass(frozen=True)
 class Planes:
-    """The middle plane across each voxel axis of an image's first volume.
+    """A plane across each voxel axis of an image's first volume, through one voxel (``cut``:
+    the middle of the volume, unless asked otherwise).
 
-    ``across[a]`` is the plane through the middle of voxel axis ``a``, indexed by the two other
+    ``across[a]`` is the plane across voxel axis ``a``, indexed by the two other
     axes in order (across i: ``[j, k]``; across j: ``[i, k]``; across k: ``[i, j]``), as float32.
     ``spacing`` is the distance in mm between two samples along i, j and k (the voxel size, times
     the stride when an axis was sampled).
@@ -51,19 +52,53 @@ class Planes:
     voxel_sizes: tuple[float, float, float]  # mm, from the affine
     dtype: str  # as stored
     integral: bool  # every value shown is an integer (a label or mask may be one)
+    cut: tuple[int, int, int] = (0, 0, 0)  # the voxel the three planes go through
 
 
-def read_planes(url: str, storage: Storage) -> Planes:
-    """The three middle planes of the image at ``url`` (local or remote, ``.nii`` or ``.nii.gz``).
+def read_planes(url: str, storage: Storage, at: tuple[int, int, int] | None = None) -> Planes:
+    """The three planes through the middle of the image at ``url`` (local or remote, ``.nii`` or
+    ``.nii.gz``), or through the voxel ``at``.
 
     Raises ValueError for what cannot be drawn (not 3D, truncated), OSError when unreadable."""
     with storage.open(url, block_size=READ) as f:
         stream = _Stream(f)
         try:
-            header = _header(stream)
-            return _planes(stream, header)
+            layout = _header(stream)
+            volume = _volume(layout.shape)
+            stream.skip(layout.offset - stream.position)
+            return _planes(stream, layout, at or tuple(n // 2 for n in volume))  # type: ignore[arg-type]
         finally:
             stream.close()
+
+
+def most_labelled(url: str, storage: Storage) -> tuple[int, int, int] | None:
+    """For each voxel axis, the slice across it that holds the most non-zero voxels of the
+    image's first volume (the planes that show most of a label image), or None when every voxel
+    is 0. One more pass over the file, in the same bounded memory."""
+    with storage.open(url, block_size=READ) as f:
+        stream = _Stream(f)
+        try:
+            layout = _header(stream)
+            volume = _volume(layout.shape)
+            stream.skip(layout.offset - stream.position)
+            counts = [np.zeros(n, np.int64) for n in volume]
+            for rows, j, k in _row_blocks(stream, volume, layout.dtype):
+                nonzero = _nonzero(rows)
+                per_row = nonzero.sum(axis=1)
+                counts[0] += nonzero.sum(axis=0)
+                np.add.at(counts[1], j, per_row)
+                np.add.at(counts[2], k, per_row)
+        finally:
+            stream.close()
+    if not counts[0].any():
+        return None
+    return tuple(int(np.argmax(c)) for c in counts)  # type: ignore[return-value]
+
+
+def _nonzero(rows: Any) -> Any:
+    if rows.dtype.names:
+        return np.any([rows[n] != 0 for n in rows.dtype.names], axis=0)
+    return (rows != 0) & ~np.isnan(rows) if rows.dtype.kind in "fc" else rows != 0
 
 
 def _chained(first: bytes, f: BinaryIO) -> Iterator[bytes]:
@@ -119,16 +154,19 @@ def _header(stream: _Stream) -> Layout:
     return read_layout(raw)
 
 
-def _planes(stream: _Stream, layout: Layout) -> Planes:
-    shape = layout.shape
+def _volume(shape: tuple[int, ...]) -> tuple[int, int, int]:
     if len(shape) < 3:
         raise ValueError(f"a {len(shape)}D image has no 3D slices")
-    volume = shape[:3]
-    if min(volume) < 1:
+    if min(shape[:3]) < 1:
         raise ValueError(f"an empty image (shape {shape})")
-    stream.skip(layout.offset - stream.position)
+    return shape[:3]  # type: ignore[return-value]
+
+
+def _planes(stream: _Stream, layout: Layout, at: tuple[int, int, int]) -> Planes:
+    shape, volume = layout.shape, _volume(layout.shape)
+    at = tuple(min(max(0, a), n - 1) for a, n in zip(at, volume))  # type: ignore[assignment]
     strides = tuple(max(1, math.ceil(n / MAX_SAMPLES)) for n in volume)
-    raw = _collect(stream, volume, layout.dtype, strides)
+    raw = _collect(stream, volume, layout.dtype, strides, at)
     across = tuple(_as_float(p, layout.slope, layout.inter) for p in raw)
     sizes = _voxel_sizes(layout.affine)
     return Planes(
@@ -139,19 +177,16 @@ def _planes(stream: _Stream, layout: Layout) -> Planes:
         voxel_sizes=sizes,
         dtype=str(layout.dtype) if not layout.dtype.names else "rgb",
         integral=_integral(layout.dtype, across),
+        cut=at,
     )
 
 
-def _collect(
-    stream: _Stream, volume: tuple[int, ...], dtype: Any, strides: tuple[int, ...]
-) -> tuple[Any, Any, Any]:
-    """One pass over the voxel rows (runs along i) of the first volume, in file order."""
+def _row_blocks(
+    stream: _Stream, volume: tuple[int, int, int], dtype: Any
+) -> Iterator[tuple[Any, Any, Any]]:
+    """The voxel rows (runs along i) of the first volume, in file order, a block at a time:
+    ``(rows, j, k)``, ``rows[r]`` being the row at ``j[r], k[r]`` (a view of a reused buffer)."""
     nx, ny, nz = volume
-    sx, sy, sz = strides
-    ci, cj, ck = (n // 2 for n in volume)
-    across_i = np.zeros((-(-ny // sy), -(-nz // sz)), dtype)  # [j, k]
-    across_j = np.zeros((-(-nx // sx), -(-nz // sz)), dtype)  # [i, k]
-    across_k = np.zeros((-(-nx // sx), -(-ny // sy)), dtype)  # [i, j]
     row_bytes = nx * dtype.itemsize
     per_block = max(1, BLOCK // row_bytes)
     total = ny * nz
@@ -162,7 +197,24 @@ def _collect(
             raise ValueError("the file ends before its first volume does")
         rows = np.frombuffer(buffer, dtype, count * nx).reshape(count, nx)
         r = np.arange(first, first + count)
-        j, k = r % ny, r // ny
+        yield rows, r % ny, r // ny
+
+
+def _collect(
+    stream: _Stream,
+    volume: tuple[int, int, int],
+    dtype: Any,
+    strides: tuple[int, ...],
+    at: tuple[int, int, int],
+) -> tuple[Any, Any, Any]:
+    """The planes across i, j and k through ``at``, in one pass (axes sampled by ``strides``)."""
+    nx, ny, nz = volume
+    sx, sy, sz = strides
+    ci, cj, ck = at
+    across_i = np.zeros((-(-ny // sy), -(-nz // sz)), dtype)  # [j, k]
+    across_j = np.zeros((-(-nx // sx), -(-nz // sz)), dtype)  # [i, k]
+    across_k = np.zeros((-(-nx // sx), -(-ny // sy)), dtype)  # [i, j]
+    for rows, j, k in _row_blocks(stream, volume, dtype):
         keep = (j % sy == 0) & (k % sz == 0)
         across_i[j[keep] // sy, k[keep] // sz] = rows[keep, ci]
         keep = (j == cj) & (k % sz == 0)
