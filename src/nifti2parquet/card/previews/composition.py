@@ -135,7 +135,7 @@ def compose(rows: Sequence[Row]) -> tuple[bytes, list[list[list[int]]]]:
             _side_letters(draw, name, box, faint)
         top += CAPTION + row_height + GAP
     buffer = io.BytesIO()
-    picture.save(buffer, format="PNG", optimize=True)
+    picture.save(buffer, format="PNG", compress_level=6)  # level 9: 3x the time for 5% less
     return buffer.getvalue(), layout
 
 

@@ -78,14 +78,10 @@ def label_colours(values: Any, binary_white: bool = True) -> Any:
     """RGB (h, w, 3) of label values: 0 black, each other value its palette colour (a mask
     with one value: white)."""
     labels = np.nan_to_num(values).astype(np.int64)
-    rgb = np.zeros((*labels.shape, 3), np.uint8)
-    present = np.unique(labels)
-    present = present[present != 0]
-    if binary_white and len(present) == 1:
+    rgb = PALETTE[(labels - 1) % len(PALETTE)]
+    rgb[labels == 0] = 0
+    if binary_white and len(np.unique(labels[labels != 0])) == 1:
         rgb[labels != 0] = 255
-        return rgb
-    for value in present:
-        rgb[labels == value] = PALETTE[(int(value) - 1) % len(PALETTE)]
     return rgb
 
 

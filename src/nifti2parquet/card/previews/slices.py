@@ -19,6 +19,7 @@ the end.
 from __future__ import annotations
 
 import math
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any, BinaryIO
@@ -198,6 +199,7 @@ def _row_blocks(
         rows = np.frombuffer(buffer, dtype, count * nx).reshape(count, nx)
         r = np.arange(first, first + count)
         yield rows, r % ny, r // ny
+        time.sleep(0)  # hand the GIL to the build's copying and hashing threads, if they wait
 
 
 def _collect(
