@@ -55,20 +55,25 @@ def make_previews(
 
 def draw_previews(rows: SourceRows, storage: Storage) -> list[Picture]:
     """The picture of every image column of ``rows`` that has an image."""
+    per_column: dict[int, list[ImageRef]] = {c: [] for c in rows.image_columns}
+    for _, c, image in rows.images():  # one pass over the rows, whatever the columns
+        per_column[c].append(image)
     pictures = []
-    for c in rows.image_columns:
-        column = rows.columns[c].name
-        images = distinct([img for _, col, img in rows.images() if col == c], _url)
+    for c, images in per_column.items():
         if images:
-
-            def draw(image: ImageRef, column: str = column) -> Row:
-                planes = read_planes(image.url, storage)
-                caption = f"{column}: {image.display}   {describe(planes)}"
-                return image_row(planes, caption, is_label_image(planes, column, image.display))
-
-            choices = candidates(images, _size)
-            pictures.append(draw_column(column, choices, draw, _display))
+            column = rows.columns[c].name
+            choices = candidates(distinct(images, _url), _size)
+            pictures.append(draw_column(column, choices, _drawer(column, storage), _display))
     return pictures
+
+
+def _drawer(column: str, storage: Storage) -> Callable[[ImageRef], Row]:
+    def draw(image: ImageRef) -> Row:
+        planes = read_planes(image.url, storage)
+        caption = f"{column}: {image.display}   {describe(planes)}"
+        return image_row(planes, caption, is_label_image(planes, column, image.display))
+
+    return draw
 
 
 def make_overlay_preview(
