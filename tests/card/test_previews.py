@@ -33,18 +33,14 @@ from nifti2parquet.card.previews import image_row, overlay_row
 from nifti2parquet.card.previews.choosing import candidates
 from nifti2parquet.card.previews.composition import CAPTION, LETTER, TEXT, describe
 from nifti2parquet.card.previews.header import closest_axes, read_layout
-from nifti2parquet.card.previews.pictures import (
-    PreviewDrawing,
-    draw_previews,
-    make_overlay_preview,
-)
+from nifti2parquet.card.previews.pictures import PreviewDrawing, draw_previews, make_overlay_preview
 from nifti2parquet.card.previews.resampling import MAX_ROW_WIDTH, MAX_ZOOM, ROW_HEIGHT
 from nifti2parquet.card.previews.resampling import oriented_views as views_of
 from nifti2parquet.card.previews.shading import PALETTE, is_label_image
 from nifti2parquet.card.previews.slices import most_labelled, read_planes
 from nifti2parquet.shards.output import OutputFolder
-from nifti2parquet.sources.fsio import Storage
-from nifti2parquet.sources.rows import ImageRef
+from nifti2parquet.common.storage import Storage
+from nifti2parquet.common.rows import FileRef
 
 
 def run(*args: str) -> subprocess.CompletedProcess:
@@ -403,7 +399,7 @@ def test_an_overlay_preview_is_written_and_recorded(tmp_path: Path) -> None:
         image = save(tmp_path / f"img{case}.nii.gz", ball(shape, zooms, 24, seed=case), zooms)
         seg = (distance(shape, zooms) < 10 + case).astype(np.uint8)
         label = save(tmp_path / f"lab{case}.nii.gz", seg, zooms)
-        refs = [ImageRef(str(p), p.stat().st_size, p.name, p.name) for p in (image, label)]
+        refs = [FileRef(str(p), p.stat().st_size, p.name, p.name) for p in (image, label)]
         pairs.append((refs[0], refs[1]))
     output = OutputFolder(str(tmp_path / "out"))
     record = make_overlay_preview(output, "train", "label", pairs, Storage())
@@ -422,7 +418,7 @@ def test_an_overlay_cuts_through_the_most_labelled_slices(tmp_path: Path) -> Non
     assert most_labelled(str(label), Storage()) == (7, 25, 19)
     empty = save(tmp_path / "empty.nii.gz", np.zeros(shape, np.uint8), zooms)
     assert most_labelled(str(empty), Storage()) is None
-    refs = tuple(ImageRef(str(p), p.stat().st_size, p.name, p.name) for p in (image, label))
+    refs = tuple(FileRef(str(p), p.stat().st_size, p.name, p.name) for p in (image, label))
     record = make_overlay_preview(
         OutputFolder(str(tmp_path / "out")), "train", "lesion", [refs], Storage()
     )

@@ -25,13 +25,7 @@ from ...shards.manifest import Manifest
 from ...shards.output import OutputFolder
 from .choosing import IMAGES_PER_COLUMN
 from .composition import Row, compose, image_row, overlay_row
-from .pictures import (
-    PREVIEWS,
-    PreviewDrawing,
-    make_overlay_preview,
-    make_previews,
-    preview_path,
-)
+from .pictures import PREVIEWS, PreviewDrawing, make_overlay_preview, make_previews, preview_path
 from .resampling import VIEWS
 
 __all__ = [

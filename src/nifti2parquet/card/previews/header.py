@@ -24,7 +24,7 @@ from typing import Any
 
 import numpy as np
 
-from ...sources.nifti import parse_header
+from ...common.nifti import parse_header
 
 HEADER_SIZE = {1: 348, 2: 540}
 # (scl_slope, scl_inter, qform_code, sform_code, quatern b c d, qoffset x y z, srow x y z): where

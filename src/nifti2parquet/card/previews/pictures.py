@@ -17,8 +17,8 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from ...shards.output import OutputFolder
-from ...sources.fsio import Storage
-from ...sources.rows import ImageRef, SourceRows
+from ...common.storage import Storage
+from ...common.rows import FileRef, SourceRows
 from .choosing import candidates, distinct
 from .composition import Row, compose, describe, image_row, overlay_row
 from .shading import is_label_image
@@ -55,7 +55,7 @@ def make_previews(
 
 def draw_previews(rows: SourceRows, storage: Storage) -> list[Picture]:
     """The picture of every image column of ``rows`` that has an image."""
-    per_column: dict[int, list[ImageRef]] = {c: [] for c in rows.image_columns}
+    per_column: dict[int, list[FileRef]] = {c: [] for c in rows.image_columns}
     for _, c, image in rows.images():  # one pass over the rows, whatever the columns
         per_column[c].append(image)
     pictures = []
@@ -67,8 +67,8 @@ def draw_previews(rows: SourceRows, storage: Storage) -> list[Picture]:
     return pictures
 
 
-def _drawer(column: str, storage: Storage) -> Callable[[ImageRef], Row]:
-    def draw(image: ImageRef) -> Row:
+def _drawer(column: str, storage: Storage) -> Callable[[FileRef], Row]:
+    def draw(image: FileRef) -> Row:
         planes = read_planes(image.url, storage)
         caption = f"{column}: {image.display}   {describe(planes)}"
         return image_row(planes, caption, is_label_image(planes, column, image.display))
@@ -80,14 +80,14 @@ def make_overlay_preview(
     output: OutputFolder,
     split: str,
     column: str,
-    pairs: Sequence[tuple[ImageRef, ImageRef]],
+    pairs: Sequence[tuple[FileRef, FileRef]],
     storage: Storage,
 ) -> dict[str, Any]:
     """The picture of a label column drawn over its images (``pairs`` of an image and its
     labels, in row order, on one voxel grid), written; its manifest record. The slices shown
     are those holding the most labelled voxels (the middle ones when a label image is empty)."""
 
-    def draw(pair: tuple[ImageRef, ImageRef]) -> Row:
+    def draw(pair: tuple[FileRef, FileRef]) -> Row:
         at = most_labelled(pair[1].url, storage)
         image, labels = (read_planes(ref.url, storage, at) for ref in pair)
         where = "most labelled slices" if at else "middle slices"
@@ -180,19 +180,19 @@ class PreviewDrawing:
         return write_pictures(output, split, self._pictures)
 
 
-def _url(image: ImageRef) -> str:
+def _url(image: FileRef) -> str:
     return image.url
 
 
-def _size(image: ImageRef) -> int:
+def _size(image: FileRef) -> int:
     return image.size
 
 
-def _display(image: ImageRef) -> str:
+def _display(image: FileRef) -> str:
     return image.display
 
 
-def _pair_size(pair: tuple[ImageRef, ImageRef]) -> int:
+def _pair_size(pair: tuple[FileRef, FileRef]) -> int:
     return pair[0].size + pair[1].size
 
 

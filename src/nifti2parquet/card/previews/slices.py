@@ -26,8 +26,8 @@ from typing import Any, BinaryIO
 
 import numpy as np
 
-from ...sources.fsio import Storage
-from ...sources.nifti import GZIP_MAGIC, inflate
+from ...common.storage import Storage
+from ...common.nifti import GZIP_MAGIC, inflate
 from .header import Layout, read_layout, sizeof_header
 
 BLOCK = 1 << 20  # bytes of voxel rows handled at once
