@@ -254,3 +254,22 @@ def test_inspect_names_the_kind_and_the_rows(msd: Built) -> None:
     first = result.stdout.splitlines()[0]
     assert first == f"segmentation dataset {folder.root} (one row per case)"
     assert "[info] imagesTr/._BRATS_001.nii.gz: macOS resource fork" in result.stdout
+
+
+def test_an_excluded_field_of_dataset_json_is_neither_on_the_card_nor_published(
+    tmp_path: Path,
+) -> None:
+    folder = nnunet_folder(tmp_path / "Dataset009_Leak", missing_channel=None)
+    description = json.loads((folder.root / "dataset.json").read_text())
+    description["description"] = f"questions to {EMAIL}"
+    (folder.root / "dataset.json").write_text(json.dumps(description))
+    out = tmp_path / "out"
+    result = build(str(folder.root), str(out), build_options(exclude_fields=("description",)))
+    assert result.privacy["identifying"] == 0
+    published = pq.read_table(out / "files/train-00000-of-00001.parquet").to_pylist()
+    stored = next(row for row in published if row["path"] == "dataset.json")
+    assert "description" not in json.loads(stored["content"]["bytes"])
+    assert (
+        leaks({"card": (out / "README.md").read_text(), "dataset.json": stored["content"]["bytes"]})
+        == []
+    )

@@ -21,6 +21,7 @@ import posixpath
 from typing import TYPE_CHECKING
 
 from ...common.errors import InputError, OptionError, Problem
+from ...common.exclusions import without_excluded
 from ...common.rows import DatasetInfo, FileRef, SourceRows
 from ...common.segmentation import SegmentationInfo
 from ...common.selection import FILTERS
@@ -55,6 +56,7 @@ def read_segmentation_source(source: str, options: SourceOptions) -> SourceRows:
     if DESCRIPTION not in by_rel:
         raise InputError(f"{source}: no {DESCRIPTION}")
     contents = read_small_files(root, [by_rel[DESCRIPTION]], options.storage)
+    contents = without_excluded(contents, options.exclude_fields, ())  # as it is published
     description = read_description(contents.get(DESCRIPTION), source)
     layout = find_layout(description, entries)
     files = sort_cases(entries, description, layout, options.split, options.selection.cases)
