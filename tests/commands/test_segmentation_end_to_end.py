@@ -273,3 +273,21 @@ def test_an_excluded_field_of_dataset_json_is_neither_on_the_card_nor_published(
         leaks({"card": (out / "README.md").read_text(), "dataset.json": stored["content"]["bytes"]})
         == []
     )
+
+
+def test_hundreds_of_resource_forks_are_a_few_lines_of_the_build_s_output(tmp_path: Path) -> None:
+    cases = tuple(f"BRATS_{i:03d}" for i in range(14))
+    folder = msd_folder(tmp_path / "Task01_BrainTumour", train=cases, test=())
+    command = [
+        sys.executable,
+        "-m",
+        "nifti2parquet",
+        "build",
+        str(folder.root),
+        str(tmp_path / "o"),
+    ]
+    result = subprocess.run([*command, "--quiet", "--no-previews"], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    forks = [line for line in result.stderr.splitlines() if "macOS resource fork" in line]
+    assert len(folder.forks) == 15 and len(forks) == 11
+    assert forks[-1] == "left out: ... and 5 more: macOS resource fork"
