@@ -328,3 +328,20 @@ def test_a_label_map_of_neither_form_is_a_warning_not_a_guess() -> None:
 def test_a_folder_without_imagestr_is_not_a_segmentation_dataset(tmp_path: Path) -> None:
     (tmp_path / "dataset.json").write_text("{}")
     assert recognise(str(tmp_path), Storage()) is None
+
+
+def test_a_list_naming_a_case_twice_or_a_file_that_is_not_nifti_is_a_warning(
+    tmp_path: Path,
+) -> None:
+    folder = msd_folder(tmp_path / "Task01_BrainTumour", forks=False)
+    description = json.loads((folder.root / "dataset.json").read_text())
+    first = description["training"][0]
+    description["training"] += [first, {"image": "./imagesTr/notes.txt", "label": ""}]
+    (folder.root / "dataset.json").write_text(json.dumps(description))
+    rows = read(folder)
+    assert list(cells(rows)) == folder.train  # each case once
+    warnings = [p.message for p in rows.warnings if p.path == "dataset.json"]
+    assert warnings == [
+        "training list: imagesTr/BRATS_001.nii.gz: named twice: read once",
+        "training list: imagesTr/notes.txt: not a NIfTI image: not read",
+    ]

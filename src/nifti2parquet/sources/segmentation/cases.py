@@ -20,7 +20,7 @@ from ...common.errors import Problem
 from ...common.segmentation import MSD, NNUNET_V1, NNUNET_V2
 from ...common.units import count
 from ..bids.crawl import Entry
-from .description import Description
+from .description import DESCRIPTION, Description
 from .names import (
     RESOURCE_FORK,
     SPLITS,
@@ -120,7 +120,7 @@ def sort_cases(
         for rel in mine
         if posixpath.dirname(rel) in (folders.images, folders.labels) and nifti_stem(rel)
     }
-    candidates = _candidates(description, layout, split, in_folders, mine)
+    candidates = _candidates(description, layout, split, in_folders, files.notes)
     files.cases_found = len(candidates)
     claimed: set[str] = set()
     for case_id, images, label in candidates:
@@ -145,23 +145,24 @@ def _candidates(
     layout: Layout,
     split: str,
     in_folders: set[str],
-    mine: dict[str, Entry],
+    notes: list[Problem],
 ) -> list[Candidate]:
     """Every case of the split with the paths its files have (or must have)."""
     folders = SPLITS[split]
     listed = description.listed(split)
     ending = description.file_ending
     if listed is not None:
-        found = []
+        which = "training" if split == "train" else "test"
+        found: dict[str, Candidate] = {}
         for image, label in listed:
             stem, ext = _stem_ext(image)
-            if stem is None:
+            if stem is None or stem in found:
+                what = "not a NIfTI image: not read" if stem is None else "named twice: read once"
+                notes.append(Problem(DESCRIPTION, f"{which} list: {image}: {what}", "warning"))
                 continue
-            folder = posixpath.dirname(image)
-            case_id = stem
-            label = label or f"{folders.labels}/{case_id}{ext}"
-            found.append((case_id, _image_paths(layout, folder, case_id, image, ext), label))
-        return found
+            paths = _image_paths(layout, posixpath.dirname(image), stem, image, ext)
+            found[stem] = (stem, paths, label or f"{folders.labels}/{stem}{ext}")
+        return list(found.values())
     groups: dict[str, str] = {}  # case id -> ending
     for rel in sorted(r for r in in_folders if posixpath.dirname(r) == folders.images):
         stem, ext = _stem_ext(rel)
