@@ -355,11 +355,3 @@ def _provenance(manifests: Sequence[Manifest]) -> str:
         f"{format_size(manifests[0].settings.row_group_size)}, and every image's sha256 "
         f"is recorded and checked.\n"
     )
-
-
-def card_repo_id(text: str) -> str | None:
-    """The repo id a card was rendered for (None for the placeholder)."""
-    match = re.search(r'load_dataset\("([^"]+)", split=', text)
-    if not match or match.group(1) == PLACEHOLDER_REPO:
-        return None
-    return match.group(1)

@@ -17,7 +17,6 @@ is a valid BIDS dataset of those subjects.
 from __future__ import annotations
 
 import os
-import re
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -26,13 +25,12 @@ from ..common.errors import OptionError, OutputError, Problem
 from ..common.progress import Reporter
 from ..common.selection import Selection
 from ..common.units import count, format_size
+from ..hub.repo_id import is_repo_id
 from ..retrieval.catalog import Catalog, DatasetFile, choose_split, read_catalog
 from ..retrieval.ranges import Counter, LocalStore, ShardStore
 from ..retrieval.readback import stream_value
 from ..retrieval.restore import clear_partials, locked, plan_restore, restore
 from ..sources import path_selector
-
-REPO_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*/[A-Za-z0-9][A-Za-z0-9_.-]*$")
 
 
 @dataclass(frozen=True)
@@ -116,7 +114,7 @@ def open_source(source: str, options: ExportOptions) -> Source:
             raise OptionError(f"--revision {options.revision}: only for a Hub repo, not a folder")
         store: ShardStore = LocalStore(source)
         return Source(store, choose_split(store, options.split))
-    if os.path.exists(source) or not REPO_ID.match(source):
+    if os.path.exists(source) or not is_repo_id(source):
         raise OptionError(
             f"{source}: not a built dataset folder, nor a Hub dataset repo id (user/name)"
         )

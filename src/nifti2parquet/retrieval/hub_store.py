@@ -13,21 +13,15 @@ moves during an export cannot mix two versions of the dataset.
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
-from ..common.errors import InputError, N2PError
-from ..hub.client import RetryPolicy, retry_delay
-from ..hub.remote import hub_error, hub_files
+from ..common.errors import InputError
+from ..hub.errors import listing_problem, read_error
+from ..hub.remote import hub_files
+from ..hub.retry import HubCalls, RetryPolicy
 from .ranges import StoredFile
 
 READ_ATTEMPTS = RetryPolicy(attempts=5, base_delay=1.0, max_delay=20.0)
-
-
-class HubReadError(N2PError):
-    """The Hub refused a read or kept failing after the retries (files written so far stay)."""
-
-    exit_code = 4
 
 
 class HubStore:
@@ -43,9 +37,10 @@ class HubStore:
             self.commit = api.dataset_info(repo_id, revision=revision).sha or revision
             files = hub_files(api, repo_id, self.commit)
         except Exception as exc:  # not found, no access, network: one line, never a traceback
-            raise InputError(f"{self.where}: {hub_error(exc)}") from None
+            raise InputError(f"{self.where}: {listing_problem(exc)}") from None
         self.files = {path: StoredFile(path, f.size) for path, f in files.items()}
         self._fs: Any = HfFileSystem(token=token)
+        self._calls = HubCalls(READ_ATTEMPTS, read_error)
 
     def list(self, folder: str) -> list[StoredFile]:
         prefix = f"{folder}/"
@@ -57,20 +52,8 @@ class HubStore:
 
     def read(self, path: str, start: int, length: int) -> bytes:
         """One range request (retried on network errors, 5xx and 429)."""
-        attempt = 0
-        while True:
-            attempt += 1
-            try:
-                return self._read(path, start, length)
-            except Exception as exc:
-                delay = retry_delay(exc, attempt, READ_ATTEMPTS)
-                if delay is None:
-                    reason = " ".join(str(exc).split()).split(" (Request ID")[0]
-                    raise HubReadError(
-                        f"{self.where}: {path}: cannot read bytes {start}-{start + length - 1}: "
-                        f"{reason or type(exc).__name__}; run the same command again to continue"
-                    ) from None
-                time.sleep(delay)
+        what = f"{self.where}: {path}: cannot read bytes {start}-{start + length - 1}"
+        return self._calls.call(lambda: self._read(path, start, length), what)
 
     def _read(self, path: str, start: int, length: int) -> bytes:
         size = self.files[path].size
