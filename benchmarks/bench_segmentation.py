@@ -16,7 +16,8 @@ the official archives.
 Each round, each as its own process, until the data is on disk: ``cp -r TASK DST && sync`` (the
 I/O floor), the two sha256 passes a build makes and nothing else (``hash_floor.py``: the floor
 under any build with hashes on), then ``nifti2parquet build TASK OUT && nifti2parquet build TASK
-OUT --split test`` and ``sync`` (wall time and the peak memory of the process tree). After the
+OUT --split test`` and ``sync`` (wall time and the peak memory of the process tree), and the same
+two builds with ``--no-previews`` (the data path alone: previews decode images). After the
 rounds the build is pushed (Git LFS) to the local Hub server of the tests, and ``export REPO
 --split train --case C`` of one case is run, with the bytes the server sent: at most the case's
 bytes plus 1 MB per shard read (footers and small columns). The exported files are checked
@@ -46,6 +47,7 @@ REPO = "bench/brain-tumour"
 CP = "cp -r + sync"
 HASHES = "the two sha256 alone (no copy)"
 BUILD = "build train + test + sync"
+NO_PREVIEWS = "the same, --no-previews"
 EXPORT = "export --case (range reads)"
 MB = 1 << 20
 CHANNELS = 4
@@ -157,13 +159,17 @@ def main() -> None:
     def hashes() -> object:
         return measure(HASHES, [PYTHON, str(HERE / "hash_floor.py"), str(task)])
 
-    def build() -> object:
+    def build(name: str = BUILD, options: str = "") -> object:
         fresh(out)
-        run = f"'{PYTHON}' -m nifti2parquet build '{task}' '{out}' --quiet"
-        return measure(BUILD, ["sh", "-c", f"{run} && {run} --split test && sync"])
+        run = f"'{PYTHON}' -m nifti2parquet build '{task}' '{out}' --quiet {options}"
+        return measure(name, ["sh", "-c", f"{run} && {run} --split test && sync"])
+
+    def without_previews() -> object:
+        return build(NO_PREVIEWS, "--no-previews")
 
     local = Comparison()
-    interleave(rounds, [("cp", cp), ("hashes", hashes), ("build", build)], local)
+    steps = [("cp", cp), ("hashes", hashes), ("no previews", without_previews), ("build", build)]
+    interleave(rounds, steps, local)
     fresh(args.work / "cp")
     report = export_one_case(task, out, args.work)
     report.update(
@@ -174,6 +180,7 @@ def main() -> None:
         local=local.results(),
         build_over_cp=local.seconds(BUILD) / local.seconds(CP),
         hashes_over_cp=local.seconds(HASHES) / local.seconds(CP),
+        no_previews_over_cp=local.seconds(NO_PREVIEWS) / local.seconds(CP),
     )
     print(
         f"\nMSD-shaped task: {cases} cases x {CHANNELS} channels, {task_bytes / 1e9:.2f} GB, "
@@ -181,6 +188,7 @@ def main() -> None:
     )
     print(local.table(task_bytes))
     print(f"\nbuild / cp -r          {report['build_over_cp']:.2f}x")
+    print(f"without previews / cp  {report['no_previews_over_cp']:.2f}x")
     print(f"hashes alone / cp -r   {report['hashes_over_cp']:.2f}x   (the floor with hashes on)")
     print(f"build peak RSS         {local.rss(BUILD) / 1e6:.0f} MB")
     print(
