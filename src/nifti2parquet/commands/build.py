@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..card.details import CardDetails, card_info
+from ..card.label_overlay import with_label_overlays
 from ..card.previews import PreviewDrawing, make_previews
 from ..card.prose import read_prose, refuse_edited_card, write_card
 from ..card.readme import render_card
@@ -96,6 +97,12 @@ class BuildOptions:
     privacy_rules: str | None = None  # YAML file of extra identifying/review fields and patterns
     known_identifiers: str | None = None  # file of participant names/IDs to search (never stored)
     privacy_scan: bool = True  # False only to measure the scan's cost (benchmarks)
+
+    def __post_init__(self) -> None:
+        """The source is read for the split being built (a segmentation dataset's imagesTs/
+        is its test split)."""
+        if self.source.split != self.split:
+            object.__setattr__(self, "source", dataclasses.replace(self.source, split=self.split))
 
     @property
     def storage(self) -> Storage:
@@ -270,6 +277,8 @@ def _previews(
         drawn = make_previews(job.output, job.rows, options.split, options.storage)
     else:
         drawn = ()
+    # Label columns (Column.overlays) are drawn over the image column they label.
+    drawn = with_label_overlays(drawn, job.output, job.rows, options.split, options.storage)
     previews = tuple(PreviewRecord.from_record(p) for p in drawn)
     earlier = read_manifest(job.output, options.split)
     keep = {p.path for p in previews}

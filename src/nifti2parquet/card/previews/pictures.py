@@ -60,7 +60,7 @@ def draw_previews(rows: SourceRows, storage: Storage) -> list[Picture]:
         per_column[c].append(image)
     pictures = []
     for c, images in per_column.items():
-        if images:
+        if images and rows.columns[c].overlays is None:  # a label column: drawn over its image
             column = rows.columns[c].name
             choices = candidates(distinct(images, _url), _size)
             pictures.append(draw_column(column, choices, _drawer(column, storage), _display))
