@@ -22,6 +22,8 @@ Design
     in memory and a broken upload is never stored.
   * Test hooks on :class:`HubServer`: a request log that never holds secrets, fault injection
     (:class:`Fault`), state inspection and "someone else committed" helpers.
+  * ``latency``: a round trip added to every request (and one more to every new connection, as
+    a TCP handshake costs), so benchmarks can measure a client as a distant user would see it.
 
 In-process::
 
@@ -731,6 +733,8 @@ class _Handler(BaseHTTPRequestHandler):
     def handle(self) -> None:
         self.server.track(self.connection, add=True)
         try:
+            if self.server.hub.latency:
+                time.sleep(self.server.hub.latency)  # the handshake of a new connection
             super().handle()
         except (OSError, _ClientGone):
             pass  # client went away or a fault dropped the connection
@@ -808,6 +812,9 @@ class HubServer:
         username: the account ``whoami`` reports and the namespace of repos created without one.
         xet: hand out Xet tokens (the CAS under ``/cas``); False answers them 501.
         xet_token_ttl, xet_token_valid: see :class:`xetserver.XetCas`.
+        latency: seconds every request waits before it is handled, and every new connection
+            before its first request (a round trip, and a TCP handshake's); may be changed on
+            a running server.
     """
 
     def __init__(
@@ -824,6 +831,7 @@ class HubServer:
         xet: bool = True,
         xet_token_ttl: float = 3600.0,
         xet_token_valid: float | None = None,
+        latency: float = 0.0,
     ):
         if page_size < 1 or multipart_chunk_size < 1:
             raise ValueError("page_size and multipart_chunk_size must be >= 1")
@@ -832,6 +840,7 @@ class HubServer:
         self.multipart_threshold = multipart_threshold
         self.multipart_chunk_size = multipart_chunk_size
         self.username, self.allow_anonymous_reads = username, allow_anonymous_reads
+        self.latency = latency
         self.internal_errors: list[
             str
         ] = []  # tracebacks of unexpected exceptions (should stay empty)
@@ -1214,6 +1223,8 @@ class HubServer:
         with self._lock:
             self._in_flight += 1
         try:
+            if self.latency:
+                time.sleep(self.latency)  # the round trip of a distant client
             self._handle(handler)
         finally:
             with self._lock:
@@ -2166,6 +2177,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--multipart-threshold", type=int, default=64 * 1024 * 1024)
     parser.add_argument("--multipart-chunk-size", type=int, default=32 * 1024 * 1024)
     parser.add_argument("--no-xet", action="store_true", help="answer 501 to Xet token requests")
+    parser.add_argument(
+        "--latency-ms", type=float, default=0.0, help="added to every request and new connection"
+    )
     args = parser.parse_args(argv)
     server = HubServer(
         args.storage,
@@ -2176,6 +2190,7 @@ def main(argv: list[str] | None = None) -> int:
         multipart_threshold=args.multipart_threshold,
         multipart_chunk_size=args.multipart_chunk_size,
         xet=not args.no_xet,
+        latency=args.latency_ms / 1000,
     ).start()
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
