@@ -83,8 +83,10 @@ def test_every_value_read_by_its_page_equals_pyarrows(tmp_path: Path, compressio
     assert len(found) == 34 + sum(r % 4 for r in range(40) if r % 9 != 5)
 
 
-def test_coalesce_merges_neighbours_but_never_across_an_image_chunk() -> None:
-    ranges = [(0, 10), (12, 20), (5000, 5100), (5101, 5200)]
-    assert coalesce(ranges, gap=100) == [(0, 20), (5000, 5200)]
-    assert coalesce(ranges, barriers=[(20, 5000)], gap=10_000) == [(0, 20), (5000, 5200)]
-    assert coalesce(ranges, barriers=[(10, 12)], gap=100) == [(0, 10), (12, 20), (5000, 5200)]
+def test_coalesce_joins_the_smallest_gaps_within_its_budget() -> None:
+    ranges = [(0, 10), (12, 20), (5000, 5100), (5101, 5200), (5200, 5300)]
+    assert coalesce(ranges) == [(0, 10), (12, 20), (5000, 5100), (5101, 5300)]  # touching
+    assert coalesce(ranges, max_gap=100, budget=100) == [(0, 20), (5000, 5300)]
+    assert coalesce(ranges, max_gap=10_000, budget=2) == [(0, 10), (12, 20), (5000, 5300)]
+    assert coalesce(ranges, max_gap=1, budget=10_000) == [(0, 10), (12, 20), (5000, 5300)]
+    assert coalesce(ranges, max_gap=10_000, budget=10_000) == [(0, 5300)]

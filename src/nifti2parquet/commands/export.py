@@ -5,7 +5,8 @@ rows, every other file in the config's own rows. Export reads that index (footer
 columns only), keeps the files the filters select, and writes each at its relative path in DEST,
 streamed from exactly the byte range of its page and checked against its sha256 before it gets
 its name (``shards.restore``). From the Hub, only the shards holding selected files are read
-beyond their footers and small columns, several ranges at once.
+beyond their footers and small columns; pages close together are read with one request, and
+several requests run at once (``shards.pagereads``).
 
 What a filtered export keeps, with the same options and rules as ``build``: files under (or
 naming) a selected ``sub-<label>`` and ``ses-<label>``, inside datatype folders the selected
@@ -19,14 +20,15 @@ from __future__ import annotations
 import os
 import re
 import time
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from ..errors import OptionError, OutputError, Problem
 from ..progress import Reporter
 from ..shards.catalog import Catalog, DatasetFile, choose_split, read_catalog
-from ..shards.ranges import Counter, LocalStore, ShardStore
-from ..shards.readback import stream_value
+from ..shards.pagereads import PageFetch, fetches, held_by, plan_reads
+from ..shards.ranges import Counter, LocalStore, RangeFile, ShardStore
 from ..shards.restore import clear_partials, locked, plan_restore, restore
 from ..sources.bids.tree import Filters
 from ..units import count, format_size
@@ -103,16 +105,19 @@ class Source:
     counter: Counter = field(default_factory=Counter)
     commit: str | None = None
 
-    def stream(self, file: DatasetFile) -> Any:
-        """The file's bytes in pieces, read from exactly its page."""
-        shard = file.location.shard
+    def stream(self, file: DatasetFile) -> Iterator[bytes]:
+        """The file's bytes in pieces, read from its page (one request when the page holds
+        little else; else its value's exact range)."""
+        (read,) = plan_reads([file], remote=False)
+        return PageFetch(read, self.store, self.counter).pieces()
 
-        def read(start: int, length: int) -> bytes:
-            data = self.store.read(shard, start, length)
-            self.counter.add(len(data))
-            return data
-
-        return stream_value(read, file.location)
+    def fetches(
+        self, files: Sequence[DatasetFile], held: Mapping[str, RangeFile]
+    ) -> list[PageFetch]:
+        """The reads that fetch ``files``, pages close together in one request when remote,
+        none for bytes ``held`` from reading the index."""
+        reads = plan_reads(files, self.store.remote, held_by(held))
+        return fetches(reads, self.store, self.counter, held)
 
 
 def open_source(source: str, options: ExportOptions) -> Source:
@@ -160,7 +165,7 @@ def export(
     plan = plan_restore(dest, catalog.files, reporter)  # refuses before creating anything
     with locked(dest):
         clear_partials(dest)
-        written = restore(dest, plan.write, src.stream, reporter, options.threads)
+        written = restore(dest, src.fetches(plan.write, catalog.held), reporter, options.threads)
     return ExportResult(
         source=source,
         dest=dest,
