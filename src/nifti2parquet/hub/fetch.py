@@ -4,10 +4,12 @@ Export and the lazy reader read a remote dataset the way the Hub's HTTP range re
 shard's footer, its small columns, and for each selected file the byte range of its page, never a
 whole shard. Every request is a round trip (two when the Hub redirects a file to its CDN), so:
 
-- one request lists the repo: ``dataset_info`` with the files' sizes pins the revision to its
-  commit id (every read uses that commit: a branch that moves during an export cannot mix two
-  versions) and lists the shards; a repo of 1,000 files or more, whose list the Hub may cut
-  short, is listed with the paged tree instead;
+- one request lists the repo: its info with the files' sizes (``dataset_info(files_metadata=
+  True)``'s request, made here on the library's session: importing ``HfApi`` would cost more
+  than the rest of a small export) pins the revision to its commit id (every read uses that
+  commit: a branch that moves during an export cannot mix two versions) and lists the shards;
+  a repo of 1,000 files or more, whose list the Hub may cut short, is listed with ``HfApi``'s
+  paged tree instead;
 - ranges are plain ``GET``s with a ``Range`` header on ``huggingface_hub``'s shared HTTP client
   (one connection pool, connections kept alive and reused by every thread, the user's client
   factory and token honoured), whether the file is stored with Git LFS or Xet (the Hub serves
@@ -26,10 +28,10 @@ import threading
 import time
 from collections.abc import Iterator
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import quote, urlsplit
 
 from ..errors import InputError, N2PError
-from ..shards.ranges import STREAM_PIECE, StoredFile
+from ..shards.ranges import StoredFile
 from .client import CONNECT_TIMEOUT, RetryPolicy, read_timeout_from_env, retry_delay
 from .remote import hub_error, hub_files
 
@@ -55,21 +57,21 @@ class HubStore:
 
     def __init__(self, repo_id: str, revision: str | None = None, token: str | None = None) -> None:
         import httpx2
-        from huggingface_hub import HfApi
+        from huggingface_hub import constants
         from huggingface_hub.utils import build_hf_headers, get_session
 
         self.repo_id = repo_id
         self.where = f"{repo_id}@{revision or 'main'}"
-        api = HfApi(token=token)
-        try:
-            self.commit, self.files = _listing(api, repo_id, revision)
-        except Exception as exc:  # not found, no access, network: one line, never a traceback
-            raise InputError(f"{self.where}: {hub_error(exc)}") from None
+        self._endpoint = constants.ENDPOINT
         self._headers = build_hf_headers(token=token)
         self._session = get_session()
         self._timeout = httpx2.Timeout(read_timeout_from_env(READ_TIMEOUT), connect=CONNECT_TIMEOUT)
         self._direct: dict[str, str] = {}  # path -> where the Hub redirected it
         self._lock = threading.Lock()
+        try:
+            self.commit, self.files = self._listing(revision, token)
+        except Exception as exc:  # not found, no access, network: one line, never a traceback
+            raise InputError(f"{self.where}: {hub_error(exc)}") from None
 
     def list(self, folder: str) -> list[StoredFile]:
         prefix = f"{folder}/"
@@ -119,10 +121,35 @@ class HubStore:
                     self._direct.pop(path, None)
         yield from self._ranged(self._url(path), path, start, end)
 
-    def _url(self, path: str) -> str:
-        from huggingface_hub import hf_hub_url
+    def _listing(
+        self, revision: str | None, token: str | None
+    ) -> tuple[str, dict[str, StoredFile]]:
+        """The commit ``revision`` points to, and every file of the repo there with its size."""
+        from huggingface_hub.utils import hf_raise_for_status
 
-        return hf_hub_url(self.repo_id, path, repo_type="dataset", revision=self.commit)
+        url = f"{self._endpoint}/api/datasets/{self.repo_id}"
+        if revision is not None:
+            url += f"/revision/{quote(revision, safe='')}"
+        response = self._session.get(
+            url, params={"blobs": "true"}, headers=self._headers, timeout=self._timeout
+        )
+        hf_raise_for_status(response)
+        info = response.json()
+        commit = info.get("sha") or revision or "main"
+        siblings = info.get("siblings") or []
+        if len(siblings) < SIBLINGS_TRUSTED and all("size" in s for s in siblings):
+            return commit, {s["rfilename"]: StoredFile(s["rfilename"], s["size"]) for s in siblings}
+        from huggingface_hub import HfApi
+
+        files = hub_files(HfApi(token=token), self.repo_id, commit)
+        return commit, {path: StoredFile(path, f.size) for path, f in files.items()}
+
+    def _url(self, path: str) -> str:
+        """The file's ``/resolve/`` URL at the commit (what ``hf_hub_url`` makes)."""
+        return (
+            f"{self._endpoint}/datasets/{self.repo_id}/resolve/"
+            f"{quote(self.commit, safe='')}/{quote(path)}"
+        )
 
     def _ranged(self, url: str, path: str, start: int, end: int) -> Iterator[bytes]:
         from huggingface_hub.utils import hf_raise_for_status
@@ -142,7 +169,7 @@ class HubStore:
             if response.history and str(response.url) != url:
                 with self._lock:
                     self._direct[path] = str(response.url)
-            for piece in response.iter_bytes(STREAM_PIECE):
+            for piece in response.iter_bytes():
                 yield piece[: end - start]
                 start += len(piece)
                 if start >= end:
@@ -151,17 +178,6 @@ class HubStore:
 
 class _Refused(Exception):
     """A URL the Hub redirected to before no longer serves the file."""
-
-
-def _listing(api: Any, repo_id: str, revision: str | None) -> tuple[str, dict[str, StoredFile]]:
-    """The commit ``revision`` points to, and every file of the repo there with its size."""
-    info = api.dataset_info(repo_id, revision=revision, files_metadata=True)
-    commit = info.sha or revision or "main"
-    siblings = info.siblings or []
-    if len(siblings) < SIBLINGS_TRUSTED and all(s.size is not None for s in siblings):
-        return commit, {s.rfilename: StoredFile(s.rfilename, int(s.size)) for s in siblings}
-    files = hub_files(api, repo_id, commit)
-    return commit, {path: StoredFile(path, f.size) for path, f in files.items()}
 
 
 def _origin(url: str) -> tuple[str, str]:

@@ -169,47 +169,49 @@ class PageFetch:
 
 
 class ByteReader:
-    """A stream of pieces read in order: take small parts, skip, or pass large parts through."""
+    """A stream of pieces read in order: take small parts, skip, or pass large parts through
+    (a whole piece is passed on as it came, without a copy)."""
 
     def __init__(self, pieces: Iterator[bytes], position: int) -> None:
         self._pieces = pieces
-        self._buffer = memoryview(b"")
+        self._piece = b""
+        self._offset = 0  # bytes of the current piece already consumed
         self.position = position
 
-    def _fill(self) -> None:
-        while not self._buffer:
+    def _part(self, n: int) -> bytes:
+        """Up to ``n`` bytes of the current piece (the next one if it is consumed)."""
+        while self._offset == len(self._piece):
             piece = next(self._pieces, None)
             if piece is None:
                 raise OSError("the read ended before the page did")
-            self._buffer = memoryview(piece)
+            self._piece, self._offset = piece, 0
+        piece, start = self._piece, self._offset
+        end = min(len(piece), start + n)
+        self._offset = end
+        self.position += end - start
+        return piece if start == 0 and end == len(piece) else piece[start:end]
 
     def take(self, n: int) -> bytes:
         parts = []
         while n > 0:
-            self._fill()
-            part = self._buffer[:n]
-            self._buffer = self._buffer[len(part) :]
-            parts.append(bytes(part))
-            n -= len(part)
-            self.position += len(part)
+            parts.append(self._part(n))
+            n -= len(parts[-1])
         return b"".join(parts)
 
     def skip(self, n: int) -> None:
-        for _ in self.pass_through(n):
-            pass
+        while n > 0:
+            n -= len(self._part(n))
 
     def pass_through(self, n: int) -> Iterator[bytes]:
         while n > 0:
-            self._fill()
-            part = self._buffer[:n]
-            self._buffer = self._buffer[len(part) :]
+            part = self._part(n)
             n -= len(part)
-            self.position += len(part)
-            yield bytes(part)
+            yield part
 
     def unread(self, data: bytes) -> None:
         """Put back ``data``, the bytes just taken."""
-        self._buffer = memoryview(data + bytes(self._buffer))
+        rest = self._piece[self._offset :]
+        self._piece, self._offset = data + rest, 0
         self.position -= len(data)
 
 

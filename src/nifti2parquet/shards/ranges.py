@@ -238,17 +238,18 @@ class RangeFile(io.RawIOBase):
     def _missing(self, ranges: Sequence[tuple[int, int]]) -> list[tuple[int, int]]:
         out = []
         for start, end in ranges:
-            i = bisect.bisect_right(self._starts, start) - 1
-            while start < end:
-                if 0 <= i < len(self._starts) and start < self._starts[i] + len(self._spans[i]):
-                    start = self._starts[i] + len(self._spans[i])  # held up to there
-                    i += 1
-                    continue
-                following = self._starts[i + 1] if i + 1 < len(self._starts) else end
-                out.append((start, min(end, following)))
-                start = min(end, following)
+            i = max(0, bisect.bisect_right(self._starts, start) - 1)
+            position = start
+            while i < len(self._starts) and self._starts[i] < end:
+                held_start, held_end = self._starts[i], self._starts[i] + len(self._spans[i])
+                if held_end > position:
+                    if held_start > position:
+                        out.append((position, held_start))
+                    position = held_end
                 i += 1
-        return [(s, e) for s, e in out if e > s]
+            if position < end:
+                out.append((position, end))
+        return out
 
     def tail(self, guess: TailGuess | None = None) -> tuple[int, int]:
         """Fetch the shard's end, footer included; (footer start, footer length).

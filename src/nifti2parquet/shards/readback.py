@@ -24,6 +24,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from . import thrift
+from .chunkscan import ChunkScan, scan_footer
 from .ranges import Counter, RangeFile, ShardStore, StoredFile, TailGuess
 
 BYTES_LEAF = "bytes"
@@ -87,7 +88,7 @@ class ShardFooter:
 
     source: RangeFile  # the shard, with the spans fetched so far
     metadata: pq.FileMetaData
-    chunks: tuple[tuple[thrift.Struct, ...], ...]  # per row group, per leaf: its ColumnChunk
+    chunks: tuple[tuple[ChunkScan, ...], ...]  # per row group, per leaf: where its bytes are
     leaves: tuple[Any, ...]  # the schema's leaves (pyarrow ColumnSchema)
     blob_ids: tuple[int, ...]  # the leaves that are ``bytes`` of a struct<bytes, path>
     blobs: tuple[dict[str, BlobLeaf], ...]  # per row group: top-level column -> its bytes leaf
@@ -118,16 +119,15 @@ def read_footer(
     source = RangeFile(store, shard, counter)
     footer_start, footer_length = source.tail(guess)
     raw = source.pread(footer_start, footer_length)
-    meta, _ = thrift.decode(raw)
+    groups = scan_footer(raw)
     # pyarrow would read the last 64 KiB to find the footer (all of a small shard): hand it the
     # footer, parsed from a minimal file made of it, so that it reads column chunks only
     footer = pa.BufferReader(b"PAR1" + raw + len(raw).to_bytes(4, "little") + b"PAR1")
     metadata = pq.read_metadata(footer)
     leaves = tuple(metadata.schema.column(i) for i in range(len(metadata.schema)))
     blob_ids = tuple(i for i, leaf in enumerate(leaves) if _is_blob(leaf.path, leaves))
-    groups = meta.get(4).items if meta.get(4) is not None else []
-    chunks = tuple(tuple(group.get(1).items) for group in groups)
-    indexes = [_index_span(c[i]) for c in chunks for i in blob_ids]
+    chunks = tuple(group.chunks for group in groups)
+    indexes = [c[i].index_span for c in chunks for i in blob_ids]
     source.prefetch(indexes, INDEX_GAP, INDEX_GAP)
     if guess is not None:
         guess.learn(shard.size - min([footer_start, *(start for start, _ in indexes)]))
@@ -135,7 +135,7 @@ def read_footer(
         {leaves[i].path.split(".")[0]: _blob_leaf(source, leaves[i], c[i]) for i in blob_ids}
         for c in chunks
     )
-    starts = tuple(sum(g.get(3) for g in groups[:k]) for k in range(len(groups)))
+    starts = tuple(sum(g.num_rows for g in groups[:k]) for k in range(len(groups)))
     return ShardFooter(source, metadata, chunks, leaves, blob_ids, blobs, starts)
 
 
@@ -150,7 +150,7 @@ def read_columns(
     allow (``INDEX_GAP``; none for chunks fetched before, see :func:`column_requests`); a row
     group with no chunk wanted gets an empty table."""
     per_group = _chosen(footer, wanted, chunk_wanted)
-    spans = [_chunk_span(footer.chunks[g][i]) for g, ids in enumerate(per_group) for i in ids]
+    spans = [footer.chunks[g][i].span for g, ids in enumerate(per_group) for i in ids]
     footer.source.prefetch(spans, INDEX_GAP, INDEX_GAP)
     names = [[footer.leaves[i].path for i in ids] for ids in per_group]
     tables = _small_columns(footer.source, footer.metadata, names)
@@ -165,7 +165,7 @@ def column_requests(
     """The requests :func:`read_columns` would make, to be made at once with those of other
     shards (``footer.source.fetch_span``): then it makes none."""
     per_group = _chosen(footer, wanted, chunk_wanted)
-    spans = [_chunk_span(footer.chunks[g][i]) for g, ids in enumerate(per_group) for i in ids]
+    spans = [footer.chunks[g][i].span for g, ids in enumerate(per_group) for i in ids]
     return footer.source.plan(spans, INDEX_GAP, INDEX_GAP)
 
 
@@ -214,12 +214,11 @@ def _small_columns(
         parquet.close()
 
 
-def _blob_leaf(source: RangeFile, leaf: Any, chunk: thrift.Struct) -> BlobLeaf:
+def _blob_leaf(source: RangeFile, leaf: Any, chunk: ChunkScan) -> BlobLeaf:
     column = leaf.path.split(".")[0]
-    codec = chunk.get(3).get(4, 0)
     pages = _offset_index(source, chunk)
     return BlobLeaf(
-        column, leaf.path, leaf.max_repetition_level, leaf.max_definition_level, codec, pages
+        column, leaf.path, leaf.max_repetition_level, leaf.max_definition_level, chunk.codec, pages
     )
 
 
@@ -231,22 +230,8 @@ def _is_blob(path: str, leaves: Sequence[Any]) -> bool:
     return any(leaf.path == f"{parent}.path" for leaf in leaves)
 
 
-def _index_span(chunk: thrift.Struct) -> tuple[int, int]:
-    offset, length = chunk.get(4), chunk.get(5)
-    if offset is None or length is None:
-        raise ValueError("a bytes column has no offset index (not written by nifti2parquet)")
-    return offset, offset + length
-
-
-def _chunk_span(chunk: thrift.Struct) -> tuple[int, int]:
-    meta = chunk.get(3)
-    dictionary = meta.get(11)
-    start = dictionary if dictionary else meta.get(9)
-    return start, start + meta.get(7)
-
-
-def _offset_index(source: RangeFile, chunk: thrift.Struct) -> tuple[PageSpot, ...]:
-    start, end = _index_span(chunk)
+def _offset_index(source: RangeFile, chunk: ChunkScan) -> tuple[PageSpot, ...]:
+    start, end = chunk.index_span
     index, _ = thrift.decode(source.pread(start, end - start))
     return tuple(PageSpot(loc.get(1), loc.get(2), loc.get(3)) for loc in index.get(1).items)
 
