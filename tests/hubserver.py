@@ -22,6 +22,9 @@ Design
     in memory and a broken upload is never stored.
   * Test hooks on :class:`HubServer`: a request log that never holds secrets, fault injection
     (:class:`Fault`), state inspection and "someone else committed" helpers.
+  * ``cdn_redirect``: ``/resolve/`` of a file stored with LFS or Xet answers 302 to a signed,
+    expiring URL on another host name (``localhost``: another origin for a client), which
+    serves the bytes (ranges too) without a token, as the Hub redirects to its CDN.
   * ``latency``: a round trip added to every request (and one more to every new connection, as
     a TCP handshake costs), so benchmarks can measure a client as a distant user would see it.
 
@@ -500,9 +503,13 @@ class RequestRecord:
         return parse_qs(self.query, keep_blank_values=True)
 
 
-FaultAction = Literal["status", "drop", "drop_mid_body", "drop_response", "delay", "callback"]
-_FAULT_ACTIONS = ("status", "drop", "drop_mid_body", "drop_response", "delay", "callback")
-_TERMINAL_ACTIONS = ("status", "drop", "drop_mid_body", "drop_response")
+FaultAction = Literal[
+    "status", "drop", "drop_mid_body", "drop_response", "cut_response", "delay", "callback"
+]
+_FAULT_ACTIONS = (
+    "status", "drop", "drop_mid_body", "drop_response", "cut_response", "delay", "callback"
+)  # fmt: skip
+_TERMINAL_ACTIONS = ("status", "drop", "drop_mid_body", "drop_response", "cut_response")
 
 
 @dataclass(eq=False)
@@ -519,6 +526,8 @@ class Fault:
         ``{"error": ...}``) after draining the request body; the request is not handled.
       * ``drop``: close the socket before reading the body, no response.
       * ``drop_mid_body``: read ``body_bytes`` of the body (default: half) then close.
+      * ``cut_response``: handle the request normally, send the status, the headers and the
+        first ``body_bytes`` of the body (default: half), then close (a download cut midway).
       * ``drop_response``: handle the request normally (e.g. APPLY a commit), then close
         without sending the response ("applied but response lost").
       * ``delay``: sleep ``delay`` seconds, then handle normally.
@@ -748,7 +757,8 @@ class _Handler(BaseHTTPRequestHandler):
     def log_message(self, format: str, *args: Any) -> None:
         pass  # the request log replaces stderr noise
 
-    def send(self, response: _Response) -> None:
+    def send(self, response: _Response, limit: int | None = None) -> None:
+        """Send the response; with ``limit``, only that many bytes of its body."""
         self.send_response(response.status)
         headers = {"Content-Length": str(response.length), **response.headers}
         for name, value in headers.items():
@@ -757,11 +767,11 @@ class _Handler(BaseHTTPRequestHandler):
         if self.command == "HEAD":
             return
         if response.file is None:
-            self.wfile.write(response.body)
+            self.wfile.write(response.body[:limit])
             return
         path, offset, length = response.file
         with path.open("rb") as fh:  # zero-copy where the OS allows; never loads the file
-            self.connection.sendfile(fh, offset, length)
+            self.connection.sendfile(fh, offset, length if limit is None else min(limit, length))
 
     def drop(self) -> None:
         """Close the connection without a response (unread body bytes make it an RST)."""
@@ -815,6 +825,8 @@ class HubServer:
         latency: seconds every request waits before it is handled, and every new connection
             before its first request (a round trip, and a TCP handshake's); may be changed on
             a running server.
+        cdn_redirect: redirect downloads of LFS/Xet files to ``/_cdn/`` URLs valid for
+            ``cdn_url_ttl`` seconds (see the module docstring).
     """
 
     def __init__(
@@ -832,6 +844,8 @@ class HubServer:
         xet_token_ttl: float = 3600.0,
         xet_token_valid: float | None = None,
         latency: float = 0.0,
+        cdn_redirect: bool = False,
+        cdn_url_ttl: float = 3600.0,
     ):
         if page_size < 1 or multipart_chunk_size < 1:
             raise ValueError("page_size and multipart_chunk_size must be >= 1")
@@ -841,6 +855,8 @@ class HubServer:
         self.multipart_chunk_size = multipart_chunk_size
         self.username, self.allow_anonymous_reads = username, allow_anonymous_reads
         self.latency = latency
+        self.cdn_redirect, self.cdn_url_ttl = cdn_redirect, cdn_url_ttl
+        self._cdn_epoch = 0  # part of every CDN signature: bumping it expires every URL given
         self.internal_errors: list[
             str
         ] = []  # tracebacks of unexpected exceptions (should stay empty)
@@ -997,6 +1013,11 @@ class HubServer:
     def clear_faults(self) -> None:
         with self._lock:
             self._faults.clear()
+
+    def expire_cdn_urls(self) -> None:
+        """Every ``/_cdn/`` URL handed out so far answers 403 from now on (as expired)."""
+        with self._lock:
+            self._cdn_epoch += 1
 
     # ---- state inspection and tampering ------------------------------------------------------
 
@@ -1251,6 +1272,10 @@ class HubServer:
         self._record(request, response, started, fault_name)
         if response is None:
             handler.drop()
+        elif terminal is not None and terminal.action == "cut_response":
+            cut = terminal.body_bytes if terminal.body_bytes is not None else response.length // 2
+            handler.send(response, limit=cut)
+            handler.drop()
         else:
             handler.send(response)
 
@@ -1266,10 +1291,10 @@ class HubServer:
 
     def _respond(self, request: _Request, fault: Fault | None) -> _Response | None:
         """The response to send, or None to drop the connection."""
-        if fault is None or fault.action == "drop_response":
+        if fault is None or fault.action in ("drop_response", "cut_response"):
             response = self._api.handle(request)
             request.body.drain()  # keep-alive: never leave unread body bytes on the socket
-            return None if fault else response
+            return None if fault and fault.action == "drop_response" else response
         if fault.action == "status":
             request.body.drain()
             body = (
@@ -1397,6 +1422,7 @@ class _Api:
             ("PUT", r"/_lfs/part/(?P<oid>[0-9a-f]{64})/(?P<part>\d+)", self.lfs_part),
             ("POST", r"/_lfs/complete/(?P<oid>[0-9a-f]{64})", self.lfs_complete),
             ("GET HEAD", rf"/{_PREFIX}{_REPO}/resolve/{_REV}/(?P<path>.+)", self.resolve),
+            ("GET HEAD", r"/_cdn/(?P<oid>[0-9a-f]{64})", self.cdn),
         ]
         self.routes = [(frozenset(m.split()), re.compile(p), fn) for m, p, fn in routes]
 
@@ -1796,11 +1822,38 @@ class _Api:
             token_url = self._url("api", f"{repo.repo_type}s", repo.repo_id, "xet-read-token")
             headers["X-Xet-Hash"] = entry.xet_hash
             headers["Link"] = f'<{token_url}/{commit.record.id}>; rel="xet-auth"'
+        if entry.lfs and self.hub.cdn_redirect:
+            headers["Location"] = self._cdn_url(entry.sha256)
+            return _Response(302, headers)
         start, length, status = self._range(req, entry.size, headers)
         if entry.lfs:
             return _Response(status, headers, file=(self.store.path(entry.sha256), start, length))
         assert entry.content is not None
         return _Response(status, headers, entry.content[start : start + length])
+
+    def _cdn_url(self, oid: str) -> str:
+        """A URL on another host name, signed and expiring, like the Hub's CDN links."""
+        expires = str(int(time.time() + self.hub.cdn_url_ttl))
+        signature = self.hub._sign(oid, -1 - self.hub._cdn_epoch, int(expires))
+        return f"http://localhost:{self.hub.port}/_cdn/{oid}?exp={expires}&sig={signature}"
+
+    def cdn(self, req: _Request, g: dict[str, str]) -> _Response:
+        """An LFS object by its signed URL: no token needed; 403 once expired or forged."""
+        oid = g["oid"]
+        try:
+            expires = int(req.param("exp"))
+        except ValueError as exc:
+            raise _HttpError(403, "Invalid CDN URL") from exc
+        expected = self.hub._sign(oid, -1 - self.hub._cdn_epoch, expires)
+        valid = hmac.compare_digest(req.param("sig"), expected)
+        if not valid or expires < time.time():
+            raise _HttpError(403, "Request has expired")
+        size = self.store.size(oid)
+        if size is None:
+            raise _HttpError(404, "Not found")
+        headers = {"Accept-Ranges": "bytes", "Content-Type": "application/octet-stream"}
+        start, length, status = self._range(req, size, headers)
+        return _Response(status, headers, file=(self.store.path(oid), start, length))
 
     def _range(self, req: _Request, size: int, headers: dict[str, str]) -> tuple[int, int, int]:
         """(start, length, status) for an optional single ``Range: bytes=a-b`` header."""
@@ -2180,6 +2233,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--latency-ms", type=float, default=0.0, help="added to every request and new connection"
     )
+    parser.add_argument(
+        "--cdn-redirect", action="store_true", help="redirect LFS/Xet downloads to /_cdn/ URLs"
+    )
     args = parser.parse_args(argv)
     server = HubServer(
         args.storage,
@@ -2191,6 +2247,7 @@ def main(argv: list[str] | None = None) -> int:
         multipart_chunk_size=args.multipart_chunk_size,
         xet=not args.no_xet,
         latency=args.latency_ms / 1000,
+        cdn_redirect=args.cdn_redirect,
     ).start()
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):

@@ -3,12 +3,14 @@
 What a user checks: after ``push``, ``export REPO_ID`` gives the source tree back byte for byte,
 for every row layout, from shards stored with Xet (the Hub's default) and with Git LFS;
 ``--revision`` is the version exported, every read pinned to its commit; a one-subject export
-reads, from the shards holding that subject's files, only those files' pages (plus footers and
-small columns, at most 1 MB per shard) and from every other shard only its footer and small
-columns, never a whole shard; an export killed midway and run again finishes byte-identical
-without fetching again any file that was complete; a read the Hub refuses is one line and exit
-4, and a re-run finishes; a table source comes back with its table; the lazy reader fetches the
-page of the image it reads and no other.
+reads, from each shard, the pages of the selected files plus at most 1 MB, a shard holding none
+of them in one request, and makes at most 2 requests per shard plus 1 per selected file
+(counted on the server's log, over Xet and LFS storage); an export killed midway and run again
+finishes byte-identical without fetching again any image that was complete; a download cut
+midway is resumed from its last byte; where the Hub redirects to its CDN, each shard is resolved
+once and the token never leaves the Hub, and an expired link is resolved again; a read the Hub
+refuses is one line and exit 4, and a re-run finishes; a table source comes back with its table;
+the lazy reader fetches, for an image, its page and no other.
 """
 
 from __future__ import annotations
@@ -302,6 +304,57 @@ def test_killed_export_resumes_without_fetching_complete_files_again(
     images = {p for p in reference if p.endswith(".nii.gz")}
     assert missing <= fetched and fetched & images == missing & images  # no image read twice
     assert not [p for p in dest.rglob("*") if ".partial" in p.name or "nifti2parquet" in p.name]
+
+
+def test_a_download_cut_midway_is_resumed_from_where_it_stopped(
+    big: BidsTree, hub_server: HubServer, hub_env: dict[str, str], tmp_path: Path
+) -> None:
+    _, reads = pushed_and_exported(big, hub_server, hub_env, tmp_path)
+    data = [r for r in reads if r[1].startswith("data/")]
+    _, _, first, last = data[-1]  # an image's page
+    cut = Fault("cut_response", path=r"/resolve/.*/data/", nth=len(data), body_bytes=100_000)
+    hub_server.inject(cut)
+    result = run_export(hub_env, REPO, str(tmp_path / "dest"), "--threads", "1")
+
+    assert cut.fired == 1
+    assert exported_files(tmp_path / "dest") == exported_files(tmp_path / "reference")
+    ranges = [r.range for r in hub_server.requests]
+    assert ranges[-1] == f"bytes={first + 100_000}-{last}"  # the rest, and only the rest
+    assert result["requests"] == len(reads)  # a read resumed is still one read
+
+
+def test_reads_follow_the_hub_to_its_cdn_once_per_shard_and_keep_the_token_home(
+    big: BidsTree,
+    hub_server_factory: Any,
+    hub_env_factory: Any,
+    tmp_path: Path,
+) -> None:
+    server = hub_server_factory(cdn_redirect=True)
+    env = hub_env_factory(server=server, transport="lfs")
+    out = tmp_path / "out"
+    run_build(big.root, out, **BIG)
+    ok(run_push(env, out, REPO))
+    server.clear_log()
+    result = run_export(env, REPO, str(tmp_path / "dest"), "--subject", "02")
+
+    expected = {p for p in big.found if p.startswith("sub-02/") or not p.startswith("sub-")}
+    assert set(exported_files(tmp_path / "dest")) == expected
+    resolved = server.find(method="GET", path_contains=f"/datasets/{REPO}/resolve/")
+    direct = server.find(method="GET", path_contains="/_cdn/")
+    assert {r.status for r in resolved} == {302} and {r.status for r in direct} == {206}
+    assert len({r.path for r in resolved}) == len(resolved) == result["shards_indexed"] == 3
+    assert len(direct) == result["requests"]  # after the first, straight to the CDN
+    assert all(r.authenticated for r in resolved) and not any(r.authenticated for r in direct)
+
+    # the CDN's links expire: a refused one is resolved again, and the export goes on
+    server.clear_log()
+    expire = Fault("callback", path="/_cdn/", nth=4, callback=lambda _: server.expire_cdn_urls())
+    server.inject(expire)
+    again = run_export(env, REPO, str(tmp_path / "again"), "--subject", "02")
+    assert exported_files(tmp_path / "again") == exported_files(tmp_path / "dest")
+    refused = server.find(method="GET", path_contains="/_cdn/", status=403)
+    assert expire.fired == 1 and len(refused) >= 1
+    assert again["requests"] == result["requests"]  # a refused link is not a read
 
 
 LAZY = """
