@@ -12,7 +12,8 @@ each command as its own process:
   ``nifti2parquet export OUT DST --quiet && sync`` (every file read from its page, hashed,
   written to a temp name, renamed);
 - Hub (the local Hub-protocol server of the tests, in this process, over loopback; Git LFS
-  storage unless ``--transport xet``), at each ``--latency-ms`` (the server waits that long
+  storage unless ``--transport xet``; downloads redirected to a "CDN" on another host name, as
+  the Hub does, unless ``--no-cdn``), at each ``--latency-ms`` (the server waits that long
   before answering every request, and once more on every new connection, as a distant Hub
   does): ``nifti2parquet export REPO_ID DST --subject X`` against ``hf_hub_download`` of every
   shard that holds a file of subject X (what a user without range reads fetches to get that
@@ -76,6 +77,7 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--quick", action="store_true", help="scale 0.001, 1 round")
     parser.add_argument("--latency-ms", type=float, nargs="+", default=[0.0, 50.0])
     parser.add_argument("--transport", choices=("lfs", "xet"), default="lfs")
+    parser.add_argument("--no-cdn", action="store_true", help="serve files without a redirect")
     parser.add_argument(
         "--work", type=Path, default=Path(os.environ.get("TMPDIR", "/tmp")) / "n2p-bench-export"
     )
@@ -100,6 +102,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         "scale": args.scale,
         "rounds": args.rounds,
         "transport": args.transport,
+        "cdn_redirect": not args.no_cdn,
         "tree_files": checked,
         "tree_bytes": tree_bytes,
         "local": local.results(),
@@ -116,9 +119,10 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     print(local.table(tree_bytes))
     print(f"\nexport / cp -r         {report['export_over_cp']:.2f}x   "
           f"(exported tree checked: {checked} files equal)")  # fmt: skip
+    served_by = f"{args.transport}, {'no CDN' if args.no_cdn else 'redirected to a CDN'}"
     print(f"\none subject ({subject}: {files} files, {subject_bytes / 1e6:.1f} MB, in "
           f"{len(shards)} of {shards_total} shards) from the local Hub server "
-          f"({args.transport})\n")  # fmt: skip
+          f"({served_by})\n")  # fmt: skip
     print(hub_table(hub))
     write_result(HERE / "results" / f"export-arc-{args.scale}.json", report)
     return report
@@ -145,7 +149,8 @@ def hub_export(
 ) -> dict[str, Any]:
     """Each latency: the two contenders' median seconds, requests and bytes served."""
     results: dict[str, Any] = {}
-    with HubServer(fresh(args.work / "hub-storage"), token=TOKEN) as server:
+    storage = fresh(args.work / "hub-storage")
+    with HubServer(storage, token=TOKEN, cdn_redirect=not args.no_cdn) as server:
         env = client_env(server.url, args.work / "hf_home", args.transport)
         command = [PYTHON, "-m", "nifti2parquet", "push", str(out), REPO, "--quiet"]
         if args.transport == "lfs":

@@ -154,12 +154,14 @@ def test_a_shard_end_is_one_request_once_a_footer_size_is_known(tmp_path: Path) 
     store = CountingStore(str(tmp_path))
     first, second = store.list("data")
     guess = TailGuess(initial=64)  # far too short for the footer
-    read_footer(store, first, Counter(), guess)
-    assert len(store.requests) == 3  # the end, the rest of the footer, the offset indexes
+    footer = read_footer(store, first, Counter(), guess)
+    assert len(store.requests) == 2  # the end, the rest of the footer
+    assert len(footer.blobs) == 3 and len(store.requests) == 3  # the offset indexes, if asked
     store.requests.clear()
     footer = read_footer(store, second, Counter(), guess)
     assert len(store.requests) == 1 and store.requests[0][1] == guess.size < second.size
     assert len(footer.blobs) == 3 and all(len(g) == 2 for g in footer.blobs)
+    assert len(store.requests) == 1  # the indexes came with the footer
 
     store.requests.clear()
     small = TailGuess(initial=second.size * 2)  # more than the shard: all of it, once

@@ -9,6 +9,7 @@ page to read. Only footers and small columns are read here, never an image or a 
 from __future__ import annotations
 
 import bisect
+import functools
 import re
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
@@ -181,17 +182,19 @@ def _images(
 
     def chooser(footer: ShardFooter) -> Callable[[int, int], bool]:
         metadata = footer.metadata
-        return lambda g, i: _may_hold(metadata.row_group(g).column(i).statistics, encoded)
 
-    choosers = [chooser(footer) for footer in footers]
-    jobs = [
-        (footer, span)
-        for footer, choose in zip(footers, choosers)
-        for span in column_requests(footer, None, choose)
-    ]
+        @functools.cache
+        def choose(group: int, leaf: int) -> bool:
+            return _may_hold(metadata.row_group(group).column(leaf).statistics, encoded)
+
+        return choose
+
+    choices = [(footer, chooser(footer)) for footer in footers]
+    holding = [(footer, choose) for footer, choose in choices if _any_chunk(footer, choose)]
+    jobs = [(f, span) for f, choose in holding for span in column_requests(f, None, choose)]
     try:
         list(pool.map(lambda job: job[0].source.fetch_span(job[1]), jobs))
-        indexes = [read_columns(f, None, choose) for f, choose in zip(footers, choosers)]
+        indexes = [read_columns(f, None, choose) for f, choose in holding]
     except (ValueError, IndexError, OSError) as exc:
         raise InputError(f"{where}: cannot read the image paths of a shard: {exc}") from exc
     chosen = set(wanted)
@@ -201,6 +204,12 @@ def _images(
             if path in chosen:
                 found.setdefault(path, location)
     return found
+
+
+def _any_chunk(footer: ShardFooter, choose: Callable[[int, int], bool]) -> bool:
+    """Whether a shard may hold a wanted image at all (its chunks may be held already)."""
+    leaves = footer.path_leaves()
+    return any(choose(g, i) for g in range(footer.groups) for i in leaves)
 
 
 def _may_hold(statistics: Any, wanted: list[bytes]) -> bool:

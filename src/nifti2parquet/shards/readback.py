@@ -17,7 +17,7 @@ import bisect
 import functools
 import struct
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import pyarrow as pa
@@ -84,24 +84,51 @@ class ShardIndex:
 
 @dataclass(frozen=True)
 class ShardFooter:
-    """A shard's footer, parsed, with the pages of every ``bytes`` leaf (its offset index)."""
+    """A shard's footer, parsed by pyarrow; the pages of its ``bytes`` leaves when asked for."""
 
     source: RangeFile  # the shard, with the spans fetched so far
+    raw: bytes = field(repr=False)  # the footer as stored
     metadata: pq.FileMetaData
-    chunks: tuple[tuple[ChunkScan, ...], ...]  # per row group, per leaf: where its bytes are
     leaves: tuple[Any, ...]  # the schema's leaves (pyarrow ColumnSchema)
     blob_ids: tuple[int, ...]  # the leaves that are ``bytes`` of a struct<bytes, path>
-    blobs: tuple[dict[str, BlobLeaf], ...]  # per row group: top-level column -> its bytes leaf
-    row_starts: tuple[int, ...]
+    row_starts: tuple[int, ...]  # first row of each row group within the shard
 
     @property
     def shard(self) -> StoredFile:
         return self.source.shard
 
+    @property
+    def groups(self) -> int:
+        return self.metadata.num_row_groups
+
     def path_leaves(self) -> list[int]:
         """The ``path`` leaf beside each ``bytes`` leaf: every image's stored path."""
         beside = {self.leaves[i].path[: -len(BYTES_LEAF)] + "path" for i in self.blob_ids}
         return [i for i, leaf in enumerate(self.leaves) if leaf.path in beside]
+
+    def span(self, group: int, leaf: int) -> tuple[int, int]:
+        """Where the chunk of ``leaf`` in row group ``group`` is."""
+        chunk = self.metadata.row_group(group).column(leaf)
+        start = chunk.dictionary_page_offset or chunk.data_page_offset
+        return start, start + chunk.total_compressed_size
+
+    @functools.cached_property
+    def blobs(self) -> tuple[dict[str, BlobLeaf], ...]:
+        """Per row group, top-level column -> its ``bytes`` leaf with its pages. The offset
+        indexes (where pyarrow's metadata says nothing) are found by scanning the footer, and
+        read from the bytes fetched with it when they are there (one request when not)."""
+        chunks = [group.chunks for group in scan_footer(self.raw)]
+        source, leaves = self.source, self.leaves
+        source.prefetch(
+            [c[i].index_span for c in chunks for i in self.blob_ids], INDEX_GAP, INDEX_GAP
+        )
+        return tuple(
+            {
+                leaves[i].path.split(".")[0]: _blob_leaf(source, leaves[i], c[i])
+                for i in self.blob_ids
+            }
+            for c in chunks
+        )
 
 
 INDEX_GAP = 128 << 10  # small column chunks this close are read in one request (128 KiB in all)
@@ -110,33 +137,28 @@ INDEX_GAP = 128 << 10  # small column chunks this close are read in one request 
 def read_footer(
     store: ShardStore, shard: StoredFile, counter: Counter, guess: TailGuess | None = None
 ) -> ShardFooter:
-    """The footer and the offset index of every ``bytes`` leaf.
+    """The footer, parsed (not yet the pages of its ``bytes`` leaves: ``ShardFooter.blobs``).
 
-    With a ``guess`` (remote stores), one request for the shard's end usually holds both (a
-    second one when the footer is longer than guessed, a third when the indexes are not just
-    before it); without, the exact ranges are read (footer length, footer, indexes).
+    With a ``guess`` (remote stores), one request for the shard's end usually holds the footer
+    and the page indexes before it (a second one when the footer is longer than guessed);
+    without, the exact ranges are read (footer length, then footer).
     """
     source = RangeFile(store, shard, counter)
     footer_start, footer_length = source.tail(guess)
     raw = source.pread(footer_start, footer_length)
-    groups = scan_footer(raw)
     # pyarrow would read the last 64 KiB to find the footer (all of a small shard): hand it the
     # footer, parsed from a minimal file made of it, so that it reads column chunks only
     footer = pa.BufferReader(b"PAR1" + raw + len(raw).to_bytes(4, "little") + b"PAR1")
     metadata = pq.read_metadata(footer)
     leaves = tuple(metadata.schema.column(i) for i in range(len(metadata.schema)))
     blob_ids = tuple(i for i, leaf in enumerate(leaves) if _is_blob(leaf.path, leaves))
-    chunks = tuple(group.chunks for group in groups)
-    indexes = [c[i].index_span for c in chunks for i in blob_ids]
-    source.prefetch(indexes, INDEX_GAP, INDEX_GAP)
-    if guess is not None:
-        guess.learn(shard.size - min([footer_start, *(start for start, _ in indexes)]))
-    blobs = tuple(
-        {leaves[i].path.split(".")[0]: _blob_leaf(source, leaves[i], c[i]) for i in blob_ids}
-        for c in chunks
-    )
-    starts = tuple(sum(g.num_rows for g in groups[:k]) for k in range(len(groups)))
-    return ShardFooter(source, metadata, chunks, leaves, blob_ids, blobs, starts)
+    rows = [metadata.row_group(g).num_rows for g in range(metadata.num_row_groups)]
+    starts = tuple(sum(rows[:k]) for k in range(len(rows)))
+    result = ShardFooter(source, raw, metadata, leaves, blob_ids, starts)
+    if guess is not None:  # the page indexes and the footer follow the last column chunk
+        ends = [result.span(g, i)[1] for g in range(len(rows)) for i in range(len(leaves))]
+        guess.learn(shard.size - max(ends, default=footer_start))
+    return result
 
 
 def read_columns(
@@ -150,7 +172,7 @@ def read_columns(
     allow (``INDEX_GAP``; none for chunks fetched before, see :func:`column_requests`); a row
     group with no chunk wanted gets an empty table."""
     per_group = _chosen(footer, wanted, chunk_wanted)
-    spans = [footer.chunks[g][i].span for g, ids in enumerate(per_group) for i in ids]
+    spans = [footer.span(g, i) for g, ids in enumerate(per_group) for i in ids]
     footer.source.prefetch(spans, INDEX_GAP, INDEX_GAP)
     names = [[footer.leaves[i].path for i in ids] for ids in per_group]
     tables = _small_columns(footer.source, footer.metadata, names)
@@ -165,7 +187,7 @@ def column_requests(
     """The requests :func:`read_columns` would make, to be made at once with those of other
     shards (``footer.source.fetch_span``): then it makes none."""
     per_group = _chosen(footer, wanted, chunk_wanted)
-    spans = [footer.chunks[g][i].span for g, ids in enumerate(per_group) for i in ids]
+    spans = [footer.span(g, i) for g, ids in enumerate(per_group) for i in ids]
     return footer.source.plan(spans, INDEX_GAP, INDEX_GAP)
 
 
@@ -182,7 +204,7 @@ def _chosen(
         small = [i for i, leaf in enumerate(footer.leaves) if i not in blobs and wanted(leaf.path)]
     return [
         [i for i in small if chunk_wanted is None or chunk_wanted(g, i)]
-        for g in range(len(footer.chunks))
+        for g in range(footer.groups)
     ]
 
 
