@@ -48,7 +48,7 @@ class ExportOptions:
     split: str | None = None  # None: the only split there is
     revision: str | None = None  # Hub sources: branch, tag or commit (default: main)
     token: str | None = None  # Hub sources: default HF_TOKEN or the saved login
-    threads: int = 8  # files (and shard indexes) read at once
+    threads: int = 8  # reads at once (HTTP requests from the Hub)
 
     def filters(self) -> Filters:
         return Filters(self.subjects, self.sessions, self.datatypes, self.suffixes, self.tasks)
