@@ -154,7 +154,8 @@ class HubStore:
     def _ranged(self, url: str, path: str, start: int, end: int) -> Iterator[bytes]:
         from huggingface_hub.utils import hf_raise_for_status
 
-        headers = {"Range": f"bytes={start}-{end - 1}"}
+        # identity: a compressed answer would not be the bytes at these offsets
+        headers = {"Range": f"bytes={start}-{end - 1}", "Accept-Encoding": "identity"}
         if _origin(url) == _origin(self._url(path)):
             headers = {**self._headers, **headers}  # the token goes to the Hub only
         else:
@@ -186,12 +187,15 @@ def _origin(url: str) -> tuple[str, str]:
 
 
 def _check_range(response: Any, start: int, end: int) -> None:
-    """The server answered the range asked for, not the whole file (nor another range)."""
+    """The server answered the range asked for: not another one, and not the whole file (unless
+    the whole file was asked for, which a server may answer with a plain 200)."""
     if response.status_code == 206:
         answered = response.headers.get("content-range", "")
         if answered.startswith(f"bytes {start}-{end - 1}/"):
             return
         raise OSError(f"the server answered another range ({answered or 'none'})")
+    if start == 0 and response.headers.get("content-length") == str(end):
+        return
     raise OSError(f"the server ignored the byte range (HTTP {response.status_code})")
 
 
