@@ -224,8 +224,8 @@ def prepare(work: Path, scale: float) -> tuple[Path, Path]:
 
 def subject_files(out: Path, subject: str | None = None) -> tuple[str, list[Any]]:
     """The first subject (or ``subject``) and the dataset's files an export of it selects."""
-    from nifti2parquet.shards.catalog import read_catalog
-    from nifti2parquet.shards.ranges import Counter, LocalStore
+    from nifti2parquet.retrieval.catalog import read_catalog
+    from nifti2parquet.retrieval.ranges import Counter, LocalStore
     from nifti2parquet.sources.bids.tree import Filters
 
     everything = read_catalog(LocalStore(str(out)), "train", Counter()).files

@@ -3,7 +3,7 @@
 ``BidsTree`` writes files under a root and remembers what it wrote, so a test can say "this image
 must be in the output, that one left out as info, this one as an error" without listing paths twice.
 ``sessions_tree`` and ``sessionless_tree`` are the two reference trees the end-to-end tests build
-with every row layout; between them they hold every case of issue 3.
+with every row layout; between them they hold every case the BIDS reader must handle.
 """
 
 from __future__ import annotations
@@ -124,7 +124,7 @@ FILE_BVEC = "0 0 1\n0 1 0\n0 0 0\n"
 
 
 def sessions_tree(root: Path) -> BidsTree:
-    """Three subjects, two sessions each; every case of issue 3 in one small tree.
+    """Three subjects, two sessions each; every case of the BIDS reader in one small tree.
 
     sub-01 ses-1: T1w, T2w, FLAIR, BOLD naming40 run-01 + run-02, BOLD rest, sbref rest, DWI run-01
       (own bval/bvec) + run-02 (inherits the root's), a defacemask (.bidsignore), a dotfile.

@@ -9,10 +9,10 @@ from pathlib import Path
 from typing import Any
 
 from bids_factory import BidsTree, sessions_tree
-from factories import tree_bytes
+from factories import build_options, tree_bytes
 
-from nifti2parquet.commands.build import BuildOptions, BuildResult, build
-from nifti2parquet.sources.fsio import readable_name
+from nifti2parquet.commands.build import BuildResult, build
+from nifti2parquet.common.storage import readable_name
 
 LAYOUTS = ("session", "subject", "file")
 EVENTS = "onset\tduration\ttrial_type\n0.0\t2.0\tpicture\n4.0\t2.0\trest\n"
@@ -48,7 +48,7 @@ def run_build(source: Path | str, out: Path, **options: Any) -> BuildResult:
         "max_shard_size": 60_000,
         "row_group_size": 20_000,
     }
-    return build(str(source), str(out), BuildOptions(**{**defaults, **options}))
+    return build(str(source), str(out), build_options(**{**defaults, **options}))
 
 
 def source_files(root: Path, left_out: set[str]) -> dict[str, bytes]:

@@ -20,7 +20,11 @@ import nibabel as nib
 import numpy as np
 import pyarrow as pa
 
-from nifti2parquet.sources.rows import Column, ImageRef, SourceRows
+from nifti2parquet.card.details import CardDetails
+from nifti2parquet.commands.build import BuildOptions
+from nifti2parquet.common.rows import Column, FileRef, SourceRows
+from nifti2parquet.common.selection import FILTERS, Selection
+from nifti2parquet.sources.options import SourceOptions
 
 
 def nifti_bytes(
@@ -200,12 +204,12 @@ def fake_rows(sizes: list[list[int]]) -> SourceRows:
     rows = []
     for r, row_sizes in enumerate(sizes):
         t1w = (
-            ImageRef(f"/x/{r}_T1w.nii.gz", row_sizes[0], f"{r}_T1w.nii.gz", f"{r}")
+            FileRef(f"/x/{r}_T1w.nii.gz", row_sizes[0], f"{r}_T1w.nii.gz", f"{r}")
             if row_sizes
             else None
         )
         bold = tuple(
-            ImageRef(f"/x/{r}_{k}.nii.gz", s, f"{r}_{k}.nii.gz", f"{r}/{k}")
+            FileRef(f"/x/{r}_{k}.nii.gz", s, f"{r}_{k}.nii.gz", f"{r}/{k}")
             for k, s in enumerate(row_sizes[1:])
         )
         rows.append((f"sub-{r}", t1w, bold, float(r)))
@@ -223,3 +227,29 @@ def files_config(out: Path) -> dict[str, dict[str, Any]]:
             assert row["path"] not in rows  # every file once
             rows[row["path"]] = row
     return rows
+
+
+_SOURCE_FIELDS = {"image_columns", "rows", "derivatives", "exclude_fields", "exclude_columns"}
+_CARD_FIELDS = {"license", "title", "description", "citation", "license_name"}
+_CARD_FIELDS |= {"column_descriptions"}
+
+
+def build_options(**flat: Any) -> BuildOptions:
+    """``BuildOptions`` from the flat names a command line uses (``rows=``, ``subjects=``,
+    ``title=``, ``storage=``...), so a test reads like the command it stands for."""
+    selection = {f.field: flat.pop(f.field) for f in FILTERS if f.field in flat}
+    source = {k: flat.pop(k) for k in _SOURCE_FIELDS & set(flat)}
+    card = {k: flat.pop(k) for k in _CARD_FIELDS & set(flat)}
+    if "storage" in flat:
+        source["storage"] = flat.pop("storage")
+    return BuildOptions(
+        source=SourceOptions(selection=Selection(**selection), **source),
+        card=CardDetails(**card),
+        **flat,
+    )
+
+
+def source_options(**flat: Any) -> SourceOptions:
+    """``SourceOptions`` from flat names (``subjects=``...)."""
+    selection = {f.field: flat.pop(f.field) for f in FILTERS if f.field in flat}
+    return SourceOptions(selection=Selection(**selection), **flat)

@@ -8,8 +8,9 @@ API (basic and multipart transfers, verify; what ``HF_HUB_DISABLE_XET=1`` or ``p
 use), NDJSON commits (branches, pull requests, ``parentCommit`` checks), refs, commit history,
 paginated tree listing, paths-info and ``/resolve/`` downloads with Range support (Xet files also
 answer ``X-Xet-Hash`` and the ``xet-auth`` link, so the client reads them through
-reconstructions).  ``datasets.load_dataset("user/repo")`` works against it.  Section numbers such
-as §2.10 refer to ``/work/shared/reference/hub-protocol.md``.
+reconstructions).  ``datasets.load_dataset("user/repo")`` works against it.  Each endpoint answers
+as the real client expects from reading its own code (``huggingface_hub/hf_api.py``,
+``lfs.py``, ``_commit_api.py``, ``file_download.py``).
 
 Design
   * Repo metadata (refs, commits, one full file-tree snapshot per commit) lives in memory.
@@ -85,8 +86,8 @@ __all__ = [
 DEFAULT_TOKEN = "hf_localhubtesttoken"
 COPY_CHUNK = 1024 * 1024
 LFS_SIZE_THRESHOLD = 10 * 1024 * 1024  # the Hub stores files >= 10 MB with LFS whatever their name
-MAX_PATHS_INFO = 1000  # §2.13: more paths -> 413
-EXPAND_PAGE_SIZE = 50  # §2.12: the Hub pages expand=true listings by 50
+MAX_PATHS_INFO = 1000  # more paths -> 413
+EXPAND_PAGE_SIZE = 50  # the Hub pages expand=true listings by 50
 MAX_JSON_BODY = 1024 * 1024 * 1024  # NDJSON commits carry regular files inline (<= 1 GB per commit)
 CAS_PREFIX = "/cas"  # the Xet CAS (xetserver.XetCas) is served under this path
 
@@ -1223,7 +1224,7 @@ class HubServer:
     def _upload_mode(
         self, tree: Mapping[str, FileEntry], path: str, size: int, sample: bytes
     ) -> str:
-        """§2.5: LFS for .gitattributes patterns, files >= 10 MB or binary samples."""
+        """LFS for .gitattributes patterns, files >= 10 MB or binary samples."""
         if size >= LFS_SIZE_THRESHOLD:
             return "lfs"
         if path.rsplit("/", 1)[-1] in ("README.md", ".gitattributes", ".gitignore"):
@@ -1501,10 +1502,10 @@ class _Api:
         return _json({"standardEnvVars": [], "harnesses": {}})  # empty registry: no agent detection
 
     def validate_yaml(self, req: _Request, g: dict[str, str]) -> _Response:
-        return _json({"errors": [], "warnings": []})  # §2.4: parsed before the status check
+        return _json({"errors": [], "warnings": []})  # parsed before the status check
 
     def xet_token(self, req: _Request, g: dict[str, str]) -> _Response:
-        """§2.15: a Xet token + the CAS URL, in the JSON body (Rust side) and headers (Python)."""
+        """a Xet token + the CAS URL, in the JSON body (Rust side) and headers (Python)."""
         if not self.hub.xet:
             raise _HttpError(501, "Xet is switched off on this server; set HF_HUB_DISABLE_XET=1")
         write = g["scope"] == "write"
@@ -1722,7 +1723,7 @@ class _Api:
         return _json({})
 
     def open_discussion(self, req: _Request, g: dict[str, str]) -> _Response:
-        """§2.11: an explicit pull request (``refs/pr/N`` from main), as the Xet upload_folder
+        """an explicit pull request (``refs/pr/N`` from main), as the Xet upload_folder
         pipeline opens one; a plain discussion only gets its number."""
         repo = self._repo(req, g, write=True)
         data = req.json()
@@ -1910,7 +1911,7 @@ class _Api:
         return self._page_response(req, items[start : start + page_size], following)
 
     def _page_response(self, req: _Request, page: list[Any], following: int | None) -> _Response:
-        """JSON page + ``Link: <next>; rel="next"`` whose URL keeps the original query (§2.12)."""
+        """JSON page + ``Link: <next>; rel="next"`` whose URL keeps the original query."""
         if following is None:
             return _json(page)
         params = [(k, v) for k, values in req.query.items() if k != "cursor" for v in values]
@@ -2096,7 +2097,7 @@ class _Api:
         return {**answer, "actions": {"upload": upload, "verify": verify}}
 
     def _multipart_action(self, oid: str, size: int) -> dict[str, Any]:
-        """§2.8: parts are the all-digit header keys; the href is the completion URL."""
+        """parts are the all-digit header keys; the href is the completion URL."""
         chunk = self.hub.multipart_chunk_size
         header = {"chunk_size": str(chunk)}
         for number in range(1, math.ceil(size / chunk) + 1):
@@ -2175,7 +2176,7 @@ class _Api:
 
 
 def _parse_ndjson(raw: bytes) -> tuple[dict[str, Any], list[dict[str, Any]]]:
-    """Split a commit payload into its header value and operation lines (§2.10)."""
+    """Split a commit payload into its header value and operation lines."""
     try:
         lines = [json.loads(line) for line in raw.splitlines() if line.strip()]
     except ValueError as exc:

@@ -15,10 +15,10 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-from factories import subject_table
+from factories import build_options, subject_table
 from hubserver import HubServer
 
-from nifti2parquet.commands.build import BuildOptions, build
+from nifti2parquet.commands.build import build
 
 SUBJECTS = 6  # one shard per subject with the thresholds below, and the files config's: 7 shards
 SHARDS = SUBJECTS + 1
@@ -65,7 +65,7 @@ def build_dataset(
     previews unless asked: these tests count shards and commits; test_push_previews draws)."""
     source = subject_table(root / "source", subjects=subjects, sizes=SIZES)
     out = root / "out"
-    options = BuildOptions(
+    options = build_options(
         split=split,
         max_shard_size=MAX_SHARD,
         row_group_size=30_000,

@@ -1,8 +1,9 @@
 """The package's folders are stages, and imports only run down the stage order.
 
-The order is the one ``docs/explanation/design.md`` draws: plumbing, sources, shards, card, hub,
-checking, commands. A module may import its own stage and any stage before it, never a later one
-(so a stage never imports the command layer, and checking never imports push).
+The order is the one ``docs/explanation/design.md`` draws: the vocabulary (common), sources, the
+preflight, shards, card, hub, the way back (retrieval), proof, commands. A module may import its
+own stage and any stage before it, never a later one. Only the sources stage knows which kinds of
+source exist, and no module is too big to hold in one's head.
 """
 
 from __future__ import annotations
@@ -13,7 +14,17 @@ from pathlib import Path
 import nifti2parquet
 
 PACKAGE = Path(nifti2parquet.__file__).parent
-STAGES = ["", "sources", "shards", "card", "hub", "checking", "commands"]  # "" = plumbing
+STAGES = [
+    "common",
+    "sources",
+    "preflight",
+    "shards",
+    "card",
+    "hub",
+    "retrieval",
+    "proof",
+    "commands",
+]
 FRONT_DOOR = {"__init__.py", "__main__.py"}  # the API and `python -m`: may reach every stage
 
 
@@ -74,11 +85,50 @@ def test_imports_never_run_up_the_stage_order() -> None:
     assert checked > 150  # the walk really saw the package's imports
 
 
-def test_checking_never_imports_push_and_no_stage_imports_commands() -> None:
+def test_the_preflight_runs_before_anything_is_published_or_proved() -> None:
+    """The privacy scan and the input checks never lean on writing, pushing or verifying."""
+    later = ("shards", "card", "hub", "retrieval", "proof", "commands")
     for path in _modules():
         importer = _module_name(path)
-        imported = _imports(path)
-        if importer.startswith("nifti2parquet.checking"):
-            assert not any(i.startswith("nifti2parquet.hub.push") for i in imported), importer
-        if not importer.startswith("nifti2parquet.commands"):
-            assert not any(i.startswith("nifti2parquet.commands") for i in imported), importer
+        if importer.startswith("nifti2parquet.preflight"):
+            imported = {i.split(".")[1] for i in _imports(path) if i.count(".")}
+            assert not imported & set(later), importer
+
+
+# The modules outside ``sources/`` may use: the reader of any source, its options, its registry.
+SOURCES_API = {"nifti2parquet.sources", "nifti2parquet.sources.options"}
+SOURCES_API |= {"nifti2parquet.sources.registry"}
+
+
+def test_no_stage_but_the_sources_registry_names_a_source_kind() -> None:
+    """A new kind of source touches its own module and the registry: no other module imports a
+    kind's module, and none compares anything with a kind's name."""
+    from nifti2parquet.sources.registry import KINDS
+
+    names = {kind.name for kind in KINDS}
+    found, checked = [], 0
+    for path in _modules():
+        importer = _module_name(path)
+        if importer.startswith("nifti2parquet.sources"):
+            continue
+        checked += 1
+        for imported in _imports(path):
+            module = imported if imported in SOURCES_API else imported.rpartition(".")[0]
+            if imported.startswith("nifti2parquet.sources") and module not in SOURCES_API:
+                found.append(f"{importer} imports {imported}")
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Compare):
+                constants = [getattr(n, "value", None) for n in [node.left, *node.comparators]]
+                if names & {c for c in constants if isinstance(c, str)}:
+                    found.append(f"{importer} line {node.lineno} compares with a kind's name")
+    assert found == []
+    assert checked > 60
+
+
+MAX_LINES = 500
+
+
+def test_no_module_is_over_500_lines() -> None:
+    sizes = {_module_name(p): len(p.read_text().splitlines()) for p in PACKAGE.rglob("*.py")}
+    assert len(sizes) > 80
+    assert {m: n for m, n in sizes.items() if n > MAX_LINES} == {}

@@ -27,9 +27,9 @@ from pathlib import Path
 import pyarrow as pa
 import pytest
 from bids_factory import sessionless_tree, sessions_tree
-from factories import subject_table
+from factories import build_options, subject_table
 
-from nifti2parquet import BuildOptions, build, export
+from nifti2parquet import build, export
 
 _KEY = re.compile(rb'"key": ?"[0-9a-f]{64}"')
 REFERENCE = Path(__file__).with_name("unchanged_outputs.json")
@@ -71,7 +71,7 @@ def _outputs(tmp: Path, tree: str, rows: str) -> dict[str, dict[str, str]]:
         source_root = tmp / "bids"
         source = str(TREES[tree](source_root).root)
     out, back = tmp / "out", tmp / "back"
-    build(source, str(out), BuildOptions(rows=rows, on_error="skip"))
+    build(source, str(out), build_options(rows=rows, on_error="skip"))
     export(str(out), str(back))
     return {
         "build": _tree(out, str(source_root)),
@@ -103,5 +103,5 @@ def test_build_and_export_write_the_same_bytes(tmp_path: Path, tree: str, rows: 
             for f in set(expected[stage]) | set(outputs[stage])
             if expected[stage].get(f) != outputs[stage].get(f)
         )
-        assert changed == [], f"{stage} of {name}: these files differ from the reference"
+        assert changed == [], f"{stage} of {name}: {changed} differ from the reference"
     assert len(outputs["build"]) > 5 and len(outputs["export"]) > 3  # really compared files

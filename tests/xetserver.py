@@ -1,7 +1,7 @@
 """A local Xet CAS (content-addressed storage) for tests: what ``hf_xet`` 1.8 talks to.
 
-Written from ``/work/shared/reference/xet-protocol.md`` (endpoints, binary layouts) and the
-public xet-core sources (chunk header, byte grouping, shard records); stdlib + pyarrow only.
+Written from what the real client sends and expects (endpoints, binary layouts) and the public
+xet-core sources (chunk header, byte grouping, shard records); stdlib + pyarrow only.
 
 :class:`XetCas` is storage and protocol logic without sockets: :class:`hubserver.HubServer`
 mounts it under ``/cas`` on its own loopback HTTP server, so every CAS request goes through the

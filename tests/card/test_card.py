@@ -1,4 +1,4 @@
-"""The dataset page (issue 13, items 7-10): every section true for every layout and source kind,
+"""The dataset page: every section true for every layout and kind of source,
 the user's own words where they asked for them, and none of their words lost.
 
 Each card is built through the command line and checked against the data it describes, read
@@ -17,9 +17,9 @@ import pyarrow.parquet as pq
 import pytest
 import yaml
 from bids_factory import sessions_tree
-from factories import subject_table
+from factories import build_options, subject_table
 
-from nifti2parquet.units import count
+from nifti2parquet.common.units import count
 
 
 def run(*args: str) -> subprocess.CompletedProcess:
@@ -192,12 +192,11 @@ def test_a_tables_card_says_what_the_user_gives(table: Path, tmp_path: Path) -> 
     assert schema["age"] == "Age at scan. Units: years."
     sidecar.unlink()
 
-    from nifti2parquet import BuildOptions
     from nifti2parquet import build as api_build
 
     described = tmp_path / "columns.json"
     described.write_text(json.dumps({"age": "Age in years"}))
-    options = BuildOptions(
+    options = build_options(
         title="API title",
         citation="Cite the lab.",
         license="cc-by-4.0",

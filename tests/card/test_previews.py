@@ -1,4 +1,4 @@
-"""Pictures on the dataset page (issue 13, item 11): for each image column, a PNG of the middle
+"""Pictures on the dataset page: for each image column, a PNG of the middle
 slices of a few images, drawn from the files, recorded, verified, pushed and linked from the card.
 
 The expected pixels are computed here independently, with nibabel's own canonical reorientation
@@ -112,7 +112,7 @@ def test_an_image_that_cannot_be_drawn_gets_a_note_not_a_failed_build(tmp_path: 
     result = run("build", str(tmp_path / "t.csv"), str(tmp_path / "out"), "-q")
     assert result.returncode == 0, result.stderr
     records = {r["column"]: r for r in manifest(tmp_path / "out")["previews"]}
-    assert "path" not in records["a"] and records["a"]["images"] == []
+    assert not records["a"]["path"] and records["a"]["images"] == []
     assert records["a"]["notes"][0].startswith("flat.nii: cannot be decoded for a preview")
     assert (tmp_path / "out" / records["b"]["path"]).exists()
     card = (tmp_path / "out" / "README.md").read_text()

@@ -32,10 +32,10 @@ from bids_factory import (
     sessions_tree,
 )
 from datasets import Features, List, Nifti, load_dataset
-from factories import files_config
+from factories import build_options, files_config
 
-from nifti2parquet.commands.build import BuildOptions, BuildResult, build
-from nifti2parquet.errors import InputError
+from nifti2parquet.commands.build import BuildResult, build
+from nifti2parquet.common.errors import InputError
 
 LAYOUTS = ("session", "subject", "file")
 SNAKE = re.compile(r"^[a-z_][a-z0-9_]*$")
@@ -52,7 +52,7 @@ def trees(tmp_path_factory: pytest.TempPathFactory) -> dict[str, BidsTree]:
 
 def run_build(tree: BidsTree, out: Path, **options: Any) -> BuildResult:
     defaults = {"on_error": "skip", "workers": 1}
-    return build(str(tree.root), str(out), BuildOptions(**{**defaults, **options}))
+    return build(str(tree.root), str(out), build_options(**{**defaults, **options}))
 
 
 def load(out: Path, cache: Path) -> Any:
@@ -379,7 +379,7 @@ def test_remote_root_lists_once(trees: dict[str, BidsTree], tmp_path: Path) -> N
     tree = trees["sessions"]
     url = copy_to_memory(tree.root, "remote-sessions")
     out = tmp_path / "out"
-    result = build(url, str(out), BuildOptions(on_error="skip", workers=1))
+    result = build(url, str(out), build_options(on_error="skip", workers=1))
     assert CountingMemoryFS.calls["find"] == 1
     assert CountingMemoryFS.calls["info"] <= 1  # "is it BIDS?": dataset_description.json exists
     assert CountingMemoryFS.calls["cat"] <= 2

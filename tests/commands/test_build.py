@@ -18,10 +18,18 @@ import polars as pl
 import pyarrow.parquet as pq
 import pytest
 from datasets import List, Nifti, Value, load_dataset
-from factories import padded_nifti, sha256_file, subject_table, tree_bytes, write_nifti, write_table
+from factories import (
+    build_options,
+    padded_nifti,
+    sha256_file,
+    subject_table,
+    tree_bytes,
+    write_nifti,
+    write_table,
+)
 
-from nifti2parquet import BuildOptions, build
-from nifti2parquet.errors import InputError, OutputError
+from nifti2parquet import build
+from nifti2parquet.common.errors import InputError, OutputError
 
 
 @pytest.fixture(scope="module")
@@ -33,7 +41,7 @@ def built(tmp_path_factory: pytest.TempPathFactory):
     result = build(
         str(data.table),
         str(out),
-        BuildOptions(max_shard_size=25_000, row_group_size=10_000, workers=1),
+        build_options(max_shard_size=25_000, row_group_size=10_000, workers=1),
     )
     return data, out, result
 
@@ -154,7 +162,7 @@ def test_shards_respect_the_threshold_with_mixed_sizes(
     result = build(
         str(tmp_path / "t.csv"),
         str(out),
-        BuildOptions(max_shard_size=threshold, row_group_size=row_group, workers=1),
+        build_options(max_shard_size=threshold, row_group_size=row_group, workers=1),
     )
     shards = sorted((out / "data").iterdir())
     assert len(shards) == result.num_shards
@@ -171,7 +179,7 @@ def test_shards_respect_the_threshold_with_mixed_sizes(
 
 def test_two_builds_of_the_same_input_are_byte_identical(tmp_path: Path) -> None:
     data = subject_table(tmp_path / "src", subjects=5, runs=[1, 2, 0, 3, 1])
-    options = BuildOptions(max_shard_size=20_000, row_group_size=8_000, workers=1)
+    options = build_options(max_shard_size=20_000, row_group_size=8_000, workers=1)
     build(str(data.table), str(tmp_path / "a"), options)
     build(str(data.table), str(tmp_path / "b"), options)
     a, b = tree_bytes(tmp_path / "a"), tree_bytes(tmp_path / "b")
@@ -180,8 +188,8 @@ def test_two_builds_of_the_same_input_are_byte_identical(tmp_path: Path) -> None
 
 def test_workers_give_the_same_bytes_as_one_process(tmp_path: Path) -> None:
     data = subject_table(tmp_path / "src", subjects=6, runs=[1, 2, 0, 3, 1, 1])
-    build(str(data.table), str(tmp_path / "one"), BuildOptions(max_shard_size=30_000, workers=1))
-    build(str(data.table), str(tmp_path / "two"), BuildOptions(max_shard_size=30_000, workers=2))
+    build(str(data.table), str(tmp_path / "one"), build_options(max_shard_size=30_000, workers=1))
+    build(str(data.table), str(tmp_path / "two"), build_options(max_shard_size=30_000, workers=2))
     assert tree_bytes(tmp_path / "one") == tree_bytes(tmp_path / "two")
 
 
@@ -192,7 +200,7 @@ def test_refuses_a_file_of_2_gib_before_writing(tmp_path: Path) -> None:
     write_nifti(tmp_path / "ok.nii")
     (tmp_path / "t.csv").write_text("img\nbig.nii\nok.nii\n")
     with pytest.raises(InputError) as error:
-        build(str(tmp_path / "t.csv"), str(tmp_path / "out"), BuildOptions(workers=1))
+        build(str(tmp_path / "t.csv"), str(tmp_path / "out"), build_options(workers=1))
     assert any(p.path == "big.nii" and "2 GiB" in p.message for p in error.value.problems)
     assert (
         not (tmp_path / "out" / "data").exists() and not (tmp_path / "out" / "README.md").exists()
@@ -203,7 +211,7 @@ def test_refuses_a_list_row_totalling_2_gib(tmp_path: Path) -> None:
     names = [sparse_nifti(tmp_path / f"run{i}.nii", 800_000_000) for i in range(3)]
     (tmp_path / "t.jsonl").write_text('{"bold": ["run0.nii", "run1.nii", "run2.nii"]}\n')
     with pytest.raises(InputError, match="cannot be stored in Parquet") as error:
-        build(str(tmp_path / "t.jsonl"), str(tmp_path / "out"), BuildOptions(workers=1))
+        build(str(tmp_path / "t.jsonl"), str(tmp_path / "out"), build_options(workers=1))
     assert "must stay under 2 GiB" in error.value.problems[0].message
     assert len(names) == 3 and not (tmp_path / "out" / "data").exists()
 
@@ -223,7 +231,7 @@ def sparse_nifti(path: Path, size: int) -> Path:
 def test_nifti2_is_stored_with_a_warning(tmp_path: Path) -> None:
     write_nifti(tmp_path / "v2.nii.gz", version=2)
     (tmp_path / "t.csv").write_text("img\nv2.nii.gz\n")
-    result = build(str(tmp_path / "t.csv"), str(tmp_path / "out"), BuildOptions(workers=1))
+    result = build(str(tmp_path / "t.csv"), str(tmp_path / "out"), build_options(workers=1))
     assert result.num_images == 1
     assert any(w.path == "v2.nii.gz" and "NIfTI-2" in w.message for w in result.warnings)
 
@@ -233,7 +241,7 @@ def test_refuses_a_folder_it_did_not_make(tmp_path: Path) -> None:
     (tmp_path / "out").mkdir()
     (tmp_path / "out" / "thesis.docx").write_text("precious")
     with pytest.raises(OutputError, match="not empty and was not made by nifti2parquet"):
-        build(str(data.table), str(tmp_path / "out"), BuildOptions(workers=1))
+        build(str(data.table), str(tmp_path / "out"), build_options(workers=1))
     assert os.listdir(tmp_path / "out") == ["thesis.docx"]
 
 
@@ -241,27 +249,12 @@ def test_rebuild_after_input_change_rewrites_and_drops_stale_shards(tmp_path: Pa
     """Same folder, fewer rows: the shards of the old plan are gone, the card tells the truth."""
     data = subject_table(tmp_path / "src", subjects=6, runs=[1] * 6)
     out = tmp_path / "out"
-    first = build(str(data.table), str(out), BuildOptions(max_shard_size=25_000, workers=1))
+    first = build(str(data.table), str(out), build_options(max_shard_size=25_000, workers=1))
     write_table(data.table, data.rows[:2])
-    second = build(str(data.table), str(out), BuildOptions(max_shard_size=25_000, workers=1))
+    second = build(str(data.table), str(out), build_options(max_shard_size=25_000, workers=1))
     assert first.num_shards > second.num_shards
     names = sorted(p.name for p in (out / "data").iterdir())
     assert names == [
         f"train-{i:05d}-of-{second.num_shards:05d}.parquet" for i in range(second.num_shards)
     ]
     assert load_dataset(str(out), split="train").num_rows == 2
-
-
-def test_more_shards_than_the_hub_allows_in_a_folder_is_warned() -> None:
-    """10,001 one-row shards: the build says so before push would hit the Hub's folder limit."""
-    from factories import fake_rows
-
-    from nifti2parquet.commands.build import _hub_folder_warning
-    from nifti2parquet.shards.plan import PlanOptions, plan_shards
-
-    plan = plan_shards(fake_rows([[50_000]] * 10_001), PlanOptions(max_shard_size=60_000))
-    [warning] = _hub_folder_warning(plan)
-    assert warning.severity == "warning"
-    assert warning.message.startswith("10,001 shards in data/: the Hub accepts at most 10,000")
-    small = plan_shards(fake_rows([[50_000]] * 10), PlanOptions(max_shard_size=60_000))
-    assert _hub_folder_warning(small) == ()

@@ -20,6 +20,7 @@ from exporttools import LAYOUTS, export_tree, exported_files, run_build, source_
 from factories import subject_table, tree_bytes
 
 from nifti2parquet import ExportOptions, export
+from nifti2parquet.common.selection import Selection
 
 
 @pytest.fixture(scope="module")
@@ -104,7 +105,7 @@ def test_subject_export_is_that_subject_plus_dataset_files_and_pybids_reads_it(
     export(str(sessions_build), str(full))
     everything = exported_files(full)
     dest = tmp_path / "sub-02"
-    result = export(str(sessions_build), str(dest), ExportOptions(subjects=("02",)))
+    result = export(str(sessions_build), str(dest), ExportOptions(Selection(subjects=("02",))))
 
     expected = {p: b for p, b in everything.items() if names_subject(p, "02") or dataset_level(p)}
     assert exported_files(dest) == expected
@@ -129,7 +130,7 @@ def test_subject_export_is_that_subject_plus_dataset_files_and_pybids_reads_it(
 def test_datatype_and_task_filters_keep_what_build_would(
     sessions_build: Path, tmp_path: Path
 ) -> None:
-    options = ExportOptions(subjects=("01",), datatypes=("func",), tasks=("rest",))
+    options = ExportOptions(Selection(subjects=("01",), datatypes=("func",), tasks=("rest",)))
     export(str(sessions_build), str(tmp_path / "dest"), options)
     got = set(exported_files(tmp_path / "dest"))
     subject_files = {p for p in got if p.startswith("sub-01/")}

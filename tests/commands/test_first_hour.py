@@ -1,4 +1,4 @@
-"""A newcomer's first hour (issue 13), through the command line: no failure that surprises,
+"""A newcomer's first hour, through the command line: no failure that surprises,
 misleads or destroys. Each test runs the real program and checks what the user sees."""
 
 from __future__ import annotations

@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 from bids_factory import BidsTree, CountingMemoryFS, copy_to_memory, sessions_tree
 from click.testing import CliRunner
-from factories import subject_table, tree_bytes
+from factories import build_options, subject_table, tree_bytes
 
-from nifti2parquet.commands.build import BuildOptions, build
+from nifti2parquet.commands.build import build
 from nifti2parquet.commands.cli import main
 from nifti2parquet.commands.inspect import inspect_source
 
@@ -22,7 +22,7 @@ def tree(tmp_path_factory: pytest.TempPathFactory) -> BidsTree:
 
 def test_inspect_matches_what_build_does(tree: BidsTree, tmp_path: Path) -> None:
     before = tree_bytes(tree.root)
-    options = BuildOptions(on_error="skip", workers=1, max_shard_size=400_000)
+    options = build_options(on_error="skip", workers=1, max_shard_size=400_000)
     report = inspect_source(str(tree.root), options)
     assert tree_bytes(tree.root) == before  # nothing written into the source
 
@@ -50,7 +50,7 @@ def test_inspect_matches_what_build_does(tree: BidsTree, tmp_path: Path) -> None
 
 
 def test_inspect_says_when_build_would_stop(tree: BidsTree) -> None:
-    report = inspect_source(str(tree.root), BuildOptions())  # --on-error fail
+    report = inspect_source(str(tree.root), build_options())  # --on-error fail
     assert report.stop_reason.startswith("1 input file cannot be used")
     assert [p.path for p in report.blocking] == ["sub-02/ses-2/anat/sub-02_ses-2_T1w.nii.gz"]
     lines = "\n".join(report.lines())
@@ -72,7 +72,7 @@ def test_inspect_reads_headers_only(tmp_path: Path) -> None:
     t.image("sub-01/anat/sub-01_T2w.nii.gz", shape=shape)
     t.image("sub-02/anat/sub-02_T1w.nii.gz", shape=shape)
     url = copy_to_memory(t.root, "inspect-big")
-    report = inspect_source(url, BuildOptions())
+    report = inspect_source(url, build_options())
     assert report.num_images == 3 and report.image_bytes > 3 * 200_000
     read = CountingMemoryFS.bytes_read
     images = {k: v for k, v in read.items() if ".nii" in k}
@@ -85,7 +85,7 @@ def test_inspect_reads_headers_only(tmp_path: Path) -> None:
 
 def test_inspect_a_table(tmp_path: Path) -> None:
     data = subject_table(tmp_path, subjects=3)
-    report = inspect_source(str(data.table), BuildOptions())
+    report = inspect_source(str(data.table), build_options())
     assert (report.kind, report.layout, report.num_rows) == ("table", "", 3)
     assert report.num_images == len(data.images())
     assert report.files_found == report.files_written + report.other_files + len(report.left_out)

@@ -18,10 +18,11 @@ from pathlib import Path
 
 import pyarrow.parquet as pq
 import pytest
+from factories import build_options
 from privacy_factory import SIDECAR, files_under, identifying_bids, leaks, write_known
 
-from nifti2parquet.sources.header_text import text_field_spans
-from nifti2parquet.sources.nifti import parse_header
+from nifti2parquet.common.nifti import parse_header
+from nifti2parquet.common.nifti.header_text import text_field_spans
 
 EXCLUDED_FIELDS = [k for k in SIDECAR if k not in ("RepetitionTime", "Manufacturer")]
 EXCLUDED_COLUMNS = ["name", "birth_date", "email", "phone"]
@@ -173,9 +174,9 @@ def _differ_only_in_header_text(original: bytes, stored: bytes) -> None:
 def test_clean_dataset_reports_zero_in_summary_and_card(tmp_path: Path) -> None:
     from privacy_factory import clean_bids
 
-    from nifti2parquet.commands.build import BuildOptions, build
+    from nifti2parquet.commands.build import build
 
-    result = build(str(clean_bids(tmp_path / "clean")), str(tmp_path / "out"), BuildOptions())
+    result = build(str(clean_bids(tmp_path / "clean")), str(tmp_path / "out"), build_options())
     assert result.privacy is not None and result.privacy["findings"] == []
     assert "privacy: 2 images, 2 metadata files scanned; no identifying fields found" in (
         result.summary()

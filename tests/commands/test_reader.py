@@ -17,6 +17,7 @@ from bids_factory import BidsTree, sessions_tree
 from exporttools import run_build
 
 from nifti2parquet import ExportOptions, open_dataset
+from nifti2parquet.common.selection import Selection
 
 
 @pytest.fixture(scope="module")
@@ -31,7 +32,7 @@ def test_images_are_the_selected_files_and_decode_as_the_source(
     built: tuple[BidsTree, Path],
 ) -> None:
     tree, out = built
-    ds = open_dataset(str(out), ExportOptions(subjects=("01",), suffixes=("T1w",)))
+    ds = open_dataset(str(out), ExportOptions(Selection(subjects=("01",), suffixes=("T1w",))))
     index_bytes = ds.bytes_fetched
     images = list(ds.images())
 
@@ -62,7 +63,7 @@ def test_rows_hold_their_columns_and_only_the_selected_images(
     built: tuple[BidsTree, Path],
 ) -> None:
     _, out = built
-    ds = open_dataset(str(out), ExportOptions(subjects=("01",), datatypes=("func",)))
+    ds = open_dataset(str(out), ExportOptions(Selection(subjects=("01",), datatypes=("func",))))
     rows = list(ds.rows())
 
     assert [(r.values["subject_id"], r.values["session_id"]) for r in rows] == [

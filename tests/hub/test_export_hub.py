@@ -32,9 +32,9 @@ from factories import subject_table, tree_bytes
 from hubserver import Fault, HubServer
 from pushtools import ok, run_push
 
-from nifti2parquet.shards.catalog import read_catalog
-from nifti2parquet.shards.ranges import Counter, LocalStore
-from nifti2parquet.shards.readback import open_shard
+from nifti2parquet.retrieval.catalog import read_catalog
+from nifti2parquet.retrieval.ranges import Counter, LocalStore
+from nifti2parquet.retrieval.readback import open_shard
 
 pytest_plugins = ["conftest_hub"]
 
@@ -359,8 +359,8 @@ def test_reads_follow_the_hub_to_its_cdn_once_per_shard_and_keep_the_token_home(
 
 LAZY = """
 import hashlib
-from nifti2parquet import ExportOptions, open_dataset
-ds = open_dataset(ARGS["repo"], ExportOptions(subjects=("03",)))
+from nifti2parquet import ExportOptions, Selection, open_dataset
+ds = open_dataset(ARGS["repo"], ExportOptions(Selection(subjects=("03",))))
 index = ds.bytes_fetched
 images = [
     (i.path, hashlib.sha256(i.read()).hexdigest(), list(i.nifti().shape)) for i in ds.images()

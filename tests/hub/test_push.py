@@ -16,6 +16,7 @@ from typing import Any
 
 import pytest
 from conftest_hub import TRANSPORTS
+from factories import build_options
 from hubserver import HubServer
 from pushtools import (
     SERVER_OPTIONS,
@@ -35,8 +36,8 @@ from pushtools import (
     write_requests,
 )
 
-from nifti2parquet.commands.build import BuildOptions, build
-from nifti2parquet.units import format_size
+from nifti2parquet.commands.build import build
+from nifti2parquet.common.units import format_size
 
 REPO = "user/brains"
 
@@ -224,7 +225,7 @@ def test_second_split_is_pushed_next_to_the_first(
     hub_server: HubServer, hub_env: dict[str, str], out: Path, template: Path
 ) -> None:
     source = template.parent / "source" / "participants.csv"
-    options = BuildOptions(split="test", max_shard_size=60_000, row_group_size=30_000, workers=1)
+    options = build_options(split="test", max_shard_size=60_000, row_group_size=30_000, workers=1)
     build(str(source), str(out), options)
     ok(run_push(hub_env, out, REPO, "--quiet"))
     assert_remote_is(hub_server, REPO, out)

@@ -1,4 +1,4 @@
-"""``push`` carries the card's pictures and the user's words (issue 13, items 8 and 11): the
+"""``push`` carries the card's pictures and the user's words: the
 previews land on the Hub with the README that links them, ``verify --repo`` checks them, and a
 hand-edited README is pushed as it is, with a warning, never replaced."""
 

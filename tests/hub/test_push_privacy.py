@@ -11,18 +11,19 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from factories import build_options
 from hubserver import HubServer
 from privacy_factory import identifying_bids, leaks
 from pushtools import ok, push_commits, run_push, write_requests
 
-from nifti2parquet.commands.build import BuildOptions, build
+from nifti2parquet.commands.build import build
 
 
 @pytest.fixture(scope="module")
 def identifying_build(tmp_path_factory: pytest.TempPathFactory) -> Path:
     root = tmp_path_factory.mktemp("push-privacy")
     source = identifying_bids(root / "bids")
-    build(str(source), str(root / "out"), BuildOptions(workers=1))
+    build(str(source), str(root / "out"), build_options(workers=1))
     return root / "out"
 
 
@@ -67,7 +68,7 @@ def test_explicit_acceptance_pushes_and_an_existing_public_repo_refuses(
 
 
 def test_a_refusal_names_the_first_20_and_counts_the_rest() -> None:
-    from nifti2parquet.hub.publication import PublicationRefused, check_publication
+    from nifti2parquet.preflight.publication import PublicationRefused, check_publication
 
     findings = [
         {

@@ -1,4 +1,4 @@
-"""What retrying cannot fix is said at once, in one line (issue 13, item 2): no token, offline
+"""What retrying cannot fix is said at once, in one line: no token, offline
 mode, a Hub whose name does not resolve or that refuses connections; and a failure says "commits
 already made stay" only when this push made some. No real network: a closed port on 127.0.0.1
 and a name under ``.invalid`` (reserved, never resolves)."""

@@ -1,7 +1,7 @@
 """The test Xet CAS (``xetserver.py``): formats and refusals that the real client never shows.
 
 The push tests drive it with the real ``hf_xet``; here xorbs and shards are written by hand (the
-layouts of ``../shared/reference/xet-protocol.md``) to check what it does with each compression
+layouts ``hf_xet`` writes) to check what it does with each compression
 scheme, byte ranges, and bad input, and — through the Hub — that a commit is refused when the
 stored xorbs do not rebuild the file it names.
 """

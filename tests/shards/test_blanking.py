@@ -9,12 +9,13 @@ from pathlib import Path
 
 import nibabel as nib
 import numpy as np
+from factories import source_options
 from privacy_factory import identifying_image
 
+from nifti2parquet.common.storage import Storage
 from nifti2parquet.shards.blanking import BLANKED, blank_headers, clear_blanked
 from nifti2parquet.shards.output import OutputFolder
-from nifti2parquet.sources import SourceOptions, read_source
-from nifti2parquet.sources.fsio import Storage
+from nifti2parquet.sources import read_source
 
 
 def _table(tmp_path: Path) -> str:
@@ -27,7 +28,7 @@ def _table(tmp_path: Path) -> str:
 
 
 def test_blanked_copies_are_deterministic_and_sized_before_planning(tmp_path: Path) -> None:
-    rows = read_source(_table(tmp_path), SourceOptions())
+    rows = read_source(_table(tmp_path), source_options())
     output = OutputFolder(str(tmp_path / "out"))
     blanked_rows, records = blank_headers(rows, output, Storage())
     refs = {img.display: img for _, _, img in blanked_rows.images()}

@@ -14,9 +14,9 @@ import textwrap
 from pathlib import Path
 
 import pytest
-from factories import padded_nifti, tree_bytes, write_table
+from factories import build_options, padded_nifti, tree_bytes, write_table
 
-from nifti2parquet import BuildOptions, build
+from nifti2parquet import build
 
 
 def namespace_runner() -> list[str] | None:
@@ -46,7 +46,7 @@ def test_disk_full_is_clear_and_resumable(tmp_path: Path) -> None:
     build(
         str(tmp_path / "src" / "t.csv"),
         str(reference),
-        BuildOptions(max_shard_size=100_000, workers=1),
+        build_options(max_shard_size=100_000, workers=1),
     )
     mount, result = tmp_path / "small", tmp_path / "result"
     mount.mkdir()

@@ -7,10 +7,10 @@ import sys
 from pathlib import Path
 
 import pytest
-from factories import subject_table, tree_bytes
+from factories import build_options, subject_table, tree_bytes
 
-from nifti2parquet import BuildOptions, build
-from nifti2parquet.errors import OptionError, OutputError
+from nifti2parquet import build
+from nifti2parquet.common.errors import OptionError, OutputError
 
 OPTIONS = dict(max_shard_size=20_000, row_group_size=8_000, workers=1)
 
@@ -25,7 +25,7 @@ def table(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="module")
 def single(table: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, bytes]:
     out = tmp_path_factory.mktemp("single") / "out"
-    result = build(str(table), str(out), BuildOptions(**OPTIONS))
+    result = build(str(table), str(out), build_options(**OPTIONS))
     assert result.num_shards >= 6
     return tree_bytes(out)
 
@@ -36,10 +36,10 @@ def test_parts_then_finalize_equal_a_single_build(
     out = tmp_path / "out"
     shards = 0
     for index in range(3):
-        result = build(str(table), str(out), BuildOptions(**OPTIONS, part=(index, 3)))
+        result = build(str(table), str(out), build_options(**OPTIONS, part=(index, 3)))
         assert result.status == "part-built" and not (out / "README.md").exists()
         shards += result.num_shards
-    final = build(str(table), str(out), BuildOptions(**OPTIONS, finalize=True))
+    final = build(str(table), str(out), build_options(**OPTIONS, finalize=True))
     assert final.status == "built" and final.shards_written == 0
     assert shards == final.num_shards
     assert tree_bytes(out) == single
@@ -47,10 +47,10 @@ def test_parts_then_finalize_equal_a_single_build(
 
 def test_finalize_refuses_while_a_part_is_missing(table: Path, tmp_path: Path) -> None:
     out = tmp_path / "out"
-    build(str(table), str(out), BuildOptions(**OPTIONS, part=(0, 3)))
-    build(str(table), str(out), BuildOptions(**OPTIONS, part=(2, 3)))
+    build(str(table), str(out), build_options(**OPTIONS, part=(0, 3)))
+    build(str(table), str(out), build_options(**OPTIONS, part=(2, 3)))
     with pytest.raises(OutputError, match=r"parts not finished: 1/3") as error:
-        build(str(table), str(out), BuildOptions(**OPTIONS, finalize=True))
+        build(str(table), str(out), build_options(**OPTIONS, finalize=True))
     missing = {p.path for p in error.value.problems}
     assert missing and all(name.startswith("data/train-") for name in missing)
     assert not (out / "README.md").exists()
@@ -102,7 +102,7 @@ def test_parts_with_one_based_ids_from_the_cli(table: Path, single: dict, tmp_pa
 
 def test_part_out_of_range_is_refused(table: Path, tmp_path: Path) -> None:
     with pytest.raises(OptionError, match="part 3 is not between 0 and 2"):
-        build(str(table), str(tmp_path / "out"), BuildOptions(**OPTIONS, part=(3, 3)))
+        build(str(table), str(tmp_path / "out"), build_options(**OPTIONS, part=(3, 3)))
     result = subprocess.run(
         [
             sys.executable,
@@ -128,19 +128,19 @@ def test_parts_use_the_saved_plan_and_do_not_read_the_source(
 ) -> None:
     """--plan-only reads and checks the source once; parts then only read the images."""
     out = tmp_path / "out"
-    planned = build(str(table), str(out), BuildOptions(**OPTIONS, plan_only=True))
+    planned = build(str(table), str(out), build_options(**OPTIONS, plan_only=True))
     assert planned.status == "planned" and not (out / "data").exists()
     hidden = table.with_name("table-hidden.csv")
     table.rename(hidden)  # the parts cannot read the table: they must use the saved plan
     try:
         for index in range(3):
             assert (
-                build(str(table), str(out), BuildOptions(**OPTIONS, part=(index, 3))).status
+                build(str(table), str(out), build_options(**OPTIONS, part=(index, 3))).status
                 == "part-built"
             )
     finally:
         hidden.rename(table)
-    build(str(table), str(out), BuildOptions(**OPTIONS, finalize=True))
+    build(str(table), str(out), build_options(**OPTIONS, finalize=True))
     assert tree_bytes(out) == single
 
 

@@ -17,12 +17,12 @@ from factories import COLUMNS, fake_rows
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from nifti2parquet.errors import OptionError
+from nifti2parquet.common.errors import OptionError
+from nifti2parquet.common.rows import Column, FileRef, SourceRows
+from nifti2parquet.common.storage import Storage
 from nifti2parquet.shards.output import OutputFolder
 from nifti2parquet.shards.plan import Plan, PlanOptions, SizeModel, plan_shards
 from nifti2parquet.shards.writer import ShardTask, write_shard
-from nifti2parquet.sources.fsio import Storage
-from nifti2parquet.sources.rows import Column, ImageRef, SourceRows
 
 
 def assert_plan_is_sound(plan: Plan, num_rows: int, options: PlanOptions) -> None:
@@ -95,7 +95,7 @@ def test_row_groups_pack_by_bytes() -> None:
     [
         (PlanOptions(split="train/x"), "--split"),
         (PlanOptions(row_group_size=3 << 30), "--row-group-size"),
-        (PlanOptions(max_shard_size=0), "positive"),
+        (PlanOptions(max_shard_size=0), "--max-shard-size 0: must be more than 0"),
     ],
 )
 def test_bad_options_are_refused(options: PlanOptions, message: str) -> None:
@@ -124,10 +124,10 @@ def real_rows(root: Path, seed: int, n: int) -> SourceRows:
     rows = []
     for r in range(n):
 
-        def image(name: str, size: int) -> ImageRef:
+        def image(name: str, size: int) -> FileRef:
             path = root / name
             path.write_bytes(os.urandom(size))
-            return ImageRef(str(path), size, name, name)
+            return FileRef(str(path), size, name, name)
 
         t1w = (
             image(f"{seed}_{r}_T1w.nii.gz", rnd.randint(0, 400_000)) if rnd.random() < 0.8 else None
@@ -208,3 +208,15 @@ def test_fixed_overhead_is_small() -> None:
     """The per-shard footer reserve is kilobytes, not megabytes: shards come out near full."""
     model = SizeModel(COLUMNS, fake_rows([[1000, 1000]]).rows)
     assert 1_000 < model.fixed < 20_000
+
+
+def test_more_shards_than_the_hub_allows_in_a_folder_is_warned() -> None:
+    """10,001 one-row shards: the build says so before push would hit the Hub's folder limit."""
+    from factories import fake_rows
+
+    plan = plan_shards(fake_rows([[50_000]] * 10_001), PlanOptions(max_shard_size=60_000))
+    [warning] = [w for w in plan.warnings() if w.path == "data/"]
+    assert warning.severity == "warning"
+    assert warning.message.startswith("10,001 shards in data/: the Hub accepts at most 10,000")
+    small = plan_shards(fake_rows([[50_000]] * 10), PlanOptions(max_shard_size=60_000))
+    assert [w for w in small.warnings() if w.path == "data/"] == []

@@ -16,9 +16,9 @@ import time
 from pathlib import Path
 
 import pytest
-from factories import padded_nifti, subject_table, tree_bytes, write_table
+from factories import build_options, padded_nifti, subject_table, tree_bytes, write_table
 
-from nifti2parquet import BuildOptions, build
+from nifti2parquet import build
 
 SHARD = "60KB"
 
@@ -39,7 +39,9 @@ def source(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def clean(source: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, bytes]:
     out = tmp_path_factory.mktemp("clean") / "out"
     build(
-        str(source), str(out), BuildOptions(max_shard_size=60_000, row_group_size=30_000, workers=1)
+        str(source),
+        str(out),
+        build_options(max_shard_size=60_000, row_group_size=30_000, workers=1),
     )
     files = tree_bytes(out)
     assert len([f for f in files if f.startswith("data/")]) >= 15
@@ -142,7 +144,7 @@ def test_resume_reuses_finished_shards(
     source: Path, clean: dict[str, bytes], tmp_path: Path
 ) -> None:
     out = tmp_path / "out"
-    options = BuildOptions(max_shard_size=60_000, row_group_size=30_000, workers=1)
+    options = build_options(max_shard_size=60_000, row_group_size=30_000, workers=1)
     first = build(str(source), str(out), options)
     again = build(str(source), str(out), options)
     assert (again.shards_written, again.shards_reused) == (0, first.num_shards)
@@ -151,7 +153,7 @@ def test_resume_reuses_finished_shards(
 
 def test_a_tampered_shard_is_rebuilt(source: Path, clean: dict[str, bytes], tmp_path: Path) -> None:
     out = tmp_path / "out"
-    options = BuildOptions(max_shard_size=60_000, row_group_size=30_000, workers=1)
+    options = build_options(max_shard_size=60_000, row_group_size=30_000, workers=1)
     build(str(source), str(out), options)
     shard = sorted((out / "data").iterdir())[3]
     data = bytearray(shard.read_bytes())
@@ -165,7 +167,7 @@ def test_a_tampered_shard_is_rebuilt(source: Path, clean: dict[str, bytes], tmp_
 def test_changed_input_after_a_kill_rebuilds_its_shard(tmp_path: Path) -> None:
     data = subject_table(tmp_path / "src", subjects=8, runs=[1] * 8)
     out = tmp_path / "out"
-    options = BuildOptions(max_shard_size=20_000, row_group_size=8_000, workers=1)
+    options = build_options(max_shard_size=20_000, row_group_size=8_000, workers=1)
     first = build(str(data.table), str(out), options)
     assert first.num_shards >= 4
     (out / "README.md").unlink()  # as if killed before the card was written
@@ -183,11 +185,13 @@ def test_changed_options_rebuild_everything_and_leave_no_stale_shards(
 ) -> None:
     out = tmp_path / "out"
     build(
-        str(source), str(out), BuildOptions(max_shard_size=60_000, row_group_size=30_000, workers=1)
+        str(source),
+        str(out),
+        build_options(max_shard_size=60_000, row_group_size=30_000, workers=1),
     )
-    result = build(str(source), str(out), BuildOptions(max_shard_size=120_000, workers=1))
+    result = build(str(source), str(out), build_options(max_shard_size=120_000, workers=1))
     reference = tmp_path / "reference"
-    build(str(source), str(reference), BuildOptions(max_shard_size=120_000, workers=1))
+    build(str(source), str(reference), build_options(max_shard_size=120_000, workers=1))
     assert result.shards_reused == 0
     assert tree_bytes(out) == tree_bytes(reference)
 
@@ -199,7 +203,7 @@ def test_second_build_into_the_same_folder_is_refused_while_one_runs(
     import fcntl
 
     out = tmp_path / "out"
-    build(str(source), str(out), BuildOptions(max_shard_size=60_000, workers=1))
+    build(str(source), str(out), build_options(max_shard_size=60_000, workers=1))
     with open(out / ".nifti2parquet" / "build-train.lock", "w") as held:
         fcntl.flock(held, fcntl.LOCK_EX | fcntl.LOCK_NB)
         second = subprocess.run(

@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 from bids_factory import BidsTree
 from datasets import load_dataset
-from factories import nifti_bytes
+from factories import build_options, nifti_bytes
 
-from nifti2parquet import BuildOptions, build
+from nifti2parquet import build
 
 
 def corrupt_crc(path: Path) -> None:
@@ -36,7 +36,9 @@ def tree(tmp_path: Path) -> BidsTree:
 
 def test_list_and_its_metadata_lose_the_same_element(tree: BidsTree, tmp_path: Path) -> None:
     out = tmp_path / "out"
-    result = build(str(tree.root), str(out), BuildOptions(check="deep", on_error="skip", workers=1))
+    result = build(
+        str(tree.root), str(out), build_options(check="deep", on_error="skip", workers=1)
+    )
     assert [p.path for p in result.left_out] == [
         "sub-01/ses-1/func/sub-01_ses-1_task-rest_run-02_bold.nii.gz"
     ]
@@ -56,7 +58,7 @@ def test_file_layout_drops_the_row_of_a_file_left_out(tree: BidsTree, tmp_path: 
     result = build(
         str(tree.root),
         str(out),
-        BuildOptions(rows="file", check="deep", on_error="skip", workers=1),
+        build_options(rows="file", check="deep", on_error="skip", workers=1),
     )
     ds = load_dataset(str(out), split="train")
     assert ds.num_rows == 3 == result.num_rows

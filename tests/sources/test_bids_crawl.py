@@ -8,11 +8,12 @@ from pathlib import Path
 import pytest
 from bids_factory import BidsTree, CountingMemoryFS, copy_to_memory, sessions_tree
 
+from nifti2parquet.common.selection import Selection
+from nifti2parquet.common.storage import Storage
 from nifti2parquet.sources.bids.crawl import Entry, list_tree, read_small_files
 from nifti2parquet.sources.bids.ignore import IgnoreRules
 from nifti2parquet.sources.bids.rules import bids_rules
 from nifti2parquet.sources.bids.tree import Filters, classify, locate, wanted_name
-from nifti2parquet.sources.fsio import Storage
 
 
 # .bidsignore and default ignores -----------------------------------------------------------------
@@ -168,7 +169,7 @@ def test_reasons_come_in_order_and_add_up() -> None:
         entry("sub-02/anat/sub-02_T2w.nii.gz"),
         entry("sub-02/anat/sub-02_T2w.json"),
     ]
-    filters = Filters(subjects=("sub-0[12]",), tasks=("rest",), suffixes=("T1w", "bold"))
+    filters = Filters(Selection(subjects=("sub-0[12]",), tasks=("rest",), suffixes=("T1w", "bold")))
     tree = classify(entries, IgnoreRules(), filters, derivatives=False)
     reasons = {p.path: (p.severity, p.message) for p in tree.left_out}
     assert tree.files_found == 10 == len(tree.images) + len(tree.others) + len(tree.left_out)
@@ -201,6 +202,6 @@ def test_reasons_come_in_order_and_add_up() -> None:
 
 
 def test_session_filter_leaves_out_sessionless_files() -> None:
-    filters = Filters(sessions=("ses-1",))
+    filters = Filters(Selection(sessions=("ses-1",)))
     tree = classify([entry("sub-01/anat/sub-01_T1w.nii")], IgnoreRules(), filters, True)
     assert tree.left_out[0].message == "filtered out: session none does not match --session 1"

@@ -9,18 +9,18 @@ from typing import Any
 import pyarrow as pa
 import pytest
 from bids_factory import BidsTree, sessions_tree
-from factories import nifti_bytes
+from factories import nifti_bytes, source_options
 
-from nifti2parquet.errors import InputError, OptionError
-from nifti2parquet.sources import SourceOptions, read_source
+from nifti2parquet.common.errors import InputError, OptionError
+from nifti2parquet.common.rows import SourceRows
+from nifti2parquet.sources import read_source
 from nifti2parquet.sources.bids.rules import bids_rules
-from nifti2parquet.sources.rows import SourceRows
 
 SNAKE = re.compile(r"^[a-z_][a-z0-9_]*$")
 
 
 def read(tree: BidsTree, **options: Any) -> SourceRows:
-    return read_source(str(tree.root), SourceOptions(**options))
+    return read_source(str(tree.root), source_options(**options))
 
 
 def table(rows: SourceRows) -> list[dict[str, Any]]:
@@ -142,7 +142,7 @@ def test_image_columns_are_ordered_by_the_bids_schema(tmp_path: Path) -> None:
     t.image("sub-01/mrs/sub-01_svs.nii.gz")
     t.image("sub-01/func/sub-01_task-rest_bold.nii.gz")
     rows = read(t)
-    images = [c.name for c in rows.columns if c.kind == "image"]
+    images = [c.name for c in rows.columns if c.content == "image"]
     in_schema_order = sorted(anat, key=bids_rules().image_suffixes["anat"].index)
     assert in_schema_order != sorted(anat)  # the old lists left them unranked: alphabetical
     expected = ["t1w", *(s.lower() for s in in_schema_order), "bold_rest", "svs", "localizer"]
@@ -151,9 +151,9 @@ def test_image_columns_are_ordered_by_the_bids_schema(tmp_path: Path) -> None:
 
 def test_list_only_when_a_row_has_several(tmp_path: Path) -> None:
     t = small_tree(tmp_path)
-    assert column(read(t, rows="session"), "t1w").kind == "image"
-    assert column(read(t, rows="subject"), "t1w").kind == "image_list"  # sub-01: two sessions
-    assert column(read(t, rows="file"), "image").kind == "image"
+    assert column(read(t, rows="session"), "t1w").content == "image"
+    assert column(read(t, rows="subject"), "t1w").content == "image_list"  # sub-01: two sessions
+    assert column(read(t, rows="file"), "image").content == "image"
 
 
 def test_reading_twice_gives_the_same_rows(tmp_path: Path) -> None:

@@ -9,14 +9,15 @@ from typing import Any
 import pyarrow as pa
 from bids_factory import BidsTree
 from bidsschematools.schema import load_schema
+from factories import source_options
 
-from nifti2parquet.sources import SourceOptions, read_source
+from nifti2parquet.sources import read_source
 from nifti2parquet.sources.bids.sidecars import TYPED_FIELDS
 
 
 def files(tree: BidsTree, **options: Any) -> dict[str, dict[str, Any]]:
     """The file layout's rows by path, as plain dicts, plus the warnings."""
-    rows = read_source(str(tree.root), SourceOptions(rows="file", **options))
+    rows = read_source(str(tree.root), source_options(rows="file", **options))
     names = [c.name for c in rows.columns]
     out = {row[names.index("path")]: dict(zip(names, row)) for row in rows.rows}
     out["_warnings"] = {p.path: p.message for p in rows.warnings}  # type: ignore[assignment]

@@ -11,10 +11,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from factories import subject_table, tree_bytes
+from factories import build_options, subject_table, tree_bytes
 from s3server import KEY, SECRET, S3Server
 
-from nifti2parquet import BuildOptions, Storage, build
+from nifti2parquet import Storage, build
 
 BUCKET = "openneuro.test"
 OPTIONS = dict(max_shard_size=20_000, row_group_size=8_000, workers=1)
@@ -67,7 +67,7 @@ def local(tmp_path_factory: pytest.TempPathFactory, s3: S3Server) -> tuple[Path,
     data = subject_table(root, subjects=6, runs=[1, 2, 0, 1, 3, 1], missing_t1w=[3])
     upload_tree(s3, root, "table")
     out = tmp_path_factory.mktemp("s3local") / "out"
-    build(str(data.table), str(out), BuildOptions(**OPTIONS))
+    build(str(data.table), str(out), build_options(**OPTIONS))
     return data.table, tree_bytes(out)
 
 
@@ -81,7 +81,7 @@ def test_table_on_s3_builds_like_local(
     result = build(
         f"s3://{BUCKET}/table/participants.csv",
         str(tmp_path / "out"),
-        BuildOptions(**OPTIONS, storage=storage),
+        build_options(**OPTIONS, storage=storage),
     )
     assert result.num_images == 5 + 8 and not result.left_out  # 5 T1w, 8 BOLD runs
     assert tree_bytes(tmp_path / "out") == expected
@@ -104,7 +104,7 @@ def test_anonymous_is_used_when_no_credentials_exist(monkeypatch: pytest.MonkeyP
 def test_output_on_s3_equals_local_output(s3: S3Server, local, tmp_path: Path) -> None:
     table, expected = local
     storage = Storage({"endpoint_url": s3.url, "key": KEY, "secret": SECRET})
-    result = build(str(table), f"s3://{BUCKET}/out1", BuildOptions(**OPTIONS, storage=storage))
+    result = build(str(table), f"s3://{BUCKET}/out1", build_options(**OPTIONS, storage=storage))
     assert result.verify and result.verify["ok"]
     download_tree(s3, "out1", tmp_path / "got")
     assert tree_bytes(tmp_path / "got") == expected
@@ -119,10 +119,10 @@ def test_parts_writing_to_s3_then_finalize(s3: S3Server, local, tmp_path: Path) 
         build(
             str(table),
             f"s3://{BUCKET}/out2",
-            BuildOptions(**OPTIONS, storage=storage, part=(index, 2)),
+            build_options(**OPTIONS, storage=storage, part=(index, 2)),
         )
     build(
-        str(table), f"s3://{BUCKET}/out2", BuildOptions(**OPTIONS, storage=storage, finalize=True)
+        str(table), f"s3://{BUCKET}/out2", build_options(**OPTIONS, storage=storage, finalize=True)
     )
     download_tree(s3, "out2", tmp_path / "got")
     assert tree_bytes(tmp_path / "got") == expected
@@ -138,7 +138,7 @@ def bids_local(tmp_path_factory: pytest.TempPathFactory, s3: S3Server) -> tuple[
         link.unlink()  # an object store holds no symlinks: both builds must see the same files
     upload_tree(s3, tree.root, "bids")
     out = tmp_path_factory.mktemp("s3bidslocal") / "out"
-    build(str(tree.root), str(out), BuildOptions(**OPTIONS, on_error="skip"))
+    build(str(tree.root), str(out), build_options(**OPTIONS, on_error="skip"))
     return tree.root, tree_bytes(out)
 
 
@@ -152,7 +152,7 @@ def test_bids_tree_on_s3_builds_like_local(
     result = build(
         f"s3://{BUCKET}/bids",
         str(tmp_path / "out"),
-        BuildOptions(**OPTIONS, on_error="skip", storage=storage),
+        build_options(**OPTIONS, on_error="skip", storage=storage),
     )
     assert tree_bytes(tmp_path / "out") == expected
     files = sum(1 for p in root.rglob("*") if p.is_file())

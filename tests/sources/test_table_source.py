@@ -10,9 +10,9 @@ import pyarrow.parquet as pq
 import pytest
 from factories import subject_table, write_nifti
 
-from nifti2parquet.errors import InputError, OptionError
-from nifti2parquet.sources.fsio import Storage
-from nifti2parquet.sources.rows import ImageRef
+from nifti2parquet.common.errors import InputError, OptionError
+from nifti2parquet.common.rows import FileRef
+from nifti2parquet.common.storage import Storage
 from nifti2parquet.sources.table import read_table_source
 
 
@@ -24,7 +24,7 @@ def read(path: Path, **kw):
 def test_every_format_gives_the_same_rows(tmp_path: Path, fmt: str) -> None:
     data = subject_table(tmp_path, subjects=3, runs=[2, 1, 0], missing_t1w=[1], fmt=fmt)
     rows = read(data.table)
-    kinds = {c.name: c.kind for c in rows.columns}
+    kinds = {c.name: c.content for c in rows.columns}
     assert kinds == {
         "subject_id": "value",
         "t1w": "image",
@@ -35,7 +35,7 @@ def test_every_format_gives_the_same_rows(tmp_path: Path, fmt: str) -> None:
     by_name = {c.name: i for i, c in enumerate(rows.columns)}
     t1w = [row[by_name["t1w"]] for row in rows.rows]
     bold = [row[by_name["bold"]] for row in rows.rows]
-    assert isinstance(t1w[0], ImageRef) and t1w[1] is None and isinstance(t1w[2], ImageRef)
+    assert isinstance(t1w[0], FileRef) and t1w[1] is None and isinstance(t1w[2], FileRef)
     assert [len(b) for b in bold] == [2, 1, 0]  # [] stays an empty list
     assert t1w[0].url == str(tmp_path / "images" / "sub-01_T1w.nii.gz")  # resolved vs the table
     assert t1w[0].name == "images/sub-01_T1w.nii.gz"  # stored as the table wrote it
@@ -55,7 +55,7 @@ def test_text_cells_are_typed_sensibly(tmp_path: Path) -> None:
         "010,b.nii.gz,n/a,2,False,B,,x\n"
     )
     rows = read(tmp_path / "t.csv")
-    types = {c.name: c.arrow_type for c in rows.columns if c.kind == "value"}
+    types = {c.name: c.arrow_type for c in rows.columns if c.content == "value"}
     assert types == {
         "id": pa.string(),
         "n": pa.int64(),
@@ -83,7 +83,7 @@ def test_parquet_lists_and_types_are_kept(tmp_path: Path) -> None:
     )
     pq.write_table(table, tmp_path / "t.parquet")
     rows = read(tmp_path / "t.parquet")
-    kinds = {c.name: (c.kind, c.arrow_type) for c in rows.columns}
+    kinds = {c.name: (c.content, c.arrow_type) for c in rows.columns}
     assert kinds["scan"] == ("image_list", None)
     assert kinds["c"] == ("image", None)
     assert kinds["weight"] == ("value", pa.int32())
@@ -98,9 +98,9 @@ def test_image_column_can_be_named(tmp_path: Path) -> None:
     (tmp_path / "scan.bin").write_bytes(b"x")
     (tmp_path / "t.csv").write_text("img,other\na.nii.gz,scan.bin\n")
     rows = read(tmp_path / "t.csv")
-    assert [c.kind for c in rows.columns] == ["image", "value"]
+    assert [c.content for c in rows.columns] == ["image", "value"]
     rows = read(tmp_path / "t.csv", image_columns=["img", "other"])
-    assert [c.kind for c in rows.columns] == ["image", "image"]
+    assert [c.content for c in rows.columns] == ["image", "image"]
     with pytest.raises(OptionError, match="no such column"):
         read(tmp_path / "t.csv", image_columns=["nope"])
 
@@ -110,7 +110,7 @@ def test_mixed_column_is_text_with_a_warning(tmp_path: Path) -> None:
     (tmp_path / "t.csv").write_text("img,x\na.nii.gz,notes.txt\nb.txt,1\n")
     (tmp_path / "t2.csv").write_text("img,x\na.nii.gz,y.nii\n,oops\n")
     rows = read(tmp_path / "t2.csv")
-    assert [c.kind for c in rows.columns] == ["image", "value"]
+    assert [c.content for c in rows.columns] == ["image", "value"]
     assert any("1 NIfTI paths and 1 other values" in w.message for w in rows.warnings)
 
 

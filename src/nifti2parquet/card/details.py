@@ -6,27 +6,22 @@ A BIDS source says most of it itself (``dataset_description.json``, the README,
 descriptions. The build's options fill in (and, when given, override) what the source says, and
 the result is recorded in the manifest, so ``push`` renders the same card.
 
-Column descriptions come from a JSON data dictionary in the BIDS style of ``participants.json``:
-``{"age": {"Description": "Age at scan", "Units": "years"}, "group": "patient or control"}``. A
-table's own sidecar (``participants.json`` next to ``participants.csv``) is read when no file is
-given.
+Column descriptions come from a data dictionary (:mod:`nifti2parquet.common.data_dictionary`):
+the source's own (a BIDS dataset's, a table's sidecar), then the one ``--column-descriptions``
+names.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import datetime
-import json
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from ..errors import OptionError, os_reason
-from ..shards.manifest import info_dict
-from ..sources.bids.tables import describe
-from ..sources.fsio import Storage, is_remote
-from ..sources.rows import Column, DatasetInfo
+from ..common.data_dictionary import with_descriptions
+from ..common.errors import OptionError, os_reason
+from ..common.rows import Column, DatasetInfo
 
 
 @dataclass(frozen=True)
@@ -41,7 +36,7 @@ class CardDetails:
     column_descriptions: str = ""  # a JSON data dictionary (path or URL)
 
 
-def card_info(info: DatasetInfo, details: CardDetails) -> dict[str, Any]:
+def card_info(info: DatasetInfo, details: CardDetails) -> DatasetInfo:
     """The source's DatasetInfo with the user's details on top, as the manifest records it (with
     the year of the build, for the BibTeX entry)."""
     given = {
@@ -50,60 +45,26 @@ def card_info(info: DatasetInfo, details: CardDetails) -> dict[str, Any]:
         "description": details.description.strip(),
         "citation": details.citation.strip(),
     }
-    merged = dataclasses.replace(info, **{k: v for k, v in given.items() if v})
-    data = info_dict(merged)
-    data["license_name"] = details.license_name.strip()
-    data["year"] = str(datetime.date.today().year)
-    return data
+    return dataclasses.replace(
+        info,
+        **{k: v for k, v in given.items() if v},
+        license_name=details.license_name.strip(),
+        year=str(datetime.date.today().year),
+    )
 
 
 def described_columns(
-    columns: Sequence[Column], source: str, path: str, storage: Storage
+    columns: Sequence[Column], dictionary: dict[str, Any], path: str
 ) -> tuple[Column, ...]:
-    """The columns with the descriptions of the data dictionary at ``path`` (or of the table's
-    own sidecar ``NAME.json`` when ``path`` is empty and there is one)."""
-    dictionary = read_dictionary(path or _sidecar(source), storage, required=bool(path))
-    if not dictionary:
-        return tuple(columns)
+    """The columns with the descriptions of the user's data dictionary (read from ``path``,
+    ``--column-descriptions``): every name it describes must be a column."""
     unknown = sorted(set(dictionary) - {c.name for c in columns})
-    if unknown and path:
+    if unknown:
         raise OptionError(
             f"{path}: describes no such column: {', '.join(unknown)} "
             f"(columns: {', '.join(c.name for c in columns)})"
         )
-    return tuple(
-        dataclasses.replace(c, description=describe(dictionary[c.name]) or c.description)
-        if c.name in dictionary
-        else c
-        for c in columns
-    )
-
-
-def _sidecar(source: str) -> str:
-    """``participants.csv`` → ``participants.json`` (tables only; BIDS reads its own)."""
-    match = re.match(r"(.+)\.(csv|tsv|parquet|jsonl|ndjson)$", source, re.IGNORECASE)
-    return f"{match.group(1)}.json" if match and not is_remote(source) else ""
-
-
-def read_dictionary(path: str, storage: Storage, required: bool) -> dict[str, Any]:
-    if not path:
-        return {}
-    try:
-        with storage.open(path) as f:
-            text = f.read().decode("utf-8-sig")
-    except FileNotFoundError:
-        if required:
-            raise OptionError(f"{path}: no such file (--column-descriptions)") from None
-        return {}
-    except OSError as exc:
-        raise OptionError(f"{path}: cannot read ({os_reason(exc)})") from None
-    try:
-        data = json.loads(text)
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise OptionError(f"{path}: not valid JSON ({exc})") from None
-    if not isinstance(data, dict):
-        raise OptionError(f"{path}: not a JSON object of column name → description")
-    return data
+    return with_descriptions(columns, dictionary)
 
 
 def text_or_file(value: str, option: str) -> str:

@@ -28,11 +28,11 @@ import re
 from collections.abc import Sequence
 from typing import Any
 
+from ..common.nifti import GZIP_MAGIC, quiet_nibabel
+from ..common.rows import FileRef, SourceRows
+from ..common.storage import Storage
 from ..shards.manifest import Manifest
 from ..shards.output import OutputFolder
-from ..sources.fsio import Storage
-from ..sources.nifti import GZIP_MAGIC, quiet_nibabel
-from ..sources.rows import ImageRef, SourceRows
 
 PREVIEWS = "previews"
 IMAGES_PER_COLUMN = 3
@@ -45,12 +45,12 @@ def preview_path(split: str, column: str) -> str:
     return f"{PREVIEWS}/{split}/{re.sub(r'[^A-Za-z0-9._-]+', '_', column)}.png"
 
 
-def representative(images: Sequence[ImageRef], n: int = IMAGES_PER_COLUMN) -> list[ImageRef]:
+def representative(images: Sequence[FileRef], n: int = IMAGES_PER_COLUMN) -> list[FileRef]:
     """The first, middle and last images (distinct files), in row order."""
     if not images:
         return []
     picks = sorted({0, len(images) // 2, len(images) - 1})[:n]
-    chosen: list[ImageRef] = []
+    chosen: list[FileRef] = []
     for i in picks:
         if images[i].url not in {c.url for c in chosen}:
             chosen.append(images[i])
@@ -72,7 +72,7 @@ def make_previews(
 
 
 def _column_preview(
-    output: OutputFolder, split: str, column: str, images: list[ImageRef], storage: Storage
+    output: OutputFolder, split: str, column: str, images: list[FileRef], storage: Storage
 ) -> dict[str, Any]:
     slices, shown, notes = [], [], []
     for image in representative(images):
@@ -184,16 +184,16 @@ def check_previews(output: OutputFolder, manifest: Manifest) -> tuple[list[tuple
     how many were checked."""
     problems, checked = [], 0
     for record in manifest.previews:
-        if not record.get("path"):
+        if not record.path:
             continue
         checked += 1
-        if not output.exists(record["path"]):
-            problems.append((record["path"], "preview missing (the card links to it)"))
+        if not output.exists(record.path):
+            problems.append((record.path, "preview missing (the card links to it)"))
             continue
-        with output.open_read(record["path"]) as f:
+        with output.open_read(record.path) as f:
             digest = hashlib.sha256(f.read()).hexdigest()
-        if digest != record["sha256"]:
-            problems.append((record["path"], "differs from the preview the build drew"))
+        if digest != record.sha256:
+            problems.append((record.path, "differs from the preview the build drew"))
     return problems, checked
 
 
@@ -210,13 +210,13 @@ def previews_section(manifests: Sequence[Manifest]) -> str:
     several = len(manifests) > 1
     for manifest in manifests:
         for record in manifest.previews:
-            title = f"`{record['column']}`" + (f" ({manifest.split})" if several else "")
+            title = f"`{record.column}`" + (f" ({manifest.split})" if several else "")
             lines.append(f"### {title}\n")
-            if record.get("path"):
-                lines.append(f"![{record['column']}]({record['path']})\n")
-                shown = ", ".join(f"`{name}`" for name in record["images"])
+            if record.path:
+                lines.append(f"![{record.column}]({record.path})\n")
+                shown = ", ".join(f"`{name}`" for name in record.images)
                 lines.append(f"Shown: {shown}.\n")
             else:
                 lines.append("No preview: none of the images chosen could be decoded.\n")
-            lines += [f"Note: {note}\n" for note in record.get("notes", [])]
+            lines += [f"Note: {note}\n" for note in record.notes]
     return "\n".join(lines)

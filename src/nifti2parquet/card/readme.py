@@ -9,23 +9,24 @@ deterministic and ``push`` can re-render it with the real repo id.
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Sequence
 from typing import Any
 
 import yaml
 
-from ..errors import is_filtered
+from ..common.errors import is_filtered
+from ..common.files_config import FILE_COLUMNS, FILES_CONFIG
+from ..common.rows import DatasetInfo
+from ..common.schema import features_dict, features_yaml
+from ..common.units import count, format_size
 from ..shards.manifest import Manifest
-from ..sources.dataset_files import FILE_COLUMNS, FILES_CONFIG
-from ..sources.schema import features_dict, features_yaml
-from ..units import count, format_size
 from .previews import previews_section
+from .privacy_section import privacy_section
+from .usage import files_section, load_snippets
 
 README = "README.md"
 PLACEHOLDER_REPO = "USER/DATASET"
-MIN_DATASETS = "4.4"
 
 _LICENSES = [
     (r"^(cc0|cc-?0|cc0[ -]?1\.0|public domain dedication|creative commons zero)", "cc0-1.0"),
@@ -87,15 +88,13 @@ def render_card(
 def _yaml_header(manifests: Sequence[Manifest], license: str) -> str:
     first = manifests[0]
     info = first.info
-    written = license or info.get("license", "")
+    written = license or info.license
     header: dict[str, Any] = {"license": hub_license(written)}
     if header["license"] == "other":  # the Hub asks for a name when it has no identifier
-        header["license_name"] = license_slug(info.get("license_name") or written)
-    if info.get("title"):
-        header["pretty_name"] = info["title"]
-    tags = ["nifti", "medical", "neuroimaging", "mri"] + (
-        ["bids"] if info.get("bids_version") else []
-    )
+        header["license_name"] = license_slug(info.license_name or written)
+    if info.title:
+        header["pretty_name"] = info.title
+    tags = ["nifti", "medical", "neuroimaging", "mri"] + (["bids"] if info.bids_version else [])
     header["tags"] = tags
     header["size_categories"] = [size_category(sum(m.num_rows for m in manifests))]
     images = {
@@ -148,17 +147,17 @@ def _body(manifests: Sequence[Manifest], repo_id: str | None, prose: str) -> str
     first = manifests[0]
     info = first.info
     repo = repo_id or PLACEHOLDER_REPO
-    parts = [f"# {info.get('title') or _default_title(repo_id)}\n"]
-    if info.get("description"):
-        parts.append(info["description"].strip() + "\n")
+    parts = [f"# {info.title or _default_title(repo_id)}\n"]
+    if info.description:
+        parts.append(info.description.strip() + "\n")
     if prose.strip():
         parts.append(prose.strip() + "\n")
     parts.append(_contents(manifests))
     parts += [previews_section(manifests)] if any(m.previews for m in manifests) else []
-    parts += [_bids_section(manifests)] if info.get("bids_version") or _bids_kinds(info) else []
+    parts += [_bids_section(manifests)] if info.bids_version or info.image_columns else []
     parts.append(_schema_table(first))
-    parts.append(_snippets(first, repo))
-    parts += [_files_section(manifests, repo)] if any(m.files for m in manifests) else []
+    parts.append(load_snippets(first, repo))
+    parts += [files_section(manifests, repo)] if any(m.files for m in manifests) else []
     parts += [_left_out(manifests)] if any(m.left_out for m in manifests) else []
     parts += [_citation(info)] if _has_citation(info) else []
     parts.append(privacy_section(manifests))
@@ -192,9 +191,9 @@ def _contents(manifests: Sequence[Manifest]) -> str:
 def _schema_table(manifest: Manifest) -> str:
     lines = ["## Schema\n", "| column | type | description |", "|---|---|---|"]
     for column in manifest.columns:
-        feature = manifest.features[column["name"]]
-        description = column["description"] or _IMAGE_WORDS.get(column["kind"], "")
-        lines.append(f"| `{column['name']}` | {_type_label(feature)} | {description} |")
+        feature = manifest.features[column.name]
+        description = column.description or _IMAGE_WORDS.get(column.content, "")
+        lines.append(f"| `{column.name}` | {_type_label(feature)} | {description} |")
     blanked = " (but the header text blanked on purpose: see Privacy checks)"
     return (
         "\n".join(lines) + "\n\nEach image is stored as the original file's exact bytes "
@@ -215,98 +214,6 @@ def _type_label(feature: Any) -> str:
     if kind == "Value":
         return f"`{feature['dtype']}`"
     return "`struct`"
-
-
-def _snippets(manifest: Manifest, repo: str) -> str:
-    images = [c["name"] for c in manifest.columns if c["kind"] in ("image", "image_list")]
-    image = images[0] if images else "image"
-    excluded = ", ".join(images or [image])
-    dropped = ", ".join(f'"{name}"' for name in images or [image])
-    is_list = any(c["name"] == image and c["kind"] == "image_list" for c in manifest.columns)
-    access = f'row["{image}"][0]' if is_list else f'row["{image}"]'
-    first = max(0, manifest.first_row_per_column.get(image, 0))  # a row that has this image
-    split = manifest.split
-    return f"""## Load it
-
-Needs `datasets>={MIN_DATASETS}` and `nibabel` (older `datasets` fail with "Feature type 'Nifti' not
-found"). Images decode to `nibabel.Nifti1Image`.
-
-```python
-from datasets import load_dataset
-
-ds = load_dataset("{repo}", split="{split}")
-row = ds[{first}]
-img = {access}                       # a nibabel Nifti1Image
-print(img.shape, img.header.get_zooms())
-voxels = img.get_fdata()
-```
-
-Stream it without downloading everything: `load_dataset("{repo}", split="{split}", streaming=True)`.
-
-DuckDB (filter on metadata without decoding any image):
-
-```sql
-SELECT * EXCLUDE ({excluded})
-FROM 'hf://datasets/{repo}/data/{split}-*.parquet'
-LIMIT 10;
-```
-
-Polars:
-
-```python
-import polars as pl
-
-df = pl.scan_parquet("hf://datasets/{repo}/data/{split}-*.parquet").drop([{dropped}]).collect()
-```
-
-Without `datasets` (any Parquet reader plus nibabel):
-
-```python
-import gzip, nibabel as nib, pyarrow.parquet as pq
-
-cell = pq.read_table("data/{split}-00000-of-{len(manifest.shards):05d}.parquet",
-                     columns=["{image}"]).column(0)[0].as_py()
-raw = {"cell[0]['bytes']" if is_list else "cell['bytes']"}
-img = nib.Nifti1Image.from_bytes(gzip.decompress(raw) if raw[:2] == b"\\x1f\\x8b" else raw)
-```
-"""
-
-
-def _files_section(manifests: Sequence[Manifest], repo: str) -> str:
-    """The two ways to get the data: rows for ML, the dataset's own files for BIDS tools."""
-    files = [m.files for m in manifests if m.files]
-    total = sum(f.num_files for f in files)
-    stored = count(sum(f.stored for f in files), "file")
-    size = format_size(sum(f.stored_bytes for f in files))
-    split = manifests[0].split
-    bids = bool(manifests[0].info.get("bids_version"))
-    what = "events, sidecars as written, participants, README..." if bids else "the table itself"
-    tree, tools = (
-        ("the BIDS tree", "fMRIPrep, MRIQC and other BIDS apps")
-        if bids
-        else (
-            "the files",
-            "any tool",
-        )
-    )
-    command = f"nifti2parquet export {repo} {'ds/ --subject 01' if bids else 'files/'}"
-    filtered = (
-        "A filtered export fetches only the selected subjects' bytes (HTTP range requests) and "
-        "still writes the dataset-level files, so it is a valid BIDS dataset.\n"
-        if bids
-        else ""
-    )
-    return (
-        f"## Every file, and {tree} back\n\n"
-        f"The `{FILES_CONFIG}` config lists every file of the dataset ({total:,}) with its "
-        f"`path`, `size` and `sha256`. It holds the bytes of the {stored} that are not images "
-        f"in the rows ({size}: {what}) and points the images to their rows "
-        f"(`stored` = `data`).\n\n"
-        f'```python\nfiles = load_dataset("{repo}", "{FILES_CONFIG}", split="{split}")\n```\n\n'
-        f"Get {tree} back, every file at its original path and byte for byte (the sha256 of "
-        f"each file is checked as it is written), for {tools}:\n\n"
-        f"```\npip install nifti2parquet\n{command}\n```\n\n{filtered}"
-    )
 
 
 def _left_out(manifests: Sequence[Manifest]) -> str:
@@ -331,34 +238,8 @@ def _left_out(manifests: Sequence[Manifest]) -> str:
     return "\n".join(lines) + "\n"
 
 
-_FILTER_FLAGS = {
-    "subjects": "--subject",
-    "sessions": "--session",
-    "datatypes": "--datatype",
-    "suffixes": "--suffix",
-    "tasks": "--task",
-}
-
-
 def _selection(manifest: Manifest) -> str:
-    source = manifest.options.get("source") or {}
-    flags = [
-        f"{flag} {value}" for key, flag in _FILTER_FLAGS.items() for value in source.get(key) or []
-    ]
-    return " ".join(flags) or "filters"
-
-
-def _extra(info: dict[str, Any]) -> dict[str, str]:
-    """``DatasetInfo.extra`` pairs (a list of pairs once read back from the manifest)."""
-    return {str(k): str(v) for k, v in info.get("extra") or []}
-
-
-def _bids_kinds(info: dict[str, Any]) -> list[dict[str, Any]]:
-    try:
-        kinds = json.loads(_extra(info).get("bids_kinds", "[]"))
-    except ValueError:
-        return []
-    return kinds if isinstance(kinds, list) else []
+    return " ".join(manifest.settings.source.selection.flags()) or "filters"
 
 
 _LAYOUT_WORDS = {"session": "session", "subject": "subject", "file": "image file"}
@@ -367,15 +248,15 @@ _LAYOUT_WORDS = {"session": "session", "subject": "subject", "file": "image file
 def _bids_section(manifests: Sequence[Manifest]) -> str:
     """Where the data came from: BIDS version, row layout, and what each image column holds."""
     info = manifests[0].info
-    extra = _extra(info)
-    version = f" (BIDS version {info['bids_version']})" if info.get("bids_version") else ""
+    extra = dict(info.extra)
+    version = f" (BIDS version {info.bids_version})" if info.bids_version else ""
     lines = ["## BIDS\n", f"Built from a BIDS dataset{version}."]
-    layout = extra.get("bids_layout")
+    layout = info.layout
     if layout:
         lines[-1] += f" One row per {_LAYOUT_WORDS.get(layout, layout)} (`--rows {layout}`); "
         lines[-1] += _LAYOUT_COLUMNS.get(layout, _LAYOUT_COLUMNS["session"])
     lines.append("")
-    kinds = _bids_kinds(info)
+    kinds = info.image_columns
     if kinds:
         first = "`kind`" if layout == "file" else "column"
         lines += [
@@ -383,13 +264,12 @@ def _bids_section(manifests: Sequence[Manifest]) -> str:
             "|---|---:|---:|---|---|---|---|",
         ]
         for k in kinds:
-            list_note = " (list)" if k.get("list") and layout != "file" else ""
-            name = f"`{k.get('column')}`" + list_note
-            files, rows = _column_counts(manifests, str(k.get("column")))
+            list_note = " (list)" if k.is_list and layout != "file" else ""
+            files, rows = _column_counts(manifests, k.column)
             lines.append(
-                f"| {name} | {files:,} | {rows:,} | "
-                f"{', '.join(d for d in k.get('datatypes', []) if d)} | {k.get('suffix', '')} | "
-                f"{k.get('task', '')} | {k.get('pipeline', '')} |"
+                f"| `{k.column}`{list_note} | {files:,} | {rows:,} | "
+                f"{', '.join(d for d in k.datatypes if d)} | {k.suffix} | {k.task} | "
+                f"{k.pipeline} |"
             )
         lines.append("")
     for key, label in (
@@ -427,28 +307,26 @@ def _column_counts(manifests: Sequence[Manifest], column: str) -> tuple[int, int
     return files, rows
 
 
-def _has_citation(info: dict[str, Any]) -> bool:
-    return any(
-        info.get(k) for k in ("citation", "doi", "acknowledgements", "references", "authors")
-    )
+def _has_citation(info: DatasetInfo) -> bool:
+    return any((info.citation, info.doi, info.acknowledgements, info.references, info.authors))
 
 
-def _citation(info: dict[str, Any]) -> str:
+def _citation(info: DatasetInfo) -> str:
     lines = ["## Citation\n"]
-    if info.get("authors"):
-        lines.append("Authors: " + ", ".join(info["authors"]) + "\n")
-    if info.get("doi"):
-        lines.append(f"DOI: {info['doi']}\n")
-    citation = info.get("citation", "").strip()
+    if info.authors:
+        lines.append("Authors: " + ", ".join(info.authors) + "\n")
+    if info.doi:
+        lines.append(f"DOI: {info.doi}\n")
+    citation = info.citation.strip()
     if citation and not _is_bibtex(citation):
         lines.append("How to cite:\n\n" + citation + "\n")
-    if info.get("acknowledgements"):
-        lines.append("Acknowledgements: " + info["acknowledgements"].strip() + "\n")
-    if info.get("references"):
-        lines.append("References:\n\n" + "\n".join(f"- {r}" for r in info["references"]) + "\n")
+    if info.acknowledgements:
+        lines.append("Acknowledgements: " + info.acknowledgements.strip() + "\n")
+    if info.references:
+        lines.append("References:\n\n" + "\n".join(f"- {r}" for r in info.references) + "\n")
     if _is_bibtex(citation):
         lines.append("BibTeX:\n\n```bibtex\n" + citation + "\n```\n")
-    elif info.get("title") and (info.get("doi") or info.get("authors")):
+    elif info.title and (info.doi or info.authors):
         lines.append("BibTeX:\n\n```bibtex\n" + _bibtex(info) + "\n```\n")
     return "\n".join(lines)
 
@@ -457,14 +335,14 @@ def _is_bibtex(text: str) -> bool:
     return bool(re.match(r"@\w+\s*\{", text))
 
 
-def _bibtex(info: dict[str, Any]) -> str:
-    doi = re.sub(r"^(doi:|https?://(dx\.)?doi\.org/)", "", info.get("doi", ""), flags=re.I)
-    key = re.sub(r"[^0-9a-z]+", "_", (doi or info["title"]).lower()).strip("_") or "dataset"
-    fields = [("title", "{" + info["title"] + "}")]
-    if info.get("authors"):
-        fields.append(("author", " and ".join(info["authors"])))
-    if info.get("year"):
-        fields.append(("year", str(info["year"])))
+def _bibtex(info: DatasetInfo) -> str:
+    doi = re.sub(r"^(doi:|https?://(dx\.)?doi\.org/)", "", info.doi, flags=re.I)
+    key = re.sub(r"[^0-9a-z]+", "_", (doi or info.title).lower()).strip("_") or "dataset"
+    fields = [("title", "{" + info.title + "}")]
+    if info.authors:
+        fields.append(("author", " and ".join(info.authors)))
+    if info.year:
+        fields.append(("year", info.year))
     if doi:
         fields += [("doi", doi), ("url", f"https://doi.org/{doi}")]
     body = ",\n".join(f"  {name} = {{{value}}}" for name, value in fields)
@@ -473,7 +351,7 @@ def _bibtex(info: dict[str, Any]) -> str:
 
 def _provenance(manifests: Sequence[Manifest]) -> str:
     tools = manifests[0].tools
-    limit = manifests[0].options.get("max_shard_size", 0)
+    limit = manifests[0].settings.max_shard_size
     over = sum(1 for m in manifests for s in m.shards if s.size > limit)
     shards = f"every shard is at most {format_size(limit)} on disk" + (
         f" but {over} that hold a single larger row" if over else ""
@@ -482,81 +360,9 @@ def _provenance(manifests: Sequence[Manifest]) -> str:
         "## How it was made\n\n"
         f"Built with nifti2parquet {tools.get('nifti2parquet', '')} "
         f"(pyarrow {tools.get('pyarrow', '')}): {shards}, row groups hold about "
-        f"{format_size(manifests[0].options.get('row_group_size', 0))}, and every image's sha256 "
+        f"{format_size(manifests[0].settings.row_group_size)}, and every image's sha256 "
         f"is recorded and checked.\n"
     )
-
-
-def privacy_section(manifests: Sequence[Manifest]) -> str:
-    """What the privacy preflight scanned and found (kinds and counts, never a value), the
-    defacing statement, and what was left out or changed on purpose."""
-    records = [m.privacy for m in manifests if m.privacy.get("scanned")]
-    lines = ["## Privacy checks\n"]
-    if not records:
-        lines.append("No privacy scan was recorded for this build.\n")
-        return "\n".join(lines)
-    images = sum(r.get("images_scanned", 0) for r in records)
-    files = sum(r.get("metadata_files_scanned", 0) for r in records)
-    scanned = (
-        f"Privacy checks: {count(images, 'image')}, {count(files, 'metadata file')} scanned "
-        f"(NIfTI header text and extensions, sidecar JSON, tables, paths)"
-    )
-    kinds: dict[str, dict[str, int]] = {}
-    for r in records:
-        for kind, counts in r.get("kinds", {}).items():
-            for severity, n in counts.items():
-                kinds.setdefault(kind, {}).setdefault(severity, 0)
-                kinds[kind][severity] += n
-    if not kinds:
-        lines.append(scanned + "; no identifying fields found.\n")
-    else:
-        lines += [scanned + "; found (values are not shown):\n", "| kind | identifying | review |"]
-        lines.append("|---|---:|---:|")
-        lines += [
-            f"| {kind} | {c.get('identifying', 0):,} | {c.get('review', 0):,} |"
-            for kind, c in sorted(kinds.items())
-        ]
-        lines.append("")
-    lines += _defacing_lines(records) + _changed_lines(records)
-    lines.append(
-        "This is a preflight of what the files say, not a guarantee of de-identification: "
-        "voxels (faces) and the meaning of free text are not checked.\n"
-    )
-    return "\n".join(lines)
-
-
-def _defacing_lines(records: Sequence[dict[str, Any]]) -> list[str]:
-    total = {k: sum((r.get("defacing") or {}).get(k, 0) for r in records) for k in _DEFACING}
-    if not total["anatomical_images"]:
-        return []
-    line = (
-        f"Defacing of the {total['anatomical_images']:,} anatomical images, as the dataset "
-        f"states it: {total['defaced']:,} defaced, {total['not_defaced']:,} not defaced"
-    )
-    if total["unknown"]:
-        line += f", {total['unknown']:,} unknown (the dataset does not say)"
-    return [line + ".\n"]
-
-
-_DEFACING = ("anatomical_images", "defaced", "not_defaced", "unknown")
-
-
-def _changed_lines(records: Sequence[dict[str, Any]]) -> list[str]:
-    lines = []
-    blanked = sum(r.get("blanked_images", 0) for r in records)
-    if blanked:
-        fields = sorted({f for r in records for f in r.get("blanked_fields", ())})
-        lines.append(
-            f"{blanked:,} images are stored with their NIfTI header text blanked and header "
-            f"extensions dropped on purpose ({', '.join(fields)}); every other byte is the "
-            f"source's, and the sha256 of both is recorded.\n"
-        )
-    left = sorted({f for r in records for f in r.get("excluded_fields", ())})
-    left += sorted({c for r in records for c in r.get("excluded_columns", ())})
-    if left:
-        names = ", ".join(f"`{n}`" for n in left)
-        lines.append(f"Left out of the published metadata on purpose: {names}.\n")
-    return lines
 
 
 def card_repo_id(text: str) -> str | None:

@@ -16,19 +16,23 @@ from typing import Any
 
 import click
 
-from ..errors import N2PError, OptionError, Problem, is_filtered
-from ..sources.fsio import Storage
-from ..startup import keep_pandas_out
-from ..units import parse_size
+from ..common.errors import N2PError, OptionError, Problem, is_filtered
+from ..common.startup import keep_pandas_out
+from .cli_options import (
+    json_option,
+    on_error_option,
+    plan_options,
+    privacy_options,
+    quiet_option,
+    revision_option,
+    selection_from,
+    selection_options,
+    source_options,
+    source_options_from,
+    token_option,
+)
 
 DEBUG_ENV = "NIFTI2PARQUET_DEBUG"
-
-
-def _size(ctx: click.Context, param: click.Parameter, value: str) -> int:
-    try:
-        return parse_size(value)
-    except OptionError as exc:
-        raise click.BadParameter(exc.message) from None
 
 
 def _part(ctx: click.Context, param: click.Parameter, value: str | None) -> tuple[int, int] | None:
@@ -42,23 +46,6 @@ def _part(ctx: click.Context, param: click.Parameter, value: str | None) -> tupl
     if count < 1:
         raise click.BadParameter(f"{value!r}: N must be at least 1")
     return index, count
-
-
-def _selection(kw: dict[str, Any]) -> dict[str, Any]:
-    """The source options given on the command line (see ``sources.SELECTION_FIELDS``)."""
-    from ..sources import SELECTION_FIELDS
-
-    return {name: kw[name] for name in SELECTION_FIELDS}
-
-
-def _storage(pairs: tuple[str, ...]) -> Storage:
-    options: dict[str, Any] = {}
-    for pair in pairs:
-        key, sep, value = pair.partition("=")
-        if not sep:
-            raise OptionError(f"--storage-option {pair!r}: write KEY=VALUE, e.g. anon=true")
-        options[key] = {"true": True, "false": False}.get(value.lower(), value)
-    return Storage(options)
 
 
 def _quiet_hub_logs() -> None:
@@ -121,88 +108,6 @@ def _print_error(exc: N2PError) -> None:
         click.echo(f"  {problem}", err=True)
 
 
-def _source_options(fn: Callable[..., Any]) -> Callable[..., Any]:
-    """Options that say how to read SOURCE (shared by build and inspect)."""
-    options = [
-        click.option(
-            "--image-column",
-            "image_columns",
-            multiple=True,
-            metavar="NAME",
-            help="Table column holding NIfTI paths (repeatable). Default: detected.",
-        ),
-        click.option(
-            "--rows",
-            type=click.Choice(["auto", "session", "subject", "file"]),
-            default="auto",
-            show_default=True,
-            help="BIDS row layout: one row per session, subject or file.",
-        ),
-        click.option(
-            "--derivatives/--no-derivatives",
-            default=True,
-            show_default=True,
-            help="BIDS: include derivatives/<pipeline>/ images as their own columns.",
-        ),
-        click.option(
-            "--subject",
-            "subjects",
-            multiple=True,
-            metavar="GLOB",
-            help="BIDS: only these subjects (repeatable, globs).",
-        ),
-        click.option(
-            "--session",
-            "sessions",
-            multiple=True,
-            metavar="GLOB",
-            help="BIDS: only these sessions.",
-        ),
-        click.option(
-            "--datatype",
-            "datatypes",
-            multiple=True,
-            metavar="GLOB",
-            help="BIDS: only these datatypes (anat, func, dwi, ...).",
-        ),
-        click.option(
-            "--suffix",
-            "suffixes",
-            multiple=True,
-            metavar="GLOB",
-            help="BIDS: only these suffixes (T1w, bold, ...).",
-        ),
-        click.option(
-            "--task", "tasks", multiple=True, metavar="GLOB", help="BIDS: only these tasks."
-        ),
-        click.option(
-            "--exclude-field",
-            "exclude_fields",
-            multiple=True,
-            metavar="KEY",
-            help="Leave this sidecar JSON key out of the published metadata (repeatable).",
-        ),
-        click.option(
-            "--exclude-column",
-            "exclude_columns",
-            multiple=True,
-            metavar="NAME",
-            help="Leave this table column (participants/sessions/scans.tsv, or the table "
-            "source's) out of the published metadata (repeatable).",
-        ),
-        click.option(
-            "--storage-option",
-            "storage_options",
-            multiple=True,
-            metavar="KEY=VALUE",
-            help="fsspec option for remote SOURCE/OUTPUT (e.g. anon=true, endpoint_url=...).",
-        ),
-    ]
-    for option in reversed(options):
-        fn = option(fn)
-    return fn
-
-
 def _card_options(fn: Callable[..., Any]) -> Callable[..., Any]:
     """The card's words (build): a BIDS source gives them itself, a table needs them."""
     options = [
@@ -243,45 +148,23 @@ def _card_options(fn: Callable[..., Any]) -> Callable[..., Any]:
     return fn
 
 
-def _privacy_options(fn: Callable[..., Any]) -> Callable[..., Any]:
-    """Options of the privacy scan (shared by build and inspect)."""
-    options = [
-        click.option(
-            "--privacy-rules",
-            metavar="FILE",
-            default=None,
-            help="YAML file of extra identifying/review field names and patterns.",
-        ),
-        click.option(
-            "--known-identifiers",
-            metavar="FILE",
-            default=None,
-            help="File of participant names or IDs to search for, one per line (never stored "
-            "or printed).",
-        ),
-    ]
-    for option in reversed(options):
-        fn = option(fn)
-    return fn
+def _card_details(kw: dict[str, Any]) -> Any:
+    """The card options as CardDetails (``@FILE`` read here)."""
+    from ..card.details import CardDetails, text_or_file
 
-
-def _card_details(kw: dict[str, Any]) -> dict[str, Any]:
-    """The card options as BuildOptions fields (``@FILE`` read here)."""
-    from ..card.details import text_or_file
-
-    return {
-        "title": kw["title"],
-        "description": text_or_file(kw["description"], "--description"),
-        "citation": text_or_file(kw["citation"], "--citation"),
-        "license_name": kw["license_name"],
-        "column_descriptions": kw["column_descriptions"],
-        "previews": not kw["no_previews"],
-    }
+    return CardDetails(
+        license=kw["license"],
+        title=kw["title"],
+        description=text_or_file(kw["description"], "--description"),
+        citation=text_or_file(kw["citation"], "--citation"),
+        license_name=kw["license_name"],
+        column_descriptions=kw["column_descriptions"],
+    )
 
 
 def _print_privacy(record: dict[str, Any] | None) -> None:
     """The privacy scan's findings (values masked) on stderr."""
-    from ..shards.privacy_record import record_lines
+    from ..preflight.privacy_record import record_lines
 
     if record:
         for line in record_lines(record)[1:]:
@@ -303,22 +186,8 @@ def main() -> None:
 @main.command()
 @click.argument("source")
 @click.argument("output_dir")
-@_source_options
-@click.option("--split", default="train", show_default=True, help="Split name of the shards.")
-@click.option(
-    "--max-shard-size",
-    default="500MB",
-    show_default=True,
-    callback=_size,
-    help="Largest shard file on disk (true bytes).",
-)
-@click.option(
-    "--row-group-size",
-    default="100MB",
-    show_default=True,
-    callback=_size,
-    help="Target bytes per row group (the Hub viewer reads up to ~286 MiB).",
-)
+@source_options
+@plan_options
 @click.option(
     "--workers",
     type=int,
@@ -349,13 +218,7 @@ def main() -> None:
     is_flag=True,
     help="After all --part runs: check every shard is there, write manifest and card.",
 )
-@click.option(
-    "--on-error",
-    type=click.Choice(["fail", "skip"]),
-    default="fail",
-    show_default=True,
-    help="Bad input files: stop before writing, or leave them out.",
-)
+@on_error_option
 @click.option(
     "--check",
     type=click.Choice(["cheap", "deep"]),
@@ -366,9 +229,9 @@ def main() -> None:
 @click.option("--license", default="", help="License for the card (e.g. cc-by-4.0).")
 @click.option("--repo-id", default=None, help="Hub repo id to show in the card's snippets.")
 @_card_options
-@click.option("--quiet", "-q", is_flag=True, help="No progress bars.")
-@click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON on stdout.")
-@_privacy_options
+@quiet_option
+@json_option
+@privacy_options
 @click.option(
     "--blank-nifti-headers",
     is_flag=True,
@@ -378,7 +241,7 @@ def main() -> None:
 @_run
 def build(source: str, output_dir: str, **kw: Any) -> None:
     """Build SOURCE (a table of files or a BIDS folder) into OUTPUT_DIR."""
-    from ..progress import ConsoleReporter
+    from ..common.progress import ConsoleReporter
     from .build import BuildOptions
     from .build import build as run_build
 
@@ -392,23 +255,22 @@ def build(source: str, output_dir: str, **kw: Any) -> None:
             )
         part = (part[0] - base, part[1])
     options = BuildOptions(
+        source=source_options_from(kw),
         split=kw["split"],
         max_shard_size=kw["max_shard_size"],
         row_group_size=kw["row_group_size"],
-        **_selection(kw),
         workers=kw["workers"],
         part=part,
         finalize=kw["finalize"],
         plan_only=kw["plan_only"],
         on_error=kw["on_error"],
         check=kw["check"],
-        license=kw["license"],
         repo_id=kw["repo_id"],
-        storage=_storage(kw["storage_options"]),
+        card=_card_details(kw),
+        previews=not kw["no_previews"],
         blank_nifti_headers=kw["blank_nifti_headers"],
         privacy_rules=kw["privacy_rules"],
         known_identifiers=kw["known_identifiers"],
-        **_card_details(kw),
     )
     result = run_build(source, output_dir, options, ConsoleReporter(kw["quiet"]))
     _print_problems(result.warnings, "warning")
@@ -433,30 +295,29 @@ def build(source: str, output_dir: str, **kw: Any) -> None:
     help="Compare with the source: every image stored once and equal to its file now. "
     "Alone: the source recorded by the build, read with the build's source options.",
 )
-@_source_options
+@source_options
 @click.option("--repo", "repo_id", metavar="REPO_ID", help="Also check this Hub dataset repo.")
-@click.option("--revision", default=None, help="Branch, tag or commit of --repo (default: main).")
-@click.option("--token", default=None, help="Hub token (default: HF_TOKEN or the saved login).")
+@revision_option
+@token_option
 @click.option("--split", "splits", multiple=True, help="Only these splits (default: all built).")
 @click.option(
     "--threads", type=int, default=0, help="Shards checked at once. Default: one per core, max 8."
 )
-@click.option("--quiet", "-q", is_flag=True, help="No progress bars.")
-@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON on stdout.")
+@quiet_option
+@json_option
 @_run
 def verify(output_dir: str, **kw: Any) -> None:
     """Prove OUTPUT_DIR (and its source, and its Hub copy) complete and byte-exact."""
-    from ..checking.verify import VerifyOptions
-    from ..checking.verify import verify as run_verify
-    from ..errors import VerifyError
-    from ..progress import ConsoleReporter
-    from ..sources import SourceOptions
+    from ..common.errors import VerifyError
+    from ..common.progress import ConsoleReporter
+    from ..proof.report import VerifyOptions
+    from ..proof.verify import verify as run_verify
 
     options = VerifyOptions(
         splits=kw["splits"],
         deep=kw["deep"],
         source=kw["source"],
-        source_options=SourceOptions(**_selection(kw), storage=_storage(kw["storage_options"])),
+        source_options=source_options_from(kw),
         repo_id=kw["repo_id"],
         revision=kw["revision"],
         token=kw["token"],
@@ -477,11 +338,11 @@ def verify(output_dir: str, **kw: Any) -> None:
 
 @main.command()
 @click.argument("output_dir", default="nifti2parquet-demo")
-@click.option("--quiet", "-q", is_flag=True, help="No progress bars.")
+@quiet_option
 @_run
 def demo(output_dir: str, quiet: bool) -> None:
     """Build a small dataset from the NIfTI images shipped with nibabel, check it, show it."""
-    from ..progress import ConsoleReporter
+    from ..common.progress import ConsoleReporter
     from .demo import run_demo
 
     for line in run_demo(output_dir, ConsoleReporter(quiet)):
@@ -490,46 +351,25 @@ def demo(output_dir: str, quiet: bool) -> None:
 
 @main.command("inspect")
 @click.argument("source")
-@_source_options
-@click.option("--split", default="train", show_default=True, help="Split name of the shards.")
-@click.option(
-    "--max-shard-size",
-    default="500MB",
-    show_default=True,
-    callback=_size,
-    help="Largest shard file on disk (true bytes), as for build.",
-)
-@click.option(
-    "--row-group-size",
-    default="100MB",
-    show_default=True,
-    callback=_size,
-    help="Target bytes per row group, as for build.",
-)
-@click.option(
-    "--on-error",
-    type=click.Choice(["fail", "skip"]),
-    default="fail",
-    show_default=True,
-    help="Say whether build would stop on bad files (fail) or leave them out (skip).",
-)
-@click.option("--quiet", "-q", is_flag=True, help="No progress bars.")
-@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON on stdout.")
-@_privacy_options
+@source_options
+@plan_options
+@on_error_option
+@quiet_option
+@json_option
+@privacy_options
 @_run
 def inspect_command(source: str, **kw: Any) -> None:
     """Show what build would make of SOURCE (reads headers only, writes nothing)."""
-    from ..progress import ConsoleReporter
+    from ..common.progress import ConsoleReporter
     from .build import BuildOptions
     from .inspect import inspect_source
 
     options = BuildOptions(
+        source=source_options_from(kw),
         split=kw["split"],
         max_shard_size=kw["max_shard_size"],
         row_group_size=kw["row_group_size"],
-        **_selection(kw),
         on_error=kw["on_error"],
-        storage=_storage(kw["storage_options"]),
         privacy_rules=kw["privacy_rules"],
         known_identifiers=kw["known_identifiers"],
     )
@@ -550,7 +390,7 @@ def inspect_command(source: str, **kw: Any) -> None:
     help="Branch to push to (created from main if missing), or refs/pr/N.",
 )
 @click.option("--create-pr", is_flag=True, help="Open a pull request instead of pushing directly.")
-@click.option("--token", default=None, help="Hub token (default: HF_TOKEN or the saved login).")
+@token_option
 @click.option("--message", default=None, help="Commit message (numbered when several commits).")
 @click.option(
     "--files-per-commit",
@@ -561,8 +401,8 @@ def inspect_command(source: str, **kw: Any) -> None:
 )
 @click.option("--dry-run", is_flag=True, help="Print the plan; write nothing, here or on the Hub.")
 @click.option("--no-xet", is_flag=True, help="Upload with plain Git LFS instead of Xet.")
-@click.option("--quiet", "-q", is_flag=True, help="No progress bars.")
-@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON on stdout.")
+@quiet_option
+@json_option
 @click.option(
     "--publish-identifying-data",
     is_flag=True,
@@ -572,9 +412,9 @@ def inspect_command(source: str, **kw: Any) -> None:
 @_run
 def push_command(output_dir: str, repo_id: str, **kw: Any) -> None:
     """Push the build in OUTPUT_DIR to the Hub dataset repo REPO_ID (batched, resumable)."""
+    from ..common.progress import ConsoleReporter
     from ..hub.push import PushOptions
     from ..hub.push import push as run_push
-    from ..progress import ConsoleReporter
 
     options = PushOptions(
         private=kw["private"],
@@ -601,31 +441,28 @@ def push_command(output_dir: str, repo_id: str, **kw: Any) -> None:
 @main.command("export")
 @click.argument("source")
 @click.argument("dest")
-@click.option("--subject", "subjects", multiple=True, metavar="GLOB", help="Only these subjects.")
-@click.option("--session", "sessions", multiple=True, metavar="GLOB", help="Only these sessions.")
-@click.option(
-    "--datatype", "datatypes", multiple=True, metavar="GLOB", help="Only these datatypes."
-)
-@click.option("--suffix", "suffixes", multiple=True, metavar="GLOB", help="Only these suffixes.")
-@click.option("--task", "tasks", multiple=True, metavar="GLOB", help="Only these tasks.")
+@selection_options
 @click.option("--split", default=None, help="Split to export (default: the only one).")
-@click.option("--revision", default=None, help="Hub: branch, tag or commit (default: main).")
-@click.option("--token", default=None, help="Hub token (default: HF_TOKEN or the saved login).")
+@revision_option
+@token_option
 @click.option(
     "--threads", type=click.IntRange(min=1), default=8, show_default=True, help="Reads at once."
 )
-@click.option("--quiet", "-q", is_flag=True, help="No progress bars.")
-@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON on stdout.")
+@quiet_option
+@json_option
 @_run
 def export_command(source: str, dest: str, **kw: Any) -> None:
     """Write the files of SOURCE (an OUTPUT_DIR or a Hub REPO_ID) back into DEST, byte for byte."""
-    from ..progress import ConsoleReporter
+    from ..common.progress import ConsoleReporter
     from .export import ExportOptions
     from .export import export as run_export
 
-    names = ("subjects", "sessions", "datatypes", "suffixes", "tasks", "split", "revision")
     options = ExportOptions(
-        **{name: kw[name] for name in names}, token=kw["token"], threads=kw["threads"]
+        selection=selection_from(kw),
+        split=kw["split"],
+        revision=kw["revision"],
+        token=kw["token"],
+        threads=kw["threads"],
     )
     result = run_export(source, dest, options, ConsoleReporter(kw["quiet"]))
     _print_problems(result.left_out, "left out")

@@ -19,9 +19,11 @@ import shutil
 import sys
 from collections.abc import Iterator
 
-from ..checking.verify import VerifyOptions, verify
-from ..errors import InputError, VerifyError
-from ..progress import Reporter
+from ..card.details import CardDetails
+from ..common.errors import InputError, VerifyError
+from ..common.progress import Reporter
+from ..proof.report import VerifyOptions
+from ..proof.verify import verify
 from ..shards.output import STATE, OutputFolder
 from .build import BuildOptions, build, check_output_free
 
@@ -101,10 +103,7 @@ def run_demo(output_dir: str, reporter: Reporter | None = None) -> Iterator[str]
     check_output_free(output)  # the demo writes only where build would: never over your files
     table = make_demo_table(output.full(DEMO_SOURCE)) if _fresh(output) else None
     table = table or output.full(f"{DEMO_SOURCE}/participants.csv")
-    options = BuildOptions(
-        max_shard_size=1_000_000,
-        row_group_size=500_000,
-        workers=1,
+    card = CardDetails(
         license="other",
         license_name="nibabel test data",
         title="nifti2parquet demo",
@@ -114,6 +113,7 @@ def run_demo(output_dir: str, reporter: Reporter | None = None) -> Iterator[str]
             "(one subject has none), a lesion mask, age and group."
         ),
     )
+    options = BuildOptions(max_shard_size=1_000_000, row_group_size=500_000, workers=1, card=card)
     result = build(table, output.url, options, reporter)
     yield f"source: {table} ({len(_SUBJECTS)} subjects, real NIfTI images from nibabel)"
     yield result.summary()

@@ -24,14 +24,15 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..errors import OptionError, OutputError, Problem
-from ..progress import Reporter
-from ..shards.catalog import Catalog, DatasetFile, choose_split, read_catalog
-from ..shards.pagereads import PageFetch, fetches, held_by, plan_reads
-from ..shards.ranges import Counter, LocalStore, RangeFile, ShardStore
-from ..shards.restore import clear_partials, locked, plan_restore, restore
-from ..sources.bids.tree import Filters
-from ..units import count, format_size
+from ..common.errors import OptionError, OutputError, Problem
+from ..common.progress import Reporter
+from ..common.selection import Selection
+from ..common.units import count, format_size
+from ..retrieval.catalog import Catalog, DatasetFile, choose_split, read_catalog
+from ..retrieval.pagereads import PageFetch, fetches, held_by, plan_reads
+from ..retrieval.ranges import Counter, LocalStore, RangeFile, ShardStore
+from ..retrieval.restore import clear_partials, locked, plan_restore, restore
+from ..sources import path_selector
 
 REPO_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*/[A-Za-z0-9][A-Za-z0-9_.-]*$")
 
@@ -40,22 +41,15 @@ REPO_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*/[A-Za-z0-9][A-Za-z0-9_.-]*$")
 class ExportOptions:
     """Which files, from which split and revision, and how many reads at once."""
 
-    subjects: tuple[str, ...] = ()
-    sessions: tuple[str, ...] = ()
-    datatypes: tuple[str, ...] = ()
-    suffixes: tuple[str, ...] = ()
-    tasks: tuple[str, ...] = ()
+    selection: Selection = field(default_factory=Selection)  # which files (default: all)
     split: str | None = None  # None: the only split there is
     revision: str | None = None  # Hub sources: branch, tag or commit (default: main)
     token: str | None = None  # Hub sources: default HF_TOKEN or the saved login
     threads: int = 8  # reads at once (HTTP requests from the Hub)
 
-    def filters(self) -> Filters:
-        return Filters(self.subjects, self.sessions, self.datatypes, self.suffixes, self.tasks)
-
     @property
     def filtered(self) -> bool:
-        return any((self.subjects, self.sessions, self.datatypes, self.suffixes, self.tasks))
+        return bool(self.selection)
 
 
 @dataclass(frozen=True)
@@ -131,7 +125,7 @@ def open_source(source: str, options: ExportOptions) -> Source:
         raise OptionError(
             f"{source}: not a built dataset folder, nor a Hub dataset repo id (user/name)"
         )
-    from ..hub.fetch import HubStore
+    from ..retrieval.hub_store import HubStore
 
     hub = HubStore(source, options.revision, options.token)
     return Source(hub, choose_split(hub, options.split), commit=hub.commit)
@@ -140,8 +134,8 @@ def open_source(source: str, options: ExportOptions) -> Source:
 def read_index(src: Source, options: ExportOptions, reporter: Reporter) -> Catalog:
     """The dataset's files that the filters keep, each with where its bytes are."""
     reporter.step(f"reading the index of {src.store.where}")
-    filters = options.filters()
-    keep = (lambda path: not filters.other_reason(path)) if options.filtered else None
+    selected = path_selector(options.selection)
+    keep = (lambda path: not selected(path)) if options.filtered else None
     return read_catalog(src.store, src.split, src.counter, options.threads, keep)
 
 

@@ -14,16 +14,18 @@ import dataclasses
 from dataclasses import dataclass
 from typing import Any
 
-from ..checking.inputs import row_limit_problems
-from ..errors import Problem, errors_only
-from ..progress import Reporter
+from ..common.errors import Problem, errors_only
+from ..common.files_config import FILES_CONFIG
+from ..common.progress import Reporter
+from ..common.rows import SourceRows, images_in_row
+from ..common.schema import column_feature
+from ..common.units import count, format_size
+from ..preflight.inputs import row_limit_problems
+from ..preflight.privacy_record import record_lines
 from ..shards.plan import Plan
-from ..shards.privacy_record import record_lines
-from ..sources.dataset_files import FILES_CONFIG
-from ..sources.rows import SourceRows, images_in_row
-from ..sources.schema import column_feature
-from ..units import count, format_size
-from .build import BuildOptions, prepare, scan_source
+from ..sources.registry import noun_of
+from .build import BuildOptions
+from .preparation import prepare, scan_source
 
 MAX_SHARD_LINES = 20  # human output lists every shard up to this many, else a summary
 
@@ -31,7 +33,7 @@ MAX_SHARD_LINES = 20  # human output lists every shard up to this many, else a s
 @dataclass(frozen=True)
 class ColumnReport:
     name: str
-    kind: str  # image, image_list or value
+    content: str  # image, image_list or value
     type: str  # Nifti(), List(Nifti()), int64, struct(22 fields), ...
     feature: Any  # the `datasets` feature as JSON
     description: str
@@ -54,8 +56,8 @@ class InspectReport:
     """What ``build`` would do with SOURCE and these options."""
 
     source: str
-    kind: str  # table or bids
-    layout: str  # BIDS row layout (session, subject, file); "" for tables
+    kind: str  # the kind of source (sources/registry.py): table, bids...
+    layout: str  # how rows are laid out (BIDS: session, subject, file); "" for a table
     num_rows: int
     columns: tuple[ColumnReport, ...]
     num_images: int
@@ -87,7 +89,7 @@ class InspectReport:
 
     def lines(self) -> list[str]:
         """The report as a person reads it."""
-        what = "BIDS dataset" if self.kind == "bids" else "table"
+        what = noun_of(self.kind)
         layout = f" (one row per {self.layout})" if self.layout else ""
         out = [
             f"{what} {self.source}{layout}",
@@ -100,7 +102,7 @@ class InspectReport:
         for c in self.columns:
             images = (
                 f"  {count(c.images, 'image')}, {format_size(c.image_bytes)}"
-                if c.kind != "value"
+                if c.content != "value"
                 else ""
             )
             out.append(f"  {c.name:<{width}}{c.type}{images}")
@@ -159,7 +161,7 @@ def inspect_source(
     return InspectReport(
         source=source,
         kind=rows.kind,
-        layout=dict(rows.info.extra).get("bids_layout", ""),
+        layout=rows.info.layout,
         num_rows=len(rows.rows),
         columns=_columns(rows),
         num_images=rows.image_count(),
@@ -201,7 +203,7 @@ def _columns(rows: SourceRows) -> tuple[ColumnReport, ...]:
     return tuple(
         ColumnReport(
             name=column.name,
-            kind=column.kind,
+            content=column.content,
             type=type_label(column_feature(column)),
             feature=column_feature(column),
             description=column.description,

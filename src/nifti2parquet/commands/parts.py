@@ -3,28 +3,79 @@
 ``--plan-only`` saves the plan with what made it (source, options, library versions); each
 ``--part`` run, and ``--finalize``, must be run with the same. A run whose options differ is
 refused before it writes anything, naming each option that differs, so no part ever builds the
-shards of another plan (which ``--finalize`` would then find missing).
+shards of another plan (which ``--finalize`` would then find missing). A part that finished
+leaves ``.nifti2parquet/{split}/parts/part-{i}-of-{n}.json``: its shards and their keys.
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from typing import Any
 
-from ..errors import OptionError
-from ..shards.manifest import read_plan_options, split_dir
+from ..common.errors import OptionError
+from ..common.selection import FLAGS
+from ..common.units import format_size
+from ..shards.manifest import split_dir
 from ..shards.output import OutputFolder
-from ..units import format_size
+from ..shards.plan import ShardPlan
+from ..shards.runner import ShardJob
+from ..shards.saved_plan import read_plan_options
 
-_FLAGS = {
-    "image_columns": "--image-column",
-    "subjects": "--subject",
-    "sessions": "--session",
-    "datatypes": "--datatype",
-    "suffixes": "--suffix",
-    "tasks": "--task",
-}
+_FLAGS = {"image_columns": "--image-column", **FLAGS}
 _SIZES = ("max_shard_size", "row_group_size")
+
+
+def check_part(part: tuple[int, int] | None, finalize: bool, plan_only: bool) -> None:
+    if part:
+        index, count = part
+        if not 0 <= index < count:
+            raise OptionError(f"--part: part {index} is not between 0 and {count - 1}")
+        if finalize:
+            raise OptionError("--part and --finalize are separate runs: finalize after all parts")
+    if plan_only and (part or finalize):
+        raise OptionError("--plan-only is its own step: run it before the --part runs")
+
+
+def run_name(part: tuple[int, int] | None) -> str:
+    """How a message names this run: ``part 2 of 4``, or ``--finalize``."""
+    return f"part {part[0] + 1} of {part[1]}" if part else "--finalize"
+
+
+def _parts_folder(split: str) -> str:
+    return f"{split_dir(split)}/parts"
+
+
+def record_part(
+    output: OutputFolder,
+    split: str,
+    part: tuple[int, int],
+    job: ShardJob,
+    plan_record: dict[str, Any],
+) -> None:
+    """A part finished: its shards, their keys and the plan it built them for."""
+    index, count = part
+    names = [s.name for s in job.my_shards()]
+    data = {
+        "part": index,
+        "of": count,
+        "shards": names,
+        "keys": [job.keys[n] for n in names],
+        "plan": plan_record,
+    }
+    path = f"{_parts_folder(split)}/part-{index}-of-{count}.json"
+    output.write_text_atomic(path, json.dumps(data) + "\n")
+
+
+def missing_parts_hint(output: OutputFolder, split: str, missing: Sequence[ShardPlan]) -> str:
+    """`` (parts not finished: 1/4, 3/4)``, when the finished parts say how many there are."""
+    parts = output.listdir(_parts_folder(split))
+    counts = {int(n.split("-of-")[1].removesuffix(".json")) for n in parts if "-of-" in n}
+    if len(counts) != 1:
+        return ""
+    count = counts.pop()
+    absent = sorted({s.index % count for s in missing})
+    return f" (parts not finished: {', '.join(f'{i}/{count}' for i in absent)})"
 
 
 def refuse_other_plan(output: OutputFolder, split: str, record: dict[str, Any], run: str) -> None:
@@ -40,7 +91,7 @@ def refuse_other_plan(output: OutputFolder, split: str, record: dict[str, Any], 
 
 
 def _part_records(output: OutputFolder, split: str) -> list[dict[str, Any]]:
-    folder = f"{split_dir(split)}/parts"
+    folder = _parts_folder(split)
     records = []
     for name in output.listdir(folder):
         try:

@@ -7,7 +7,9 @@ each :class:`LazyImage` reads its own page when asked (one range request from th
 against the sha256 the ``files`` config records::
 
     from nifti2parquet import ExportOptions, open_dataset
-    ds = open_dataset("user/brains", ExportOptions(subjects=("01", "02"), suffixes=("T1w",)))
+    ds = open_dataset(
+        "user/brains", ExportOptions(Selection(subjects=("01", "02"), suffixes=("T1w",)))
+    )
     for row in ds.rows():
         print(row.values["subject_id"], [img.nifti().shape for img in row.images()])
 
@@ -23,10 +25,10 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..errors import InputError
-from ..progress import Reporter
-from ..shards.catalog import DATA, Catalog, DatasetFile, split_shards
-from ..shards.readback import open_shard, path_locations
+from ..common.errors import InputError
+from ..common.progress import Reporter
+from ..retrieval.catalog import DATA, Catalog, DatasetFile, split_shards
+from ..retrieval.readback import open_shard, path_locations
 from .export import ExportOptions, Source, open_source, read_index
 
 

@@ -36,12 +36,13 @@ from urllib.parse import quote
 
 from ..card.prose import CARD_RECORD, PROSE, card_edited, read_prose, write_card
 from ..card.readme import README, card_repo_id, render_card
-from ..errors import N2PError, OptionError, OutputError, Problem, VerifyError
-from ..progress import Bar, Reporter
-from ..shards.manifest import Manifest, built_splits, read_manifest
+from ..common.errors import N2PError, OptionError, OutputError, Problem, VerifyError
+from ..common.progress import Bar, Reporter
+from ..common.units import count, format_size
+from ..preflight.privacy_record import identifying
+from ..preflight.publication import check_publication
+from ..shards.manifest import Manifest, read_manifests
 from ..shards.output import OutputFolder
-from ..shards.privacy_record import identifying
-from ..units import count, format_size
 from .client import (
     ClientSettings,
     RetryPolicy,
@@ -55,7 +56,6 @@ from .client import (
     scrub,
     xet_error,
 )
-from .publication import check_publication
 from .remote import LocalFile, RemoteFile, card_header, compare_files, git_blob_id, hub_files
 
 if TYPE_CHECKING:
@@ -206,28 +206,28 @@ def _previews(
 ) -> tuple[PushFile, ...]:
     """The card's PNG previews, as the manifests record them (small: read whole)."""
     files = []
-    for record in (r for m in manifests for r in m.previews if r.get("path")):
+    for record in (r for m in manifests for r in m.previews if r.path):
         try:
-            with open(output.full(record["path"]), "rb") as f:
+            with open(output.full(record.path), "rb") as f:
                 data = f.read()
         except FileNotFoundError:
-            problems.append(Problem(record["path"], "missing (listed in the build manifest)"))
+            problems.append(Problem(record.path, "missing (listed in the build manifest)"))
             continue
-        if hashlib.sha256(data).hexdigest() != record["sha256"]:
-            problems.append(Problem(record["path"], "differs from the preview the build drew"))
+        if hashlib.sha256(data).hexdigest() != record.sha256:
+            problems.append(Problem(record.path, "differs from the preview the build drew"))
             continue
-        path = output.full(record["path"])
-        files.append(PushFile(record["path"], path, len(data), record["sha256"], git_blob_id(data)))
+        path = output.full(record.path)
+        files.append(PushFile(record.path, path, len(data), record.sha256, git_blob_id(data)))
     return tuple(files)
 
 
 def _manifests(output: OutputFolder) -> list[Manifest]:
-    manifests = [m for s in built_splits(output) if (m := read_manifest(output, s)) is not None]
+    manifests = read_manifests(output)
     if not manifests:
         raise OutputError(
             f"{output.url}: no finished nifti2parquet build here; run nifti2parquet build first"
         )
-    return sorted(manifests, key=lambda m: (m.split != "train", m.split))  # as build orders them
+    return manifests
 
 
 def _card(

@@ -20,8 +20,9 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
-from ..errors import Problem
-from ..units import format_size
+from ..common.errors import Problem
+from ..common.hashing import sha256_and_size
+from ..common.units import format_size
 
 if TYPE_CHECKING:
     from huggingface_hub import HfApi
@@ -239,15 +240,9 @@ def download_problems(
 
 
 def _stream_sha256(stream: Any, progress: Callable[[int], None] | None) -> tuple[int, str]:
-    digest = hashlib.sha256()
-    size = 0
     with stream as f:
-        while chunk := f.read(DOWNLOAD_BLOCK):
-            digest.update(chunk)
-            size += len(chunk)
-            if progress:
-                progress(len(chunk))
-    return size, digest.hexdigest()
+        sha256, size = sha256_and_size(f, progress)
+    return size, sha256
 
 
 # the whole remote check ---------------------------------------------------------------------------

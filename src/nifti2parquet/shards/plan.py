@@ -23,17 +23,22 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from ..errors import OptionError
-from ..sources.rows import Column, ImageRef, SourceRows, images_in_row
-from ..sources.schema import (
+from ..common.errors import OptionError, Problem
+from ..common.rows import Column, FileRef, SourceRows, images_in_row
+from ..common.schema import (
     arrow_schema,
     file_key_value_metadata,
     parquet_writer_options,
     value_leaves,
 )
+from ..common.units import format_size
 
+DEFAULT_SPLIT = "train"
+DEFAULT_MAX_SHARD_SIZE = 500_000_000  # what `datasets` aims at per shard
+DEFAULT_ROW_GROUP_SIZE = 100_000_000  # what `datasets` aims at per row group; the viewer reads it
 MAX_ROW_GROUP_SIZE = 1 << 30  # far below the 2 GiB per column chunk that readers cannot read back
 VIEWER_ROW_GROUP_LIMIT = 300_000_000  # the Hub viewer scans at most ~286 MiB per row group
+HUB_FILES_PER_FOLDER = 10_000  # a hard limit of the Hub
 MAX_ROWS_PER_ROW_GROUP = 1_000_000  # below pyarrow's default cap of 1 Mi rows per row group
 
 # Ceilings of Parquet's framing, in bytes (see docs/explanation/sizes.md for the derivation):
@@ -49,16 +54,18 @@ ROWS_PER_PAGE = 20_000  # parquet-cpp's default max rows per page
 class PlanOptions:
     """The options that decide the layout of the output."""
 
-    split: str = "train"
-    max_shard_size: int = 500_000_000
-    row_group_size: int = 100_000_000
+    split: str = DEFAULT_SPLIT
+    max_shard_size: int = DEFAULT_MAX_SHARD_SIZE
+    row_group_size: int = DEFAULT_ROW_GROUP_SIZE
     folder: str = "data"  # of the shards: data/ (the image rows) or files/ (the files config)
 
     def check(self) -> None:
         if not re.fullmatch(r"\w+(\.\w+)*", self.split):
             raise OptionError(f"--split {self.split!r}: use letters, digits, '_' and '.' only")
-        if self.row_group_size <= 0 or self.max_shard_size <= 0:
-            raise OptionError("--row-group-size and --max-shard-size must be positive")
+        if self.max_shard_size <= 0:
+            raise OptionError(f"--max-shard-size {self.max_shard_size}: must be more than 0 bytes")
+        if self.row_group_size <= 0:
+            raise OptionError(f"--row-group-size {self.row_group_size}: must be more than 0 bytes")
         if self.row_group_size > MAX_ROW_GROUP_SIZE:
             raise OptionError(
                 f"--row-group-size {self.row_group_size} is too large: a row group must stay well "
@@ -118,6 +125,25 @@ class Plan:
     def oversized(self) -> tuple[ShardPlan, ...]:
         """Shards over the threshold: each holds one row that alone exceeds it."""
         return tuple(s for s in self.shards if s.bound > self.options.max_shard_size)
+
+    def warnings(self) -> tuple[Problem, ...]:
+        """What the plan makes that a reader or the Hub will not like: a shard over the
+        threshold (one row alone is larger), row groups the viewer cannot show, more shards in
+        one folder than the Hub accepts (said at build time, not at push)."""
+        limit = format_size(self.options.max_shard_size)
+        alone = f"holds one row that alone is larger than --max-shard-size {limit}"
+        found = [Problem(s.path, alone, "warning") for s in self.oversized]
+        if self.options.row_group_size > VIEWER_ROW_GROUP_LIMIT:
+            message = "row groups over ~286 MiB cannot be shown by the Hub's dataset viewer"
+            found.append(Problem("--row-group-size", message, "warning"))
+        if len(self.shards) > HUB_FILES_PER_FOLDER:
+            message = (
+                f"{len(self.shards):,} shards in {self.options.folder}/: the Hub accepts at most "
+                f"{HUB_FILES_PER_FOLDER:,} files per folder; use a larger --max-shard-size or "
+                f"split the dataset (see docs/explanation/scaling.md)"
+            )
+            found.append(Problem(f"{self.options.folder}/", message, "warning"))
+        return tuple(found)
 
 
 class SizeModel:
@@ -200,14 +226,14 @@ def _is_list_type(t: pa.DataType) -> bool:
 
 def _image_cell_cost(cell: Any) -> int:
     """A cell's images; a cell without any (missing, or an empty list) still has its own page."""
-    if isinstance(cell, ImageRef):
+    if isinstance(cell, FileRef):
         return _image_cost(cell)
     if not cell:
         return 2 * VALUE + PAGE
     return 2 * VALUE + sum(_image_cost(img) for img in cell)
 
 
-def _image_cost(img: ImageRef) -> int:
+def _image_cost(img: FileRef) -> int:
     """The image's bytes, its name, and a page on each of the two leaves (bytes, path)."""
     name = len(img.name.encode())
     return img.size + VALUE + (3 * name + VALUE) + 2 * PAGE

@@ -25,15 +25,15 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from ..sources.fsio import Storage, is_remote
-from ..sources.rows import Column, ImageRef, cell_images, images_in_row
-from ..sources.schema import (
+from ..common.rows import Column, FileRef, cell_images, images_in_row
+from ..common.schema import (
     NIFTI_LIST_TYPE,
     NIFTI_TYPE,
     arrow_schema,
     file_key_value_metadata,
     parquet_writer_options,
 )
+from ..common.storage import Storage, is_remote
 from . import thrift
 from .pages import Page, chunk_metadata, offset_index, row_page, value_prefix
 from .plan import ShardPlan
@@ -135,9 +135,9 @@ def _placeholder_table(
     arrays = []
     for c, column in enumerate(columns):
         cells = [row[c] for row in rows]
-        if column.kind in ("image", "file"):
+        if column.content in ("image", "file"):
             arrays.append(pa.array([_placeholder(img) for img in cells], NIFTI_TYPE))
-        elif column.kind == "image_list":
+        elif column.content == "image_list":
             lists = [
                 None if cell is None else [_placeholder(img) for img in cell] for cell in cells
             ]
@@ -147,13 +147,13 @@ def _placeholder_table(
     return pa.Table.from_arrays(arrays, schema=schema)
 
 
-def _placeholder(img: ImageRef | None) -> dict[str, Any] | None:
+def _placeholder(img: FileRef | None) -> dict[str, Any] | None:
     return None if img is None else {"bytes": b"", "path": img.name}
 
 
 def _images_in_write_order(
     columns: Sequence[Column], rows: Sequence[tuple[Any, ...]]
-) -> list[ImageRef]:
+) -> list[FileRef]:
     """A row group's images in file order: column by column, then row by row."""
     return [
         img
@@ -239,7 +239,7 @@ class _Assembler:
     ) -> tuple[list[tuple[int, int, int]], Struct]:
         """Our pages for one NIfTI ``bytes`` chunk, one per row, images copied from their files;
         the images' keys and the chunk's offset index."""
-        max_rep, max_def = LEVELS[self._columns[column].kind]
+        max_rep, max_def = LEVELS[self._columns[column].content]
         start = self._out.position
         pages: list[Page] = []
         keys: list[tuple[int, int, int]] = []

@@ -13,37 +13,20 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import Any
 
 import pyarrow as pa
-import pyarrow.parquet as pq
 
-from ..errors import InputError, OptionError, Problem, os_reason
-from ..units import count
-from .exclusions import table_without_columns
-from .files import StatResult, stat_many
-from .fsio import Storage, basename, is_remote, join, parent, readable_name
-from .nifti import is_nifti_name
-from .rows import Column, ImageRef, MetadataFile, SourceRows
-from .text import cell_or_none, decode_text, infer_text_column, parse_delimited
-
-TABLE_SUFFIXES = (".csv", ".tsv", ".parquet", ".jsonl", ".ndjson")
-
-
-def is_table(source: str) -> bool:
-    return source.lower().endswith(TABLE_SUFFIXES)
-
-
-@dataclass(frozen=True)
-class RawTable:
-    """Column names, raw cells per column, and Arrow types where the format has them."""
-
-    names: list[str]
-    cells: dict[str, list[Any]]
-    types: dict[str, pa.DataType]
-    text: bool  # cells are text (CSV/TSV): JSON arrays are lists, values need typing
-    warnings: list[Problem]
+from ..common.data_dictionary import read_dictionary, with_descriptions
+from ..common.errors import InputError, OptionError, Problem
+from ..common.exclusions import table_without_columns
+from ..common.file_stat import StatResult, stat_many
+from ..common.nifti import is_nifti_name
+from ..common.rows import Column, FileRef, MetadataFile, SourceRows
+from ..common.storage import Storage, basename, is_remote, join, parent, readable_name
+from ..common.tables import TABLE_SUFFIXES, RawTable, infer_text_column, is_table, read_raw_table
+from ..common.units import count
+from .registry import SourceKind
 
 
 def read_table_source(
@@ -63,8 +46,8 @@ def read_table_source(
     columns, rows = _build_rows(raw, kinds, refs, warnings)
     return SourceRows(
         source=source,
-        kind="table",
-        columns=tuple(columns),
+        kind=KIND.name,
+        columns=with_descriptions(columns, _own_dictionary(source, storage)),
         rows=tuple(rows),
         files_found=found + 1,  # the images it names, and the table itself
         left_out=tuple(problems),
@@ -74,102 +57,20 @@ def read_table_source(
     )
 
 
-def _table_file(source: str, storage: Storage) -> ImageRef:
+def _own_dictionary(source: str, storage: Storage) -> dict[str, Any]:
+    """The table's data dictionary beside it (``participants.json`` next to
+    ``participants.csv``), when there is one: it describes the columns on the card."""
+    stem, suffix = os.path.splitext(source)
+    if is_remote(source) or suffix.lower() not in TABLE_SUFFIXES:
+        return {}
+    return read_dictionary(f"{stem}.json", storage, required=False)
+
+
+def _table_file(source: str, storage: Storage) -> FileRef:
     """The table itself, published beside its images so ``export`` gives it back."""
     size, version = storage.stat(source)
     name = basename(source)
-    return ImageRef(source, size, name, name, version)
-
-
-def read_raw_table(source: str, storage: Storage) -> RawTable:
-    name = source.lower()
-    try:
-        with storage.open(source) as f:
-            data = f.read()
-    except FileNotFoundError:
-        raise InputError(f"{source}: no such file") from None
-    except OSError as exc:
-        raise InputError(f"{source}: cannot read ({os_reason(exc)})") from None
-    if name.endswith(".parquet"):
-        return _parquet_table(source, data)
-    if name.endswith((".jsonl", ".ndjson")):
-        return _jsonl_table(source, data)
-    return _delimited_table(source, data, "\t" if name.endswith(".tsv") else ",")
-
-
-def _delimited_table(source: str, data: bytes, delimiter: str) -> RawTable:
-    text, warnings = decode_text(data, source)
-    header, body = parse_delimited(text, delimiter)
-    if not header:
-        raise InputError(f"{source}: the table is empty (no header row)")
-    _check_separator(source, header, delimiter)
-    _check_names(source, header)
-    for n, row in enumerate(body, start=1):
-        if len(row) != len(header):
-            raise InputError(
-                f"{source}: row {n} has {len(row)} cells but the header has {len(header)} columns"
-            )
-    cells = {h: [cell_or_none(row[i]) for row in body] for i, h in enumerate(header)}
-    return RawTable(header, cells, {}, True, warnings)
-
-
-_SEPARATORS = {",": ("commas", ".csv"), "\t": ("tabs", ".tsv")}
-
-
-def _check_separator(source: str, header: list[str], delimiter: str) -> None:
-    """A ``.tsv`` written with commas (or a ``.csv`` with tabs) reads as one column whose cells
-    hold whole rows: say what it is instead of reporting every cell as a missing file."""
-    other = "," if delimiter == "\t" else "\t"
-    if len(header) == 1 and other in header[0]:
-        mine, (theirs, suffix) = _SEPARATORS[delimiter][0], _SEPARATORS[other]
-        raise InputError(
-            f"{source}: the header row has no {mine} but has {theirs}: the table seems "
-            f"separated by {theirs}; name it {suffix} (or separate it with {mine})"
-        )
-
-
-def _jsonl_table(source: str, data: bytes) -> RawTable:
-    text, warnings = decode_text(data, source)
-    records: list[dict[str, Any]] = []
-    for n, line in enumerate(text.splitlines(), start=1):
-        if not line.strip():
-            continue
-        try:
-            record = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise InputError(f"{source}: line {n} is not valid JSON ({exc.msg})") from None
-        if not isinstance(record, dict):
-            raise InputError(f"{source}: line {n} is not a JSON object")
-        records.append(record)
-    names = list(dict.fromkeys(k for record in records for k in record))
-    if not names:
-        raise InputError(f"{source}: the table is empty")
-    cells = {k: [record.get(k) for record in records] for k in names}
-    return RawTable(names, cells, {}, False, warnings)
-
-
-def _parquet_table(source: str, data: bytes) -> RawTable:
-    try:
-        table = pq.read_table(pa.BufferReader(data))
-    except (pa.ArrowException, OSError) as exc:
-        raise InputError(f"{source}: not a readable Parquet file ({exc})") from None
-    _check_names(source, table.column_names)
-    types: dict[str, pa.DataType] = {}
-    cells: dict[str, list[Any]] = {}
-    for name, column in zip(table.column_names, table.columns):
-        if pa.types.is_dictionary(column.type):
-            column = column.cast(column.type.value_type)
-        types[name] = column.type
-        cells[name] = column.to_pylist()
-    return RawTable(list(table.column_names), cells, types, False, [])
-
-
-def _check_names(source: str, names: Sequence[str]) -> None:
-    if any(not n for n in names):
-        raise InputError(f"{source}: a column has an empty name")
-    duplicates = sorted({n for n in names if list(names).count(n) > 1})
-    if duplicates:
-        raise InputError(f"{source}: duplicate column names: {', '.join(duplicates)}")
+    return FileRef(source, size, name, name, version)
 
 
 # image columns ---------------------------------------------------------------------------------
@@ -251,7 +152,7 @@ def _resolve_images(
         if renamed and seen[url] == 1:
             problems.append(Problem(written, _NOT_UTF8.format(written), "warning"))
         refs.setdefault((r, name), []).append(
-            ImageRef(url, result.size, written, written, result.version)
+            FileRef(url, result.size, written, written, result.version)
         )
     problems += _shared_files(seen)
     return refs, problems, len(wanted) + invalid
@@ -338,3 +239,15 @@ def _value_column(raw: RawTable, name: str, warnings: list[Problem]) -> tuple[pa
         warnings.append(Problem(name, "column mixes value types; stored as JSON text", "warning"))
         return pa.string(), [None if c is None else json.dumps(c) for c in cells]
     return (pa.string() if pa.types.is_null(inferred) else inferred), cells
+
+
+KIND = SourceKind(
+    name="table",
+    noun="table",
+    label=f"a table of files ({', '.join(TABLE_SUFFIXES)})",
+    recognises=lambda source, storage: is_table(source),
+    read=lambda source, options: read_table_source(
+        source, options.storage, options.image_columns, options.threads, options.exclude_columns
+    ),
+    is_file=True,
+)

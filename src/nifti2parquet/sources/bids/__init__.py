@@ -18,38 +18,42 @@ the BIDS schema that ``bidsschematools`` ships, by :mod:`.rules`.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from ...errors import InputError, OptionError, Problem
-from ...units import count
-from ..exclusions import without_excluded
-from ..fsio import is_remote, local_path
-from ..rows import ImageRef, MetadataFile, SourceRows
-from ..text import decode_text
+from ...common.errors import InputError, OptionError, Problem
+from ...common.exclusions import without_excluded
+from ...common.rows import FileRef, MetadataFile, SourceRows
+from ...common.storage import is_remote, join, local_path
+from ...common.tables import decode_text
+from ...common.units import count
+from ..options import ROW_LAYOUTS
+from ..registry import SourceKind
 from .crawl import Entry, file_url, list_tree, read_small_files
 from .description import DESCRIPTION, dataset_info, read_description
 from .headers import check_headers
 from .ignore import IgnoreRules
-from .layouts import LAYOUTS, Scan, Tables, build_layout, kinds_json, resolve_layout
+from .layouts import BidsImage, Tables, build_layout, resolve_layout
 from .rules import bids_rules
 from .sidecars import MetadataIndex, SidecarReader
 from .tables import read_participants, read_scans, read_sessions
 from .tree import Filters, ImageFile, MetaFile, Tree, classify, wanted_name
 
 if TYPE_CHECKING:
-    from .. import SourceOptions
+    from ...common.storage import Storage
+    from ..options import SourceOptions
 
 ROOT_TABLE_FILES = ("participants.tsv", "participants.json", "sessions.json", "scans.json")
 
-__all__ = ["read_bids_source"]
+__all__ = ["KIND", "is_bids_folder", "read_bids_source"]
 
 
 def read_bids_source(source: str, options: SourceOptions) -> SourceRows:
     """Read the BIDS dataset at ``source`` (a folder or a URL) into rows; nothing is written."""
-    if options.rows not in LAYOUTS:
-        raise OptionError(f"--rows {options.rows!r}: choose one of {', '.join(LAYOUTS)}")
+    if options.rows not in ROW_LAYOUTS:
+        raise OptionError(f"--rows {options.rows!r}: choose one of {', '.join(ROW_LAYOUTS)}")
     root = _root(source)
     tree, metadata = _crawl(root, options)
     warnings: list[Problem] = list(tree.notes)
@@ -68,7 +72,7 @@ def read_bids_source(source: str, options: SourceOptions) -> SourceRows:
     )
     reader = SidecarReader(metadata.index, metadata.contents)
     scans = [
-        Scan(
+        BidsImage(
             image,
             _image_ref(root, image),
             headers.headers[image.rel],
@@ -87,19 +91,22 @@ def read_bids_source(source: str, options: SourceOptions) -> SourceRows:
     layout = build_layout(resolve_layout(options.rows, scans), scans, tables)
     description = read_description(metadata.contents, warnings)
     warnings += reader.warnings + list(headers.warnings)
-    warnings += _participant_warnings(scans, tables, filtered=bool(options.subjects))
-    extra = (("bids_layout", layout.name), ("bids_kinds", kinds_json(layout.kinds)))
+    warnings += _participant_warnings(scans, tables, filtered=bool(options.selection.subjects))
+    info = dataset_info(description, _readme(metadata.contents))
+    one_per_row = layout.name == "file"
     return SourceRows(
         source=source,
-        kind="bids",
+        kind=KIND.name,
         columns=layout.columns,
         rows=layout.rows,
-        info=dataset_info(description, _readme(metadata.contents), extra),
+        info=dataclasses.replace(info, layout=layout.name, image_columns=layout.kinds),
         files_found=tree.files_found,
         left_out=left_out,
         warnings=tuple(warnings),
         checked="cheap",
-        one_image_per_row=layout.name == "file",
+        one_image_per_row=one_per_row,
+        kind_column="kind" if one_per_row else None,
+        each_file_once=True,
         other_files=tuple(_file_ref(root, entry) for entry in tree.others),
         metadata_files=_metadata_files(root, tree, metadata, [s.image for s in scans]),
     )
@@ -122,9 +129,7 @@ def _crawl(root: str, options: SourceOptions) -> tuple[Tree, _Metadata]:
     entries = list_tree(root, storage, wanted_name)
     by_rel = {e.rel: e for e in entries}
     first = read_small_files(root, _present(by_rel, (".bidsignore", DESCRIPTION)), storage)
-    filters = Filters(
-        options.subjects, options.sessions, options.datatypes, options.suffixes, options.tasks
-    )
+    filters = Filters(options.selection)
     rules = IgnoreRules(_text(first.get(".bidsignore")))
     tree = classify(entries, rules, filters, options.derivatives)
     index = MetadataIndex(tree.metadata)
@@ -185,14 +190,14 @@ def _table_files(tree: Tree) -> tuple[list[MetaFile], list[MetaFile]]:
     return sessions, scans
 
 
-def _image_ref(root: str, image: ImageFile) -> ImageRef:
+def _image_ref(root: str, image: ImageFile) -> FileRef:
     return _file_ref(root, image.entry)
 
 
-def _file_ref(root: str, entry: Entry) -> ImageRef:
+def _file_ref(root: str, entry: Entry) -> FileRef:
     """A file of the tree; its stored ``path`` is its path relative to the root, so the tree can
     be rebuilt from the shards alone (``export``)."""
-    return ImageRef(file_url(root, entry.on_disk), entry.size, entry.rel, entry.rel, entry.version)
+    return FileRef(file_url(root, entry.on_disk), entry.size, entry.rel, entry.rel, entry.version)
 
 
 def _readme(contents: dict[str, bytes | str]) -> str:
@@ -203,7 +208,7 @@ def _readme(contents: dict[str, bytes | str]) -> str:
     return ""
 
 
-def _participant_warnings(scans: list[Scan], tables: Tables, filtered: bool) -> list[Problem]:
+def _participant_warnings(scans: list[BidsImage], tables: Tables, filtered: bool) -> list[Problem]:
     listed = set(tables.participants.rows)
     if not tables.participants.columns and not listed:
         return []
@@ -238,3 +243,21 @@ def _subjects_have(n: int) -> str:
 def _some(names: list[str], shown: int = 10) -> str:
     more = f" and {len(names) - shown} more" if len(names) > shown else ""
     return ", ".join(names[:shown]) + more
+
+
+def is_bids_folder(source: str, storage: Storage) -> bool:
+    """A folder with ``dataset_description.json``."""
+    marker = join(source, DESCRIPTION)
+    if not is_remote(source):
+        return os.path.isfile(local_path(marker))
+    fs, path = storage.filesystem(marker)
+    return bool(fs.exists(path))
+
+
+KIND = SourceKind(
+    name="bids",
+    noun="BIDS dataset",
+    label="a BIDS dataset (a folder with dataset_description.json)",
+    recognises=is_bids_folder,
+    read=read_bids_source,
+)

@@ -12,9 +12,9 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
-from ...errors import Problem
-from ..rows import DatasetInfo
-from ..text import decode_text
+from ...common.errors import Problem
+from ...common.rows import DatasetInfo
+from ...common.tables import decode_text
 
 DESCRIPTION = "dataset_description.json"
 
@@ -40,9 +40,7 @@ def read_description(
     return description
 
 
-def dataset_info(
-    description: Mapping[str, Any], readme: str, extra: tuple[tuple[str, str], ...] = ()
-) -> DatasetInfo:
+def dataset_info(description: Mapping[str, Any], readme: str) -> DatasetInfo:
     more = [
         ("DatasetType", _text(description.get("DatasetType"))),
         ("Funding", "; ".join(_strings(description.get("Funding")))),
@@ -59,7 +57,7 @@ def dataset_info(
         acknowledgements=_text(description.get("Acknowledgements")),
         references=tuple(_strings(description.get("ReferencesAndLinks"))),
         bids_version=_text(description.get("BIDSVersion")),
-        extra=tuple((k, v) for k, v in more if v) + extra,
+        extra=tuple((k, v) for k, v in more if v),
     )
 
 

@@ -13,7 +13,6 @@ kind by their path, so ``run-01`` comes before ``run-02``.
 
 from __future__ import annotations
 
-import json
 from collections import defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -21,27 +20,26 @@ from typing import Any
 
 import pyarrow as pa
 
-from ..nifti import NiftiHeader
-from ..rows import Column, ImageRef
-from .names import snake_name, sorted_entity_keys
-from .naming import INFO_SUFFIX, KindKey, NameRegistry, kind_names
+from ...common.nifti import NiftiHeader
+from ...common.rows import Column, FileRef, ImageColumnSummary
+from .column_names import INFO_SUFFIX, KindKey, NameRegistry, kind_names
+from .filenames import snake_name, sorted_entity_keys
 from .rules import bids_rules
 from .sidecars import TYPED_FIELDS, Sidecar
 from .tables import KeyedTable, TableColumn
 from .tree import ImageFile
 
-LAYOUTS = ("auto", "session", "subject", "file")
 # Ours, a reading order for image columns: the MRI datatypes as a session is usually read; then
 # every other datatype in the BIDS schema's order (:mod:`.rules`), then unknown ones by name.
 DATATYPE_LEAD = ("anat", "func", "dwi", "fmap", "perf", "pet")
 
 
 @dataclass(frozen=True)
-class Scan:
+class BidsImage:
     """One image to build with everything known about it."""
 
     image: ImageFile
-    ref: ImageRef
+    ref: FileRef
     header: NiftiHeader
     sidecar: Sidecar
     scans: tuple[Any, ...]  # the scans.tsv values of this file (aligned with its columns)
@@ -66,34 +64,20 @@ class Tables:
 
 
 @dataclass(frozen=True)
-class KindStats:
-    """For the card: what one image column holds."""
-
-    column: str
-    pipeline: str
-    suffix: str
-    task: str
-    datatypes: tuple[str, ...]
-    rows: int
-    files: int
-    is_list: bool
-
-
-@dataclass(frozen=True)
 class Layout:
     name: str
     columns: tuple[Column, ...]
     rows: tuple[tuple[Any, ...], ...]
-    kinds: tuple[KindStats, ...]
+    kinds: tuple[ImageColumnSummary, ...]
 
 
-def resolve_layout(requested: str, scans: Sequence[Scan]) -> str:
+def resolve_layout(requested: str, scans: Sequence[BidsImage]) -> str:
     if requested != "auto":
         return requested
     return "session" if any(s.image.session is not None for s in scans) else "subject"
 
 
-def build_layout(layout: str, scans: Sequence[Scan], tables: Tables) -> Layout:
+def build_layout(layout: str, scans: Sequence[BidsImage], tables: Tables) -> Layout:
     """Columns and rows for ``layout`` (session, subject or file; auto is resolved before)."""
     scans = sorted(scans, key=lambda s: s.image.rel)
     if layout == "file":
@@ -102,7 +86,7 @@ def build_layout(layout: str, scans: Sequence[Scan], tables: Tables) -> Layout:
 
 
 # image metadata fields (shared by K_info structs and the file layout's columns) -------------------
-Getter = Callable[[Scan], Any]
+Getter = Callable[[BidsImage], Any]
 
 
 def _image_fields() -> list[tuple[str, pa.DataType, Getter]]:
@@ -157,7 +141,7 @@ class _InfoStruct:
             fields.append(pa.field("scans", scans))
         return pa.struct(fields)
 
-    def value(self, scan: Scan) -> dict[str, Any]:
+    def value(self, scan: BidsImage) -> dict[str, Any]:
         getters = {name: get for name, _, get in self.fields}
         value = {name: getters[name](scan) for name, _, _ in self.fields[:4]}
         value["entities"] = {k: scan.image.name.get(k) for k in self.entity_keys}
@@ -168,7 +152,7 @@ class _InfoStruct:
 
 
 # session and subject layouts -------------------------------------------------------------------
-def _grouped_layout(layout: str, scans: Sequence[Scan], tables: Tables) -> Layout:
+def _grouped_layout(layout: str, scans: Sequence[BidsImage], tables: Tables) -> Layout:
     by_row = _rows_of(layout, scans)
     row_keys = sorted(by_row, key=_row_sort_key)
     names = _GroupedNames.claim(layout, scans, tables)
@@ -198,9 +182,9 @@ def _grouped_layout(layout: str, scans: Sequence[Scan], tables: Tables) -> Layou
     return Layout(layout, tuple(columns), tuple(zip(*cells)), tuple(stats))
 
 
-def _rows_of(layout: str, scans: Sequence[Scan]) -> dict[Any, list[Scan]]:
+def _rows_of(layout: str, scans: Sequence[BidsImage]) -> dict[Any, list[BidsImage]]:
     """Images by row: (subject, session) in the session layout, subject in the subject layout."""
-    by_row: dict[Any, list[Scan]] = defaultdict(list)
+    by_row: dict[Any, list[BidsImage]] = defaultdict(list)
     for scan in scans:
         by_row[scan.session_key if layout == "session" else scan.session_key[0]].append(scan)
     return by_row
@@ -216,7 +200,7 @@ class _GroupedNames:
     sessions_list: str  # the `sessions` column (subject layout with sessions), else ""
 
     @classmethod
-    def claim(cls, layout: str, scans: Sequence[Scan], tables: Tables) -> _GroupedNames:
+    def claim(cls, layout: str, scans: Sequence[BidsImage], tables: Tables) -> _GroupedNames:
         registry = NameRegistry(("subject_id",) + (("session_id",) if layout == "session" else ()))
         has_sessions = any(s.image.session is not None for s in scans)
         sessions_list = registry.claim("sessions") if layout == "subject" and has_sessions else ""
@@ -227,12 +211,12 @@ class _GroupedNames:
 
 
 def _per_kind(
-    row_keys: list[Any], by_row: dict[Any, list[Scan]], kinds: list[KindKey]
-) -> dict[KindKey, list[list[Scan]]]:
+    row_keys: list[Any], by_row: dict[Any, list[BidsImage]], kinds: list[KindKey]
+) -> dict[KindKey, list[list[BidsImage]]]:
     """For each kind, its images in each row (in path order; empty where a row has none)."""
-    per_kind: dict[KindKey, list[list[Scan]]] = {k: [] for k in kinds}
+    per_kind: dict[KindKey, list[list[BidsImage]]] = {k: [] for k in kinds}
     for key in row_keys:
-        grouped: dict[KindKey, list[Scan]] = defaultdict(list)
+        grouped: dict[KindKey, list[BidsImage]] = defaultdict(list)
         for scan in by_row[key]:
             grouped[scan.kind].append(scan)
         for kind in kinds:
@@ -258,7 +242,7 @@ def _row_sort_key(row_key: Any) -> tuple:
     return (row_key,)
 
 
-def _kind_display_key(kind: KindKey, name: str, groups: list[list[Scan]]) -> tuple:
+def _kind_display_key(kind: KindKey, name: str, groups: list[list[BidsImage]]) -> tuple:
     """Raw before derivatives; then by datatype, and by suffix in the schema's order for it."""
     datatype = next((s.image.datatype for g in groups for s in g), "")
     order = datatype_order()
@@ -279,8 +263,8 @@ def datatype_order() -> tuple[str, ...]:
 
 
 def _kind_columns(
-    kind: KindKey, name: str, groups: list[list[Scan]], tables: Tables
-) -> tuple[list[Column], list[list[Any]], KindStats]:
+    kind: KindKey, name: str, groups: list[list[BidsImage]], tables: Tables
+) -> tuple[list[Column], list[list[Any]], ImageColumnSummary]:
     is_list = any(len(g) > 1 for g in groups)
     keys = sorted_entity_keys({k for g in groups for s in g for k in s.image.name.entity_keys()})
     info = _InfoStruct(keys, tables.scans.columns)
@@ -311,7 +295,7 @@ def _kind_columns(
             describes=name,
         ),
     ]
-    stats = KindStats(
+    stats = ImageColumnSummary(
         name,
         kind.pipeline,
         kind.suffix,
@@ -376,7 +360,7 @@ def _sessions_list_column(name: str, table: KeyedTable) -> Column:
     )
 
 
-def _sessions_cell(subject: str, scans: list[Scan], table: KeyedTable) -> list[dict[str, Any]]:
+def _sessions_cell(subject: str, scans: list[BidsImage], table: KeyedTable) -> list[dict[str, Any]]:
     """One struct per session of the subject that has images, in session order."""
     registry = NameRegistry(("session_id",))
     names = [registry.claim(snake_name(c.source_name)) for c in table.columns]
@@ -390,7 +374,7 @@ def _sessions_cell(subject: str, scans: list[Scan], table: KeyedTable) -> list[d
 Spec = tuple[str, "pa.DataType | None", Getter, str]  # name, type (None: the image), getter, text
 
 
-def _file_layout(scans: Sequence[Scan], tables: Tables) -> Layout:
+def _file_layout(scans: Sequence[BidsImage], tables: Tables) -> Layout:
     has_sessions = any(s.image.session is not None for s in scans)
     kind_of = _kind_names_for_file_layout(scans)
     fixed = _fixed_file_columns(has_sessions, kind_of)
@@ -451,12 +435,14 @@ def _entity_getter(key: str) -> Getter:
     return lambda s: s.image.name.get(key)
 
 
-def _file_kind_stats(scans: Sequence[Scan], kind_of: dict[KindKey, str]) -> tuple[KindStats, ...]:
-    grouped: dict[KindKey, list[Scan]] = defaultdict(list)
+def _file_kind_stats(
+    scans: Sequence[BidsImage], kind_of: dict[KindKey, str]
+) -> tuple[ImageColumnSummary, ...]:
+    grouped: dict[KindKey, list[BidsImage]] = defaultdict(list)
     for s in scans:
         grouped[s.kind].append(s)
     return tuple(
-        KindStats(
+        ImageColumnSummary(
             kind_of[k],
             k.pipeline,
             k.suffix,
@@ -474,7 +460,7 @@ _PIPELINE = "derivatives/<pipeline> folder; null for raw data"
 _KIND = "The image column this file has in the session and subject layouts"
 
 
-def _kind_names_for_file_layout(scans: Sequence[Scan]) -> dict[KindKey, str]:
+def _kind_names_for_file_layout(scans: Sequence[BidsImage]) -> dict[KindKey, str]:
     """The names the kinds get in the session layout (participant columns aside)."""
     registry = NameRegistry(("subject_id", "session_id"))
     return kind_names(sorted({s.kind for s in scans}), registry)
@@ -497,22 +483,3 @@ _IMAGE_DESCRIPTIONS = {
     "bvec": "The .bvec file's text (DWI)",
     "events": "The task's events.tsv text (onset, duration, trial type...; functional images)",
 }
-
-
-def kinds_json(kinds: Sequence[KindStats]) -> str:
-    """Per-kind counts for the card (kept in DatasetInfo.extra)."""
-    return json.dumps(
-        [
-            {
-                "column": k.column,
-                "pipeline": k.pipeline,
-                "suffix": k.suffix,
-                "task": k.task,
-                "datatypes": list(k.datatypes),
-                "rows": k.rows,
-                "files": k.files,
-                "list": k.is_list,
-            }
-            for k in kinds
-        ]
-    )

@@ -21,8 +21,9 @@ from typing import Any
 
 import pyarrow as pa
 
-from ...errors import Problem
-from ..text import cell_or_none, decode_text, infer_text_column, parse_delimited
+from ...common.data_dictionary import describe
+from ...common.errors import Problem
+from ...common.tables import cell_or_none, decode_text, infer_text_column, parse_delimited
 from .tree import MetaFile
 
 _INTEGER = re.compile(r"^\s*[+-]?\d+\s*$")
@@ -221,27 +222,3 @@ def _mismatch(
     message = f"Format is {fmt!r} but some values are not; type inferred from the values instead"
     warnings.append(Problem(where, message, "warning"))
     return infer_text_column(cells)
-
-
-def describe(spec: Any) -> str:
-    """A one-line description from a data dictionary entry (Description, Units, Levels)."""
-    if isinstance(spec, str):
-        return spec
-    if not isinstance(spec, dict):
-        return ""
-    parts = []
-    text = spec.get("Description") or spec.get("LongName") or ""
-    if text:
-        parts.append(str(text).strip().rstrip(".") + ".")
-    if spec.get("Units"):
-        parts.append(f"Units: {spec['Units']}.")
-    levels = spec.get("Levels")
-    if isinstance(levels, dict) and levels:
-        parts.append("Levels: " + ", ".join(f"{k} = {_level(v)}" for k, v in levels.items()) + ".")
-    return " ".join(parts).replace("|", "/").replace("\n", " ")
-
-
-def _level(value: Any) -> str:
-    if isinstance(value, dict):
-        return str(value.get("Description") or value.get("TermURL") or value)
-    return str(value)

@@ -13,14 +13,15 @@ from __future__ import annotations
 
 import posixpath
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from fnmatch import fnmatchcase
 
-from ...errors import FILTERED, Problem
-from ..nifti import is_nifti_name
+from ...common.errors import FILTERED, Problem
+from ...common.nifti import is_nifti_name
+from ...common.selection import FLAGS, Selection
 from .crawl import Entry
+from .filenames import BidsName, parse_name
 from .ignore import IgnoreRules
-from .names import BidsName, parse_name
 
 METADATA_EXTENSIONS = (".json", ".tsv", ".bval", ".bvec")  # ours: the small files we read
 NO_DERIVATIVES = "derivative left out (--no-derivatives)"
@@ -81,13 +82,10 @@ class MetaFile:
 
 @dataclass(frozen=True)
 class Filters:
-    """``--subject/--session/--datatype/--suffix/--task`` globs (labels without ``sub-``...)."""
+    """A :class:`Selection` applied to the files of a BIDS tree (labels with or without
+    ``sub-``/``ses-``)."""
 
-    subjects: tuple[str, ...] = ()
-    sessions: tuple[str, ...] = ()
-    datatypes: tuple[str, ...] = ()
-    suffixes: tuple[str, ...] = ()
-    tasks: tuple[str, ...] = ()
+    selection: Selection = field(default_factory=Selection)
 
     def reason(self, image: ImageFile) -> str:
         """Why ``image`` is filtered out, or "" when every filter lets it through."""
@@ -124,21 +122,23 @@ class Filters:
         name: BidsName | None,
         every: bool = True,
     ) -> str:
+        chosen = self.selection
         checks = []
         if subject is not None:
-            checks.append(("subject", "--subject", subject, _labels(self.subjects, "sub-")))
+            checks.append(("subject", "subjects", subject, _labels(chosen.subjects, "sub-")))
         if session is not None or every:
-            checks.append(("session", "--session", session, _labels(self.sessions, "ses-")))
+            checks.append(("session", "sessions", session, _labels(chosen.sessions, "ses-")))
         if every:
-            checks.append(("datatype", "--datatype", datatype, self.datatypes))
-            checks.append(("suffix", "--suffix", suffix, self.suffixes))
+            checks.append(("datatype", "datatypes", datatype, chosen.datatypes))
+            checks.append(("suffix", "suffixes", suffix, chosen.suffixes))
         task = name.get("task") if name else None
         if task is not None:  # files without a task (anatomicals) are kept by --task
-            checks.append(("task", "--task", task, self.tasks))
+            checks.append(("task", "tasks", task, chosen.tasks))
         for what, option, value, patterns in checks:
             if patterns and not any(fnmatchcase(value or "", p) for p in patterns):
                 shown = "none" if value is None else repr(value)
-                return f"{FILTERED}: {what} {shown} does not match {option} {' '.join(patterns)}"
+                flag = FLAGS[option]
+                return f"{FILTERED}: {what} {shown} does not match {flag} {' '.join(patterns)}"
         return ""
 
 

@@ -1,0 +1,104 @@
+"""How a reader uses the dataset, for the card: load it (``datasets``, DuckDB, Polars, plain
+pyarrow), and get the dataset's own files back (the ``files`` config, ``export``)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from ..common.files_config import FILES_CONFIG
+from ..common.units import count, format_size
+from ..shards.manifest import Manifest
+
+MIN_DATASETS = "4.4"
+
+
+def load_snippets(manifest: Manifest, repo: str) -> str:
+    images = list(manifest.image_columns)
+    image = images[0] if images else "image"
+    excluded = ", ".join(images or [image])
+    dropped = ", ".join(f'"{name}"' for name in images or [image])
+    is_list = manifest.image_columns.get(image) == "image_list"
+    access = f'row["{image}"][0]' if is_list else f'row["{image}"]'
+    first = max(0, manifest.first_row_per_column.get(image, 0))  # a row that has this image
+    split = manifest.split
+    return f"""## Load it
+
+Needs `datasets>={MIN_DATASETS}` and `nibabel` (older `datasets` fail with "Feature type 'Nifti' not
+found"). Images decode to `nibabel.Nifti1Image`.
+
+```python
+from datasets import load_dataset
+
+ds = load_dataset("{repo}", split="{split}")
+row = ds[{first}]
+img = {access}                       # a nibabel Nifti1Image
+print(img.shape, img.header.get_zooms())
+voxels = img.get_fdata()
+```
+
+Stream it without downloading everything: `load_dataset("{repo}", split="{split}", streaming=True)`.
+
+DuckDB (filter on metadata without decoding any image):
+
+```sql
+SELECT * EXCLUDE ({excluded})
+FROM 'hf://datasets/{repo}/data/{split}-*.parquet'
+LIMIT 10;
+```
+
+Polars:
+
+```python
+import polars as pl
+
+df = pl.scan_parquet("hf://datasets/{repo}/data/{split}-*.parquet").drop([{dropped}]).collect()
+```
+
+Without `datasets` (any Parquet reader plus nibabel):
+
+```python
+import gzip, nibabel as nib, pyarrow.parquet as pq
+
+cell = pq.read_table("data/{split}-00000-of-{len(manifest.shards):05d}.parquet",
+                     columns=["{image}"]).column(0)[0].as_py()
+raw = {"cell[0]['bytes']" if is_list else "cell['bytes']"}
+img = nib.Nifti1Image.from_bytes(gzip.decompress(raw) if raw[:2] == b"\\x1f\\x8b" else raw)
+```
+"""
+
+
+def files_section(manifests: Sequence[Manifest], repo: str) -> str:
+    """The two ways to get the data: rows for ML, the dataset's own files for BIDS tools."""
+    files = [m.files for m in manifests if m.files]
+    total = sum(f.num_files for f in files)
+    stored = count(sum(f.stored for f in files), "file")
+    size = format_size(sum(f.stored_bytes for f in files))
+    split = manifests[0].split
+    bids = bool(manifests[0].info.bids_version)
+    what = "events, sidecars as written, participants, README..." if bids else "the table itself"
+    tree, tools = (
+        ("the BIDS tree", "fMRIPrep, MRIQC and other BIDS apps")
+        if bids
+        else (
+            "the files",
+            "any tool",
+        )
+    )
+    command = f"nifti2parquet export {repo} {'ds/ --subject 01' if bids else 'files/'}"
+    filtered = (
+        "A filtered export fetches only the selected subjects' bytes (HTTP range requests) and "
+        "still writes the dataset-level files, so it is a valid BIDS dataset.\n"
+        if bids
+        else ""
+    )
+    return (
+        f"## Every file, and {tree} back\n\n"
+        f"The `{FILES_CONFIG}` config lists every file of the dataset ({total:,}) with its "
+        f"`path`, `size` and `sha256`. It holds the bytes of the {stored} that are not images "
+        f"in the rows ({size}: {what}) and points the images to their rows "
+        f"(`stored` = `data`).\n\n"
+        f'```python\nfiles = load_dataset("{repo}", "{FILES_CONFIG}", split="{split}")\n```\n\n'
+        f"Get {tree} back, every file at its original path and byte for byte (the sha256 of "
+        f"each file is checked as it is written), for {tools}:\n\n"
+        f"```\npip install nifti2parquet\n{command}\n```\n\n{filtered}"
+    )

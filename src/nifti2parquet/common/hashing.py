@@ -1,0 +1,44 @@
+"""The sha256 of a file, streamed: through one reusable block, so memory stays constant.
+
+Every check of a file's bytes (a shard reused, an image compared with its source, a file
+downloaded from the Hub or written back by ``export``) hashes it this way.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable
+from typing import BinaryIO
+
+BLOCK = 8 << 20  # large, sequential reads: few requests to object stores, few system calls
+
+
+def sha256_and_size(
+    f: BinaryIO, progress: Callable[[int], None] | None = None, block: int = BLOCK
+) -> tuple[str, int]:
+    """(sha256 hex, bytes read) of what is left to read in ``f``."""
+    digest = hashlib.sha256()
+    size = 0
+    if hasattr(f, "readinto"):
+        buffer = memoryview(bytearray(block))
+        while n := f.readinto(buffer):
+            digest.update(buffer[:n])
+            size += n
+            if progress:
+                progress(n)
+        return digest.hexdigest(), size
+    while chunk := f.read(block):
+        digest.update(chunk)
+        size += len(chunk)
+        if progress:
+            progress(len(chunk))
+    return digest.hexdigest(), size
+
+
+def sha256_of_file(f: BinaryIO, progress: Callable[[int], None] | None = None) -> str:
+    return sha256_and_size(f, progress)[0]
+
+
+def sha256_of_path(path: str) -> str:
+    with open(path, "rb") as f:
+        return sha256_of_file(f)

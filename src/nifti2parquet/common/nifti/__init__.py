@@ -1,0 +1,56 @@
+"""The NIfTI parser: a NIfTI file read from its bytes, without loading the voxels.
+
+``names`` (which file names are images), ``header`` (the header's fields), ``diagnosis`` (what a
+file that is not NIfTI is), ``gunzip`` (gzip streamed in constant memory), ``checks`` (the cheap
+:func:`check_image` and the decoding :func:`deep_check`), ``header_block`` (every byte before the
+voxels) and ``header_text`` (the header's free text). The names below are the package's API.
+"""
+
+from __future__ import annotations
+
+from .checks import (
+    EMPTY_MESSAGE,
+    MAX_VALUE_BYTES,
+    NIFTI2_WARNING,
+    ImageCheck,
+    check_image,
+    deep_check,
+    quiet_nibabel,
+)
+from .diagnosis import DICOM_MESSAGE
+from .gunzip import (
+    GZIP_BAD_CRC,
+    GZIP_BAD_LENGTH,
+    GZIP_MAGIC,
+    GZIP_TRAILING,
+    GZIP_TRUNCATED,
+    inflate,
+)
+from .header import NiftiHeader
+from .header_block import HEADER_BLOCK_LIMIT, HeaderBlock, parse_header, read_header_block
+from .names import IMAGE_SUFFIXES, is_nifti_name, nifti_stem_and_ext
+
+__all__ = [
+    "DICOM_MESSAGE",
+    "EMPTY_MESSAGE",
+    "GZIP_BAD_CRC",
+    "GZIP_BAD_LENGTH",
+    "GZIP_MAGIC",
+    "GZIP_TRAILING",
+    "GZIP_TRUNCATED",
+    "HEADER_BLOCK_LIMIT",
+    "IMAGE_SUFFIXES",
+    "MAX_VALUE_BYTES",
+    "NIFTI2_WARNING",
+    "HeaderBlock",
+    "ImageCheck",
+    "NiftiHeader",
+    "check_image",
+    "deep_check",
+    "inflate",
+    "is_nifti_name",
+    "nifti_stem_and_ext",
+    "parse_header",
+    "quiet_nibabel",
+    "read_header_block",
+]

@@ -1,0 +1,203 @@
+"""The rows a source produces: the plain data that flows from a source to the plan and the writer.
+
+A source (a file table, a BIDS tree) turns into a :class:`SourceRows`: ordered columns, ordered rows
+of cells, and an account of every file it found, including the ones it left out and why. Image cells
+hold :class:`FileRef` (where to read the bytes and how big they are), never the bytes: bytes are
+read by the writer, one row group at a time.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass, field, fields
+from typing import Any, Literal
+
+import pyarrow as pa
+
+from .errors import Problem
+
+# what a column's cells hold; ``file``: any file's bytes (the ``files`` config)
+ColumnContent = Literal["image", "image_list", "file", "value"]
+
+
+@dataclass(frozen=True)
+class FileRef:
+    """One file to embed: a NIfTI image, or any other file of the dataset (the ``files`` config).
+
+    ``url`` is a local absolute path or an fsspec URL; ``name`` is what goes into the ``path`` field
+    (the basename, as ``datasets`` writes it); ``display`` is how the user refers to the file (the
+    path as written in their table, or relative to the BIDS root); ``version`` fingerprints the file
+    as stat'ed (size + mtime, or an object store's ETag), so a resumed build notices changed inputs.
+    """
+
+    url: str
+    size: int
+    name: str
+    display: str
+    version: str = ""
+
+
+@dataclass(frozen=True)
+class Column:
+    """One output column. Value columns carry their Arrow type; image columns have fixed types."""
+
+    name: str
+    content: ColumnContent
+    arrow_type: pa.DataType | None = None
+    description: str = ""
+    describes: str | None = None  # the image column this value column is aligned with, if any
+
+    @property
+    def is_image(self) -> bool:
+        return self.content != "value"
+
+
+@dataclass(frozen=True)
+class ImageColumnSummary:
+    """What one image column holds, for the card: counts, and what its images are."""
+
+    column: str
+    pipeline: str  # "" for raw data; a derivative pipeline's folder name
+    suffix: str
+    task: str
+    datatypes: tuple[str, ...]
+    rows: int  # rows holding at least one of its images
+    files: int
+    is_list: bool
+
+
+@dataclass(frozen=True)
+class DatasetInfo:
+    """What is known about the dataset as a whole, for the card: what the source says, with the
+    user's words on top (``build --title``...), as the manifest records it."""
+
+    title: str = ""
+    license: str = ""
+    authors: tuple[str, ...] = ()
+    description: str = ""
+    citation: str = ""
+    doi: str = ""
+    acknowledgements: str = ""
+    references: tuple[str, ...] = ()
+    bids_version: str = ""
+    extra: tuple[tuple[str, str], ...] = ()  # other fields worth showing: (label, text)
+    license_name: str = ""  # a license the Hub has no identifier for
+    year: str = ""  # for the BibTeX entry
+    layout: str = ""  # how rows are laid out (BIDS: session, subject or file); "" for a table
+    image_columns: tuple[ImageColumnSummary, ...] = ()  # what each image column holds
+
+    def to_record(self) -> dict[str, Any]:
+        return _json_ready(asdict(self))
+
+    @classmethod
+    def from_record(cls, data: dict[str, Any]) -> DatasetInfo:
+        values = {k: _tuples(v) for k, v in data.items() if k in _INFO_FIELDS}
+        values["image_columns"] = tuple(
+            ImageColumnSummary(**_tuples_in(c)) for c in data.get("image_columns") or ()
+        )
+        return cls(**values)
+
+
+def _json_ready(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _json_ready(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_json_ready(v) for v in value]
+    return value
+
+
+def _tuples(value: Any) -> Any:
+    """JSON lists back into the tuples a frozen record holds."""
+    return tuple(_tuples(v) for v in value) if isinstance(value, list) else value
+
+
+def _tuples_in(data: dict[str, Any]) -> dict[str, Any]:
+    return {k: _tuples(v) for k, v in data.items()}
+
+
+_INFO_FIELDS = {f.name for f in fields(DatasetInfo)} - {"image_columns"}
+
+
+@dataclass(frozen=True)
+class MetadataFile:
+    """A small file whose content goes into the rows: a sidecar JSON, a table, a description.
+
+    Kept so the privacy scan can name the file that holds a value (and, for a sidecar, the
+    images it describes); the content itself is not kept here.
+    """
+
+    display: str  # as the user knows it (relative to the BIDS root, or the table as given)
+    url: str
+    role: Literal["sidecar", "table", "description"]
+    describes: tuple[str, ...] = ()  # displays of the images it applies to (sidecars)
+
+
+@dataclass(frozen=True)
+class SourceRows:
+    """A source, read: columns, rows of cells, and the account of files found and left out.
+
+    Cells: a value column holds a plain Python value (or None); an ``image`` column an FileRef or
+    None (a missing image); an ``image_list`` column a tuple of FileRef (possibly empty) or None.
+    """
+
+    source: str
+    kind: str  # the source kind that read it (``sources.registry``): shown, never branched on
+    columns: tuple[Column, ...]
+    rows: tuple[tuple[Any, ...], ...]
+    info: DatasetInfo = field(default_factory=DatasetInfo)
+    files_found: int = 0
+    left_out: tuple[Problem, ...] = ()
+    warnings: tuple[Problem, ...] = ()
+    checked: Literal["cheap", "deep"] | None = None  # checks the source already ran on its images
+    one_image_per_row: bool = False  # a row is its image (BIDS --rows file): no image, no row
+    # In a one-image-per-row layout, the value column naming the image column each row's image
+    # would have in the other layouts (BIDS: ``kind``); the card counts images by it.
+    kind_column: str | None = None
+    # Every file is in at most one cell (a BIDS crawl); a table may name one file in several
+    # cells (a template, a mask), and each of them stores it.
+    each_file_once: bool = False
+    # Every other file of the dataset that is published (BIDS: events.tsv, sidecars, README...,
+    # and NIfTI files that fit no row; a table: the table itself), stored in the ``files`` config.
+    other_files: tuple[FileRef, ...] = ()
+    metadata_files: tuple[MetadataFile, ...] = ()  # what the value columns were read from
+
+    @property
+    def image_columns(self) -> tuple[int, ...]:
+        return tuple(i for i, c in enumerate(self.columns) if c.is_image)
+
+    def images(self) -> Iterator[tuple[int, int, FileRef]]:
+        """Every image, in row order: (row index, column index, image)."""
+        for r, row in enumerate(self.rows):
+            yield from ((r, c, img) for c, img in images_in_row(row, self.image_columns))
+
+    def image_count(self) -> int:
+        return sum(1 for _ in self.images())
+
+    def image_bytes(self) -> int:
+        return sum(img.size for _, _, img in self.images())
+
+    def images_per_kind(self) -> dict[str, int]:
+        """Images per value of the ``kind_column`` (empty without one)."""
+        names = [c.name for c in self.columns]
+        if self.kind_column not in names:
+            return {}
+        index = names.index(self.kind_column)
+        counts: dict[str, int] = {}
+        for row in self.rows:
+            counts[str(row[index])] = counts.get(str(row[index]), 0) + 1
+        return counts
+
+
+def images_in_row(
+    row: tuple[Any, ...], image_columns: tuple[int, ...]
+) -> Iterator[tuple[int, FileRef]]:
+    """The images of one row as (column index, image), in column order."""
+    for c in image_columns:
+        yield from ((c, img) for img in cell_images(row[c]))
+
+
+def cell_images(cell: Any) -> tuple[FileRef, ...]:
+    """The images of one image cell: none when missing, one, or a list's, in order."""
+    if cell is None:
+        return ()
+    return (cell,) if isinstance(cell, FileRef) else tuple(cell)

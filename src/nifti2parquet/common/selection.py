@@ -1,0 +1,61 @@
+"""Which files of a dataset a command takes: ``--subject``, ``--session``, ``--datatype``,
+``--suffix`` and ``--task``, each repeatable and each a list of globs.
+
+One type says it for every command that selects (build, inspect, verify's source reading, export,
+the lazy reader) and for everything that shows a selection back (the card's example command, the
+message naming an option that differs between array-job parts): the options are declared once,
+from :data:`FILTERS`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Filter:
+    """One filter option: the field of :class:`Selection`, its flag and its help text."""
+
+    field: str
+    flag: str
+    help: str
+
+
+_EACH = "repeatable, globs allowed"
+FILTERS = (
+    Filter("subjects", "--subject", f"Only subjects whose label matches (01 or sub-01; {_EACH})."),
+    Filter("sessions", "--session", f"Only sessions whose label matches (1 or ses-1; {_EACH})."),
+    Filter("datatypes", "--datatype", f"Only these datatypes (anat, func, dwi...; {_EACH})."),
+    Filter("suffixes", "--suffix", f"Only these suffixes (T1w, bold, dwi...; {_EACH})."),
+    Filter("tasks", "--task", f"Only these tasks; images without a task are kept ({_EACH})."),
+)
+
+
+@dataclass(frozen=True)
+class Selection:
+    """The globs of each filter; empty: everything."""
+
+    subjects: tuple[str, ...] = ()
+    sessions: tuple[str, ...] = ()
+    datatypes: tuple[str, ...] = ()
+    suffixes: tuple[str, ...] = ()
+    tasks: tuple[str, ...] = ()
+
+    def __bool__(self) -> bool:
+        """True when anything is filtered."""
+        return any(getattr(self, f.name) for f in fields(self))
+
+    def flags(self) -> list[str]:
+        """``["--subject 01", "--task rest"]``: the selection as command-line options."""
+        return [f"{f.flag} {value}" for f in FILTERS for value in getattr(self, f.field)]
+
+    def to_record(self) -> dict[str, list[str]]:
+        return {f.field: list(getattr(self, f.field)) for f in FILTERS}
+
+    @classmethod
+    def from_record(cls, data: dict[str, Any]) -> Selection:
+        return cls(**{f.field: tuple(data.get(f.field) or ()) for f in FILTERS})
+
+
+FLAGS = {f.field: f.flag for f in FILTERS}

@@ -1,0 +1,83 @@
+"""Writing the ``files`` config: every file of the dataset, the non-image ones with their bytes.
+
+It is written once every image shard is, since it lists the images' sha256 (array-job parts write
+image shards only; ``--finalize`` writes this). The other files are hashed first, several at once
+(object stores answer one request per file); one that cannot be read stops the build, naming it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+
+from ..common.errors import InputError, OutputError, Problem, cannot_read
+from ..common.files_config import FILES_CONFIG, files_rows, stored_files
+from ..common.progress import Reporter
+from ..common.rows import FileRef, SourceRows
+from ..common.units import count
+from .blanking import ChangedOnPurpose
+from .image_index import ImageRecord
+from .manifest import FilesRecord
+from .markers import shard_keys
+from .output import OutputFolder
+from .plan import PlanOptions, plan_shards
+from .runner import RunSettings, ShardJob
+
+
+def write_files_config(
+    output: OutputFolder,
+    rows: SourceRows,
+    images: Sequence[ImageRecord],
+    plan_options: PlanOptions,
+    settings: RunSettings,
+    reporter: Reporter,
+    changed: Sequence[ChangedOnPurpose] = (),
+) -> FilesRecord:
+    """Write the files config's shards of ``rows``' dataset (reusing finished ones), record them."""
+    sha256 = {record.path: record.sha256 for record in images}
+    sha256.update(_hash_other_files(rows.other_files, settings, reporter))
+    files = files_rows(rows, sha256)
+    plan = plan_shards(files, dataclasses.replace(plan_options, folder=FILES_CONFIG))
+    whole = dataclasses.replace(settings, part=None, finalize=False)
+    job = ShardJob(output, files, plan, shard_keys(plan, files), whole, reporter)
+    job.run()
+    missing = job.missing()
+    if missing:  # the job just wrote every shard: never expected
+        raise OutputError(
+            "the files config was not written completely:",
+            [Problem(s.path, "not written") for s in missing],
+        )
+    job.remove_stale_shards()
+    stored = stored_files(files)
+    return FilesRecord(
+        shards=job.ordered_records(),
+        num_files=len(files.rows),
+        stored=len(stored),
+        stored_bytes=sum(f.size for f in stored),
+        changed=tuple(changed),
+    )
+
+
+def _hash_other_files(
+    others: Sequence[FileRef], settings: RunSettings, reporter: Reporter
+) -> dict[str, str]:
+    """The sha256 of every other file, by URL."""
+    label = f"hashing {count(len(others), 'other file')}"
+
+    def one(f: FileRef) -> tuple[str, str | Problem]:
+        try:
+            return f.url, settings.storage.sha256(f.url)
+        except OSError as exc:
+            return f.url, Problem(f.display, cannot_read(exc))
+        finally:
+            bar.update(f.size)
+
+    threads = ThreadPoolExecutor(settings.read_threads, thread_name_prefix="n2p-hash")
+    with reporter.bar(sum(f.size for f in others), label) as bar, threads as pool:
+        done = dict(pool.map(one, others))
+    problems = [p for p in done.values() if isinstance(p, Problem)]
+    if problems:
+        message = "some files cannot be read; the files config was not written:"
+        raise InputError(message, problems)
+    return done  # type: ignore[return-value]

@@ -1,0 +1,53 @@
+"""How a source is read: which files it yields, how rows are laid out, how files are reached."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..common.selection import Selection
+from ..common.storage import Storage
+
+# ``--rows``: one row per session (or per subject when the dataset has no sessions), per
+# subject, or per image file. A table's rows are its own rows.
+ROW_LAYOUTS = ("auto", "session", "subject", "file")
+
+
+@dataclass(frozen=True)
+class SourceOptions:
+    """How to read a source. Options a kind of source has no use for are ignored by it (a
+    table has no sessions to lay out; a BIDS tree names its images itself)."""
+
+    image_columns: tuple[str, ...] = ()  # a table's columns of NIfTI paths (default: detected)
+    rows: str = "auto"  # one of ROW_LAYOUTS
+    derivatives: bool = True
+    selection: Selection = field(default_factory=Selection)
+    exclude_fields: tuple[str, ...] = ()  # sidecar JSON keys left out of the published metadata
+    exclude_columns: tuple[str, ...] = ()  # table columns left out likewise
+    storage: Storage = field(default_factory=Storage, compare=False)
+    threads: int = 16
+
+    def to_record(self) -> dict[str, Any]:
+        """What decides the files and rows a source yields, as the manifest records it (how the
+        files are reached is left out: credentials are never written)."""
+        return {
+            "image_columns": list(self.image_columns),
+            "rows": self.rows,
+            "derivatives": self.derivatives,
+            **self.selection.to_record(),
+            "exclude_fields": list(self.exclude_fields),
+            "exclude_columns": list(self.exclude_columns),
+        }
+
+    @classmethod
+    def from_record(cls, data: dict[str, Any], storage: Storage) -> SourceOptions:
+        """The options a build recorded, with today's ``storage`` (credentials, endpoint)."""
+        return cls(
+            image_columns=tuple(data.get("image_columns") or ()),
+            rows=data.get("rows", "auto"),
+            derivatives=data.get("derivatives", True),
+            selection=Selection.from_record(data),
+            exclude_fields=tuple(data.get("exclude_fields") or ()),
+            exclude_columns=tuple(data.get("exclude_columns") or ()),
+            storage=storage,
+        )
