@@ -1,9 +1,10 @@
 """Export: an ARC-shaped build back to its BIDS tree, against ``cp -r``; one subject from the Hub,
-at 0 and 50 ms per request, against downloading the shards that hold it.
+at 0 and 50 ms per request, over loopback and a 100 MB/s link, against downloading the shards
+that hold it.
 
     python benchmarks/bench_export.py                 # scale 0.002: ~0.5 GB, 3 rounds
     python benchmarks/bench_export.py --quick         # scale 0.001, 1 round (a laptop)
-    python benchmarks/bench_export.py --scale 0.004 --latency-ms 0 20 50 100
+    python benchmarks/bench_export.py --scale 0.004 --latency-ms 0 20 50 --bandwidth-mb 0 25
 
 The ARC-shaped tree (``arc_tree.py``) is built once with ``--max-shard-size 100MB``. Each round,
 each command as its own process:
@@ -15,10 +16,12 @@ each command as its own process:
   storage unless ``--transport xet``; downloads redirected to a "CDN" on another host name, as
   the Hub does, unless ``--no-cdn``), at each ``--latency-ms`` (the server waits that long
   before answering every request, and once more on every new connection, as a distant Hub
-  does): ``nifti2parquet export REPO_ID DST --subject X`` against ``hf_hub_download`` of every
-  shard that holds a file of subject X (what a user without range reads fetches to get that
-  subject). For each: the requests the server answered (all of them: metadata and reads), and
-  the bytes it sent.
+  does) and each ``--bandwidth-mb`` (0: loopback's own; else the server sends file data at
+  most that fast, over all connections together, as a client's link):
+  ``nifti2parquet export REPO_ID DST --subject X`` against ``hf_hub_download`` of every shard
+  that holds a file of subject X (what a user without range reads fetches to get that subject).
+  For each: the requests the server answered (all of them: metadata and reads), and the bytes
+  it sent.
 
 After the rounds, the exported trees are checked: the whole export against the source (same files,
 same sha256), and the one-subject export against the subject's files.
@@ -76,6 +79,7 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--rounds", type=int, default=None)
     parser.add_argument("--quick", action="store_true", help="scale 0.001, 1 round")
     parser.add_argument("--latency-ms", type=float, nargs="+", default=[0.0, 50.0])
+    parser.add_argument("--bandwidth-mb", type=float, nargs="+", default=[0.0, 100.0])
     parser.add_argument("--transport", choices=("lfs", "xet"), default="lfs")
     parser.add_argument("--no-cdn", action="store_true", help="serve files without a redirect")
     parser.add_argument(
@@ -147,7 +151,7 @@ def local_export(args: argparse.Namespace, tree: Path, out: Path) -> tuple[Compa
 def hub_export(
     args: argparse.Namespace, out: Path, subject: str, shards: list[str]
 ) -> dict[str, Any]:
-    """Each latency: the two contenders' median seconds, requests and bytes served."""
+    """Each condition: the two contenders' median seconds, requests and bytes served."""
     results: dict[str, Any] = {}
     storage = fresh(args.work / "hub-storage")
     with HubServer(storage, token=TOKEN, cdn_redirect=not args.no_cdn) as server:
@@ -157,53 +161,76 @@ def hub_export(
             command.append("--no-xet")
         if measure("push", command, env).returncode:
             raise SystemExit("push failed")
-        for latency in args.latency_ms:
-            server.latency = latency / 1000
-            comparison = Comparison()
-            served = {HUB_EXPORT: Served(), DOWNLOAD: Served()}
-
-            def served_run(server: HubServer, name: str, command: list[str]) -> Run:
-                server.clear_log()
-                run = measure(name, command, env)
-                served[name].add(server)  # noqa: B023 - runs within this iteration
-                return run
-
-            def export(target: Path = args.work / f"hub-export-{latency:g}") -> Run:
-                fresh(target)
-                command = ["export", REPO, str(target), "--quiet", "--subject", subject]
-                return served_run(server, HUB_EXPORT, [PYTHON, "-m", "nifti2parquet", *command])
-
-            def download() -> Run:
-                fresh(Path(env["HF_HOME"]) / "hub")  # an empty download cache each time
-                return served_run(server, DOWNLOAD, [PYTHON, "-c", DOWNLOAD_SCRIPT, REPO, *shards])
-
-            interleave(args.rounds, [("export", export), ("download", download)], comparison)
-            check_subject(out, args.work / f"hub-export-{latency:g}", subject)
-            results[f"{latency:g} ms"] = {
-                name: {
-                    "seconds": comparison.seconds(name),
-                    "runs": [r.seconds for r in comparison.runs[name]],
-                    "requests": max(s.requests),
-                    "bytes_served": max(s.bytes),
-                    "peak_rss": comparison.rss(name),
-                }
-                for name, s in served.items()
-            }
-        server.latency = 0
+        for latency, bandwidth in conditions(args):
+            server.latency, server.bandwidth = latency / 1000, bandwidth * 1e6 or None
+            name = condition_name(latency, bandwidth)
+            results[name] = one_condition(server, env, args, out, subject, shards)
+        server.latency, server.bandwidth = 0, None
     return results
 
 
+def one_condition(
+    server: HubServer,
+    env: dict[str, str],
+    args: argparse.Namespace,
+    out: Path,
+    subject: str,
+    shards: list[str],
+) -> dict[str, Any]:
+    """Export against download, interleaved, at the server's current latency and bandwidth."""
+    comparison = Comparison()
+    served = {HUB_EXPORT: Served(), DOWNLOAD: Served()}
+    target = args.work / "hub-export"
+
+    def run(name: str, command: list[str]) -> Run:
+        server.clear_log()
+        result = measure(name, command, env)
+        served[name].add(server)
+        return result
+
+    def export() -> Run:
+        fresh(target)
+        command = ["export", REPO, str(target), "--quiet", "--subject", subject]
+        return run(HUB_EXPORT, [PYTHON, "-m", "nifti2parquet", *command])
+
+    def download() -> Run:
+        fresh(Path(env["HF_HOME"]) / "hub")  # an empty download cache each time
+        return run(DOWNLOAD, [PYTHON, "-c", DOWNLOAD_SCRIPT, REPO, *shards])
+
+    interleave(args.rounds, [("export", export), ("download", download)], comparison)
+    check_subject(out, target, subject)
+    return {
+        name: {
+            "seconds": comparison.seconds(name),
+            "runs": [r.seconds for r in comparison.runs[name]],
+            "requests": max(s.requests),
+            "bytes_served": max(s.bytes),
+            "peak_rss": comparison.rss(name),
+        }
+        for name, s in served.items()
+    }
+
+
+def conditions(args: argparse.Namespace) -> list[tuple[float, float]]:
+    """(latency ms, bandwidth MB/s) pairs, every latency at every bandwidth."""
+    return [(latency, bandwidth) for bandwidth in args.bandwidth_mb for latency in args.latency_ms]
+
+
+def condition_name(latency: float, bandwidth: float) -> str:
+    return f"{latency:g} ms, " + (f"{bandwidth:g} MB/s" if bandwidth else "loopback")
+
+
 def hub_table(hub: dict[str, Any]) -> str:
-    lines = [f"{'':8s} {'':32s} {'median s':>9s} {'requests':>9s} {'MB served':>10s}  runs"]
-    for latency, contenders in hub.items():
+    lines = [f"{'':20s} {'':30s} {'median s':>9s} {'requests':>9s} {'MB served':>10s}  runs"]
+    for condition, contenders in hub.items():
         for name, r in contenders.items():
             runs = ", ".join(f"{s:.2f}" for s in r["runs"])
             lines.append(
-                f"{latency:8s} {name:32s} {r['seconds']:9.2f} {r['requests']:9d} "
+                f"{condition:20s} {name:30s} {r['seconds']:9.2f} {r['requests']:9d} "
                 f"{r['bytes_served'] / 1e6:10.1f}  {runs}"
             )
         ratio = contenders[HUB_EXPORT]["seconds"] / contenders[DOWNLOAD]["seconds"]
-        lines.append(f"{latency:8s} {'export / download':32s} {ratio:8.2f}x")
+        lines.append(f"{condition:20s} {'export / download':30s} {ratio:8.2f}x")
     return "\n".join(lines)
 
 
@@ -224,15 +251,16 @@ def prepare(work: Path, scale: float) -> tuple[Path, Path]:
 
 def subject_files(out: Path, subject: str | None = None) -> tuple[str, list[Any]]:
     """The first subject (or ``subject``) and the dataset's files an export of it selects."""
+    from nifti2parquet.common.selection import Selection
     from nifti2parquet.retrieval.catalog import read_catalog
     from nifti2parquet.retrieval.ranges import Counter, LocalStore
-    from nifti2parquet.sources.bids.tree import Filters
+    from nifti2parquet.sources import path_selector
 
     everything = read_catalog(LocalStore(str(out)), "train", Counter()).files
     labels = sorted({f.path.split("/")[0][4:] for f in everything if f.path.startswith("sub-")})
     subject = subject or labels[0]
-    filters = Filters(subjects=(subject,))
-    return subject, [f for f in everything if not filters.other_reason(f.path)]
+    left_out = path_selector(Selection(subjects=(subject,)))  # why a path is left out, or ""
+    return subject, [f for f in everything if not left_out(f.path)]
 
 
 def one_subject(out: Path) -> tuple[str, list[str], int, int]:

@@ -27,7 +27,8 @@ Design
     expiring URL on another host name (``localhost``: another origin for a client), which
     serves the bytes (ranges too) without a token, as the Hub redirects to its CDN.
   * ``latency``: a round trip added to every request (and one more to every new connection, as
-    a TCP handshake costs), so benchmarks can measure a client as a distant user would see it.
+    a TCP handshake costs), and ``bandwidth``: file bytes sent at most this fast in all (a
+    client's link), so benchmarks can measure a client as a distant user would see it.
 
 In-process::
 
@@ -771,14 +772,44 @@ class _Handler(BaseHTTPRequestHandler):
             self.wfile.write(response.body[:limit])
             return
         path, offset, length = response.file
+        length = length if limit is None else min(limit, length)
         with path.open("rb") as fh:  # zero-copy where the OS allows; never loads the file
-            self.connection.sendfile(fh, offset, length if limit is None else min(limit, length))
+            link = self.server.hub.link
+            if link is None:
+                self.connection.sendfile(fh, offset, length)
+                return
+            end = offset + length
+            while offset < end:  # at the link's pace, in slices
+                n = min(LINK_SLICE, end - offset)
+                link.wait(n)
+                self.connection.sendfile(fh, offset, n)
+                offset += n
 
     def drop(self) -> None:
         """Close the connection without a response (unread body bytes make it an RST)."""
         self.close_connection = True
         with contextlib.suppress(OSError):
             self.connection.shutdown(socket.SHUT_RDWR)
+
+
+LINK_SLICE = 256 * 1024
+
+
+class _Link:
+    """A client's network link of ``bandwidth`` bytes/s, shared by all its connections: each
+    slice of a file sent waits its turn (the bytes of a request body or JSON are not counted)."""
+
+    def __init__(self, bandwidth: float) -> None:
+        self.bandwidth = bandwidth
+        self._free_at = 0.0
+        self._lock = threading.Lock()
+
+    def wait(self, n: int) -> None:
+        with self._lock:
+            start = max(time.monotonic(), self._free_at)
+            self._free_at = start + n / self.bandwidth
+            done = self._free_at
+        time.sleep(max(0.0, done - time.monotonic()))
 
 
 class _HTTPServer(ThreadingHTTPServer):
@@ -828,6 +859,8 @@ class HubServer:
             a running server.
         cdn_redirect: redirect downloads of LFS/Xet files to ``/_cdn/`` URLs valid for
             ``cdn_url_ttl`` seconds (see the module docstring).
+        bandwidth: bytes per second of file data sent, in all connections together (a
+            client's link); None: as fast as loopback goes.
     """
 
     def __init__(
@@ -847,6 +880,7 @@ class HubServer:
         latency: float = 0.0,
         cdn_redirect: bool = False,
         cdn_url_ttl: float = 3600.0,
+        bandwidth: float | None = None,
     ):
         if page_size < 1 or multipart_chunk_size < 1:
             raise ValueError("page_size and multipart_chunk_size must be >= 1")
@@ -856,6 +890,8 @@ class HubServer:
         self.multipart_chunk_size = multipart_chunk_size
         self.username, self.allow_anonymous_reads = username, allow_anonymous_reads
         self.latency = latency
+        self.link: _Link | None = None
+        self.bandwidth = bandwidth
         self.cdn_redirect, self.cdn_url_ttl = cdn_redirect, cdn_url_ttl
         self._cdn_epoch = 0  # part of every CDN signature: bumping it expires every URL given
         self.internal_errors: list[
@@ -923,6 +959,15 @@ class HubServer:
     def cas_url(self) -> str:
         """The Xet CAS URL handed out with Xet tokens (served by this same server)."""
         return self.url + CAS_PREFIX
+
+    @property
+    def bandwidth(self) -> float | None:
+        """Bytes/s of file data sent, in all connections together; None: unlimited."""
+        return self.link.bandwidth if self.link is not None else None
+
+    @bandwidth.setter
+    def bandwidth(self, value: float | None) -> None:
+        self.link = _Link(value) if value else None
 
     # ---- request log -------------------------------------------------------------------------
 
@@ -2237,6 +2282,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--cdn-redirect", action="store_true", help="redirect LFS/Xet downloads to /_cdn/ URLs"
     )
+    parser.add_argument("--bandwidth-mb", type=float, default=0.0, help="MB/s of file data")
     args = parser.parse_args(argv)
     server = HubServer(
         args.storage,
@@ -2249,6 +2295,7 @@ def main(argv: list[str] | None = None) -> int:
         xet=not args.no_xet,
         latency=args.latency_ms / 1000,
         cdn_redirect=args.cdn_redirect,
+        bandwidth=args.bandwidth_mb * 1e6 or None,
     ).start()
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
