@@ -1,10 +1,10 @@
 """Export: an ARC-shaped build back to its BIDS tree, against ``cp -r``; one subject from the Hub,
-at 0 and 50 ms per request, over loopback and a 100 MB/s link, against downloading the shards
+at 0 and 50 ms per request, over loopback and a 25 MB/s link, against downloading the shards
 that hold it.
 
     python benchmarks/bench_export.py                 # scale 0.002: ~0.5 GB, 3 rounds
     python benchmarks/bench_export.py --quick         # scale 0.001, 1 round (a laptop)
-    python benchmarks/bench_export.py --scale 0.004 --latency-ms 0 20 50 --bandwidth-mb 0 25
+    python benchmarks/bench_export.py --scale 0.004 --latency-ms 0 20 50 --bandwidth-mb 0 12.5 100
 
 The ARC-shaped tree (``arc_tree.py``) is built once with ``--max-shard-size 100MB``. Each round,
 each command as its own process:
@@ -33,6 +33,8 @@ import argparse
 import hashlib
 import os
 import platform
+import resource
+import statistics
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -62,15 +64,24 @@ for name in sys.argv[2:]:
 
 @dataclass
 class Served:
-    """What the server answered during each run of one contender."""
+    """What the server answered during each run of one contender, and the client's CPU time
+    (user + system, its whole process tree: far less noisy than wall time on a shared machine)."""
 
     requests: list[int] = field(default_factory=list)
     bytes: list[int] = field(default_factory=list)
+    cpu: list[float] = field(default_factory=list)
 
-    def add(self, server: HubServer) -> None:
+    def add(self, server: HubServer, cpu: float) -> None:
         records = server.requests
         self.requests.append(len(records))
         self.bytes.append(sum(r.bytes_sent for r in records))
+        self.cpu.append(cpu)
+
+
+def children_cpu() -> float:
+    """CPU seconds of this process's finished children (the server runs in this process)."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
 
 
 def parse(argv: list[str] | None) -> argparse.Namespace:
@@ -79,7 +90,7 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--rounds", type=int, default=None)
     parser.add_argument("--quick", action="store_true", help="scale 0.001, 1 round")
     parser.add_argument("--latency-ms", type=float, nargs="+", default=[0.0, 50.0])
-    parser.add_argument("--bandwidth-mb", type=float, nargs="+", default=[0.0, 100.0])
+    parser.add_argument("--bandwidth-mb", type=float, nargs="+", default=[0.0, 25.0])
     parser.add_argument("--transport", choices=("lfs", "xet"), default="lfs")
     parser.add_argument("--no-cdn", action="store_true", help="serve files without a redirect")
     parser.add_argument(
@@ -184,8 +195,9 @@ def one_condition(
 
     def run(name: str, command: list[str]) -> Run:
         server.clear_log()
+        before = children_cpu()
         result = measure(name, command, env)
-        served[name].add(server)
+        served[name].add(server, children_cpu() - before)
         return result
 
     def export() -> Run:
@@ -203,6 +215,7 @@ def one_condition(
         name: {
             "seconds": comparison.seconds(name),
             "runs": [r.seconds for r in comparison.runs[name]],
+            "cpu_seconds": statistics.median(s.cpu),
             "requests": max(s.requests),
             "bytes_served": max(s.bytes),
             "peak_rss": comparison.rss(name),
@@ -221,16 +234,21 @@ def condition_name(latency: float, bandwidth: float) -> str:
 
 
 def hub_table(hub: dict[str, Any]) -> str:
-    lines = [f"{'':20s} {'':30s} {'median s':>9s} {'requests':>9s} {'MB served':>10s}  runs"]
+    lines = [
+        f"{'':20s} {'':30s} {'median s':>9s} {'CPU s':>6s} {'requests':>9s} {'MB served':>10s}"
+        "  runs"
+    ]
     for condition, contenders in hub.items():
         for name, r in contenders.items():
             runs = ", ".join(f"{s:.2f}" for s in r["runs"])
             lines.append(
-                f"{condition:20s} {name:30s} {r['seconds']:9.2f} {r['requests']:9d} "
-                f"{r['bytes_served'] / 1e6:10.1f}  {runs}"
+                f"{condition:20s} {name:30s} {r['seconds']:9.2f} {r['cpu_seconds']:6.2f} "
+                f"{r['requests']:9d} {r['bytes_served'] / 1e6:10.1f}  {runs}"
             )
-        ratio = contenders[HUB_EXPORT]["seconds"] / contenders[DOWNLOAD]["seconds"]
-        lines.append(f"{condition:20s} {'export / download':30s} {ratio:8.2f}x")
+        export, download = contenders[HUB_EXPORT], contenders[DOWNLOAD]
+        ratio = export["seconds"] / download["seconds"]
+        cpu = export["cpu_seconds"] / download["cpu_seconds"]
+        lines.append(f"{condition:20s} {'export / download':30s} {ratio:8.2f}x {cpu:5.2f}x")
     return "\n".join(lines)
 
 
