@@ -32,7 +32,6 @@ from ..retrieval.catalog import Catalog, DatasetFile, choose_split, read_catalog
 from ..retrieval.pagereads import PageFetch, fetches, held_by, plan_reads
 from ..retrieval.ranges import Counter, LocalStore, RangeFile, ShardStore
 from ..retrieval.restore import clear_partials, locked, plan_restore, restore
-from ..sources import path_selector
 
 REPO_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*/[A-Za-z0-9][A-Za-z0-9_.-]*$")
 
@@ -134,8 +133,12 @@ def open_source(source: str, options: ExportOptions) -> Source:
 def read_index(src: Source, options: ExportOptions, reporter: Reporter) -> Catalog:
     """The dataset's files that the filters keep, each with where its bytes are."""
     reporter.step(f"reading the index of {src.store.where}")
-    selected = path_selector(options.selection)
-    keep = (lambda path: not selected(path)) if options.filtered else None
+    keep = None
+    if options.filtered:  # the rules are the sources stage's, imported only when needed
+        from ..sources import path_selector
+
+        left_out = path_selector(options.selection)
+        keep = lambda path: not left_out(path)  # noqa: E731
     return read_catalog(src.store, src.split, src.counter, options.threads, keep)
 
 
