@@ -50,7 +50,7 @@ finally:
 QUICK_RETRY_CLI = """
 import importlib, sys
 from nifti2parquet.commands.cli import main
-from nifti2parquet.hub.client import RetryPolicy
+from nifti2parquet.hub.retry import RetryPolicy
 push = importlib.import_module("nifti2parquet.hub.push")  # the module, not the function
 options = push.PushOptions
 push.PushOptions = lambda **kw: options(**kw, retry=RetryPolicy(attempts=3, base_delay=0.2))

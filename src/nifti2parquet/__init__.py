@@ -24,7 +24,7 @@ _EXPORTS = {
     "VerifyOptions": "proof.report",
     "VerifyReport": "proof.report",
     "push": "hub.push",
-    "PushOptions": "hub.push",
+    "PushOptions": "hub.push_options",
     "PushResult": "hub.push",
     "run_demo": "commands.demo",
     "export": "commands.export",

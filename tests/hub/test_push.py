@@ -36,8 +36,10 @@ from pushtools import (
     write_requests,
 )
 
+from nifti2parquet.card.prose import read_card_record
 from nifti2parquet.commands.build import build
 from nifti2parquet.common.units import format_size
+from nifti2parquet.shards.output import OutputFolder
 
 REPO = "user/brains"
 
@@ -94,6 +96,8 @@ def test_pushed_dataset_loads_back_byte_exact(
     local_card = (out / "README.md").read_bytes()
     assert hub_server.read_file(REPO, "README.md") == local_card  # same bytes here and there
     assert f'load_dataset("{REPO}"' in local_card.decode()
+    record = read_card_record(OutputFolder(str(out)))  # what the card was rendered for
+    assert record is not None and record.repo_id == REPO and record.written(local_card)
 
     hub_server.clear_log()
     loaded = hub_python(LOAD_BACK, repo=REPO).check()

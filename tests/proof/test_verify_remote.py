@@ -21,7 +21,9 @@ import pytest
 from hubserver import HubServer
 from test_verify import Built, build_dataset
 
+from nifti2parquet.common.errors import OptionError
 from nifti2parquet.hub.remote import git_blob_id
+from nifti2parquet.proof.verify import VerifyOptions, verify
 
 pytest_plugins = ["conftest_hub"]
 
@@ -283,12 +285,18 @@ def test_repo_not_found_is_one_clear_problem(built: Built, hub_env: dict[str, st
     assert run.report["problems"] == [
         {
             "path": f"{REPO}@main",
-            "message": "dataset repo not found on the Hub (or it is private: log in, set "
-            "HF_TOKEN or pass --token)",
+            "message": "dataset repo not found on the Hub, or not visible to you: log in with "
+            "`hf auth login` or set HF_TOKEN (or pass --token)",
             "severity": "error",
         }
     ]
     assert "Traceback" not in run.stderr
+
+
+@pytest.mark.parametrize("repo_id", ["not a repo", "user/x.git", "a/b/c"])
+def test_a_malformed_repo_id_is_refused_before_any_request(built: Built, repo_id: str) -> None:
+    with pytest.raises(OptionError, match="not a Hub repo id"):
+        verify(str(built.out), VerifyOptions(repo_id=repo_id))
 
 
 def test_cli_text_output_names_each_remote_problem(

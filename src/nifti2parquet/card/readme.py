@@ -18,7 +18,7 @@ import yaml
 from ..common.errors import is_filtered
 from ..common.files_config import FILE_COLUMNS, FILES_CONFIG
 from ..common.rows import DatasetInfo
-from ..common.schema import features_dict, features_yaml
+from ..common.schema import features_dict, features_yaml, type_label
 from ..common.units import count, format_size
 from ..shards.manifest import Manifest
 from .previews import previews_section
@@ -193,7 +193,7 @@ def _schema_table(manifest: Manifest) -> str:
     for column in manifest.columns:
         feature = manifest.features[column.name]
         description = column.description or _IMAGE_WORDS.get(column.content, "")
-        lines.append(f"| `{column.name}` | {_type_label(feature)} | {description} |")
+        lines.append(f"| `{column.name}` | `{type_label(feature)}` | {description} |")
     blanked = " (but the header text blanked on purpose: see Privacy checks)"
     return (
         "\n".join(lines) + "\n\nEach image is stored as the original file's exact bytes "
@@ -203,17 +203,6 @@ def _schema_table(manifest: Manifest) -> str:
 
 
 _IMAGE_WORDS = {"image": "A NIfTI image", "image_list": "A list of NIfTI images"}
-
-
-def _type_label(feature: Any) -> str:
-    kind = feature.get("_type") if isinstance(feature, dict) else None
-    if kind == "Nifti":
-        return "`Nifti()`"
-    if kind in ("List", "LargeList"):
-        return f"`{kind}({_type_label(feature['feature']).strip('`')})`"
-    if kind == "Value":
-        return f"`{feature['dtype']}`"
-    return "`struct`"
 
 
 def _left_out(manifests: Sequence[Manifest]) -> str:
@@ -363,11 +352,3 @@ def _provenance(manifests: Sequence[Manifest]) -> str:
         f"{format_size(manifests[0].settings.row_group_size)}, and every image's sha256 "
         f"is recorded and checked.\n"
     )
-
-
-def card_repo_id(text: str) -> str | None:
-    """The repo id a card was rendered for (None for the placeholder)."""
-    match = re.search(r'load_dataset\("([^"]+)", split=', text)
-    if not match or match.group(1) == PLACEHOLDER_REPO:
-        return None
-    return match.group(1)

@@ -244,7 +244,7 @@ def _finalize(job: ShardJob, prepared: Prepared, options: BuildOptions) -> Verif
     output.write_text_atomic(manifest_path(split), manifest.to_json())
     manifests = _all_manifests(output, manifest)
     card = render_card(manifests, options.repo_id, prose=read_prose(output))
-    write_card(output, card.encode("utf-8"))
+    write_card(output, card.encode("utf-8"), options.repo_id)
     output.clear_tmp()
     clear_blanked(output)
     report = verify_footers(output)

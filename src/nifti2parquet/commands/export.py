@@ -18,7 +18,6 @@ is a valid BIDS dataset of those subjects.
 from __future__ import annotations
 
 import os
-import re
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -28,12 +27,11 @@ from ..common.errors import OptionError, OutputError, Problem
 from ..common.progress import Reporter
 from ..common.selection import Selection
 from ..common.units import count, format_size
+from ..hub.repo_id import is_repo_id
 from ..retrieval.catalog import Catalog, DatasetFile, choose_split, read_catalog
 from ..retrieval.pagereads import PageFetch, fetches, held_by, plan_reads
 from ..retrieval.ranges import Counter, LocalStore, RangeFile, ShardStore
 from ..retrieval.restore import clear_partials, locked, plan_restore, restore
-
-REPO_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*/[A-Za-z0-9][A-Za-z0-9_.-]*$")
 
 
 @dataclass(frozen=True)
@@ -120,7 +118,7 @@ def open_source(source: str, options: ExportOptions) -> Source:
             raise OptionError(f"--revision {options.revision}: only for a Hub repo, not a folder")
         store: ShardStore = LocalStore(source)
         return Source(store, choose_split(store, options.split))
-    if os.path.exists(source) or not REPO_ID.match(source):
+    if os.path.exists(source) or not is_repo_id(source):
         raise OptionError(
             f"{source}: not a built dataset folder, nor a Hub dataset repo id (user/name)"
         )

@@ -18,7 +18,7 @@ from ..common.errors import Problem, errors_only
 from ..common.files_config import FILES_CONFIG
 from ..common.progress import Reporter
 from ..common.rows import SourceRows, images_in_row
-from ..common.schema import column_feature
+from ..common.schema import column_feature, type_label
 from ..common.units import count, format_size
 from ..preflight.inputs import row_limit_problems
 from ..preflight.privacy_record import record_lines
@@ -212,20 +212,6 @@ def _columns(rows: SourceRows) -> tuple[ColumnReport, ...]:
         )
         for i, column in enumerate(rows.columns)
     )
-
-
-def type_label(feature: Any) -> str:
-    """A short name of a `datasets` feature: ``Nifti()``, ``List(int64)``, ``struct(22 fields)``."""
-    kind = feature.get("_type") if isinstance(feature, dict) else None
-    if kind == "Nifti":
-        return "Nifti()"
-    if kind in ("List", "LargeList"):
-        return f"{kind}({type_label(feature['feature'])})"
-    if kind == "Value":
-        return str(feature["dtype"])
-    if isinstance(feature, dict):
-        return f"struct({count(len(feature), 'field')})"
-    return str(feature)
 
 
 def _shards(rows: SourceRows, plan: Plan) -> tuple[ShardReport, ...]:

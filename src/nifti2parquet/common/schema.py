@@ -17,6 +17,7 @@ from typing import Any
 import pyarrow as pa
 
 from .rows import Column
+from .units import count
 
 NIFTI_TYPE = pa.struct([pa.field("bytes", pa.binary()), pa.field("path", pa.string())])
 NIFTI_LIST_TYPE = pa.list_(NIFTI_TYPE)
@@ -196,3 +197,17 @@ def file_key_value_metadata(options: dict[str, Any]) -> dict[str, str]:
     """Key-value pairs added to the footer after writing (`datasets` records the CDC options)."""
     cdc = options.get("use_content_defined_chunking")
     return {"content_defined_chunking": json.dumps(cdc)} if cdc else {}
+
+
+def type_label(feature: Any) -> str:
+    """A short name of a `datasets` feature: ``Nifti()``, ``List(int64)``, ``struct(22 fields)``."""
+    kind = feature.get("_type") if isinstance(feature, dict) else None
+    if kind == "Nifti":
+        return "Nifti()"
+    if kind in ("List", "LargeList"):
+        return f"{kind}({type_label(feature['feature'])})"
+    if kind == "Value":
+        return str(feature["dtype"])
+    if isinstance(feature, dict):
+        return f"struct({count(len(feature), 'field')})"
+    return str(feature)

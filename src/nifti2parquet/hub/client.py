@@ -1,4 +1,4 @@
-"""How ``push`` talks to the Hub: real timeouts, byte progress, which failures are worth a retry.
+"""How ``push`` talks to the Hub: real timeouts, byte progress, an unreachable Hub said at once.
 
 ``huggingface_hub`` 2.4 shares one ``httpx2.Client`` created with ``timeout=None``: a stalled
 server hangs an upload or a commit forever. :func:`hub_session` installs, for the duration of a
@@ -23,16 +23,15 @@ getter for the current factory, so the previous one is read from
 ``huggingface_hub.utils._http._GLOBAL_CLIENT_FACTORY`` (falling back to the default factory when
 that private name is gone): the only reach into private state, and only to restore it.
 
-:func:`retry_delay` is the retry policy of the steps the library does not retry itself (the
-commit POST) or gave up on: timeouts, dropped connections, 408/412/5xx, and 429 with the wait
-the Hub asks for (``Retry-After`` or ``RateLimit: "api";r=0;t=N``).
+Before the first request, :func:`check_hub_access` says in seconds what no retry fixes (offline
+mode, no token, a host that does not resolve or refuses connections); which failures later are
+worth a retry is decided in :mod:`.retry`, and what they mean to the user in :mod:`.errors`.
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
-import random
 import re
 import socket
 import threading
@@ -43,23 +42,11 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from ..common.errors import N2PError, OptionError
+from .errors import LOGIN_HINT
 
 TIMEOUT_ENV = "NIFTI2PARQUET_HUB_TIMEOUT"
 DEFAULT_READ_TIMEOUT = 600.0
 CONNECT_TIMEOUT = 30.0
-
-RETRY_STATUSES = frozenset({408, 412, 429, 500, 502, 503, 504})
-# hf_xet errors carry no response object; their text names the status when there was one:
-# "... HTTP status client error (401 Unauthorized), domain: <url>" (CAS requests) or
-# "... 501 Not Implemented, domain: <url>" (the Hub's token endpoint)
-_XET_STATUS = re.compile(
-    r"HTTP status (?:client|server) error \((\d{3})\b|\b(\d{3}) [A-Z][A-Za-z ]*, domain:"
-)
-_TRANSIENT_TEXT = re.compile(
-    r"timed? ?out|connection (?:reset|refused|closed|aborted)|broken pipe|"
-    r"temporarily unavailable|error sending request|unexpected end of file|incomplete message",
-    re.IGNORECASE,
-)
 
 
 def read_timeout_from_env(default: float = DEFAULT_READ_TIMEOUT) -> float:
@@ -307,7 +294,6 @@ class HubUnreachableError(N2PError):
 
 
 REACH_TIMEOUT = 10.0
-LOGIN_HINT = "log in with `hf auth login` or set HF_TOKEN (or pass --token)"
 
 
 def check_hub_access(token: str | None, need_token: bool, what: str) -> None:
@@ -359,111 +345,6 @@ def check_reachable(endpoint: str, what: str, timeout: float = REACH_TIMEOUT) ->
 
 def _bypassed(host: str) -> bool:
     return bool(urllib.request.proxy_bypass(host))
-
-
-# retry policy --------------------------------------------------------------------------------
-@dataclass(frozen=True)
-class RetryPolicy:
-    """Bounded attempts with exponential backoff (and jitter) between them."""
-
-    attempts: int = 8
-    base_delay: float = 2.0
-    max_delay: float = 60.0
-
-    def backoff(self, attempt: int) -> float:
-        """Wait before attempt ``attempt + 1`` (``attempt`` counts from 1)."""
-        delay = min(self.max_delay, self.base_delay * 2 ** (attempt - 1))
-        return delay * random.uniform(0.8, 1.0)
-
-
-def exception_chain(exc: BaseException) -> Iterator[BaseException]:
-    seen: set[int] = set()
-    current: BaseException | None = exc
-    while current is not None and id(current) not in seen:
-        seen.add(id(current))
-        yield current
-        current = current.__cause__ or current.__context__
-
-
-def http_status(exc: BaseException) -> int | None:
-    """The HTTP status behind an error (looking through wrapped causes), if there is one: the
-    response's, or for an ``hf_xet`` error the one its text names."""
-    for error in exception_chain(exc):
-        response = getattr(error, "response", None)
-        status = getattr(response, "status_code", None)
-        if isinstance(status, int):
-            return status
-    xet = xet_error(exc)
-    match = _XET_STATUS.search(str(xet)) if xet is not None else None
-    return int(match.group(1) or match.group(2)) if match else None
-
-
-def xet_error(exc: BaseException) -> BaseException | None:
-    """The ``hf_xet`` error behind ``exc``, if any. They come from Rust as builtin
-    ``ConnectionError``/``RuntimeError`` or ``hf_xet.Xet*Error`` without a response object."""
-    for error in exception_chain(exc):
-        if getattr(error, "response", None) is not None:
-            continue
-        name, module = type(error).__name__, type(error).__module__
-        if module.startswith("hf_xet") or name.startswith("Xet") or type(error) is ConnectionError:
-            return error
-    return None
-
-
-def rate_limit_wait(exc: BaseException) -> float | None:
-    """Seconds a 429 asks us to wait: ``RateLimit: "api";r=0;t=N`` or ``Retry-After: N``."""
-    from huggingface_hub.utils import parse_ratelimit_headers
-
-    for error in exception_chain(exc):
-        response = getattr(error, "response", None)
-        if getattr(response, "status_code", None) != 429:
-            continue
-        headers = response.headers  # type: ignore[union-attr]
-        info = parse_ratelimit_headers(headers)
-        if info is not None and info.remaining == 0:
-            return float(info.reset_in_seconds) + 1
-        value = (headers.get("retry-after") or "").strip()
-        if value.isdigit():
-            return float(value) + 1  # +1 s like huggingface_hub: the reset is rounded down
-        return None
-    return None
-
-
-def _is_network_error(exc: BaseException) -> bool:
-    import httpx2
-
-    network = (httpx2.TimeoutException, httpx2.NetworkError, httpx2.RemoteProtocolError)
-    return any(isinstance(e, network) for e in exception_chain(exc))
-
-
-def _is_transient_transfer_error(exc: BaseException) -> bool:
-    """An hf_xet error that names no HTTP status (judged above when it does): a network
-    failure its own retries did not get through (dropped connection, timeout)."""
-    xet = xet_error(exc)
-    return xet is not None and bool(_TRANSIENT_TEXT.search(str(xet)))
-
-
-def retry_delay(exc: BaseException, attempt: int, policy: RetryPolicy) -> float | None:
-    """Seconds to wait before trying again after ``exc``, or None when retrying cannot help.
-
-    A 412 (the branch moved: someone else, or our own earlier attempt whose answer was lost,
-    committed) is retried at once — the caller re-reads the remote before anything else.
-    """
-    if attempt >= policy.attempts:
-        return None
-    status = http_status(exc)
-    if status is not None:
-        if status not in RETRY_STATUSES:
-            return None
-        if status == 412:
-            return 0.0
-        if status == 429:
-            wait = rate_limit_wait(exc)
-            return wait if wait is not None else policy.backoff(attempt)
-        return policy.backoff(attempt)
-    if _is_network_error(exc) or _is_transient_transfer_error(exc):
-        return policy.backoff(attempt)
-    return None
 
 
 # secrets --------------------------------------------------------------------------------------

@@ -20,9 +20,11 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
+from ..card.header import CardHeaderError, read_card_header
 from ..common.errors import Problem
 from ..common.hashing import sha256_and_size
 from ..common.units import format_size
+from .errors import listing_problem, reason
 
 if TYPE_CHECKING:
     from huggingface_hub import HfApi
@@ -153,9 +155,9 @@ def _card_difference(where: str, file: LocalFile, read_text: Callable[[str], str
     try:
         text = read_text(file.path)
     except Exception as exc:  # transport or HTTP error: reported, never a crash
-        reason = " ".join(str(exc).split()) or type(exc).__name__
-        return [Problem(file.path, f"differs on the Hub ({where}) and cannot be read: {reason}")]
-    local, there = card_header(file.text or ""), card_header(text)
+        message = f"differs on the Hub ({where}) and cannot be read: {reason(exc)}"
+        return [Problem(file.path, message)]
+    local, there = _header(file.text or ""), _header(text)
     keys = [k for k in CARD_KEYS if local.get(k) != there.get(k)]
     if keys:
         verb = "disagrees" if len(keys) == 1 else "disagree"
@@ -171,17 +173,12 @@ def _card_difference(where: str, file: LocalFile, read_text: Callable[[str], str
     return [Problem(file.path, message, "warning")]
 
 
-def card_header(text: str) -> dict[str, Any]:
-    """The YAML header of a dataset card (empty when there is none or it does not parse)."""
-    import yaml
-
-    if not text.startswith("---\n"):
-        return {}
+def _header(text: str) -> dict[str, Any]:
+    """A card's YAML header; one that does not parse compares as empty."""
     try:
-        header = yaml.safe_load(text.split("---\n", 2)[1])
-    except (yaml.YAMLError, IndexError):
+        return read_card_header(text)
+    except CardHeaderError:
         return {}
-    return header if isinstance(header, dict) else {}
 
 
 def _stray(where: str, path: str, data_globs: Sequence[tuple[str, str]]) -> list[Problem]:
@@ -216,7 +213,7 @@ def download_problems(
         try:
             size, sha256 = _stream_sha256(open_remote(file.path), progress)
         except Exception as exc:  # any transport or HTTP error: reported, never a crash
-            return file, 0, "", " ".join(str(exc).split()) or type(exc).__name__
+            return file, 0, "", reason(exc)
         return file, size, sha256, None
 
     problems: list[Problem] = []
@@ -265,7 +262,7 @@ def check_hub(
     try:
         remote = hub_files(api, repo_id, revision)
     except Exception as exc:  # not found, no access, network: one clear line, never a traceback
-        return [Problem(where, hub_error(exc))], Counter()
+        return [Problem(where, listing_problem(exc))], Counter()
     fs = HfFileSystem(token=token)
 
     def open_remote(path: str) -> Any:
@@ -282,17 +279,3 @@ def check_hub(
         problems += found
         counts += downloaded
     return problems, counts
-
-
-def hub_error(exc: Exception) -> str:
-    from huggingface_hub.errors import RepositoryNotFoundError, RevisionNotFoundError
-
-    if isinstance(exc, RevisionNotFoundError):
-        return "revision not found on the Hub"
-    if isinstance(exc, RepositoryNotFoundError):
-        return (
-            "dataset repo not found on the Hub (or it is private: log in, set HF_TOKEN or pass "
-            "--token)"
-        )
-    text = " ".join(str(exc).split()).split(" (Request ID")[0]
-    return f"cannot list the repo on the Hub: {text or type(exc).__name__}"

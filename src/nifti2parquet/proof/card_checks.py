@@ -6,8 +6,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-import yaml
-
+from ..card.header import CardHeaderError, read_card_header
 from ..card.readme import README
 from ..common.files_config import FILES_CONFIG
 from ..common.schema import features_yaml
@@ -76,11 +75,11 @@ def check_preview_files(
 def _card_info(text: str, report: VerifyReport) -> dict[str, dict[str, Any]] | None:
     """The card's ``dataset_info`` per config name (one config: a dict; several: a list)."""
     try:
-        header = yaml.safe_load(text.split("---\n", 2)[1]) if text.startswith("---\n") else None
-    except yaml.YAMLError as exc:
-        report.add(README, f"the YAML header does not parse ({' '.join(str(exc).split())})")
+        header = read_card_header(text)
+    except CardHeaderError as exc:
+        report.add(README, f"the YAML header does not parse ({exc})")
         return None
-    info = header.get("dataset_info") if isinstance(header, dict) else None
+    info = header.get("dataset_info")
     if isinstance(info, dict):
         return {"default": info}
     if isinstance(info, list) and all(isinstance(i, dict) for i in info):

@@ -54,7 +54,9 @@ def verify(
         raise OutputError(f"{output.url}: no such folder")
     if options.repo_id:  # before the local checks: an unreachable Hub is said in seconds
         from ..hub.client import check_hub_access
+        from ..hub.repo_id import check_repo_id
 
+        check_repo_id(options.repo_id)
         check_hub_access(options.token, need_token=False, what="verify --repo")
     report = VerifyReport()
     manifests = _manifests(output, options.splits, report)

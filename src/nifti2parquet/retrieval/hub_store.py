@@ -30,20 +30,16 @@ from collections.abc import Iterator
 from typing import Any
 from urllib.parse import quote, urlsplit
 
-from ..common.errors import InputError, N2PError
-from ..hub.client import CONNECT_TIMEOUT, RetryPolicy, read_timeout_from_env, retry_delay
-from ..hub.remote import hub_error, hub_files
+from ..common.errors import InputError
+from ..hub.client import CONNECT_TIMEOUT, read_timeout_from_env
+from ..hub.errors import listing_problem, read_error
+from ..hub.remote import hub_files
+from ..hub.retry import RetryPolicy, retry_delay
 from .ranges import StoredFile
 
 READ_ATTEMPTS = RetryPolicy(attempts=5, base_delay=1.0, max_delay=20.0)
 READ_TIMEOUT = 60.0  # seconds a range read may stall (NIFTI2PARQUET_HUB_TIMEOUT overrides it)
 SIBLINGS_TRUSTED = 1000  # the Hub may cut the file list of repo info short above this
-
-
-class HubReadError(N2PError):
-    """The Hub refused a read or kept failing after the retries (files written so far stay)."""
-
-    exit_code = 4
 
 
 class _ShortRead(Exception):
@@ -71,7 +67,7 @@ class HubStore:
         try:
             self.commit, self.files = self._listing(revision, token)
         except Exception as exc:  # not found, no access, network: one line, never a traceback
-            raise InputError(f"{self.where}: {hub_error(exc)}") from None
+            raise InputError(f"{self.where}: {listing_problem(exc)}") from None
 
     def list(self, folder: str) -> list[StoredFile]:
         prefix = f"{folder}/"
@@ -101,11 +97,8 @@ class HubStore:
                 attempt += 1
                 delay = _retry(exc, attempt)
                 if delay is None:
-                    reason = " ".join(str(exc).split()).split(" (Request ID")[0]
-                    raise HubReadError(
-                        f"{self.where}: {path}: cannot read bytes {start}-{end - 1}: "
-                        f"{reason or type(exc).__name__}; run the same command again to continue"
-                    ) from None
+                    what = f"{self.where}: {path}: cannot read bytes {start}-{end - 1}"
+                    raise read_error(exc, what) from None
                 time.sleep(delay)
 
     def _get(self, path: str, start: int, end: int) -> Iterator[bytes]:
