@@ -5,7 +5,8 @@ rows, every other file in the config's own rows. Export reads that index (footer
 columns only), keeps the files the filters select, and writes each at its relative path in DEST,
 streamed from exactly the byte range of its page and checked against its sha256 before it gets
 its name (``shards.restore``). From the Hub, only the shards holding selected files are read
-beyond their footers and small columns, several ranges at once.
+beyond their footers and small columns; pages close together are read with one request, and
+several requests run at once (``shards.pagereads``).
 
 What a filtered export keeps, with the same options and rules as ``build``: files under (or
 naming) a selected ``sub-<label>`` and ``ses-<label>``, inside datatype folders the selected
@@ -18,6 +19,7 @@ from __future__ import annotations
 
 import os
 import time
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -27,10 +29,9 @@ from ..common.selection import Selection
 from ..common.units import count, format_size
 from ..hub.repo_id import is_repo_id
 from ..retrieval.catalog import Catalog, DatasetFile, choose_split, read_catalog
-from ..retrieval.ranges import Counter, LocalStore, ShardStore
-from ..retrieval.readback import stream_value
+from ..retrieval.pagereads import PageFetch, fetches, held_by, plan_reads
+from ..retrieval.ranges import Counter, LocalStore, RangeFile, ShardStore
 from ..retrieval.restore import clear_partials, locked, plan_restore, restore
-from ..sources import path_selector
 
 
 @dataclass(frozen=True)
@@ -41,7 +42,7 @@ class ExportOptions:
     split: str | None = None  # None: the only split there is
     revision: str | None = None  # Hub sources: branch, tag or commit (default: main)
     token: str | None = None  # Hub sources: default HF_TOKEN or the saved login
-    threads: int = 8  # files (and shard indexes) read at once
+    threads: int = 8  # reads at once (HTTP requests from the Hub)
 
     @property
     def filtered(self) -> bool:
@@ -95,16 +96,19 @@ class Source:
     counter: Counter = field(default_factory=Counter)
     commit: str | None = None
 
-    def stream(self, file: DatasetFile) -> Any:
-        """The file's bytes in pieces, read from exactly its page."""
-        shard = file.location.shard
+    def stream(self, file: DatasetFile) -> Iterator[bytes]:
+        """The file's bytes in pieces, read from its page (one request when the page holds
+        little else; else its value's exact range)."""
+        (read,) = plan_reads([file], remote=False)
+        return PageFetch(read, self.store, self.counter).pieces()
 
-        def read(start: int, length: int) -> bytes:
-            data = self.store.read(shard, start, length)
-            self.counter.add(len(data))
-            return data
-
-        return stream_value(read, file.location)
+    def fetches(
+        self, files: Sequence[DatasetFile], held: Mapping[str, RangeFile]
+    ) -> list[PageFetch]:
+        """The reads that fetch ``files``, pages close together in one request when remote,
+        none for bytes ``held`` from reading the index."""
+        reads = plan_reads(files, self.store.remote, held_by(held))
+        return fetches(reads, self.store, self.counter, held)
 
 
 def open_source(source: str, options: ExportOptions) -> Source:
@@ -127,8 +131,12 @@ def open_source(source: str, options: ExportOptions) -> Source:
 def read_index(src: Source, options: ExportOptions, reporter: Reporter) -> Catalog:
     """The dataset's files that the filters keep, each with where its bytes are."""
     reporter.step(f"reading the index of {src.store.where}")
-    selected = path_selector(options.selection)
-    keep = (lambda path: not selected(path)) if options.filtered else None
+    keep = None
+    if options.filtered:  # the rules are the sources stage's, imported only when needed
+        from ..sources import path_selector
+
+        left_out = path_selector(options.selection)
+        keep = lambda path: not left_out(path)  # noqa: E731
     return read_catalog(src.store, src.split, src.counter, options.threads, keep)
 
 
@@ -152,7 +160,7 @@ def export(
     plan = plan_restore(dest, catalog.files, reporter)  # refuses before creating anything
     with locked(dest):
         clear_partials(dest)
-        written = restore(dest, plan.write, src.stream, reporter, options.threads)
+        written = restore(dest, src.fetches(plan.write, catalog.held), reporter, options.threads)
     return ExportResult(
         source=source,
         dest=dest,
