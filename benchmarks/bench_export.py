@@ -271,10 +271,10 @@ def subject_files(out: Path, subject: str | None = None) -> tuple[str, list[Any]
     """The first subject (or ``subject``) and the dataset's files an export of it selects."""
     from nifti2parquet.common.selection import Selection
     from nifti2parquet.retrieval.catalog import read_catalog
-    from nifti2parquet.retrieval.ranges import Counter, LocalStore
+    from nifti2parquet.retrieval.ranges import LocalStore, RequestCounter
     from nifti2parquet.sources import path_selector
 
-    everything = read_catalog(LocalStore(str(out)), "train", Counter()).files
+    everything = read_catalog(LocalStore(str(out)), "train", RequestCounter()).files
     labels = sorted({f.path.split("/")[0][4:] for f in everything if f.path.startswith("sub-")})
     subject = subject or labels[0]
     left_out = path_selector(Selection(subjects=(subject,)))  # why a path is left out, or ""

@@ -33,7 +33,7 @@ from hubserver import Fault, HubServer
 from pushtools import ok, run_push
 
 from nifti2parquet.retrieval.catalog import read_catalog
-from nifti2parquet.retrieval.ranges import Counter, LocalStore
+from nifti2parquet.retrieval.ranges import LocalStore, RequestCounter
 from nifti2parquet.retrieval.readback import open_shard
 
 pytest_plugins = ["conftest_hub"]
@@ -79,7 +79,7 @@ def page_spans(out: Path) -> dict[str, list[tuple[int, int, str]]]:
     """Shard -> (start, end, file path) of each page holding a file, from the local build."""
     store = LocalStore(str(out))
     spans: dict[str, list[tuple[int, int, str]]] = defaultdict(list)
-    for file in read_catalog(store, "train", Counter()).files:
+    for file in read_catalog(store, "train", RequestCounter()).files:
         loc = file.location
         page = loc.leaf.page_of(loc.row)
         spans[loc.shard].append((page.offset, page.offset + page.size, file.path))
@@ -92,7 +92,7 @@ def page_bytes(out: Path) -> dict[str, int]:
     totals = {}
     for folder in ("data", "files"):
         for shard in store.list(folder):
-            index = open_shard(store, shard, Counter(), lambda leaf: False)
+            index = open_shard(store, shard, RequestCounter(), lambda leaf: False)
             totals[shard.path] = sum(
                 p.size for g in index.blobs for b in g.values() for p in b.pages
             )

@@ -25,7 +25,7 @@ from segmentation_factory import SegmentationFolder, nnunet_folder
 
 from nifti2parquet import build
 from nifti2parquet.retrieval.catalog import read_catalog
-from nifti2parquet.retrieval.ranges import Counter, LocalStore
+from nifti2parquet.retrieval.ranges import LocalStore, RequestCounter
 
 pytest_plugins = ["conftest_hub"]
 
@@ -105,7 +105,7 @@ def test_one_case_reads_only_its_pages_and_the_small_columns(
         "labelsTr/prostate_07.nii.gz",
     ]
     assert sorted(tree_bytes(dest)) == sorted([*case, *folder.others])
-    files = {f.path: f for f in read_catalog(LocalStore(str(out)), "train", Counter()).files}
+    files = {f.path: f for f in read_catalog(LocalStore(str(out)), "train", RequestCounter()).files}
     pages = defaultdict(list)  # shard -> (start, end, path) of each file's page
     for file in files.values():
         page = file.location.leaf.page_of(file.location.row)
@@ -117,12 +117,13 @@ def test_one_case_reads_only_its_pages_and_the_small_columns(
         for start, end, path in pages[shard]
         if first < end and last >= start
     }
-    assert hit == {*case, *folder.others}  # their pages, and no other file's
+    selected = {*case, *folder.others}
+    assert selected <= hit  # their pages (and bytes of others' only within the budget below)
     served: dict[str, int] = defaultdict(int)
     for shard, first, last in reads:
         served[shard] += last - first + 1
     wanted: dict[str, int] = defaultdict(int)
-    for path in hit:
+    for path in selected:
         wanted[files[path].location.shard] += files[path].size
     shards = [p for p in hub_server.repo_files(REPO) if p.endswith(".parquet")]
     train_shards = [p for p in shards if p.rsplit("/", 1)[-1].startswith("train-")]

@@ -26,7 +26,7 @@ from nifti2parquet.retrieval.pagereads import (
     fetches,
     plan_reads,
 )
-from nifti2parquet.retrieval.ranges import Counter, LocalStore
+from nifti2parquet.retrieval.ranges import LocalStore, RequestCounter
 from nifti2parquet.retrieval.readback import (
     HEAD,
     BlobLeaf,
@@ -61,7 +61,7 @@ class PiecesStore(LocalStore):
 
 def dataset_files(store: LocalStore, values: dict[str, bytes]) -> list[DatasetFile]:
     shard = store.list("data")[0]
-    index = open_shard(store, shard, Counter())
+    index = open_shard(store, shard, RequestCounter())
     return [
         DatasetFile(path, len(values[path]), hashlib.sha256(values[path]).hexdigest(), location)
         for path, location in path_locations(index)
@@ -91,7 +91,7 @@ def test_values_read_in_few_requests_equal_pyarrows(
     store.requests.clear()
 
     reads = plan_reads(files, remote=True)
-    got = run_all(fetches(reads, store, Counter(), {}))
+    got = run_all(fetches(reads, store, RequestCounter(), {}))
     assert got == expected
     assert len(store.requests) == len(reads) < len(got) / 10
 
@@ -102,7 +102,7 @@ def test_some_values_of_shared_pages(tmp_path: Path) -> None:
     store = PiecesStore(str(tmp_path), 13)
     every = dataset_files(store, expected)
     chosen = [f for k, f in enumerate(every) if k % 3 == 1]  # some of each page's values
-    counter = Counter()
+    counter = RequestCounter()
     got = run_all(fetches(plan_reads(chosen, remote=True), store, counter, {}))
     assert got == {f.path: expected[f.path] for f in chosen}
     assert counter.bytes < (tmp_path / "data" / "x.parquet").stat().st_size
@@ -123,7 +123,7 @@ def test_a_page_mostly_of_other_values_is_not_read_whole(tmp_path: Path) -> None
     wanted = [f for f in dataset_files(store, values) if f.path == "3.nii"]
     (read,) = plan_reads(wanted, remote=True)
     assert read.exact and read.end - read.start > len(big[3]) + SLACK  # the page is larger
-    counter = Counter()
+    counter = RequestCounter()
     assert run_all(fetches([read], store, counter, {})) == {"3.nii": big[3]}
     # the page's head, the 4-byte length of each value before it, then the value
     assert counter.bytes == HEAD + 3 * 4 + len(big[3])
@@ -166,11 +166,11 @@ def test_pages_held_in_memory_are_not_fetched(tmp_path: Path) -> None:
     from nifti2parquet.retrieval.ranges import RangeFile
 
     shard = store.list("data")[0]
-    whole = RangeFile(store, shard, Counter())
+    whole = RangeFile(store, shard, RequestCounter())
     whole.fetch_span((0, shard.size))
     store.requests.clear()
     held = {shard.path: whole}
     reads = plan_reads(files, remote=True, held=lambda s, start, n: s in held)
-    assert run_all(fetches(reads, store, Counter(), held)) == expected
+    assert run_all(fetches(reads, store, RequestCounter(), held)) == expected
     assert store.requests == []
     assert all(not r.exact for r in reads) and isinstance(reads[0], PageRead)

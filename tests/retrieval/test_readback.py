@@ -14,7 +14,13 @@ import pyarrow.parquet as pq
 import pytest
 
 from nifti2parquet.retrieval.chunkscan import scan_footer
-from nifti2parquet.retrieval.ranges import Counter, LocalStore, RangeFile, TailGuess, coalesce
+from nifti2parquet.retrieval.ranges import (
+    LocalStore,
+    RangeFile,
+    RequestCounter,
+    TailGuess,
+    coalesce,
+)
 from nifti2parquet.retrieval.readback import (
     open_shard,
     path_locations,
@@ -76,7 +82,7 @@ def test_every_value_read_by_its_page_equals_pyarrows(tmp_path: Path, compressio
     expected = write_file(tmp_path / "data" / "x.parquet", compression)
     store = LocalStore(str(tmp_path))
     shard = store.list("data")[0]
-    counter = Counter()
+    counter = RequestCounter()
     index = open_shard(store, shard, counter)
     assert len(index.groups) == 3
     assert sum(len(leaf.pages) for g in index.blobs for leaf in g.values()) > 6  # rows share pages
@@ -154,18 +160,18 @@ def test_a_shard_end_is_one_request_once_a_footer_size_is_known(tmp_path: Path) 
     store = CountingStore(str(tmp_path))
     first, second = store.list("data")
     guess = TailGuess(initial=64)  # far too short for the footer
-    footer = read_footer(store, first, Counter(), guess)
+    footer = read_footer(store, first, RequestCounter(), guess)
     assert len(store.requests) == 2  # the end, the rest of the footer
     assert len(footer.blobs) == 3 and len(store.requests) == 3  # the offset indexes, if asked
     store.requests.clear()
-    footer = read_footer(store, second, Counter(), guess)
+    footer = read_footer(store, second, RequestCounter(), guess)
     assert len(store.requests) == 1 and store.requests[0][1] == guess.size < second.size
     assert len(footer.blobs) == 3 and all(len(g) == 2 for g in footer.blobs)
     assert len(store.requests) == 1  # the indexes came with the footer
 
     store.requests.clear()
     small = TailGuess(initial=second.size * 2)  # more than the shard: all of it, once
-    footer = read_footer(store, second, Counter(), small)
+    footer = read_footer(store, second, RequestCounter(), small)
     assert store.requests == [(0, second.size)]
     read_columns(footer, lambda leaf: True)
     assert len(store.requests) == 1  # its columns were in that read
@@ -175,7 +181,7 @@ def test_a_range_file_keeps_what_it_fetched_merged(tmp_path: Path) -> None:
     (tmp_path / "data").mkdir()
     (tmp_path / "data" / "x.bin").write_bytes(bytes(range(256)) * 40)
     store = CountingStore(str(tmp_path))
-    source = RangeFile(store, store.list("data")[0], Counter())
+    source = RangeFile(store, store.list("data")[0], RequestCounter())
     source.fetch_span((100, 200))
     source.fetch_span((300, 400))
     assert source.missing([(50, 450)]) == [(50, 100), (200, 300), (400, 450)]

@@ -19,34 +19,14 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from ..common.errors import OptionError, OutputError, Problem
 from ..common.progress import Reporter
-from ..common.selection import Selection
 from ..common.units import count, format_size
-from ..hub.repo_id import is_repo_id
-from ..retrieval.catalog import Catalog, DatasetFile, choose_split, read_catalog
-from ..retrieval.pagereads import PageFetch, fetches, held_by, plan_reads
-from ..retrieval.ranges import Counter, LocalStore, RangeFile, ShardStore
+from ..retrieval.dataset import ExportOptions, open_built_dataset, read_index
 from ..retrieval.restore import clear_partials, locked, plan_restore, restore
-
-
-@dataclass(frozen=True)
-class ExportOptions:
-    """Which files, from which split and revision, and how many reads at once."""
-
-    selection: Selection = field(default_factory=Selection)  # which files (default: all)
-    split: str | None = None  # None: the only split there is
-    revision: str | None = None  # Hub sources: branch, tag or commit (default: main)
-    token: str | None = None  # Hub sources: default HF_TOKEN or the saved login
-    threads: int = 8  # reads at once (HTTP requests from the Hub)
-
-    @property
-    def filtered(self) -> bool:
-        return bool(self.selection)
 
 
 @dataclass(frozen=True)
@@ -87,59 +67,6 @@ class ExportResult:
         return data
 
 
-@dataclass(frozen=True)
-class Source:
-    """An opened dataset: its store, the split read, and a byte counter for every read."""
-
-    store: ShardStore
-    split: str
-    counter: Counter = field(default_factory=Counter)
-    commit: str | None = None
-
-    def stream(self, file: DatasetFile) -> Iterator[bytes]:
-        """The file's bytes in pieces, read from its page (one request when the page holds
-        little else; else its value's exact range)."""
-        (read,) = plan_reads([file], remote=False)
-        return PageFetch(read, self.store, self.counter).pieces()
-
-    def fetches(
-        self, files: Sequence[DatasetFile], held: Mapping[str, RangeFile]
-    ) -> list[PageFetch]:
-        """The reads that fetch ``files``, pages close together in one request when remote,
-        none for bytes ``held`` from reading the index."""
-        reads = plan_reads(files, self.store.remote, held_by(held))
-        return fetches(reads, self.store, self.counter, held)
-
-
-def open_source(source: str, options: ExportOptions) -> Source:
-    """A local OUTPUT_DIR, or a Hub dataset repo id (``user/name``) when no such folder exists."""
-    if os.path.isdir(source):
-        if options.revision:
-            raise OptionError(f"--revision {options.revision}: only for a Hub repo, not a folder")
-        store: ShardStore = LocalStore(source)
-        return Source(store, choose_split(store, options.split))
-    if os.path.exists(source) or not is_repo_id(source):
-        raise OptionError(
-            f"{source}: not a built dataset folder, nor a Hub dataset repo id (user/name)"
-        )
-    from ..retrieval.hub_store import HubStore
-
-    hub = HubStore(source, options.revision, options.token)
-    return Source(hub, choose_split(hub, options.split), commit=hub.commit)
-
-
-def read_index(src: Source, options: ExportOptions, reporter: Reporter) -> Catalog:
-    """The dataset's files that the filters keep, each with where its bytes are."""
-    reporter.step(f"reading the index of {src.store.where}")
-    keep = None
-    if options.filtered:  # the rules are the sources stage's, imported only when needed
-        from ..sources import path_selector
-
-        left_out = path_selector(options.selection)
-        keep = lambda path: not left_out(path)  # noqa: E731
-    return read_catalog(src.store, src.split, src.counter, options.threads, keep)
-
-
 def export(
     source: str,
     dest: str,
@@ -155,7 +82,7 @@ def export(
         raise OptionError(f"{dest}: the destination is the dataset folder itself")
     if os.path.exists(dest) and not os.path.isdir(dest):
         raise OutputError(f"{dest}: exists and is not a folder")
-    src = open_source(source, options)
+    src = open_built_dataset(source, options)
     catalog = read_index(src, options, reporter)
     plan = plan_restore(dest, catalog.files, reporter)  # refuses before creating anything
     with locked(dest):

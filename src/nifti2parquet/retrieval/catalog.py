@@ -18,7 +18,7 @@ from typing import Any
 
 from ..common.errors import InputError
 from ..common.files_config import FILES_CONFIG, INDEX_COLUMNS, STORED_HERE, STORED_IN_ROWS
-from .ranges import Counter, RangeFile, ShardStore, StoredFile, TailGuess
+from .ranges import RangeFile, RequestCounter, ShardStore, StoredFile, TailGuess
 from .readback import (
     Location,
     ShardFooter,
@@ -94,7 +94,7 @@ HOLD = 64 << 20  # bytes read for the index kept for the pages they hold, at mos
 def read_catalog(
     store: ShardStore,
     split: str,
-    counter: Counter,
+    counter: RequestCounter,
     threads: int = 8,
     keep: Callable[[str], bool] | None = None,
 ) -> Catalog:
@@ -131,7 +131,7 @@ def read_catalog(
 
 
 def _footer(
-    store: ShardStore, shard: StoredFile, counter: Counter, guess: TailGuess | None
+    store: ShardStore, shard: StoredFile, counter: RequestCounter, guess: TailGuess | None
 ) -> ShardFooter:
     try:
         return read_footer(store, shard, counter, guess)

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 
 from ..shards import thrift
 from .catalog import DatasetFile
-from .ranges import Counter, RangeFile, ShardStore
+from .ranges import RangeFile, RequestCounter, ShardStore
 from .readback import (
     HEAD,
     BlobLeaf,
@@ -120,7 +120,11 @@ class PageFetch:
     """One :class:`PageRead` against a store: its request, its pages parsed, its files written."""
 
     def __init__(
-        self, read: PageRead, store: ShardStore, counter: Counter, held: RangeFile | None = None
+        self,
+        read: PageRead,
+        store: ShardStore,
+        counter: RequestCounter,
+        held: RangeFile | None = None,
     ) -> None:
         self.read, self.store, self.counter, self.held = read, store, counter, held
 
@@ -267,7 +271,7 @@ class PageWalker:
 def fetches(
     reads: Sequence[PageRead],
     store: ShardStore,
-    counter: Counter,
+    counter: RequestCounter,
     held: Mapping[str, RangeFile],
 ) -> list[PageFetch]:
     """A :class:`PageFetch` per read; the bytes of a shard ``held`` in memory (what the catalog

@@ -108,7 +108,7 @@ class LocalStore:
             self._fds.clear()
 
 
-class Counter:
+class RequestCounter:
     """Bytes and requests fetched from a store (thread-safe), for the summary and the tests."""
 
     def __init__(self) -> None:
@@ -145,7 +145,7 @@ class RangeFile(io.RawIOBase):
     them is fetched on its own. Every fetched byte is counted in ``counter``.
     """
 
-    def __init__(self, store: ShardStore, shard: StoredFile, counter: Counter) -> None:
+    def __init__(self, store: ShardStore, shard: StoredFile, counter: RequestCounter) -> None:
         super().__init__()
         self.store, self.shard, self.counter = store, shard, counter
         self._starts: list[int] = []

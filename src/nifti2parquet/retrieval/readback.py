@@ -25,7 +25,7 @@ import pyarrow.parquet as pq
 
 from ..shards import thrift
 from .chunkscan import ChunkScan, scan_footer
-from .ranges import Counter, RangeFile, ShardStore, StoredFile, TailGuess
+from .ranges import RangeFile, RequestCounter, ShardStore, StoredFile, TailGuess
 
 BYTES_LEAF = "bytes"
 CODECS = {1: "snappy", 2: "gzip", 4: "brotli", 5: "lz4", 6: "zstd", 7: "lz4_raw"}
@@ -135,7 +135,7 @@ INDEX_GAP = 128 << 10  # small column chunks this close are read in one request 
 
 
 def read_footer(
-    store: ShardStore, shard: StoredFile, counter: Counter, guess: TailGuess | None = None
+    store: ShardStore, shard: StoredFile, counter: RequestCounter, guess: TailGuess | None = None
 ) -> ShardFooter:
     """The footer, parsed (not yet the pages of its ``bytes`` leaves: ``ShardFooter.blobs``).
 
@@ -211,7 +211,7 @@ def _chosen(
 def open_shard(
     store: ShardStore,
     shard: StoredFile,
-    counter: Counter,
+    counter: RequestCounter,
     wanted: Callable[[str], bool] | None = None,
 ) -> ShardIndex:
     """Footer, the small leaves ``wanted(leaf_path)`` selects (None: the ``path`` beside each
