@@ -48,7 +48,7 @@ from ..errors import (
 )
 from ..progress import Reporter
 from ..shards.blanking import Blanked, blank_headers, check_blanking, clear_blanked, on_purpose
-from ..shards.excluded import exclude_in_other_files
+from ..shards.excluded import Edits, exclude_in_other_files
 from ..shards.manifest import (
     FilesRecord,
     ImageRecord,
@@ -79,6 +79,7 @@ from ..shards.workers import WorkerPool
 from ..shards.writer import ShardResult, ShardTask, write_shard
 from ..sources import SELECTION_FIELDS, SourceOptions, check_source_exists, read_source
 from ..sources.dataset_files import FILES_CONFIG, files_rows, stored_files
+from ..sources.exclusions import Selection
 from ..sources.fsio import Storage
 from ..sources.rows import ImageRef, SourceRows, images_in_row
 from ..sources.schema import features_dict
@@ -130,7 +131,8 @@ class BuildOptions:
     column_descriptions: str = ""  # a JSON data dictionary like participants.json
     previews: bool = True  # PNG previews of a few images per column for the card
     exclude_fields: tuple[str, ...] = ()  # sidecar JSON keys left out of the published metadata
-    exclude_columns: tuple[str, ...] = ()  # table columns left out of it
+    exclude_columns: tuple[str, ...] = ()  # table columns left out of it (NAME or GLOB:NAME)
+    exclude_dicom_tags: bool = False  # publish DICOM files without PS3.15's profile attributes
     blank_nifti_headers: bool = False  # store images with header text blanked, extensions dropped
     privacy_rules: str | None = None  # YAML file of extra identifying/review fields and patterns
     known_identifiers: str | None = None  # file of participant names/IDs to search (never stored)
@@ -164,6 +166,9 @@ class BuildOptions:
             rules=load_rules(self.privacy_rules, self.known_identifiers),
             exclude_fields=self.exclude_fields,
             exclude_columns=self.exclude_columns,
+            exclude_dicom_tags=self.exclude_dicom_tags,
+            subjects=self.subjects,
+            sessions=self.sessions,
         )
 
 
@@ -304,6 +309,7 @@ class _Privacy:
     report: PrivacyReport | None = None
     blanked: tuple[Blanked, ...] = ()
     excluded: tuple[Blanked, ...] = ()
+    left_out: dict[str, int] = field(default_factory=dict)  # participants the filter left out
 
     def record(self) -> dict[str, Any]:
         """The manifest's and the result's privacy record; values masked."""
@@ -313,6 +319,7 @@ class _Privacy:
             "blanked_images": len(self.blanked),
             "blanked_fields": sorted({c for b in self.blanked for c in b.changed}),
             "rewritten_files": len(self.excluded),
+            **self.left_out,
         }
 
 
@@ -345,8 +352,8 @@ def _rows_and_plan(
         with reporter.bar(images, "blanking header text", unit="files") as bar:
             rows, blanked = blank_headers(rows, output, options.storage, progress=bar.update)
         plan = plan_shards(rows, options.plan_options())
-    rows, excluded = exclude_in_other_files(
-        rows, output, options.storage, options.exclude_fields, options.exclude_columns
+    rows, excluded, left_out = exclude_in_other_files(
+        rows, output, options.storage, published_edits(options)
     )
     report = scan_source(rows, options, privacy_options, reporter)  # what will be published
     if options.plan_only:
@@ -354,7 +361,14 @@ def _rows_and_plan(
             output.remove(f"{split_dir(options.split)}/parts/{name}")
         save_plan(output, options.split, fingerprint, rows, plan)
         save_plan_options(output, options.split, record)
-    return rows, plan, _Privacy(report, blanked, excluded)
+    return rows, plan, _Privacy(report, blanked, excluded, left_out)
+
+
+def published_edits(options: BuildOptions) -> Edits:
+    """What the remedies and the subject/session filter change in the published other files."""
+    selection = Selection(options.subjects, options.sessions)
+    fields, columns = options.exclude_fields, options.exclude_columns
+    return Edits(fields, columns, selection, options.exclude_dicom_tags)
 
 
 def scan_source(

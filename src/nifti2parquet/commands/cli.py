@@ -186,9 +186,11 @@ def _source_options(fn: Callable[..., Any]) -> Callable[..., Any]:
             "--exclude-column",
             "exclude_columns",
             multiple=True,
-            metavar="NAME",
-            help="Leave this table column (participants/sessions/scans.tsv, or the table "
-            "source's) out of the published metadata (repeatable).",
+            metavar="[GLOB:]NAME",
+            help="Leave this table column out of the published metadata (repeatable): NAME in "
+            "participant-level tables (participants, sessions, scans, phenotype) and a table "
+            "source's own table; GLOB:NAME in the tables whose path matches GLOB "
+            "(e.g. '*_channels.tsv:name').",
         ),
         click.option(
             "--storage-option",
@@ -370,6 +372,13 @@ def main() -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON on stdout.")
 @_privacy_options
 @click.option(
+    "--exclude-dicom-tags",
+    is_flag=True,
+    help="Publish DICOM files (sourcedata/...) without the attributes DICOM PS3.15's Basic "
+    "Application Level Confidentiality Profile removes or replaces (patient, dates, "
+    "institution, staff, private attributes; UIDs replaced); the sources are not changed.",
+)
+@click.option(
     "--blank-nifti-headers",
     is_flag=True,
     help="Store the images with their header text fields (descrip, aux_file, intent_name, "
@@ -406,6 +415,7 @@ def build(source: str, output_dir: str, **kw: Any) -> None:
         repo_id=kw["repo_id"],
         storage=_storage(kw["storage_options"]),
         blank_nifti_headers=kw["blank_nifti_headers"],
+        exclude_dicom_tags=kw["exclude_dicom_tags"],
         privacy_rules=kw["privacy_rules"],
         known_identifiers=kw["known_identifiers"],
         **_card_details(kw),
@@ -516,6 +526,12 @@ def demo(output_dir: str, quiet: bool) -> None:
 @click.option("--quiet", "-q", is_flag=True, help="No progress bars.")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON on stdout.")
 @_privacy_options
+@click.option(
+    "--exclude-dicom-tags",
+    is_flag=True,
+    help="Scan as build --exclude-dicom-tags publishes: DICOM files without PS3.15's profile "
+    "attributes.",
+)
 @_run
 def inspect_command(source: str, **kw: Any) -> None:
     """Show what build would make of SOURCE (reads headers only, writes nothing)."""
@@ -530,6 +546,7 @@ def inspect_command(source: str, **kw: Any) -> None:
         **_selection(kw),
         on_error=kw["on_error"],
         storage=_storage(kw["storage_options"]),
+        exclude_dicom_tags=kw["exclude_dicom_tags"],
         privacy_rules=kw["privacy_rules"],
         known_identifiers=kw["known_identifiers"],
     )

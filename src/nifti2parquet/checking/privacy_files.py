@@ -1,0 +1,225 @@
+"""Every file the build publishes besides the images: what is in it, read as what it is.
+
+Each file of the ``files`` config (and each metadata file a row was read from) is read once, by
+its kind:
+
+* JSON (sidecars, ``dataset_description.json``, derivative and dataset-level JSON): every key by
+  name (DICOM keywords: ``PatientName``...) and every string value as free text; a sidecar's
+  finding names the image it describes. In ``dataset_description.json``, the fields that credit
+  people (``Authors``, ``Acknowledgements``, ``HowToAcknowledge``, ``Funding``...) are read for
+  the user's list, the DICOM person-name form and birth dates only: they name the authors;
+* tables (TSV, CSV; a table source's own table in any format): :mod:`.privacy_tables`;
+* text (README, CHANGES, ``.txt``, ``.md``, ``.rst``, and ``.sh``/``.py`` under ``code/``): line by
+  line, a finding naming the line (a CHANGES file's release dates are not findings);
+* DICOM files (named ``.dcm``/``.ima``/``.dcm.gz``, or with the ``DICM`` preamble): header only,
+  :mod:`.privacy_dicom`; the findings of a folder of them are one per attribute, with a count.
+
+A file over 16 MiB is read up to there, with a ``not scanned`` finding for the rest. A file that
+cannot be read or parsed is reported by the source, not here.
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+import posixpath
+import re
+from collections import Counter
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from ..sources.dicom_profile import has_dicom_preamble, is_dicom_name, may_be_dicom, read_dicom
+from ..sources.exclusions import LeftOut
+from ..sources.fsio import Storage
+from ..sources.text import decode_text
+from .privacy_dicom import dicom_attributes
+from .privacy_report import Finding, finding
+from .privacy_rules import LISTED_FIELD, NOT_SCANNED, PrivacyRules, field_rule
+from .privacy_tables import TableScan, table_findings, tsv_findings
+from .privacy_text import FREE_TEXT, Scope, find_in_text
+
+TEXT_LIMIT = 16 << 20
+DESCRIPTION = "dataset_description.json"
+# dataset_description.json fields that credit people: they name the authors, who publish them
+_CREDITS = {
+    "Authors",
+    "Acknowledgements",
+    "HowToAcknowledge",
+    "Funding",
+    "ReferencesAndLinks",
+    "EthicsApprovals",
+    "DatasetDOI",
+    "License",
+    "GeneratedBy",
+    "SourceDatasets",
+}
+_CREDIT = Scope(names=False, contacts=None, dates=False)
+_RELEASE = re.compile(r"^\s*v?\d+(?:\.\d+)+\S*[\s,(:-]")  # a CHANGES release line: 1.0.2 2019-..
+_RELEASE_LINE = Scope(dates=False)
+
+
+@dataclass(frozen=True)
+class Published:
+    """One published file to read: where it is, how the user knows it, what it describes."""
+
+    display: str
+    url: str
+    size: int
+    describes: str = ""  # a sidecar: the image it describes (and how many more)
+    table_source: bool = False
+
+
+@dataclass(frozen=True)
+class FileScan:
+    """What a file scan needs: the rules, and what the build leaves out."""
+
+    table: TableScan
+    exclude_fields: tuple[str, ...] = ()
+    dicom_tags_excluded: bool = False
+
+    @property
+    def rules(self) -> PrivacyRules:
+        return self.table.rules
+
+
+def kind_of(path: str, head: bytes = b"") -> str:
+    """``json``, ``table``, ``text``, ``dicom`` or "" (not read) for a published file."""
+    lower = path.lower()
+    name = posixpath.basename(lower)
+    if lower.endswith(".json"):
+        return "json"
+    if lower.endswith((".tsv", ".csv", ".parquet", ".jsonl", ".ndjson")):
+        return "table"
+    if name.startswith(("readme", "changes")) and not name.endswith((".gz", ".pdf")):
+        return "text"
+    if lower.endswith((".txt", ".md", ".rst")):
+        return "text"
+    if lower.endswith((".sh", ".py")) and (lower.startswith("code/") or "/code/" in lower):
+        return "text"
+    if is_dicom_name(name) or (may_be_dicom(name) and has_dicom_preamble(head)):
+        return "dicom"
+    return ""
+
+
+def needs_head(path: str) -> bool:
+    """Whether the file's first bytes decide its kind (a DICOM file named by a UID...)."""
+    return not kind_of(path) and may_be_dicom(path)
+
+
+def scan_file(
+    file: Published, kind: str, storage: Storage, scan: FileScan, left: LeftOut
+) -> list[Finding]:
+    """The findings of one published file of ``kind``."""
+    if kind == "dicom":
+        return _dicom_findings(file, storage, scan)
+    with storage.open(file.url) as f:
+        data = f.read(TEXT_LIMIT + 1)
+    found = []
+    if len(data) > TEXT_LIMIT:
+        data = data[:TEXT_LIMIT]
+        limit = f"<beyond {TEXT_LIMIT >> 20} MiB of {file.size:,}>"
+        found.append(Finding(file.display, "content", NOT_SCANNED, limit, "review"))
+    if kind == "json":
+        return found + _json_findings(file, data, scan)
+    if kind == "table":
+        return found + _table_findings(file, data, storage, scan, left)
+    return found + _text_findings(file, data, scan.rules)
+
+
+def _json_findings(file: Published, data: bytes, scan: FileScan) -> list[Finding]:
+    parsed = json.loads(decode_text(data, file.display)[0])
+    if not isinstance(parsed, dict):
+        return []
+    description = posixpath.basename(file.display) == DESCRIPTION
+    found = []
+    for key, value in _leaves(parsed, set(scan.exclude_fields)):
+        top = key.split(".", 1)[0].split("[", 1)[0]
+        last = key.rsplit(".", 1)[-1].split("[", 1)[0]
+        listed = scan.rules.listed_field(last)
+        rule = field_rule(last)
+        text = value if isinstance(value, str) else json.dumps(value)
+        if listed:
+            found.append(finding(file.display, key, LISTED_FIELD, text, listed, file.describes))
+        elif rule:
+            found.append(finding(file.display, key, rule[0], text, rule[1], file.describes))
+        elif isinstance(value, str):
+            scope = _CREDIT if description and top in _CREDITS else FREE_TEXT
+            found += [
+                finding(file.display, key, m.kind, m.text, m.severity, file.describes)
+                for m in find_in_text(value, scan.rules, scope)
+            ]
+    return found
+
+
+def _leaves(data: Any, excluded: set[str], prefix: str = "") -> Iterator[tuple[str, Any]]:
+    """(dotted key, value) of every leaf of a JSON value, skipping the excluded keys."""
+    if isinstance(data, dict):
+        for key, value in data.items():
+            if key not in excluded:
+                yield from _leaves(value, excluded, f"{prefix}{key}.")
+    elif isinstance(data, list) and any(isinstance(v, (dict, list, str)) for v in data):
+        for n, value in enumerate(data):
+            yield from _leaves(value, excluded, f"{prefix[:-1]}[{n}].")
+    elif data is not None and (not isinstance(data, str) or data.strip()):
+        yield prefix[:-1], data
+
+
+def _table_findings(
+    file: Published, data: bytes, storage: Storage, scan: FileScan, left: LeftOut
+) -> list[Finding]:
+    lower = file.display.lower()
+    table = TableScan(
+        scan.rules, scan.table.exclude_columns, scan.table.selection, file.table_source
+    )
+    if lower.endswith((".tsv", ".csv")):
+        text = decode_text(data, file.display)[0]
+        return tsv_findings(file.display, text, table, left, "\t" if lower.endswith("tsv") else ",")
+    from ..sources.table import read_raw_table
+
+    raw = read_raw_table(file.url, storage)
+    return table_findings(file.display, raw.cells, table)
+
+
+def _text_findings(file: Published, data: bytes, rules: PrivacyRules) -> list[Finding]:
+    text = decode_text(data, file.display)[0]
+    changes = posixpath.basename(file.display).lower().startswith("changes")
+    found: dict[tuple[str, str], Finding] = {}
+    for number, line in enumerate(text.splitlines(), start=1):
+        if not line.strip():
+            continue
+        scope = _RELEASE_LINE if changes and _RELEASE.match(line) else FREE_TEXT
+        for m in find_in_text(line, rules, scope):
+            key = (m.kind, m.severity)
+            if key not in found:  # each kind once per file, at its first line
+                found[key] = finding(file.display, f"line {number}", m.kind, m.text, m.severity)
+    return list(found.values())
+
+
+def _dicom_findings(file: Published, storage: Storage, scan: FileScan) -> list[Finding]:
+    with storage.open(file.url) as f:
+        head = f.read(2)
+        f.seek(0)
+        stream = gzip.GzipFile(fileobj=f) if head == b"\x1f\x8b" else f
+        dataset = read_dicom(stream)
+    return [
+        finding(file.display, a.keyword, a.kind, a.value, a.severity)
+        for a in dicom_attributes(dataset, scan.rules, scan.dicom_tags_excluded)
+    ]
+
+
+def grouped_by_folder(findings: Sequence[Finding]) -> list[Finding]:
+    """DICOM findings once per folder, attribute and kind, counting the files that hold them (a
+    series of 200 files holds the same PatientName 200 times)."""
+    first: dict[tuple[str, str, str, str], Finding] = {}
+    files: Counter[tuple[str, str, str, str]] = Counter()
+    for f in findings:
+        key = (posixpath.dirname(f.file), f.field, f.kind, f.severity)
+        first.setdefault(key, f)
+        files[key] += 1
+    grouped = []
+    for key, f in first.items():
+        n = files[key]
+        where = f.file if n == 1 else f"{key[0] or '.'}/"
+        grouped.append(Finding(where, f.field, f.kind, f.masked, f.severity, files=n))
+    return grouped
