@@ -106,7 +106,7 @@ def _classified(element: Any, keyword: str, value: str, rules: PrivacyRules) -> 
 def _ours(dataset: Any) -> bool:
     """Rewritten by ``--exclude-dicom-tags``: its UIDs are the ones we made."""
     method = dataset.get("DeidentificationMethod")
-    return bool(method is not None and METHOD in str(method.value))
+    return method is not None and METHOD in str(method)
 
 
 def _text(element: Any) -> str:

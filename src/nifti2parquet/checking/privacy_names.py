@@ -30,12 +30,13 @@ _WORD = f"[{_UPPER}{_LOWER}][{_UPPER}{_LOWER}'-]*"
 PERSON_NAME_FORM = re.compile(
     rf"(?<![\w^])[{_UPPER}][{_UPPER}{_LOWER}' -]*\^[{_UPPER}][{_UPPER}{_LOWER}' -]*(?:\^[\w' .-]*)*"
 )
+_CAPITALISED = rf"[{_UPPER}][{_LOWER}]+(?:[-'][{_UPPER}][{_LOWER}]+)?"
+_PARTICLE = r"(?:(?:de|van|von|van der|di|da|le|del|della|du|ter|ten) )?"
+# a given name (tested against the list), an optional middle initial, a family name; written as
+# a lookahead so that every capitalised word is tried as a given name ("Participant John Smith")
 _PAIR = re.compile(
-    rf"(?<![\w-])([{_UPPER}][{_LOWER}]+(?:-[{_UPPER}][{_LOWER}]+)?)[ \t]+"
-    rf"(?:[{_UPPER}]\.[ \t]+)?"
-    rf"((?:Mc|Mac|O'|D'|de |van |von |van der |di |da |le )?"
-    rf"[{_UPPER}][{_LOWER}]+(?:[-'][{_UPPER}][{_LOWER}]+)?)"
-    rf"(?![\w-])"
+    rf"(?<![\w-])(?=(({_CAPITALISED})[ \t]+(?:[{_UPPER}]\.[ \t]+)?"
+    rf"{_PARTICLE}({_CAPITALISED})(?![\w-])))"
 )
 _PLACEHOLDERS = {
     "anon",
@@ -73,9 +74,9 @@ def name_pairs(text: str) -> Iterator[str]:
     if not any(c.isupper() for c in text):
         return
     for match in _PAIR.finditer(text):  # the list is loaded only when a pair is there to check
-        given, family = match.group(1), match.group(2)
+        pair, given, family = match.group(1), match.group(2), match.group(3)
         if given.split("-")[0] in given_names() and family.lower() not in _NOT_FAMILY:
-            yield match.group(0)
+            yield pair
 
 
 @cache

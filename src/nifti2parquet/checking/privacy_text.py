@@ -53,7 +53,7 @@ _DATE_PATTERNS = (
     # compact: 19800517 (month and day checked below)
     rf"(?<![\d.]){_YEAR}[01]\d[0-3]\d(?!\d)",
     # month names: 17 May 1980, 17-May-1980, 17. Mai 1980, May 17, 1980
-    rf"(?i:(?<!\w)[0-3]?\d(?:st|nd|rd|th)?\.?[ -](?:{_MONTHS})\.?[ -,]*{_YEAR}(?!\d))",
+    rf"(?i:(?<!\w)[0-3]?\d(?:st|nd|rd|th)?\.?[ -](?:{_MONTHS})\.?[ ,-]*{_YEAR}(?!\d))",
     rf"(?i:(?<!\w)(?:{_MONTHS})\.?[ -][0-3]?\d(?:st|nd|rd|th)?,?[ -]{_YEAR}(?!\d))",
     # a time stamp converters write into header text: Time=101522.500
     r"(?i:time)=\d{6}(?:\.\d+)?",
@@ -72,7 +72,7 @@ _PHONE_PATTERNS = (
     r"\d{3}[ .-]\d{3}[ .-]\d{4}",  # 415-555-0199, 415.555.0199
     r"0\d{2,4}[ /-]\d{3,4}[ -]?\d{2,5}",  # a trunk prefix 0: 030 1234567, 020 7946 0958
 )
-PHONE_RE = re.compile(r"(?<![\w.+-])(?:" + "|".join(_PHONE_PATTERNS) + r")(?![\w-])")
+PHONE_RE = re.compile(r"(?<![\w.+])(?:" + "|".join(_PHONE_PATTERNS) + r")(?![\w-])")
 ID_RE = re.compile(r"(?<![\w.])(?=(?:[A-Za-z-]*\d){5})[A-Za-z0-9-]{5,}(?![\w.])")
 _HEX = re.compile(r"[0-9a-f]*[a-f][0-9a-f]*")
 

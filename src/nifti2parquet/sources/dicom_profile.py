@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from functools import cache
 from typing import Any, BinaryIO
 
-METHOD = "PS3.15 Basic Application Level Confidentiality Profile (nifti2parquet)"
+METHOD = "PS3.15 Basic Profile (nifti2parquet --exclude-dicom-tags)"  # at most 64: LO
 
 _ACTIONS = {
     "D_TAGS": "D",
