@@ -228,7 +228,7 @@ PLANTED_SECRETS = (
 
 
 def dicom_file(path: Path, gzipped: bool = False) -> Path:
-    """A DICOM Part-10 MR image (preamble, file meta, 8x8 pixels) holding PHI, written by pydicom."""
+    """A DICOM Part-10 MR image (preamble, file meta, 8x8 pixels) with PHI, written by pydicom."""
     from pydicom.dataset import FileMetaDataset
     from pydicom.uid import ExplicitVRLittleEndian, MRImageStorage, generate_uid
 

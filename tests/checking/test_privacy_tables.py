@@ -96,9 +96,9 @@ def test_exclude_column_is_scoped() -> None:
 
 
 def test_a_required_column_is_not_left_out_silently() -> None:
-    with pytest.raises(OptionError, match="BIDS requires this column in participants.tsv"):
+    with pytest.raises(OptionError, match=r"BIDS requires this column in participants\.tsv"):
         check_column_exclusions(("participant_id",))
-    with pytest.raises(OptionError, match="--exclude-column 'sub-x_sessions.tsv:session_id'"):
+    with pytest.raises(OptionError, match=r"--exclude-column 'sub-x_sessions\.tsv:session_id'"):
         check_column_exclusions(("session_id",))
     check_column_exclusions(("participants.tsv:participant_id", "name"))  # asked by path: done
 

@@ -9,12 +9,14 @@ masked value (kind and length, never a part of the value) and a severity, ``iden
 
 from __future__ import annotations
 
+import dataclasses
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
 from ..shards.privacy_record import defacing_line, finding_line, record_lines
+from ..sources.rows import DatasetInfo
 from ..units import count
 from .privacy_defacing import Defacing
 from .privacy_rules import Severity, mask
@@ -152,3 +154,34 @@ def defacing_dict(defacing: Sequence[Defacing]) -> dict[str, Any]:
         "images": [{"path": d.path, "status": d.status, "why": d.why} for d in defacing],
     }
     return record | {"summary": defacing_line(record) if defacing else ""}
+
+
+WITHHELD = (
+    "(not shown: the privacy scan found identifying values in the dataset's {what}; see the "
+    "Privacy checks below)"
+)
+_INFO_FIELDS = {  # dataset_description.json key -> the DatasetInfo field the card shows
+    "Name": "title",
+    "Authors": "authors",
+    "HowToAcknowledge": "citation",
+    "Acknowledgements": "acknowledgements",
+    "ReferencesAndLinks": "references",
+}
+
+
+def withheld(info: DatasetInfo, report: PrivacyReport | None) -> DatasetInfo:
+    """The dataset's own words for the card and the manifest, without those that hold an
+    identifying finding (a README that names a participant is not copied onto the card)."""
+    if report is None:
+        return info
+    changes: dict[str, Any] = {}
+    for f in report.identifying:
+        name = f.file.rsplit("/", 1)[-1]
+        if "/" not in f.file and name.lower().startswith("readme"):
+            changes["description"] = WITHHELD.format(what="README")
+        elif f.file == "dataset_description.json":
+            key = _INFO_FIELDS.get(f.field.split(".", 1)[0].split("[", 1)[0])
+            if key:
+                empty = () if isinstance(getattr(info, key), tuple) else ""
+                changes[key] = WITHHELD.format(what=f.field) if empty == "" else empty
+    return dataclasses.replace(info, **changes) if changes else info

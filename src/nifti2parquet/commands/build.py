@@ -34,6 +34,7 @@ from ..checking.inputs import (
     without_images,
 )
 from ..checking.privacy import PrivacyOptions, PrivacyReport, scan_privacy
+from ..checking.privacy_report import withheld
 from ..checking.privacy_rules import load_rules
 from ..checking.scan import file_sha256
 from ..checking.verify import VerifyReport, verify_footers
@@ -716,7 +717,7 @@ class _Job:
                     options.storage,
                 )
             ),
-            info=card_info(self.rows.info, options.card_details()),
+            info=card_info(withheld(self.rows.info, self.privacy.report), options.card_details()),
             num_rows=len(self.rows.rows),
             shards=tuple(self.records[s.name] for s in self.plan.shards),
             images_per_column=per_column,

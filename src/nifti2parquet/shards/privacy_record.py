@@ -133,8 +133,8 @@ def card_defacing(records: Sequence[Mapping[str, Any]]) -> list[str]:
         return []
     cannot = total["cannot_tell"] + total["unknown"]
     line = (
-        f"Defacing of the {total['anatomical_images']:,} anatomical images, from what the dataset "
-        f"says and what the images show: {total['defaced']:,} defaced, "
+        f"Defacing of {count(total['anatomical_images'], 'anatomical image')}, from what the "
+        f"dataset says and what the images show: {total['defaced']:,} defaced, "
         f"{total['not_defaced']:,} not defaced"
     )
     if cannot:
