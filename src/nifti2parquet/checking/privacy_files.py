@@ -10,7 +10,10 @@ its kind:
   the user's list, the DICOM person-name form and birth dates only: they name the authors;
 * tables (TSV, CSV; a table source's own table in any format): :mod:`.privacy_tables`;
 * text (README, CHANGES, ``.txt``, ``.md``, ``.rst``, and ``.sh``/``.py`` under ``code/``): line by
-  line, a finding naming the line (a CHANGES file's release dates are not findings);
+  line, a finding naming the line (the first line of each kind). Documentation names its authors
+  and contacts and dates its releases: an e-mail address or a phone number there is to review,
+  and the dates of a line that starts with a version or a date (a release note) are not
+  findings, unless a birth keyword or a name is near;
 * DICOM files (named ``.dcm``/``.ima``/``.dcm.gz``, or with the ``DICM`` preamble): header only,
   :mod:`.privacy_dicom`; the findings of a folder of them are one per attribute, with a count.
 
@@ -55,8 +58,13 @@ _CREDITS = {
     "SourceDatasets",
 }
 _CREDIT = Scope(names=False, contacts=None, dates=False)
-_RELEASE = re.compile(r"^\s*v?\d+(?:\.\d+)+\S*[\s,(:-]")  # a CHANGES release line: 1.0.2 2019-..
-_RELEASE_LINE = Scope(dates=False)
+# Documentation names its authors and contacts and dates its releases: an e-mail address or a
+# phone number there is to review, and a line that starts with a version or a date ("1.0.2
+# 2019-03-14", "7/10/2012: initial release") is a release note whose dates are not findings.
+_DOCUMENT = Scope(contacts="review")
+_RELEASE = re.compile(r"^\s*(?:[-*#]\s*)*(?:v?\d+(?:\.\d+)+\S*\s|\d[\d./-]{5,}\d[:\s])")
+_CHANGES_ENTRY = re.compile(r"^\s*(?:[-*#]\s*)*[A-Za-z]*\d[\w.-]*\s")  # CHANGES: rev007 2015-..
+_RELEASE_LINE = Scope(contacts="review", dates=False)
 
 
 @dataclass(frozen=True)
@@ -188,7 +196,8 @@ def _text_findings(file: Published, data: bytes, rules: PrivacyRules) -> list[Fi
     for number, line in enumerate(text.splitlines(), start=1):
         if not line.strip():
             continue
-        scope = _RELEASE_LINE if changes and _RELEASE.match(line) else FREE_TEXT
+        release = _RELEASE.match(line) or (changes and _CHANGES_ENTRY.match(line))
+        scope = _RELEASE_LINE if release else _DOCUMENT
         for m in find_in_text(line, rules, scope):
             key = (m.kind, m.severity)
             if key not in found:  # each kind once per file, at its first line

@@ -50,8 +50,9 @@ _DATE_PATTERNS = (
     rf"(?<!\d){_YEAR}-[01]\d-[0-3]\d(?:[T ][0-2]\d:?[0-5]\d(?::?[0-5]\d(?:\.\d+)?)?)?",
     # day first or month first with dots, slashes or dashes: 17.05.1980, 05/17/1980, 17-05-1980
     rf"(?<![\w.])[0-3]?\d[./-][01]?\d[./-]{_YEAR}(?![\d.])",
-    # compact: 19800517 (month and day checked below)
-    rf"(?<![\d.]){_YEAR}[01]\d[0-3]\d(?!\d)",
+    # compact: 19800517 (month and day checked below), standing alone (not a build stamp glued
+    # to a version: VE11C_LATEST_20160120)
+    rf"(?<![\w.]){_YEAR}[01]\d[0-3]\d(?!\d)",
     # month names: 17 May 1980, 17-May-1980, 17. Mai 1980, May 17, 1980
     rf"(?i:(?<!\w)[0-3]?\d(?:st|nd|rd|th)?\.?[ -](?:{_MONTHS})\.?[ ,-]*{_YEAR}(?!\d))",
     rf"(?i:(?<!\w)(?:{_MONTHS})\.?[ -][0-3]?\d(?:st|nd|rd|th)?,?[ -]{_YEAR}(?!\d))",
@@ -70,9 +71,9 @@ _PHONE_PATTERNS = (
     r"\+\d{1,3}(?:[ .-]?\(?\d{1,4}\)?){2,5}",  # international: +44 20 7946 0958
     r"\(\d{3}\)[ .-]?\d{3}[ .-]\d{4}",  # North American: (415) 555-0199
     r"\d{3}[ .-]\d{3}[ .-]\d{4}",  # 415-555-0199, 415.555.0199
-    r"0\d{2,4}[ /-]\d{3,4}[ -]?\d{2,5}",  # a trunk prefix 0: 030 1234567, 020 7946 0958
+    r"0\d{2,4}[ -]\d{3,4}[ -]?\d{2,5}",  # a trunk prefix 0: 030 1234567, 020 7946 0958
 )
-PHONE_RE = re.compile(r"(?<![\w.+])(?:" + "|".join(_PHONE_PATTERNS) + r")(?![\w-])")
+PHONE_RE = re.compile(r"(?<![\w.+/])(?:" + "|".join(_PHONE_PATTERNS) + r")(?![\w/-])")
 ID_RE = re.compile(r"(?<![\w.])(?=(?:[A-Za-z-]*\d){5})[A-Za-z0-9-]{5,}(?![\w.])")
 _HEX = re.compile(r"[0-9a-f]*[a-f][0-9a-f]*")
 
