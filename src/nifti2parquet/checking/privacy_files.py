@@ -23,6 +23,7 @@ cannot be read or parsed is reported by the source, not here.
 
 from __future__ import annotations
 
+import dataclasses
 import gzip
 import json
 import posixpath
@@ -32,13 +33,14 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from ..sources.column_meanings import metadata_field
 from ..sources.dicom_profile import has_dicom_preamble, is_dicom_name, may_be_dicom, read_dicom
 from ..sources.exclusions import LeftOut
 from ..sources.fsio import Storage
 from ..sources.text import decode_text
 from .privacy_dicom import dicom_attributes
 from .privacy_report import Finding, finding
-from .privacy_rules import LISTED_FIELD, NOT_SCANNED, PrivacyRules, field_rule
+from .privacy_rules import LISTED_FIELD, NOT_SCANNED, PrivacyRules, Severity, field_rule
 from .privacy_tables import TableScan, table_findings, tsv_findings
 from .privacy_text import FREE_TEXT, Scope, find_in_text
 
@@ -58,6 +60,7 @@ _CREDITS = {
     "SourceDatasets",
 }
 _CREDIT = Scope(names=False, contacts=None, dates=False)
+_NAMELESS = Scope(names=False)  # a field the schema defines: its words are not a person's name
 # Documentation names its authors and contacts and dates its releases: an e-mail address or a
 # phone number there is to review, and a line that starts with a version or a date ("1.0.2
 # 2019-03-14", "7/10/2012: initial release") is a release note whose dates are not findings.
@@ -140,24 +143,43 @@ def _json_findings(file: Published, data: bytes, scan: FileScan) -> list[Finding
     if not isinstance(parsed, dict):
         return []
     description = posixpath.basename(file.display) == DESCRIPTION
-    found = []
+    found: dict[tuple[str, str, str], Finding] = {}
+    values: Counter[tuple[str, str, str]] = Counter()
     for key, value in _leaves(parsed, set(scan.exclude_fields)):
-        top = key.split(".", 1)[0].split("[", 1)[0]
-        last = key.rsplit(".", 1)[-1].split("[", 1)[0]
-        listed = scan.rules.listed_field(last)
-        rule = field_rule(last)
-        text = value if isinstance(value, str) else json.dumps(value)
-        if listed:
-            found.append(finding(file.display, key, LISTED_FIELD, text, listed, file.describes))
-        elif rule:
-            found.append(finding(file.display, key, rule[0], text, rule[1], file.describes))
-        elif isinstance(value, str):
-            scope = _CREDIT if description and top in _CREDITS else FREE_TEXT
-            found += [
-                finding(file.display, key, m.kind, m.text, m.severity, file.describes)
-                for m in find_in_text(value, scan.rules, scope)
-            ]
-    return found
+        field = re.sub(r"\[\d+\]", "", key)  # a list's items are one field
+        for what, text, severity in _json_value(field, value, scan.rules, description):
+            at = (field, what, severity)
+            found.setdefault(at, finding(file.display, field, what, text, severity, file.describes))
+            values[at] += 1
+    return [
+        dataclasses.replace(f, cells=values[at]) if values[at] > 1 else f for at, f in found.items()
+    ]
+
+
+def _json_value(
+    field: str, value: Any, rules: PrivacyRules, description: bool
+) -> list[tuple[str, str, Severity]]:
+    """(kind, matched text, severity) of one JSON value: by its key's name (a DICOM keyword...),
+    or by what its text holds, read as the BIDS schema says the key is meant."""
+    top = field.split(".", 1)[0]
+    last = field.rsplit(".", 1)[-1]
+    listed = rules.listed_field(last)
+    rule = field_rule(last)
+    text = value if isinstance(value, str) else json.dumps(value)
+    if listed:
+        return [(LISTED_FIELD, text, listed)]
+    if rule:
+        return [(rule[0], text, rule[1])]
+    if not isinstance(value, str):
+        return []
+    meaning = metadata_field(last) if "." not in field else None
+    if meaning is not None and meaning.path:
+        return []  # a path or a BIDS URI: the paths are scanned as paths
+    if description and top in _CREDITS:
+        scope = _CREDIT
+    else:
+        scope = _NAMELESS if meaning is not None else FREE_TEXT
+    return [(m.kind, m.text, m.severity) for m in find_in_text(value, rules, scope)]
 
 
 def _leaves(data: Any, excluded: set[str], prefix: str = "") -> Iterator[tuple[str, Any]]:

@@ -1,4 +1,4 @@
-"""What a BIDS table's columns are, as the BIDS schema defines them (through ``bidsschematools``).
+"""What a BIDS table's columns and sidecar fields mean, as the BIDS schema defines them.
 
 A ``name`` column means a person's name in a lab's own table, but a channel in ``channels.tsv``
 (``MEG0113``, ``Fp1``), an electrode, an optode, or a label in a segmentation's lookup table
@@ -14,7 +14,9 @@ required one silently. From the schema (its own paths):
 
 Participant-level tables (participants, sessions, scans, phenotype, samples) hold one row per
 person, session or scan: every column of those may hold a person's data, whatever the schema
-defines. The schema is loaded once, on first use.
+defines. Sidecar fields (``objects.metadata``): which the schema defines (``Manufacturer`` is a
+company, whatever its words), and which hold a path or a BIDS URI. The schema is read through
+``bidsschematools`` and loaded once, on first use.
 """
 
 from __future__ import annotations
@@ -141,3 +143,52 @@ def _segmentations() -> _Rule:
         if key.endswith("__segmentations") or re.search(r"\blabel\b", c["description"], re.I)
     )
     return _Rule("SegmentationLookup", (("suffix", "dseg"),), names)
+
+
+# sidecar fields --------------------------------------------------------------------------------
+_PATH_FORMATS = {
+    "bids_uri",
+    "dataset_relative",
+    "participant_relative",
+    "file_relative",
+    "stimuli_relative",
+}
+
+
+@dataclass(frozen=True)
+class FieldMeaning:
+    """A sidecar field the schema defines (``objects.metadata``): known, and whether its value is
+    a path or a BIDS URI (``AssociatedEmptyRoom``, ``IntendedFor``)."""
+
+    name: str
+    path: bool
+
+
+def metadata_field(name: str) -> FieldMeaning | None:
+    """What the schema says of the sidecar field ``name``; None when it does not define it."""
+    return _metadata_fields().get(name)
+
+
+@cache
+def _metadata_fields() -> dict[str, FieldMeaning]:
+    from bidsschematools.schema import load_schema
+
+    fields = {}
+    for entry in load_schema()["objects"]["metadata"].values():
+        fields[entry["name"]] = FieldMeaning(entry["name"], bool(_formats(entry) & _PATH_FORMATS))
+    return fields
+
+
+def _formats(entry: Any) -> set[str]:
+    """Every ``format`` named anywhere in a field's definition (its anyOf, its items...)."""
+    found = set()
+    if isinstance(entry, Mapping):
+        for key, value in entry.items():
+            if key == "format" and isinstance(value, str):
+                found.add(value)
+            else:
+                found |= _formats(value)
+    elif isinstance(entry, (list, tuple)):
+        for value in entry:
+            found |= _formats(value)
+    return found
