@@ -60,7 +60,9 @@ _CREDITS = {
     "SourceDatasets",
 }
 _CREDIT = Scope(names=False, contacts=None, dates=False)
-_NAMELESS = Scope(names=False)  # a field the schema defines: its words are not a person's name
+# a field the schema defines: its words are not a person's name, and a date in it is the build of
+# a software version or a device's (the acquisition's dates are DICOM fields, ruled by name)
+_DEFINED = Scope(names=False, dates=False)
 # Documentation names its authors and contacts and dates its releases: an e-mail address or a
 # phone number there is to review, and a line that starts with a version or a date ("1.0.2
 # 2019-03-14", "7/10/2012: initial release") is a release note whose dates are not findings.
@@ -175,10 +177,10 @@ def _json_value(
     meaning = metadata_field(last) if "." not in field else None
     if meaning is not None and meaning.path:
         return []  # a path or a BIDS URI: the paths are scanned as paths
-    if description and top in _CREDITS:
+    if description and (top in _CREDITS or last in _CREDITS):
         scope = _CREDIT
     else:
-        scope = _NAMELESS if meaning is not None else FREE_TEXT
+        scope = _DEFINED if meaning is not None else FREE_TEXT
     return [(m.kind, m.text, m.severity) for m in find_in_text(value, rules, scope)]
 
 

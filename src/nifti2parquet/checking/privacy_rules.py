@@ -75,6 +75,7 @@ _FIELDS: dict[str, tuple[str, Severity]] = {
             "instancecreationtime",
             "performedprocedurestepstartdate",
             "performedprocedurestepstarttime",
+            "scandate",  # BIDS (PET): the date of the scan
         ],
         (DATE, "review"),
     ),
