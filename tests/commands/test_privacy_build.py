@@ -307,7 +307,7 @@ def test_the_remedies_leave_none_of_the_planted_values_in_the_shards(planted, tm
         "dicom/sub-01/IM0002.dcm.gz",
     } <= changed, on_purpose
     participants_line = next(line for line in on_purpose if "participants.tsv" in line)
-    assert "rows of 1 participants left out by --subject" in participants_line
+    assert "rows of 1 participant left out by --subject" in participants_line
     assert "--exclude-dicom-tags" in next(line for line in on_purpose if "IM0001" in line)
 
 

@@ -46,6 +46,7 @@ from ..sources.exclusions import (
 from ..sources.fsio import Storage
 from ..sources.rows import ImageRef, SourceRows
 from ..sources.text import decode_text
+from ..units import count
 from .blanking import Blanked
 from .dicom_copies import without_dicom_tags
 from .output import STATE, OutputFolder
@@ -180,9 +181,9 @@ def _selected_rows(
     left.add(kept)
     parts = []
     if kept.subjects_out:
-        parts.append(f"rows of {len(kept.subjects_out):,} participants left out by --subject")
+        parts.append(f"rows of {count(len(kept.subjects_out), 'participant')} left out by --subject")
     if kept.sessions_out:
-        parts.append(f"rows of {len(kept.sessions_out):,} sessions left out by --session")
+        parts.append(f"rows of {count(len(kept.sessions_out), 'session')} left out by --session")
     return "".join(kept.lines).encode("utf-8"), parts
 
 
