@@ -181,7 +181,8 @@ def _selected_rows(
     left.add(kept)
     parts = []
     if kept.subjects_out:
-        parts.append(f"rows of {count(len(kept.subjects_out), 'participant')} left out by --subject")
+        who = count(len(kept.subjects_out), "participant")
+        parts.append(f"rows of {who} left out by --subject")
     if kept.sessions_out:
         parts.append(f"rows of {count(len(kept.sessions_out), 'session')} left out by --session")
     return "".join(kept.lines).encode("utf-8"), parts
