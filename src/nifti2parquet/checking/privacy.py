@@ -21,7 +21,6 @@ from collections.abc import Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
-from ..errors import N2PError
 from ..shards.privacy_record import MAX_LISTED
 from ..sources.dicom_profile import read_dicom
 from ..sources.exclusions import LeftOut, Selection
@@ -217,7 +216,7 @@ def _file_findings(
             return "", []
         try:
             return what, scan_file(file, what, storage, scan, left)
-        except (OSError, ValueError, N2PError, Exception) as exc:  # untrusted bytes: never crash
+        except Exception as exc:  # any failure of a parser fed untrusted bytes: report it
             return what, _unreadable(file, what, storage, scan, left, exc)
 
     counts = dict.fromkeys(("json", "table", "text", "dicom"), 0)
