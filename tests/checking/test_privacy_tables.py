@@ -124,3 +124,28 @@ def test_rows_of_filtered_out_participants_are_not_read(tmp_path: Path) -> None:
     record = report.to_dict()
     assert record["participants_left_out"] == 1 and record["sessions_left_out"] == 0
     assert "sub-02" not in str(record)
+
+
+def test_consent_follows_the_subject_and_session_filters() -> None:
+    from nifti2parquet.sources.exclusions import Selection, kept_rows
+
+    subjects = Selection(subjects=("01", "sub-03"))
+    participants = "participant_id\tage\nsub-01\t30\nsub-02\t40\nsub-03\t50\n"
+    kept = kept_rows("participants.tsv", participants, subjects)
+    assert kept is not None and "".join(kept.lines) == (
+        "participant_id\tage\nsub-01\t30\nsub-03\t50\n"
+    )
+    assert kept.subjects_out == {"sub-02"}
+    phenotype = "participant_id\tsession_id\tscore\nsub-02\tses-1\t3\nsub-01\tses-1\t4\n"
+    assert kept_rows("phenotype/iq.tsv", phenotype, subjects).lines[1:] == ["sub-01\tses-1\t4\n"]
+    sessions = Selection(sessions=("1",))
+    table = "session_id\tacq_time\nses-1\t2019-01-01\nses-2\t2019-02-01\n"
+    kept = kept_rows("sub-01/sub-01_sessions.tsv", table, sessions)
+    assert kept.lines[1:] == ["ses-1\t2019-01-01\n"] and kept.sessions_out == {"sub-01/ses-2"}
+    scans = "filename\tacq_time\nses-1/anat/a.nii.gz\tx\nses-2/anat/b.nii.gz\ty\n"
+    assert kept_rows("sub-01/sub-01_scans.tsv", scans, sessions).lines[1:] == [
+        "ses-1/anat/a.nii.gz\tx\n"
+    ]
+    # not a participant-level table, or no filter: nothing to keep out
+    assert kept_rows("sub-01/meg/sub-01_channels.tsv", participants, subjects) is None
+    assert kept_rows("participants.tsv", participants, Selection()) is None
