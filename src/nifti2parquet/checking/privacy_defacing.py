@@ -53,7 +53,7 @@ def defacing_report(
     said = _statements(rows, storage, images)
     if voxels:
         with ThreadPoolExecutor(max(1, threads), thread_name_prefix="n2p-face") as pool:
-            checks = list(pool.map(lambda img: check_face(img.url, storage), images))
+            checks = list(pool.map(lambda img: check_face(img.url, storage, img.size), images))
     else:
         checks = [FaceCheck("cannot tell", "the images were not read")] * len(images)
     return tuple(_one(img.display, said.get(img.display), c) for img, c in zip(images, checks))

@@ -40,7 +40,9 @@ Verdict = Literal["defaced", "not defaced", "cannot tell"]
 SAMPLES = 64  # samples per axis, at most
 MIN_SIZE = 16  # voxels per spatial axis below which a head cannot be told from noise
 MAX_VOLUME = 1 << 30  # bytes of a first volume beyond which it is not read (bounded time)
+INCOMPRESSIBLE = 0.9  # a .nii.gz at least this size of its voxels holds noise, not a head
 _CHUNK = 1 << 20
+_HEAD = 16 << 10
 _FACE_Y, _FACE_Z, _BACK_Y, _MIDDLE_X = 0.8, (0.15, 0.45), 0.35, (0.3, 0.7)
 
 
@@ -50,10 +52,11 @@ class FaceCheck:
     why: str
 
 
-def check_face(url: str, storage: Storage) -> FaceCheck:
-    """What the voxels of the image at ``url`` say about its face."""
+def check_face(url: str, storage: Storage, size: int | None = None) -> FaceCheck:
+    """What the voxels of the image at ``url`` (``size`` bytes on disk, when known) say about
+    its face."""
     try:
-        volume = _sampled_ras(url, storage)
+        volume = _sampled_ras(url, storage, size)
     except (OSError, ValueError, EOFError) as exc:
         return FaceCheck("cannot tell", f"the image cannot be read ({exc})")
     if isinstance(volume, str):
@@ -106,14 +109,15 @@ def _at(start: int, stop: int, fraction: float) -> int:
     return start + round(fraction * (stop - start))
 
 
-def _sampled_ras(url: str, storage: Storage) -> np.ndarray | str:
+def _sampled_ras(url: str, storage: Storage, size: int | None) -> np.ndarray | str:
     """The first volume, sampled, in RAS+ order; or why it cannot be."""
     with storage.open(url, READ_BLOCK) as f:
-        first = f.read(_CHUNK)
+        first = f.read(_HEAD)  # small: the header decides whether the voxels are read at all
         chunks = chain([first], iter(lambda: f.read(_CHUNK), b""))
-        pieces = inflate(chunks) if first[:2] == GZIP_MAGIC else chunks
+        gzipped = first[:2] == GZIP_MAGIC
+        pieces = inflate(chunks) if gzipped else chunks
         try:
-            return _read_volume(_Bytes(pieces))
+            return _read_volume(_Bytes(pieces), size if gzipped else None)
         finally:
             close = getattr(pieces, "close", None)
             if close:
@@ -145,9 +149,13 @@ class _Bytes:
         del self.buffer[:n]
 
 
-def _read_volume(stream: _Bytes) -> np.ndarray | str:
+def _read_volume(stream: _Bytes, compressed: int | None = None) -> np.ndarray | str:
     """Sample the first volume, one slice of the slowest spatial axis at a time (every few
-    slices, every few voxels), then turn it to RAS+."""
+    slices, every few voxels), then turn it to RAS+.
+
+    ``compressed``: the size of a ``.nii.gz``. A head against a background compresses well (the
+    background is most of the field of view); integer voxels that do not compress at all are
+    noise, and are not read (it would cost inflating the whole file to learn nothing)."""
     head = stream.take(348)
     if head[:4] not in (b"\x1c\x02\x00\x00", b"\x00\x00\x02\x1c"):  # NIfTI-2: 540 bytes
         head += stream.take(4)
@@ -164,8 +172,11 @@ def _read_volume(stream: _Bytes) -> np.ndarray | str:
     if dtype.kind == "c":
         return "complex voxels are not read"
     nx, ny, nz = shape[:3]
+    raw = math.prod(shape) * dtype.itemsize
     if nx * ny * nz * dtype.itemsize > MAX_VOLUME:
         return f"the volume is over {MAX_VOLUME >> 20} MiB: not read"
+    if compressed and dtype.kind in "iu" and compressed > INCOMPRESSIBLE * raw:
+        return "no head found (its voxels do not compress, as a head against a background does)"
     stream.skip(header.vox_offset - len(head))
     sx, sy, sz = (max(1, math.ceil(n / SAMPLES)) for n in (nx, ny, nz))
     plane = nx * ny * dtype.itemsize

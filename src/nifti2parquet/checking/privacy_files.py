@@ -167,11 +167,9 @@ def _json_value(
     last = field.rsplit(".", 1)[-1]
     listed = rules.listed_field(last)
     rule = field_rule(last)
-    text = value if isinstance(value, str) else json.dumps(value)
-    if listed:
-        return [(LISTED_FIELD, text, listed)]
-    if rule:
-        return [(rule[0], text, rule[1])]
+    if listed or rule:
+        text = value if isinstance(value, str) else json.dumps(value)
+        return [(LISTED_FIELD, text, listed)] if listed else [(rule[0], text, rule[1])]
     if not isinstance(value, str):
         return []
     meaning = metadata_field(last) if "." not in field else None

@@ -60,6 +60,7 @@ _DATE_PATTERNS = (
     r"(?i:time)=\d{6}(?:\.\d+)?",
 )
 DATE_RE = re.compile("|".join(_DATE_PATTERNS))
+_DATE_HINT = re.compile(r"(?:19|20)\d\d|(?i:time)=")
 _WHOLE_DATE = re.compile(r"\s*(?:" + "|".join(_DATE_PATTERNS[:5]) + r")\s*")
 _BIRTH = re.compile(
     r"(?i)(?<!\w)(?:born|birth\w*|d\.?o\.?b\.?|geb\.|geboren|geburts\w*|n[ée]e?|"
@@ -147,6 +148,8 @@ def _first(
 
 
 def _dates(text: str, known: str | None, names: list[str], scope: Scope) -> list[Match]:
+    if not _DATE_HINT.search(text):  # every date form has a year, or is a Time= stamp
+        return []
     found = []
     for hit in DATE_RE.finditer(text):
         value = hit.group(0)
