@@ -11,7 +11,8 @@ segmentation or a defacing mask, which are never counted as defaced images):
   pipeline named after defacing (``derivatives/pydeface/``), or ``dataset_description.json``
   naming a defacing tool;
 * what the voxels show (:mod:`.privacy_face`): tissue in the face region, or the face region
-  zeroed where the back of the head is not.
+  zeroed where the back of the head is not. Local images only: for a remote source (``s3://``)
+  the check would download every anatomical image once more, so what the dataset says decides.
 
 The voxels decide when they can; what the dataset says decides when they cannot (and a
 disagreement is said). The result is ``defaced``, ``not defaced`` or ``cannot tell``, with why.
@@ -27,7 +28,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Literal
 
-from ..sources.fsio import Storage
+from ..sources.fsio import Storage, is_remote
 from ..sources.rows import ImageRef, SourceRows
 from ..sources.text import decode_text
 from .privacy_face import FaceCheck, check_face
@@ -51,11 +52,16 @@ def defacing_report(
     """One entry per anatomical image of a BIDS source; ``voxels`` False: statements only."""
     images = _anatomical(rows)
     said = _statements(rows, storage, images)
-    if voxels:
-        with ThreadPoolExecutor(max(1, threads), thread_name_prefix="n2p-face") as pool:
-            checks = list(pool.map(lambda img: check_face(img.url, storage, img.size), images))
-    else:
-        checks = [FaceCheck("cannot tell", "the images were not read")] * len(images)
+
+    def one(img: ImageRef) -> FaceCheck:
+        if not voxels:
+            return FaceCheck("cannot tell", "the images were not read")
+        if is_remote(img.url):  # a check would download every anatomical image once more
+            return FaceCheck("cannot tell", "a remote image's voxels are not fetched for this")
+        return check_face(img.url, storage, img.size)
+
+    with ThreadPoolExecutor(max(1, threads), thread_name_prefix="n2p-face") as pool:
+        checks = list(pool.map(one, images))
     return tuple(_one(img.display, said.get(img.display), c) for img, c in zip(images, checks))
 
 

@@ -534,7 +534,7 @@ def demo(output_dir: str, quiet: bool) -> None:
 )
 @_run
 def inspect_command(source: str, **kw: Any) -> None:
-    """Show what build would make of SOURCE (reads headers only, writes nothing)."""
+    """Show what build would make of SOURCE (reads headers, writes nothing)."""
     from ..progress import ConsoleReporter
     from .build import BuildOptions
     from .inspect import inspect_source
