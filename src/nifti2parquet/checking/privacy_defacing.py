@@ -28,7 +28,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Literal
 
-from ..sources.fsio import Storage, is_remote
+from ..sources.fsio import CHECK_BLOCK, Storage, is_remote
 from ..sources.rows import ImageRef, SourceRows
 from ..sources.text import decode_text
 from .privacy_face import FaceCheck, check_face
@@ -158,7 +158,7 @@ def _sidecar_statements(rows: SourceRows, storage: Storage) -> dict[str, tuple[b
         if meta.role != "sidecar" or not any("/anat/" in f"/{d}" for d in meta.describes):
             continue
         try:
-            with storage.open(meta.url) as f:
+            with storage.open(meta.url, CHECK_BLOCK) as f:
                 data = json.loads(decode_text(f.read(), meta.display)[0])
         except (OSError, ValueError):
             continue
