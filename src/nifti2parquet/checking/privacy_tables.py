@@ -25,7 +25,7 @@ from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from ..sources.column_meanings import table_kind
+from ..sources.column_meanings import UNKNOWN, table_kind
 from ..sources.exclusions import LeftOut, Selection, columns_excluded_in, kept_rows
 from .privacy_report import Finding, finding
 from .privacy_rules import LISTED_FIELD, PrivacyRules, column_rule, mask
@@ -61,7 +61,8 @@ def tsv_findings(
     path: str, text: str, scan: TableScan, left: LeftOut, delimiter: str = "\t"
 ) -> list[Finding]:
     """The findings of a TSV/CSV table's text, after the filter's rows are left out."""
-    kept = kept_rows(path, text, scan.selection) if delimiter == "\t" else None
+    tsv = delimiter == "\t" and not scan.table_source
+    kept = kept_rows(path, text, scan.selection) if tsv else None
     if kept is not None:
         left.add(kept)
         text = "".join(kept.lines)
@@ -71,7 +72,7 @@ def tsv_findings(
 
 
 def table_findings(path: str, columns: dict[str, list], scan: TableScan) -> list[Finding]:
-    kind = table_kind(path)
+    kind = UNKNOWN if scan.table_source else table_kind(path)  # a table source: every rule
     personal = scan.table_source or kind.participant_level
     excluded = columns_excluded_in(path, scan.exclude_columns, scan.table_source)
     found = []
