@@ -180,7 +180,7 @@ def _json_value(
     meaning = metadata_field(last) if "." not in field else None
     if meaning is not None and meaning.path:
         return []  # a path or a BIDS URI: the paths are scanned as paths
-    if description and (top in _CREDITS or last in _CREDITS):
+    if (description and top in _CREDITS) or last in _CREDITS:  # an atlas's Authors too
         scope = _CREDIT
     else:
         scope = _DEFINED if meaning is not None else FREE_TEXT
