@@ -16,12 +16,12 @@ from typing import Any
 
 import yaml
 
-from ..errors import is_filtered
+from ..common.errors import is_filtered
 from ..shards.manifest import Manifest
-from ..shards.privacy_record import card_changes, card_defacing, card_scanned
-from ..sources.dataset_files import FILE_COLUMNS, FILES_CONFIG
-from ..sources.schema import features_dict, features_yaml
-from ..units import count, format_size
+from ..preflight.privacy_record import card_changes, card_defacing, card_scanned
+from ..common.files_config import FILE_COLUMNS, FILES_CONFIG
+from ..common.schema import features_dict, features_yaml
+from ..common.units import count, format_size
 from .previews import previews_section
 
 README = "README.md"

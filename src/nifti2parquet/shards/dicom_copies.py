@@ -5,7 +5,7 @@ published byte for byte, and the privacy scan reports what PS3.15's Basic Applic
 Confidentiality Profile marks in it. With it, each DICOM file that holds such an attribute is
 rewritten once, before planning, like the other files an exclusion changes
 (:mod:`.excluded`): the whole file is read with pydicom and, following the profile's table
-(:mod:`nifti2parquet.sources.dicom_profile`):
+(:mod:`nifti2parquet.common.dicom_profile`):
 
 * an attribute the profile says to remove (X, and the choices X/Z, X/D, X/Z/D, X/Z/U*) is removed;
 * one it says to empty or to replace with a dummy (Z, D, Z/D) is kept with an empty value, so the
@@ -27,7 +27,7 @@ import gzip
 import io
 from typing import Any
 
-from ..sources.dicom_profile import METHOD, profile, read_dicom
+from ..common.dicom_profile import METHOD, profile, read_dicom
 
 _REMOVE = ("X", "X/Z", "X/D", "X/Z/D", "X/Z/U*")
 _EMPTY = ("Z", "D", "Z/D")

@@ -1,0 +1,276 @@
+"""The privacy preflight: what in the files could identify a participant, found before publishing.
+
+Every build and ``inspect`` runs it over what the build publishes: each image's header text
+fields and extensions (an embedded DICOM header parsed with pydicom), every other file of the
+``files`` config by its kind (JSON, tables, text, DICOM: :mod:`.privacy_files`), every path, and
+for a BIDS source the defacing of each anatomical image (:mod:`.privacy_defacing`, which reads a
+few voxels of each). The rules: :mod:`.privacy_text` (free text), :mod:`.privacy_names` (person
+names), :mod:`.privacy_rules` (field and column names, the user's lists), :mod:`.privacy_dicom`
+(DICOM PS3.15), :mod:`.privacy_tables` (what the BIDS schema says a column means).
+
+Each :class:`~.privacy_report.Finding` is masked (kind and length, never a part of the value) and
+is ``identifying`` or ``review``; ``push`` refuses a public repo while identifying findings exist.
+It is a preflight, not a guarantee of de-identification (docs/explanation/privacy.md).
+"""
+
+from __future__ import annotations
+
+import posixpath
+import time
+from collections.abc import Iterable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+
+from .privacy_record import MAX_LISTED
+from ..common.dicom_profile import read_dicom
+from ..common.exclusions import LeftOut, Selection
+from ..common.storage import CHECK_BLOCK, Storage
+from ..common.nifti.header_text import DICOM_CODE, Extension, extensions, text_fields
+from ..common.nifti import HEADER_BLOCK_LIMIT, read_header_block
+from ..common.rows import FileRef, SourceRows
+from .defacing import defacing_report
+from .privacy_dicom import dicom_attributes
+from .privacy_files import FileScan, Published, grouped_by_folder, kind_of, needs_head, scan_file
+from .privacy_report import Finding, PrivacyReport, Scanned, defacing_dict, finding
+from .privacy_rules import DICOM_TAG, ID_NUMBER, NOT_SCANNED, PrivacyRules, mask
+from .privacy_tables import TableScan
+from .privacy_text import HEADER_TEXT, Scope, find_in_text
+
+_PATH = Scope()
+
+
+@dataclass(frozen=True)
+class PrivacyOptions:
+    """What the scan looks for besides its built-in rules, and what the build leaves out."""
+
+    rules: PrivacyRules = field(default_factory=PrivacyRules)
+    exclude_fields: tuple[str, ...] = ()
+    exclude_columns: tuple[str, ...] = ()  # NAME or GLOB:NAME
+    exclude_dicom_tags: bool = False
+    subjects: tuple[str, ...] = ()  # the filter: rows of other participants are not published
+    sessions: tuple[str, ...] = ()
+    threads: int = 16
+    defacing_voxels: bool = True  # read a few voxels of each anatomical image
+
+
+def scan_privacy(
+    rows: SourceRows, storage: Storage, options: PrivacyOptions | None = None
+) -> PrivacyReport:
+    """Scan what ``rows`` would publish: headers, every other file, paths, defacing."""
+    options = options or PrivacyOptions()
+    started = time.monotonic()
+    images = _unique_images(rows)
+    findings = list(_header_findings(images, storage, options))
+    published = _published(rows)
+    left = LeftOut()
+    counts, file_findings = _file_findings(published, storage, options, left)
+    findings += file_findings
+    paths = _paths(images, published)
+    findings += _path_findings(paths, options.rules)
+    defacing = ()
+    if rows.kind == "bids":
+        defacing = defacing_report(rows, storage, voxels=options.defacing_voxels)
+    return PrivacyReport(
+        scanned=Scanned(
+            len(images),
+            counts["json"] + counts["table"],
+            counts["text"],
+            counts["dicom"],
+            len(paths),
+        ),
+        findings=tuple(findings),
+        defacing=defacing,
+        excluded_fields=options.exclude_fields,
+        excluded_columns=options.exclude_columns,
+        dicom_tags_excluded=options.exclude_dicom_tags,
+        known_identifiers=len(options.rules.known),
+        left_out=left.record(),
+        seconds=time.monotonic() - started,
+    )
+
+
+def _unique_images(rows: SourceRows) -> list[FileRef]:
+    seen: dict[str, FileRef] = {}
+    for _, _, img in rows.images():
+        seen.setdefault(img.display, img)
+    return list(seen.values())
+
+
+def _published(rows: SourceRows) -> list[Published]:
+    """Every file published besides the images: the metadata a row was read from (a sidecar
+    knows the images it describes) and every other file of the ``files`` config."""
+    if rows.kind == "table":  # its only other file is its table, named as the user gave it
+        table = rows.other_files[0]
+        return [Published(rows.metadata_files[0].display, table.url, table.size, "", True)]
+    files: dict[str, Published] = {}
+    for meta in rows.metadata_files:
+        files[meta.display] = Published(meta.display, meta.url, 0, _describes(meta.describes))
+    for other in rows.other_files:
+        known = files.get(other.display)
+        describes = known.describes if known else ""
+        # the other file is what is stored: a copy a remedy rewrote, or the source file
+        files[other.display] = Published(other.display, other.url, other.size, describes)
+    return list(files.values())
+
+
+def _describes(images: Sequence[str]) -> str:
+    if not images:
+        return ""
+    more = len(images) - 1
+    return images[0] + (f" and {more:,} more" if more else "")
+
+
+def _paths(images: Sequence[FileRef], published: Sequence[Published]) -> list[str]:
+    paths = dict.fromkeys(img.display for img in images)
+    paths.update(dict.fromkeys(f.display for f in published))
+    return list(paths)
+
+
+# headers ----------------------------------------------------------------------------------------
+def _header_findings(
+    images: Sequence[FileRef], storage: Storage, options: PrivacyOptions
+) -> Iterator[Finding]:
+    def one(img: FileRef) -> list[Finding]:
+        try:
+            with storage.open(img.url, CHECK_BLOCK) as f:
+                block = read_header_block(f)
+        except (OSError, ValueError):
+            return []  # the image checks report unreadable files; nothing to scan here
+        found = []
+        for name, text in text_fields(block):
+            found += _text_findings(img.display, name, text, options.rules)
+        for ext in extensions(block):
+            found += _extension_findings(img.display, ext, options.rules)
+        if not block.complete:
+            limit = f"<beyond {HEADER_BLOCK_LIMIT >> 20} MiB of {block.header.vox_offset:,}>"
+            found.append(Finding(img.display, "extensions", NOT_SCANNED, limit, "review"))
+        return found
+
+    with ThreadPoolExecutor(max(1, options.threads), thread_name_prefix="n2p-privacy") as pool:
+        for found in pool.map(one, images):
+            yield from found
+
+
+def _text_findings(file: str, where: str, text: str, rules: PrivacyRules) -> list[Finding]:
+    """Header text: the free-text rules, with ID-like numbers (converters write IDs there)."""
+    return [
+        finding(file, where, m.kind, m.text, m.severity)
+        for m in find_in_text(text, rules, HEADER_TEXT)
+    ]
+
+
+def _extension_findings(file: str, ext: Extension, rules: PrivacyRules) -> list[Finding]:
+    where = f"extension {ext.number} (code {ext.code})"
+    if ext.code == DICOM_CODE:
+        return _embedded_dicom(file, where + " DICOM", ext.content, rules)
+    text = ext.content.split(b"\0", 1)[0]
+    if not text or not _looks_like_text(text):
+        return []
+    return _text_findings(file, where, text.decode("utf-8", "replace"), rules)
+
+
+def _looks_like_text(data: bytes) -> bool:
+    sample = data[:4096]
+    printable = sum(1 for b in sample if 32 <= b < 127 or b in (9, 10, 13) or b >= 0xC0)
+    return printable >= len(sample) * 0.9
+
+
+def _embedded_dicom(file: str, where: str, content: bytes, rules: PrivacyRules) -> list[Finding]:
+    """Each identifying attribute of an embedded DICOM header is its own finding."""
+    try:
+        dataset = read_dicom(content)
+        attributes = dicom_attributes(dataset, rules)
+    except Exception:  # any failure of a parser fed untrusted bytes: report, never crash
+        unparsed = mask("unparsed DICOM", content.decode("latin-1"))
+        return [Finding(file, where, DICOM_TAG, unparsed, "review")]
+    return [finding(file, f"{where} {a.keyword}", a.kind, a.value, a.severity) for a in attributes]
+
+
+# the other published files ----------------------------------------------------------------------
+def _file_findings(
+    published: Sequence[Published], storage: Storage, options: PrivacyOptions, left: LeftOut
+) -> tuple[dict[str, int], list[Finding]]:
+    """Findings of every published file, read several at a time; counts of each kind read."""
+    scan = FileScan(
+        TableScan(
+            options.rules,
+            options.exclude_columns,
+            Selection(options.subjects, options.sessions),
+        ),
+        options.exclude_fields,
+        options.exclude_dicom_tags,
+    )
+
+    def kind(file: Published) -> str:
+        if not needs_head(file.display) or file.size < 132:
+            return kind_of(file.display)
+        try:
+            with storage.open(file.url, CHECK_BLOCK) as f:
+                return kind_of(file.display, f.read(132))
+        except OSError:
+            return ""
+
+    def one(file: Published) -> tuple[str, list[Finding]]:
+        what = kind(file)
+        if not what:
+            return "", []
+        try:
+            return what, scan_file(file, what, storage, scan, left)
+        except Exception as exc:  # any failure of a parser fed untrusted bytes: report it
+            return what, _unreadable(file, what, storage, scan, left, exc)
+
+    counts = dict.fromkeys(("json", "table", "text", "dicom"), 0)
+    found: list[Finding] = []
+    dicom: list[Finding] = []
+    with ThreadPoolExecutor(max(1, options.threads), thread_name_prefix="n2p-privacy") as pool:
+        for what, file_found in pool.map(one, published):
+            if what:
+                counts[what] += 1
+            (dicom if what == "dicom" else found).extend(file_found)
+    return counts, found + grouped_by_folder(dicom)
+
+
+def _unreadable(
+    file: Published, what: str, storage: Storage, scan: FileScan, left: LeftOut, exc: Exception
+) -> list[Finding]:
+    """A file that cannot be parsed as what its name says is read as text (a malformed JSON
+    still holds its words); a DICOM file that cannot be parsed is said not scanned."""
+    if what != "dicom":
+        try:
+            return scan_file(file, "text", storage, scan, left)
+        except Exception:
+            pass
+    reason = type(exc).__name__
+    return [Finding(file.display, "content", NOT_SCANNED, f"<unreadable: {reason}>", "review")]
+
+
+# paths ------------------------------------------------------------------------------------------
+def _path_findings(paths: Iterable[str], rules: PrivacyRules) -> list[Finding]:
+    """Each folder or file name once: the free-text rules (names, e-mail addresses, phone-like
+    shapes, dates) over the name with ``_`` read as a space."""
+    seen: set[str] = set()
+    found = []
+    for path in paths:
+        parts = [p for p in path.replace("\\", "/").split("/") if p]
+        for depth in range(len(parts)):
+            where = "/".join(parts[: depth + 1])
+            if where in seen:
+                continue
+            seen.add(where)
+            text = posixpath.splitext(parts[depth])[0].replace("_", " ")
+            found += [
+                finding(where, "path", m.kind, m.text, m.severity)
+                for m in find_in_text(text, rules, _PATH)
+            ]
+    return found
+
+
+__all__ = [
+    "ID_NUMBER",
+    "MAX_LISTED",
+    "Finding",
+    "PrivacyOptions",
+    "PrivacyReport",
+    "defacing_dict",
+    "scan_privacy",
+]
