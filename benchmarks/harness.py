@@ -11,6 +11,7 @@ from __future__ import annotations
 import gzip
 import json
 import os
+import resource
 import shutil
 import statistics
 import subprocess
@@ -114,6 +115,7 @@ class Run:
     peak_rss: int  # bytes, whole process tree
     returncode: int
     output: str = ""
+    cpu: float = 0.0  # user + system seconds of the whole process tree
 
 
 def _tree_rss(pid: int) -> int:
@@ -132,7 +134,8 @@ def _tree_rss(pid: int) -> int:
 
 
 def measure(name: str, command: Sequence[str], env: dict[str, str] | None = None) -> Run:
-    """Run a command; its wall time and the peak RSS of its process tree."""
+    """Run a command; its wall time, CPU time and the peak RSS of its process tree."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     started = time.perf_counter()
     process = subprocess.Popen(
         list(command),
@@ -156,9 +159,11 @@ def measure(name: str, command: Sequence[str], env: dict[str, str] | None = None
     seconds = time.perf_counter() - started
     done.set()
     sampler.join()
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
     if process.returncode != 0:
         print(output, file=sys.stderr)
-    return Run(name, seconds, peak, process.returncode, output)
+    return Run(name, seconds, peak, process.returncode, output, cpu)
 
 
 def privacy_name(scan: bool) -> str:
@@ -240,20 +245,24 @@ class Comparison:
     def rss(self, name: str) -> int:
         return max(r.peak_rss for r in self.runs[name])
 
+    def cpu(self, name: str) -> float:
+        return statistics.median(r.cpu for r in self.runs[name])
+
     def results(self) -> dict[str, dict[str, float]]:
         """Every contender's median seconds and peak memory, as the results files record them."""
         return {
             "seconds": {name: self.seconds(name) for name in self.runs},
+            "cpu_seconds": {name: self.cpu(name) for name in self.runs},
             "peak_rss": {name: self.rss(name) for name in self.runs},
         }
 
     def table(self, data_bytes: int) -> str:
-        lines = [f"{'':32s} {'median s':>9s} {'MB/s':>8s} {'peak RSS MB':>12s}  runs"]
+        lines = [f"{'':32s} {'median s':>9s} {'CPU s':>6s} {'MB/s':>8s} {'peak RSS MB':>12s}  runs"]
         for name, runs in self.runs.items():
             s = self.seconds(name)
             lines.append(
-                f"{name:32s} {s:9.2f} {data_bytes / s / 1e6:8.0f} {self.rss(name) / 1e6:12.0f}"
-                f"  {', '.join(f'{r.seconds:.2f}' for r in runs)}"
+                f"{name:32s} {s:9.2f} {self.cpu(name):6.2f} {data_bytes / s / 1e6:8.0f} "
+                f"{self.rss(name) / 1e6:12.0f}  {', '.join(f'{r.seconds:.2f}' for r in runs)}"
             )
         return "\n".join(lines)
 
