@@ -268,16 +268,16 @@ def phases_table(merged: dict, hash_floor: float) -> Table:
     hashing = merged["hashing_thread"]
     busy = sum(v for k, v in hashing.items() if not k.startswith("idle"))
     helper = merged["helper_thread"].get("sha256 of the image", 0.0)
+    writing = sum(v for k, v in merged["main"].items() if k.startswith("writing shards"))
     notes = (
         f"the median of {merged['runs']} builds (`--no-previews`) of the data above, each sampled "
         f"every 2 ms from inside its process (`profile_build.py`); a phase's time is the main "
         f"thread's, its CPU is the whole process's (every thread) while the main thread was in it",
-        "while the main thread copies, the hashing thread reads each image from the page cache "
-        "and hashes it into the shard's sha256 while a helper thread hashes it into the image's: "
+        f"writing the shards took {writing:.2f} s; the hashing thread was busy {busy:.2f} s of it ("
         + ", ".join(f"{name} {value:.2f} s" for name, value in hashing.items())
-        + f"; the helper: sha256 of the images {helper:.2f} s",
-        f"the hashing thread was busy {busy:.2f} s of the {merged['build']:.2f} s build; the two "
-        f"sha256 alone, with nothing else running, take {hash_floor:.2f} s of CPU on this data",
+        + f"), the helper thread {helper:.2f} s (the sha256 of each image)",
+        f"the two sha256 alone, with nothing else running, take {hash_floor:.2f} s of CPU on this "
+        f"data (the build table's CPU column)",
     )
     columns = ("phase", "time", "share", "CPU")
     return Table("build-phases", "Where a build's time goes", columns, tuple(rows), notes)
