@@ -187,7 +187,8 @@ def scan_privacy(
     for meta in metadata:
         findings += _metadata_findings(meta, storage, options)
     paths = [img.display for img in images] + [m.display for m in rows.metadata_files]
-    paths += [f.display for f in _others(rows) if f.display not in set(paths)]
+    listed = set(paths)  # once: built per file, it made the scan quadratic in the files
+    paths += [f.display for f in _others(rows) if f.display not in listed]
     findings += _path_findings(paths, options.rules)
     defacing = defacing_report(rows, storage) if rows.kind == "bids" else ()
     return PrivacyReport(
