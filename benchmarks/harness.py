@@ -13,6 +13,7 @@ import json
 import os
 import resource
 import shutil
+import signal
 import statistics
 import subprocess
 import sys
@@ -133,8 +134,19 @@ def _tree_rss(pid: int) -> int:
     return total
 
 
-def measure(name: str, command: Sequence[str], env: dict[str, str] | None = None) -> Run:
-    """Run a command; its wall time, CPU time and the peak RSS of its process tree."""
+TIMED_OUT = -999  # a Run's returncode when it was stopped at its time limit
+
+
+def measure(
+    name: str,
+    command: Sequence[str],
+    env: dict[str, str] | None = None,
+    timeout: float | None = None,
+) -> Run:
+    """Run a command; its wall time, CPU time and the peak RSS of its process tree.
+
+    With ``timeout``, a command still running after that many seconds is stopped with its whole
+    process group, and its Run says ``TIMED_OUT``."""
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     started = time.perf_counter()
     process = subprocess.Popen(
@@ -143,6 +155,7 @@ def measure(name: str, command: Sequence[str], env: dict[str, str] | None = None
         stderr=subprocess.STDOUT,
         text=True,
         env={**os.environ, **(env or {})},
+        start_new_session=timeout is not None,  # a group of its own, to stop it whole
     )
     peak = 0
     done = threading.Event()
@@ -155,15 +168,21 @@ def measure(name: str, command: Sequence[str], env: dict[str, str] | None = None
 
     sampler = threading.Thread(target=sample, daemon=True)
     sampler.start()
-    output, _ = process.communicate()
+    try:
+        output, _ = process.communicate(timeout=timeout)
+        returncode = process.returncode
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        output, _ = process.communicate()
+        returncode = TIMED_OUT
     seconds = time.perf_counter() - started
     done.set()
     sampler.join()
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
-    if process.returncode != 0:
+    if returncode not in (0, TIMED_OUT):
         print(output, file=sys.stderr)
-    return Run(name, seconds, peak, process.returncode, output, cpu)
+    return Run(name, seconds, peak, returncode, output, cpu)
 
 
 def privacy_name(scan: bool) -> str:
