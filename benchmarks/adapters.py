@@ -12,7 +12,7 @@ import json
 import subprocess
 from pathlib import Path
 
-from harness import PYTHON
+from harness import PYTHON, tidy
 from tables import NOT_MEASURED, Table, megabytes, placeholder, ratio, seconds
 
 HERE = Path(__file__).parent
@@ -30,6 +30,7 @@ def export_tables(quick: bool, work: Path) -> list[Table]:
     if code != 0 or not results.exists():
         raise SystemExit(f"bench_export.py failed (exit {code})")
     report = json.loads(results.read_text())
+    tidy(work, ["arc-*", "out-*"])  # bench_export.py reuses its tree and its build
     try:
         return [_local(report, rounds), _hub(report, rounds)]
     except (KeyError, TypeError, ValueError) as exc:

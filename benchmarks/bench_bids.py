@@ -36,6 +36,7 @@ from harness import (
     print_privacy,
     privacy_overhead,
     privacy_steps,
+    tidy,
     write_result,
 )
 from tables import Table, megabytes, met, percent, ratio, seconds
@@ -174,6 +175,7 @@ def tables(quick: bool, work: Path) -> list[Table]:
     args = parse(["--scale", "0.001", "--rounds", "2"] if quick else [])
     args.work = work
     report, _ = compare(args)
+    tidy(work, ["arc-*"])
     return [arc_table(report, quick)]
 
 

@@ -47,6 +47,7 @@ from harness import (
     privacy_overhead,
     privacy_steps,
     session_table,
+    tidy,
     write_result,
 )
 from tables import Table, megabytes, met, percent, ratio, seconds
@@ -308,6 +309,7 @@ def tables(quick: bool, work: Path) -> list[Table]:
     table = source_data(work, args.size_gb, "images", args.min_mb, args.max_mb)
     report["profile"] = merged = profile(table, work, 2 if quick else 3)
     write_result(HERE / "results" / "build-run-all.json", report)
+    tidy(work, ["source-*"])
     made = [build_table(report, quick), phases_table(merged, comparison.cpu(HASHES))]
     return made + ([privacy_table(report)] if "privacy_scan" in report else [])
 

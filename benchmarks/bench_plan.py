@@ -25,7 +25,7 @@ import os
 import statistics
 from pathlib import Path
 
-from harness import PYTHON, TIMED_OUT, fresh, measure, write_result
+from harness import PYTHON, TIMED_OUT, fresh, measure, tidy, write_result
 from many_files import files_for, make_tree
 from tables import Table, met, seconds
 
@@ -176,7 +176,9 @@ def run(work: Path, subjects: list[int], rounds: int, limit: float) -> list[dict
 def tables(quick: bool, work: Path) -> list[Table]:
     """run_all: 4,502, 18,002 and 180,002 files (the first two, one round each, quick)."""
     subjects = [250, 1000] if quick else [250, 1000, 10_000]
-    return [planning_table(run(work, subjects, 1 if quick else 2, 20 * 60))]
+    points = run(work, subjects, 1 if quick else 2, 20 * 60)
+    tidy(work, ["many-*"])
+    return [planning_table(points)]
 
 
 def main() -> None:

@@ -45,6 +45,7 @@ from harness import (
     image_dataset,
     interleave,
     measure,
+    tidy,
     write_result,
 )
 from tables import Table, megabytes, met, seconds
@@ -286,6 +287,7 @@ def tables(quick: bool, work: Path) -> list[Table]:
     args = parse(argv)
     args.work = work
     report, _, _ = compare(args)
+    tidy(work, ["source-*"])
     return [push_table(report)]
 
 

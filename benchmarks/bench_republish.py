@@ -37,7 +37,7 @@ from pathlib import Path
 import numpy as np
 from arc_tree import make_arc_tree, nifti_gz
 from bench_push import TOKEN, client_env
-from harness import PYTHON, fresh, write_result
+from harness import PYTHON, fresh, tidy, write_result
 from tables import Table, met, seconds
 
 HERE = Path(__file__).parent
@@ -265,7 +265,9 @@ def _size(value: int) -> str:
 
 def tables(quick: bool, work: Path) -> list[Table]:
     """run_all: scale 0.004, ~1.1 GB (0.001, ~0.3 GB, quick)."""
-    return [republish_table(run(0.001 if quick else 0.004, work))]
+    report = run(0.001 if quick else 0.004, work)
+    tidy(work, ["arc-*-v1"])
+    return [republish_table(report)]
 
 
 def main() -> None:

@@ -26,6 +26,7 @@ from harness import (
     image_dataset,
     interleave,
     measure,
+    tidy,
     write_result,
 )
 from tables import Table, megabytes, ratio, seconds
@@ -186,7 +187,9 @@ def tables(quick: bool, work: Path) -> list[Table]:
     """run_all: workers on 1.1 GB and S3 on 0.5 GB, 3 rounds (0.5 GB, 2 rounds, no S3, quick)."""
     args = parse(["--size-gb", "0.5", "--rounds", "2", "--skip-s3"] if quick else [])
     args.work = work
-    return scale_tables(run(args))
+    report = run(args)
+    tidy(work, ["source-*", "s3source-*"])
+    return scale_tables(report)
 
 
 def main() -> None:

@@ -24,6 +24,7 @@ from harness import (
     image_dataset,
     interleave,
     measure,
+    tidy,
     write_result,
 )
 from tables import Table, megabytes, ratio, seconds
@@ -116,7 +117,9 @@ def tables(quick: bool, work: Path) -> list[Table]:
     """run_all: the 1.1 GB build, 5 rounds (0.5 GB, 2 rounds, quick); warm page cache."""
     args = parse(["--size-gb", "0.5", "--rounds", "2"] if quick else [])
     args.work = work
-    return [verify_table(compare(args))]
+    report = compare(args)
+    tidy(work, ["source-*", "verify-target-*"])
+    return [verify_table(report)]
 
 
 def main() -> None:

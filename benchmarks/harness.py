@@ -295,6 +295,15 @@ def interleave(
             comparison.add(step())
 
 
+def tidy(work: Path, keep: Sequence[str]) -> None:
+    """Remove what a benchmark wrote in ``work`` except the generated data matching ``keep``
+    (glob patterns): outputs take as much space as the data, and are made anew every run."""
+    kept = {p for pattern in keep for p in work.glob(pattern)}
+    for path in work.iterdir():
+        if path not in kept:
+            shutil.rmtree(path) if path.is_dir() else path.unlink()
+
+
 def fresh(path: Path) -> Path:
     shutil.rmtree(path, ignore_errors=True)
     return path
