@@ -158,8 +158,8 @@ def prepare(work: Path, scale: float) -> tuple[Path, Path]:
 
 def one_subject(out: Path) -> tuple[str, list[str], int, int]:
     """The first subject, the shards holding its files, their bytes and count."""
-    from nifti2parquet.shards.catalog import read_catalog
-    from nifti2parquet.shards.ranges import Counter, LocalStore
+    from nifti2parquet.retrieval.catalog import read_catalog
+    from nifti2parquet.retrieval.ranges import Counter, LocalStore
     from nifti2parquet.sources.bids.tree import Filters
 
     store = LocalStore(str(out))

@@ -12,7 +12,7 @@ from bids_factory import BidsTree, sessions_tree
 from factories import tree_bytes
 
 from nifti2parquet.commands.build import BuildOptions, BuildResult, build
-from nifti2parquet.sources.fsio import readable_name
+from nifti2parquet.common.storage import readable_name
 
 LAYOUTS = ("session", "subject", "file")
 EVENTS = "onset\tduration\ttrial_type\n0.0\t2.0\tpicture\n4.0\t2.0\trest\n"

@@ -20,7 +20,7 @@ import nibabel as nib
 import numpy as np
 import pyarrow as pa
 
-from nifti2parquet.sources.rows import Column, ImageRef, SourceRows
+from nifti2parquet.common.rows import Column, FileRef, SourceRows
 
 
 def nifti_bytes(
@@ -200,12 +200,12 @@ def fake_rows(sizes: list[list[int]]) -> SourceRows:
     rows = []
     for r, row_sizes in enumerate(sizes):
         t1w = (
-            ImageRef(f"/x/{r}_T1w.nii.gz", row_sizes[0], f"{r}_T1w.nii.gz", f"{r}")
+            FileRef(f"/x/{r}_T1w.nii.gz", row_sizes[0], f"{r}_T1w.nii.gz", f"{r}")
             if row_sizes
             else None
         )
         bold = tuple(
-            ImageRef(f"/x/{r}_{k}.nii.gz", s, f"{r}_{k}.nii.gz", f"{r}/{k}")
+            FileRef(f"/x/{r}_{k}.nii.gz", s, f"{r}_{k}.nii.gz", f"{r}/{k}")
             for k, s in enumerate(row_sizes[1:])
         )
         rows.append((f"sub-{r}", t1w, bold, float(r)))

@@ -19,7 +19,7 @@ import yaml
 from bids_factory import sessions_tree
 from factories import subject_table
 
-from nifti2parquet.units import count
+from nifti2parquet.common.units import count
 
 
 def run(*args: str) -> subprocess.CompletedProcess:

@@ -35,7 +35,7 @@ from datasets import Features, List, Nifti, load_dataset
 from factories import files_config
 
 from nifti2parquet.commands.build import BuildOptions, BuildResult, build
-from nifti2parquet.errors import InputError
+from nifti2parquet.common.errors import InputError
 
 LAYOUTS = ("session", "subject", "file")
 SNAKE = re.compile(r"^[a-z_][a-z0-9_]*$")

@@ -21,7 +21,7 @@ from datasets import List, Nifti, Value, load_dataset
 from factories import padded_nifti, sha256_file, subject_table, tree_bytes, write_nifti, write_table
 
 from nifti2parquet import BuildOptions, build
-from nifti2parquet.errors import InputError, OutputError
+from nifti2parquet.common.errors import InputError, OutputError
 
 
 @pytest.fixture(scope="module")

@@ -20,8 +20,8 @@ import pyarrow.parquet as pq
 import pytest
 from privacy_factory import SIDECAR, files_under, identifying_bids, leaks, write_known
 
-from nifti2parquet.sources.header_text import text_field_spans
-from nifti2parquet.sources.nifti import parse_header
+from nifti2parquet.common.nifti.header_text import text_field_spans
+from nifti2parquet.common.nifti import parse_header
 
 EXCLUDED_FIELDS = [k for k in SIDECAR if k not in ("RepetitionTime", "Manufacturer")]
 EXCLUDED_COLUMNS = ["name", "birth_date", "email", "phone"]

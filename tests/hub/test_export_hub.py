@@ -29,9 +29,9 @@ from factories import subject_table, tree_bytes
 from hubserver import Fault, HubServer
 from pushtools import ok, run_push
 
-from nifti2parquet.shards.catalog import read_catalog
-from nifti2parquet.shards.ranges import Counter, LocalStore
-from nifti2parquet.shards.readback import open_shard
+from nifti2parquet.retrieval.catalog import read_catalog
+from nifti2parquet.retrieval.ranges import Counter, LocalStore
+from nifti2parquet.retrieval.readback import open_shard
 
 pytest_plugins = ["conftest_hub"]
 

@@ -36,7 +36,7 @@ from pushtools import (
 )
 
 from nifti2parquet.commands.build import BuildOptions, build
-from nifti2parquet.units import format_size
+from nifti2parquet.common.units import format_size
 
 REPO = "user/brains"
 

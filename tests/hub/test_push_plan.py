@@ -17,7 +17,7 @@ from huggingface_hub.errors import HfHubHTTPError
 
 from nifti2parquet.card.readme import PLACEHOLDER_REPO
 from nifti2parquet.commands.cli import main
-from nifti2parquet.errors import OptionError, OutputError
+from nifti2parquet.common.errors import OptionError, OutputError
 from nifti2parquet.hub.client import (
     ClientSettings,
     RetryPolicy,

@@ -67,7 +67,7 @@ def test_explicit_acceptance_pushes_and_an_existing_public_repo_refuses(
 
 
 def test_a_refusal_names_the_first_20_and_counts_the_rest() -> None:
-    from nifti2parquet.hub.publication import PublicationRefused, check_publication
+    from nifti2parquet.preflight.publication import PublicationRefused, check_publication
 
     findings = [
         {

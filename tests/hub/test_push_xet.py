@@ -25,7 +25,7 @@ from pushtools import (
     shard_paths,
 )
 
-from nifti2parquet.units import format_size
+from nifti2parquet.common.units import format_size
 
 REPO = "user/xet-brains"
 
@@ -76,7 +76,7 @@ def test_republish_from_the_same_machine_sends_only_what_changed(
 
 PROGRESS = """
 import time
-from nifti2parquet.progress import Bar, Reporter
+from nifti2parquet.common.progress import Bar, Reporter
 from nifti2parquet.hub.push import PushOptions, push
 
 updates = []

@@ -13,8 +13,9 @@ from privacy_factory import identifying_image
 
 from nifti2parquet.shards.blanking import BLANKED, blank_headers, clear_blanked
 from nifti2parquet.shards.output import OutputFolder
-from nifti2parquet.sources import SourceOptions, read_source
-from nifti2parquet.sources.fsio import Storage
+from nifti2parquet.sources.options import SourceOptions
+from nifti2parquet.sources import read_source
+from nifti2parquet.common.storage import Storage
 
 
 def _table(tmp_path: Path) -> str:

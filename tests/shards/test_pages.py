@@ -15,12 +15,12 @@ from nifti2parquet.shards import thrift
 from nifti2parquet.shards.pages import row_levels, row_page
 from nifti2parquet.shards.plan import RowGroupPlan, ShardPlan
 from nifti2parquet.shards.writer import ShardTask, write_shard
-from nifti2parquet.sources.fsio import Storage
-from nifti2parquet.sources.rows import Column, ImageRef
+from nifti2parquet.common.storage import Storage
+from nifti2parquet.common.rows import Column, FileRef
 
 
 def test_levels_of_each_kind_of_cell():
-    img = ImageRef("/x.nii", 10, "x.nii", "x.nii")
+    img = FileRef("/x.nii", 10, "x.nii", "x.nii")
     assert row_levels(img, 0, 2) == ([], [2])
     assert row_levels(None, 0, 2) == ([], [0])
     assert row_levels(None, 1, 4) == ([0], [0])
@@ -29,7 +29,7 @@ def test_levels_of_each_kind_of_cell():
 
 
 def test_a_page_header_says_its_size_and_level_count():
-    img = ImageRef("/x.nii", 1000, "x.nii", "x.nii")
+    img = FileRef("/x.nii", 1000, "x.nii", "x.nii")
     page = row_page((img, img), 1, 4, first_row=3)
     header, end = thrift.decode(page.head)
     body = page.size - end
@@ -40,7 +40,7 @@ def test_a_page_header_says_its_size_and_level_count():
 
 def _image(tmp_path, name, seed):
     path = write_nifti(tmp_path / name, seed=seed, shape=(4 + seed, 5, 3))
-    return ImageRef(str(path), path.stat().st_size, name, name)
+    return FileRef(str(path), path.stat().st_size, name, name)
 
 
 def test_mixed_cells_read_back_in_every_reader(tmp_path):

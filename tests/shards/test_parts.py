@@ -10,7 +10,7 @@ import pytest
 from factories import subject_table, tree_bytes
 
 from nifti2parquet import BuildOptions, build
-from nifti2parquet.errors import OptionError, OutputError
+from nifti2parquet.common.errors import OptionError, OutputError
 
 OPTIONS = dict(max_shard_size=20_000, row_group_size=8_000, workers=1)
 

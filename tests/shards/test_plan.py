@@ -17,12 +17,12 @@ from factories import COLUMNS, fake_rows
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from nifti2parquet.errors import OptionError
+from nifti2parquet.common.errors import OptionError
 from nifti2parquet.shards.output import OutputFolder
 from nifti2parquet.shards.plan import Plan, PlanOptions, SizeModel, plan_shards
 from nifti2parquet.shards.writer import ShardTask, write_shard
-from nifti2parquet.sources.fsio import Storage
-from nifti2parquet.sources.rows import Column, ImageRef, SourceRows
+from nifti2parquet.common.storage import Storage
+from nifti2parquet.common.rows import Column, FileRef, SourceRows
 
 
 def assert_plan_is_sound(plan: Plan, num_rows: int, options: PlanOptions) -> None:
@@ -124,10 +124,10 @@ def real_rows(root: Path, seed: int, n: int) -> SourceRows:
     rows = []
     for r in range(n):
 
-        def image(name: str, size: int) -> ImageRef:
+        def image(name: str, size: int) -> FileRef:
             path = root / name
             path.write_bytes(os.urandom(size))
-            return ImageRef(str(path), size, name, name)
+            return FileRef(str(path), size, name, name)
 
         t1w = (
             image(f"{seed}_{r}_T1w.nii.gz", rnd.randint(0, 400_000)) if rnd.random() < 0.8 else None

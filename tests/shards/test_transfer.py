@@ -17,17 +17,17 @@ import pytest
 from factories import padded_nifti
 from s3server import S3Server
 
-from nifti2parquet.errors import InputError
+from nifti2parquet.common.errors import InputError
 from nifti2parquet.shards.transfer import COPY_STEP, ShardFile
-from nifti2parquet.sources.fsio import Storage
-from nifti2parquet.sources.rows import ImageRef
+from nifti2parquet.common.storage import Storage
+from nifti2parquet.common.rows import FileRef
 
 BUCKET = "transfer.test"
 
 
-def _ref(path: Path, url: str | None = None, size: int | None = None) -> ImageRef:
+def _ref(path: Path, url: str | None = None, size: int | None = None) -> FileRef:
     size = path.stat().st_size if size is None else size
-    return ImageRef(url or str(path), size, path.name, path.name)
+    return FileRef(url or str(path), size, path.name, path.name)
 
 
 def _sha(data: bytes) -> str:
@@ -35,13 +35,13 @@ def _sha(data: bytes) -> str:
 
 
 def _write(out: Path, pieces: list, storage: Storage | None = None, **kwargs) -> tuple:
-    remote = [p for p in pieces if isinstance(p, ImageRef) and "://" in p.url]
+    remote = [p for p in pieces if isinstance(p, FileRef) and "://" in p.url]
     copied: list[int] = []
     storage = storage or Storage()
     shard = ShardFile(str(out), storage, remote, 4, kwargs.get("read_ahead", 0), copied.append)
     try:
         for piece in pieces:
-            shard.append_image(piece) if isinstance(piece, ImageRef) else shard.write(piece)
+            shard.append_image(piece) if isinstance(piece, FileRef) else shard.write(piece)
         return (*shard.finish(), sum(copied))
     except BaseException:
         shard.abort()

@@ -12,7 +12,7 @@ from nifti2parquet.sources.bids.crawl import Entry, list_tree, read_small_files
 from nifti2parquet.sources.bids.ignore import IgnoreRules
 from nifti2parquet.sources.bids.rules import bids_rules
 from nifti2parquet.sources.bids.tree import Filters, classify, locate, wanted_name
-from nifti2parquet.sources.fsio import Storage
+from nifti2parquet.common.storage import Storage
 
 
 # .bidsignore and default ignores -----------------------------------------------------------------

@@ -11,10 +11,11 @@ import pytest
 from bids_factory import BidsTree, sessions_tree
 from factories import nifti_bytes
 
-from nifti2parquet.errors import InputError, OptionError
-from nifti2parquet.sources import SourceOptions, read_source
+from nifti2parquet.common.errors import InputError, OptionError
+from nifti2parquet.sources.options import SourceOptions
+from nifti2parquet.sources import read_source
 from nifti2parquet.sources.bids.rules import bids_rules
-from nifti2parquet.sources.rows import SourceRows
+from nifti2parquet.common.rows import SourceRows
 
 SNAKE = re.compile(r"^[a-z_][a-z0-9_]*$")
 

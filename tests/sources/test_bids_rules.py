@@ -13,7 +13,7 @@ import pytest
 from bidsschematools.schema import load_schema
 
 from nifti2parquet.sources.bids.ignore import IgnoreRules
-from nifti2parquet.sources.bids.names import parse_name, sorted_entity_keys
+from nifti2parquet.sources.bids.filenames import parse_name, sorted_entity_keys
 from nifti2parquet.sources.bids.rules import BidsRules, bids_rules, rules_from_schema
 from nifti2parquet.sources.bids.tree import wanted_name
 

@@ -10,7 +10,8 @@ import pyarrow as pa
 from bids_factory import BidsTree
 from bidsschematools.schema import load_schema
 
-from nifti2parquet.sources import SourceOptions, read_source
+from nifti2parquet.sources.options import SourceOptions
+from nifti2parquet.sources import read_source
 from nifti2parquet.sources.bids.sidecars import TYPED_FIELDS
 
 

@@ -10,9 +10,9 @@ import pyarrow.parquet as pq
 import pytest
 from factories import subject_table, write_nifti
 
-from nifti2parquet.errors import InputError, OptionError
-from nifti2parquet.sources.fsio import Storage
-from nifti2parquet.sources.rows import ImageRef
+from nifti2parquet.common.errors import InputError, OptionError
+from nifti2parquet.common.storage import Storage
+from nifti2parquet.common.rows import FileRef
 from nifti2parquet.sources.table import read_table_source
 
 
@@ -35,7 +35,7 @@ def test_every_format_gives_the_same_rows(tmp_path: Path, fmt: str) -> None:
     by_name = {c.name: i for i, c in enumerate(rows.columns)}
     t1w = [row[by_name["t1w"]] for row in rows.rows]
     bold = [row[by_name["bold"]] for row in rows.rows]
-    assert isinstance(t1w[0], ImageRef) and t1w[1] is None and isinstance(t1w[2], ImageRef)
+    assert isinstance(t1w[0], FileRef) and t1w[1] is None and isinstance(t1w[2], FileRef)
     assert [len(b) for b in bold] == [2, 1, 0]  # [] stays an empty list
     assert t1w[0].url == str(tmp_path / "images" / "sub-01_T1w.nii.gz")  # resolved vs the table
     assert t1w[0].name == "images/sub-01_T1w.nii.gz"  # stored as the table wrote it

@@ -22,11 +22,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from ..errors import OptionError, os_reason
+from ..common.errors import OptionError, os_reason
 from ..shards.manifest import info_dict
 from ..sources.bids.tables import describe
-from ..sources.fsio import Storage, is_remote
-from ..sources.rows import Column, DatasetInfo
+from ..common.storage import Storage, is_remote
+from ..common.rows import Column, DatasetInfo
 
 
 @dataclass(frozen=True)

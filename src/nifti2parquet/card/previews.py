@@ -30,9 +30,9 @@ from typing import Any
 
 from ..shards.manifest import Manifest
 from ..shards.output import OutputFolder
-from ..sources.fsio import Storage
-from ..sources.nifti import GZIP_MAGIC, quiet_nibabel
-from ..sources.rows import ImageRef, SourceRows
+from ..common.storage import Storage
+from ..common.nifti import GZIP_MAGIC, quiet_nibabel
+from ..common.rows import FileRef, SourceRows
 
 PREVIEWS = "previews"
 IMAGES_PER_COLUMN = 3
@@ -45,12 +45,12 @@ def preview_path(split: str, column: str) -> str:
     return f"{PREVIEWS}/{split}/{re.sub(r'[^A-Za-z0-9._-]+', '_', column)}.png"
 
 
-def representative(images: Sequence[ImageRef], n: int = IMAGES_PER_COLUMN) -> list[ImageRef]:
+def representative(images: Sequence[FileRef], n: int = IMAGES_PER_COLUMN) -> list[FileRef]:
     """The first, middle and last images (distinct files), in row order."""
     if not images:
         return []
     picks = sorted({0, len(images) // 2, len(images) - 1})[:n]
-    chosen: list[ImageRef] = []
+    chosen: list[FileRef] = []
     for i in picks:
         if images[i].url not in {c.url for c in chosen}:
             chosen.append(images[i])
@@ -72,7 +72,7 @@ def make_previews(
 
 
 def _column_preview(
-    output: OutputFolder, split: str, column: str, images: list[ImageRef], storage: Storage
+    output: OutputFolder, split: str, column: str, images: list[FileRef], storage: Storage
 ) -> dict[str, Any]:
     slices, shown, notes = [], [], []
     for image in representative(images):

@@ -16,7 +16,7 @@ from __future__ import annotations
 import hashlib
 import json
 
-from ..errors import OutputError
+from ..common.errors import OutputError
 from ..shards.output import STATE, OutputFolder
 from .readme import README
 

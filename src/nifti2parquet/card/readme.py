@@ -16,11 +16,11 @@ from typing import Any
 
 import yaml
 
-from ..errors import is_filtered
+from ..common.errors import is_filtered
 from ..shards.manifest import Manifest
-from ..sources.dataset_files import FILE_COLUMNS, FILES_CONFIG
-from ..sources.schema import features_dict, features_yaml
-from ..units import count, format_size
+from ..common.files_config import FILE_COLUMNS, FILES_CONFIG
+from ..common.schema import features_dict, features_yaml
+from ..common.units import count, format_size
 from .previews import previews_section
 
 README = "README.md"

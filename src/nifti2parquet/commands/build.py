@@ -25,7 +25,7 @@ from ..card.details import CardDetails, card_info, described_columns, read_dicti
 from ..card.previews import make_previews
 from ..card.prose import PROSE, read_prose, refuse_edited_card, write_card
 from ..card.readme import render_card
-from ..checking.inputs import (
+from ..preflight.inputs import (
     CheckLevel,
     OnError,
     check_images,
@@ -33,11 +33,11 @@ from ..checking.inputs import (
     row_limit_problems,
     without_images,
 )
-from ..checking.privacy import PrivacyOptions, PrivacyReport, scan_privacy
-from ..checking.privacy_rules import load_rules
-from ..checking.scan import file_sha256
-from ..checking.verify import VerifyReport, verify_footers
-from ..errors import (
+from ..preflight.privacy import PrivacyOptions, PrivacyReport, scan_privacy
+from ..preflight.privacy_rules import load_rules
+from ..proof.shard_digest import file_sha256
+from ..proof.verify import VerifyReport, verify_footers
+from ..common.errors import (
     InputError,
     OptionError,
     OutputError,
@@ -46,9 +46,9 @@ from ..errors import (
     errors_only,
     is_filtered,
 )
-from ..progress import Reporter
-from ..shards.blanking import Blanked, blank_headers, check_blanking, clear_blanked, on_purpose
-from ..shards.excluded import exclude_in_other_files
+from ..common.progress import Reporter
+from ..shards.blanking import ChangedOnPurpose, blank_headers, check_blanking, clear_blanked, on_purpose
+from ..shards.rewritten_copies import exclude_in_other_files
 from ..shards.manifest import (
     FilesRecord,
     ImageRecord,
@@ -77,12 +77,13 @@ from ..shards.output import STATE, TMP, OutputFolder
 from ..shards.plan import VIEWER_ROW_GROUP_LIMIT, Plan, PlanOptions, ShardPlan, plan_shards
 from ..shards.workers import WorkerPool
 from ..shards.writer import ShardResult, ShardTask, write_shard
-from ..sources import SELECTION_FIELDS, SourceOptions, check_source_exists, read_source
-from ..sources.dataset_files import FILES_CONFIG, files_rows, stored_files
-from ..sources.fsio import Storage
-from ..sources.rows import ImageRef, SourceRows, images_in_row
-from ..sources.schema import features_dict
-from ..units import count, format_size
+from ..sources.options import SELECTION_FIELDS, SourceOptions
+from ..sources import check_source_exists, read_source
+from ..common.files_config import FILES_CONFIG, files_rows, stored_files
+from ..common.storage import Storage
+from ..common.rows import FileRef, SourceRows, images_in_row
+from ..common.schema import features_dict
+from ..common.units import count, format_size
 from .parts import refuse_other_plan
 
 REMOTE_READ_AHEAD = 64 << 20
@@ -302,8 +303,8 @@ class _Privacy:
     files rewritten without the excluded fields and columns)."""
 
     report: PrivacyReport | None = None
-    blanked: tuple[Blanked, ...] = ()
-    excluded: tuple[Blanked, ...] = ()
+    blanked: tuple[ChangedOnPurpose, ...] = ()
+    excluded: tuple[ChangedOnPurpose, ...] = ()
 
     def record(self) -> dict[str, Any]:
         """The manifest's and the result's privacy record; values masked."""
@@ -339,7 +340,7 @@ def _rows_and_plan(
             reporter.step("using the plan saved by --plan-only")
             return (*saved, _Privacy())
     rows, plan = prepare(source, options, reporter)
-    blanked: tuple[Blanked, ...] = ()
+    blanked: tuple[ChangedOnPurpose, ...] = ()
     if options.blank_nifti_headers:
         images = len({img.display for _, _, img in rows.images()})
         with reporter.bar(images, "blanking header text", unit="files") as bar:
@@ -612,7 +613,7 @@ class _Job:
         others = self.rows.other_files
         label = f"hashing {count(len(others), 'other file')}"
 
-        def one(f: ImageRef) -> tuple[str, str | Problem]:
+        def one(f: FileRef) -> tuple[str, str | Problem]:
             try:
                 return f.url, self.options.storage.sha256(f.url)
             except OSError as exc:
@@ -629,7 +630,7 @@ class _Job:
             raise InputError(message, problems)
         return done  # type: ignore[return-value]
 
-    def finish_files(self, changed: Sequence[Blanked] = ()) -> FilesRecord:
+    def finish_files(self, changed: Sequence[ChangedOnPurpose] = ()) -> FilesRecord:
         """Write the files config's shards (reusing finished ones) and record them."""
         self.run_shards()
         self._collect_records()

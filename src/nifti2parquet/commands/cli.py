@@ -16,10 +16,10 @@ from typing import Any
 
 import click
 
-from ..errors import N2PError, OptionError, Problem, is_filtered
-from ..sources.fsio import Storage
-from ..startup import keep_pandas_out
-from ..units import parse_size
+from ..common.errors import N2PError, OptionError, Problem, is_filtered
+from ..common.storage import Storage
+from ..common.startup import keep_pandas_out
+from ..common.units import parse_size
 
 DEBUG_ENV = "NIFTI2PARQUET_DEBUG"
 
@@ -46,7 +46,7 @@ def _part(ctx: click.Context, param: click.Parameter, value: str | None) -> tupl
 
 def _selection(kw: dict[str, Any]) -> dict[str, Any]:
     """The source options given on the command line (see ``sources.SELECTION_FIELDS``)."""
-    from ..sources import SELECTION_FIELDS
+    from ..sources.options import SELECTION_FIELDS
 
     return {name: kw[name] for name in SELECTION_FIELDS}
 
@@ -281,7 +281,7 @@ def _card_details(kw: dict[str, Any]) -> dict[str, Any]:
 
 def _print_privacy(record: dict[str, Any] | None) -> None:
     """The privacy scan's findings (values masked) on stderr."""
-    from ..shards.privacy_record import record_lines
+    from ..preflight.privacy_record import record_lines
 
     if record:
         for line in record_lines(record)[1:]:
@@ -378,7 +378,7 @@ def main() -> None:
 @_run
 def build(source: str, output_dir: str, **kw: Any) -> None:
     """Build SOURCE (a table of files or a BIDS folder) into OUTPUT_DIR."""
-    from ..progress import ConsoleReporter
+    from ..common.progress import ConsoleReporter
     from .build import BuildOptions
     from .build import build as run_build
 
@@ -446,11 +446,11 @@ def build(source: str, output_dir: str, **kw: Any) -> None:
 @_run
 def verify(output_dir: str, **kw: Any) -> None:
     """Prove OUTPUT_DIR (and its source, and its Hub copy) complete and byte-exact."""
-    from ..checking.verify import VerifyOptions
-    from ..checking.verify import verify as run_verify
-    from ..errors import VerifyError
-    from ..progress import ConsoleReporter
-    from ..sources import SourceOptions
+    from ..proof.verify import VerifyOptions
+    from ..proof.verify import verify as run_verify
+    from ..common.errors import VerifyError
+    from ..common.progress import ConsoleReporter
+    from ..sources.options import SourceOptions
 
     options = VerifyOptions(
         splits=kw["splits"],
@@ -481,7 +481,7 @@ def verify(output_dir: str, **kw: Any) -> None:
 @_run
 def demo(output_dir: str, quiet: bool) -> None:
     """Build a small dataset from the NIfTI images shipped with nibabel, check it, show it."""
-    from ..progress import ConsoleReporter
+    from ..common.progress import ConsoleReporter
     from .demo import run_demo
 
     for line in run_demo(output_dir, ConsoleReporter(quiet)):
@@ -519,7 +519,7 @@ def demo(output_dir: str, quiet: bool) -> None:
 @_run
 def inspect_command(source: str, **kw: Any) -> None:
     """Show what build would make of SOURCE (reads headers only, writes nothing)."""
-    from ..progress import ConsoleReporter
+    from ..common.progress import ConsoleReporter
     from .build import BuildOptions
     from .inspect import inspect_source
 
@@ -574,7 +574,7 @@ def push_command(output_dir: str, repo_id: str, **kw: Any) -> None:
     """Push the build in OUTPUT_DIR to the Hub dataset repo REPO_ID (batched, resumable)."""
     from ..hub.push import PushOptions
     from ..hub.push import push as run_push
-    from ..progress import ConsoleReporter
+    from ..common.progress import ConsoleReporter
 
     options = PushOptions(
         private=kw["private"],
@@ -619,7 +619,7 @@ def push_command(output_dir: str, repo_id: str, **kw: Any) -> None:
 @_run
 def export_command(source: str, dest: str, **kw: Any) -> None:
     """Write the files of SOURCE (an OUTPUT_DIR or a Hub REPO_ID) back into DEST, byte for byte."""
-    from ..progress import ConsoleReporter
+    from ..common.progress import ConsoleReporter
     from .export import ExportOptions
     from .export import export as run_export
 

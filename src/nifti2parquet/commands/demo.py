@@ -19,9 +19,9 @@ import shutil
 import sys
 from collections.abc import Iterator
 
-from ..checking.verify import VerifyOptions, verify
-from ..errors import InputError, VerifyError
-from ..progress import Reporter
+from ..proof.verify import VerifyOptions, verify
+from ..common.errors import InputError, VerifyError
+from ..common.progress import Reporter
 from ..shards.output import STATE, OutputFolder
 from .build import BuildOptions, build, check_output_free
 

@@ -22,14 +22,14 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..errors import OptionError, OutputError, Problem
-from ..progress import Reporter
-from ..shards.catalog import Catalog, DatasetFile, choose_split, read_catalog
-from ..shards.ranges import Counter, LocalStore, ShardStore
-from ..shards.readback import stream_value
-from ..shards.restore import clear_partials, locked, plan_restore, restore
+from ..common.errors import OptionError, OutputError, Problem
+from ..common.progress import Reporter
+from ..retrieval.catalog import Catalog, DatasetFile, choose_split, read_catalog
+from ..retrieval.ranges import Counter, LocalStore, ShardStore
+from ..retrieval.readback import stream_value
+from ..retrieval.restore import clear_partials, locked, plan_restore, restore
 from ..sources.bids.tree import Filters
-from ..units import count, format_size
+from ..common.units import count, format_size
 
 REPO_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*/[A-Za-z0-9][A-Za-z0-9_.-]*$")
 
@@ -126,7 +126,7 @@ def open_source(source: str, options: ExportOptions) -> Source:
         raise OptionError(
             f"{source}: not a built dataset folder, nor a Hub dataset repo id (user/name)"
         )
-    from ..hub.fetch import HubStore
+    from ..retrieval.hub_store import HubStore
 
     hub = HubStore(source, options.revision, options.token)
     return Source(hub, choose_split(hub, options.split), commit=hub.commit)

@@ -14,15 +14,15 @@ import dataclasses
 from dataclasses import dataclass
 from typing import Any
 
-from ..checking.inputs import row_limit_problems
-from ..errors import Problem, errors_only
-from ..progress import Reporter
+from ..preflight.inputs import row_limit_problems
+from ..common.errors import Problem, errors_only
+from ..common.progress import Reporter
 from ..shards.plan import Plan
-from ..shards.privacy_record import record_lines
-from ..sources.dataset_files import FILES_CONFIG
-from ..sources.rows import SourceRows, images_in_row
-from ..sources.schema import column_feature
-from ..units import count, format_size
+from ..preflight.privacy_record import record_lines
+from ..common.files_config import FILES_CONFIG
+from ..common.rows import SourceRows, images_in_row
+from ..common.schema import column_feature
+from ..common.units import count, format_size
 from .build import BuildOptions, prepare, scan_source
 
 MAX_SHARD_LINES = 20  # human output lists every shard up to this many, else a summary

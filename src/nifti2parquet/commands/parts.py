@@ -11,10 +11,10 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from ..errors import OptionError
+from ..common.errors import OptionError
 from ..shards.manifest import read_plan_options, split_dir
 from ..shards.output import OutputFolder
-from ..units import format_size
+from ..common.units import format_size
 
 _FLAGS = {
     "image_columns": "--image-column",

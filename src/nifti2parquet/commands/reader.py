@@ -23,10 +23,10 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..errors import InputError
-from ..progress import Reporter
-from ..shards.catalog import DATA, Catalog, DatasetFile, split_shards
-from ..shards.readback import open_shard, path_locations
+from ..common.errors import InputError
+from ..common.progress import Reporter
+from ..retrieval.catalog import DATA, Catalog, DatasetFile, split_shards
+from ..retrieval.readback import open_shard, path_locations
 from .export import ExportOptions, Source, open_source, read_index
 
 

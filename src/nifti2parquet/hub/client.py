@@ -42,7 +42,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
-from ..errors import N2PError, OptionError
+from ..common.errors import N2PError, OptionError
 
 TIMEOUT_ENV = "NIFTI2PARQUET_HUB_TIMEOUT"
 DEFAULT_READ_TIMEOUT = 600.0

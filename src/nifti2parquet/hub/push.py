@@ -36,12 +36,12 @@ from urllib.parse import quote
 
 from ..card.prose import CARD_RECORD, PROSE, card_edited, read_prose, write_card
 from ..card.readme import README, card_repo_id, render_card
-from ..errors import N2PError, OptionError, OutputError, Problem, VerifyError
-from ..progress import Bar, Reporter
+from ..common.errors import N2PError, OptionError, OutputError, Problem, VerifyError
+from ..common.progress import Bar, Reporter
 from ..shards.manifest import Manifest, built_splits, read_manifest
 from ..shards.output import OutputFolder
-from ..shards.privacy_record import identifying
-from ..units import count, format_size
+from ..preflight.privacy_record import identifying
+from ..common.units import count, format_size
 from .client import (
     ClientSettings,
     RetryPolicy,
@@ -55,7 +55,7 @@ from .client import (
     scrub,
     xet_error,
 )
-from .publication import check_publication
+from ..preflight.publication import check_publication
 from .remote import LocalFile, RemoteFile, card_header, compare_files, git_blob_id, hub_files
 
 if TYPE_CHECKING:

@@ -20,8 +20,8 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
-from ..errors import Problem
-from ..units import format_size
+from ..common.errors import Problem
+from ..common.units import format_size
 
 if TYPE_CHECKING:
     from huggingface_hub import HfApi

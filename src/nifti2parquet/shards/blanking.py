@@ -25,11 +25,11 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, BinaryIO
 
-from ..errors import InputError, OptionError, Problem, cannot_read
-from ..sources.fsio import CHECK_BLOCK, READ_BLOCK, Storage
-from ..sources.header_text import blanked_block
-from ..sources.nifti import HeaderBlock, inflate, read_header_block
-from ..sources.rows import ImageRef, SourceRows, cell_images
+from ..common.errors import InputError, OptionError, Problem, cannot_read
+from ..common.storage import CHECK_BLOCK, READ_BLOCK, Storage
+from ..common.nifti.header_text import blanked_block
+from ..common.nifti import HeaderBlock, inflate, read_header_block
+from ..common.rows import FileRef, SourceRows, cell_images
 from .manifest import ImageRecord
 from .output import STATE, OutputFolder
 
@@ -38,7 +38,7 @@ _CHUNK = 1 << 20
 
 
 @dataclass(frozen=True)
-class Blanked:
+class ChangedOnPurpose:
     """One image stored changed on purpose: its source's identity and what was changed."""
 
     path: str  # as the user knows it
@@ -57,7 +57,7 @@ def blank_headers(
     storage: Storage,
     threads: int = 4,
     progress: Callable[[int], None] | None = None,
-) -> tuple[SourceRows, tuple[Blanked, ...]]:
+) -> tuple[SourceRows, tuple[ChangedOnPurpose, ...]]:
     """The rows with every image that carries header text or extensions replaced by its blanked
     copy; images with nothing to blank stay as they are (and are stored byte for byte)."""
     check_blanking(output, True)
@@ -92,11 +92,11 @@ def clear_blanked(output: OutputFolder) -> None:
         output.remove(f"{BLANKED}/{name}")
 
 
-def _swap(row: tuple[Any, ...], replaced: dict[str, ImageRef]) -> tuple[Any, ...]:
+def _swap(row: tuple[Any, ...], replaced: dict[str, FileRef]) -> tuple[Any, ...]:
     def cell(value: Any) -> Any:
-        if isinstance(value, ImageRef):
+        if isinstance(value, FileRef):
             return replaced.get(value.display, value)
-        if isinstance(value, tuple) and value and all(isinstance(v, ImageRef) for v in value):
+        if isinstance(value, tuple) and value and all(isinstance(v, FileRef) for v in value):
             return tuple(replaced.get(v.display, v) for v in cell_images(value))
         return value
 
@@ -104,8 +104,8 @@ def _swap(row: tuple[Any, ...], replaced: dict[str, ImageRef]) -> tuple[Any, ...
 
 
 def _blank_one(
-    img: ImageRef, output: OutputFolder, storage: Storage, progress: Callable[[int], None] | None
-) -> tuple[ImageRef | None, Blanked | None, Problem | None]:
+    img: FileRef, output: OutputFolder, storage: Storage, progress: Callable[[int], None] | None
+) -> tuple[FileRef | None, ChangedOnPurpose | None, Problem | None]:
     try:
         with storage.open(img.url, CHECK_BLOCK) as f:
             block = read_header_block(f)
@@ -126,17 +126,17 @@ def _blank_one(
     return new, record, None
 
 
-def _key(img: ImageRef) -> str:
+def _key(img: FileRef) -> str:
     return hashlib.sha256(json.dumps([img.url, img.size, img.version]).encode()).hexdigest()[:32]
 
 
-def _paths(img: ImageRef, output: OutputFolder) -> tuple[str, str]:
+def _paths(img: FileRef, output: OutputFolder) -> tuple[str, str]:
     suffix = ".nii.gz" if img.name.lower().endswith(".gz") else ".nii"
     base = output.full(f"{BLANKED}/{_key(img)}")
     return base + suffix, base + ".json"
 
 
-def _cached(img: ImageRef, output: OutputFolder) -> tuple[ImageRef, Blanked] | None:
+def _cached(img: FileRef, output: OutputFolder) -> tuple[FileRef, ChangedOnPurpose] | None:
     """A copy made by an earlier run from the same source file (same url, size and version)."""
     path, record_path = _paths(img, output)
     try:
@@ -148,22 +148,22 @@ def _cached(img: ImageRef, output: OutputFolder) -> tuple[ImageRef, Blanked] | N
     if size != saved.get("stored_size"):
         return None
     saved.pop("stored_size")
-    record = Blanked(**saved | {"changed": tuple(saved["changed"])})
+    record = ChangedOnPurpose(**saved | {"changed": tuple(saved["changed"])})
     return _ref(img, path, size), record
 
 
-def _ref(img: ImageRef, path: str, size: int) -> ImageRef:
-    return ImageRef(path, size, img.name, img.display, f"{img.version}|blanked:{size}")
+def _ref(img: FileRef, path: str, size: int) -> FileRef:
+    return FileRef(path, size, img.name, img.display, f"{img.version}|blanked:{size}")
 
 
 def _rewrite(
-    img: ImageRef,
+    img: FileRef,
     block: HeaderBlock,
     data: bytes,
     changed: tuple[str, ...],
     output: OutputFolder,
     storage: Storage,
-) -> tuple[ImageRef, Blanked]:
+) -> tuple[FileRef, ChangedOnPurpose]:
     path, record_path = _paths(img, output)
     tmp = f"{path}.partial"
     source_hash = hashlib.sha256()
@@ -176,7 +176,7 @@ def _rewrite(
         dst.flush()
         os.fsync(dst.fileno())
     size = os.path.getsize(tmp)
-    record = Blanked(img.display, img.url, img.size, source_hash.hexdigest(), changed)
+    record = ChangedOnPurpose(img.display, img.url, img.size, source_hash.hexdigest(), changed)
     os.replace(tmp, path)
     with open(record_path, "w", encoding="utf-8") as f:
         json.dump(record.to_dict() | {"stored_size": size}, f)
@@ -214,7 +214,7 @@ def _write_gzip(chunks: Iterator[bytes], head: bytes, dst: BinaryIO) -> None:
     dst.write(compressor.flush())
 
 
-def on_purpose(records: Iterable[ImageRecord], blanked: Sequence[Blanked]) -> Iterator[ImageRecord]:
+def on_purpose(records: Iterable[ImageRecord], blanked: Sequence[ChangedOnPurpose]) -> Iterator[ImageRecord]:
     """The image records, those stored changed on purpose with their source's url, size, sha256."""
     by_path = {b.path: b for b in blanked}
     for record in records:

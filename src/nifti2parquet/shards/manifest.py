@@ -27,12 +27,12 @@ from typing import Any
 
 import pyarrow as pa
 
-from ..errors import Problem
-from ..sources import SELECTION_FIELDS, SourceOptions
-from ..sources.dataset_files import FILES_CONFIG, INDEX_COLUMNS, STORED_HERE
-from ..sources.fsio import Storage
-from ..sources.rows import Column, DatasetInfo, ImageRef, SourceRows, images_in_row
-from ..sources.schema import features_dict
+from ..common.errors import Problem
+from ..sources.options import SELECTION_FIELDS, SourceOptions
+from ..common.files_config import FILES_CONFIG, INDEX_COLUMNS, STORED_HERE
+from ..common.storage import Storage
+from ..common.rows import Column, DatasetInfo, FileRef, SourceRows, images_in_row
+from ..common.schema import features_dict
 from .output import STATE, OutputFolder
 from .plan import Plan, ShardPlan
 
@@ -330,7 +330,7 @@ def _shard_key(common: str, shard: ShardPlan, rows: Sequence[tuple[Any, ...]]) -
 
 
 def _cell_json(value: Any) -> Any:
-    if isinstance(value, ImageRef):
+    if isinstance(value, FileRef):
         return ["image", value.url, value.size, value.version, value.name]
     if isinstance(value, (bytes, bytearray)):
         return ["bytes", hashlib.sha256(value).hexdigest()]
@@ -380,7 +380,7 @@ def image_records(
         for r in range(shard.start, shard.stop):
             for c, img in images_in_row(rows.rows[r], rows.image_columns):
                 cell = rows.rows[r][c]
-                index = None if isinstance(cell, ImageRef) else cell.index(img)
+                index = None if isinstance(cell, FileRef) else cell.index(img)
                 column = rows.columns[c].name
                 yield ImageRecord(
                     img.display, img.url, img.size, next(digests), shard.path, r, column, index

@@ -20,8 +20,8 @@ import uuid
 from collections.abc import Iterator
 from typing import BinaryIO
 
-from ..errors import OutputError
-from ..sources.fsio import Storage, is_remote, local_path
+from ..common.errors import OutputError
+from ..common.storage import Storage, is_remote, local_path
 
 STATE = ".nifti2parquet"
 TMP = f"{STATE}/tmp"

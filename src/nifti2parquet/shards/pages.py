@@ -19,7 +19,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from ..sources.rows import ImageRef, cell_images
+from ..common.rows import FileRef, cell_images
 from . import thrift
 from .thrift import I32, I64, LIST, STRUCT, Struct
 
@@ -33,7 +33,7 @@ class Page:
     """One row's page: ``head`` (header, levels), then each image preceded by its 4-byte length."""
 
     head: bytes
-    images: tuple[ImageRef, ...]
+    images: tuple[FileRef, ...]
     first_row: int  # within the row group
     levels: int  # definition levels in the page (values and nulls)
 
@@ -81,7 +81,7 @@ def row_page(cell: Any, max_rep: int, max_def: int, first_row: int) -> Page:
     return Page(thrift.encode(header) + levels, images, first_row, len(defs))
 
 
-def value_prefix(image: ImageRef) -> bytes:
+def value_prefix(image: FileRef) -> bytes:
     """PLAIN encoding of a byte array: its length, little-endian, then the bytes."""
     return struct.pack("<i", image.size)
 

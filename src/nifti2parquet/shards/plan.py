@@ -23,9 +23,9 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from ..errors import OptionError
-from ..sources.rows import Column, ImageRef, SourceRows, images_in_row
-from ..sources.schema import (
+from ..common.errors import OptionError
+from ..common.rows import Column, FileRef, SourceRows, images_in_row
+from ..common.schema import (
     arrow_schema,
     file_key_value_metadata,
     parquet_writer_options,
@@ -200,14 +200,14 @@ def _is_list_type(t: pa.DataType) -> bool:
 
 def _image_cell_cost(cell: Any) -> int:
     """A cell's images; a cell without any (missing, or an empty list) still has its own page."""
-    if isinstance(cell, ImageRef):
+    if isinstance(cell, FileRef):
         return _image_cost(cell)
     if not cell:
         return 2 * VALUE + PAGE
     return 2 * VALUE + sum(_image_cost(img) for img in cell)
 
 
-def _image_cost(img: ImageRef) -> int:
+def _image_cost(img: FileRef) -> int:
     """The image's bytes, its name, and a page on each of the two leaves (bytes, path)."""
     name = len(img.name.encode())
     return img.size + VALUE + (3 * name + VALUE) + 2 * PAGE

@@ -28,9 +28,9 @@ from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
-from ..errors import InputError, Problem, cannot_read
-from ..sources.fsio import READ_BLOCK, Storage, is_remote, local_path
-from ..sources.rows import ImageRef
+from ..common.errors import InputError, Problem, cannot_read
+from ..common.storage import READ_BLOCK, Storage, is_remote, local_path
+from ..common.rows import FileRef
 
 Progress = Callable[[int], None]
 COPY_STEP = 64 << 20  # bytes per copy call: progress stays smooth on large images
@@ -46,7 +46,7 @@ class ShardFile:
         self,
         path: str,
         storage: Storage,
-        remote_images: Sequence[ImageRef],
+        remote_images: Sequence[FileRef],
         read_threads: int,
         read_ahead: int,
         progress: Progress | None = None,
@@ -65,7 +65,7 @@ class ShardFile:
         self._pending += data
         self.position += len(data)
 
-    def append_image(self, image: ImageRef) -> None:
+    def append_image(self, image: FileRef) -> None:
         """Append the image's bytes exactly as they are in its file."""
         self._flush()
         self._hasher.check()
@@ -106,7 +106,7 @@ class ShardFile:
         while data:
             data = data[os.write(self._fd, data) :]
 
-    def _append_local(self, image: ImageRef) -> None:
+    def _append_local(self, image: FileRef) -> None:
         try:
             source = os.open(local_path(image.url), os.O_RDONLY)
         except OSError as exc:
@@ -120,7 +120,7 @@ class ShardFile:
         finally:
             os.close(source)
 
-    def _copy(self, source: int, image: ImageRef) -> None:
+    def _copy(self, source: int, image: FileRef) -> None:
         done = 0
         while done < image.size:
             try:
@@ -162,7 +162,7 @@ class ShardFile:
         self._write_all(view[:n])
         return n
 
-    def _append_remote(self, image: ImageRef) -> None:
+    def _append_remote(self, image: FileRef) -> None:
         self._hasher.put(("start", image, None))
         done = 0
         for block in self._remote.blocks(image):
@@ -179,13 +179,13 @@ def _fingerprint(st: os.stat_result) -> tuple[int, int, int, int]:
     return st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino
 
 
-def _unreadable(image: ImageRef, exc: BaseException) -> InputError:
+def _unreadable(image: FileRef, exc: BaseException) -> InputError:
     reason = cannot_read(exc) if isinstance(exc, OSError) else f"cannot read: {exc}"
     problem = Problem(image.display, reason)
     return InputError(f"reading {image.display} failed", [problem])
 
 
-def _changed(image: ImageRef) -> InputError:
+def _changed(image: FileRef) -> InputError:
     problem = Problem(image.display, f"changed while building: expected {image.size} bytes")
     return InputError(f"{image.display} changed during the build; run the build again", [problem])
 
@@ -266,7 +266,7 @@ class _Hasher:
         self._shard.update(data)
         done.result()
 
-    def _hash_file(self, image: ImageRef, status: tuple, buffer: bytearray) -> str:
+    def _hash_file(self, image: FileRef, status: tuple, buffer: bytearray) -> str:
         view, digest, total = memoryview(buffer), hashlib.sha256(), 0
         try:
             with open(local_path(image.url), "rb", buffering=0) as f:
@@ -291,7 +291,7 @@ class _RemoteBlocks:
     """
 
     def __init__(
-        self, storage: Storage, images: Sequence[ImageRef], threads: int, budget: int
+        self, storage: Storage, images: Sequence[FileRef], threads: int, budget: int
     ) -> None:
         self._storage = storage
         self._jobs = collections.deque(
@@ -300,11 +300,11 @@ class _RemoteBlocks:
             for start in range(0, img.size, READ_BLOCK)
         )
         self._pool = ThreadPoolExecutor(max(1, threads), thread_name_prefix="n2p-fetch")
-        self._in_flight: collections.deque[tuple[ImageRef, int, Future]] = collections.deque()
+        self._in_flight: collections.deque[tuple[FileRef, int, Future]] = collections.deque()
         self._budget = max(READ_BLOCK, budget)
         self._flying = 0
 
-    def blocks(self, image: ImageRef) -> Iterator[bytes]:
+    def blocks(self, image: FileRef) -> Iterator[bytes]:
         received = 0
         while received < image.size:
             self._fill()

@@ -20,8 +20,8 @@ from collections.abc import Callable, Iterable
 from queue import Empty, Queue
 from typing import Any, BinaryIO
 
-from ..errors import N2PError
-from ..startup import keep_pandas_out
+from ..common.errors import N2PError
+from ..common.startup import keep_pandas_out
 from .writer import ShardResult, ShardTask, write_shard
 
 _HEADER = struct.Struct("<Q")

@@ -25,9 +25,9 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from ..sources.fsio import Storage, is_remote
-from ..sources.rows import Column, ImageRef, cell_images, images_in_row
-from ..sources.schema import (
+from ..common.storage import Storage, is_remote
+from ..common.rows import Column, FileRef, cell_images, images_in_row
+from ..common.schema import (
     NIFTI_LIST_TYPE,
     NIFTI_TYPE,
     arrow_schema,
@@ -147,13 +147,13 @@ def _placeholder_table(
     return pa.Table.from_arrays(arrays, schema=schema)
 
 
-def _placeholder(img: ImageRef | None) -> dict[str, Any] | None:
+def _placeholder(img: FileRef | None) -> dict[str, Any] | None:
     return None if img is None else {"bytes": b"", "path": img.name}
 
 
 def _images_in_write_order(
     columns: Sequence[Column], rows: Sequence[tuple[Any, ...]]
-) -> list[ImageRef]:
+) -> list[FileRef]:
     """A row group's images in file order: column by column, then row by row."""
     return [
         img

@@ -6,9 +6,9 @@ import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from ..errors import InputError
-from .fsio import Storage, is_remote, join, local_path
-from .rows import SourceRows
+from ..common.errors import InputError
+from ..common.storage import Storage, is_remote, join, local_path
+from ..common.rows import SourceRows
 from .table import TABLE_SUFFIXES, is_table, read_table_source
 
 # The options that decide which files a source yields and how rows are laid out (everything in

@@ -19,14 +19,14 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from ..errors import InputError, OptionError, Problem, os_reason
-from ..units import count
-from .exclusions import table_without_columns
-from .files import StatResult, stat_many
-from .fsio import Storage, basename, is_remote, join, parent, readable_name
-from .nifti import is_nifti_name
-from .rows import Column, ImageRef, MetadataFile, SourceRows
-from .text import cell_or_none, decode_text, infer_text_column, parse_delimited
+from ..common.errors import InputError, OptionError, Problem, os_reason
+from ..common.units import count
+from ..common.exclusions import table_without_columns
+from ..common.file_stat import StatResult, stat_many
+from ..common.storage import Storage, basename, is_remote, join, parent, readable_name
+from ..common.nifti import is_nifti_name
+from ..common.rows import Column, FileRef, MetadataFile, SourceRows
+from ..common.tables import cell_or_none, decode_text, infer_text_column, parse_delimited
 
 TABLE_SUFFIXES = (".csv", ".tsv", ".parquet", ".jsonl", ".ndjson")
 
@@ -74,11 +74,11 @@ def read_table_source(
     )
 
 
-def _table_file(source: str, storage: Storage) -> ImageRef:
+def _table_file(source: str, storage: Storage) -> FileRef:
     """The table itself, published beside its images so ``export`` gives it back."""
     size, version = storage.stat(source)
     name = basename(source)
-    return ImageRef(source, size, name, name, version)
+    return FileRef(source, size, name, name, version)
 
 
 def read_raw_table(source: str, storage: Storage) -> RawTable:
@@ -251,7 +251,7 @@ def _resolve_images(
         if renamed and seen[url] == 1:
             problems.append(Problem(written, _NOT_UTF8.format(written), "warning"))
         refs.setdefault((r, name), []).append(
-            ImageRef(url, result.size, written, written, result.version)
+            FileRef(url, result.size, written, written, result.version)
         )
     problems += _shared_files(seen)
     return refs, problems, len(wanted) + invalid

@@ -22,12 +22,12 @@ import os
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from ...errors import InputError, OptionError, Problem
-from ...units import count
-from ..exclusions import without_excluded
-from ..fsio import is_remote, local_path
-from ..rows import ImageRef, MetadataFile, SourceRows
-from ..text import decode_text
+from ...common.errors import InputError, OptionError, Problem
+from ...common.units import count
+from ...common.exclusions import without_excluded
+from ...common.storage import is_remote, local_path
+from ...common.rows import FileRef, MetadataFile, SourceRows
+from ...common.tables import decode_text
 from .crawl import Entry, file_url, list_tree, read_small_files
 from .description import DESCRIPTION, dataset_info, read_description
 from .headers import check_headers
@@ -39,7 +39,7 @@ from .tables import read_participants, read_scans, read_sessions
 from .tree import Filters, ImageFile, MetaFile, Tree, classify, wanted_name
 
 if TYPE_CHECKING:
-    from .. import SourceOptions
+    from ..options import SourceOptions
 
 ROOT_TABLE_FILES = ("participants.tsv", "participants.json", "sessions.json", "scans.json")
 
@@ -185,14 +185,14 @@ def _table_files(tree: Tree) -> tuple[list[MetaFile], list[MetaFile]]:
     return sessions, scans
 
 
-def _image_ref(root: str, image: ImageFile) -> ImageRef:
+def _image_ref(root: str, image: ImageFile) -> FileRef:
     return _file_ref(root, image.entry)
 
 
-def _file_ref(root: str, entry: Entry) -> ImageRef:
+def _file_ref(root: str, entry: Entry) -> FileRef:
     """A file of the tree; its stored ``path`` is its path relative to the root, so the tree can
     be rebuilt from the shards alone (``export``)."""
-    return ImageRef(file_url(root, entry.on_disk), entry.size, entry.rel, entry.rel, entry.version)
+    return FileRef(file_url(root, entry.on_disk), entry.size, entry.rel, entry.rel, entry.version)
 
 
 def _readme(contents: dict[str, bytes | str]) -> str:

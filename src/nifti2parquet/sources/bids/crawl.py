@@ -15,9 +15,9 @@ from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
-from ...errors import cannot_read
-from ..files import ANNEX_HINT, stat_file
-from ..fsio import Storage, info_size_version, is_remote, join, local_path, readable_name
+from ...common.errors import cannot_read
+from ...common.file_stat import ANNEX_HINT, stat_file
+from ...common.storage import Storage, info_size_version, is_remote, join, local_path, readable_name
 
 
 @dataclass(frozen=True)

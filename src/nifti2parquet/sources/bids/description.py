@@ -12,9 +12,9 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
-from ...errors import Problem
-from ..rows import DatasetInfo
-from ..text import decode_text
+from ...common.errors import Problem
+from ...common.rows import DatasetInfo
+from ...common.tables import decode_text
 
 DESCRIPTION = "dataset_description.json"
 

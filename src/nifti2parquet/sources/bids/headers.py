@@ -12,9 +12,9 @@ from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
-from ...errors import Problem
-from ..fsio import CHECK_BLOCK, Storage
-from ..nifti import ImageCheck, NiftiHeader, check_image
+from ...common.errors import Problem
+from ...common.storage import CHECK_BLOCK, Storage
+from ...common.nifti import ImageCheck, NiftiHeader, check_image
 from .crawl import file_url
 from .tree import ImageFile
 

@@ -21,10 +21,10 @@ from typing import Any
 
 import pyarrow as pa
 
-from ..nifti import NiftiHeader
-from ..rows import Column, ImageRef
-from .names import snake_name, sorted_entity_keys
-from .naming import INFO_SUFFIX, KindKey, NameRegistry, kind_names
+from ...common.nifti import NiftiHeader
+from ...common.rows import Column, FileRef
+from .filenames import snake_name, sorted_entity_keys
+from .column_names import INFO_SUFFIX, KindKey, NameRegistry, kind_names
 from .rules import bids_rules
 from .sidecars import TYPED_FIELDS, Sidecar
 from .tables import KeyedTable, TableColumn
@@ -41,7 +41,7 @@ class Scan:
     """One image to build with everything known about it."""
 
     image: ImageFile
-    ref: ImageRef
+    ref: FileRef
     header: NiftiHeader
     sidecar: Sidecar
     scans: tuple[Any, ...]  # the scans.tsv values of this file (aligned with its columns)

@@ -22,8 +22,8 @@ from typing import Any
 
 import pyarrow as pa
 
-from ...errors import Problem
-from ..text import decode_text
+from ...common.errors import Problem
+from ...common.tables import decode_text
 from .tree import ImageFile, MetaFile
 
 # (JSON key, column/field name, Arrow type): acquisition fields kept typed, next to the full JSON.

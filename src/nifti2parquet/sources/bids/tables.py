@@ -21,8 +21,8 @@ from typing import Any
 
 import pyarrow as pa
 
-from ...errors import Problem
-from ..text import cell_or_none, decode_text, infer_text_column, parse_delimited
+from ...common.errors import Problem
+from ...common.tables import cell_or_none, decode_text, infer_text_column, parse_delimited
 from .tree import MetaFile
 
 _INTEGER = re.compile(r"^\s*[+-]?\d+\s*$")

@@ -16,11 +16,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from fnmatch import fnmatchcase
 
-from ...errors import FILTERED, Problem
-from ..nifti import is_nifti_name
+from ...common.errors import FILTERED, Problem
+from ...common.nifti import is_nifti_name
 from .crawl import Entry
 from .ignore import IgnoreRules
-from .names import BidsName, parse_name
+from .filenames import BidsName, parse_name
 
 METADATA_EXTENSIONS = (".json", ".tsv", ".bval", ".bvec")  # ours: the small files we read
 NO_DERIVATIVES = "derivative left out (--no-derivatives)"

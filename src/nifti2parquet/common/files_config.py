@@ -1,0 +1,65 @@
+"""The ``files`` config: every file of the dataset, and the bytes of those not in an image row.
+
+The image rows hold each NIfTI image once, under its relative path. Everything else a dataset is
+made of (BIDS: events.tsv, the sidecar JSONs as written, participants.tsv/json, README, CHANGES,
+``.bidsignore``, physio, NIfTI files that fit no row...; a table source: the table itself) is
+stored here, byte for byte, one row per file. The config is also the dataset's index: it lists the
+images too (``stored`` = "data", no ``content``), so the sha256 of every file is published and
+``export`` can check each file it writes, from the Hub as well as from a local build.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import pyarrow as pa
+
+from .rows import Column, FileRef, SourceRows
+
+FILES_CONFIG = "files"  # the config's name, and the folder of its shards
+STORED_IN_ROWS = "data"  # ``stored`` of an image: its bytes are in an image row under data/
+STORED_HERE = FILES_CONFIG  # ``stored`` of any other file: its bytes are in ``content``
+
+FILE_COLUMNS = (
+    Column("path", "value", pa.string(), "The file's path relative to the dataset's root"),
+    Column("size", "value", pa.int64(), "Its size in bytes"),
+    Column("sha256", "value", pa.string(), "The sha256 of its bytes"),
+    Column(
+        "stored",
+        "value",
+        pa.string(),
+        "Where its bytes are: 'files' (in content) or 'data' (an image row, under this path)",
+    ),
+    Column("content", "file", None, "The file's bytes (null for images: they are in data/)"),
+)
+INDEX_COLUMNS = ("path", "size", "sha256", "stored")  # the small columns: the dataset's index
+CONTENT = len(FILE_COLUMNS) - 1  # where a row holds its file's bytes (an FileRef, or None)
+
+
+def files_rows(rows: SourceRows, sha256: Mapping[str, str]) -> SourceRows:
+    """The ``files`` config's rows, one per file in path order.
+
+    ``sha256`` maps each image's stored path and each other file's URL to its digest.
+    """
+    by_path: dict[str, tuple] = {}
+    for _, _, image in rows.images():
+        by_path[image.name] = (image.name, image.size, sha256[image.name], STORED_IN_ROWS, None)
+    for other in rows.other_files:
+        by_path[other.name] = _stored(other, sha256[other.url])
+    return SourceRows(
+        source=rows.source,
+        kind=rows.kind,
+        columns=FILE_COLUMNS,
+        rows=tuple(by_path[p] for p in sorted(by_path)),
+        files_found=len(by_path),
+        checked="deep",  # not images: no NIfTI check applies
+    )
+
+
+def stored_files(rows: SourceRows) -> list[FileRef]:
+    """The files whose bytes the config's rows hold (every one that is not an image)."""
+    return [row[CONTENT] for row in rows.rows if row[CONTENT] is not None]
+
+
+def _stored(other: FileRef, digest: str) -> tuple:
+    return (other.name, other.size, digest, STORED_HERE, other)

@@ -1,0 +1,285 @@
+"""The privacy scan on real bytes: nibabel-written headers with a pydicom-written DICOM extension,
+sidecars with DICOM-derived fields, a participants.tsv with names, birth dates, e-mail addresses
+and phone numbers; a clean dataset reports zero. Every finding names the file, the field, the
+kind and the severity; no raw value appears in what the scan reports."""
+
+from __future__ import annotations
+
+import gzip
+import io
+import json
+from pathlib import Path
+
+import pytest
+from privacy_factory import (
+    BIRTH_DATE,
+    KNOWN,
+    clean_bids,
+    clean_image,
+    identifying_bids,
+    identifying_image,
+    leaks,
+    write_known,
+)
+
+from nifti2parquet.preflight.privacy import PrivacyOptions, PrivacyReport, scan_privacy
+from nifti2parquet.preflight.privacy_rules import PrivacyRules, load_rules, mask
+from nifti2parquet.common.errors import OptionError
+from nifti2parquet.sources.options import SourceOptions
+from nifti2parquet.sources import read_source
+from nifti2parquet.common.storage import Storage
+from nifti2parquet.common.nifti import read_header_block
+
+T1W = "sub-01/anat/sub-01_T1w.nii.gz"
+BOLD = "sub-01/func/sub-01_task-rest_bold.nii"
+
+
+def scan(source: Path | str, rules: PrivacyRules | None = None, **source_options) -> PrivacyReport:
+    rows = read_source(str(source), SourceOptions(**source_options))
+    return scan_privacy(rows, Storage(), PrivacyOptions(rules=rules or PrivacyRules()))
+
+
+def keys(report: PrivacyReport) -> set[tuple[str, str, str, str]]:
+    return {(f.file, f.field, f.kind, f.severity) for f in report.findings}
+
+
+@pytest.fixture(scope="module")
+def identifying(tmp_path_factory: pytest.TempPathFactory) -> tuple[PrivacyReport, Path]:
+    root = tmp_path_factory.mktemp("privacy")
+    known = write_known(root / "known.txt")
+    source = identifying_bids(root / "bids")
+    return scan(source, load_rules(None, str(known))), source
+
+
+def test_embedded_dicom_patient_tags_are_identifying_in_nii_and_nii_gz(identifying) -> None:
+    report, _ = identifying
+    for image in (T1W, BOLD):
+        dicom = "extension 1 (code 2) DICOM"
+        assert (image, f"{dicom} PatientName", "name", "identifying") in keys(report)
+        assert (image, f"{dicom} PatientID", "ID-like number", "identifying") in keys(report)
+        assert (image, f"{dicom} PatientBirthDate", "date of birth", "identifying") in keys(report)
+        assert (image, f"{dicom} StudyDate", "date or time", "review") in keys(report)
+        assert (image, f"{dicom} InstitutionName", "institution", "review") in keys(report)
+
+
+def test_header_text_fields_are_for_review(identifying) -> None:
+    report, _ = identifying
+    found = keys(report)
+    for image in (T1W, BOLD):
+        assert (image, "descrip", "listed name or ID", "review") in found
+        assert (image, "descrip", "date or time", "review") in found
+        assert (image, "descrip", "ID-like number", "review") in found
+        assert (image, "aux_file", "date or time", "review") in found
+        assert (image, "intent_name", "ID-like number", "review") in found
+        assert (image, "db_name", "listed name or ID", "review") in found
+    # the code-6 comment "acquired by Imaging Core" is ordinary text, not a finding
+    assert not [f for f in report.findings if "code 6" in f.field]
+
+
+def test_sidecar_fields_name_the_sidecar_and_the_image_it_describes(identifying) -> None:
+    report, _ = identifying
+    sidecar = [f for f in report.findings if f.file == "sub-01/anat/sub-01_T1w.json"]
+    by_field = {f.field: (f.kind, f.severity, f.describes) for f in sidecar}
+    assert by_field == {
+        "PatientName": ("name", "identifying", T1W),
+        "PatientID": ("ID-like number", "identifying", T1W),
+        "PatientBirthDate": ("date of birth", "identifying", T1W),
+        "AcquisitionDateTime": ("date or time", "review", T1W),
+        "InstitutionName": ("institution", "review", T1W),
+        "DeviceSerialNumber": ("device serial number", "review", T1W),
+    }
+
+
+def test_table_columns_with_names_birth_dates_emails_phones(identifying) -> None:
+    report, _ = identifying
+    table = {
+        (f.field, f.kind, f.severity, f.cells)
+        for f in report.findings
+        if f.file == "participants.tsv"
+    }
+    assert table == {
+        ("name", "name", "identifying", 1),
+        ("birth_date", "date of birth", "identifying", 1),
+        ("email", "e-mail address", "identifying", 1),
+        ("phone", "phone number", "identifying", 1),
+    }
+
+
+def test_counts_and_no_value_in_the_report(identifying) -> None:
+    report, _ = identifying
+    assert (report.images, report.metadata_files) == (3, 3)  # 3 images; 2 sidecars + participants
+    assert len(report.identifying) == 3 + 3 + 3 + 4
+    text = "\n".join(report.lines()) + json.dumps(report.to_dict()) + repr(report)
+    assert leaks({"report": text}) == []
+    assert report.to_dict()["known_identifiers_searched"] == len(KNOWN)
+
+
+def test_a_masked_value_shows_kind_and_length_only() -> None:
+    assert mask("date of birth", "1961-04-23") == "<date of birth, 10 chars>"
+
+
+def test_clean_dataset_reports_zero(tmp_path: Path) -> None:
+    report = scan(clean_bids(tmp_path / "clean"))
+    assert report.findings == ()
+    assert (report.images, report.metadata_files) == (2, 2)
+    assert report.summary() == (
+        "privacy: 2 images, 2 metadata files scanned; no identifying fields found"
+    )
+    assert [(d.path, d.status) for d in report.defacing] == [
+        ("sub-01/anat/sub-01_T1w.nii.gz", "defaced")
+    ]
+
+
+def test_defacing_unknown_is_said(identifying, tmp_path: Path) -> None:
+    report, _ = identifying
+    assert {d.status for d in report.defacing} == {"unknown"}
+    assert "2 unknown" in "\n".join(report.lines())
+    # a derivative pipeline named after defacing says so
+    root = clean_bids(tmp_path / "ds")
+    clean_image(root / "derivatives/pydeface/sub-01/anat/sub-01_desc-x_T1w.nii.gz")
+    (root / "derivatives/pydeface/dataset_description.json").write_text(
+        json.dumps({"Name": "pydeface", "BIDSVersion": "1.9.0", "DatasetType": "derivative"})
+    )
+    statuses = {d.path: (d.status, d.why) for d in scan(root).defacing}
+    assert statuses["derivatives/pydeface/sub-01/anat/sub-01_desc-x_T1w.nii.gz"] == (
+        "defaced",
+        "derivative pipeline pydeface",
+    )
+
+
+def test_table_source_paths_and_columns(tmp_path: Path) -> None:
+    """The table source's own table is scanned, and every path (known names, dates)."""
+    clean_image(tmp_path / "scans/Quixley_20190314.nii.gz")
+    (tmp_path / "table.csv").write_text(
+        "image,patient_name,contact,visit\n"
+        "scans/Quixley_20190314.nii.gz,Beatrix Quixley,bq@example.org,2019-03-14\n"
+    )
+    rules = PrivacyRules(known=tuple(k.lower() for k in KNOWN))
+    found = keys(scan(tmp_path / "table.csv", rules))
+    assert ("scans/Quixley_20190314.nii.gz", "path", "name", "identifying") in found
+    assert ("scans/Quixley_20190314.nii.gz", "path", "date or time", "review") in found
+    table = str(tmp_path / "table.csv")
+    assert (table, "patient_name", "name", "identifying") in found
+    assert (table, "contact", "e-mail address", "identifying") in found
+    assert (table, "visit", "date or time", "review") in found
+
+
+def test_rules_file_adds_fields_and_patterns(tmp_path: Path) -> None:
+    root = clean_bids(tmp_path / "ds")
+    sidecar = root / "sub-01/anat/sub-01_T1w.json"
+    sidecar.write_text(json.dumps({"HospitalWard": "B7", "Notes": "case XK-42"}))
+    rules_file = tmp_path / "rules.yaml"
+    rules_file.write_text(
+        "identifying:\n  fields: ['Hospital*']\nreview:\n  patterns: ['XK-\\d+']\n"
+    )
+    found = keys(scan(root, load_rules(str(rules_file))))
+    assert (str(sidecar.relative_to(root)), "HospitalWard", "listed field", "identifying") in found
+    assert (str(sidecar.relative_to(root)), "Notes", "listed pattern", "review") in found
+
+
+def test_a_bad_rules_file_is_one_line(tmp_path: Path) -> None:
+    bad = tmp_path / "rules.yaml"
+    bad.write_text("identifying:\n  patterns: ['(']\n")
+    with pytest.raises(OptionError, match=r"identifying.patterns entry 1 is not a valid"):
+        load_rules(str(bad))
+    with pytest.raises(OptionError, match=r"--known-identifiers .*missing.txt: cannot read"):
+        load_rules(None, str(tmp_path / "missing.txt"))
+
+
+def test_a_damaged_dicom_extension_is_reported_not_raised(tmp_path: Path) -> None:
+    import nibabel as nib
+    import numpy as np
+
+    img = nib.Nifti1Image(np.zeros((2, 2, 2), np.int16), np.eye(4))
+    img.header.extensions.append(nib.nifti1.Nifti1Extension(2, b"\x08\x00\x05\x00garbage"))
+    nib.save(img, str(tmp_path / "x.nii"))
+    (tmp_path / "t.csv").write_text("image\nx.nii\n")
+    assert scan(tmp_path / "t.csv").findings == ()  # parsed leniently: no patient tag in it
+
+
+def test_excluded_fields_and_columns_are_not_scanned_nor_published(tmp_path: Path) -> None:
+    source = identifying_bids(tmp_path / "bids")
+    fields = ("PatientName", "PatientID", "PatientBirthDate")
+    columns = ("name", "birth_date", "email", "phone")
+    rows = read_source(str(source), SourceOptions(exclude_fields=fields, exclude_columns=columns))
+    options = PrivacyOptions(exclude_fields=fields, exclude_columns=columns)
+    report = scan_privacy(rows, Storage(), options)
+    assert not [
+        f
+        for f in report.findings
+        if f.file.endswith((".json", ".tsv")) and f.severity == "identifying"
+    ]
+    published = json.dumps([list(r) for r in rows.rows], default=str)
+    assert not any(s in published for s in ("Zebulon", "PID-7730142", "Ottoline", "1972-06-30"))
+    assert "Siemens" in published  # the other fields stay
+
+
+def test_gzip_header_read_stops_at_the_extensions(tmp_path: Path) -> None:
+    """For .nii.gz only the header and its extensions are inflated: the voxels are not read."""
+    path = identifying_image(tmp_path / "big.nii.gz")
+    import nibabel as nib
+    import numpy as np
+
+    img = nib.load(path)
+    big = nib.Nifti1Image(np.random.default_rng(0).random((64, 64, 64)), img.affine, img.header)
+    nib.save(big, path)
+    raw = path.read_bytes()
+
+    class Counting(io.BytesIO):
+        read_bytes = 0
+
+        def read(self, n: int = -1) -> bytes:
+            data = super().read(n)
+            Counting.read_bytes += len(data)
+            return data
+
+    block = read_header_block(Counting(raw))
+    assert block.complete and len(block.data) == block.header.vox_offset
+    assert BIRTH_DATE.encode() in block.data
+    assert Counting.read_bytes <= 32 * 1024 < len(raw)
+    assert len(gzip.decompress(raw)) > 500_000
+
+
+def test_text_field_offsets_are_nibabels() -> None:
+    """The offsets are written out (no nibabel import per build); they are nibabel's layouts."""
+    from nibabel import nifti1, nifti2
+
+    from nifti2parquet.common.nifti.header_text import TEXT_FIELDS, text_field_spans
+
+    for version, dtype in ((1, nifti1.header_dtype), (2, nifti2.header_dtype)):
+        expected = tuple(
+            (name, dtype.fields[name][1], dtype.fields[name][1] + dtype.fields[name][0].itemsize)
+            for name in TEXT_FIELDS
+            if name in dtype.fields
+        )
+        assert text_field_spans(version) == expected
+
+
+def test_table_source_columns_can_be_left_out(tmp_path: Path) -> None:
+    clean_image(tmp_path / "a.nii.gz")
+    (tmp_path / "t.csv").write_text("image,email,age\na.nii.gz,bq@example.org,40\n")
+    rows = read_source(str(tmp_path / "t.csv"), SourceOptions(exclude_columns=("email",)))
+    assert [c.name for c in rows.columns] == ["image", "age"]
+    options = PrivacyOptions(exclude_columns=("email",))
+    assert scan_privacy(rows, Storage(), options).findings == ()
+
+
+@pytest.mark.parametrize(
+    "text", ["FSL5.0", "Imaging Core", "dcm2niix v1.0.20211006", "6.0.5:9e026117", "MB=4"]
+)
+def test_ordinary_header_text_is_not_a_finding(text: str) -> None:
+    assert PrivacyRules().classify(text) == []
+
+
+@pytest.mark.parametrize(
+    "text,kind",
+    [
+        ("TE=30;Time=101522.500;phase=1", "date or time"),
+        ("scanned 14.03.2019", "date or time"),
+        ("call +44 20 7946 0958", "phone number"),
+        ("id 88123456", "ID-like number"),
+        ("x@example.org", "e-mail address"),
+    ],
+)
+def test_header_text_that_looks_like_something(text: str, kind: str) -> None:
+    assert [m.kind for m in PrivacyRules().classify(text)] == [kind]
