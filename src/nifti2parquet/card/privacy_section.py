@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from ..common.units import count
+from ..common.units import count, plural
 from ..shards.manifest import Manifest
 
 
@@ -53,7 +53,7 @@ def _defacing_lines(records: Sequence[dict[str, Any]]) -> list[str]:
     if not total["anatomical_images"]:
         return []
     line = (
-        f"Defacing of the {total['anatomical_images']:,} anatomical images, as the dataset "
+        f"Defacing of the {count(total['anatomical_images'], 'anatomical image')}, as the dataset "
         f"states it: {total['defaced']:,} defaced, {total['not_defaced']:,} not defaced"
     )
     if total["unknown"]:
@@ -70,9 +70,9 @@ def _changed_lines(records: Sequence[dict[str, Any]]) -> list[str]:
     if blanked:
         fields = sorted({f for r in records for f in r.get("blanked_fields", ())})
         lines.append(
-            f"{blanked:,} images are stored with their NIfTI header text blanked and header "
-            f"extensions dropped on purpose ({', '.join(fields)}); every other byte is the "
-            f"source's, and the sha256 of both is recorded.\n"
+            f"{count(blanked, 'image')} {plural(blanked, 'is')} stored with the NIfTI header text "
+            f"blanked and header extensions dropped on purpose ({', '.join(fields)}); every "
+            f"other byte is the source's, and the sha256 of both is recorded.\n"
         )
     left = sorted({f for r in records for f in r.get("excluded_fields", ())})
     left += sorted({c for r in records for c in r.get("excluded_columns", ())})

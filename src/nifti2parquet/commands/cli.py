@@ -150,12 +150,13 @@ def _card_options(fn: Callable[..., Any]) -> Callable[..., Any]:
 
 def _card_details(kw: dict[str, Any]) -> Any:
     """The card options as CardDetails (``@FILE`` read here)."""
-    from ..card.details import CardDetails, text_or_file
+    from ..card.details import CardDetails, text_format, text_or_file
 
     return CardDetails(
         license=kw["license"],
         title=kw["title"],
         description=text_or_file(kw["description"], "--description"),
+        description_format=text_format(kw["description"]),
         citation=text_or_file(kw["citation"], "--citation"),
         license_name=kw["license_name"],
         column_descriptions=kw["column_descriptions"],

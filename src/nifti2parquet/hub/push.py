@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
 from ..card.prose import write_card
+from ..card.readme import README
 from ..common.errors import N2PError, OutputError, Problem, VerifyError
 from ..common.progress import Bar, Reporter
 from ..common.units import count, format_size
@@ -74,14 +75,14 @@ class PushResult:
         plan = self.plan
         if self.commits:
             n = len(self.commits)
-            shards = f"{len(plan.uploads):,} shard{'s' if len(plan.uploads) != 1 else ''}"
+            shards = count(len(plan.uploads), "shard")
             done = (
                 f"pushed {shards} ({format_size(plan.upload_bytes)})"
                 f"{' and ' + count(len(plan.previews), 'preview') if plan.previews else ''}"
                 f"{' and README.md' if plan.card else ''}, "
                 f"{format_size(self.sent_bytes)} sent after deduplication, "
                 f"deleted {len(plan.deletions):,}, "
-                f"skipped {len(plan.skipped):,}, in {n:,} commit{'s' if n != 1 else ''}"
+                f"skipped {len(plan.skipped):,}, in {count(n, 'commit')}"
             )
         else:
             done = "nothing to push: everything was already there"
@@ -207,7 +208,9 @@ class PushRun:
         url = dataset_url(self.api.endpoint, self.repo_id, plan.revision)
         if self.options.dry_run:
             return self._result(plan, url, dry_run=True)
-        if self.local.card != self.local.card_on_disk:
+        if self.local.card_staged != README:  # an edited README, with the repo id put in
+            self.output.write_bytes_atomic(self.local.card_staged, self.local.card)
+        elif self.local.card != self.local.card_on_disk:
             # the same bytes here and there, recorded with what they were rendered for
             write_card(self.output, self.local.card, self.repo_id, self.local.card_license)
         self.reporter.step(plan.headline())
@@ -268,8 +271,8 @@ class PushRun:
         errors = [p for p in found if p.severity == "error"]
         if errors:
             raise VerifyError(
-                f"pushed, but the remote does not match the build ({len(errors):,} "
-                f"problem{'s' if len(errors) != 1 else ''}); run the same push again:",
+                f"pushed, but the remote does not match the build "
+                f"({count(len(errors), 'problem')}); run the same push again:",
                 errors,
             )
         warnings = tuple(p for p in found if p.severity != "error")
