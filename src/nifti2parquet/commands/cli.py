@@ -435,7 +435,7 @@ def push_command(output_dir: str, repo_id: str, **kw: Any) -> None:
         click.echo(json.dumps(result.to_dict(), indent=1))
         return
     if result.dry_run:
-        click.echo("\n".join(result.plan.lines()))
+        click.echo("\n".join(result.dry_run_lines()))
     click.echo(result.summary())
 
 
