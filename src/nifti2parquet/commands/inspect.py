@@ -155,6 +155,7 @@ def inspect_source(
 ) -> InspectReport:
     """Read, check and plan SOURCE as ``build`` would; write nothing, raise on nothing fixable."""
     options = options or BuildOptions()
+    options.plan_options().check()  # the options first, as build checks them
     privacy_options = options.privacy_options()
     rows, plan = prepare(source, options, reporter, strict=False)
     privacy = scan_source(rows, options, privacy_options, reporter or Reporter())
