@@ -70,9 +70,9 @@ def _changed_lines(records: Sequence[dict[str, Any]]) -> list[str]:
     if blanked:
         fields = sorted({f for r in records for f in r.get("blanked_fields", ())})
         lines.append(
-            f"{count(blanked, 'image')} {plural(blanked, 'is')} stored with the NIfTI header text "
-            f"blanked and header extensions dropped on purpose ({', '.join(fields)}); every "
-            f"other byte is the source's, and the sha256 of both is recorded.\n"
+            f"{count(blanked, 'image')} {plural(blanked, 'is')} stored with their NIfTI header "
+            f"text blanked and header extensions dropped on purpose ({', '.join(fields)}); "
+            f"every other byte is the source's, and the sha256 of both is recorded.\n"
         )
     left = sorted({f for r in records for f in r.get("excluded_fields", ())})
     left += sorted({c for r in records for c in r.get("excluded_columns", ())})

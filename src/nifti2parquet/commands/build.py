@@ -10,10 +10,12 @@ manifest and the card.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import errno
 import os
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -56,6 +58,7 @@ from ..shards.plan import (
 )
 from ..shards.runner import REMOTE_READ_AHEAD, RunSettings, ShardJob
 from ..shards.saved_plan import plan_record_of, saved_plan_path
+from ..shards.undo import Guard, leave_as_found
 from ..sources import check_source_exists
 from ..sources.options import SourceOptions
 from .build_result import BuildResult, build_result
@@ -171,9 +174,8 @@ def _build(
 ) -> BuildResult:
     started = time.monotonic()
     privacy_options = options.privacy_options()
-    output.makedirs(TMP)
     lock = f"build-{options.split}" + (f"-part{options.part[0]}" if options.part else "")
-    with output.lock(lock):
+    with leave_as_found(output) as guard, _locked(output, lock, guard):
         prepared = prepare_build(source, output, options, reporter, privacy_options, dictionary)
         if options.plan_only:
             rows, plan = prepared.rows, prepared.plan
@@ -186,6 +188,16 @@ def _build(
             return build_result(options, job, prepared, "part-built", done, None, started)
         report = _finalize(job, prepared, options)
         return build_result(options, job, prepared, "built", done, report, started)
+
+
+@contextlib.contextmanager
+def _locked(output: OutputFolder, lock: str, guard: Guard) -> Iterator[None]:
+    """The folder's lock for this split (or part); a failed run then undoes what it created,
+    keeping only finished shards (see :mod:`..shards.undo`)."""
+    output.makedirs(TMP)
+    with output.lock(lock):
+        guard.owned = True
+        yield
 
 
 def _write_shards(

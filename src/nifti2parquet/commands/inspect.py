@@ -113,7 +113,7 @@ class InspectReport:
             f"{count(self.num_images, 'image')} listed with their sha256"
         )
         out.append(
-            f"files: {count(self.files_found, 'file')} named by the source = "
+            f"files: {self.files_found:,} named by the source = "
             f"{count(self.files_written, 'image')} to write + "
             f"{count(self.other_files, 'other file')} (the {FILES_CONFIG!r} config) + "
             f"{len(self.left_out):,} left out"

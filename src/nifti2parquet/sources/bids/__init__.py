@@ -36,7 +36,7 @@ from .description import CHANGES, CITATION_CFF, DESCRIPTION, dataset_info, read_
 from .headers import check_headers
 from .ignore import IgnoreRules
 from .layouts import BidsImage, Tables, build_layout, resolve_layout
-from .rules import bids_rules
+from .rules import NIFTI_EXTENSIONS, bids_rules
 from .sidecars import MetadataIndex, SidecarReader
 from .tables import read_participants, read_scans, read_sessions
 from .tree import Filters, ImageFile, MetaFile, Tree, classify, wanted_name
@@ -85,10 +85,7 @@ def read_bids_source(source: str, options: SourceOptions) -> SourceRows:
     ]
     left_out = tuple(sorted(tree.left_out + headers.errors, key=lambda p: p.path))
     if not scans:
-        raise InputError(
-            f"{source}: no NIfTI image to build ({tree.files_found} found, all left out):",
-            left_out,
-        )
+        raise _nothing_to_build(source, tree.files_found, left_out + tree.notes)
     layout = build_layout(resolve_layout(options.rows, scans), scans, tables)
     description = read_description(metadata.contents, warnings)
     warnings += reader.warnings + list(headers.warnings)
@@ -224,6 +221,23 @@ _README_FORMATS = {"md": "markdown", "txt": "text", "rst": "text"}
 def _text_of(contents: dict[str, bytes | str], name: str) -> str:
     data = contents.get(name)
     return decode_text(data, name)[0] if isinstance(data, bytes) else ""
+
+
+def _nothing_to_build(source: str, files: int, reasons: tuple[Problem, ...]) -> InputError:
+    """No image for the rows: how many NIfTI files there were, each with why it is not built
+    (the other files are counted, not listed)."""
+    images = sorted((p for p in reasons if p.path.endswith(NIFTI_EXTENSIONS)), key=lambda p: p.path)
+    if not images:
+        return InputError(
+            f"{source}: no NIfTI image to build: none of the {count(files, 'file')} found is "
+            f"a NIfTI image (.nii, .nii.gz)"
+        )
+    others = count(files - len(images), "other file")
+    return InputError(
+        f"{source}: no NIfTI image to build ({count(len(images), 'NIfTI image')} found and "
+        f"left out, {others}):",
+        images,
+    )
 
 
 def _participant_warnings(scans: list[BidsImage], tables: Tables, filtered: bool) -> list[Problem]:
