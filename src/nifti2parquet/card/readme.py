@@ -261,9 +261,11 @@ def _bids_section(manifests: Sequence[Manifest]) -> str:
     kinds = info.image_columns
     if kinds:
         first = "`kind`" if layout == "file" else "column"
+        split = any(k.entities for k in kinds)  # some kinds are split by what their images are
         lines += [
-            f"| {first} | files | rows with it | datatype | suffix | task | pipeline |",
-            "|---|---:|---:|---|---|---|---|",
+            f"| {first} | files | rows with it | datatype | suffix | task | pipeline |"
+            + (" entities |" if split else ""),
+            "|---|---:|---:|---|---|---|---|" + ("---|" if split else ""),
         ]
         for k in kinds:
             list_note = " (list)" if k.is_list and layout != "file" else ""
@@ -271,7 +273,7 @@ def _bids_section(manifests: Sequence[Manifest]) -> str:
             lines.append(
                 f"| `{k.column}`{list_note} | {files:,} | {rows:,} | "
                 f"{', '.join(d for d in k.datatypes if d)} | {k.suffix} | {k.task} | "
-                f"{k.pipeline} |"
+                f"{k.pipeline} |" + (f" {', '.join(k.entities)} |" if split else "")
             )
         lines.append("")
     for key, label in (

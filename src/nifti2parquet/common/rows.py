@@ -64,6 +64,7 @@ class ImageColumnSummary:
     rows: int  # rows holding at least one of its images
     files: int
     is_list: bool
+    entities: tuple[str, ...] = ()  # what tells its images apart from the kind's others: space-T1w
 
 
 @dataclass(frozen=True)
