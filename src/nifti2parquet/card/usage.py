@@ -98,7 +98,7 @@ def files_section(manifests: Sequence[Manifest], repo: str) -> str:
         if subject
         else ""
     )
-    return (
+    section = (
         f"## Every file, and {tree} back\n\n"
         f"The `{FILES_CONFIG}` config lists every file of the dataset ({total:,}) with its "
         f"`path`, `size` and `sha256`. It holds the bytes of every file that is not an image "
@@ -109,6 +109,7 @@ def files_section(manifests: Sequence[Manifest], repo: str) -> str:
         f"each file is checked as it is written), for {tools}:\n\n"
         f"```\npip install nifti2parquet\n{command}\n```\n\n{install_note()}{filtered}"
     )
+    return section.rstrip("\n") + "\n"
 
 
 def repository_url() -> str | None:

@@ -29,6 +29,7 @@ from ..common.progress import Reporter
 from ..common.rows import SourceRows
 from ..common.schema import features_dict
 from ..common.storage import Storage
+from ..common.units import count, plural
 from ..preflight.inputs import CheckLevel, OnError, without_images
 from ..preflight.privacy import PrivacyOptions
 from ..preflight.privacy_rules import load_rules
@@ -234,7 +235,8 @@ def _finalize(job: ShardJob, prepared: Prepared, options: BuildOptions) -> Verif
     missing = job.missing()
     if missing:
         raise OutputError(
-            f"{len(missing)} of {len(job.plan.shards)} shards are not built yet"
+            f"{len(missing):,} of {count(len(job.plan.shards), 'shard')} "
+            f"{plural(len(missing), 'is')} not built yet"
             f"{missing_parts_hint(output, split, missing)}; nothing was finalized:",
             [Problem(s.path, "not built (or built from different inputs)") for s in missing],
         )
