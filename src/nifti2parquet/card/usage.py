@@ -84,7 +84,9 @@ def files_section(manifests: Sequence[Manifest], repo: str) -> str:
     split = manifests[0].split
     info = manifests[0].info
     bids = bool(info.bids_version)
+    folder = info.segmentation is not None  # a folder of cases: dataset.json...
     what = "events, sidecars as written, participants, README..." if bids else "the table itself"
+    what = "dataset.json and the dataset's other files" if folder else what
     tree, tools = (
         ("the BIDS tree", "fMRIPrep, MRIQC and other BIDS apps")
         if bids
@@ -92,6 +94,7 @@ def files_section(manifests: Sequence[Manifest], repo: str) -> str:
     )
     subject = f" --subject {info.example_subject}" if bids and info.example_subject else ""
     command = f"nifti2parquet export {repo} {'ds/' if bids else 'files/'}{subject}"
+    command += f" --split {split}" if len(manifests) > 1 else ""  # one split per export
     filtered = (
         "A filtered export fetches only the selected subjects' bytes (HTTP range requests) and "
         "still writes the dataset-level files, so it is a valid BIDS dataset.\n"

@@ -20,7 +20,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..card.details import CardDetails, card_info
-from ..card.previews import make_previews
+from ..card.label_overlay import with_label_overlays
+from ..card.previews import PreviewDrawing, make_previews
 from ..card.prose import read_prose, refuse_edited_card, write_card
 from ..card.readme import render_card
 from ..common.data_dictionary import read_dictionary
@@ -32,6 +33,7 @@ from ..common.storage import Storage
 from ..common.units import count, plural
 from ..preflight.inputs import CheckLevel, OnError, without_images
 from ..preflight.privacy import PrivacyOptions
+from ..preflight.privacy_report import withheld
 from ..preflight.privacy_rules import load_rules
 from ..proof.report import VerifyReport
 from ..proof.verify import verify_footers
@@ -57,6 +59,7 @@ from ..shards.plan import (
     PlanOptions,
     plan_shards,
 )
+from ..shards.rewritten_copies import Edits
 from ..shards.runner import REMOTE_READ_AHEAD, RunSettings, ShardJob
 from ..shards.saved_plan import plan_record_of, saved_plan_path
 from ..shards.undo import Guard, leave_as_found
@@ -97,9 +100,16 @@ class BuildOptions:
     card: CardDetails = field(default_factory=CardDetails)  # the card's words
     previews: bool = True  # PNG previews of a few images per column for the card
     blank_nifti_headers: bool = False  # store images with header text blanked, extensions dropped
+    exclude_dicom_tags: bool = False  # publish DICOM files without PS3.15's profile attributes
     privacy_rules: str | None = None  # YAML file of extra identifying/review fields and patterns
     known_identifiers: str | None = None  # file of participant names/IDs to search (never stored)
     privacy_scan: bool = True  # False only to measure the scan's cost (benchmarks)
+
+    def __post_init__(self) -> None:
+        """The source is read for the split being built (a segmentation dataset's imagesTs/
+        is its test split)."""
+        if self.source.split != self.split:
+            object.__setattr__(self, "source", dataclasses.replace(self.source, split=self.split))
 
     @property
     def storage(self) -> Storage:
@@ -134,6 +144,18 @@ class BuildOptions:
             rules=load_rules(self.privacy_rules, self.known_identifiers),
             exclude_fields=self.source.exclude_fields,
             exclude_columns=self.source.exclude_columns,
+            exclude_dicom_tags=self.exclude_dicom_tags,
+            selection=self.source.selection,
+        )
+
+    def published_edits(self) -> Edits:
+        """What the remedies and the subject/session filter change in the published copies of
+        the other files."""
+        return Edits(
+            self.source.exclude_fields,
+            self.source.exclude_columns,
+            self.source.selection,
+            self.exclude_dicom_tags,
         )
 
 
@@ -182,12 +204,16 @@ def _build(
             rows, plan = prepared.rows, prepared.plan
             job = ShardJob(output, rows, plan, {}, options.run_settings(), reporter)
             return build_result(options, job, prepared, "planned", (0, 0), None, started)
+        # a whole build draws its previews while it writes the shards; a part draws none, and
+        # --finalize draws them at the end
+        early = options.previews and not options.part and not options.finalize
+        drawing = PreviewDrawing(prepared.rows, options.storage) if early else None
         job, done = _write_shards(output, prepared, options, reporter)
         if options.part and not options.finalize:
             record = plan_record_of(job.rows.source, options.settings().to_record())
             record_part(output, options.split, options.part, job, record)
             return build_result(options, job, prepared, "part-built", done, None, started)
-        report = _finalize(job, prepared, options)
+        report = _finalize(job, prepared, options, drawing)
         return build_result(options, job, prepared, "built", done, report, started)
 
 
@@ -228,7 +254,9 @@ def _without_failed(rows: SourceRows, error: InputError) -> SourceRows | None:
     return dataclasses.replace(kept, left_out=rows.left_out + tuple(errors_only(error.problems)))
 
 
-def _finalize(job: ShardJob, prepared: Prepared, options: BuildOptions) -> VerifyReport:
+def _finalize(
+    job: ShardJob, prepared: Prepared, options: BuildOptions, drawing: PreviewDrawing | None
+) -> VerifyReport:
     """Every shard finished → stale shards removed, the files config, manifest, image list,
     card, checks."""
     output, split = job.output, options.split
@@ -252,7 +280,7 @@ def _finalize(job: ShardJob, prepared: Prepared, options: BuildOptions) -> Verif
         prepared.rewritten,
     )
     manifest = dataclasses.replace(
-        _manifest(job, options, prepared), files=files, previews=_previews(job, options)
+        _manifest(job, options, prepared), files=files, previews=_previews(job, options, drawing)
     )
     write_images(output, split, on_purpose(iter(images), prepared.blanked))
     output.write_text_atomic(manifest_path(split), manifest.to_json())
@@ -267,14 +295,19 @@ def _finalize(job: ShardJob, prepared: Prepared, options: BuildOptions) -> Verif
     return report
 
 
-def _previews(job: ShardJob, options: BuildOptions) -> tuple[PreviewRecord, ...]:
-    """Draw the card's previews (unless turned off); remove the ones an earlier build of this
-    split drew that are not drawn again."""
-    drawn = (
-        make_previews(job.output, job.rows, options.split, options.storage)
-        if options.previews
-        else ()
-    )
+def _previews(
+    job: ShardJob, options: BuildOptions, drawing: PreviewDrawing | None
+) -> tuple[PreviewRecord, ...]:
+    """Write the card's previews (unless turned off; drawn now, or already by ``drawing``);
+    remove the ones an earlier build of this split drew that are not drawn again."""
+    if drawing is not None:
+        drawn = drawing.records(job.output, job.rows, options.split)
+    elif options.previews:
+        drawn = make_previews(job.output, job.rows, options.split, options.storage)
+    else:
+        drawn = ()
+    # Label columns (Column.overlays) are drawn over the image column they label.
+    drawn = with_label_overlays(drawn, job.output, job.rows, options.split, options.storage)
     previews = tuple(PreviewRecord.from_record(p) for p in drawn)
     earlier = read_manifest(job.output, options.split)
     keep = {p.path for p in previews}
@@ -297,7 +330,7 @@ def _manifest(job: ShardJob, options: BuildOptions, prepared: Prepared) -> Manif
         settings=options.settings(),
         features=features_dict(rows.columns),
         columns=tuple(ColumnRecord.of(c) for c in rows.columns),
-        info=card_info(rows.info, options.card),
+        info=card_info(withheld(rows.info, prepared.report), options.card),
         num_rows=len(rows.rows),
         shards=job.ordered_records(),
         images_per_column=per_column,

@@ -11,6 +11,7 @@ import functools
 import json
 import os
 import sys
+from collections import Counter
 from collections.abc import Callable
 from typing import Any
 
@@ -19,6 +20,7 @@ import click
 from ..common.errors import N2PError, OptionError, Problem, is_filtered
 from ..common.startup import keep_pandas_out
 from .cli_options import (
+    exclude_dicom_tags_option,
     json_option,
     on_error_option,
     plan_options,
@@ -59,9 +61,20 @@ def _quiet_hub_logs() -> None:
     hub_logging.set_verbosity_error()
 
 
-def _print_problems(problems: tuple[Problem, ...] | list[Problem], label: str) -> None:
+def _print_problems(
+    problems: tuple[Problem, ...] | list[Problem], label: str, shown: int = 10
+) -> None:
+    """One line per problem; past ``shown`` problems with the same message (an MSD archive's
+    hundreds of ``._`` files), one line counting the rest (``--json`` lists every one)."""
+    same = Counter(p.message for p in problems)
+    printed: Counter[str] = Counter()
     for p in problems:
-        click.echo(f"{label}: {p}", err=True)
+        printed[p.message] += 1
+        if printed[p.message] <= shown:
+            click.echo(f"{label}: {p}", err=True)
+        elif printed[p.message] == shown + 1:
+            more = same[p.message] - shown
+            click.echo(f"{label}: ... and {more:,} more: {p.message}", err=True)
 
 
 def _run(fn: Callable[..., Any]) -> Callable[..., Any]:
@@ -236,6 +249,7 @@ def main() -> None:
 @quiet_option
 @json_option
 @privacy_options
+@exclude_dicom_tags_option
 @click.option(
     "--blank-nifti-headers",
     is_flag=True,
@@ -273,6 +287,7 @@ def build(source: str, output_dir: str, **kw: Any) -> None:
         card=_card_details(kw),
         previews=not kw["no_previews"],
         blank_nifti_headers=kw["blank_nifti_headers"],
+        exclude_dicom_tags=kw["exclude_dicom_tags"],
         privacy_rules=kw["privacy_rules"],
         known_identifiers=kw["known_identifiers"],
     )
@@ -363,9 +378,10 @@ def demo(output_dir: str, quiet: bool) -> None:
 @quiet_option
 @json_option
 @privacy_options
+@exclude_dicom_tags_option
 @_run
 def inspect_command(source: str, **kw: Any) -> None:
-    """Show what build would make of SOURCE (reads headers only, writes nothing)."""
+    """Show what build would make of SOURCE (reads headers, writes nothing)."""
     from ..common.progress import ConsoleReporter
     from .build import BuildOptions
     from .inspect import inspect_source
@@ -376,6 +392,7 @@ def inspect_command(source: str, **kw: Any) -> None:
         max_shard_size=kw["max_shard_size"],
         row_group_size=kw["row_group_size"],
         on_error=kw["on_error"],
+        exclude_dicom_tags=kw["exclude_dicom_tags"],
         privacy_rules=kw["privacy_rules"],
         known_identifiers=kw["known_identifiers"],
     )

@@ -87,9 +87,10 @@ source_options = _group(
         "--exclude-column",
         "exclude_columns",
         multiple=True,
-        metavar="NAME",
-        help="Leave this table column out of the dataset: participants/sessions/scans.tsv's, or "
-        "the table source's (repeatable).",
+        metavar="[GLOB:]NAME",
+        help="Leave this table column out of the dataset (repeatable): NAME in participant-level "
+        "tables (participants, sessions, scans, phenotype) and a table source's own table; "
+        "GLOB:NAME in the tables whose path matches GLOB (e.g. '*_channels.tsv:name').",
     ),
     storage_option,
 )
@@ -152,6 +153,14 @@ privacy_options = _group(
         help="File of participant names or IDs to search for, one per line (never stored "
         "or printed).",
     ),
+)
+
+exclude_dicom_tags_option = click.option(
+    "--exclude-dicom-tags",
+    is_flag=True,
+    help="Publish DICOM files (sourcedata/...) without the attributes DICOM PS3.15's Basic "
+    "Application Level Confidentiality Profile removes or replaces (patient, dates, "
+    "institution, staff, private attributes; UIDs replaced); the sources are not changed.",
 )
 
 quiet_option = click.option("--quiet", "-q", is_flag=True, help="No progress bars.")

@@ -1,5 +1,6 @@
 """Which files of a dataset a command takes: ``--subject``, ``--session``, ``--datatype``,
-``--suffix`` and ``--task``, each repeatable and each a list of globs.
+``--suffix``, ``--task`` (a BIDS dataset) and ``--case`` (a segmentation dataset), each
+repeatable and each a list of globs.
 
 One type says it for every command that selects (build, inspect, verify's source reading, export,
 the lazy reader) and for everything that shows a selection back (the card's example command, the
@@ -10,6 +11,7 @@ from :data:`FILTERS`.
 from __future__ import annotations
 
 from dataclasses import dataclass, fields
+from fnmatch import fnmatchcase
 from typing import Any
 
 
@@ -29,6 +31,7 @@ FILTERS = (
     Filter("datatypes", "--datatype", f"Only these datatypes (anat, func, dwi...; {_EACH})."),
     Filter("suffixes", "--suffix", f"Only these suffixes (T1w, bold, dwi...; {_EACH})."),
     Filter("tasks", "--task", f"Only these tasks; images without a task are kept ({_EACH})."),
+    Filter("cases", "--case", f"Only cases whose id matches (BRATS_001; {_EACH})."),
 )
 
 
@@ -41,10 +44,23 @@ class Selection:
     datatypes: tuple[str, ...] = ()
     suffixes: tuple[str, ...] = ()
     tasks: tuple[str, ...] = ()
+    cases: tuple[str, ...] = ()
 
     def __bool__(self) -> bool:
         """True when anything is filtered."""
         return any(getattr(self, f.name) for f in fields(self))
+
+    @property
+    def filters_participants(self) -> bool:
+        """Subjects or sessions are filtered: participant-level tables keep only their rows."""
+        return bool(self.subjects or self.sessions)
+
+    def keeps_subject(self, label: str) -> bool:
+        """``sub-01``, or ``01``, is selected."""
+        return _matches(label, self.subjects, "sub-")
+
+    def keeps_session(self, label: str) -> bool:
+        return _matches(label, self.sessions, "ses-")
 
     def flags(self) -> list[str]:
         """``["--subject 01", "--task rest"]``: the selection as command-line options."""
@@ -59,3 +75,11 @@ class Selection:
 
 
 FLAGS = {f.field: f.flag for f in FILTERS}
+
+
+def _matches(label: str, patterns: tuple[str, ...], prefix: str) -> bool:
+    """A label, with or without its prefix, against globs written with or without it."""
+    if not patterns:
+        return True
+    label = label.strip().removeprefix(prefix)
+    return any(fnmatchcase(label, p.removeprefix(prefix)) for p in patterns)

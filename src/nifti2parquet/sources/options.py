@@ -11,6 +11,7 @@ from ..common.storage import Storage
 # ``--rows``: one row per session (or per subject when the dataset has no sessions), per
 # subject, or per image file. A table's rows are its own rows.
 ROW_LAYOUTS = ("auto", "session", "subject", "file")
+DEFAULT_SPLIT = "train"  # ``--split``: the split a build writes
 
 
 @dataclass(frozen=True)
@@ -26,6 +27,9 @@ class SourceOptions:
     exclude_columns: tuple[str, ...] = ()  # table columns left out likewise
     storage: Storage = field(default_factory=Storage, compare=False)
     threads: int = 16
+    # The split being built (``build --split``): a source whose folders are its splits (a
+    # segmentation dataset's imagesTr/ and imagesTs/) yields that split's files; others ignore it.
+    split: str = DEFAULT_SPLIT
 
     def to_record(self) -> dict[str, Any]:
         """What decides the files and rows a source yields, as the manifest records it (how the
@@ -37,6 +41,7 @@ class SourceOptions:
             **self.selection.to_record(),
             "exclude_fields": list(self.exclude_fields),
             "exclude_columns": list(self.exclude_columns),
+            "split": self.split,
         }
 
     @classmethod
@@ -50,4 +55,5 @@ class SourceOptions:
             exclude_fields=tuple(data.get("exclude_fields") or ()),
             exclude_columns=tuple(data.get("exclude_columns") or ()),
             storage=storage,
+            split=data.get("split", DEFAULT_SPLIT),
         )
