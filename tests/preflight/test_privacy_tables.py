@@ -12,8 +12,8 @@ from privacy_factory import clean_bids, clean_image
 
 from nifti2parquet.common.column_meanings import table_kind
 from nifti2parquet.common.errors import OptionError
-from nifti2parquet.common.selection import Selection
 from nifti2parquet.common.exclusions import check_column_exclusions, columns_excluded_in
+from nifti2parquet.common.selection import Selection
 from nifti2parquet.common.storage import Storage
 from nifti2parquet.preflight.privacy import PrivacyOptions, PrivacyReport, scan_privacy
 from nifti2parquet.sources import read_source

@@ -71,7 +71,7 @@ def scan_privacy(
     return PrivacyReport(
         scanned=Scanned(
             len(images),
-            counts["json"] + counts["table"],
+            counts["json"] + counts["tabular"],
             counts["text"],
             counts["dicom"],
             len(paths),
@@ -218,7 +218,7 @@ def _file_findings(
         except Exception as exc:  # any failure of a parser fed untrusted bytes: report it
             return what, _unreadable(file, what, storage, scan, left, exc)
 
-    counts = dict.fromkeys(("json", "table", "text", "dicom"), 0)
+    counts = dict.fromkeys(("json", "tabular", "text", "dicom"), 0)
     found: list[Finding] = []
     dicom: list[Finding] = []
     with ThreadPoolExecutor(max(1, options.threads), thread_name_prefix="n2p-privacy") as pool:

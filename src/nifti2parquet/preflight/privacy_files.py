@@ -97,13 +97,13 @@ class FileScan:
 
 
 def kind_of(path: str, head: bytes = b"") -> str:
-    """``json``, ``table``, ``text``, ``dicom`` or "" (not read) for a published file."""
+    """``json``, ``tabular``, ``text``, ``dicom`` or "" (not read) for a published file."""
     lower = path.lower()
     name = posixpath.basename(lower)
     if lower.endswith(".json"):
         return "json"
     if lower.endswith((".tsv", ".csv", ".parquet", ".jsonl", ".ndjson")):
-        return "table"
+        return "tabular"
     if name.startswith(("readme", "changes")) and not name.endswith((".gz", ".pdf")):
         return "text"
     if lower.endswith((".txt", ".md", ".rst")):
@@ -135,7 +135,7 @@ def scan_file(
         found.append(Finding(file.display, "content", NOT_SCANNED, limit, "review"))
     if kind == "json":
         return found + _json_findings(file, data, scan)
-    if kind == "table":
+    if kind == "tabular":
         return found + _table_findings(file, data, storage, scan, left)
     return found + _text_findings(file, data, scan.rules)
 
@@ -210,7 +210,7 @@ def _table_findings(
     if lower.endswith((".tsv", ".csv")):
         text = decode_text(data, file.display)[0]
         return tsv_findings(file.display, text, table, left, "\t" if lower.endswith("tsv") else ",")
-    from ..sources.table import read_raw_table
+    from ..common.tables import read_raw_table
 
     raw = read_raw_table(file.url, storage)
     return table_findings(file.display, raw.cells, table)
