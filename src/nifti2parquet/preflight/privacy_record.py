@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-from ..common.units import count
+from ..common.units import count, plural
 
 MAX_LISTED = 20  # findings listed in a refusal and in the human summary; --json has them all
 
@@ -69,8 +69,8 @@ def record_lines(record: Mapping[str, Any]) -> list[str]:
     if record.get("blanked_images"):
         fields = ", ".join(record.get("blanked_fields", ()))
         lines.append(
-            f"privacy: {record['blanked_images']:,} images stored with header text blanked and "
-            f"extensions dropped ({fields}); their sources are unchanged"
+            f"privacy: {count(record['blanked_images'], 'image')} stored with header text "
+            f"blanked and extensions dropped ({fields}); their sources are unchanged"
         )
     left = [*record.get("excluded_fields", ()), *record.get("excluded_columns", ())]
     if left:
@@ -169,7 +169,7 @@ def card_changes(records: Sequence[Mapping[str, Any]]) -> list[str]:
     if subjects or sessions:
         who = [count(subjects, "participant")] if subjects else []
         who += [count(sessions, "session")] if sessions else []
-        verb = "was" if subjects + sessions == 1 else "were"
+        verb = plural(subjects + sessions, "was")
         lines.append(
             f"{' and '.join(who)} {verb} left out of this publication: their rows are not in "
             f"the published participant, session, scan and phenotype tables.\n"
