@@ -78,3 +78,18 @@ def test_the_design_page_lists_every_module() -> None:
     ]
     assert len(modules) > 80
     assert [m for m in modules if f"| `{m}` |" not in page] == []
+
+
+def test_the_tutorials_show_what_the_commands_print() -> None:
+    """docs/tools/tutorials.py runs every tutorial and compares each output block with the page
+    (durations masked): a change that changes what a command prints regenerates the pages."""
+    import subprocess
+    import sys
+
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "docs" / "tools" / "tutorials.py"), "--check"],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert result.returncode == 0, result.stdout[-6000:] + result.stderr[-3000:]

@@ -84,6 +84,8 @@ def test_the_demos_next_steps_run_as_printed(tmp_path: Path) -> None:
         f"{Path(sys.executable).parent}/"
     )
     assert check.startswith(f"{script} verify ") and push.startswith(f"{script} push ")
+    login = next(line for line in lines if "auth login" in line)  # the hint, too
+    assert f"{Path(sys.executable).with_name('hf')} auth login" in login
     for step in (load, check):
         ran = subprocess.run(
             ["bash", "-c", step], capture_output=True, text=True, env=env, timeout=300

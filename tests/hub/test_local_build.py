@@ -34,12 +34,36 @@ def test_card_is_rerendered_for_the_repo_id(out: Path) -> None:
     assert len(local.shards) == 7 and not local.warnings
 
 
-def test_a_hand_edited_card_is_pushed_as_it_is(out: Path) -> None:
-    edited = (out / "README.md").read_text() + "\nThanks to every participant.\n"
+def test_a_hand_edited_card_is_pushed_as_it_is_but_for_the_repo_id(out: Path) -> None:
+    written = (out / "README.md").read_text()
+    edited = written + "\nThanks to every participant.\n"
     (out / "README.md").write_text(edited)
     local = read_local_build(OutputFolder(str(out)), REPO)
-    assert local.card.decode() == edited
-    assert [w.path for w in local.warnings] == ["README.md"]
+    placeholders = written.count(PLACEHOLDER_REPO)
+    assert placeholders > 3 and PLACEHOLDER_REPO not in local.card.decode()
+    assert local.card.decode() == edited.replace(PLACEHOLDER_REPO, REPO)
+    [warning] = local.warnings
+    assert (
+        warning.path == "README.md" and "pushed as it is, but for USER/DATASET" in warning.message
+    )
+    assert "still" not in warning.message and local.card_edited
+    assert (out / "README.md").read_text() == edited  # the edited file itself is not touched
+
+
+def test_lines_edited_by_hand_that_still_hold_the_placeholder_are_named(out: Path) -> None:
+    lines = (out / "README.md").read_text().splitlines(keepends=True)
+    first = next(i for i, line in enumerate(lines) if PLACEHOLDER_REPO in line)
+    lines[first] = lines[first].replace("load_dataset(", "load_dataset( ")  # edited by hand
+    lines.append(f"My note: see {PLACEHOLDER_REPO} for more.\n")
+    (out / "README.md").write_text("".join(lines))
+    local = read_local_build(OutputFolder(str(out)), REPO)
+    card = local.card.decode().splitlines()
+    assert [n for n, line in enumerate(card, 1) if PLACEHOLDER_REPO in line] == [
+        first + 1,
+        len(lines),
+    ]
+    [warning] = local.warnings
+    assert f"lines {first + 1} and {len(lines)} still name USER/DATASET" in warning.message
 
 
 def test_push_sends_exactly_what_the_build_publishes(out: Path) -> None:
@@ -65,7 +89,8 @@ def test_a_card_from_before_the_record_is_rerendered_unless_edited(out: Path) ->
     edited = (out / "README.md").read_text() + "\nThanks to every participant.\n"
     (out / "README.md").write_text(edited)
     local = read_local_build(OutputFolder(str(out)), REPO)
-    assert local.card.decode() == edited and [w.path for w in local.warnings] == ["README.md"]
+    assert local.card.decode() == edited.replace(PLACEHOLDER_REPO, REPO)
+    assert [w.path for w in local.warnings] == ["README.md"]
 
 
 @pytest.mark.parametrize("damage", ["truncate", "delete"])

@@ -68,4 +68,4 @@ def test_a_hand_edited_readme_is_pushed_as_it_is_with_a_warning(
         result.stderr
     )
     assert (out / "README.md").read_text() == edited
-    assert hub_server.read_file(REPO, "README.md").decode() == edited
+    assert hub_server.read_file(REPO, "README.md").decode() == edited.replace("USER/DATASET", REPO)

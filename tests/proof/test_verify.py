@@ -21,7 +21,7 @@ from factories import TableDataset, build_options, source_options, subject_table
 
 from nifti2parquet.commands.build import build
 from nifti2parquet.commands.cli import main
-from nifti2parquet.common.units import format_size
+from nifti2parquet.common.units import count, format_size
 from nifti2parquet.proof import shard_digest as scan
 from nifti2parquet.proof.report import VerifyOptions, VerifyReport
 from nifti2parquet.proof.verify import verify, verify_footers
@@ -271,8 +271,9 @@ def test_shard_missing(built: Built) -> None:
     report = verify(str(built.out))
 
     record = built.manifest.shards[2]
+    images = count(len(record.image_sha256), "image")
     assert messages(report, record.path) == [
-        f"shard missing ({record.num_rows:,} rows, {len(record.image_sha256):,} images)"
+        f"shard missing ({count(record.num_rows, 'row')}, {images})"
     ]
     assert report.counts["shards"] == len(built.shards()) - 1
 

@@ -99,7 +99,7 @@ def test_latin1_and_ragged_participants_tsv_warn(tmp_path: Path) -> None:
 
 def test_column_names_never_collide(tmp_path: Path) -> None:
     t = small_tree(tmp_path)
-    t.image("sub-01/ses-1/anat/sub-01_ses-1_acq-info_T1w.nii.gz")  # second T1w: still `t1w`
+    t.image("sub-01/ses-1/anat/sub-01_ses-1_run-2_T1w.nii.gz")  # second T1w run: still `t1w`
     t.tsv(
         "participants.tsv",
         ["participant_id", "t1w", "subject_id", "Age", "age", "sessions"],
@@ -127,7 +127,7 @@ def test_column_names_never_collide(tmp_path: Path) -> None:
     file = read(t, rows="file")
     names = [c.name for c in file.columns]
     assert len(set(names)) == len(names) and all(SNAKE.match(n) for n in names)
-    assert {"acq", "t1w", "participant_subject_id", "session_age"} <= set(names)
+    assert {"run", "t1w", "participant_subject_id", "session_age"} <= set(names)
 
 
 def test_image_columns_are_ordered_by_the_bids_schema(tmp_path: Path) -> None:
@@ -202,6 +202,14 @@ def test_layout_option_and_empty_datasets(tmp_path: Path) -> None:
     t.description()
     with pytest.raises(OptionError, match="--rows 'run'"):
         read(t, rows="run")
-    t.image("code/x.nii", left_out="info")
-    with pytest.raises(InputError, match="no NIfTI image to build \\(2 found, all left out\\)"):
+    with pytest.raises(InputError, match="none of the 1 file found is a NIfTI image") as caught:
         read(t)
+    assert caught.value.problems == ()
+    t.image("code/x.nii", left_out="info")
+    t.text("code/notes.txt", "not an image", left_out="info")
+    with pytest.raises(InputError) as caught:
+        read(t)
+    assert caught.value.message.endswith(
+        "no NIfTI image to build (1 NIfTI image found and left out, 2 other files):"
+    )
+    assert [p.path for p in caught.value.problems] == ["code/x.nii"]  # images only

@@ -14,7 +14,6 @@ names.
 from __future__ import annotations
 
 import dataclasses
-import datetime
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -22,6 +21,7 @@ from typing import Any
 from ..common.data_dictionary import with_descriptions
 from ..common.errors import OptionError, os_reason
 from ..common.rows import Column, DatasetInfo
+from .plain_text import format_of
 
 
 @dataclass(frozen=True)
@@ -31,25 +31,28 @@ class CardDetails:
     license: str = ""  # as people write it (CC0, cc-by-4.0...); the card maps it
     title: str = ""
     description: str = ""
+    description_format: str = ""  # "markdown" or "text" (``--description @about.md``); "": its look
     citation: str = ""  # how to cite, or a BibTeX entry (``@article{...}``)
     license_name: str = ""  # the name of a license the Hub has no identifier for
     column_descriptions: str = ""  # a JSON data dictionary (path or URL)
 
 
 def card_info(info: DatasetInfo, details: CardDetails) -> DatasetInfo:
-    """The source's DatasetInfo with the user's details on top, as the manifest records it (with
-    the year of the build, for the BibTeX entry)."""
+    """The source's DatasetInfo with the user's details on top, as the manifest records it. The
+    citation's year is the source's (a BIDS dataset's CITATION.cff or CHANGES), never the day of
+    the build: a dataset from 2012 built today is not from today."""
     given = {
         "license": details.license.strip(),
         "title": details.title.strip(),
         "description": details.description.strip(),
         "citation": details.citation.strip(),
     }
+    if given["description"]:
+        given["description_format"] = details.description_format
     return dataclasses.replace(
         info,
-        **{k: v for k, v in given.items() if v},
+        **{k: v for k, v in given.items() if v or k == "description_format"},
         license_name=details.license_name.strip(),
-        year=str(datetime.date.today().year),
     )
 
 
@@ -65,6 +68,12 @@ def described_columns(
             f"(columns: {', '.join(c.name for c in columns)})"
         )
     return with_descriptions(columns, dictionary)
+
+
+def text_format(value: str) -> str:
+    """What an option's ``@PATH`` says of its text: "markdown" (``.md``), "text" (``.txt``), or ""
+    (plain text given on the command line, or a file whose name does not say)."""
+    return format_of(value[1:]) if value.startswith("@") else ""
 
 
 def text_or_file(value: str, option: str) -> str:

@@ -10,6 +10,7 @@ deterministic and ``push`` can re-render it with the real repo id.
 from __future__ import annotations
 
 import re
+from collections import Counter
 from collections.abc import Sequence
 from typing import Any
 
@@ -19,8 +20,9 @@ from ..common.errors import is_filtered
 from ..common.files_config import FILE_COLUMNS, FILES_CONFIG
 from ..common.rows import DatasetInfo
 from ..common.schema import features_dict, features_yaml, type_label
-from ..common.units import count, format_size
+from ..common.units import count, format_size, plural
 from ..shards.manifest import Manifest
+from .plain_text import as_markdown
 from .previews import previews_section
 from .privacy_section import privacy_section
 from .segmentation_section import TAGS, segmentation_section, segmentation_yaml
@@ -151,7 +153,7 @@ def _body(manifests: Sequence[Manifest], repo_id: str | None, prose: str) -> str
     repo = repo_id or PLACEHOLDER_REPO
     parts = [f"# {info.title or _default_title(repo_id)}\n"]
     if info.description:
-        parts.append(info.description.strip() + "\n")
+        parts.append(as_markdown(info.description, info.description_format) + "\n")
     if prose.strip():
         parts.append(prose.strip() + "\n")
     parts.append(_contents(manifests))
@@ -216,18 +218,29 @@ def _left_out(manifests: Sequence[Manifest]) -> str:
     lines = ["## Files left out\n"]
     if filtered:
         lines.append(
-            f"{count(filtered, 'file')} of the source {'was' if filtered == 1 else 'were'} "
+            f"{count(filtered, 'file')} of the source {plural(filtered, 'was')} "
             f"filtered out by the build's selection (`{_selection(manifests[0])}`).\n"
         )
     if listed:
-        lines += [
-            "These input files were found but are not in this dataset (bad files left out with "
-            "`--on-error skip`, files a BIDS dataset ignores), each with the reason:\n",
-            "| file | reason |",
-            "|---|---|",
-        ]
-        lines += [f"| `{p.path}` | {p.message} |" for p in listed]
+        lines.append(
+            f"{count(len(listed), 'input file')} {plural(len(listed), 'was')} found but "
+            f"{plural(len(listed), 'is')} not in this dataset (bad files left out with "
+            "`--on-error skip`, files a BIDS dataset ignores), each with the reason:\n"
+        )
+        table = ["| file | reason |", "|---|---|"]
+        table += [f"| `{p.path}` | {p.message} |" for p in listed]
+        if len(listed) <= LEFT_OUT_SHOWN:
+            lines += table
+        else:  # a long list stays one click away, under the count of each reason
+            reasons = Counter(p.message for p in listed)
+            lines += ["| reason | files |", "|---|---:|"]
+            lines += [f"| {reason} | {n:,} |" for reason, n in reasons.most_common()]
+            lines += ["", f"<details><summary>Every file left out ({len(listed):,})</summary>"]
+            lines += ["", *table, "", "</details>"]
     return "\n".join(lines) + "\n"
+
+
+LEFT_OUT_SHOWN = 20  # more files left out than this are listed in a folded table
 
 
 def _selection(manifest: Manifest) -> str:
@@ -251,9 +264,11 @@ def _bids_section(manifests: Sequence[Manifest]) -> str:
     kinds = info.image_columns
     if kinds:
         first = "`kind`" if layout == "file" else "column"
+        split = any(k.entities for k in kinds)  # some kinds are split by what their images are
         lines += [
-            f"| {first} | files | rows with it | datatype | suffix | task | pipeline |",
-            "|---|---:|---:|---|---|---|---|",
+            f"| {first} | files | rows with it | datatype | suffix | task | pipeline |"
+            + (" entities |" if split else ""),
+            "|---|---:|---:|---|---|---|---|" + ("---|" if split else ""),
         ]
         for k in kinds:
             list_note = " (list)" if k.is_list and layout != "file" else ""
@@ -261,7 +276,7 @@ def _bids_section(manifests: Sequence[Manifest]) -> str:
             lines.append(
                 f"| `{k.column}`{list_note} | {files:,} | {rows:,} | "
                 f"{', '.join(d for d in k.datatypes if d)} | {k.suffix} | {k.task} | "
-                f"{k.pipeline} |"
+                f"{k.pipeline} |" + (f" {', '.join(k.entities)} |" if split else "")
             )
         lines.append("")
     for key, label in (
@@ -305,8 +320,9 @@ def _has_citation(info: DatasetInfo) -> bool:
 
 def _citation(info: DatasetInfo) -> str:
     lines = ["## Citation\n"]
-    if info.authors:
-        lines.append("Authors: " + ", ".join(info.authors) + "\n")
+    if info.authors:  # "Wakeman, DG; Henson, RN": names that hold a comma are apart by ";"
+        apart = "; " if any("," in a for a in info.authors) else ", "
+        lines.append("Authors: " + apart.join(info.authors) + "\n")
     if info.doi:
         lines.append(f"DOI: {info.doi}\n")
     citation = info.citation.strip()
@@ -320,6 +336,8 @@ def _citation(info: DatasetInfo) -> str:
         lines.append("BibTeX:\n\n```bibtex\n" + citation + "\n```\n")
     elif info.title and (info.doi or info.authors):
         lines.append("BibTeX:\n\n```bibtex\n" + _bibtex(info) + "\n```\n")
+        if info.year and info.year_source:
+            lines.append(f"The year is the dataset's own, from {info.year_source}.\n")
     return "\n".join(lines)
 
 

@@ -1,8 +1,15 @@
 """How a reader uses the dataset, for the card: load it (``datasets``, DuckDB, Polars, plain
-pyarrow), and get the dataset's own files back (the ``files`` config, ``export``)."""
+pyarrow), and get the dataset's own files back (the ``files`` config, ``export``).
+
+Every snippet names what it needs installed, and every example command names things that exist
+(a subject of this dataset). nifti2parquet itself may not be on PyPI when a reader comes: the
+card then says how to install it from its repository, whose address is read from the installed
+package's metadata (``[project.urls]`` in ``pyproject.toml``), never written into the code.
+"""
 
 from __future__ import annotations
 
+import importlib.metadata
 from collections.abc import Sequence
 
 from ..common.files_config import FILES_CONFIG
@@ -38,7 +45,7 @@ voxels = img.get_fdata()
 
 Stream it without downloading everything: `load_dataset("{repo}", split="{split}", streaming=True)`.
 
-DuckDB (filter on metadata without decoding any image):
+DuckDB (`pip install duckdb`; filter on metadata without decoding any image):
 
 ```sql
 SELECT * EXCLUDE ({excluded})
@@ -46,7 +53,7 @@ FROM 'hf://datasets/{repo}/data/{split}-*.parquet'
 LIMIT 10;
 ```
 
-Polars:
+Polars (`pip install polars`):
 
 ```python
 import polars as pl
@@ -54,7 +61,8 @@ import polars as pl
 df = pl.scan_parquet("hf://datasets/{repo}/data/{split}-*.parquet").drop([{dropped}]).collect()
 ```
 
-Without `datasets` (any Parquet reader plus nibabel):
+Without `datasets` (any Parquet reader plus nibabel: `pip install pyarrow nibabel`), from a
+downloaded shard:
 
 ```python
 import gzip, nibabel as nib, pyarrow.parquet as pq
@@ -74,34 +82,58 @@ def files_section(manifests: Sequence[Manifest], repo: str) -> str:
     stored = count(sum(f.stored for f in files), "file")
     size = format_size(sum(f.stored_bytes for f in files))
     split = manifests[0].split
-    bids = bool(manifests[0].info.bids_version)
-    folder = manifests[0].info.segmentation is not None  # a folder of cases: dataset.json...
+    info = manifests[0].info
+    bids = bool(info.bids_version)
+    folder = info.segmentation is not None  # a folder of cases: dataset.json...
     what = "events, sidecars as written, participants, README..." if bids else "the table itself"
     what = "dataset.json and the dataset's other files" if folder else what
     tree, tools = (
         ("the BIDS tree", "fMRIPrep, MRIQC and other BIDS apps")
         if bids
-        else (
-            "the files",
-            "any tool",
-        )
+        else ("the files", "any tool")
     )
-    command = f"nifti2parquet export {repo} {'ds/ --subject 01' if bids else 'files/'}"
+    subject = f" --subject {info.example_subject}" if bids and info.example_subject else ""
+    command = f"nifti2parquet export {repo} {'ds/' if bids else 'files/'}{subject}"
     command += f" --split {split}" if len(manifests) > 1 else ""  # one split per export
     filtered = (
         "A filtered export fetches only the selected subjects' bytes (HTTP range requests) and "
         "still writes the dataset-level files, so it is a valid BIDS dataset.\n"
-        if bids
+        if subject
         else ""
     )
-    return (
+    section = (
         f"## Every file, and {tree} back\n\n"
         f"The `{FILES_CONFIG}` config lists every file of the dataset ({total:,}) with its "
-        f"`path`, `size` and `sha256`. It holds the bytes of the {stored} that are not images "
-        f"in the rows ({size}: {what}) and points the images to their rows "
+        f"`path`, `size` and `sha256`. It holds the bytes of every file that is not an image "
+        f"in the rows ({stored}, {size}: {what}) and points the images to their rows "
         f"(`stored` = `data`).\n\n"
         f'```python\nfiles = load_dataset("{repo}", "{FILES_CONFIG}", split="{split}")\n```\n\n'
         f"Get {tree} back, every file at its original path and byte for byte (the sha256 of "
         f"each file is checked as it is written), for {tools}:\n\n"
-        f"```\npip install nifti2parquet\n{command}\n```\n\n{filtered}"
+        f"```\npip install nifti2parquet\n{command}\n```\n\n{install_note()}{filtered}"
+    )
+    return section.rstrip("\n") + "\n"
+
+
+def repository_url() -> str | None:
+    """nifti2parquet's repository, as its installed metadata names it (``Repository``)."""
+    try:
+        urls = importlib.metadata.metadata("nifti2parquet").get_all("Project-URL") or []
+    except importlib.metadata.PackageNotFoundError:
+        return None
+    for entry in urls:
+        label, _, url = entry.partition(",")
+        if label.strip().lower() in ("repository", "source", "source code") and url.strip():
+            return url.strip()
+    return None
+
+
+def install_note() -> str:
+    """What to do when ``pip install nifti2parquet`` finds nothing (not on PyPI yet)."""
+    url = repository_url()
+    if url is None:
+        return ""
+    return (
+        "If `pip install nifti2parquet` finds no such package (it may not be on PyPI yet), "
+        f"install it from its repository: `pip install git+{url}`.\n\n"
     )

@@ -10,10 +10,12 @@ manifest and the card.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import errno
 import os
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -28,6 +30,7 @@ from ..common.progress import Reporter
 from ..common.rows import SourceRows
 from ..common.schema import features_dict
 from ..common.storage import Storage
+from ..common.units import count, plural
 from ..preflight.inputs import CheckLevel, OnError, without_images
 from ..preflight.privacy import PrivacyOptions
 from ..preflight.privacy_report import withheld
@@ -59,6 +62,7 @@ from ..shards.plan import (
 from ..shards.rewritten_copies import Edits
 from ..shards.runner import REMOTE_READ_AHEAD, RunSettings, ShardJob
 from ..shards.saved_plan import plan_record_of, saved_plan_path
+from ..shards.undo import Guard, leave_as_found
 from ..sources import check_source_exists
 from ..sources.options import SourceOptions
 from .build_result import BuildResult, build_result
@@ -193,9 +197,8 @@ def _build(
 ) -> BuildResult:
     started = time.monotonic()
     privacy_options = options.privacy_options()
-    output.makedirs(TMP)
     lock = f"build-{options.split}" + (f"-part{options.part[0]}" if options.part else "")
-    with output.lock(lock):
+    with leave_as_found(output) as guard, _locked(output, lock, guard):
         prepared = prepare_build(source, output, options, reporter, privacy_options, dictionary)
         if options.plan_only:
             rows, plan = prepared.rows, prepared.plan
@@ -212,6 +215,16 @@ def _build(
             return build_result(options, job, prepared, "part-built", done, None, started)
         report = _finalize(job, prepared, options, drawing)
         return build_result(options, job, prepared, "built", done, report, started)
+
+
+@contextlib.contextmanager
+def _locked(output: OutputFolder, lock: str, guard: Guard) -> Iterator[None]:
+    """The folder's lock for this split (or part); a failed run then undoes what it created,
+    keeping only finished shards (see :mod:`..shards.undo`)."""
+    output.makedirs(TMP)
+    with output.lock(lock):
+        guard.owned = True
+        yield
 
 
 def _write_shards(
@@ -250,7 +263,8 @@ def _finalize(
     missing = job.missing()
     if missing:
         raise OutputError(
-            f"{len(missing)} of {len(job.plan.shards)} shards are not built yet"
+            f"{len(missing):,} of {count(len(job.plan.shards), 'shard')} "
+            f"{plural(len(missing), 'is')} not built yet"
             f"{missing_parts_hint(output, split, missing)}; nothing was finalized:",
             [Problem(s.path, "not built (or built from different inputs)") for s in missing],
         )

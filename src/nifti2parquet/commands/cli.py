@@ -32,10 +32,13 @@ from .cli_options import (
     selection_options,
     source_options,
     source_options_from,
+    split_option,
+    threads_option,
     token_option,
 )
 
 DEBUG_ENV = "NIFTI2PARQUET_DEBUG"
+DEMO_FOLDER = "nifti2parquet-demo"
 
 
 def _part(ctx: click.Context, param: click.Parameter, value: str | None) -> tuple[int, int] | None:
@@ -164,12 +167,13 @@ def _card_options(fn: Callable[..., Any]) -> Callable[..., Any]:
 
 def _card_details(kw: dict[str, Any]) -> Any:
     """The card options as CardDetails (``@FILE`` read here)."""
-    from ..card.details import CardDetails, text_or_file
+    from ..card.details import CardDetails, text_format, text_or_file
 
     return CardDetails(
         license=kw["license"],
         title=kw["title"],
         description=text_or_file(kw["description"], "--description"),
+        description_format=text_format(kw["description"]),
         citation=text_or_file(kw["citation"], "--citation"),
         license_name=kw["license_name"],
         column_descriptions=kw["column_descriptions"],
@@ -315,15 +319,16 @@ def build(source: str, output_dir: str, **kw: Any) -> None:
 @click.option("--repo", "repo_id", metavar="REPO_ID", help="Also check this Hub dataset repo.")
 @revision_option
 @token_option
-@click.option("--split", "splits", multiple=True, help="Only these splits (default: all built).")
-@click.option(
-    "--threads", type=int, default=0, help="Shards checked at once. Default: one per core, max 8."
-)
+@split_option(multiple=True)
+@threads_option
 @quiet_option
 @json_option
 @_run
 def verify(output_dir: str, **kw: Any) -> None:
-    """Prove OUTPUT_DIR (and its source, and its Hub copy) complete and byte-exact."""
+    """Prove OUTPUT_DIR (and its source, and its Hub copy) complete and byte-exact.
+
+    The source options (--rows, --subject...) say how --source SOURCE is read; alone, --source
+    reads the source as the build did."""
     from ..common.errors import VerifyError
     from ..common.progress import ConsoleReporter
     from ..proof.report import VerifyOptions
@@ -337,7 +342,7 @@ def verify(output_dir: str, **kw: Any) -> None:
         repo_id=kw["repo_id"],
         revision=kw["revision"],
         token=kw["token"],
-        threads=kw["threads"],
+        threads=kw["threads"] or 0,
     )
     if options.repo_id:
         _quiet_hub_logs()
@@ -353,11 +358,12 @@ def verify(output_dir: str, **kw: Any) -> None:
 
 
 @main.command()
-@click.argument("output_dir", default="nifti2parquet-demo")
+@click.argument("output_dir", default=DEMO_FOLDER, metavar=f"[OUTPUT_DIR={DEMO_FOLDER}]")
 @quiet_option
 @_run
 def demo(output_dir: str, quiet: bool) -> None:
-    """Build a small dataset from the NIfTI images shipped with nibabel, check it, show it."""
+    """Build a small dataset from the NIfTI images shipped with nibabel into OUTPUT_DIR
+    (default: ./nifti2parquet-demo), check it, show it."""
     from ..common.progress import ConsoleReporter
     from .demo import run_demo
 
@@ -402,11 +408,7 @@ def inspect_command(source: str, **kw: Any) -> None:
 @click.argument("output_dir")
 @click.argument("repo_id")
 @click.option("--private", is_flag=True, help="Create the repo private (when it does not exist).")
-@click.option(
-    "--revision",
-    default=None,
-    help="Branch to push to (created from main if missing), or refs/pr/N.",
-)
+@revision_option
 @click.option("--create-pr", is_flag=True, help="Open a pull request instead of pushing directly.")
 @token_option
 @click.option("--message", default=None, help="Commit message (numbered when several commits).")
@@ -452,7 +454,7 @@ def push_command(output_dir: str, repo_id: str, **kw: Any) -> None:
         click.echo(json.dumps(result.to_dict(), indent=1))
         return
     if result.dry_run:
-        click.echo("\n".join(result.plan.lines()))
+        click.echo("\n".join(result.dry_run_lines()))
     click.echo(result.summary())
 
 
@@ -460,12 +462,10 @@ def push_command(output_dir: str, repo_id: str, **kw: Any) -> None:
 @click.argument("source")
 @click.argument("dest")
 @selection_options
-@click.option("--split", default=None, help="Split to export (default: the only one).")
+@split_option()
 @revision_option
 @token_option
-@click.option(
-    "--threads", type=click.IntRange(min=1), default=8, show_default=True, help="Reads at once."
-)
+@threads_option
 @quiet_option
 @json_option
 @_run
@@ -480,7 +480,7 @@ def export_command(source: str, dest: str, **kw: Any) -> None:
         split=kw["split"],
         revision=kw["revision"],
         token=kw["token"],
-        threads=kw["threads"],
+        threads=kw["threads"] or ExportOptions.threads,
     )
     result = run_export(source, dest, options, ConsoleReporter(kw["quiet"]))
     _print_problems(result.left_out, "left out")

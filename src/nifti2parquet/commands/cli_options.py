@@ -2,7 +2,10 @@
 
 Each group is a decorator (``@source_options``) plus a function that turns the parsed values into
 the API's dataclass (:func:`source_options_from`). Defaults come from the code that uses them
-(the plan's sizes, the row layouts), so the help cannot drift from what happens.
+(the plan's sizes, the row layouts), so the help cannot drift from what happens. An option that
+means a little more in one command than in another (``--split``: the split build writes, the
+splits verify checks) has one help text that says so for each, so every command's ``--help``
+reads the same words; each help names the option's own constraint (``more than 0``...).
 """
 
 from __future__ import annotations
@@ -78,24 +81,36 @@ source_options = _group(
         "exclude_fields",
         multiple=True,
         metavar="KEY",
-        help="Sidecar JSON key left out of what is published (repeatable).",
+        help="Leave this sidecar JSON key out of the dataset's metadata (repeatable).",
     ),
     click.option(
         "--exclude-column",
         "exclude_columns",
         multiple=True,
         metavar="[GLOB:]NAME",
-        help="Table column left out of what is published (repeatable): NAME in participant-level "
+        help="Leave this table column out of the dataset (repeatable): NAME in participant-level "
         "tables (participants, sessions, scans, phenotype) and a table source's own table; "
         "GLOB:NAME in the tables whose path matches GLOB (e.g. '*_channels.tsv:name').",
     ),
     storage_option,
 )
 
+SPLIT_HELP = (
+    "Split name (letters, digits, _ and .). build, inspect: the split written (default: "
+    f"{DEFAULT_SPLIT}); verify: the splits checked (repeatable; default: every split built); "
+    "export: the split read (default: the only one)."
+)
+
+
+def split_option(multiple: bool = False, default: str | None = None) -> Decorator:
+    """``--split``: one name (build, inspect, export), or several (verify)."""
+    if multiple:
+        return click.option("--split", "splits", multiple=True, metavar="NAME", help=SPLIT_HELP)
+    return click.option("--split", default=default, metavar="NAME", help=SPLIT_HELP)
+
+
 plan_options = _group(
-    click.option(
-        "--split", default=DEFAULT_SPLIT, show_default=True, help="Split name of the shards."
-    ),
+    split_option(default=DEFAULT_SPLIT),
     click.option(
         "--max-shard-size",
         default=short_size(DEFAULT_MAX_SHARD_SIZE),
@@ -120,7 +135,8 @@ on_error_option = click.option(
     type=click.Choice(["fail", "skip"]),
     default="fail",
     show_default=True,
-    help="Bad input files: stop before writing anything (fail), or leave them out (skip).",
+    help="Bad input files: fail (build stops before writing anything), or skip (they are left "
+    "out, and listed).",
 )
 
 privacy_options = _group(
@@ -155,7 +171,17 @@ token_option = click.option(
     "--token", default=None, help="Hub token (default: HF_TOKEN or the saved login)."
 )
 revision_option = click.option(
-    "--revision", default=None, help="Hub branch, tag or commit (default: main)."
+    "--revision",
+    default=None,
+    help="Hub revision. verify, export: the branch, tag or commit read (default: main); push: "
+    "the branch written (created from main if missing) or refs/pr/N.",
+)
+threads_option = click.option(
+    "--threads",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Reads at once (at least 1). verify: shards checked (default: one per core, at most "
+    "8); export: files fetched (default: 8).",
 )
 
 

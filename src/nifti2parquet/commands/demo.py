@@ -25,6 +25,7 @@ from ..common.progress import Reporter
 from ..proof.report import VerifyOptions
 from ..proof.verify import verify
 from ..shards.output import STATE, OutputFolder
+from ..shards.undo import leave_as_found
 from .build import BuildOptions, build, check_output_free
 
 DEMO_SOURCE = f"{STATE}/demo-source"
@@ -101,20 +102,10 @@ def run_demo(output_dir: str, reporter: Reporter | None = None) -> Iterator[str]
     """Build and verify the demo dataset; yield what to tell the user."""
     output = OutputFolder(output_dir)
     check_output_free(output)  # the demo writes only where build would: never over your files
-    table = make_demo_table(output.full(DEMO_SOURCE)) if _fresh(output) else None
-    table = table or output.full(f"{DEMO_SOURCE}/participants.csv")
-    card = CardDetails(
-        license="other",
-        license_name="nibabel test data",
-        title="nifti2parquet demo",
-        description=(
-            "Three subjects built from the real NIfTI images that ship with nibabel, to try "
-            "nifti2parquet end to end: a T1w column with one image missing, a list of BOLD runs "
-            "(one subject has none), a lesion mask, age and group."
-        ),
-    )
-    options = BuildOptions(max_shard_size=1_000_000, row_group_size=500_000, workers=1, card=card)
-    result = build(table, output.url, options, reporter)
+    with leave_as_found(output) as guard:  # a failed demo leaves nothing it made
+        guard.owned = True
+        table = _source_table(output)
+        result = build(table, output.url, _options(), reporter)
     yield f"source: {table} ({len(_SUBJECTS)} subjects, real NIfTI images from nibabel)"
     yield result.summary()
     report = verify(output.url, VerifyOptions(deep=True, source=""), reporter)
@@ -126,6 +117,26 @@ def run_demo(output_dir: str, reporter: Reporter | None = None) -> Iterator[str]
     yield from _what_next(output.url)
 
 
+def _source_table(output: OutputFolder) -> str:
+    if _fresh(output):
+        return make_demo_table(output.full(DEMO_SOURCE))
+    return output.full(f"{DEMO_SOURCE}/participants.csv")
+
+
+def _options() -> BuildOptions:
+    card = CardDetails(
+        license="other",
+        license_name="nibabel test data",
+        title="nifti2parquet demo",
+        description=(
+            "Three subjects built from the real NIfTI images that ship with nibabel, to try "
+            "nifti2parquet end to end: a T1w column with one image missing, a list of BOLD runs "
+            "(one subject has none), a lesion mask, age and group."
+        ),
+    )
+    return BuildOptions(max_shard_size=1_000_000, row_group_size=500_000, workers=1, card=card)
+
+
 def _fresh(output: OutputFolder) -> bool:
     return not output.exists(f"{DEMO_SOURCE}/participants.csv")
 
@@ -135,11 +146,15 @@ def _what_next(path: str) -> Iterator[str]:
     its folder is not on PATH (a venv that is not activated)."""
     python = _program(os.path.basename(sys.executable), sys.executable)
     tool = _program("nifti2parquet", _our_script())
+    hf = _program("hf", _our_script("hf"))
     quoted = shlex.quote(path)
     yield ""
     yield f"See the dataset page it would publish: {os.path.join(path, 'README.md')}"
     if importlib.util.find_spec("datasets") is None:
-        yield "Install `datasets` to load it (or, in a clone: pip install '.[datasets]'):"
+        yield (
+            "Install `datasets` to load it (or, in a clone: "
+            f"{python} -m pip install '.[datasets]'):"
+        )
         yield f"  {python} -m pip install 'datasets>=4.4'"
     yield "Load it:"
     yield (
@@ -148,12 +163,13 @@ def _what_next(path: str) -> Iterator[str]:
     )
     yield "Check it byte for byte:"
     yield f"  {tool} verify {quoted}"
-    yield "Publish it (needs a Hugging Face token: `hf auth login` or HF_TOKEN):"
+    yield f"Publish it (needs a Hugging Face token: {hf} auth login, or set HF_TOKEN):"
     yield f"  {tool} push {quoted} YOUR-NAME/nifti2parquet-demo"
 
 
-def _our_script() -> str:
-    return os.path.join(os.path.dirname(sys.executable), "nifti2parquet")
+def _our_script(name: str = "nifti2parquet") -> str:
+    """A program installed next to this interpreter (the venv's ``bin/``)."""
+    return os.path.join(os.path.dirname(sys.executable), name)
 
 
 def _program(name: str, full: str) -> str:

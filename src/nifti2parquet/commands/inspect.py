@@ -19,7 +19,7 @@ from ..common.files_config import FILES_CONFIG
 from ..common.progress import Reporter
 from ..common.rows import SourceRows, images_in_row
 from ..common.schema import column_feature, type_label
-from ..common.units import count, format_size
+from ..common.units import count, format_size, plural
 from ..preflight.inputs import row_limit_problems
 from ..preflight.privacy_record import PrivacyRecord, record_lines
 from ..shards.plan import Plan
@@ -114,8 +114,9 @@ class InspectReport:
             f"{count(self.num_images, 'image')} listed with their sha256"
         )
         out.append(
-            f"files: {self.files_found:,} named by the source = {self.files_written:,} images to "
-            f"write + {self.other_files:,} other files (the {FILES_CONFIG!r} config) + "
+            f"files: {self.files_found:,} named by the source = "
+            f"{count(self.files_written, 'image')} to write + "
+            f"{count(self.other_files, 'other file')} (the {FILES_CONFIG!r} config) + "
             f"{len(self.left_out):,} left out"
         )
         if self.left_out:
@@ -155,6 +156,7 @@ def inspect_source(
 ) -> InspectReport:
     """Read, check and plan SOURCE as ``build`` would; write nothing, raise on nothing fixable."""
     options = options or BuildOptions()
+    options.plan_options().check()  # the options first, as build checks them
     privacy_options = options.privacy_options()
     rows, plan = prepare(source, options, reporter, strict=False)
     privacy = scan_source(rows, options, privacy_options, reporter or Reporter())
@@ -187,10 +189,10 @@ def _blocking(rows: SourceRows, options: BuildOptions) -> tuple[list[Problem], s
         return limits, "some rows cannot be stored in Parquet"
     errors = errors_only(rows.left_out)
     if errors and options.on_error == "fail":
-        noun = "file" if len(errors) == 1 else "files"
+        them = plural(len(errors), "it")
         return errors, (
-            f"{len(errors)} input {noun} cannot be used (fix them, or use --on-error skip to "
-            f"build without them)"
+            f"{count(len(errors), 'input file')} cannot be used (fix {them}, or use --on-error "
+            f"skip to build without {them})"
         )
     return [], ""
 

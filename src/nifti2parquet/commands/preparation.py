@@ -16,6 +16,7 @@ from ..common.data_dictionary import read_dictionary
 from ..common.errors import InputError, OutputError
 from ..common.progress import Reporter
 from ..common.rows import SourceRows
+from ..common.units import count
 from ..preflight.inputs import check_images, raise_if_errors, row_limit_problems
 from ..preflight.privacy import PrivacyOptions, PrivacyReport, scan_privacy
 from ..preflight.privacy_record import PrivacyRecord
@@ -159,7 +160,8 @@ def prepare(
         rows = dataclasses.replace(rows, columns=described_columns(rows.columns, dictionary, path))
     if rows.checked != options.check and rows.checked != "deep":
         images = list(rows.images())
-        with reporter.bar(len(images), f"checking {len(images):,} files", unit="files") as bar:
+        label = f"checking {count(len(images), 'file')}"
+        with reporter.bar(len(images), label, unit="files") as bar:
             rows = check_images(rows, options.storage, options.check, progress=bar.update)
     limits = row_limit_problems(rows)
     if limits and strict:

@@ -68,6 +68,7 @@ class ImageColumnSummary:
     rows: int  # rows holding at least one of its images
     files: int
     is_list: bool
+    entities: tuple[str, ...] = ()  # what tells its images apart from the kind's others: space-T1w
 
 
 @dataclass(frozen=True)
@@ -79,6 +80,7 @@ class DatasetInfo:
     license: str = ""
     authors: tuple[str, ...] = ()
     description: str = ""
+    description_format: str = ""  # "markdown" or "text" when its file name says; "": by its look
     citation: str = ""
     doi: str = ""
     acknowledgements: str = ""
@@ -86,7 +88,9 @@ class DatasetInfo:
     bids_version: str = ""
     extra: tuple[tuple[str, str], ...] = ()  # other fields worth showing: (label, text)
     license_name: str = ""  # a license the Hub has no identifier for
-    year: str = ""  # for the BibTeX entry
+    year: str = ""  # for the BibTeX entry, only when the dataset says it (see year_source)
+    year_source: str = ""  # where the year comes from: "CHANGES (1.0.4, 2020-12-18)"...
+    example_subject: str = ""  # a subject label that exists, for the card's example commands
     layout: str = ""  # how rows are laid out (BIDS: session, subject or file); "" for a table
     image_columns: tuple[ImageColumnSummary, ...] = ()  # what each image column holds
     release: str = ""  # the release or version the dataset states

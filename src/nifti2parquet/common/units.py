@@ -41,9 +41,36 @@ def format_size(n: float) -> str:
     raise AssertionError("unreachable")
 
 
+# Plurals that are not the noun plus "s", and verbs that agree with a count ("1 file was").
+_IRREGULAR = {
+    "entry": "entries",
+    "query": "queries",
+    "is": "are",
+    "was": "were",
+    "has": "have",
+    "stays": "stay",
+    "disagrees": "disagree",
+    "names": "name",
+    "does": "do",
+    "this": "these",
+    "that": "those",
+    "it": "them",
+}
+
+
+def plural(n: int, word: str) -> str:
+    """``word`` as it agrees with ``n``: a noun (``file`` → ``files``; the last word of
+    ``metadata file``) or a verb (``was`` → ``were``, ``has`` → ``have``)."""
+    if n == 1:
+        return word
+    head, _, last = word.rpartition(" ")
+    many = _IRREGULAR.get(last, last + "s")
+    return f"{head} {many}" if head else many
+
+
 def count(n: int, noun: str) -> str:
-    """ "1 shard", "552 shards", "5,164 images"."""
-    return f"{n:,} {noun}{'' if n == 1 else 's'}"
+    """The one way a count is written: "1 shard", "552 shards", "5,164 images", "2 entries"."""
+    return f"{n:,} {plural(n, noun)}"
 
 
 def short_size(n: int) -> str:

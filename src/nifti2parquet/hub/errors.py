@@ -15,7 +15,7 @@ import re
 from collections.abc import Iterator
 
 from ..common.errors import N2PError
-from ..common.units import count
+from ..common.units import count, plural
 
 LOGIN_HINT = "log in with `hf auth login` or set HF_TOKEN (or pass --token)"
 
@@ -161,7 +161,7 @@ def _what_now(exc: BaseException, status: int | None, text: str, committed: int)
         )
     elif committed:
         again = (
-            f"the {count(committed, 'commit')} already made stay{'s' if committed == 1 else ''}; "
+            f"the {count(committed, 'commit')} already made {plural(committed, 'stays')}; "
             f"run the same command again to continue"
         )
     else:

@@ -13,14 +13,18 @@ import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from ..card.placeholders import Retargeted, line_numbers, retarget
 from ..card.prose import PROSE, CardRecord, read_card_record, read_prose
 from ..card.published import PublishedFile, publication
-from ..card.readme import README, render_card
+from ..card.readme import PLACEHOLDER_REPO, README, render_card
 from ..common.errors import OptionError, OutputError, Problem
+from ..common.units import count, plural
 from ..preflight.privacy_record import PrivacyRecord
 from ..shards.manifest import Manifest, read_manifests
-from ..shards.output import OutputFolder
+from ..shards.output import STATE, OutputFolder
 from .remote import LocalFile, RemoteFile, git_blob_id
+
+STAGED_CARD = f"{STATE}/push/README.md"  # an edited README with the repo id put in, to upload
 
 
 @dataclass(frozen=True)
@@ -56,12 +60,19 @@ class LocalBuild:
     previews: tuple[PushFile, ...] = ()  # the card's pictures (``previews/{split}/*.png``)
     privacy: tuple[PrivacyRecord, ...] = ()  # each split's privacy scan, values masked
     card_license: str = ""  # the license the card is rendered with ("": the build's own)
+    card_edited: bool = False  # README.md was edited by hand: pushed, never rewritten here
+
+    @property
+    def card_staged(self) -> str:
+        """Where the card's bytes are read from for the upload: README.md, or, for an edited one
+        pushed with the repo id put in, a copy in the state folder (README.md stays as edited)."""
+        return STAGED_CARD if self.card_edited and self.card != self.card_on_disk else README
 
     @property
     def card_file(self) -> PushFile:
         return PushFile(
             README,
-            os.path.join(self.folder, README),
+            os.path.join(self.folder, self.card_staged),
             len(self.card),
             hashlib.sha256(self.card).hexdigest(),
             git_blob_id(self.card),
@@ -112,6 +123,7 @@ def read_local_build(output: OutputFolder, repo_id: str) -> LocalBuild:
         previews,
         tuple(m.privacy for m in manifests),
         card.license,
+        card.edited,
     )
 
 
@@ -172,6 +184,7 @@ class CardToPush:
     on_disk: bytes | None
     license: str = ""  # what it is rendered with, for the record ("": the build's own)
     warnings: tuple[Problem, ...] = ()
+    edited: bool = False  # a hand-edited README: pushed, never written back here
 
 
 def card_to_push(output: OutputFolder, manifests: Sequence[Manifest], repo_id: str) -> CardToPush:
@@ -187,15 +200,50 @@ def card_to_push(output: OutputFolder, manifests: Sequence[Manifest], repo_id: s
     record = read_card_record(output)
     license = record.license if record is not None else ""
     if _edited(on_disk, record, manifests, repo_id, prose):
-        note = Problem(
-            README,
-            f"edited since nifti2parquet wrote it: pushed as it is (to keep your words in the "
-            f"card the build renders, put them in {PROSE})",
-            "warning",
-        )
-        return CardToPush(on_disk, on_disk, license, (note,))
+        return _edited_card(on_disk, record, manifests, repo_id, prose)
     card = render_card(manifests, repo_id, license, prose).encode("utf-8")
     return CardToPush(card, on_disk, license)
+
+
+def _edited_card(
+    on_disk: bytes,
+    record: CardRecord | None,
+    manifests: Sequence[Manifest],
+    repo_id: str,
+    prose: str,
+) -> CardToPush:
+    """An edited README, pushed as it is but for the repo id: the lines nifti2parquet wrote
+    for another repo (``USER/DATASET``) are rendered for this one; the warning names the lines
+    that still name the other (see :mod:`..card.placeholders`)."""
+    license = record.license if record is not None else ""
+    written_for = record.repo_id if record is not None else None
+    placeholder = written_for or PLACEHOLDER_REPO
+    text = on_disk.decode("utf-8", "replace")
+    words = f"to keep your words in the card the build renders, put them in {PROSE}"
+    if placeholder == repo_id:
+        fixed = Retargeted(text, 0, ())
+    else:
+        fixed = retarget(
+            text,
+            render_card(manifests, written_for, license, prose),
+            render_card(manifests, repo_id, license, prose),
+            placeholder,
+        )
+    said = f"edited since nifti2parquet wrote it: pushed as it is ({words})"
+    if fixed.replaced:
+        said = (
+            f"edited since nifti2parquet wrote it: pushed as it is, but for {placeholder} "
+            f"replaced by {repo_id} in the {count(fixed.replaced, 'line')} nifti2parquet wrote "
+            f"({words})"
+        )
+    if fixed.remaining:
+        n = len(fixed.remaining)
+        said += (
+            f"; {plural(n, 'line')} {line_numbers(fixed.remaining)} still "
+            f"{plural(n, 'names')} {placeholder} (edited by hand: write {repo_id} there yourself)"
+        )
+    data = fixed.text.encode("utf-8") if fixed.replaced else on_disk
+    return CardToPush(data, on_disk, license, (Problem(README, said, "warning"),), edited=True)
 
 
 def _card_on_disk(output: OutputFolder) -> bytes | None:

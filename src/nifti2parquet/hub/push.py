@@ -19,21 +19,16 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
 from ..card.prose import write_card
+from ..card.readme import README
 from ..common.errors import N2PError, OutputError, Problem, VerifyError
 from ..common.progress import Bar, Reporter
 from ..common.units import count, format_size
 from ..preflight.privacy_record import identifying
 from ..preflight.publication import check_publication
 from ..shards.output import OutputFolder
-from .client import (
-    ClientSettings,
-    UploadMeter,
-    check_hub_access,
-    hub_session,
-    read_timeout_from_env,
-    scrub,
-)
+from .client import ClientSettings, UploadMeter, hub_session, read_timeout_from_env, scrub
 from .commits import CommitRunner
+from .dry_run import offline_line, offline_plan, offline_reason, privacy_decision
 from .errors import PushError, push_error
 from .local_build import LocalBuild, read_local_build
 from .push_options import PushOptions
@@ -66,22 +61,30 @@ class PushResult:
     warnings: tuple[Problem, ...] = ()
     seconds: float = 0.0
     sent_bytes: int = 0  # what went over the wire: Xet after deduplication, or LFS bodies
+    offline: str = ""  # a dry run planned without the Hub: the line that says so and why
+    privacy: str = ""  # a dry run: the privacy decision the push would take, as one line
+
+    def dry_run_lines(self) -> list[str]:
+        """What ``--dry-run`` prints before its summary: offline or not, the plan, the privacy
+        decision."""
+        return [*([self.offline] if self.offline else []), *self.plan.lines(), self.privacy]
 
     def summary(self) -> str:
         where = f"{self.repo_id}@{self.pr_revision or self.revision}"
         if self.dry_run:
-            return f"dry run for {where}: {self.plan.headline()}; nothing was written"
+            offline = " (offline)" if self.offline else ""
+            return f"dry run for {where}{offline}: {self.plan.headline()}; nothing was written"
         plan = self.plan
         if self.commits:
             n = len(self.commits)
-            shards = f"{len(plan.uploads):,} shard{'s' if len(plan.uploads) != 1 else ''}"
+            shards = count(len(plan.uploads), "shard")
             done = (
                 f"pushed {shards} ({format_size(plan.upload_bytes)})"
                 f"{' and ' + count(len(plan.previews), 'preview') if plan.previews else ''}"
                 f"{' and README.md' if plan.card else ''}, "
                 f"{format_size(self.sent_bytes)} sent after deduplication, "
                 f"deleted {len(plan.deletions):,}, "
-                f"skipped {len(plan.skipped):,}, in {n:,} commit{'s' if n != 1 else ''}"
+                f"skipped {len(plan.skipped):,}, in {count(n, 'commit')}"
             )
         else:
             done = "nothing to push: everything was already there"
@@ -99,6 +102,8 @@ class PushResult:
             "pr_url": self.pr_url,
             "pr_revision": self.pr_revision,
             "dry_run": self.dry_run,
+            "offline": self.offline or None,
+            "privacy_decision": self.privacy or None,
             "commits": list(self.commits),
             "uploaded_files": len(self.plan.upload_paths),
             "uploaded_bytes": self.plan.upload_bytes,
@@ -128,7 +133,9 @@ def push(
     check_repo_id(repo_id)
     output = OutputFolder(output_dir)
     local = read_local_build(output, repo_id)
-    check_hub_access(options.token, need_token=True, what="push")
+    offline = offline_reason(options)
+    if offline is not None:
+        return _offline_dry_run(local, repo_id, options, offline, started)
     secrets = _secrets(options.token)
     settings = ClientSettings(read_timeout=options.read_timeout or read_timeout_from_env())
     meter = UploadMeter()
@@ -138,6 +145,30 @@ def push(
             return PushRun(output, local, repo_id, options, reporter, meter, started).run()
     except N2PError as exc:
         raise _scrubbed(exc, secrets) from None
+
+
+def _offline_dry_run(
+    local: LocalBuild, repo_id: str, options: PushOptions, reason: str, started: float
+) -> PushResult:
+    """The plan and the privacy decision without the Hub: as for a new repo, public unless
+    ``--private`` (see :mod:`.dry_run`)."""
+    from huggingface_hub import constants
+
+    plan = offline_plan(local, repo_id, options)
+    decision, warnings = privacy_decision(
+        local.privacy, repo_id, not options.private, options.publish_identifying_data
+    )
+    return PushResult(
+        repo_id=repo_id,
+        revision=plan.revision,
+        url=dataset_url(constants.ENDPOINT, repo_id, plan.revision),
+        plan=plan,
+        dry_run=True,
+        warnings=local.warnings + warnings,
+        seconds=time.monotonic() - started,
+        offline=offline_line(reason, repo_id, options.private),
+        privacy=decision,
+    )
 
 
 def _secrets(token: str | None) -> tuple[str | None, ...]:
@@ -201,13 +232,15 @@ class PushRun:
 
     def run(self) -> PushResult:
         self.reporter.step(f"reading {self.repo_id} on the Hub")
-        self.privacy_warnings = self._check_publication()
+        self.privacy_warnings, decision = self._check_publication()
         remote = read_remote(self.api, self.repo_id, self.options, self.calls)
         plan = plan_push(self.local, remote, self.repo_id, self.options)
         url = dataset_url(self.api.endpoint, self.repo_id, plan.revision)
         if self.options.dry_run:
-            return self._result(plan, url, dry_run=True)
-        if self.local.card != self.local.card_on_disk:
+            return self._result(plan, url, dry_run=True, privacy=decision)
+        if self.local.card_staged != README:  # an edited README, with the repo id put in
+            self.output.write_bytes_atomic(self.local.card_staged, self.local.card)
+        elif self.local.card != self.local.card_on_disk:
             # the same bytes here and there, recorded with what they were rendered for
             write_card(self.output, self.local.card, self.repo_id, self.local.card_license)
         self.reporter.step(plan.headline())
@@ -234,14 +267,20 @@ class PushRun:
         """A step no retry fixed: one line that says whether any commit of this push stays."""
         return push_error(exc, what, len(self.runner.commits) if self.runner else 0)
 
-    def _check_publication(self) -> tuple[Problem, ...]:
-        """Before anything is created or sent: refuse a public push of identifying values."""
-        if not identifying(self.local.privacy):
-            return check_publication(self.local.privacy, self.repo_id, False, False)
-        info = self.calls.call(lambda: repo_info(self.api, self.repo_id), READING)
-        public = not (info.private if info is not None else self.options.private)
+    def _check_publication(self) -> tuple[tuple[Problem, ...], str]:
+        """Before anything is created or sent: refuse a public push of identifying values. A
+        dry run states the decision instead (the warnings, and the decision as one line)."""
+        public = False
+        if identifying(self.local.privacy):
+            info = self.calls.call(lambda: repo_info(self.api, self.repo_id), READING)
+            public = not (info.private if info is not None else self.options.private)
         accepted = self.options.publish_identifying_data
-        return check_publication(self.local.privacy, self.repo_id, public, accepted)
+        if self.options.dry_run:
+            decision, warnings = privacy_decision(
+                self.local.privacy, self.repo_id, public, accepted
+            )
+            return warnings, decision
+        return check_publication(self.local.privacy, self.repo_id, public, accepted), ""
 
     @contextlib.contextmanager
     def _bars(self, plan: PushPlan) -> Iterator[tuple[Bar, Bar]]:
@@ -268,8 +307,8 @@ class PushRun:
         errors = [p for p in found if p.severity == "error"]
         if errors:
             raise VerifyError(
-                f"pushed, but the remote does not match the build ({len(errors):,} "
-                f"problem{'s' if len(errors) != 1 else ''}); run the same push again:",
+                f"pushed, but the remote does not match the build "
+                f"({count(len(errors), 'problem')}); run the same push again:",
                 errors,
             )
         warnings = tuple(p for p in found if p.severity != "error")

@@ -54,11 +54,11 @@ class CommitBatch:
     def describe(self) -> str:
         """``3 shards``, ``1 shard, README.md, 2 deletions``, ``README.md``."""
         n = len(self.uploads)
-        parts = [f"{n:,} shard{'s' if n != 1 else ''}"] if n else []
+        parts = [count(n, "shard")] if n else []
         parts += [count(len(self.previews), "preview")] if self.previews else []
         parts += [README] if self.card else []
         d = len(self.deletions)
-        parts += [f"{d:,} deletion{'s' if d != 1 else ''}"] if d else []
+        parts += [count(d, "deletion")] if d else []
         return ", ".join(parts) or "nothing"
 
 
@@ -96,10 +96,10 @@ class PushPlan:
     def headline(self) -> str:
         n, k = len(self.uploads), len(self.batches)
         return (
-            f"{n:,} shard{'s' if n != 1 else ''} to upload ({format_size(self.upload_bytes)})"
+            f"{count(n, 'shard')} to upload ({format_size(self.upload_bytes)})"
             f"{', ' + count(len(self.previews), 'preview') if self.previews else ''}"
             f"{', README.md' if self.card else ''}, {len(self.skipped):,} already on the Hub, "
-            f"{len(self.deletions):,} to delete, in {k:,} commit{'s' if k != 1 else ''}"
+            f"{len(self.deletions):,} to delete, in {count(k, 'commit')}"
         )
 
     def lines(self) -> list[str]:

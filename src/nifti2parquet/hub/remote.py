@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 from ..card.header import CardHeaderError, read_card_header
 from ..common.errors import Problem
 from ..common.hashing import sha256_and_size
-from ..common.units import format_size
+from ..common.units import format_size, plural
 from .errors import listing_problem, reason
 
 if TYPE_CHECKING:
@@ -160,7 +160,7 @@ def _card_difference(where: str, file: LocalFile, read_text: Callable[[str], str
     local, there = _header(file.text or ""), _header(text)
     keys = [k for k in CARD_KEYS if local.get(k) != there.get(k)]
     if keys:
-        verb = "disagrees" if len(keys) == 1 else "disagree"
+        verb = plural(len(keys), "disagrees")
         message = (
             f"differs on the Hub ({where}): its {' and '.join(keys)} {verb} with the local "
             f"card, so datasets would read other features, splits or files"

@@ -18,6 +18,7 @@ from ..common.errors import InputError, Problem, cannot_read, errors_only
 from ..common.nifti import MAX_VALUE_BYTES, ImageCheck, check_image, deep_check
 from ..common.rows import FileRef, SourceRows
 from ..common.storage import CHECK_BLOCK, Storage
+from ..common.units import count, plural
 
 CheckLevel = Literal["cheap", "deep"]
 OnError = Literal["fail", "skip"]
@@ -168,9 +169,9 @@ def raise_if_errors(rows: SourceRows, on_error: OnError) -> None:
     """In fail mode, stop before writing with every problem found (not just the first)."""
     errors = errors_only(rows.left_out)
     if errors and on_error == "fail":
-        noun = "file" if len(errors) == 1 else "files"
+        them = plural(len(errors), "it")
         raise InputError(
-            f"{len(errors)} input {noun} cannot be used; nothing was written "
-            f"(fix them, or use --on-error skip to build without them):",
+            f"{count(len(errors), 'input file')} cannot be used; nothing was written "
+            f"(fix {them}, or use --on-error skip to build without {them}):",
             errors,
         )

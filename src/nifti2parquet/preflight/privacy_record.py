@@ -12,7 +12,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
-from ..common.units import count
+from ..common.units import count, plural
 from .privacy_rules import Severity
 
 MAX_LISTED = 20  # findings listed in a refusal and in the human summary; --json has them all
@@ -161,8 +161,8 @@ def record_lines(record: PrivacyRecord) -> list[str]:
     if record.blanked_images:
         fields = ", ".join(record.blanked_fields)
         lines.append(
-            f"privacy: {record.blanked_images:,} images stored with header text blanked and "
-            f"extensions dropped ({fields}); their sources are unchanged"
+            f"privacy: {count(record.blanked_images, 'image')} stored with header text "
+            f"blanked and extensions dropped ({fields}); their sources are unchanged"
         )
     left = [*record.excluded_fields, *record.excluded_columns]
     if left:
@@ -261,7 +261,7 @@ def card_changes(records: Sequence[PrivacyRecord]) -> list[str]:
     if subjects or sessions:
         who = [count(subjects, "participant")] if subjects else []
         who += [count(sessions, "session")] if sessions else []
-        verb = "was" if subjects + sessions == 1 else "were"
+        verb = plural(subjects + sessions, "was")
         lines.append(
             f"{' and '.join(who)} {verb} left out of this publication: their rows are not in "
             f"the published participant, session, scan and phenotype tables.\n"

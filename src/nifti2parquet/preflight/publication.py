@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from ..common.errors import N2PError, Problem
+from ..common.units import count
 from .privacy_record import MAX_LISTED, Finding, PrivacyRecord, finding_line, identifying
 
 HOW_TO_PROCEED = (
@@ -54,8 +55,8 @@ def check_publication(
             more = f"{len(found) - MAX_LISTED:,} more; inspect SOURCE --json lists them all"
             shown.append(Problem("...", more))
         raise PublicationRefused(
-            f"{repo_id} is or would be public, and the build found {len(found):,} identifying "
-            f"value{'s' if len(found) != 1 else ''} (masked below); nothing was pushed. To "
+            f"{repo_id} is or would be public, and the build found "
+            f"{count(len(found), 'identifying value')} (masked below); nothing was pushed. To "
             f"proceed: {HOW_TO_PROCEED}:",
             shown,
         )
@@ -65,7 +66,7 @@ def check_publication(
     warnings.append(
         Problem(
             repo_id,
-            f"pushing {len(found):,} identifying value{'s' if len(found) != 1 else ''} found by "
+            f"pushing {count(len(found), 'identifying value')} found by "
             f"the build's privacy scan to {where}; keep it private until they are removed",
             "warning",
         )

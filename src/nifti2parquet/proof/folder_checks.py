@@ -8,6 +8,7 @@ import hashlib
 import pyarrow.parquet as pq
 
 from ..common.files_config import FILES_CONFIG
+from ..common.units import count
 from ..shards.manifest import (
     Manifest,
     ShardRecord,
@@ -25,7 +26,8 @@ def check_data_folder(output: OutputFolder, manifest: Manifest, report: VerifyRe
         record = next(s for s in manifest.shards if s.path == f"data/{name}")
         report.add(
             f"data/{name}",
-            f"shard missing ({record.num_rows:,} rows, {len(record.image_sha256):,} images)",
+            f"shard missing ({count(record.num_rows, 'row')}, "
+            f"{count(len(record.image_sha256), 'image')})",
         )
     for name in sorted(present - expected):
         report.add(
@@ -48,7 +50,7 @@ def check_files_config(
     rows = 0
     for path, record in expected.items():
         if path not in present:
-            report.add(path, f"shard missing ({record.num_rows:,} files)")
+            report.add(path, f"shard missing ({count(record.num_rows, 'file')})")
             continue
         rows += _check_files_shard(output, record, content, report)
     if rows == sum(s.num_rows for s in manifest.files.shards):

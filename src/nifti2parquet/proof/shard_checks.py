@@ -14,7 +14,7 @@ import pyarrow.parquet as pq
 
 from ..common.progress import Reporter
 from ..common.schema import NIFTI_LIST_TYPE, NIFTI_TYPE
-from ..common.units import format_size
+from ..common.units import count, format_size
 from ..shards.image_index import ImageRecord, read_images
 from ..shards.manifest import (
     Manifest,
@@ -150,7 +150,7 @@ def _check_one_shard(place: _Place, digest: ShardDigest, report: VerifyReport) -
         report.counts["shards_hashed"] += 1
     if digest.metadata is None or digest.schema is None:
         images = len(record.image_sha256)
-        report.add(path, f"{digest.error}; its {images:,} images were not checked")
+        report.add(path, f"{digest.error}; its {count(images, 'image')} were not checked")
         return
     report.counts["shards"] += 1
     report.counts["rows"] += digest.metadata.num_rows
@@ -158,13 +158,13 @@ def _check_one_shard(place: _Place, digest: ShardDigest, report: VerifyReport) -
     if digest.metadata.num_rows != record.num_rows:
         report.add(
             path,
-            f"has {digest.metadata.num_rows:,} rows, the build recorded {record.num_rows:,} "
-            "(rows removed or added)",
+            f"has {count(digest.metadata.num_rows, 'row')}, the build recorded "
+            f"{record.num_rows:,} (rows removed or added)",
         )
     if digest.metadata.num_row_groups != record.num_row_groups:
         report.add(
             path,
-            f"has {digest.metadata.num_row_groups} row groups, the build recorded "
+            f"has {count(digest.metadata.num_row_groups, 'row group')}, the build recorded "
             f"{record.num_row_groups}",
         )
     _check_row_groups(path, digest.metadata, place.manifest, report)

@@ -23,6 +23,7 @@ from typing import Protocol
 
 from ..common.errors import InputError, OutputError, Problem, os_reason
 from ..common.progress import Reporter
+from ..common.units import count, plural
 from ..shards.output import sync_file
 from .catalog import DatasetFile
 
@@ -83,7 +84,8 @@ def plan_restore(dest: str, files: Sequence[DatasetFile], reporter: Reporter) ->
             conflicts.append(Problem(os.path.join(dest, file.path), state))
     if conflicts:
         raise OutputError(
-            f"{dest}: {len(conflicts)} file(s) there are not the dataset's and would be "
+            f"{dest}: {count(len(conflicts), 'file')} there {plural(len(conflicts), 'is')} not the "
+            f"dataset's and would be "
             f"overwritten; nothing was written (move them away, or export elsewhere):",
             conflicts,
         )

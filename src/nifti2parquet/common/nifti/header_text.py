@@ -11,6 +11,7 @@ import struct
 from collections.abc import Iterator
 from dataclasses import dataclass
 
+from ..units import count
 from .header import NIFTI1_SIZE, NIFTI2_SIZE
 from .header_block import HeaderBlock
 
@@ -88,9 +89,9 @@ def blanked_block(block: HeaderBlock) -> tuple[bytes, tuple[str, ...]]:
         if any(data[start:end]):
             data[start:end] = bytes(end - start)
             changed.append(name)
-    count = sum(1 for _ in extensions(block))
+    dropped = sum(1 for _ in extensions(block))
     at = _HEADER_SIZE[block.header.nifti_version]
     if len(data) >= at + 4 and (data[at] or any(data[at + 4 :])):
         data[at:] = bytes(len(data) - at)
-        changed.append(f"{count} extension{'s' if count != 1 else ''}")
+        changed.append(count(dropped, "extension"))
     return bytes(data), tuple(changed)

@@ -28,15 +28,15 @@ from ...common.exclusions import without_excluded
 from ...common.rows import FileRef, MetadataFile, SourceRows
 from ...common.storage import is_remote, join, local_path
 from ...common.tables import decode_text
-from ...common.units import count
+from ...common.units import count, plural
 from ..options import ROW_LAYOUTS
 from ..registry import SourceKind
 from .crawl import Entry, file_url, list_tree, read_small_files
-from .description import DESCRIPTION, dataset_info, read_description
+from .description import CHANGES, CITATION_CFF, DESCRIPTION, dataset_info, read_description
 from .headers import check_headers
 from .ignore import IgnoreRules
 from .layouts import BidsImage, Tables, build_layout, resolve_layout
-from .rules import bids_rules
+from .rules import NIFTI_EXTENSIONS, bids_rules
 from .sidecars import MetadataIndex, SidecarReader
 from .tables import read_participants, read_scans, read_sessions
 from .tree import Filters, ImageFile, MetaFile, Tree, classify, wanted_name
@@ -46,6 +46,7 @@ if TYPE_CHECKING:
     from ..options import SourceOptions
 
 ROOT_TABLE_FILES = ("participants.tsv", "participants.json", "sessions.json", "scans.json")
+CARD_FILES = (CHANGES, CITATION_CFF)  # read for the card: the year a citation can give
 
 __all__ = ["KIND", "is_bids_folder", "read_bids_source"]
 
@@ -84,15 +85,20 @@ def read_bids_source(source: str, options: SourceOptions) -> SourceRows:
     ]
     left_out = tuple(sorted(tree.left_out + headers.errors, key=lambda p: p.path))
     if not scans:
-        raise InputError(
-            f"{source}: no NIfTI image to build ({tree.files_found} found, all left out):",
-            left_out,
-        )
+        raise _nothing_to_build(source, tree.files_found, left_out + tree.notes)
     layout = build_layout(resolve_layout(options.rows, scans), scans, tables)
     description = read_description(metadata.contents, warnings)
     warnings += reader.warnings + list(headers.warnings)
     warnings += _participant_warnings(scans, tables, filtered=bool(options.selection.subjects))
-    info = dataset_info(description, _readme(metadata.contents))
+    readme, readme_format = _readme(metadata.contents)
+    info = dataset_info(
+        description,
+        readme,
+        readme_format,
+        _text_of(metadata.contents, CHANGES),
+        _text_of(metadata.contents, CITATION_CFF),
+    )
+    info = dataclasses.replace(info, example_subject=min(s.image.subject for s in scans))
     one_per_row = layout.name == "file"
     return SourceRows(
         source=source,
@@ -136,7 +142,7 @@ def _crawl(root: str, options: SourceOptions) -> tuple[Tree, _Metadata]:
     sessions, scans = _table_files(tree)
     wanted = {m.entry for m in index.needed(tree.images)}
     wanted |= {m.entry for m in sessions + scans}
-    wanted |= set(_present(by_rel, ROOT_TABLE_FILES + bids_rules().readme_names))
+    wanted |= set(_present(by_rel, ROOT_TABLE_FILES + bids_rules().readme_names + CARD_FILES))
     rest = read_small_files(root, sorted(wanted, key=lambda e: e.rel), storage, options.threads)
     contents = without_excluded({**first, **rest}, options.exclude_fields, options.exclude_columns)
     return tree, _Metadata(index, sessions, scans, contents, by_rel)
@@ -200,12 +206,38 @@ def _file_ref(root: str, entry: Entry) -> FileRef:
     return FileRef(file_url(root, entry.on_disk), entry.size, entry.rel, entry.rel, entry.version)
 
 
-def _readme(contents: dict[str, bytes | str]) -> str:
+def _readme(contents: dict[str, bytes | str]) -> tuple[str, str]:
+    """The README's text, and its format as its name says it ("markdown", "text" or "")."""
     for name in bids_rules().readme_names:
         data = contents.get(name)
         if isinstance(data, bytes):
-            return decode_text(data, name)[0]
-    return ""
+            return decode_text(data, name)[0], _README_FORMATS.get(name.rpartition(".")[2], "")
+    return "", ""
+
+
+_README_FORMATS = {"md": "markdown", "txt": "text", "rst": "text"}
+
+
+def _text_of(contents: dict[str, bytes | str], name: str) -> str:
+    data = contents.get(name)
+    return decode_text(data, name)[0] if isinstance(data, bytes) else ""
+
+
+def _nothing_to_build(source: str, files: int, reasons: tuple[Problem, ...]) -> InputError:
+    """No image for the rows: how many NIfTI files there were, each with why it is not built
+    (the other files are counted, not listed)."""
+    images = sorted((p for p in reasons if p.path.endswith(NIFTI_EXTENSIONS)), key=lambda p: p.path)
+    if not images:
+        return InputError(
+            f"{source}: no NIfTI image to build: none of the {count(files, 'file')} found is "
+            f"a NIfTI image (.nii, .nii.gz)"
+        )
+    others = count(files - len(images), "other file")
+    return InputError(
+        f"{source}: no NIfTI image to build ({count(len(images), 'NIfTI image')} found and "
+        f"left out, {others}):",
+        images,
+    )
 
 
 def _participant_warnings(scans: list[BidsImage], tables: Tables, filtered: bool) -> list[Problem]:
@@ -237,7 +269,7 @@ def _participant_warnings(scans: list[BidsImage], tables: Tables, filtered: bool
 
 
 def _subjects_have(n: int) -> str:
-    return f"{count(n, 'subject')} {'has' if n == 1 else 'have'}"
+    return f"{count(n, 'subject')} {plural(n, 'has')}"
 
 
 def _some(names: list[str], shown: int = 10) -> str:

@@ -4,7 +4,9 @@ Rules (documented in docs/reference/bids.md):
 
 * Image kinds: the file's suffix; with a ``task`` entity, the task is appended (``bold_rest``);
   a derivative is prefixed with its pipeline folder and its ``desc`` label
-  (``derivatives/lesion_masks/.../sub-1_desc-lesion_mask.nii.gz`` → ``lesion_masks_lesion_mask``).
+  (``derivatives/lesion_masks/.../sub-1_desc-lesion_mask.nii.gz`` → ``lesion_masks_lesion_mask``);
+  then each entity that tells images of the kind apart (:mod:`.kinds`), as ``key_value``, in
+  file-name order (``mp2rage_inv_1_part_mag``; a file without it: no part).
   Each part goes through :func:`~.names.snake_name` and the parts are joined with ``_``.
 * Each image column ``K`` has a metadata column ``K_info``.
 * Names are handed out in a fixed order (fixed columns, then image kinds, then table columns), and
@@ -24,15 +26,18 @@ INFO_SUFFIX = "_info"
 
 @dataclass(frozen=True, order=True)
 class KindKey:
-    """What decides an image's column: derivative pipeline, its desc, suffix and task (raw)."""
+    """What decides an image's column: derivative pipeline, its desc, suffix and task, and the
+    entities that tell images of that kind apart (see :mod:`.kinds`)."""
 
     pipeline: str  # "" for raw data
     desc: str  # derivatives only
     suffix: str
     task: str
+    entities: tuple[tuple[str, str], ...] = ()  # (key, value or "" when the file has none)
 
     def parts(self) -> list[str]:
-        return [p for p in (self.pipeline, self.desc, self.suffix, self.task) if p]
+        entities = [f"{key}-{value}" for key, value in self.entities if value]
+        return [p for p in (self.pipeline, self.desc, self.suffix, self.task) if p] + entities
 
     def base_name(self) -> str:
         return "_".join(snake_name(p, "x") for p in self.parts())

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import pyarrow as pa
@@ -24,6 +24,7 @@ from ...common.nifti import NiftiHeader
 from ...common.rows import Column, FileRef, ImageColumnSummary
 from .column_names import INFO_SUFFIX, KindKey, NameRegistry, kind_names
 from .filenames import snake_name, sorted_entity_keys
+from .kinds import entity_labels, kind_description, kind_entities, splitting_entities
 from .rules import bids_rules
 from .sidecars import TYPED_FIELDS, Sidecar
 from .tables import KeyedTable, TableColumn
@@ -43,12 +44,14 @@ class BidsImage:
     header: NiftiHeader
     sidecar: Sidecar
     scans: tuple[Any, ...]  # the scans.tsv values of this file (aligned with its columns)
+    kind_entities: tuple[tuple[str, str], ...] = ()  # what tells it apart within its kind
 
     @property
     def kind(self) -> KindKey:
         name = self.image.name
         desc = (name.get("desc") or "") if self.image.pipeline else ""
-        return KindKey(self.image.pipeline, desc, name.suffix, name.get("task") or "")
+        task = name.get("task") or ""
+        return KindKey(self.image.pipeline, desc, name.suffix, task, self.kind_entities)
 
     @property
     def session_key(self) -> tuple[str, str | None]:
@@ -79,10 +82,16 @@ def resolve_layout(requested: str, scans: Sequence[BidsImage]) -> str:
 
 def build_layout(layout: str, scans: Sequence[BidsImage], tables: Tables) -> Layout:
     """Columns and rows for ``layout`` (session, subject or file; auto is resolved before)."""
-    scans = sorted(scans, key=lambda s: s.image.rel)
+    scans = _split_kinds(sorted(scans, key=lambda s: s.image.rel))
     if layout == "file":
         return _file_layout(scans, tables)
     return _grouped_layout(layout, scans, tables)
+
+
+def _split_kinds(scans: list[BidsImage]) -> list[BidsImage]:
+    """Each image with the entities that tell it apart from other images of its kind."""
+    keys = splitting_entities((s.kind, s.image.name) for s in scans)
+    return [replace(s, kind_entities=kind_entities(s.image.name, keys[s.kind])) for s in scans]
 
 
 # image metadata fields (shared by K_info structs and the file layout's columns) -------------------
@@ -283,9 +292,7 @@ def _kind_columns(
             info_cells.append(info.value(group[0]))
     datatypes = tuple(sorted({s.image.datatype for g in groups for s in g}))
     columns = [
-        Column(
-            name, "image_list" if is_list else "image", None, _kind_description(kind, datatypes)
-        ),
+        Column(name, "image_list" if is_list else "image", None, kind_description(kind, datatypes)),
         Column(
             name + INFO_SUFFIX,
             "value",
@@ -304,21 +311,9 @@ def _kind_columns(
         sum(1 for g in groups if g),
         sum(len(g) for g in groups),
         is_list,
+        entity_labels(kind),
     )
     return columns, [image_cells, info_cells], stats
-
-
-def _kind_description(kind: KindKey, datatypes: tuple[str, ...]) -> str:
-    what = f"BIDS suffix {kind.suffix}"
-    if kind.task:
-        what += f", task {kind.task}"
-    if kind.pipeline:
-        what = (
-            f"derivatives/{kind.pipeline}"
-            + (f", desc {kind.desc}" if kind.desc else "")
-            + f": {what}"
-        )
-    return what + (f" ({', '.join(d for d in datatypes if d)})" if any(datatypes) else "")
 
 
 def _claim_table(table: KeyedTable, registry: NameRegistry, prefix: str) -> list[str]:
@@ -451,6 +446,7 @@ def _file_kind_stats(
             len(g),
             len(g),
             False,
+            entity_labels(k),
         )
         for k, g in sorted(grouped.items(), key=lambda kv: kind_of[kv[0]])
     )
