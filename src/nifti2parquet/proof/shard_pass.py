@@ -20,6 +20,7 @@ import os
 import threading
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -160,21 +161,22 @@ def _read_into(f: io.RawIOBase, block: memoryview) -> int:
 # reading a value again -------------------------------------------------------------------------
 class RangeReader:
     """Byte ranges of one file of the output: ``pread`` on a local file, a locked seek and read
-    on a remote one (thread-safe either way)."""
+    on a remote one (opened at the first read: most shards never need one)."""
 
     def __init__(self, output: OutputFolder, path: str) -> None:
+        self._output, self._path = output, path
         self._fd: int | None = None
-        self._file = None
+        self._file: Any = None
         self._lock = threading.Lock()
-        if output.remote:
-            self._file = output.open_read(path)
-        else:
+        if not output.remote:
             self._fd = os.open(output.full(path), os.O_RDONLY)
 
     def read(self, start: int, length: int) -> bytes:
         """Up to ``length`` bytes from ``start`` (fewer only at the end of the file)."""
         if self._fd is None:
             with self._lock:
+                if self._file is None:
+                    self._file = self._output.open_read(self._path)
                 self._file.seek(start)
                 return self._file.read(length)
         parts, got = [], 0
