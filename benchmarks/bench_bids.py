@@ -8,8 +8,9 @@
 The tree comes from ``arc_tree.py`` (ARC's modality mix and size spread, scaled; kept between runs
 in ``--work``). Each round runs, each as its own process and each until the data is on disk:
 ``cp -r TREE DST && sync`` (the I/O floor: it copies the sidecars and tables too), then
-``nifti2parquet build TREE DST --quiet && sync`` (shards are fsynced by the build; every input and
-shard is hashed; the build ends with its own footer checks). Medians of the rounds are compared;
+``nifti2parquet build TREE DST --quiet --no-previews && sync`` and the same build with its
+previews (the default); shards are fsynced by the build, every input and shard is hashed, and the
+build ends with its own footer checks. Medians of the rounds are compared;
 peak RSS is that of the whole process tree (worker processes included). After the rounds, the
 build's counts are checked against what the generator wrote: rows, images per column, nothing left
 out.
@@ -35,13 +36,18 @@ from harness import (
     print_privacy,
     privacy_overhead,
     privacy_steps,
+    tidy,
     write_result,
 )
+from tables import Table, megabytes, met, percent, ratio, seconds
 
 HERE = Path(__file__).parent
+CP = "cp -r + sync"
+BUILD = "build --no-previews"
+PREVIEWS = "build (previews on, the default)"
 
 
-def main() -> None:
+def parse(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--scale", type=float, default=0.004, help="fraction of ARC's 273 GB")
     parser.add_argument("--rounds", type=int, default=3)
@@ -55,8 +61,11 @@ def main() -> None:
     parser.add_argument(
         "--privacy", action="store_true", help="also compare the build with its scan on and off"
     )
-    args = parser.parse_args()
+    return parser.parse_args(argv)
 
+
+def compare(args: argparse.Namespace) -> tuple[dict, Comparison]:
+    """The interleaved rounds, the counts checked; the results file's report."""
     tree = args.work / f"arc-{args.scale}"
     summary_file = args.work / f"arc-{args.scale}.json"
     if not summary_file.exists():
@@ -70,25 +79,30 @@ def main() -> None:
     tree_bytes = sum(p.stat().st_size for p in tree.rglob("*") if p.is_file())
     image_bytes = made["bytes"]
     largest = max(p.stat().st_size for p in tree.rglob("*.nii.gz"))
-    build_name = f"nifti2parquet build (w={args.workers})"
     result_json = args.work / "build.json"
 
     def cp() -> object:
         target = fresh(args.work / "cp")
-        return measure("cp -r + sync", ["sh", "-c", f"cp -r '{tree}' '{target}' && sync"])
+        return measure(CP, ["sh", "-c", f"cp -r '{tree}' '{target}' && sync"])
 
-    def build() -> object:
+    def build(name: str, flags: str) -> object:
         target = fresh(args.work / "n2p")
         command = (
-            f"'{PYTHON}' -m nifti2parquet build '{tree}' '{target}' --quiet --json "
+            f"'{PYTHON}' -m nifti2parquet build '{tree}' '{target}' --quiet --json {flags} "
             f"--rows {args.rows} --workers {args.workers} > '{result_json}' && sync"
         )
-        return measure(build_name, ["sh", "-c", command])
+        return measure(name, ["sh", "-c", command])
 
-    steps = [("cp", cp), ("build", build)]
+    steps = [
+        ("cp", cp),
+        ("build", lambda: build(BUILD, "--no-previews")),
+        ("previews", lambda: build(PREVIEWS, "")),
+    ]
     if args.privacy:
         steps += privacy_steps(
-            lambda scan: api_build(tree, args.work / "n2p-api", args.workers, scan, rows=args.rows)
+            lambda scan: api_build(
+                tree, args.work / "n2p-api", args.workers, scan, rows=args.rows, previews=False
+            )
         )
     comparison = Comparison()
     interleave(args.rounds, steps, comparison)
@@ -96,7 +110,6 @@ def main() -> None:
     result = json.loads(result_json.read_text())
     _check_counts(result, made, args.rows, args.work / "n2p")
     shards = sorted((args.work / "n2p" / "data").iterdir())
-    ratio = comparison.seconds(build_name) / comparison.seconds("cp -r + sync")
     report = {
         "machine": f"{platform.machine()} {os.cpu_count()} cores, "
         f"Python {platform.python_version()}",
@@ -107,39 +120,90 @@ def main() -> None:
         "image_bytes": image_bytes,
         "tree_bytes": tree_bytes,
         "largest_file": largest,
+        "rounds": args.rounds,
         **comparison.results(),
-        "build_over_cp": ratio,
-        "build_mb_per_s": image_bytes / comparison.seconds(build_name) / 1e6,
+        "build_over_cp": comparison.seconds(BUILD) / comparison.seconds(CP),
+        "previews_over_build": comparison.seconds(PREVIEWS) / comparison.seconds(BUILD),
+        "previews_rss_over_build": comparison.rss(PREVIEWS) - comparison.rss(BUILD),
         "shards": len(shards),
         "largest_shard": max(p.stat().st_size for p in shards),
+        "summary": result["summary"],
     }
-    print(
-        f"\nARC-shaped tree, scale {args.scale}: {made['sessions']} sessions, "
-        f"{report['images']} images, {image_bytes / 1e9:.2f} GB of images "
-        f"({tree_bytes / 1e9:.2f} GB with sidecars), largest {largest / 1e6:.1f} MB, "
-        f"{args.rounds} rounds, warm page cache\n"
-    )
-    print(comparison.table(image_bytes))
-    print(f"\nbuild / cp -r          {ratio:.2f}x")
-    print(f"build peak RSS         {comparison.rss(build_name) / 1e6:.0f} MB")
-    print(f"shards                 {len(shards)}, largest {report['largest_shard'] / 1e6:.1f} MB")
-    print(f"build summary          {result['summary']}")
     if args.privacy:
-        report["privacy_scan"] = overhead = privacy_overhead(comparison)
-        print_privacy(overhead)
+        report["privacy_scan"] = privacy_overhead(comparison)
     name = f"bids-arc-{args.scale}-{args.rows}-w{args.workers}.json"
     write_result(HERE / "results" / name, report)
+    return report, comparison
+
+
+def arc_table(report: dict, quick: bool) -> Table:
+    seconds_of, rss_of, cpu_of = report["seconds"], report["peak_rss"], report["cpu_seconds"]
+    cp = seconds_of[CP]
+    rows = tuple(
+        (
+            name,
+            seconds(seconds_of[name]),
+            ratio(seconds_of[name] / cp),
+            seconds(cpu_of[name]),
+            f"{report['image_bytes'] / seconds_of[name] / 1e6:,.0f}",
+            megabytes(rss_of[name]),
+        )
+        for name in seconds_of
+        if not name.startswith("build (API)")
+    )
+    notes = (
+        f"ARC-shaped BIDS tree (`arc_tree.py`, scale {report['scale']}): {report['sessions']} "
+        f"sessions, {report['images']} images, {report['image_bytes'] / 1e9:.2f} GB of images "
+        f"({report['tree_bytes'] / 1e9:.2f} GB with sidecars and tables), the largest "
+        f"{report['largest_file'] / 1e6:.1f} MB; one row per session; warm page cache; "
+        f"{report['rounds']} interleaved rounds, medians; MB/s of image bytes",
+        f"build `--no-previews` / `cp -r` + `sync`: **{report['build_over_cp']:.2f}x**; previews "
+        f"add {percent(report['previews_over_build'] - 1)} to the build time (target <= 10%: "
+        f"{met(report['previews_over_build'] <= 1.10)}) and "
+        f"{report['previews_rss_over_build'] / 1e6:+,.0f} MB to its peak memory (target <= "
+        f"50 MB: {met(report['previews_rss_over_build'] <= 50e6)})",
+        f"shards: {report['shards']}, the largest {report['largest_shard'] / 1e6:.1f} MB; every "
+        f"image the generator wrote is in the build, each session a row (checked)",
+    )
+    title = "Build of an ARC-shaped BIDS tree, against cp + sync"
+    columns = ("", "median", "× cp + sync", "CPU", "MB/s of images", "peak memory")
+    return Table("build-arc", title, columns, rows, notes)
+
+
+def tables(quick: bool, work: Path) -> list[Table]:
+    """run_all: the ARC-shaped tree at scale 0.004, ~1.1 GB (0.001, ~0.3 GB, quick)."""
+    args = parse(["--scale", "0.001", "--rounds", "2"] if quick else [])
+    args.work = work
+    report, _ = compare(args)
+    tidy(work, ["arc-*"])
+    return [arc_table(report, quick)]
+
+
+def main() -> None:
+    args = parse()
+    report, comparison = compare(args)
+    print("\n" + "\n".join(arc_table(report, quick=False).notes[:1]) + "\n")
+    print(comparison.table(report["image_bytes"]))
+    print(f"\nbuild / cp -r          {report['build_over_cp']:.2f}x")
+    print(f"previews / no previews {report['previews_over_build']:.2f}x   (target <= 1.10x)")
+    print(f"build peak RSS         {comparison.rss(PREVIEWS) / 1e6:.0f} MB")
+    largest = report["largest_shard"] / 1e6
+    print(f"shards                 {report['shards']}, largest {largest:.1f} MB")
+    print(f"build summary          {report['summary']}")
+    if args.privacy:
+        print_privacy(report["privacy_scan"])
 
 
 def _check_counts(result: dict, made: dict, rows: str, out: Path) -> None:
-    """The build holds what the generator wrote: every image, each session a row (or a file)."""
+    """The build holds what the generator wrote: every image, each session a row (or a file), and
+    every other file in the files config."""
     images = sum(made["files"].values())
     expected_rows = {"auto": made["sessions"], "session": made["sessions"], "file": images}
     problems = []
-    found = result["files_found"]  # the images and every other file the files config stores
-    others = result["other_files"]
-    if result["num_images"] != images or found != images + others or result["left_out"]:
-        problems.append(f"images: {result['num_images']} of {result['files_found']}, made {images}")
+    if result["num_images"] != images or result["left_out"]:
+        problems.append(f"images: {result['num_images']}, made {images}; {result['left_out']}")
+    if result["files_found"] != result["num_images"] + result["other_files"]:
+        problems.append(f"{result['files_found']} files found, not all images or other files")
     if rows in expected_rows and result["num_rows"] != expected_rows[rows]:
         problems.append(f"rows: {result['num_rows']}, expected {expected_rows[rows]}")
     manifest = json.loads((out / ".nifti2parquet/train/manifest.json").read_text())

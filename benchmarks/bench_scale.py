@@ -26,8 +26,10 @@ from harness import (
     image_dataset,
     interleave,
     measure,
+    tidy,
     write_result,
 )
+from tables import Table, megabytes, ratio, seconds
 
 HERE = Path(__file__).parent
 sys.path.insert(0, str(HERE.parent / "tests"))
@@ -47,7 +49,7 @@ def workers_case(args: argparse.Namespace) -> dict:
             target = fresh(args.work / f"w{workers}")
             command = (
                 f"'{PYTHON}' -m nifti2parquet build '{table}' '{target}' --quiet "
-                f"--workers {workers} && sync"
+                f"--workers {workers} --no-previews && sync"
             )
             return measure(f"build --workers {workers}", ["sh", "-c", command])
 
@@ -92,7 +94,9 @@ def s3_case(args: argparse.Namespace) -> dict:
                 if where == "s3"
                 else f"'{source / 'participants.csv'}'"
             )
-            command = f"'{PYTHON}' -m nifti2parquet build {src} '{target}' --quiet && sync"
+            command = (
+                f"'{PYTHON}' -m nifti2parquet build {src} '{target}' --quiet --no-previews && sync"
+            )
             return measure(
                 f"build from {where}", ["env", "-i", *_env_pairs(env), "sh", "-c", command]
             )
@@ -118,7 +122,7 @@ def _env_pairs(env: dict[str, str]) -> list[str]:
     return [f"{k}={v}" for k, v in env.items()]
 
 
-def main() -> None:
+def parse(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--size-gb", type=float, default=1.1)
     parser.add_argument("--s3-gb", type=float, default=0.5)
@@ -127,11 +131,69 @@ def main() -> None:
     parser.add_argument(
         "--work", type=Path, default=Path(os.environ.get("TMPDIR", "/tmp")) / "n2p-bench"
     )
-    args = parser.parse_args()
-    report = {"workers": workers_case(args)}
+    return parser.parse_args(argv)
+
+
+def run(args: argparse.Namespace) -> dict:
+    report = {"rounds": args.rounds, "workers": workers_case(args)}
     if not args.skip_s3:
         report["s3"] = s3_case(args)
     write_result(HERE / "results" / "scale.json", report)
+    return report
+
+
+def scale_tables(report: dict) -> list[Table]:
+    made = []
+    for key, title, reference, note in (
+        (
+            "workers",
+            "Build workers: 1 against 2 on 2 cores",
+            "cp -r + sync",
+            "`--workers 1` and `--workers 2` on the build table's data, `--no-previews`",
+        ),
+        (
+            "s3",
+            "Building from S3 (a local moto server) against local disk",
+            "build from local",
+            "the same images served by moto's S3 server on 127.0.0.1 (one Python process "
+            "serving every request: this measures the request pattern, not a network), "
+            "`--no-previews`",
+        ),
+    ):
+        if key not in report:
+            continue
+        case = report[key]
+        base = case["seconds"][reference]
+        rows = tuple(
+            (
+                name,
+                seconds(value),
+                ratio(value / base),
+                seconds(case["cpu_seconds"][name]),
+                megabytes(case["peak_rss"][name]),
+            )
+            for name, value in case["seconds"].items()
+        )
+        notes = (
+            f"{note}; {case['data_bytes'] / 1e9:.2f} GB; {report['rounds']} interleaved rounds, "
+            f"medians",
+        )
+        columns = ("", "median", f"× {reference}", "CPU", "peak memory")
+        made.append(Table(f"scale-{key}", title, columns, rows, notes))
+    return made
+
+
+def tables(quick: bool, work: Path) -> list[Table]:
+    """run_all: workers on 1.1 GB and S3 on 0.5 GB, 3 rounds (0.5 GB, 2 rounds, no S3, quick)."""
+    args = parse(["--size-gb", "0.5", "--rounds", "2", "--skip-s3"] if quick else [])
+    args.work = work
+    report = run(args)
+    tidy(work, ["source-*", "s3source-*"])
+    return scale_tables(report)
+
+
+def main() -> None:
+    run(parse())
 
 
 if __name__ == "__main__":

@@ -11,7 +11,9 @@ from __future__ import annotations
 import gzip
 import json
 import os
+import resource
 import shutil
+import signal
 import statistics
 import subprocess
 import sys
@@ -114,6 +116,7 @@ class Run:
     peak_rss: int  # bytes, whole process tree
     returncode: int
     output: str = ""
+    cpu: float = 0.0  # user + system seconds of the whole process tree
 
 
 def _tree_rss(pid: int) -> int:
@@ -131,8 +134,20 @@ def _tree_rss(pid: int) -> int:
     return total
 
 
-def measure(name: str, command: Sequence[str], env: dict[str, str] | None = None) -> Run:
-    """Run a command; its wall time and the peak RSS of its process tree."""
+TIMED_OUT = -999  # a Run's returncode when it was stopped at its time limit
+
+
+def measure(
+    name: str,
+    command: Sequence[str],
+    env: dict[str, str] | None = None,
+    timeout: float | None = None,
+) -> Run:
+    """Run a command; its wall time, CPU time and the peak RSS of its process tree.
+
+    With ``timeout``, a command still running after that many seconds is stopped with its whole
+    process group, and its Run says ``TIMED_OUT``."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     started = time.perf_counter()
     process = subprocess.Popen(
         list(command),
@@ -140,6 +155,7 @@ def measure(name: str, command: Sequence[str], env: dict[str, str] | None = None
         stderr=subprocess.STDOUT,
         text=True,
         env={**os.environ, **(env or {})},
+        start_new_session=timeout is not None,  # a group of its own, to stop it whole
     )
     peak = 0
     done = threading.Event()
@@ -152,28 +168,38 @@ def measure(name: str, command: Sequence[str], env: dict[str, str] | None = None
 
     sampler = threading.Thread(target=sample, daemon=True)
     sampler.start()
-    output, _ = process.communicate()
+    try:
+        output, _ = process.communicate(timeout=timeout)
+        returncode = process.returncode
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        output, _ = process.communicate()
+        returncode = TIMED_OUT
     seconds = time.perf_counter() - started
     done.set()
     sampler.join()
-    if process.returncode != 0:
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    if returncode not in (0, TIMED_OUT):
         print(output, file=sys.stderr)
-    return Run(name, seconds, peak, process.returncode, output)
+    return Run(name, seconds, peak, returncode, output, cpu)
 
 
 def privacy_name(scan: bool) -> str:
     return f"build (API), privacy scan {'on' if scan else 'off'}"
 
 
-def api_build(source: Path, target: Path, workers: str, scan: bool, **options: str) -> Run:
+def api_build(
+    source: Path, target: Path, workers: str, scan: bool, rows: str = "auto", **options: str
+) -> Run:
     """The build through the Python API, with its privacy scan on (as always) or off
     (``BuildOptions(privacy_scan=False)``, which exists only for this measurement)."""
     extra = "".join(f", {k}={v!r}" for k, v in options.items())
     code = (
-        "import sys; from nifti2parquet.commands.build import BuildOptions, build; "
+        "import sys; from nifti2parquet import BuildOptions, SourceOptions, build; "
         f"r = build(sys.argv[1], sys.argv[2], BuildOptions(workers={int(workers)}, "
-        f"privacy_scan={scan}{extra})); "
-        "print('SCAN', r.privacy['seconds'] if r.privacy else 0, r.seconds)"
+        f"source=SourceOptions(rows={rows!r}), privacy_scan={scan}{extra})); "
+        "print('SCAN', r.privacy.seconds if r.privacy else 0, r.seconds)"
     )
     command = f"{PYTHON} -c \"{code}\" '{source}' '{fresh(target)}' && sync"
     return measure(privacy_name(scan), ["sh", "-c", command])
@@ -240,20 +266,24 @@ class Comparison:
     def rss(self, name: str) -> int:
         return max(r.peak_rss for r in self.runs[name])
 
+    def cpu(self, name: str) -> float:
+        return statistics.median(r.cpu for r in self.runs[name])
+
     def results(self) -> dict[str, dict[str, float]]:
         """Every contender's median seconds and peak memory, as the results files record them."""
         return {
             "seconds": {name: self.seconds(name) for name in self.runs},
+            "cpu_seconds": {name: self.cpu(name) for name in self.runs},
             "peak_rss": {name: self.rss(name) for name in self.runs},
         }
 
     def table(self, data_bytes: int) -> str:
-        lines = [f"{'':32s} {'median s':>9s} {'MB/s':>8s} {'peak RSS MB':>12s}  runs"]
+        lines = [f"{'':32s} {'median s':>9s} {'CPU s':>6s} {'MB/s':>8s} {'peak RSS MB':>12s}  runs"]
         for name, runs in self.runs.items():
             s = self.seconds(name)
             lines.append(
-                f"{name:32s} {s:9.2f} {data_bytes / s / 1e6:8.0f} {self.rss(name) / 1e6:12.0f}"
-                f"  {', '.join(f'{r.seconds:.2f}' for r in runs)}"
+                f"{name:32s} {s:9.2f} {self.cpu(name):6.2f} {data_bytes / s / 1e6:8.0f} "
+                f"{self.rss(name) / 1e6:12.0f}  {', '.join(f'{r.seconds:.2f}' for r in runs)}"
             )
         return "\n".join(lines)
 
@@ -265,6 +295,15 @@ def interleave(
     for _ in range(rounds):
         for _, step in steps:
             comparison.add(step())
+
+
+def tidy(work: Path, keep: Sequence[str]) -> None:
+    """Remove what a benchmark wrote in ``work`` except the generated data matching ``keep``
+    (glob patterns): outputs take as much space as the data, and are made anew every run."""
+    kept = {p for pattern in keep for p in work.glob(pattern)}
+    for path in work.iterdir():
+        if path not in kept:
+            shutil.rmtree(path) if path.is_dir() else path.unlink()
 
 
 def fresh(path: Path) -> Path:

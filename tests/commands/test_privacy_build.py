@@ -179,7 +179,7 @@ def test_clean_dataset_reports_zero_in_summary_and_card(tmp_path: Path) -> None:
     from nifti2parquet.commands.build import build
 
     result = build(str(clean_bids(tmp_path / "clean")), str(tmp_path / "out"), build_options())
-    assert result.privacy is not None and result.privacy["findings"] == []
+    assert result.privacy is not None and result.privacy.findings == ()
     assert "privacy: 2 images, 3 metadata files scanned; no identifying fields found" in (
         result.summary()
     )

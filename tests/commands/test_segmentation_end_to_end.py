@@ -225,11 +225,11 @@ def test_privacy_reads_every_header_and_dataset_json(tmp_path: Path) -> None:
     description["description"] = f"questions to {EMAIL}"
     (folder.root / "dataset.json").write_text(json.dumps(description))
     result = build(str(folder.root), str(tmp_path / "out"), build_options(previews=False))
-    findings = {(f["file"], f["field"], f["kind"]) for f in result.privacy["findings"]}
+    findings = {(f.file, f.field, f.kind) for f in result.privacy.findings}
     assert ("dataset.json", "description", "e-mail address") in findings
     image = "imagesTr/prostate_01_0000.nii.gz"
     assert any(f[0] == image and "PatientName" in f[1] for f in findings)
-    assert result.privacy["images_scanned"] == 4 * 2 + 4
+    assert result.privacy.images_scanned == 4 * 2 + 4
     assert leaks({"privacy record": json.dumps(result.privacy)}) == []  # masked values only
 
 
@@ -265,7 +265,7 @@ def test_an_excluded_field_of_dataset_json_is_neither_on_the_card_nor_published(
     (folder.root / "dataset.json").write_text(json.dumps(description))
     out = tmp_path / "out"
     result = build(str(folder.root), str(out), build_options(exclude_fields=("description",)))
-    assert result.privacy["identifying"] == 0
+    assert result.privacy.identifying == 0
     published = pq.read_table(out / "files/train-00000-of-00001.parquet").to_pylist()
     stored = next(row for row in published if row["path"] == "dataset.json")
     assert "description" not in json.loads(stored["content"]["bytes"])

@@ -68,19 +68,20 @@ def test_explicit_acceptance_pushes_and_an_existing_public_repo_refuses(
 
 
 def test_a_refusal_names_the_first_20_and_counts_the_rest() -> None:
+    from nifti2parquet.preflight.privacy_record import Finding, PrivacyRecord
     from nifti2parquet.preflight.publication import PublicationRefused, check_publication
 
-    findings = [
-        {
-            "file": f"sub-{i:02d}/anat/sub-{i:02d}_T1w.json",
-            "field": "PatientName",
-            "kind": "name",
-            "masked": "<name, 9 chars>",
-            "severity": "identifying",
-        }
+    findings = tuple(
+        Finding(
+            f"sub-{i:02d}/anat/sub-{i:02d}_T1w.json",
+            "PatientName",
+            "name",
+            "<name, 9 chars>",
+            "identifying",
+        )
         for i in range(25)
-    ]
-    records = [{"scanned": True, "findings": findings}]
+    )
+    records = [PrivacyRecord(scanned=True, findings=findings)]
     with pytest.raises(PublicationRefused) as refused:
         check_publication(records, "user/x", public=True, accepted=False)
     lines = refused.value.lines()
@@ -93,7 +94,7 @@ def test_a_refusal_names_the_first_20_and_counts_the_rest() -> None:
     assert (
         check_publication(records, "user/x", public=False, accepted=False)[0].severity == "warning"
     )
-    assert check_publication([{"scanned": True, "findings": []}], "user/x", True, False) == ()
+    assert check_publication([PrivacyRecord(scanned=True)], "user/x", True, False) == ()
 
 
 def test_a_public_push_is_refused_until_every_remedy_is_applied(

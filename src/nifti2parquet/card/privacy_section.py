@@ -12,7 +12,7 @@ from ..shards.manifest import Manifest
 def privacy_section(manifests: Sequence[Manifest]) -> str:
     """What the privacy preflight scanned and found (kinds and counts, never a value), the
     defacing statement, and what was left out or changed on purpose."""
-    records = [m.privacy for m in manifests if m.privacy.get("scanned")]
+    records = [m.privacy for m in manifests if m.privacy.scanned]
     lines = ["## Privacy checks\n"]
     if not records:
         lines.append("No privacy scan was recorded for this build.\n")
@@ -20,7 +20,7 @@ def privacy_section(manifests: Sequence[Manifest]) -> str:
     scanned = card_scanned(records)
     kinds: dict[str, dict[str, int]] = {}
     for r in records:
-        for kind, counts in r.get("kinds", {}).items():
+        for kind, counts in r.kinds.items():
             for severity, n in counts.items():
                 kinds.setdefault(kind, {}).setdefault(severity, 0)
                 kinds[kind][severity] += n

@@ -200,7 +200,7 @@ def _schema_table(manifest: Manifest) -> str:
     blanked = " (but the header text blanked on purpose: see Privacy checks)"
     return (
         "\n".join(lines) + "\n\nEach image is stored as the original file's exact bytes "
-        f"(`.nii` or `.nii.gz`){blanked if manifest.privacy.get('blanked_images') else ''} "
+        f"(`.nii` or `.nii.gz`){blanked if manifest.privacy.blanked_images else ''} "
         "with its path in the source dataset in `path`.\n"
     )
 

@@ -327,7 +327,7 @@ def _manifest(job: ShardJob, options: BuildOptions, prepared: Prepared) -> Manif
         left_out=rows.left_out,
         warnings=rows.warnings + job.plan.warnings(),
         images_per_kind=rows.images_per_kind(),
-        privacy={k: v for k, v in prepared.privacy_record().items() if k != "seconds"},
+        privacy=prepared.privacy_record(),
     )
 
 

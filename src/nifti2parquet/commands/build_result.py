@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from ..common.errors import Problem, is_filtered
 from ..common.rows import images_in_row
 from ..common.units import count, format_size
+from ..preflight.privacy_record import PrivacyRecord
 from ..shards.runner import ShardJob
 
 if TYPE_CHECKING:
@@ -40,7 +41,7 @@ class BuildResult:
     seconds: float
     part: tuple[int, int] | None = None
     plan_shards: int = 0  # shards of the whole plan (a part builds some of them)
-    privacy: dict[str, Any] | None = None  # the privacy scan (values masked); None: not run
+    privacy: PrivacyRecord | None = None  # the privacy scan (values masked); None: not run
 
     @property
     def files_written(self) -> int:
@@ -57,7 +58,7 @@ class BuildResult:
         shards = count(self.num_shards, "shard") + (
             f" of the plan's {self.plan_shards:,}" if self.part else ""
         )
-        verified += f"; {self.privacy['summary']}" if self.privacy else ""
+        verified += f"; {self.privacy.summary}" if self.privacy else ""
         return (
             f"{self.status}{where} {self.output}: {count(self.num_rows, 'row')}, "
             f"{self._files()}, {format_size(self.image_bytes)} in {shards} "
@@ -85,6 +86,7 @@ class BuildResult:
         data["files_written"] = self.files_written
         data["files_left_out"] = len(self.left_out)
         data["files_filtered_out"] = self.files_filtered_out
+        data["privacy"] = self.privacy.to_dict() if self.privacy else None
         data["summary"] = self.summary()
         return data
 

@@ -19,6 +19,7 @@ import click
 
 from ..common.errors import N2PError, OptionError, Problem, is_filtered
 from ..common.startup import keep_pandas_out
+from ..preflight.privacy_record import PrivacyRecord
 from .cli_options import (
     exclude_dicom_tags_option,
     json_option,
@@ -175,7 +176,7 @@ def _card_details(kw: dict[str, Any]) -> Any:
     )
 
 
-def _print_privacy(record: dict[str, Any] | None) -> None:
+def _print_privacy(record: PrivacyRecord | None) -> None:
     """The privacy scan's findings (values masked) on stderr."""
     from ..preflight.privacy_record import record_lines
 

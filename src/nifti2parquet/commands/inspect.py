@@ -21,7 +21,7 @@ from ..common.rows import SourceRows, images_in_row
 from ..common.schema import column_feature, type_label
 from ..common.units import count, format_size
 from ..preflight.inputs import row_limit_problems
-from ..preflight.privacy_record import record_lines
+from ..preflight.privacy_record import PrivacyRecord, record_lines
 from ..shards.plan import Plan
 from ..sources.registry import noun_of
 from .build import BuildOptions
@@ -72,7 +72,7 @@ class InspectReport:
     warnings: tuple[Problem, ...]
     blocking: tuple[Problem, ...]  # what would make `build` stop before writing
     stop_reason: str  # "" when build would go ahead
-    privacy: dict[str, Any] | None = None  # the privacy scan, values masked
+    privacy: PrivacyRecord | None = None  # the privacy scan, values masked
 
     @property
     def files_written(self) -> int:
@@ -85,6 +85,7 @@ class InspectReport:
         data["files_written"] = self.files_written
         data["files_left_out"] = len(self.left_out)
         data["num_shards"] = len(self.shards)
+        data["privacy"] = self.privacy.to_dict() if self.privacy else None
         return data
 
     def lines(self) -> list[str]:
@@ -176,7 +177,7 @@ def inspect_source(
         warnings=rows.warnings,
         blocking=tuple(blocking),
         stop_reason=stop_reason,
-        privacy=privacy.to_dict() if privacy else None,
+        privacy=privacy.record() if privacy else None,
     )
 
 

@@ -18,6 +18,7 @@ from ..common.progress import Reporter
 from ..common.rows import SourceRows
 from ..preflight.inputs import check_images, raise_if_errors, row_limit_problems
 from ..preflight.privacy import PrivacyOptions, PrivacyReport, scan_privacy
+from ..preflight.privacy_record import PrivacyRecord
 from ..shards.blanking import ChangedOnPurpose, blank_headers
 from ..shards.manifest import split_dir
 from ..shards.output import STATE, OutputFolder
@@ -50,16 +51,17 @@ class Prepared:
     rewritten: tuple[ChangedOnPurpose, ...] = ()
     left_out: dict[str, int] = field(default_factory=dict)  # participants the filter left out
 
-    def privacy_record(self) -> dict[str, Any]:
+    def privacy_record(self) -> PrivacyRecord:
         """The manifest's and the result's privacy record; values masked."""
         if self.report is None:
-            return {"scanned": False}
-        return self.report.to_dict() | {
-            "blanked_images": len(self.blanked),
-            "blanked_fields": sorted({c for b in self.blanked for c in b.changed}),
-            "rewritten_files": len(self.rewritten),
+            return PrivacyRecord()
+        return dataclasses.replace(
+            self.report.record(),
+            blanked_images=len(self.blanked),
+            blanked_fields=tuple(sorted({c for b in self.blanked for c in b.changed})),
+            rewritten_files=len(self.rewritten),
             **self.left_out,
-        }
+        )
 
 
 def check_output_free(output: OutputFolder) -> None:

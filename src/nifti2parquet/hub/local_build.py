@@ -12,12 +12,12 @@ import hashlib
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
 
 from ..card.prose import PROSE, CardRecord, read_card_record, read_prose
 from ..card.published import PublishedFile, publication
 from ..card.readme import README, render_card
 from ..common.errors import OptionError, OutputError, Problem
+from ..preflight.privacy_record import PrivacyRecord
 from ..shards.manifest import Manifest, read_manifests
 from ..shards.output import OutputFolder
 from .remote import LocalFile, RemoteFile, git_blob_id
@@ -54,7 +54,7 @@ class LocalBuild:
     card_on_disk: bytes | None
     warnings: tuple[Problem, ...] = ()
     previews: tuple[PushFile, ...] = ()  # the card's pictures (``previews/{split}/*.png``)
-    privacy: tuple[dict[str, Any], ...] = ()  # each split's privacy scan, values masked
+    privacy: tuple[PrivacyRecord, ...] = ()  # each split's privacy scan, values masked
     card_license: str = ""  # the license the card is rendered with ("": the build's own)
 
     @property

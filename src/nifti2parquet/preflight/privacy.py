@@ -8,7 +8,7 @@ few voxels of each). The rules: :mod:`.privacy_text` (free text), :mod:`.privacy
 names), :mod:`.privacy_rules` (field and column names, the user's lists), :mod:`.privacy_dicom`
 (DICOM PS3.15), :mod:`.privacy_tables` (what the BIDS schema says a column means).
 
-Each :class:`~.privacy_report.Finding` is masked (kind and length, never a part of the value) and
+Each :class:`~.privacy_record.Finding` is masked (kind and length, never a part of the value) and
 is ``identifying`` or ``review``; ``push`` refuses a public repo while identifying findings exist.
 It is a preflight, not a guarantee of de-identification (docs/explanation/privacy.md).
 """
@@ -31,8 +31,8 @@ from ..common.storage import CHECK_BLOCK, Storage
 from .defacing import defacing_report
 from .privacy_dicom import dicom_attributes
 from .privacy_files import FileScan, Published, grouped_by_folder, kind_of, needs_head, scan_file
-from .privacy_record import MAX_LISTED
-from .privacy_report import Finding, PrivacyReport, Scanned, defacing_dict, finding
+from .privacy_record import MAX_LISTED, Finding
+from .privacy_report import PrivacyReport, Scanned, defacing_record, finding
 from .privacy_rules import DICOM_TAG, ID_NUMBER, NOT_SCANNED, PrivacyRules, mask
 from .privacy_tables import TableScan
 from .privacy_text import HEADER_TEXT, Scope, find_in_text
@@ -270,6 +270,6 @@ __all__ = [
     "Finding",
     "PrivacyOptions",
     "PrivacyReport",
-    "defacing_dict",
+    "defacing_record",
     "scan_privacy",
 ]

@@ -1,81 +1,173 @@
 """The privacy scan as the build records it: masked findings in each split's manifest.
 
-The scan itself lives in ``checking/``; what it found is kept in the manifest (values masked:
-kind and length only) so that later steps that must not re-scan, ``push`` above all, can read it.
-The same record gives the lines a person reads (terminal, ``inspect``) and the card's sentences.
+The scan itself is :mod:`.privacy`; what it found is kept in the manifest as a
+:class:`PrivacyRecord` (values masked: kind and length only) so that later steps that must not
+re-scan, ``push`` above all, can read it. The same record gives the lines a person reads
+(terminal, ``inspect``) and the card's sentences.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Sequence
+from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
 from ..common.units import count
+from .privacy_rules import Severity
 
 MAX_LISTED = 20  # findings listed in a refusal and in the human summary; --json has them all
 
 
-def finding_line(finding: Mapping[str, Any]) -> str:
+@dataclass(frozen=True)
+class Finding:
+    """One value that may identify a participant, masked."""
+
+    file: str  # the file that holds the value (a folder, for a path or DICOM folder finding)
+    field: str  # header field, extension and tag, JSON key, table column, "line N", or "path"
+    kind: str
+    masked: str  # "<date of birth, 10 chars>": kind and length only
+    severity: Severity
+    describes: str = ""  # for a sidecar: the image it describes (and how many more)
+    cells: int = 1  # table columns: how many cells hold such a value
+    files: int = 1  # a folder of DICOM files: how many of them hold it
+
+    def line(self) -> str:
+        return finding_line(self)
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        if self.files == 1:
+            del data["files"]
+        return data
+
+
+@dataclass(frozen=True)
+class DefacingRecord:
+    """How many anatomical images are defaced, and each one's status with the reason."""
+
+    anatomical_images: int = 0
+    defaced: int = 0
+    not_defaced: int = 0
+    cannot_tell: int = 0
+    images: tuple[dict[str, str], ...] = ()  # path, status, why
+    summary: str = ""
+
+
+@dataclass(frozen=True)
+class PrivacyRecord:
+    """What the privacy scan read and found, and what the build changed on purpose."""
+
+    scanned: bool = False
+    images_scanned: int = 0
+    metadata_files_scanned: int = 0
+    text_files_scanned: int = 0
+    dicom_files_scanned: int = 0
+    paths_scanned: int = 0
+    identifying: int = 0
+    review: int = 0
+    kinds: dict[str, dict[str, int]] = field(default_factory=dict)  # kind -> severity -> n
+    findings: tuple[Finding, ...] = ()
+    defacing: DefacingRecord = field(default_factory=DefacingRecord)
+    excluded_fields: tuple[str, ...] = ()
+    excluded_columns: tuple[str, ...] = ()
+    dicom_tags_excluded: bool = False
+    known_identifiers_searched: int = 0
+    participants_left_out: int = 0
+    sessions_left_out: int = 0
+    blanked_images: int = 0
+    blanked_fields: tuple[str, ...] = ()
+    rewritten_files: int = 0
+    seconds: float = 0.0  # how long the scan took (not kept in the manifest)
+    summary: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["findings"] = [f.to_dict() for f in self.findings]
+        return _lists(data)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> PrivacyRecord:
+        known = {f.name for f in fields(cls)}
+        values = {k: _tuples(v) for k, v in data.items() if k in known}
+        values["kinds"] = data.get("kinds") or {}
+        values["findings"] = tuple(Finding(**f) for f in data.get("findings") or ())
+        defacing = data.get("defacing") or {}
+        values["defacing"] = DefacingRecord(
+            **{k: _tuples(v) for k, v in defacing.items() if k != "unknown"}
+        )
+        return cls(**values)
+
+
+def _tuples(value: Any) -> Any:
+    return tuple(value) if isinstance(value, list) else value
+
+
+def _lists(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _lists(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_lists(v) for v in value]
+    return value
+
+
+def finding_line(finding: Finding) -> str:
     """One finding as a line: ``[identifying] file (describes image): field: kind <masked>``."""
-    about = f" (describes {finding['describes']})" if finding.get("describes") else ""
-    files = finding.get("files", 1)
-    about += f" ({files:,} DICOM files)" if files > 1 else ""
-    cells = finding.get("cells", 1)
-    many = f" in {cells:,} cells" if cells > 1 else ""
-    where = f"{finding['file']}{about}: {finding['field']}"
-    return f"[{finding['severity']}] {where}: {finding['kind']} {finding['masked']}{many}"
+    about = f" (describes {finding.describes})" if finding.describes else ""
+    about += f" ({finding.files:,} DICOM files)" if finding.files > 1 else ""
+    many = f" in {finding.cells:,} cells" if finding.cells > 1 else ""
+    where = f"{finding.file}{about}: {finding.field}"
+    return f"[{finding.severity}] {where}: {finding.kind} {finding.masked}{many}"
 
 
-def listed_lines(findings: Iterable[Mapping[str, Any]], indent: str = "  ") -> list[str]:
+def listed_lines(findings: Iterable[Finding], indent: str = "  ") -> list[str]:
     """The first MAX_LISTED findings (identifying first), then how many more there are."""
-    ordered = sorted(findings, key=lambda f: f["severity"] != "identifying")
+    ordered = sorted(findings, key=lambda f: f.severity != "identifying")
     lines = [indent + finding_line(f) for f in ordered[:MAX_LISTED]]
     if len(ordered) > MAX_LISTED:
         lines.append(f"{indent}... and {len(ordered) - MAX_LISTED:,} more (--json lists them all)")
     return lines
 
 
-def identifying(records: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
+def identifying(records: Iterable[PrivacyRecord]) -> list[Finding]:
     """The identifying findings of several manifests' privacy records, each listed once."""
-    seen: dict[str, dict[str, Any]] = {}
+    seen: dict[str, Finding] = {}
     for record in records:
-        for finding in record.get("findings", ()):
-            if finding.get("severity") == "identifying":
+        for finding in record.findings:
+            if finding.severity == "identifying":
                 seen.setdefault(finding_line(finding), finding)
     return list(seen.values())
 
 
-def defacing_line(defacing: Mapping[str, Any]) -> str:
+def defacing_line(defacing: DefacingRecord) -> str:
     """``defacing: 3 anatomical images: 1 defaced, 1 not defaced, 1 cannot tell (...)``."""
-    cannot = defacing.get("cannot_tell", 0) + defacing.get("unknown", 0)
+    cannot = defacing.cannot_tell
     line = (
-        f"defacing: {count(defacing['anatomical_images'], 'anatomical image')}: "
-        f"{defacing.get('defaced', 0):,} defaced, {defacing.get('not_defaced', 0):,} not "
+        f"defacing: {count(defacing.anatomical_images, 'anatomical image')}: "
+        f"{defacing.defaced:,} defaced, {defacing.not_defaced:,} not "
         f"defaced, {cannot:,} cannot tell"
     )
-    if defacing.get("not_defaced") or cannot:
+    if defacing.not_defaced or cannot:
         line += " (check those before a public release: --json lists each with the reason)"
     return line
 
 
-def record_lines(record: Mapping[str, Any]) -> list[str]:
+def record_lines(record: PrivacyRecord) -> list[str]:
     """A privacy record as a person reads it: summary, findings, defacing, what was changed."""
-    if not record.get("scanned"):
+    if not record.scanned:
         return ["privacy: not scanned"]
-    lines = [record["summary"], *listed_lines(record.get("findings", ()))]
-    defacing = record.get("defacing") or {}
-    if defacing.get("anatomical_images"):
-        lines.append(defacing["summary"])
-    if record.get("blanked_images"):
-        fields = ", ".join(record.get("blanked_fields", ()))
+    lines = [record.summary, *listed_lines(record.findings)]
+    if record.defacing.anatomical_images:
+        lines.append(record.defacing.summary)
+    if record.blanked_images:
+        fields = ", ".join(record.blanked_fields)
         lines.append(
-            f"privacy: {record['blanked_images']:,} images stored with header text blanked and "
+            f"privacy: {record.blanked_images:,} images stored with header text blanked and "
             f"extensions dropped ({fields}); their sources are unchanged"
         )
-    left = [*record.get("excluded_fields", ()), *record.get("excluded_columns", ())]
+    left = [*record.excluded_fields, *record.excluded_columns]
     if left:
         lines.append(f"privacy: left out of the published metadata: {', '.join(left)}")
-    if record.get("dicom_tags_excluded"):
+    if record.dicom_tags_excluded:
         lines.append(
             "privacy: DICOM files published without the attributes PS3.15's Basic Profile "
             "marks (--exclude-dicom-tags)"
@@ -86,10 +178,10 @@ def record_lines(record: Mapping[str, Any]) -> list[str]:
     return lines
 
 
-def left_out_phrase(record: Mapping[str, Any]) -> str:
+def left_out_phrase(record: PrivacyRecord) -> str:
     """``2 participants left out by the subject filter: ...``: how many, never who."""
-    subjects = record.get("participants_left_out", 0)
-    sessions = record.get("sessions_left_out", 0)
+    subjects = record.participants_left_out
+    sessions = record.sessions_left_out
     if not subjects and not sessions:
         return ""
     who = [count(subjects, "participant")] if subjects else []
@@ -101,10 +193,10 @@ def left_out_phrase(record: Mapping[str, Any]) -> str:
 
 
 # the card's sentences ---------------------------------------------------------------------------
-def card_scanned(records: Sequence[Mapping[str, Any]]) -> str:
+def card_scanned(records: Sequence[PrivacyRecord]) -> str:
     """``Privacy checks: 3 images, 5 metadata files, 1 text file scanned (...)``."""
     total = {
-        key: sum(r.get(key, 0) for r in records)
+        key: sum(getattr(r, key) for r in records)
         for key in (
             "images_scanned",
             "metadata_files_scanned",
@@ -126,12 +218,12 @@ def card_scanned(records: Sequence[Mapping[str, Any]]) -> str:
     )
 
 
-def card_defacing(records: Sequence[Mapping[str, Any]]) -> list[str]:
-    keys = ("anatomical_images", "defaced", "not_defaced", "cannot_tell", "unknown")
-    total = {k: sum((r.get("defacing") or {}).get(k, 0) for r in records) for k in keys}
+def card_defacing(records: Sequence[PrivacyRecord]) -> list[str]:
+    keys = ("anatomical_images", "defaced", "not_defaced", "cannot_tell")
+    total = {k: sum(getattr(r.defacing, k) for r in records) for k in keys}
     if not total["anatomical_images"]:
         return []
-    cannot = total["cannot_tell"] + total["unknown"]
+    cannot = total["cannot_tell"]
     line = (
         f"Defacing of {count(total['anatomical_images'], 'anatomical image')}, from what the "
         f"dataset says and what the images show: {total['defaced']:,} defaced, "
@@ -142,30 +234,30 @@ def card_defacing(records: Sequence[Mapping[str, Any]]) -> list[str]:
     return [line + ".\n"]
 
 
-def card_changes(records: Sequence[Mapping[str, Any]]) -> list[str]:
+def card_changes(records: Sequence[PrivacyRecord]) -> list[str]:
     """What was left out or changed on purpose, as the card says it."""
     lines = []
-    blanked = sum(r.get("blanked_images", 0) for r in records)
+    blanked = sum(r.blanked_images for r in records)
     if blanked:
-        fields = sorted({f for r in records for f in r.get("blanked_fields", ())})
+        fields = sorted({f for r in records for f in r.blanked_fields})
         lines.append(
             f"{blanked:,} images are stored with their NIfTI header text blanked and header "
             f"extensions dropped on purpose ({', '.join(fields)}); every other byte is the "
             f"source's, and the sha256 of both is recorded.\n"
         )
-    left = sorted({f for r in records for f in r.get("excluded_fields", ())})
-    left += sorted({c for r in records for c in r.get("excluded_columns", ())})
+    left = sorted({f for r in records for f in r.excluded_fields})
+    left += sorted({c for r in records for c in r.excluded_columns})
     if left:
         names = ", ".join(f"`{n}`" for n in left)
         lines.append(f"Left out of the published metadata on purpose: {names}.\n")
-    if any(r.get("dicom_tags_excluded") for r in records):
+    if any(r.dicom_tags_excluded for r in records):
         lines.append(
             "DICOM files are published without the attributes that DICOM PS3.15's Basic "
             "Application Level Confidentiality Profile removes or replaces (patient, dates, "
             "institution, staff, UIDs replaced, private attributes).\n"
         )
-    subjects = max((r.get("participants_left_out", 0) for r in records), default=0)
-    sessions = max((r.get("sessions_left_out", 0) for r in records), default=0)
+    subjects = max((r.participants_left_out for r in records), default=0)
+    sessions = max((r.sessions_left_out for r in records), default=0)
     if subjects or sessions:
         who = [count(subjects, "participant")] if subjects else []
         who += [count(sessions, "session")] if sessions else []

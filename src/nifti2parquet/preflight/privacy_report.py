@@ -12,37 +12,20 @@ from __future__ import annotations
 import dataclasses
 from collections import Counter
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from typing import Any
 
 from ..common.rows import DatasetInfo
 from ..common.units import count
 from .defacing import Defacing
-from .privacy_record import defacing_line, finding_line, record_lines
+from .privacy_record import (
+    DefacingRecord,
+    Finding,
+    PrivacyRecord,
+    defacing_line,
+    record_lines,
+)
 from .privacy_rules import Severity, mask
-
-
-@dataclass(frozen=True)
-class Finding:
-    """One value that may identify a participant, masked."""
-
-    file: str  # the file that holds the value (a folder, for a path or DICOM folder finding)
-    field: str  # header field, extension and tag, JSON key, table column, "line N", or "path"
-    kind: str
-    masked: str  # "<date of birth, 10 chars>": kind and length only
-    severity: Severity
-    describes: str = ""  # for a sidecar: the image it describes (and how many more)
-    cells: int = 1  # table columns: how many cells hold such a value
-    files: int = 1  # a folder of DICOM files: how many of them hold it
-
-    def line(self) -> str:
-        return finding_line(self.to_dict())
-
-    def to_dict(self) -> dict[str, Any]:
-        data = asdict(self)
-        if self.files == 1:
-            del data["files"]
-        return data
 
 
 def finding(
@@ -116,44 +99,49 @@ class PrivacyReport:
 
     def lines(self) -> list[str]:
         """The summary, the findings (the first MAX_LISTED) and the defacing line."""
-        return record_lines(self.to_dict())
+        return record_lines(self.record())
 
-    def to_dict(self) -> dict[str, Any]:
+    def record(self) -> PrivacyRecord:
+        """The report as the manifest, ``--json`` and ``push`` read it (values masked)."""
         kinds: dict[str, Counter[str]] = {}
         for f in self.findings:
             kinds.setdefault(f.kind, Counter())[f.severity] += 1
-        return {
-            "scanned": True,
-            "images_scanned": self.scanned.images,
-            "metadata_files_scanned": self.scanned.metadata_files,
-            "text_files_scanned": self.scanned.text_files,
-            "dicom_files_scanned": self.scanned.dicom_files,
-            "paths_scanned": self.scanned.paths,
-            "identifying": len(self.identifying),
-            "review": len(self.findings) - len(self.identifying),
-            "kinds": {k: dict(c) for k, c in sorted(kinds.items())},
-            "findings": [f.to_dict() for f in self.findings],
-            "defacing": defacing_dict(self.defacing),
-            "excluded_fields": list(self.excluded_fields),
-            "excluded_columns": list(self.excluded_columns),
-            "dicom_tags_excluded": self.dicom_tags_excluded,
-            "known_identifiers_searched": self.known_identifiers,
-            **(self.left_out or {}),
-            "seconds": round(self.seconds, 4),
-            "summary": self.summary(),
-        }
+        return PrivacyRecord(
+            scanned=True,
+            images_scanned=self.scanned.images,
+            metadata_files_scanned=self.scanned.metadata_files,
+            text_files_scanned=self.scanned.text_files,
+            dicom_files_scanned=self.scanned.dicom_files,
+            paths_scanned=self.scanned.paths,
+            identifying=len(self.identifying),
+            review=len(self.findings) - len(self.identifying),
+            kinds={k: dict(c) for k, c in sorted(kinds.items())},
+            findings=self.findings,
+            defacing=defacing_record(self.defacing),
+            excluded_fields=self.excluded_fields,
+            excluded_columns=self.excluded_columns,
+            dicom_tags_excluded=self.dicom_tags_excluded,
+            known_identifiers_searched=self.known_identifiers,
+            participants_left_out=(self.left_out or {}).get("participants_left_out", 0),
+            sessions_left_out=(self.left_out or {}).get("sessions_left_out", 0),
+            seconds=round(self.seconds, 4),
+            summary=self.summary(),
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        return self.record().to_dict()
 
 
-def defacing_dict(defacing: Sequence[Defacing]) -> dict[str, Any]:
+def defacing_record(defacing: Sequence[Defacing]) -> DefacingRecord:
     counts = Counter(d.status for d in defacing)
-    record = {
-        "anatomical_images": len(defacing),
-        "defaced": counts["defaced"],
-        "not_defaced": counts["not defaced"],
-        "cannot_tell": counts["cannot tell"],
-        "images": [{"path": d.path, "status": d.status, "why": d.why} for d in defacing],
-    }
-    return record | {"summary": defacing_line(record) if defacing else ""}
+    record = DefacingRecord(
+        anatomical_images=len(defacing),
+        defaced=counts["defaced"],
+        not_defaced=counts["not defaced"],
+        cannot_tell=counts["cannot tell"],
+        images=tuple({"path": d.path, "status": d.status, "why": d.why} for d in defacing),
+    )
+    return dataclasses.replace(record, summary=defacing_line(record) if defacing else "")
 
 
 WITHHELD = (

@@ -10,11 +10,10 @@ accepted public one, goes ahead with a warning naming how many identifying value
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from typing import Any
+from collections.abc import Sequence
 
 from ..common.errors import N2PError, Problem
-from .privacy_record import MAX_LISTED, finding_line, identifying
+from .privacy_record import MAX_LISTED, Finding, PrivacyRecord, finding_line, identifying
 
 HOW_TO_PROCEED = (
     "fix the source files and build again; or leave the values out and build again "
@@ -32,11 +31,11 @@ class PublicationRefused(N2PError):
 
 
 def check_publication(
-    records: Sequence[Mapping[str, Any]], repo_id: str, public: bool, accepted: bool
+    records: Sequence[PrivacyRecord], repo_id: str, public: bool, accepted: bool
 ) -> tuple[Problem, ...]:
     """Raise for a public push of identifying findings; otherwise the warnings to show."""
     found = identifying(records)
-    unscanned = [r for r in records if not r.get("scanned")]
+    unscanned = [r for r in records if not r.scanned]
     warnings = []
     if unscanned:
         warnings.append(
@@ -74,8 +73,8 @@ def check_publication(
     return tuple(warnings)
 
 
-def _problem(finding: Mapping[str, Any]) -> Problem:
+def _problem(finding: Finding) -> Problem:
     """A finding as ``file (describes ...): field: kind <masked>``, its file first."""
     line = finding_line(finding)
-    where, _, rest = line[len("[identifying] ") :].partition(f": {finding['field']}: ")
-    return Problem(where, f"{finding['field']}: {rest}")
+    where, _, rest = line[len("[identifying] ") :].partition(f": {finding.field}: ")
+    return Problem(where, f"{finding.field}: {rest}")

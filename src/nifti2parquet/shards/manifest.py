@@ -25,6 +25,7 @@ from ..common.errors import OutputError, Problem
 from ..common.files_config import FILES_CONFIG
 from ..common.rows import Column, DatasetInfo
 from ..common.storage import Storage
+from ..preflight.privacy_record import PrivacyRecord
 from ..sources.options import SourceOptions
 from .blanking import ChangedOnPurpose
 from .output import STATE, OutputFolder
@@ -200,7 +201,7 @@ class Manifest:
     files: FilesRecord | None = None  # the ``files`` config
     images_per_kind: dict[str, int] = field(default_factory=dict)  # BIDS --rows file: per `kind`
     previews: tuple[PreviewRecord, ...] = ()
-    privacy: dict[str, Any] = field(default_factory=dict)  # the privacy scan, values masked
+    privacy: PrivacyRecord = field(default_factory=PrivacyRecord)  # the scan, values masked
 
     @property
     def num_images(self) -> int:
@@ -258,7 +259,7 @@ class Manifest:
             "files": self.files.to_record() if self.files else None,
             "images_per_kind": self.images_per_kind,
             "previews": [asdict(p) for p in self.previews],
-            "privacy": self.privacy,
+            "privacy": {k: v for k, v in self.privacy.to_dict().items() if k != "seconds"},
         }
         return json.dumps(data, indent=1) + "\n"  # ASCII: names may hold surrogates
 
@@ -287,7 +288,7 @@ class Manifest:
             files=FilesRecord.from_record(data["files"]) if data.get("files") else None,
             images_per_kind=data.get("images_per_kind", {}),
             previews=tuple(PreviewRecord.from_record(p) for p in data.get("previews", [])),
-            privacy=data.get("privacy") or {},
+            privacy=PrivacyRecord.from_dict(data.get("privacy") or {}),
         )
 
 

@@ -1,0 +1,93 @@
+"""Result tables: what a benchmark hands to ``run_all``, and how they land in the README.
+
+A benchmark module ``bench_NAME.py`` joins ``benchmarks/run_all`` by defining
+
+    def tables(quick: bool, work: Path) -> list[Table]: ...
+
+``quick`` asks for the laptop-size run (less data, fewer rounds); ``work`` is a folder of its own
+for generated data and outputs (kept between runs, so data is generated once). ``run_all`` calls
+it in a process of its own and writes each table between the README's markers
+``<!-- table:ID -->`` and ``<!-- /table:ID -->``, under a line naming the commit, the date and
+the size of the run. A table whose markers are not in the README yet is added at its end.
+
+Cells are plain strings (formatted by the benchmark, which knows its units); ``notes`` are
+markdown lines printed under the table (targets met or not, what the data was).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+NOT_MEASURED = "not measured yet"
+
+
+@dataclass(frozen=True)
+class Table:
+    id: str  # the README marker name: lowercase words and dashes
+    title: str  # one line saying what was measured, on what
+    columns: tuple[str, ...]
+    rows: tuple[tuple[str, ...], ...]
+    notes: tuple[str, ...] = field(default=())
+
+    def markdown(self) -> str:
+        right = [i > 0 and _numeric(self.rows, i) for i in range(len(self.columns))]
+        lines = [
+            "| " + " | ".join(self.columns) + " |",
+            "|" + "|".join("---:" if r else "---" for r in right) + "|",
+        ]
+        lines += ["| " + " | ".join(row) + " |" for row in self.rows]
+        if self.notes:
+            lines.append("")
+            lines += [f"- {note}" for note in self.notes]
+        return "\n".join(lines)
+
+
+def placeholder(table_id: str, title: str, reason: str) -> Table:
+    """The row a table shows until its benchmark measures it."""
+    return Table(table_id, title, ("", "result"), ((NOT_MEASURED, reason),))
+
+
+def _numeric(rows: Sequence[Sequence[str]], column: int) -> bool:
+    cells = [row[column] for row in rows if column < len(row) and row[column]]
+    return bool(cells) and all(c[:1].isdigit() or c[:1] in "-+~<>" for c in cells)
+
+
+def save(tables: Sequence[Table], path: Path) -> None:
+    path.write_text(json.dumps([asdict(t) for t in tables], indent=1) + "\n")
+
+
+def load(path: Path) -> list[Table]:
+    return [
+        Table(
+            t["id"],
+            t["title"],
+            tuple(t["columns"]),
+            tuple(tuple(r) for r in t["rows"]),
+            tuple(t.get("notes", ())),
+        )
+        for t in json.loads(path.read_text())
+    ]
+
+
+# formatting helpers the benchmarks share --------------------------------------------------------
+def seconds(value: float) -> str:
+    return f"{value:.2f} s"
+
+
+def megabytes(value: float) -> str:
+    return f"{value / 1e6:,.0f} MB"
+
+
+def ratio(value: float) -> str:
+    return f"{value:.2f}x"
+
+
+def percent(value: float) -> str:
+    return f"{value * 100:+.1f}%"
+
+
+def met(ok: bool) -> str:
+    return "yes" if ok else "**no**"

@@ -1,0 +1,83 @@
+"""``benchmarks/run_all`` writes the benchmark tables into ``benchmarks/README.md`` between their
+markers, and finds every benchmark that follows the convention.
+
+The benchmarks themselves are not run here (they take minutes and measure time, which tests do
+not assert); this checks the plumbing that keeps their README true.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
+sys.path.insert(0, str(BENCHMARKS))
+
+import run_all  # noqa: E402
+from tables import NOT_MEASURED, Table, placeholder  # noqa: E402
+
+README = """# Benchmarks
+
+Words before.
+
+<!-- table:alpha -->
+old alpha
+<!-- /table:alpha -->
+
+Words between.
+
+<!-- table:beta -->
+old beta
+<!-- /table:beta -->
+"""
+
+
+def _table(table_id: str) -> Table:
+    return Table(table_id, f"Title {table_id}", ("", "median"), (("cp", "1.00 s"),), ("a note",))
+
+
+def test_a_table_is_rewritten_between_its_markers_and_nothing_else_changes() -> None:
+    table = _table("alpha")
+    text = run_all.rewrite(README, {"alpha": (table.title, run_all.block(table, "stamp"))})
+    assert "old alpha" not in text
+    assert "stamp\n\n|  | median |" in text
+    assert "| cp | 1.00 s |" in text
+    assert "old beta" in text  # a table not measured in this run keeps its block
+    before, after = (
+        README.split("<!-- table:alpha -->")[0],
+        README.split("<!-- /table:alpha -->")[1],
+    )
+    assert text.startswith(before) and text.endswith(after)
+
+
+def test_a_table_the_readme_does_not_have_yet_is_added_at_its_end() -> None:
+    table = _table("gamma")
+    body = run_all.block(table, "stamp")
+    text = run_all.rewrite(README, {"gamma": (table.title, body)})
+    assert text.startswith(README.rstrip("\n"))
+    assert text.endswith(f"### Title gamma\n\n<!-- table:gamma -->\n{body}<!-- /table:gamma -->\n")
+    assert text.count(run_all.OTHERS) == 1
+    again = run_all.rewrite(text, {"gamma": (table.title, "new\n")})  # now it has markers
+    assert again.count("<!-- table:gamma -->") == 1 and "new\n<!-- /table:gamma -->" in again
+
+
+def test_every_expected_table_has_its_place_in_the_readme() -> None:
+    text = run_all.README.read_text()
+    for table_id in [t for t, _, _ in run_all.EXPECTED] + ["machine"]:
+        assert f"<!-- table:{table_id} -->" in text
+        assert f"<!-- /table:{table_id} -->" in text
+
+
+def test_every_expected_benchmark_is_found_by_the_convention_or_an_adapter() -> None:
+    found = run_all.benchmarks()
+    for _, _, name in run_all.EXPECTED:
+        assert name in found, f"bench_{name}.py defines no tables() and has no adapter"
+    assert found["build"] == "bench_build:tables"
+    assert list(found)[: len(run_all.ORDER)] == [n for n in run_all.ORDER if n in found]
+
+
+def test_an_unmeasured_table_is_stale() -> None:
+    table = placeholder("alpha", "Title", "bench_alpha.py does not exist yet")
+    text = README.replace("old alpha\n", table.markdown() + "\n")
+    assert NOT_MEASURED in table.markdown()
+    assert "alpha: not measured" in run_all.stale_tables(text)
