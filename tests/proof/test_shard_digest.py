@@ -11,6 +11,7 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
+import pyarrow.parquet as pq
 import pytest
 from s3server import KEY, SECRET, S3Server
 from test_verify import Built, build_dataset, flip_byte_inside, messages
@@ -188,3 +189,22 @@ def test_a_stored_file_whose_bytes_differ_from_its_row_is_named(built: Built) ->
     check_files_config(output, manifest, True, report)
     assert messages(report) == [f"{table.name}: bytes differ from their sha256"]
     assert "files" not in report.counts  # a row that does not check out: the files are not counted
+
+
+def test_damage_to_page_headers_and_levels_is_reported_never_raised(built: Built) -> None:
+    """Every byte of the first page of each image chunk of a shard (its header, levels and the
+    first value's length), flipped in turn: verify names a problem each time, and never fails."""
+    shard = built.shard(0)
+    original = shard.read_bytes()
+    metadata = pq.read_metadata(shard)
+    leaves = shard_pass.blob_leaves(metadata, built.manifest.image_columns)
+    offsets = [o for leaf in leaves for o in range(leaf.start, leaf.start + 40)]
+    try:
+        for offset in offsets:
+            damaged = bytearray(original)
+            damaged[offset] ^= 0xFF
+            shard.write_bytes(bytes(damaged))
+            report = verify(str(built.out), VerifyOptions(threads=1))
+            assert messages(report, built.manifest.shards[0].path), offset
+    finally:
+        shard.write_bytes(original)

@@ -74,8 +74,7 @@ class Value:
 class ValueTap:
     """Receives one value's bytes in pieces: keeps its head and tail, hashes it when asked."""
 
-    def __init__(self, size: int, hash_value: bool) -> None:
-        self.size = size
+    def __init__(self, hash_value: bool) -> None:
         self.head = bytearray()
         self.tail = b""
         self.digest = hashlib.sha256() if hash_value else None
@@ -160,9 +159,9 @@ class ChunkWalker:
             self._fail("the chunk ends inside a page")
 
     def _stream(self, view: memoryview, pos: int, n: int, sink) -> int:
-        if self._buffer:
+        if self._buffer:  # a few bytes peeked past a header: copied, so the buffer can shrink
             k = min(n, len(self._buffer))
-            sink(memoryview(self._buffer)[:k])
+            sink(memoryview(bytes(self._buffer[:k])))
             del self._buffer[:k]
             n -= k
             self.taken += k
@@ -305,7 +304,7 @@ def _page_values(
         if size < 0 or left < 0:
             raise Unwalkable("a value overruns its page")
         start = leaf.start + walker.taken
-        tap = ValueTap(size, walker.hash_values)
+        tap = ValueTap(walker.hash_values)
         if size:
             yield (_STREAM, size, tap)
         sha256 = tap.digest.hexdigest() if tap.digest is not None else None

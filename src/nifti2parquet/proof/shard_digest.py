@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import itertools
 import threading
 from collections import deque
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -38,7 +39,7 @@ import pyarrow.parquet as pq
 from ..common.nifti import NIFTI2_WARNING, check_image, deep_check
 from ..common.nifti.checks import ImageCheck
 from ..shards.output import OutputFolder
-from .page_stream import Value
+from .page_stream import Leaf, Value
 from .shard_pass import RangeReader, ValueFile, blob_leaves, read_once
 
 READ_BUFFER = 8 << 20  # pyarrow streams column chunks through a buffer this size
@@ -196,12 +197,15 @@ class _ShardCells:
         self.columns = [name for name in kinds if name in self.schema.names]
         groups = self.metadata.num_row_groups
         rows = [self.metadata.row_group(g).num_rows for g in range(groups)]
-        self.first_rows = [sum(rows[:g]) for g in range(groups)]
-        self.paths = {g: _stored_paths(parquet, g, self.columns) for g in range(groups)}
+        self.first_rows = [0, *itertools.accumulate(rows)][:groups]
+        schema = self.metadata.schema
+        leaves = [schema.column(i).path for i in range(len(schema))]
+        wanted = [p for p in leaves if p.split(".")[0] in self.columns and p.endswith(".path")]
+        self.paths = {g: _stored_paths(parquet, g, wanted, self.columns) for g in range(groups)}
         self.cells: dict[int, list[CellDigest]] = {g: [] for g in range(groups)}
         self.misplaced: set[int] = set()  # row groups whose values disagree with their paths
 
-    def leaves(self) -> list:
+    def leaves(self) -> list[Leaf]:
         walkable = {g for g, paths in self.paths.items() if paths is not None}
         return [leaf for leaf in blob_leaves(self.metadata, self.columns) if leaf.group in walkable]
 
@@ -268,13 +272,10 @@ def _position(cell: CellDigest) -> int:
 
 
 def _stored_paths(
-    parquet: pq.ParquetFile, group: int, columns: Sequence[str]
+    parquet: pq.ParquetFile, group: int, wanted: list[str], columns: Sequence[str]
 ) -> dict[str, deque[tuple[int, int | None, str | None]]] | None:
     """Per image column, (row in the group, position in a list, stored path) of every present
-    struct, read from the small ``path`` leaves; None when they cannot be read."""
-    schema = parquet.metadata.schema
-    leaves = [schema.column(i).path for i in range(len(schema))]
-    wanted = [leaf for leaf in leaves if leaf.split(".")[0] in columns and leaf.endswith(".path")]
+    struct, read from the small ``path`` leaves (``wanted``); None when they cannot be read."""
     try:
         table = parquet.read_row_group(group, columns=wanted, use_threads=False)
     except (pa.ArrowException, OSError):
