@@ -191,6 +191,8 @@ class Page:
         """As the page shows it: the run's folder written as /home/you (and this interpreter's
         programs as the venv's of a clone there), no trailing blanks."""
         text = text.replace(str(VENV_BIN), f"{SHOWN_HOME}/.venv/bin")
+        # The venv's interpreter is python, python3 or python3.X depending on how this ran.
+        text = re.sub(r"/\.venv/bin/python3(\.\d+)?(?=[\s'\"])", "/.venv/bin/python", text)
         for folder in {str(self.folder), os.path.realpath(self.folder)}:
             text = text.replace(folder, SHOWN_HOME)
         return "\n".join(line.rstrip() for line in text.rstrip("\n").splitlines())

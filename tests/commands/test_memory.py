@@ -112,16 +112,8 @@ def test_inspect(source: Path) -> None:
     assert result.returncode == 0 and result.rss < LIMIT, str(result)
 
 
-def test_verify(built: tuple[Path, Peak], request: pytest.FixtureRequest) -> None:
+def test_verify(built: tuple[Path, Peak]) -> None:
     out, _ = built
-    if out.parent.joinpath("sub-01_T1w.nii").exists():
-        request.applymarker(
-            pytest.mark.xfail(
-                strict=True,
-                reason="verify reads every stored image whole (pyarrow's batches in "
-                "checking/scan.py hold one row at least): twice the largest image",
-            )
-        )
     result = peak("verify", str(out), "-q")
     assert result.returncode == 0, result.stderr
     assert result.rss < LIMIT, str(result)
