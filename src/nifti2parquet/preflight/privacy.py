@@ -25,6 +25,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from ..common.errors import InputError
 from ..common.nifti import HEADER_BLOCK_LIMIT, read_header_block
 from ..common.nifti.header_text import DICOM_CODE, Extension, extensions, text_fields
 from ..common.rows import FileRef, MetadataFile, SourceRows
@@ -185,8 +186,8 @@ def scan_privacy(
     metadata += _other_metadata(rows)
     for meta in metadata:
         findings += _metadata_findings(meta, storage, options)
-    paths = [img.display for img in images] + [m.display for m in rows.metadata_files]
-    paths += [f.display for f in rows.other_files if f.display not in set(paths)]
+    paths = [img.name for img in images]  # the paths as published (stored), every file once
+    paths += [f.name for f in rows.other_files if f.name not in set(paths)]
     findings += _path_findings(paths, options.rules)
     defacing = defacing_report(rows, storage)
     return PrivacyReport(
@@ -352,7 +353,7 @@ def _metadata_findings(
         if meta.role == "sidecar":
             return _sidecar_findings(meta, storage, options)
         return _table_findings(meta, storage, options)
-    except (OSError, ValueError):
+    except (OSError, ValueError, InputError):
         return []  # the source reported what it could not read
 
 

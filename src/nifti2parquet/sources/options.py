@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..common.path_patterns import ExcludePatterns
 from ..common.selection import Selection
 from ..common.storage import Storage
 
@@ -24,6 +25,7 @@ class SourceOptions:
     selection: Selection = field(default_factory=Selection)
     exclude_fields: tuple[str, ...] = ()  # sidecar JSON keys left out of the published metadata
     exclude_columns: tuple[str, ...] = ()  # table columns left out likewise
+    exclude: tuple[str, ...] = ()  # --exclude: gitignore-style patterns of files left out
     storage: Storage = field(default_factory=Storage, compare=False)
     threads: int = 16
 
@@ -37,7 +39,12 @@ class SourceOptions:
             **self.selection.to_record(),
             "exclude_fields": list(self.exclude_fields),
             "exclude_columns": list(self.exclude_columns),
+            "exclude": list(self.exclude),
         }
+
+    @property
+    def exclude_patterns(self) -> ExcludePatterns:
+        return ExcludePatterns(self.exclude)
 
     @classmethod
     def from_record(cls, data: dict[str, Any], storage: Storage) -> SourceOptions:
@@ -49,5 +56,6 @@ class SourceOptions:
             selection=Selection.from_record(data),
             exclude_fields=tuple(data.get("exclude_fields") or ()),
             exclude_columns=tuple(data.get("exclude_columns") or ()),
+            exclude=tuple(data.get("exclude") or ()),
             storage=storage,
         )

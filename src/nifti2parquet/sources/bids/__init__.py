@@ -21,10 +21,11 @@ from __future__ import annotations
 import dataclasses
 import os
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
-from ...common.errors import InputError, OptionError, Problem
+from ...common.errors import InputError, OptionError, Problem, is_filtered
 from ...common.exclusions import without_excluded
+from ...common.nifti import is_nifti_name
 from ...common.rows import FileRef, MetadataFile, SourceRows
 from ...common.storage import is_remote, join, local_path
 from ...common.tables import decode_text
@@ -36,10 +37,12 @@ from .description import DESCRIPTION, dataset_info, read_description
 from .headers import check_headers
 from .ignore import IgnoreRules
 from .layouts import BidsImage, Tables, build_layout, resolve_layout
+from .loose import loose_rows
+from .references import find_references
 from .rules import bids_rules
 from .sidecars import MetadataIndex, SidecarReader
 from .tables import read_participants, read_scans, read_sessions
-from .tree import Filters, ImageFile, MetaFile, Tree, classify, wanted_name
+from .tree import Choices, Filters, ImageFile, MetaFile, Tree, classify, wanted_name
 
 if TYPE_CHECKING:
     from ...common.storage import Storage
@@ -54,8 +57,9 @@ def read_bids_source(source: str, options: SourceOptions) -> SourceRows:
     """Read the BIDS dataset at ``source`` (a folder or a URL) into rows; nothing is written."""
     if options.rows not in ROW_LAYOUTS:
         raise OptionError(f"--rows {options.rows!r}: choose one of {', '.join(ROW_LAYOUTS)}")
+    options.exclude_patterns.check()
     root = _root(source)
-    tree, metadata = _crawl(root, options)
+    tree, metadata, skipped = _crawl(root, options)
     warnings: list[Problem] = list(tree.notes)
     warnings += [
         Problem(
@@ -83,32 +87,78 @@ def read_bids_source(source: str, options: SourceOptions) -> SourceRows:
         if image.rel in headers.headers
     ]
     left_out = tuple(sorted(tree.left_out + headers.errors, key=lambda p: p.path))
-    if not scans:
-        raise InputError(
-            f"{source}: no NIfTI image to build ({tree.files_found} found, all left out):",
-            left_out,
-        )
-    layout = build_layout(resolve_layout(options.rows, scans), scans, tables)
     description = read_description(metadata.contents, warnings)
     warnings += reader.warnings + list(headers.warnings)
-    warnings += _participant_warnings(scans, tables, filtered=bool(options.selection.subjects))
+    published = [i.entry for i in tree.images] + list(tree.others)
+    found = find_references(
+        root, published, metadata.contents, options.storage, options.threads,
+        warned={w.path for w in warnings},
+    )  # fmt: skip
+    warnings += found.warnings
     info = dataset_info(description, _readme(metadata.contents))
-    one_per_row = layout.name == "file"
-    return SourceRows(
+    rows = SourceRows(
         source=source,
         kind=KIND.name,
+        columns=(),
+        rows=(),
+        files_found=tree.files_found,
+        left_out=left_out,
+        checked="cheap",
+        each_file_once=True,
+        skipped=skipped,
+        references=found.references,
+    )
+    if not scans:
+        return _without_subject_rows(source, root, tree, rows, options, tuple(warnings), info)
+    layout = build_layout(resolve_layout(options.rows, scans), scans, tables)
+    warnings += _participant_warnings(scans, tables, filtered=bool(options.selection.subjects))
+    one_per_row = layout.name == "file"
+    return dataclasses.replace(
+        rows,
         columns=layout.columns,
         rows=layout.rows,
         info=dataclasses.replace(info, layout=layout.name, image_columns=layout.kinds),
-        files_found=tree.files_found,
-        left_out=left_out,
         warnings=tuple(warnings),
-        checked="cheap",
         one_image_per_row=one_per_row,
         kind_column="kind" if one_per_row else None,
-        each_file_once=True,
         other_files=tuple(_file_ref(root, entry) for entry in tree.others),
         metadata_files=_metadata_files(root, tree, metadata, [s.image for s in scans]),
+    )
+
+
+def _without_subject_rows(
+    source: str,
+    root: str,
+    tree: Tree,
+    rows: SourceRows,
+    options: SourceOptions,
+    warnings: tuple[Problem, ...],
+    info: Any,
+) -> SourceRows:
+    """No image fits a subject's row: a template or atlas dataset gets one row per image file
+    (:mod:`.loose`); a filter that selects no image, or a dataset without any image, stops."""
+    selection = options.selection
+    if selection and any(is_filtered(p) and is_nifti_name(p.path) for p in tree.left_out):
+        raise InputError(
+            f"{source}: {' '.join(selection.flags())} selects no image "
+            f"({count(tree.files_found, 'file')} found)"
+        )
+    loose = {note.path for note in tree.notes}
+    images = [_file_ref(root, e) for e in tree.others if e.rel in loose]
+    if not images:
+        reasons = rows.left_out
+        found = count(tree.files_found, "file")
+        why = f"{len(reasons):,} left out):" if reasons else "no image among those BIDS indexes)"
+        raise InputError(f"{source}: no NIfTI image to build ({found} found, {why}", reasons)
+    columns, image_rows = loose_rows(images)
+    return dataclasses.replace(
+        rows,
+        columns=columns,
+        rows=image_rows,
+        info=info,
+        warnings=tuple(w for w in warnings if w.path not in loose),
+        checked=None,  # the images fit no BIDS row: checked as any image is, before planning
+        other_files=tuple(_file_ref(root, e) for e in tree.others if e.rel not in loose),
     )
 
 
@@ -123,15 +173,16 @@ class _Metadata:
     entries: dict[str, Entry]  # every file listed, by relative path
 
 
-def _crawl(root: str, options: SourceOptions) -> tuple[Tree, _Metadata]:
+def _crawl(root: str, options: SourceOptions) -> tuple[Tree, _Metadata, tuple[Problem, ...]]:
     """List the tree once, sort its files, and read the small files the images need."""
     storage = options.storage
-    entries = list_tree(root, storage, wanted_name)
+    listing = list_tree(root, storage, wanted_name)
+    entries = listing.entries
     by_rel = {e.rel: e for e in entries}
     first = read_small_files(root, _present(by_rel, (".bidsignore", DESCRIPTION)), storage)
-    filters = Filters(options.selection)
+    choices = Choices(Filters(options.selection), options.derivatives, options.exclude_patterns)
     rules = IgnoreRules(_text(first.get(".bidsignore")))
-    tree = classify(entries, rules, filters, options.derivatives)
+    tree = classify(entries, rules, choices)
     index = MetadataIndex(tree.metadata)
     sessions, scans = _table_files(tree)
     wanted = {m.entry for m in index.needed(tree.images)}
@@ -139,7 +190,7 @@ def _crawl(root: str, options: SourceOptions) -> tuple[Tree, _Metadata]:
     wanted |= set(_present(by_rel, ROOT_TABLE_FILES + bids_rules().readme_names))
     rest = read_small_files(root, sorted(wanted, key=lambda e: e.rel), storage, options.threads)
     contents = without_excluded({**first, **rest}, options.exclude_fields, options.exclude_columns)
-    return tree, _Metadata(index, sessions, scans, contents, by_rel)
+    return tree, _Metadata(index, sessions, scans, contents, by_rel), listing.skipped
 
 
 def _metadata_files(
