@@ -38,7 +38,7 @@ from .headers import check_headers
 from .ignore import IgnoreRules
 from .layouts import BidsImage, Tables, build_layout, resolve_layout
 from .loose import loose_rows
-from .references import find_references
+from .references import files_to_read, find_references
 from .rules import bids_rules
 from .sidecars import MetadataIndex, SidecarReader
 from .tables import read_participants, read_scans, read_sessions
@@ -188,6 +188,7 @@ def _crawl(root: str, options: SourceOptions) -> tuple[Tree, _Metadata, tuple[Pr
     wanted = {m.entry for m in index.needed(tree.images)}
     wanted |= {m.entry for m in sessions + scans}
     wanted |= set(_present(by_rel, ROOT_TABLE_FILES + bids_rules().readme_names))
+    wanted |= set(files_to_read(tree.others))  # what they name, and whether they can be read
     rest = read_small_files(root, sorted(wanted, key=lambda e: e.rel), storage, options.threads)
     contents = without_excluded({**first, **rest}, options.exclude_fields, options.exclude_columns)
     return tree, _Metadata(index, sessions, scans, contents, by_rel), listing.skipped

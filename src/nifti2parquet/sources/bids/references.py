@@ -63,11 +63,9 @@ def find_references(
 ) -> Found:
     """References among the ``published`` files; ``contents``: files read already (rel ->
     bytes); ``warned``: files a warning was given for already."""
-    wanted = [e for e in published if _readable_kind(e.rel) and e.rel not in contents]
-    wanted = [e for e in wanted if not e.problem and e.size <= READ_LIMIT]
-    texts = {
-        e.rel: contents[e.rel] for e in published if e.rel in contents and _readable_kind(e.rel)
-    }
+    readable = files_to_read(published)
+    texts = {e.rel: contents[e.rel] for e in readable if e.rel in contents}
+    wanted = [e for e in readable if e.rel not in contents]  # none when the crawl read them
     texts.update(read_small_files(root, wanted, storage, threads))
     tree = _Tree(e.rel for e in published)
     jsons, stimuli, warnings = _parse(texts, set(warned))
@@ -83,8 +81,14 @@ def find_references(
     return Found({rel: targets for rel, targets in sorted(found.items()) if targets}, warnings)
 
 
-def _readable_kind(rel: str) -> bool:
-    return rel.endswith((".json", ".tsv"))
+def files_to_read(files: Iterable[Entry]) -> list[Entry]:
+    """The JSON and TSV files among ``files`` that are read for their references (and checked),
+    so the crawl can read them with the rest of the small files."""
+    return [
+        e
+        for e in files
+        if e.rel.endswith((".json", ".tsv")) and not e.problem and e.size <= READ_LIMIT
+    ]
 
 
 # reading ----------------------------------------------------------------------------------------
