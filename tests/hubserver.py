@@ -23,6 +23,12 @@ Design
     in memory and a broken upload is never stored.
   * Test hooks on :class:`HubServer`: a request log that never holds secrets, fault injection
     (:class:`Fault`), state inspection and "someone else committed" helpers.
+  * ``cdn_redirect``: ``/resolve/`` of a file stored with LFS or Xet answers 302 to a signed,
+    expiring URL on another host name (``localhost``: another origin for a client), which
+    serves the bytes (ranges too) without a token, as the Hub redirects to its CDN.
+  * ``latency``: a round trip added to every request (and one more to every new connection, as
+    a TCP handshake costs), and ``bandwidth``: file bytes sent at most this fast in all (a
+    client's link), so benchmarks can measure a client as a distant user would see it.
 
 In-process::
 
@@ -499,9 +505,13 @@ class RequestRecord:
         return parse_qs(self.query, keep_blank_values=True)
 
 
-FaultAction = Literal["status", "drop", "drop_mid_body", "drop_response", "delay", "callback"]
-_FAULT_ACTIONS = ("status", "drop", "drop_mid_body", "drop_response", "delay", "callback")
-_TERMINAL_ACTIONS = ("status", "drop", "drop_mid_body", "drop_response")
+FaultAction = Literal[
+    "status", "drop", "drop_mid_body", "drop_response", "cut_response", "delay", "callback"
+]
+_FAULT_ACTIONS = (
+    "status", "drop", "drop_mid_body", "drop_response", "cut_response", "delay", "callback"
+)  # fmt: skip
+_TERMINAL_ACTIONS = ("status", "drop", "drop_mid_body", "drop_response", "cut_response")
 
 
 @dataclass(eq=False)
@@ -518,6 +528,8 @@ class Fault:
         ``{"error": ...}``) after draining the request body; the request is not handled.
       * ``drop``: close the socket before reading the body, no response.
       * ``drop_mid_body``: read ``body_bytes`` of the body (default: half) then close.
+      * ``cut_response``: handle the request normally, send the status, the headers and the
+        first ``body_bytes`` of the body (default: half), then close (a download cut midway).
       * ``drop_response``: handle the request normally (e.g. APPLY a commit), then close
         without sending the response ("applied but response lost").
       * ``delay``: sleep ``delay`` seconds, then handle normally.
@@ -732,6 +744,8 @@ class _Handler(BaseHTTPRequestHandler):
     def handle(self) -> None:
         self.server.track(self.connection, add=True)
         try:
+            if self.server.hub.latency:
+                time.sleep(self.server.hub.latency)  # the handshake of a new connection
             super().handle()
         except (OSError, _ClientGone):
             pass  # client went away or a fault dropped the connection
@@ -745,7 +759,8 @@ class _Handler(BaseHTTPRequestHandler):
     def log_message(self, format: str, *args: Any) -> None:
         pass  # the request log replaces stderr noise
 
-    def send(self, response: _Response) -> None:
+    def send(self, response: _Response, limit: int | None = None) -> None:
+        """Send the response; with ``limit``, only that many bytes of its body."""
         self.send_response(response.status)
         headers = {"Content-Length": str(response.length), **response.headers}
         for name, value in headers.items():
@@ -754,17 +769,47 @@ class _Handler(BaseHTTPRequestHandler):
         if self.command == "HEAD":
             return
         if response.file is None:
-            self.wfile.write(response.body)
+            self.wfile.write(response.body[:limit])
             return
         path, offset, length = response.file
+        length = length if limit is None else min(limit, length)
         with path.open("rb") as fh:  # zero-copy where the OS allows; never loads the file
-            self.connection.sendfile(fh, offset, length)
+            link = self.server.hub.link
+            if link is None:
+                self.connection.sendfile(fh, offset, length)
+                return
+            end = offset + length
+            while offset < end:  # at the link's pace, in slices
+                n = min(LINK_SLICE, end - offset)
+                link.wait(n)
+                self.connection.sendfile(fh, offset, n)
+                offset += n
 
     def drop(self) -> None:
         """Close the connection without a response (unread body bytes make it an RST)."""
         self.close_connection = True
         with contextlib.suppress(OSError):
             self.connection.shutdown(socket.SHUT_RDWR)
+
+
+LINK_SLICE = 256 * 1024
+
+
+class _Link:
+    """A client's network link of ``bandwidth`` bytes/s, shared by all its connections: each
+    slice of a file sent waits its turn (the bytes of a request body or JSON are not counted)."""
+
+    def __init__(self, bandwidth: float) -> None:
+        self.bandwidth = bandwidth
+        self._free_at = 0.0
+        self._lock = threading.Lock()
+
+    def wait(self, n: int) -> None:
+        with self._lock:
+            start = max(time.monotonic(), self._free_at)
+            self._free_at = start + n / self.bandwidth
+            done = self._free_at
+        time.sleep(max(0.0, done - time.monotonic()))
 
 
 class _HTTPServer(ThreadingHTTPServer):
@@ -809,6 +854,13 @@ class HubServer:
         username: the account ``whoami`` reports and the namespace of repos created without one.
         xet: hand out Xet tokens (the CAS under ``/cas``); False answers them 501.
         xet_token_ttl, xet_token_valid: see :class:`xetserver.XetCas`.
+        latency: seconds every request waits before it is handled, and every new connection
+            before its first request (a round trip, and a TCP handshake's); may be changed on
+            a running server.
+        cdn_redirect: redirect downloads of LFS/Xet files to ``/_cdn/`` URLs valid for
+            ``cdn_url_ttl`` seconds (see the module docstring).
+        bandwidth: bytes per second of file data sent, in all connections together (a
+            client's link); None: as fast as loopback goes.
     """
 
     def __init__(
@@ -825,6 +877,10 @@ class HubServer:
         xet: bool = True,
         xet_token_ttl: float = 3600.0,
         xet_token_valid: float | None = None,
+        latency: float = 0.0,
+        cdn_redirect: bool = False,
+        cdn_url_ttl: float = 3600.0,
+        bandwidth: float | None = None,
     ):
         if page_size < 1 or multipart_chunk_size < 1:
             raise ValueError("page_size and multipart_chunk_size must be >= 1")
@@ -833,6 +889,11 @@ class HubServer:
         self.multipart_threshold = multipart_threshold
         self.multipart_chunk_size = multipart_chunk_size
         self.username, self.allow_anonymous_reads = username, allow_anonymous_reads
+        self.latency = latency
+        self.link: _Link | None = None
+        self.bandwidth = bandwidth
+        self.cdn_redirect, self.cdn_url_ttl = cdn_redirect, cdn_url_ttl
+        self._cdn_epoch = 0  # part of every CDN signature: bumping it expires every URL given
         self.internal_errors: list[
             str
         ] = []  # tracebacks of unexpected exceptions (should stay empty)
@@ -898,6 +959,15 @@ class HubServer:
     def cas_url(self) -> str:
         """The Xet CAS URL handed out with Xet tokens (served by this same server)."""
         return self.url + CAS_PREFIX
+
+    @property
+    def bandwidth(self) -> float | None:
+        """Bytes/s of file data sent, in all connections together; None: unlimited."""
+        return self.link.bandwidth if self.link is not None else None
+
+    @bandwidth.setter
+    def bandwidth(self, value: float | None) -> None:
+        self.link = _Link(value) if value else None
 
     # ---- request log -------------------------------------------------------------------------
 
@@ -989,6 +1059,11 @@ class HubServer:
     def clear_faults(self) -> None:
         with self._lock:
             self._faults.clear()
+
+    def expire_cdn_urls(self) -> None:
+        """Every ``/_cdn/`` URL handed out so far answers 403 from now on (as expired)."""
+        with self._lock:
+            self._cdn_epoch += 1
 
     # ---- state inspection and tampering ------------------------------------------------------
 
@@ -1215,6 +1290,8 @@ class HubServer:
         with self._lock:
             self._in_flight += 1
         try:
+            if self.latency:
+                time.sleep(self.latency)  # the round trip of a distant client
             self._handle(handler)
         finally:
             with self._lock:
@@ -1241,6 +1318,10 @@ class HubServer:
         self._record(request, response, started, fault_name)
         if response is None:
             handler.drop()
+        elif terminal is not None and terminal.action == "cut_response":
+            cut = terminal.body_bytes if terminal.body_bytes is not None else response.length // 2
+            handler.send(response, limit=cut)
+            handler.drop()
         else:
             handler.send(response)
 
@@ -1256,10 +1337,10 @@ class HubServer:
 
     def _respond(self, request: _Request, fault: Fault | None) -> _Response | None:
         """The response to send, or None to drop the connection."""
-        if fault is None or fault.action == "drop_response":
+        if fault is None or fault.action in ("drop_response", "cut_response"):
             response = self._api.handle(request)
             request.body.drain()  # keep-alive: never leave unread body bytes on the socket
-            return None if fault else response
+            return None if fault and fault.action == "drop_response" else response
         if fault.action == "status":
             request.body.drain()
             body = (
@@ -1387,6 +1468,7 @@ class _Api:
             ("PUT", r"/_lfs/part/(?P<oid>[0-9a-f]{64})/(?P<part>\d+)", self.lfs_part),
             ("POST", r"/_lfs/complete/(?P<oid>[0-9a-f]{64})", self.lfs_complete),
             ("GET HEAD", rf"/{_PREFIX}{_REPO}/resolve/{_REV}/(?P<path>.+)", self.resolve),
+            ("GET HEAD", r"/_cdn/(?P<oid>[0-9a-f]{64})", self.cdn),
         ]
         self.routes = [(frozenset(m.split()), re.compile(p), fn) for m, p, fn in routes]
 
@@ -1786,11 +1868,38 @@ class _Api:
             token_url = self._url("api", f"{repo.repo_type}s", repo.repo_id, "xet-read-token")
             headers["X-Xet-Hash"] = entry.xet_hash
             headers["Link"] = f'<{token_url}/{commit.record.id}>; rel="xet-auth"'
+        if entry.lfs and self.hub.cdn_redirect:
+            headers["Location"] = self._cdn_url(entry.sha256)
+            return _Response(302, headers)
         start, length, status = self._range(req, entry.size, headers)
         if entry.lfs:
             return _Response(status, headers, file=(self.store.path(entry.sha256), start, length))
         assert entry.content is not None
         return _Response(status, headers, entry.content[start : start + length])
+
+    def _cdn_url(self, oid: str) -> str:
+        """A URL on another host name, signed and expiring, like the Hub's CDN links."""
+        expires = str(int(time.time() + self.hub.cdn_url_ttl))
+        signature = self.hub._sign(oid, -1 - self.hub._cdn_epoch, int(expires))
+        return f"http://localhost:{self.hub.port}/_cdn/{oid}?exp={expires}&sig={signature}"
+
+    def cdn(self, req: _Request, g: dict[str, str]) -> _Response:
+        """An LFS object by its signed URL: no token needed; 403 once expired or forged."""
+        oid = g["oid"]
+        try:
+            expires = int(req.param("exp"))
+        except ValueError as exc:
+            raise _HttpError(403, "Invalid CDN URL") from exc
+        expected = self.hub._sign(oid, -1 - self.hub._cdn_epoch, expires)
+        valid = hmac.compare_digest(req.param("sig"), expected)
+        if not valid or expires < time.time():
+            raise _HttpError(403, "Request has expired")
+        size = self.store.size(oid)
+        if size is None:
+            raise _HttpError(404, "Not found")
+        headers = {"Accept-Ranges": "bytes", "Content-Type": "application/octet-stream"}
+        start, length, status = self._range(req, size, headers)
+        return _Response(status, headers, file=(self.store.path(oid), start, length))
 
     def _range(self, req: _Request, size: int, headers: dict[str, str]) -> tuple[int, int, int]:
         """(start, length, status) for an optional single ``Range: bytes=a-b`` header."""
@@ -2167,6 +2276,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--multipart-threshold", type=int, default=64 * 1024 * 1024)
     parser.add_argument("--multipart-chunk-size", type=int, default=32 * 1024 * 1024)
     parser.add_argument("--no-xet", action="store_true", help="answer 501 to Xet token requests")
+    parser.add_argument(
+        "--latency-ms", type=float, default=0.0, help="added to every request and new connection"
+    )
+    parser.add_argument(
+        "--cdn-redirect", action="store_true", help="redirect LFS/Xet downloads to /_cdn/ URLs"
+    )
+    parser.add_argument("--bandwidth-mb", type=float, default=0.0, help="MB/s of file data")
     args = parser.parse_args(argv)
     server = HubServer(
         args.storage,
@@ -2177,6 +2293,9 @@ def main(argv: list[str] | None = None) -> int:
         multipart_threshold=args.multipart_threshold,
         multipart_chunk_size=args.multipart_chunk_size,
         xet=not args.no_xet,
+        latency=args.latency_ms / 1000,
+        cdn_redirect=args.cdn_redirect,
+        bandwidth=args.bandwidth_mb * 1e6 or None,
     ).start()
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):

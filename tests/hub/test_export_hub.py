@@ -3,12 +3,14 @@
 What a user checks: after ``push``, ``export REPO_ID`` gives the source tree back byte for byte,
 for every row layout, from shards stored with Xet (the Hub's default) and with Git LFS;
 ``--revision`` is the version exported, every read pinned to its commit; a one-subject export
-reads, from the shards holding that subject's files, only those files' pages (plus footers and
-small columns, at most 1 MB per shard) and from every other shard only its footer and small
-columns, never a whole shard; an export killed midway and run again finishes byte-identical
-without fetching again any file that was complete; a read the Hub refuses is one line and exit
-4, and a re-run finishes; a table source comes back with its table; the lazy reader fetches the
-page of the image it reads and no other.
+reads, from each shard, the pages of the selected files plus at most 1 MB, a shard holding none
+of them in one request, and makes at most 2 requests per shard plus 1 per selected file
+(counted on the server's log, over Xet and LFS storage); an export killed midway and run again
+finishes byte-identical without fetching again any image that was complete; a download cut
+midway is resumed from its last byte; where the Hub redirects to its CDN, each shard is resolved
+once and the token never leaves the Hub, and an expired link is resolved again; a read the Hub
+refuses is one line and exit 4, and a re-run finishes; a table source comes back with its table;
+the lazy reader fetches, for an image, its page and no other.
 """
 
 from __future__ import annotations
@@ -24,13 +26,14 @@ from typing import Any
 
 import pytest
 from bids_factory import BidsTree
-from exporttools import LAYOUTS, export_tree, exported_files, run_build, source_files
+from conftest_hub import TRANSPORTS
+from exporttools import EVENTS, LAYOUTS, export_tree, exported_files, run_build, source_files
 from factories import subject_table, tree_bytes
 from hubserver import Fault, HubServer
 from pushtools import ok, run_push
 
 from nifti2parquet.retrieval.catalog import read_catalog
-from nifti2parquet.retrieval.ranges import Counter, LocalStore
+from nifti2parquet.retrieval.ranges import LocalStore, RequestCounter
 from nifti2parquet.retrieval.readback import open_shard
 
 pytest_plugins = ["conftest_hub"]
@@ -76,7 +79,7 @@ def page_spans(out: Path) -> dict[str, list[tuple[int, int, str]]]:
     """Shard -> (start, end, file path) of each page holding a file, from the local build."""
     store = LocalStore(str(out))
     spans: dict[str, list[tuple[int, int, str]]] = defaultdict(list)
-    for file in read_catalog(store, "train", Counter()).files:
+    for file in read_catalog(store, "train", RequestCounter()).files:
         loc = file.location
         page = loc.leaf.page_of(loc.row)
         spans[loc.shard].append((page.offset, page.offset + page.size, file.path))
@@ -89,11 +92,28 @@ def page_bytes(out: Path) -> dict[str, int]:
     totals = {}
     for folder in ("data", "files"):
         for shard in store.list(folder):
-            index = open_shard(store, shard, Counter(), lambda leaf: False)
+            index = open_shard(store, shard, RequestCounter(), lambda leaf: False)
             totals[shard.path] = sum(
                 p.size for g in index.blobs for b in g.values() for p in b.pages
             )
     return totals
+
+
+def files_fetched(reads: list[tuple[str, str, int, int]], spans: dict[str, list]) -> set[str]:
+    """The files whose whole page the reads fetched."""
+    covered: dict[str, list[tuple[int, int]]] = defaultdict(list)
+    for _, shard, first, last in sorted(reads, key=lambda r: (r[1], r[2])):
+        ranges = covered[shard]
+        if ranges and first <= ranges[-1][1]:
+            ranges[-1] = (ranges[-1][0], max(ranges[-1][1], last + 1))
+        else:
+            ranges.append((first, last + 1))
+    return {
+        path
+        for shard, pages in spans.items()
+        for start, end, path in pages
+        if any(a <= start and end <= b for a, b in covered.get(shard, []))
+    }
 
 
 def files_read(reads: list[tuple[str, str, int, int]], spans: dict[str, list]) -> set[str]:
@@ -150,35 +170,81 @@ def test_revision_is_the_version_exported(
     assert any(p.startswith("sub-02/") for p in main_files)
 
 
-def test_one_subject_reads_only_its_pages_and_small_columns_elsewhere(
-    tree: BidsTree, hub_server: HubServer, hub_env: dict[str, str], tmp_path: Path
+def big_tree(root: Path) -> BidsTree:
+    """Six subjects of three images of 0.6-0.8 MB (a T1w, two BOLD runs in one list cell), with
+    their events files: shards of several MB, so that what an export reads of them shows."""
+    t = BidsTree(root)
+    t.description(Name="Big enough to measure")
+    t.text("README", "Images large enough to measure range reads.\n")
+    t.json("task-rest_bold.json", {"TaskName": "rest", "RepetitionTime": 2.0})
+    t.tsv("participants.tsv", ["participant_id", "age"], [[f"sub-0{k}", 20 + k] for k in SUBJECTS])
+    for k in SUBJECTS:
+        sub = f"sub-0{k}"
+        t.image(f"{sub}/anat/{sub}_T1w.nii.gz", shape=(90, 90, 64))
+        for run in (1, 2):
+            t.image(f"{sub}/func/{sub}_task-rest_run-{run}_bold.nii.gz", shape=(40, 40, 30, 8))
+            t.text(f"{sub}/func/{sub}_task-rest_run-{run}_events.tsv", EVENTS)
+    return t
+
+
+SUBJECTS = range(1, 7)
+BIG = {"max_shard_size": 7_000_000, "row_group_size": 2_500_000}  # ~3 subjects, 3 row groups
+
+
+@pytest.fixture(scope="module")
+def big(tmp_path_factory: pytest.TempPathFactory) -> BidsTree:
+    return big_tree(tmp_path_factory.mktemp("hub-export-big") / "source")
+
+
+def per_shard(reads: list[tuple[str, str, int, int]]) -> tuple[dict[str, int], dict[str, int]]:
+    """Bytes and requests of the range reads, per shard."""
+    served: dict[str, int] = defaultdict(int)
+    requests: dict[str, int] = defaultdict(int)
+    for _, shard, first, last in reads:
+        served[shard] += last - first + 1
+        requests[shard] += 1
+    return served, requests
+
+
+@pytest.mark.parametrize("hub_transport", TRANSPORTS)
+def test_one_subject_costs_its_pages_plus_1_mb_and_2_requests_per_shard(
+    big: BidsTree,
+    hub_transport: str,
+    hub_server: HubServer,
+    hub_env: dict[str, str],
+    tmp_path: Path,
 ) -> None:
     out = tmp_path / "out"
-    run_build(tree.root, out, rows="session")
+    run_build(big.root, out, **BIG)
     ok(run_push(hub_env, out, REPO))
     hub_server.clear_log()
     result = run_export(hub_env, REPO, str(tmp_path / "dest"), "--subject", "02")
 
+    selected = exported_files(tmp_path / "dest")
+    dataset_level = {p for p in big.found if not p.startswith("sub-")}
+    expected = {p for p in big.found if p.startswith("sub-02/")} | dataset_level
+    assert set(selected) == expected and len(expected) == 9
+    assert all(data == (big.root / p).read_bytes() for p, data in selected.items())
     reads = range_reads(hub_server)
-    spans = page_spans(out)
-    selected = set(exported_files(tmp_path / "dest"))
-    assert files_read(reads, spans) == selected  # every selected page, and no other page
-    holding = {shard for shard, pages in spans.items() if {p for *_, p in pages} & selected}
-    served: dict[str, int] = defaultdict(int)
-    for _, shard, first, last in reads:
-        served[shard] += last - first + 1
-    all_pages = page_bytes(out)
-    assert set(served) == set(all_pages)  # every shard's index was read, nothing else
-    checked = 0
-    for shard, total in served.items():
+    served, requests = per_shard(reads)
+    spans, shards = page_spans(out), page_bytes(out)
+    assert set(served) == set(shards) and len(shards) == result["shards_indexed"] == 3
+    holding = 0
+    for shard, size in shards.items():
         wanted = sum(end - start for start, end, path in spans[shard] if path in selected)
-        assert total <= wanted + MB, shard
-        if shard not in holding:
-            assert wanted == 0 and total <= MB, shard  # footer and small columns only
-        checked += 1
-    assert checked == result["shards_indexed"] == len(all_pages) > len(holding) > 0
-    assert result["shards_read"] == len(holding)
-    assert sum(served.values()) == result["bytes_fetched"]
+        assert served[shard] <= wanted + MB, shard  # its pages, plus at most 1 MB
+        if wanted:
+            holding += 1
+        else:  # footer and small columns only, in one request
+            assert requests[shard] == 1 and served[shard] < min(size, MB), shard
+    assert result["shards_read"] == holding == 2  # a data shard and the files shard
+    # what was promised: 2 requests per shard read + 1 per selected file, and far fewer here
+    assert len(reads) <= 2 * result["shards_indexed"] + result["files_selected"]
+    assert result["requests"] == len(reads) <= 2 * result["shards_indexed"] + 3  # 3 images
+    assert len(hub_server.requests) == len(reads) + 1  # and one listing of the repo
+    assert result["bytes_fetched"] == sum(served.values()) < sum(shards.values()) / 2
+    commit = hub_server.commits(REPO)[-1].id
+    assert {revision for revision, *_ in reads} == {commit}
 
 
 def pushed_and_exported(
@@ -187,7 +253,7 @@ def pushed_and_exported(
     """Build and push the tree; export it once into ``reference`` one file at a time. The build
     folder and that export's reads, in order (an export's reads are the same every time)."""
     out = tmp_path / "out"
-    run_build(tree.root, out)
+    run_build(tree.root, out, **BIG)
     ok(run_push(hub_env, out, REPO))
     hub_server.clear_log()
     run_export(hub_env, REPO, str(tmp_path / "reference"), "--threads", "1")
@@ -197,18 +263,18 @@ def pushed_and_exported(
 
 
 def test_killed_export_resumes_without_fetching_complete_files_again(
-    tree: BidsTree, hub_server: HubServer, hub_env: dict[str, str], tmp_path: Path
+    big: BidsTree, hub_server: HubServer, hub_env: dict[str, str], tmp_path: Path
 ) -> None:
-    out, reads = pushed_and_exported(tree, hub_server, hub_env, tmp_path)
+    out, reads = pushed_and_exported(big, hub_server, hub_env, tmp_path)
     total_reads = len(reads)
 
-    # hold the 8th read before the end until the client is killed
+    # hold the last read (an image's page) until the client is killed
     reached, release = threading.Event(), threading.Event()
     seen = [0]
 
     def hold(_: Any) -> None:
         seen[0] += 1
-        if seen[0] == total_reads - 8:
+        if seen[0] == total_reads:
             reached.set()
             release.wait(30)
 
@@ -216,7 +282,7 @@ def test_killed_export_resumes_without_fetching_complete_files_again(
     dest = tmp_path / "dest"
     proc = spawn_export(hub_env, REPO, str(dest), "--threads", "1")
     try:
-        assert reached.wait(60), "the export never reached its last reads"
+        assert reached.wait(60), "the export never reached its last read"
         proc.kill()
         proc.communicate(timeout=30)
     finally:
@@ -233,18 +299,73 @@ def test_killed_export_resumes_without_fetching_complete_files_again(
     assert exported_files(dest) == reference
     assert again["files_present"] == len(complete)
     assert again["files_written"] == len(reference) - len(complete)
-    assert files_read(range_reads(hub_server), page_spans(out)) == set(reference) - complete
+    missing = set(reference) - complete
+    fetched = files_fetched(range_reads(hub_server), page_spans(out))
+    images = {p for p in reference if p.endswith(".nii.gz")}
+    assert missing <= fetched and fetched & images == missing & images  # no image read twice
     assert not [p for p in dest.rglob("*") if ".partial" in p.name or "nifti2parquet" in p.name]
+
+
+def test_a_download_cut_midway_is_resumed_from_where_it_stopped(
+    big: BidsTree, hub_server: HubServer, hub_env: dict[str, str], tmp_path: Path
+) -> None:
+    _, reads = pushed_and_exported(big, hub_server, hub_env, tmp_path)
+    data = [r for r in reads if r[1].startswith("data/")]
+    _, _, first, last = data[-1]  # an image's page
+    cut = Fault("cut_response", path=r"/resolve/.*/data/", nth=len(data), body_bytes=100_000)
+    hub_server.inject(cut)
+    result = run_export(hub_env, REPO, str(tmp_path / "dest"), "--threads", "1")
+
+    assert cut.fired == 1
+    assert exported_files(tmp_path / "dest") == exported_files(tmp_path / "reference")
+    ranges = [r.range for r in hub_server.requests]
+    assert ranges[-1] == f"bytes={first + 100_000}-{last}"  # the rest, and only the rest
+    assert result["requests"] == len(reads)  # a read resumed is still one read
+
+
+def test_reads_follow_the_hub_to_its_cdn_once_per_shard_and_keep_the_token_home(
+    big: BidsTree,
+    hub_server_factory: Any,
+    hub_env_factory: Any,
+    tmp_path: Path,
+) -> None:
+    server = hub_server_factory(cdn_redirect=True)
+    env = hub_env_factory(server=server, transport="lfs")
+    out = tmp_path / "out"
+    run_build(big.root, out, **BIG)
+    ok(run_push(env, out, REPO))
+    server.clear_log()
+    result = run_export(env, REPO, str(tmp_path / "dest"), "--subject", "02")
+
+    expected = {p for p in big.found if p.startswith("sub-02/") or not p.startswith("sub-")}
+    assert set(exported_files(tmp_path / "dest")) == expected
+    resolved = server.find(method="GET", path_contains=f"/datasets/{REPO}/resolve/")
+    direct = server.find(method="GET", path_contains="/_cdn/")
+    assert {r.status for r in resolved} == {302} and {r.status for r in direct} == {206}
+    assert len({r.path for r in resolved}) == len(resolved) == result["shards_indexed"] == 3
+    assert len(direct) == result["requests"]  # after the first, straight to the CDN
+    assert all(r.authenticated for r in resolved) and not any(r.authenticated for r in direct)
+
+    # the CDN's links expire: a refused one is resolved again, and the export goes on
+    server.clear_log()
+    expire = Fault("callback", path="/_cdn/", nth=4, callback=lambda _: server.expire_cdn_urls())
+    server.inject(expire)
+    again = run_export(env, REPO, str(tmp_path / "again"), "--subject", "02")
+    assert exported_files(tmp_path / "again") == exported_files(tmp_path / "dest")
+    refused = server.find(method="GET", path_contains="/_cdn/", status=403)
+    assert expire.fired == 1 and len(refused) >= 1
+    assert again["requests"] == result["requests"]  # a refused link is not a read
 
 
 LAZY = """
 import hashlib
 from nifti2parquet import ExportOptions, Selection, open_dataset
 ds = open_dataset(ARGS["repo"], ExportOptions(Selection(subjects=("03",))))
+index = ds.bytes_fetched
 images = [
     (i.path, hashlib.sha256(i.read()).hexdigest(), list(i.nifti().shape)) for i in ds.images()
 ]
-emit({"images": images, "fetched": ds.bytes_fetched})
+emit({"images": images, "index": index, "fetched": ds.bytes_fetched})
 """
 
 
@@ -269,16 +390,20 @@ def test_lazy_reader_fetches_only_the_images_read(
         assert digest == hashlib.sha256((tree.root / path).read_bytes()).hexdigest()
         assert shape == list(nib.load(tree.root / path).shape)
     reads = range_reads(hub_server)
-    assert sum(last - first + 1 for *_, first, last in reads) == got["fetched"]
-    assert files_read(reads, page_spans(out)) == set(expected)  # its page, no other
+    sizes = [last - first + 1 for *_, first, last in reads]
+    assert sum(sizes) == got["fetched"]
+    k = next(k for k in range(len(reads) + 1) if sum(sizes[:k]) == got["index"])
+    spans = page_spans(out)
+    assert len(reads[k:]) == 2 * len(expected)  # read() and nifti(): one request each
+    assert files_read(reads[k:], spans) == files_fetched(reads[k:], spans) == set(expected)
 
 
 def test_a_refused_read_is_one_line_and_a_rerun_finishes(
-    tree: BidsTree, hub_server: HubServer, hub_env: dict[str, str], tmp_path: Path
+    big: BidsTree, hub_server: HubServer, hub_env: dict[str, str], tmp_path: Path
 ) -> None:
-    _, reads = pushed_and_exported(tree, hub_server, hub_env, tmp_path)
+    _, reads = pushed_and_exported(big, hub_server, hub_env, tmp_path)
     data_reads = sum(1 for _, path, _, _ in reads if path.startswith("data/"))
-    late = Fault("status", path=r"/resolve/.*/data/", status=403, nth=data_reads - 2, times=None)
+    late = Fault("status", path=r"/resolve/.*/data/", status=403, nth=data_reads, times=None)
     hub_server.inject(late)
     dest = tmp_path / "dest"
     command = [sys.executable, "-m", "nifti2parquet", "export", REPO, str(dest), "--threads", "1"]

@@ -754,3 +754,38 @@ def test_fault_matching_nth_times_delay_and_wait(hub_server: HubServer) -> None:
     hub_server.clear_log()
     assert raw(hub_server, "GET", "/api/whoami-v2")[0] == 200
     assert [r.status for r in hub_server.requests] == [200]
+
+
+def test_latency_bandwidth_and_cdn_links(hub_server_factory: Callable[..., HubServer]) -> None:
+    """What benchmarks and retrieval tests rely on: a round trip per request (and per new
+    connection), one link shared by all connections, and expiring CDN links served without a
+    token (lower bounds of time only: a loaded machine is slower, never faster)."""
+    import threading
+    import time
+
+    server = hub_server_factory(latency=0.1, cdn_redirect=True)
+    server.create_repo_direct("user/slow")
+    blob = payload(600_000, 3)
+    server.put_file_direct("user/slow", "data/x.parquet", blob)
+    started = time.monotonic()
+    status, headers, _ = raw(server, "GET", "/datasets/user/slow/resolve/main/data/x.parquet")
+    assert time.monotonic() - started >= 0.2  # a new connection, then the request
+    assert status == 302 and headers["X-Linked-Size"] == "600000"
+    cdn = urlsplit(headers["Location"])
+    assert cdn.hostname == "localhost" and cdn.path.startswith("/_cdn/")
+    link = f"{cdn.path}?{cdn.query}"
+    status, _, body = raw(server, "GET", link, headers={"Range": "bytes=5-9"}, anonymous=True)
+    assert (status, body) == (206, blob[5:10])
+    assert not server.requests[-1].authenticated
+
+    server.latency, server.bandwidth = 0, 2_000_000  # 2 MB/s for all connections together
+    started = time.monotonic()
+    threads = [threading.Thread(target=raw, args=(server, "GET", link), kwargs={"anonymous": True})
+               for _ in range(2)]  # fmt: skip
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert time.monotonic() - started >= 2 * len(blob) / 2_000_000 * 0.9
+    server.expire_cdn_urls()
+    assert raw(server, "GET", link, anonymous=True)[0] == 403

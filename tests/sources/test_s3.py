@@ -161,3 +161,22 @@ def test_bids_tree_on_s3_builds_like_local(
     heads = [r for r in s3.requests if r.method == "HEAD"]
     assert len(heads) <= 3, "sizes come from the listing: no file is stat'ed on its own"
     assert result.files_found == result.num_images + result.other_files + len(result.left_out)
+
+
+def test_segmentation_dataset_on_s3_builds_like_local(
+    s3: S3Server, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from segmentation_factory import nnunet_folder
+
+    folder = nnunet_folder(tmp_path / "Dataset005_Prostate", missing_channel=None)
+    upload_tree(s3, folder.root, "seg/Dataset005_Prostate")
+    expected = tmp_path / "local"
+    build(str(folder.root), str(expected), build_options(**OPTIONS))
+    storage = access_storage(s3, "anonymous", monkeypatch)
+    result = build(
+        f"s3://{BUCKET}/seg/Dataset005_Prostate",
+        str(tmp_path / "out"),
+        build_options(**OPTIONS, storage=storage),
+    )
+    assert result.num_rows == len(folder.train) and not result.left_out
+    assert tree_bytes(tmp_path / "out") == tree_bytes(expected)

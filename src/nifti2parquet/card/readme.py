@@ -23,6 +23,7 @@ from ..common.units import count, format_size
 from ..shards.manifest import Manifest
 from .previews import previews_section
 from .privacy_section import privacy_section
+from .segmentation_section import TAGS, segmentation_section, segmentation_yaml
 from .usage import files_section, load_snippets
 
 README = "README.md"
@@ -95,7 +96,8 @@ def _yaml_header(manifests: Sequence[Manifest], license: str) -> str:
     if info.title:
         header["pretty_name"] = info.title
     tags = ["nifti", "medical", "neuroimaging", "mri"] + (["bids"] if info.bids_version else [])
-    header["tags"] = tags
+    header["tags"] = TAGS if info.segmentation else tags
+    header.update(segmentation_yaml(info.segmentation) if info.segmentation else {})
     header["size_categories"] = [size_category(sum(m.num_rows for m in manifests))]
     images = {
         "features": features_yaml(first.features),
@@ -155,6 +157,7 @@ def _body(manifests: Sequence[Manifest], repo_id: str | None, prose: str) -> str
     parts.append(_contents(manifests))
     parts += [previews_section(manifests)] if any(m.previews for m in manifests) else []
     parts += [_bids_section(manifests)] if info.bids_version or info.image_columns else []
+    parts += [segmentation_section(manifests, repo)] if info.segmentation else []
     parts.append(_schema_table(first))
     parts.append(load_snippets(first, repo))
     parts += [files_section(manifests, repo)] if any(m.files for m in manifests) else []

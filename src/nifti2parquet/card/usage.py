@@ -75,7 +75,9 @@ def files_section(manifests: Sequence[Manifest], repo: str) -> str:
     size = format_size(sum(f.stored_bytes for f in files))
     split = manifests[0].split
     bids = bool(manifests[0].info.bids_version)
+    folder = manifests[0].info.segmentation is not None  # a folder of cases: dataset.json...
     what = "events, sidecars as written, participants, README..." if bids else "the table itself"
+    what = "dataset.json and the dataset's other files" if folder else what
     tree, tools = (
         ("the BIDS tree", "fMRIPrep, MRIQC and other BIDS apps")
         if bids
@@ -85,6 +87,7 @@ def files_section(manifests: Sequence[Manifest], repo: str) -> str:
         )
     )
     command = f"nifti2parquet export {repo} {'ds/ --subject 01' if bids else 'files/'}"
+    command += f" --split {split}" if len(manifests) > 1 else ""  # one split per export
     filtered = (
         "A filtered export fetches only the selected subjects' bytes (HTTP range requests) and "
         "still writes the dataset-level files, so it is a valid BIDS dataset.\n"

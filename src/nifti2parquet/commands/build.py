@@ -18,7 +18,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..card.details import CardDetails, card_info
-from ..card.previews import make_previews
+from ..card.label_overlay import with_label_overlays
+from ..card.previews import PreviewDrawing, make_previews
 from ..card.prose import read_prose, refuse_edited_card, write_card
 from ..card.readme import render_card
 from ..common.data_dictionary import read_dictionary
@@ -96,6 +97,12 @@ class BuildOptions:
     privacy_rules: str | None = None  # YAML file of extra identifying/review fields and patterns
     known_identifiers: str | None = None  # file of participant names/IDs to search (never stored)
     privacy_scan: bool = True  # False only to measure the scan's cost (benchmarks)
+
+    def __post_init__(self) -> None:
+        """The source is read for the split being built (a segmentation dataset's imagesTs/
+        is its test split)."""
+        if self.source.split != self.split:
+            object.__setattr__(self, "source", dataclasses.replace(self.source, split=self.split))
 
     @property
     def storage(self) -> Storage:
@@ -179,12 +186,16 @@ def _build(
             rows, plan = prepared.rows, prepared.plan
             job = ShardJob(output, rows, plan, {}, options.run_settings(), reporter)
             return build_result(options, job, prepared, "planned", (0, 0), None, started)
+        # a whole build draws its previews while it writes the shards; a part draws none, and
+        # --finalize draws them at the end
+        early = options.previews and not options.part and not options.finalize
+        drawing = PreviewDrawing(prepared.rows, options.storage) if early else None
         job, done = _write_shards(output, prepared, options, reporter)
         if options.part and not options.finalize:
             record = plan_record_of(job.rows.source, options.settings().to_record())
             record_part(output, options.split, options.part, job, record)
             return build_result(options, job, prepared, "part-built", done, None, started)
-        report = _finalize(job, prepared, options)
+        report = _finalize(job, prepared, options, drawing)
         return build_result(options, job, prepared, "built", done, report, started)
 
 
@@ -215,7 +226,9 @@ def _without_failed(rows: SourceRows, error: InputError) -> SourceRows | None:
     return dataclasses.replace(kept, left_out=rows.left_out + tuple(errors_only(error.problems)))
 
 
-def _finalize(job: ShardJob, prepared: Prepared, options: BuildOptions) -> VerifyReport:
+def _finalize(
+    job: ShardJob, prepared: Prepared, options: BuildOptions, drawing: PreviewDrawing | None
+) -> VerifyReport:
     """Every shard finished → stale shards removed, the files config, manifest, image list,
     card, checks."""
     output, split = job.output, options.split
@@ -238,7 +251,7 @@ def _finalize(job: ShardJob, prepared: Prepared, options: BuildOptions) -> Verif
         prepared.rewritten,
     )
     manifest = dataclasses.replace(
-        _manifest(job, options, prepared), files=files, previews=_previews(job, options)
+        _manifest(job, options, prepared), files=files, previews=_previews(job, options, drawing)
     )
     write_images(output, split, on_purpose(iter(images), prepared.blanked))
     output.write_text_atomic(manifest_path(split), manifest.to_json())
@@ -253,14 +266,19 @@ def _finalize(job: ShardJob, prepared: Prepared, options: BuildOptions) -> Verif
     return report
 
 
-def _previews(job: ShardJob, options: BuildOptions) -> tuple[PreviewRecord, ...]:
-    """Draw the card's previews (unless turned off); remove the ones an earlier build of this
-    split drew that are not drawn again."""
-    drawn = (
-        make_previews(job.output, job.rows, options.split, options.storage)
-        if options.previews
-        else ()
-    )
+def _previews(
+    job: ShardJob, options: BuildOptions, drawing: PreviewDrawing | None
+) -> tuple[PreviewRecord, ...]:
+    """Write the card's previews (unless turned off; drawn now, or already by ``drawing``);
+    remove the ones an earlier build of this split drew that are not drawn again."""
+    if drawing is not None:
+        drawn = drawing.records(job.output, job.rows, options.split)
+    elif options.previews:
+        drawn = make_previews(job.output, job.rows, options.split, options.storage)
+    else:
+        drawn = ()
+    # Label columns (Column.overlays) are drawn over the image column they label.
+    drawn = with_label_overlays(drawn, job.output, job.rows, options.split, options.storage)
     previews = tuple(PreviewRecord.from_record(p) for p in drawn)
     earlier = read_manifest(job.output, options.split)
     keep = {p.path for p in previews}

@@ -11,6 +11,7 @@ import functools
 import json
 import os
 import sys
+from collections import Counter
 from collections.abc import Callable
 from typing import Any
 
@@ -56,9 +57,20 @@ def _quiet_hub_logs() -> None:
     hub_logging.set_verbosity_error()
 
 
-def _print_problems(problems: tuple[Problem, ...] | list[Problem], label: str) -> None:
+def _print_problems(
+    problems: tuple[Problem, ...] | list[Problem], label: str, shown: int = 10
+) -> None:
+    """One line per problem; past ``shown`` problems with the same message (an MSD archive's
+    hundreds of ``._`` files), one line counting the rest (``--json`` lists every one)."""
+    same = Counter(p.message for p in problems)
+    printed: Counter[str] = Counter()
     for p in problems:
-        click.echo(f"{label}: {p}", err=True)
+        printed[p.message] += 1
+        if printed[p.message] <= shown:
+            click.echo(f"{label}: {p}", err=True)
+        elif printed[p.message] == shown + 1:
+            more = same[p.message] - shown
+            click.echo(f"{label}: ... and {more:,} more: {p.message}", err=True)
 
 
 def _run(fn: Callable[..., Any]) -> Callable[..., Any]:

@@ -5,7 +5,8 @@ rows, every other file in the config's own rows. Export reads that index (footer
 columns only), keeps the files the filters select, and writes each at its relative path in DEST,
 streamed from exactly the byte range of its page and checked against its sha256 before it gets
 its name (``shards.restore``). From the Hub, only the shards holding selected files are read
-beyond their footers and small columns, several ranges at once.
+beyond their footers and small columns; pages close together are read with one request, and
+several requests run at once (``shards.pagereads``).
 
 What a filtered export keeps, with the same options and rules as ``build``: files under (or
 naming) a selected ``sub-<label>`` and ``ses-<label>``, inside datatype folders the selected
@@ -18,34 +19,14 @@ from __future__ import annotations
 
 import os
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from ..common.errors import OptionError, OutputError, Problem
 from ..common.progress import Reporter
-from ..common.selection import Selection
 from ..common.units import count, format_size
-from ..hub.repo_id import is_repo_id
-from ..retrieval.catalog import Catalog, DatasetFile, choose_split, read_catalog
-from ..retrieval.ranges import Counter, LocalStore, ShardStore
-from ..retrieval.readback import stream_value
+from ..retrieval.dataset import ExportOptions, open_built_dataset, read_index
 from ..retrieval.restore import clear_partials, locked, plan_restore, restore
-from ..sources import path_selector
-
-
-@dataclass(frozen=True)
-class ExportOptions:
-    """Which files, from which split and revision, and how many reads at once."""
-
-    selection: Selection = field(default_factory=Selection)  # which files (default: all)
-    split: str | None = None  # None: the only split there is
-    revision: str | None = None  # Hub sources: branch, tag or commit (default: main)
-    token: str | None = None  # Hub sources: default HF_TOKEN or the saved login
-    threads: int = 8  # files (and shard indexes) read at once
-
-    @property
-    def filtered(self) -> bool:
-        return bool(self.selection)
 
 
 @dataclass(frozen=True)
@@ -86,52 +67,6 @@ class ExportResult:
         return data
 
 
-@dataclass(frozen=True)
-class Source:
-    """An opened dataset: its store, the split read, and a byte counter for every read."""
-
-    store: ShardStore
-    split: str
-    counter: Counter = field(default_factory=Counter)
-    commit: str | None = None
-
-    def stream(self, file: DatasetFile) -> Any:
-        """The file's bytes in pieces, read from exactly its page."""
-        shard = file.location.shard
-
-        def read(start: int, length: int) -> bytes:
-            data = self.store.read(shard, start, length)
-            self.counter.add(len(data))
-            return data
-
-        return stream_value(read, file.location)
-
-
-def open_source(source: str, options: ExportOptions) -> Source:
-    """A local OUTPUT_DIR, or a Hub dataset repo id (``user/name``) when no such folder exists."""
-    if os.path.isdir(source):
-        if options.revision:
-            raise OptionError(f"--revision {options.revision}: only for a Hub repo, not a folder")
-        store: ShardStore = LocalStore(source)
-        return Source(store, choose_split(store, options.split))
-    if os.path.exists(source) or not is_repo_id(source):
-        raise OptionError(
-            f"{source}: not a built dataset folder, nor a Hub dataset repo id (user/name)"
-        )
-    from ..retrieval.hub_store import HubStore
-
-    hub = HubStore(source, options.revision, options.token)
-    return Source(hub, choose_split(hub, options.split), commit=hub.commit)
-
-
-def read_index(src: Source, options: ExportOptions, reporter: Reporter) -> Catalog:
-    """The dataset's files that the filters keep, each with where its bytes are."""
-    reporter.step(f"reading the index of {src.store.where}")
-    selected = path_selector(options.selection)
-    keep = (lambda path: not selected(path)) if options.filtered else None
-    return read_catalog(src.store, src.split, src.counter, options.threads, keep)
-
-
 def export(
     source: str,
     dest: str,
@@ -147,12 +82,12 @@ def export(
         raise OptionError(f"{dest}: the destination is the dataset folder itself")
     if os.path.exists(dest) and not os.path.isdir(dest):
         raise OutputError(f"{dest}: exists and is not a folder")
-    src = open_source(source, options)
+    src = open_built_dataset(source, options)
     catalog = read_index(src, options, reporter)
     plan = plan_restore(dest, catalog.files, reporter)  # refuses before creating anything
     with locked(dest):
         clear_partials(dest)
-        written = restore(dest, plan.write, src.stream, reporter, options.threads)
+        written = restore(dest, src.fetches(plan.write, catalog.held), reporter, options.threads)
     return ExportResult(
         source=source,
         dest=dest,

@@ -15,6 +15,7 @@ from typing import Any, Literal
 import pyarrow as pa
 
 from .errors import Problem
+from .segmentation import SegmentationInfo
 
 # what a column's cells hold; ``file``: any file's bytes (the ``files`` config)
 ColumnContent = Literal["image", "image_list", "file", "value"]
@@ -46,6 +47,9 @@ class Column:
     arrow_type: pa.DataType | None = None
     description: str = ""
     describes: str | None = None  # the image column this value column is aligned with, if any
+    # A label image column: the image column whose voxels it labels (previews draw it over that)
+    overlays: str | None = None
+    metadata: tuple[tuple[str, str], ...] = ()  # the Parquet field's metadata (key, text)
 
     @property
     def is_image(self) -> bool:
@@ -85,15 +89,23 @@ class DatasetInfo:
     year: str = ""  # for the BibTeX entry
     layout: str = ""  # how rows are laid out (BIDS: session, subject or file); "" for a table
     image_columns: tuple[ImageColumnSummary, ...] = ()  # what each image column holds
+    release: str = ""  # the release or version the dataset states
+    segmentation: SegmentationInfo | None = None  # a segmentation dataset's channels and labels
 
     def to_record(self) -> dict[str, Any]:
-        return _json_ready(asdict(self))
+        record = _json_ready(asdict(self))
+        record["segmentation"] = self.segmentation.to_record() if self.segmentation else None
+        return record
 
     @classmethod
     def from_record(cls, data: dict[str, Any]) -> DatasetInfo:
         values = {k: _tuples(v) for k, v in data.items() if k in _INFO_FIELDS}
         values["image_columns"] = tuple(
             ImageColumnSummary(**_tuples_in(c)) for c in data.get("image_columns") or ()
+        )
+        segmentation = data.get("segmentation")
+        values["segmentation"] = (
+            SegmentationInfo.from_record(segmentation) if segmentation else None
         )
         return cls(**values)
 
@@ -115,7 +127,7 @@ def _tuples_in(data: dict[str, Any]) -> dict[str, Any]:
     return {k: _tuples(v) for k, v in data.items()}
 
 
-_INFO_FIELDS = {f.name for f in fields(DatasetInfo)} - {"image_columns"}
+_INFO_FIELDS = {f.name for f in fields(DatasetInfo)} - {"image_columns", "segmentation"}
 
 
 @dataclass(frozen=True)

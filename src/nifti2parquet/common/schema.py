@@ -40,8 +40,11 @@ def column_arrow_type(column: Column) -> pa.DataType:
 
 
 def arrow_schema(columns: Sequence[Column]) -> pa.Schema:
-    """The Arrow schema of every shard, with the ``huggingface`` features metadata."""
-    fields = [pa.field(c.name, column_arrow_type(c)) for c in columns]
+    """The Arrow schema of every shard, with the ``huggingface`` features metadata (and a
+    column's own field metadata: a label map, the channels of an image)."""
+    fields = [
+        pa.field(c.name, column_arrow_type(c), metadata=dict(c.metadata) or None) for c in columns
+    ]
     metadata = {"huggingface": json.dumps({"info": {"features": features_dict(columns)}})}
     return pa.schema(fields).with_metadata(metadata)
 

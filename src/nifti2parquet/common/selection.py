@@ -1,5 +1,6 @@
 """Which files of a dataset a command takes: ``--subject``, ``--session``, ``--datatype``,
-``--suffix`` and ``--task``, each repeatable and each a list of globs.
+``--suffix``, ``--task`` (a BIDS dataset) and ``--case`` (a segmentation dataset), each
+repeatable and each a list of globs.
 
 One type says it for every command that selects (build, inspect, verify's source reading, export,
 the lazy reader) and for everything that shows a selection back (the card's example command, the
@@ -29,6 +30,7 @@ FILTERS = (
     Filter("datatypes", "--datatype", f"Only these datatypes (anat, func, dwi...; {_EACH})."),
     Filter("suffixes", "--suffix", f"Only these suffixes (T1w, bold, dwi...; {_EACH})."),
     Filter("tasks", "--task", f"Only these tasks; images without a task are kept ({_EACH})."),
+    Filter("cases", "--case", f"Only cases whose id matches (BRATS_001; {_EACH})."),
 )
 
 
@@ -41,6 +43,7 @@ class Selection:
     datatypes: tuple[str, ...] = ()
     suffixes: tuple[str, ...] = ()
     tasks: tuple[str, ...] = ()
+    cases: tuple[str, ...] = ()
 
     def __bool__(self) -> bool:
         """True when anything is filtered."""

@@ -183,14 +183,15 @@ def check_source(
     report: VerifyReport,
 ) -> None:
     """Each split against the source it was built from (or the SOURCE given), read the way the
-    build read it unless other options are given."""
-    for source, group in _by_source(manifests, options.source or "").items():
+    build read it unless other options are given, for that split (a segmentation dataset's
+    imagesTs/ is its test split)."""
+    for (source, split), group in _by_source(manifests, options.source or "").items():
         records = [r for m in group for r in read_images(output, m.split)]
         records += [r for m in group for r in other_file_records(output, m)]
         left_out = [p for m in group for p in m.left_out]
         total = sum(r.size for r in records)
-        source_options = options.source_options
-        if source_options == SourceOptions():  # nothing given: read it the way the build did
+        source_options = dataclasses.replace(options.source_options, split=split)
+        if options.source_options == SourceOptions():  # nothing given: read it as the build did
             recorded = group[0].settings.source
             source_options = dataclasses.replace(recorded, storage=source_options.storage)
         with reporter.bar(total, f"hashing {len(records):,} source files") as bar:
@@ -205,10 +206,10 @@ def check_source(
         report.extend(found, counts)
 
 
-def _by_source(manifests: Sequence[Manifest], source: str) -> dict[str, list[Manifest]]:
-    """One given SOURCE is compared with all the splits at once; without one, each split with the
-    source it was built from."""
-    groups: dict[str, list[Manifest]] = defaultdict(list)
+def _by_source(manifests: Sequence[Manifest], source: str) -> dict[tuple[str, str], list[Manifest]]:
+    """Each split with the source it was built from (or the one SOURCE given), each read once:
+    a file every split publishes (a dataset-level file) is stored once per split."""
+    groups: dict[tuple[str, str], list[Manifest]] = defaultdict(list)
     for manifest in manifests:
-        groups[source or manifest.source].append(manifest)
+        groups[(source or manifest.source, manifest.split)].append(manifest)
     return groups

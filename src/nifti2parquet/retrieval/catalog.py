@@ -8,15 +8,25 @@ page to read. Only footers and small columns are read here, never an image or a 
 
 from __future__ import annotations
 
+import bisect
+import functools
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
 
 from ..common.errors import InputError
 from ..common.files_config import FILES_CONFIG, INDEX_COLUMNS, STORED_HERE, STORED_IN_ROWS
-from .ranges import Counter, ShardStore, StoredFile
-from .readback import Location, ShardIndex, open_shard, path_locations
+from .ranges import RangeFile, RequestCounter, ShardStore, StoredFile, TailGuess
+from .readback import (
+    Location,
+    ShardFooter,
+    column_requests,
+    path_locations,
+    read_columns,
+    read_footer,
+)
 
 DATA = "data"
 SHARD_NAME = re.compile(r"^(?P<split>.+)-\d{5}-of-\d{5}\.parquet$")
@@ -41,6 +51,8 @@ class Catalog:
     files: tuple[DatasetFile, ...]  # those selected
     files_total: int  # every file the dataset lists
     shards_read: int  # shards whose footer and small columns were read
+    held: Mapping[str, RangeFile] = field(default_factory=dict, repr=False, compare=False)
+    # what was read of the shards holding selected files: pages there need no other request
 
 
 def splits(store: ShardStore) -> list[str]:
@@ -76,58 +88,73 @@ def split_shards(store: ShardStore, folder: str, split: str) -> list[StoredFile]
     return [f for f in store.list(folder) if (m := _match(f.path)) and m["split"] == split]
 
 
+HOLD = 64 << 20  # bytes read for the index kept for the pages they hold, at most this much
+
+
 def read_catalog(
     store: ShardStore,
     split: str,
-    counter: Counter,
+    counter: RequestCounter,
     threads: int = 8,
     keep: Callable[[str], bool] | None = None,
 ) -> Catalog:
     """The dataset's files (those ``keep(path)`` selects), each with the location of its bytes.
 
-    Reads the footer and small columns of every shard of the split, ``threads`` at a time.
+    Three rounds of reads, all at once within each, ``threads`` requests at a time: the end of
+    every shard of the split (footer and page indexes, one request each as a rule), with the
+    index columns of each ``files`` shard as soon as its footer is there; then, in the image
+    shards, the ``path`` of the images, only in the row groups whose path statistics (in the
+    footer) can hold a selected image.
     """
     files_shards = split_shards(store, FILES_CONFIG, split)
     data_shards = split_shards(store, DATA, split)
+    guess = TailGuess() if store.remote else None
+
+    def footer(shard: StoredFile) -> ShardFooter:
+        return _footer(store, shard, counter, guess)
+
     with ThreadPoolExecutor(max(1, threads), thread_name_prefix="n2p-index") as pool:
-        indexes = list(pool.map(lambda s: _index(store, s, counter, INDEX_COLUMNS), files_shards))
-        images = list(pool.map(lambda s: _index(store, s, counter, None), data_shards))
-    in_rows: dict[str, Location] = {}
-    for index in images:
-        for path, location in path_locations(index):
-            in_rows.setdefault(path, location)
-    files, total = [], 0
-    for index in indexes:
-        found, listed = _files(store.where, index, in_rows, keep)
-        files += found
-        total += listed
-    files.sort(key=lambda f: f.path)
-    shards = len(files_shards) + len(data_shards)
-    return Catalog(store.where, split, tuple(files), total, shards)
+        listings = [
+            pool.submit(lambda s: _listing(store.where, footer(s)), s) for s in files_shards
+        ]
+        data_footers = [pool.submit(footer, s) for s in data_shards]
+        listed = [row for job in listings for row in job.result()[1]]
+        selected = [row for row in listed if keep is None or keep(row[0])]
+        in_rows = sorted({row[0] for row in selected if row[3] == STORED_IN_ROWS})
+        footers = [job.result() for job in data_footers]
+        locations = _images(store.where, footers, in_rows, pool)
+    files = sorted((_file(store.where, row, locations) for row in selected), key=lambda f: f.path)
+    held = _held([job.result()[0] for job in listings] + footers, files)
+    return Catalog(
+        store.where, split, tuple(files), len(listed), len(listings) + len(footers), held
+    )
 
 
-def _index(
-    store: ShardStore, shard: StoredFile, counter: Counter, columns: Sequence[str] | None
-) -> ShardIndex:
-    """``columns``: these top-level columns; None: the ``path`` of every image."""
-    wanted = None if columns is None else columns.__contains__
+def _footer(
+    store: ShardStore, shard: StoredFile, counter: RequestCounter, guess: TailGuess | None
+) -> ShardFooter:
     try:
-        return open_shard(store, shard, counter, wanted)
+        return read_footer(store, shard, counter, guess)
     except (ValueError, IndexError, OSError) as exc:
-        reason = " ".join(str(exc).split()) or type(exc).__name__
-        raise InputError(
-            f"{store.where}/{shard.path}: cannot read this shard's index: {reason}"
-        ) from exc
+        raise _unreadable(store.where, shard, exc) from exc
 
 
-def _files(
-    where: str,
-    index: ShardIndex,
-    in_rows: dict[str, Location],
-    keep: Callable[[str], bool] | None,
-) -> tuple[list[DatasetFile], int]:
-    """The files of one ``files`` shard that ``keep`` selects, and how many it lists."""
-    found, listed = [], 0
+def _unreadable(where: str, shard: StoredFile, exc: Exception) -> InputError:
+    reason = " ".join(str(exc).split()) or type(exc).__name__
+    return InputError(f"{where}/{shard.path}: cannot read this shard's index: {reason}")
+
+
+Row = tuple[str, int, str, str, "Location | None"]
+
+
+def _listing(where: str, footer: ShardFooter) -> tuple[ShardFooter, list[Row]]:
+    """Every file a ``files`` shard lists: path, size, sha256, stored, and where its bytes are
+    when they are in its own ``content``."""
+    try:
+        index = read_columns(footer, INDEX_COLUMNS.__contains__)
+    except (ValueError, IndexError, OSError) as exc:
+        raise _unreadable(where, footer.shard, exc) from exc
+    rows: list[Row] = []
     for g, table in enumerate(index.groups):
         missing = [c for c in INDEX_COLUMNS if c not in table.column_names]
         if missing or "content" not in index.blobs[g]:
@@ -136,18 +163,93 @@ def _files(
                 f"{', '.join(missing) or 'content'} column)"
             )
         columns = [table.column(c).to_pylist() for c in INDEX_COLUMNS]
-        listed += table.num_rows
+        content = index.blobs[g]["content"]
         for row, (path, size, sha256, stored) in enumerate(zip(*columns)):
-            if keep is not None and not keep(path):
-                continue
-            if stored == STORED_HERE:
-                location = Location(index.shard.path, g, index.blobs[g]["content"], row, 0)
-            elif stored == STORED_IN_ROWS and path in in_rows:
-                location = in_rows[path]
-            else:
-                raise InputError(
-                    f"{where}: {path}: listed in the {FILES_CONFIG} config as stored in "
-                    f"{stored!r}, but no image row holds it"
-                )
-            found.append(DatasetFile(path, size, sha256, location))
-    return found, listed
+            here = Location(index.shard.path, g, content, row, 0) if stored == STORED_HERE else None
+            rows.append((path, size, sha256, stored, here))
+    return footer, rows
+
+
+def _images(
+    where: str, footers: list[ShardFooter], wanted: list[str], pool: ThreadPoolExecutor
+) -> dict[str, Location]:
+    """Where the ``wanted`` images (sorted paths) are in the image shards: the ``path`` leaves are
+    read only in the row groups whose statistics can hold one of them, every shard's requests
+    made at once."""
+    if not wanted:
+        return {}
+    encoded = [path.encode() for path in wanted]
+
+    def chooser(footer: ShardFooter) -> Callable[[int, int], bool]:
+        metadata = footer.metadata
+
+        @functools.cache
+        def choose(group: int, leaf: int) -> bool:
+            return _may_hold(metadata.row_group(group).column(leaf).statistics, encoded)
+
+        return choose
+
+    choices = [(footer, chooser(footer)) for footer in footers]
+    holding = [(footer, choose) for footer, choose in choices if _any_chunk(footer, choose)]
+    jobs = [(f, span) for f, choose in holding for span in column_requests(f, None, choose)]
+    try:
+        list(pool.map(lambda job: job[0].source.fetch_span(job[1]), jobs))
+        indexes = [read_columns(f, None, choose) for f, choose in holding]
+    except (ValueError, IndexError, OSError) as exc:
+        raise InputError(f"{where}: cannot read the image paths of a shard: {exc}") from exc
+    chosen = set(wanted)
+    found: dict[str, Location] = {}
+    for index in indexes:
+        for path, location in path_locations(index):
+            if path in chosen:
+                found.setdefault(path, location)
+    return found
+
+
+def _any_chunk(footer: ShardFooter, choose: Callable[[int, int], bool]) -> bool:
+    """Whether a shard may hold a wanted image at all (its chunks may be held already)."""
+    leaves = footer.path_leaves()
+    return any(choose(g, i) for g in range(footer.groups) for i in leaves)
+
+
+def _may_hold(statistics: Any, wanted: list[bytes]) -> bool:
+    """Whether a chunk whose min/max statistics are ``statistics`` can hold a ``wanted`` value
+    (sorted UTF-8 bytes, the order Parquet compares strings in); True when it cannot be told."""
+    try:
+        if statistics is None:
+            return True
+        if not statistics.has_min_max:
+            return statistics.num_values > 0
+        low, high = (
+            v.encode() if isinstance(v, str) else v for v in (statistics.min, statistics.max)
+        )
+    except Exception:  # statistics pyarrow cannot decode: read the chunk
+        return True
+    i = bisect.bisect_left(wanted, low)
+    return i < len(wanted) and wanted[i] <= high
+
+
+def _file(where: str, row: Row, locations: dict[str, Location]) -> DatasetFile:
+    path, size, sha256, stored, here = row
+    if stored == STORED_HERE and here is not None:
+        return DatasetFile(path, size, sha256, here)
+    if stored == STORED_IN_ROWS and path in locations:
+        return DatasetFile(path, size, sha256, locations[path])
+    raise InputError(
+        f"{where}: {path}: listed in the {FILES_CONFIG} config as stored in {stored!r}, but no "
+        f"image row holds it"
+    )
+
+
+def _held(footers: list[ShardFooter], files: list[DatasetFile]) -> dict[str, RangeFile]:
+    """The bytes read of the shards that hold selected files (small shards are often read whole
+    with their footer), up to ``HOLD`` bytes in all."""
+    holding = {f.location.shard for f in files}
+    held: dict[str, RangeFile] = {}
+    total = 0
+    for footer in footers:
+        size = footer.source.held_bytes
+        if footer.shard.path in holding and total + size <= HOLD:
+            held[footer.shard.path] = footer.source
+            total += size
+    return held

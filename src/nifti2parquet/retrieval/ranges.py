@@ -2,13 +2,16 @@
 
 Export and the lazy reader never need a whole shard. They need its footer, a few small columns and,
 for each selected file, the one page that holds it; the offset index says where that page is. So
-everything above this module talks to a :class:`ShardStore` (list the shards, read a byte range of
-one), and the same code serves a local OUTPUT_DIR (``pread``) and a Hub repo (HTTP range requests,
-``hub.fetch``).
+everything above this module talks to a :class:`ShardStore` (list the shards, read or stream a
+byte range of one), and the same code serves a local OUTPUT_DIR (``pread``) and a Hub repo (HTTP
+range requests, ``hub_store``).
 
-:class:`RangeFile` lets pyarrow read a shard's footer and small columns through such a store: it
-serves pyarrow's reads from ranges fetched ahead (coalesced, never across an image chunk) and
-counts every byte it fetched, so a test can hold the export to its byte budget.
+From the Hub every request is a round trip, so reads are planned to need few of them: the end of a
+shard is read in one request sized to hold its footer and page indexes (:class:`TailGuess` learns
+that size from the shards already read), and ranges close together are read as one
+(:func:`coalesce`, within a budget of bytes nobody asked for). :class:`RangeFile` lets pyarrow
+read a shard's small columns from the spans fetched that way, and counts every byte fetched, so a
+test can hold the export to its byte and request budget.
 """
 
 from __future__ import annotations
@@ -17,11 +20,13 @@ import bisect
 import io
 import os
 import threading
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
-GAP = 4 << 10  # small ranges this close are fetched in one request (never across an image chunk)
+TAIL = 256 << 10  # the first guess of the bytes at a shard's end holding its footer and indexes
+MAX_TAIL = 1 << 20
+STREAM_PIECE = 1 << 20  # a streamed range arrives in pieces of about this size
 
 
 @dataclass(frozen=True)
@@ -36,6 +41,7 @@ class ShardStore(Protocol):
     """A built dataset's files, by path relative to its root, read by byte ranges."""
 
     where: str  # how messages name it: a folder, or repo@revision
+    remote: bool  # every read is a round trip (plan reads to need few of them)
 
     def list(self, folder: str) -> list[StoredFile]:
         """The files directly under ``folder`` (e.g. ``data``), sorted by path."""
@@ -45,9 +51,16 @@ class ShardStore(Protocol):
         """Exactly ``length`` bytes of ``path`` from ``start`` (one request when remote)."""
         ...
 
+    def stream(self, path: str, start: int, length: int) -> Iterator[bytes]:
+        """The same bytes in pieces, as they arrive (one request when remote): nothing is held
+        whole in memory. The request is made at the first ``next()``."""
+        ...
+
 
 class LocalStore:
     """A local OUTPUT_DIR: ranges read with ``os.pread`` from files opened once."""
+
+    remote = False
 
     def __init__(self, root: str) -> None:
         self.root = os.path.abspath(root)
@@ -75,6 +88,13 @@ class LocalStore:
             data += more
         return data
 
+    def stream(self, path: str, start: int, length: int) -> Iterator[bytes]:
+        end = start + length
+        while start < end:
+            piece = self.read(path, start, min(STREAM_PIECE, end - start))
+            start += len(piece)
+            yield piece
+
     def _fd(self, path: str) -> int:
         with self._lock:
             if path not in self._fds:
@@ -88,7 +108,7 @@ class LocalStore:
             self._fds.clear()
 
 
-class Counter:
+class RequestCounter:
     """Bytes and requests fetched from a store (thread-safe), for the summary and the tests."""
 
     def __init__(self) -> None:
@@ -96,25 +116,42 @@ class Counter:
         self.requests = 0
         self._lock = threading.Lock()
 
-    def add(self, n: int) -> None:
+    def add(self, n: int, requests: int = 1) -> None:
         with self._lock:
             self.bytes += n
-            self.requests += 1
+            self.requests += requests
+
+
+class TailGuess:
+    """How many bytes to read, in one request, from the end of a shard: enough for its footer and
+    page indexes. Shards of one split share their schema, so the largest end seen so far (plus a
+    margin) is the guess for the next; the first guesses are ``TAIL`` (thread-safe)."""
+
+    def __init__(self, initial: int = TAIL, ceiling: int = MAX_TAIL) -> None:
+        self.size = initial
+        self.ceiling = ceiling
+        self._lock = threading.Lock()
+
+    def learn(self, needed: int) -> None:
+        """A shard's footer and indexes took its last ``needed`` bytes."""
+        with self._lock:
+            self.size = min(self.ceiling, max(self.size, needed + needed // 8 + (4 << 10)))
 
 
 class RangeFile(io.RawIOBase):
     """A read-only, seekable file over one shard of a store, for pyarrow.
 
-    Reads are served from spans fetched earlier (:meth:`prefetch`); a read outside them is
-    fetched on its own. Every fetched byte is counted in ``counter``.
+    Reads are served from spans fetched earlier (:meth:`tail`, :meth:`prefetch`); a read outside
+    them is fetched on its own. Every fetched byte is counted in ``counter``.
     """
 
-    def __init__(self, store: ShardStore, shard: StoredFile, counter: Counter) -> None:
+    def __init__(self, store: ShardStore, shard: StoredFile, counter: RequestCounter) -> None:
         super().__init__()
         self.store, self.shard, self.counter = store, shard, counter
         self._starts: list[int] = []
         self._spans: list[bytes] = []
         self._pos = 0
+        self._lock = threading.Lock()  # spans may be fetched by several threads at once
 
     # what pyarrow calls --------------------------------------------------------------------
     def readable(self) -> bool:
@@ -147,13 +184,27 @@ class RangeFile(io.RawIOBase):
     # ranges --------------------------------------------------------------------------------
     def pread(self, start: int, length: int) -> bytes:
         """``length`` bytes from ``start``: from a fetched span when one holds them."""
-        i = bisect.bisect_right(self._starts, start) - 1
-        if i >= 0 and start + length <= self._starts[i] + len(self._spans[i]):
-            offset = start - self._starts[i]
-            return self._spans[i][offset : offset + length]
+        found = self.held(start, length)
+        if found is not None:
+            return found
         data = self.fetch(start, length)
         self._keep(start, data)
         return data
+
+    def held(self, start: int, length: int) -> bytes | None:
+        """The bytes [start, start + length) if a fetched span holds them all, else None."""
+        with self._lock:
+            i = bisect.bisect_right(self._starts, start) - 1
+            if i >= 0 and start + length <= self._starts[i] + len(self._spans[i]):
+                offset = start - self._starts[i]
+                return self._spans[i][offset : offset + length]
+        return None
+
+    @property
+    def held_bytes(self) -> int:
+        """The bytes of the spans fetched so far."""
+        with self._lock:
+            return sum(len(span) for span in self._spans)
 
     def fetch(self, start: int, length: int) -> bytes:
         """One read from the store, counted."""
@@ -161,48 +212,115 @@ class RangeFile(io.RawIOBase):
         self.counter.add(len(data))
         return data
 
-    def prefetch(self, ranges: Sequence[tuple[int, int]], barriers: Sequence[tuple[int, int]] = ()):
-        """Fetch ``ranges`` ((start, end) pairs), neighbours within GAP bytes in one request, but
-        never a request that spans one of the ``barriers`` (the image chunks)."""
-        for start, end in coalesce(ranges, barriers):
-            self._keep(start, self.fetch(start, end - start))
+    def prefetch(self, ranges: Sequence[tuple[int, int]], max_gap: int, budget: int) -> None:
+        """Fetch the parts of ``ranges`` ((start, end) pairs) not held yet, neighbours merged
+        into one request when the bytes between them (at most ``max_gap`` each, ``budget`` in
+        all) are worth less than a round trip."""
+        for span in self.plan(ranges, max_gap, budget):
+            self.fetch_span(span)
 
-    def tail(self) -> tuple[int, int]:
-        """Fetch the shard's footer; (footer start, footer length).
+    def plan(
+        self, ranges: Sequence[tuple[int, int]], max_gap: int, budget: int
+    ) -> list[tuple[int, int]]:
+        """The requests :meth:`prefetch` would make (to make them elsewhere, at once)."""
+        return coalesce(self.missing(ranges), max_gap, budget)
 
-        Two exact reads (the last 8 bytes give the footer's length, then the footer) rather than
-        one guessed tail: a guess would read pages of a small shard that nobody asked for.
+    def fetch_span(self, span: tuple[int, int]) -> None:
+        """Fetch and hold the bytes [start, end) (thread-safe)."""
+        start, end = span
+        self._keep(start, self.fetch(start, end - start))
+
+    def missing(self, ranges: Sequence[tuple[int, int]]) -> list[tuple[int, int]]:
+        """The parts of ``ranges`` that no fetched span holds."""
+        with self._lock:
+            return self._missing(ranges)
+
+    def _missing(self, ranges: Sequence[tuple[int, int]]) -> list[tuple[int, int]]:
+        out = []
+        for start, end in ranges:
+            i = max(0, bisect.bisect_right(self._starts, start) - 1)
+            position = start
+            while i < len(self._starts) and self._starts[i] < end:
+                held_start, held_end = self._starts[i], self._starts[i] + len(self._spans[i])
+                if held_end > position:
+                    if held_start > position:
+                        out.append((position, held_start))
+                    position = held_end
+                i += 1
+            if position < end:
+                out.append((position, end))
+        return out
+
+    def tail(self, guess: TailGuess | None = None) -> tuple[int, int]:
+        """Fetch the shard's end, footer included; (footer start, footer length).
+
+        One request of ``guess.size`` bytes (the whole shard if it is smaller) usually holds the
+        footer and the page indexes before it; a longer footer takes a second request.
         """
         size = self.shard.size
         if size < 12:
             raise ValueError("not a Parquet file (too small)")
-        end = self.pread(size - 8, 8)
+        n = min(size, guess.size if guess else 8)
+        end = self.pread(size - n, n)[-8:]
         if end[4:] != b"PAR1":
             raise ValueError("not a Parquet file (no PAR1 at its end)")
         length = int.from_bytes(end[:4], "little")
         start = size - 8 - length
         if start < 4:
             raise ValueError("not a Parquet file (footer longer than the file)")
-        self._keep(start, self.fetch(start, length) + end)
+        self.prefetch([(start, size - 8)], 0, 0)
         return start, length
 
     def _keep(self, start: int, data: bytes) -> None:
+        with self._lock:
+            self._merge(start, data)
+
+    def _merge(self, start: int, data: bytes) -> None:
+        """Hold ``data`` fetched at ``start``, merged with the spans it touches."""
+        end = start + len(data)
         i = bisect.bisect_left(self._starts, start)
-        self._starts.insert(i, start)
-        self._spans.insert(i, data)
+        if i > 0 and self._starts[i - 1] + len(self._spans[i - 1]) >= start:
+            i -= 1
+        j = i
+        while j < len(self._starts) and self._starts[j] <= end:
+            j += 1
+        if i == j:
+            self._starts.insert(i, start)
+            self._spans.insert(i, data)
+            return
+        first = min(start, self._starts[i])
+        last = max(end, self._starts[j - 1] + len(self._spans[j - 1]))
+        merged = bytearray(last - first)
+        for s, span in zip(self._starts[i:j], self._spans[i:j]):
+            merged[s - first : s - first + len(span)] = span
+        merged[start - first : end - first] = data
+        self._starts[i:j] = [first]
+        self._spans[i:j] = [bytes(merged)]
 
 
 def coalesce(
-    ranges: Sequence[tuple[int, int]], barriers: Sequence[tuple[int, int]] = (), gap: int = GAP
+    ranges: Sequence[tuple[int, int]], max_gap: int = 0, budget: int = 0
 ) -> list[tuple[int, int]]:
-    """Sorted (start, end) ranges merged when at most ``gap`` apart and no barrier lies between."""
-    merged: list[tuple[int, int]] = []
+    """Sorted (start, end) ranges, overlapping or touching ones merged, and neighbours merged when
+    the gap between them is at most ``max_gap``, the smallest gaps first, until the gaps read in
+    all would exceed ``budget``: the fewest requests for at most ``budget`` unwanted bytes."""
+    merged: list[list[int]] = []
     for start, end in sorted(r for r in ranges if r[1] > r[0]):
-        if merged:
-            last_start, last_end = merged[-1]
-            blocked = any(last_end <= b_start < start for b_start, _ in barriers)
-            if start - last_end <= gap and not blocked:
-                merged[-1] = (last_start, max(last_end, end))
-                continue
-        merged.append((start, end))
-    return merged
+        if merged and start <= merged[-1][1]:
+            merged[-1][1] = max(merged[-1][1], end)
+        else:
+            merged.append([start, end])
+    gaps = sorted((merged[k + 1][0] - merged[k][1], k) for k in range(len(merged) - 1))
+    join, spent = set(), 0
+    for gap, k in gaps:
+        if gap > max_gap or spent + gap > budget:
+            break
+        join.add(k)
+        spent += gap
+    out: list[tuple[int, int]] = []
+    for k, (start, end) in enumerate(merged):
+        if k - 1 in join:
+            out[-1] = (out[-1][0], end)
+        else:
+            out.append((start, end))
+    return out

@@ -2,11 +2,13 @@
 
 A shard's image (and file) bytes sit in ``bytes`` leaves of ``struct<bytes, path>`` columns, one
 PLAIN value per image in the page of its row; the footer's offset index says where each page
-starts and which row it begins with. :func:`open_shard` reads the footer and the small leaves a
-caller asks for (the ``path`` of each image, the files index columns), and the offset index of
-every ``bytes`` leaf; :func:`read_value` then reads exactly one page and returns the one value
-asked for. Levels are decoded in full, so pages holding several rows (or compressed pages, which
-our writer never makes) are read correctly too.
+starts and which row it begins with. :func:`read_footer` reads the footer and the offset index of
+every ``bytes`` leaf (from a remote store, usually in one request: they end the file);
+:func:`read_columns` then reads the small leaves a caller asks for (the ``path`` of each image,
+the files index columns), in the row groups it asks for; :func:`open_shard` does both.
+:func:`read_value` and :func:`stream_value` read exactly one value's page; ``pagereads`` reads
+many pages at once. Levels are decoded in full, so pages holding several rows (or compressed
+pages, which our writer never makes) are read correctly too.
 """
 
 from __future__ import annotations
@@ -14,15 +16,16 @@ from __future__ import annotations
 import bisect
 import functools
 import struct
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 
 from ..shards import thrift
-from .ranges import Counter, RangeFile, ShardStore, StoredFile
+from .chunkscan import ChunkScan, scan_footer
+from .ranges import RangeFile, RequestCounter, ShardStore, StoredFile, TailGuess
 
 BYTES_LEAF = "bytes"
 CODECS = {1: "snappy", 2: "gzip", 4: "brotli", 5: "lz4", 6: "zstd", 7: "lz4_raw"}
@@ -79,84 +82,169 @@ class ShardIndex:
     row_starts: tuple[int, ...]  # first row of each row group within the shard
 
 
-def open_shard(
-    store: ShardStore,
-    shard: StoredFile,
-    counter: Counter,
-    wanted: Callable[[str], bool] | None = None,
-) -> ShardIndex:
-    """Footer, the small leaves ``wanted(leaf_path)`` selects (None: the ``path`` beside each
-    ``bytes`` leaf, i.e. every image's stored path), and every ``bytes`` leaf's pages.
+@dataclass(frozen=True)
+class ShardFooter:
+    """A shard's footer, parsed by pyarrow; the pages of its ``bytes`` leaves when asked for."""
 
-    Reads: the footer (one or two requests), the wanted leaves' chunks (neighbours coalesced, never
-    across an image chunk), and the offset indexes (usually one request).
+    source: RangeFile  # the shard, with the spans fetched so far
+    raw: bytes = field(repr=False)  # the footer as stored
+    metadata: pq.FileMetaData
+    leaves: tuple[Any, ...]  # the schema's leaves (pyarrow ColumnSchema)
+    blob_ids: tuple[int, ...]  # the leaves that are ``bytes`` of a struct<bytes, path>
+    row_starts: tuple[int, ...]  # first row of each row group within the shard
+
+    @property
+    def shard(self) -> StoredFile:
+        return self.source.shard
+
+    @property
+    def groups(self) -> int:
+        return self.metadata.num_row_groups
+
+    def path_leaves(self) -> list[int]:
+        """The ``path`` leaf beside each ``bytes`` leaf: every image's stored path."""
+        beside = {self.leaves[i].path[: -len(BYTES_LEAF)] + "path" for i in self.blob_ids}
+        return [i for i, leaf in enumerate(self.leaves) if leaf.path in beside]
+
+    def span(self, group: int, leaf: int) -> tuple[int, int]:
+        """Where the chunk of ``leaf`` in row group ``group`` is."""
+        chunk = self.metadata.row_group(group).column(leaf)
+        start = chunk.dictionary_page_offset or chunk.data_page_offset
+        return start, start + chunk.total_compressed_size
+
+    @functools.cached_property
+    def blobs(self) -> tuple[dict[str, BlobLeaf], ...]:
+        """Per row group, top-level column -> its ``bytes`` leaf with its pages. The offset
+        indexes (where pyarrow's metadata says nothing) are found by scanning the footer, and
+        read from the bytes fetched with it when they are there (one request when not)."""
+        chunks = [group.chunks for group in scan_footer(self.raw)]
+        source, leaves = self.source, self.leaves
+        source.prefetch(
+            [c[i].index_span for c in chunks for i in self.blob_ids], INDEX_GAP, INDEX_GAP
+        )
+        return tuple(
+            {
+                leaves[i].path.split(".")[0]: _blob_leaf(source, leaves[i], c[i])
+                for i in self.blob_ids
+            }
+            for c in chunks
+        )
+
+
+INDEX_GAP = 128 << 10  # small column chunks this close are read in one request (128 KiB in all)
+
+
+def read_footer(
+    store: ShardStore, shard: StoredFile, counter: RequestCounter, guess: TailGuess | None = None
+) -> ShardFooter:
+    """The footer, parsed (not yet the pages of its ``bytes`` leaves: ``ShardFooter.blobs``).
+
+    With a ``guess`` (remote stores), one request for the shard's end usually holds the footer
+    and the page indexes before it (a second one when the footer is longer than guessed);
+    without, the exact ranges are read (footer length, then footer).
     """
     source = RangeFile(store, shard, counter)
-    footer_start, footer_length = source.tail()
+    footer_start, footer_length = source.tail(guess)
     raw = source.pread(footer_start, footer_length)
-    meta, _ = thrift.decode(raw)
     # pyarrow would read the last 64 KiB to find the footer (all of a small shard): hand it the
     # footer, parsed from a minimal file made of it, so that it reads column chunks only
     footer = pa.BufferReader(b"PAR1" + raw + len(raw).to_bytes(4, "little") + b"PAR1")
     metadata = pq.read_metadata(footer)
-    leaves = [metadata.schema.column(i) for i in range(len(metadata.schema))]
-    blob_ids = [i for i, leaf in enumerate(leaves) if _is_blob(leaf.path, leaves)]
+    leaves = tuple(metadata.schema.column(i) for i in range(len(metadata.schema)))
+    blob_ids = tuple(i for i, leaf in enumerate(leaves) if _is_blob(leaf.path, leaves))
+    rows = [metadata.row_group(g).num_rows for g in range(metadata.num_row_groups)]
+    starts = tuple(sum(rows[:k]) for k in range(len(rows)))
+    result = ShardFooter(source, raw, metadata, leaves, blob_ids, starts)
+    if guess is not None:  # the page indexes and the footer follow the last column chunk
+        ends = [result.span(g, i)[1] for g in range(len(rows)) for i in range(len(leaves))]
+        guess.learn(shard.size - max(ends, default=footer_start))
+    return result
+
+
+def read_columns(
+    footer: ShardFooter,
+    wanted: Callable[[str], bool] | None = None,
+    chunk_wanted: Callable[[int, int], bool] | None = None,
+) -> ShardIndex:
+    """The small leaves ``wanted(leaf_path)`` selects (None: the ``path`` beside each ``bytes``
+    leaf, i.e. every image's stored path), in the row groups ``chunk_wanted(group, leaf)``
+    allows (None: all). Their chunks are read with as few requests as the gaps between them
+    allow (``INDEX_GAP``; none for chunks fetched before, see :func:`column_requests`); a row
+    group with no chunk wanted gets an empty table."""
+    per_group = _chosen(footer, wanted, chunk_wanted)
+    spans = [footer.span(g, i) for g, ids in enumerate(per_group) for i in ids]
+    footer.source.prefetch(spans, INDEX_GAP, INDEX_GAP)
+    names = [[footer.leaves[i].path for i in ids] for ids in per_group]
+    tables = _small_columns(footer.source, footer.metadata, names)
+    return ShardIndex(footer.shard, footer.metadata, tables, footer.blobs, footer.row_starts)
+
+
+def column_requests(
+    footer: ShardFooter,
+    wanted: Callable[[str], bool] | None = None,
+    chunk_wanted: Callable[[int, int], bool] | None = None,
+) -> list[tuple[int, int]]:
+    """The requests :func:`read_columns` would make, to be made at once with those of other
+    shards (``footer.source.fetch_span``): then it makes none."""
+    per_group = _chosen(footer, wanted, chunk_wanted)
+    spans = [footer.span(g, i) for g, ids in enumerate(per_group) for i in ids]
+    return footer.source.plan(spans, INDEX_GAP, INDEX_GAP)
+
+
+def _chosen(
+    footer: ShardFooter,
+    wanted: Callable[[str], bool] | None,
+    chunk_wanted: Callable[[int, int], bool] | None,
+) -> list[list[int]]:
+    """Per row group, the small leaves to read."""
     if wanted is None:
-        beside = {leaves[i].path[: -len(BYTES_LEAF)] + "path" for i in blob_ids}
-        wanted = beside.__contains__
-    small = [i for i, leaf in enumerate(leaves) if i not in blob_ids and wanted(leaf.path)]
-    groups = meta.get(4).items if meta.get(4) is not None else []
-    _prefetch(source, groups, small, blob_ids)
-    tables = _small_columns(source, metadata, [leaves[i].path for i in small])
-    blobs = tuple(
-        {leaves[i].path.split(".")[0]: _blob_leaf(source, leaves[i], group.get(1).items[i])
-         for i in blob_ids}
-        for group in groups
-    )  # fmt: skip
-    starts = tuple(sum(g.get(3) for g in groups[:k]) for k in range(len(groups)))
-    return ShardIndex(shard, metadata, tables, blobs, starts)
+        small = footer.path_leaves()
+    else:
+        blobs = set(footer.blob_ids)
+        small = [i for i, leaf in enumerate(footer.leaves) if i not in blobs and wanted(leaf.path)]
+    return [
+        [i for i in small if chunk_wanted is None or chunk_wanted(g, i)]
+        for g in range(footer.groups)
+    ]
 
 
-def _prefetch(source: RangeFile, groups: list[Any], small: list[int], blob_ids: list[int]) -> None:
-    """Fetch the small leaves' chunks and the ``bytes`` leaves' offset indexes, coalesced."""
-    spans, barriers, index_spans = [], [], []
-    for group in groups:
-        chunks = group.get(1).items
-        spans += [_chunk_span(chunks[i]) for i in small]
-        for i in blob_ids:
-            barriers.append(_chunk_span(chunks[i]))
-            if chunks[i].get(4) is not None:
-                index_spans.append((chunks[i].get(4), chunks[i].get(4) + chunks[i].get(5)))
-    source.prefetch(spans, barriers)
-    source.prefetch(index_spans)
+def open_shard(
+    store: ShardStore,
+    shard: StoredFile,
+    counter: RequestCounter,
+    wanted: Callable[[str], bool] | None = None,
+) -> ShardIndex:
+    """Footer, the small leaves ``wanted(leaf_path)`` selects (None: the ``path`` beside each
+    ``bytes`` leaf, i.e. every image's stored path), and every ``bytes`` leaf's pages."""
+    guess = TailGuess() if store.remote else None
+    return read_columns(read_footer(store, shard, counter, guess), wanted)
 
 
 def _small_columns(
-    source: RangeFile, metadata: pq.FileMetaData, columns: list[str]
+    source: RangeFile, metadata: pq.FileMetaData, columns: list[list[str]]
 ) -> tuple[pa.Table, ...]:
-    """The leaves ``columns`` of every row group, read by pyarrow from the fetched spans."""
-    if not columns:
-        return tuple(pa.table({}) for _ in range(metadata.num_row_groups))
+    """The leaves ``columns[g]`` of each row group g, read by pyarrow from the fetched spans."""
+    if not any(columns):
+        return tuple(pa.table({}) for _ in columns)
     parquet = pq.ParquetFile(source, metadata=metadata, pre_buffer=False)
     try:
         return tuple(
-            parquet.read_row_group(g, columns=columns, use_threads=False)
-            for g in range(metadata.num_row_groups)
+            parquet.read_row_group(g, columns=names, use_threads=False) if names else pa.table({})
+            for g, names in enumerate(columns)
         )
     finally:
         parquet.close()
 
 
-def _blob_leaf(source: RangeFile, leaf: Any, chunk: thrift.Struct) -> BlobLeaf:
+def _blob_leaf(source: RangeFile, leaf: Any, chunk: ChunkScan) -> BlobLeaf:
     column = leaf.path.split(".")[0]
-    codec = chunk.get(3).get(4, 0)
     pages = _offset_index(source, chunk)
     return BlobLeaf(
-        column, leaf.path, leaf.max_repetition_level, leaf.max_definition_level, codec, pages
+        column, leaf.path, leaf.max_repetition_level, leaf.max_definition_level, chunk.codec, pages
     )
 
 
-def _is_blob(path: str, leaves: list[Any]) -> bool:
+def _is_blob(path: str, leaves: Sequence[Any]) -> bool:
     """A ``bytes`` leaf with a ``path`` sibling: a NIfTI (or files ``content``) struct."""
     parent, _, name = path.rpartition(".")
     if name != BYTES_LEAF or not parent:
@@ -164,18 +252,9 @@ def _is_blob(path: str, leaves: list[Any]) -> bool:
     return any(leaf.path == f"{parent}.path" for leaf in leaves)
 
 
-def _chunk_span(chunk: thrift.Struct) -> tuple[int, int]:
-    meta = chunk.get(3)
-    dictionary = meta.get(11)
-    start = dictionary if dictionary else meta.get(9)
-    return start, start + meta.get(7)
-
-
-def _offset_index(source: RangeFile, chunk: thrift.Struct) -> tuple[PageSpot, ...]:
-    offset, length = chunk.get(4), chunk.get(5)
-    if offset is None or length is None:
-        raise ValueError("a bytes column has no offset index (not written by nifti2parquet)")
-    index, _ = thrift.decode(source.pread(offset, length))
+def _offset_index(source: RangeFile, chunk: ChunkScan) -> tuple[PageSpot, ...]:
+    start, end = chunk.index_span
+    index, _ = thrift.decode(source.pread(start, end - start))
     return tuple(PageSpot(loc.get(1), loc.get(2), loc.get(3)) for loc in index.get(1).items)
 
 
@@ -203,7 +282,7 @@ def read_value(read: Callable[[int, int], bytes], location: Location) -> tuple[b
     spot = leaf.page_of(location.row)
     page = read(spot.offset, spot.size)
     values = page_values(page, leaf)
-    wanted = _value_number(page, leaf, location.row - spot.first_row, location.index)
+    wanted = value_number(page, leaf, location.row - spot.first_row, location.index)
     return values[wanted], len(page)
 
 
@@ -251,7 +330,7 @@ def _skip_levels(body: bytes, leaf: BlobLeaf) -> int:
     return pos
 
 
-def _value_number(page: bytes, leaf: BlobLeaf, row: int, index: int) -> int:
+def value_number(page: bytes, leaf: BlobLeaf, row: int, index: int) -> int:
     """Which value of the page is the ``index``-th of the page's ``row``-th row."""
     if row == 0 and leaf.max_rep == 0:
         return 0
@@ -315,15 +394,15 @@ def stream_value(
     head = read(spot.offset, min(spot.size, HEAD))
     header, body_start = thrift.decode(head)
     plain = not leaf.codec and header.get(1) == 0
-    levels_end = body_start + _levels_length(head, body_start, leaf) if plain else len(head) + 1
+    levels_end = body_start + levels_length(head, body_start, leaf) if plain else len(head) + 1
     if levels_end > len(head):
         page = head + (
             read(spot.offset + len(head), spot.size - len(head)) if spot.size > len(head) else b""
         )
         values = page_values(page, leaf)
-        yield values[_value_number(page, leaf, location.row - spot.first_row, location.index)]
+        yield values[value_number(page, leaf, location.row - spot.first_row, location.index)]
         return
-    wanted = _value_number(head, leaf, location.row - spot.first_row, location.index)
+    wanted = value_number(head, leaf, location.row - spot.first_row, location.index)
 
     def at(pos: int, n: int) -> bytes:  # page bytes [pos, pos+n), from the head when there
         if pos + n <= len(head):
@@ -344,7 +423,7 @@ def stream_value(
         start += n
 
 
-def _levels_length(head: bytes, pos: int, leaf: BlobLeaf) -> int:
+def levels_length(head: bytes, pos: int, leaf: BlobLeaf) -> int:
     """Bytes of the level blocks at the start of an uncompressed v1 page body."""
     length = 0
     for max_level in (leaf.max_rep, leaf.max_def):

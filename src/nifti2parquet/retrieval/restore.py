@@ -19,6 +19,7 @@ import uuid
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass
+from typing import Protocol
 
 from ..common.errors import InputError, OutputError, Problem, os_reason
 from ..common.progress import Reporter
@@ -29,7 +30,17 @@ LOCK = ".nifti2parquet-export.lock"  # in DEST while an export runs; removed whe
 TEMP = re.compile(r"^\..+\.n2p-[0-9a-f]{12}\.partial$")
 HASH_BLOCK = 8 << 20
 
-Stream = Callable[[DatasetFile], Iterable[bytes]]
+Write = Callable[[DatasetFile, Iterable[bytes]], None]
+
+
+class Fetch(Protocol):
+    """Some files read together (one request from the Hub): ``run(write)`` hands each file's
+    bytes, in pieces, to ``write(file, pieces)``, one file after the other."""
+
+    @property
+    def files(self) -> tuple[DatasetFile, ...]: ...
+
+    def run(self, write: Write) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -141,13 +152,13 @@ def clear_partials(dest: str) -> int:
 
 def restore(
     dest: str,
-    files: Sequence[DatasetFile],
-    stream: Stream,
+    fetches: Sequence[Fetch],
     reporter: Reporter,
     threads: int = 8,
 ) -> int:
-    """Write ``files`` into ``dest``, ``threads`` at once; returns the bytes written."""
-    total = sum(f.size for f in files)
+    """Write the files of ``fetches`` into ``dest``, ``threads`` fetches at once; returns the
+    bytes written."""
+    total = sum(f.size for fetch in fetches for f in fetch.files)
     lock = threading.Lock()
     with reporter.bar(total, "export") as bar:
 
@@ -155,8 +166,11 @@ def restore(
             with lock:
                 bar.update(n)
 
+        def write(file: DatasetFile, pieces: Iterable[bytes]) -> None:
+            write_file(dest, file, pieces, progress)
+
         with ThreadPoolExecutor(max(1, threads), thread_name_prefix="n2p-export") as pool:
-            futures = [pool.submit(write_file, dest, f, stream, progress) for f in files]
+            futures = [pool.submit(fetch.run, write) for fetch in fetches]
             try:
                 for future in as_completed(futures):
                     future.result()
@@ -168,9 +182,12 @@ def restore(
 
 
 def write_file(
-    dest: str, file: DatasetFile, stream: Stream, progress: Callable[[int], None]
+    dest: str, file: DatasetFile, pieces: Iterable[bytes], progress: Callable[[int], None]
 ) -> None:
-    """Stream one file into a temp file beside its place, check it, rename it into place."""
+    """Stream one file into a temp file beside its place, check it, rename it into place.
+
+    The temp file exists before the first piece is asked for (a read held by the network
+    leaves it behind if the export is killed; the next export removes it)."""
     target = os.path.join(dest, file.path)
     folder, name = os.path.split(target)
     os.makedirs(folder, exist_ok=True)
@@ -178,7 +195,7 @@ def write_file(
     digest, size = hashlib.sha256(), 0
     try:
         with open(tmp, "wb") as out:
-            for piece in stream(file):
+            for piece in pieces:
                 out.write(piece)
                 digest.update(piece)
                 size += len(piece)

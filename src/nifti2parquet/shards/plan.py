@@ -32,8 +32,8 @@ from ..common.schema import (
     value_leaves,
 )
 from ..common.units import format_size
+from ..sources.options import DEFAULT_SPLIT
 
-DEFAULT_SPLIT = "train"
 DEFAULT_MAX_SHARD_SIZE = 500_000_000  # what `datasets` aims at per shard
 DEFAULT_ROW_GROUP_SIZE = 100_000_000  # what `datasets` aims at per row group; the viewer reads it
 MAX_ROW_GROUP_SIZE = 1 << 30  # far below the 2 GiB per column chunk that readers cannot read back

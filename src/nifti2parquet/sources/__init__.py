@@ -10,7 +10,7 @@ from ..common.rows import SourceRows
 from ..common.selection import Selection
 from ..common.storage import Storage, is_remote, local_path
 from .options import SourceOptions
-from .registry import labels, recognise
+from .registry import KINDS, labels, recognise
 
 __all__ = ["SourceOptions", "check_source_exists", "path_selector", "read_source"]
 
@@ -36,8 +36,12 @@ def check_source_exists(source: str) -> None:
 
 def path_selector(selection: Selection) -> Callable[[str], str]:
     """Why the file at a dataset-relative path is not in ``selection`` ("" when it is), read from
-    the path as BIDS names it (``sub-<label>/``, ``_task-<label>``...): how ``export`` and the lazy
-    reader select the files of a built dataset."""
-    from .bids.tree import Filters
+    the path as each kind of source names its files (BIDS: ``sub-<label>/``, ``_task-<label>``...;
+    a segmentation dataset: ``imagesTr/<case>_0000.nii.gz``): how ``export`` and the lazy reader
+    select the files of a built dataset."""
+    reasons = [kind.path_reason(selection) for kind in KINDS if kind.path_reason]
 
-    return Filters(selection).other_reason
+    def reason(path: str) -> str:
+        return next((why for why in (r(path) for r in reasons) if why), "")
+
+    return reason

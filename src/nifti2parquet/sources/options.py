@@ -12,6 +12,7 @@ from ..common.storage import Storage
 # ``--rows``: one row per session (or per subject when the dataset has no sessions), per
 # subject, or per image file. A table's rows are its own rows.
 ROW_LAYOUTS = ("auto", "session", "subject", "file")
+DEFAULT_SPLIT = "train"  # ``--split``: the split a build writes
 
 
 @dataclass(frozen=True)
@@ -28,6 +29,9 @@ class SourceOptions:
     exclude: tuple[str, ...] = ()  # --exclude: gitignore-style patterns of files left out
     storage: Storage = field(default_factory=Storage, compare=False)
     threads: int = 16
+    # The split being built (``build --split``): a source whose folders are its splits (a
+    # segmentation dataset's imagesTr/ and imagesTs/) yields that split's files; others ignore it.
+    split: str = DEFAULT_SPLIT
 
     def to_record(self) -> dict[str, Any]:
         """What decides the files and rows a source yields, as the manifest records it (how the
@@ -40,6 +44,7 @@ class SourceOptions:
             "exclude_fields": list(self.exclude_fields),
             "exclude_columns": list(self.exclude_columns),
             "exclude": list(self.exclude),
+            "split": self.split,
         }
 
     @property
@@ -58,4 +63,5 @@ class SourceOptions:
             exclude_columns=tuple(data.get("exclude_columns") or ()),
             exclude=tuple(data.get("exclude") or ()),
             storage=storage,
+            split=data.get("split", DEFAULT_SPLIT),
         )

@@ -13,8 +13,13 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from ..common.rows import SourceRows
+    from ..common.selection import Selection
     from ..common.storage import Storage
     from .options import SourceOptions
+
+# Why a file of a built dataset, named by its path in the dataset, is not in a selection ("" when
+# it is): how ``export`` and the lazy reader select files without reading the source again.
+PathReason = Callable[[str], str]
 
 
 @dataclass(frozen=True)
@@ -27,12 +32,14 @@ class SourceKind:
     recognises: Callable[[str, Storage], bool]  # cheap: a name, a marker file
     read: Callable[[str, SourceOptions], SourceRows]
     is_file: bool = False  # SOURCE is one file (a table), not a folder
+    # The filters this kind's paths answer to, read from a path alone (None: it has none)
+    path_reason: Callable[[Selection], PathReason] | None = None
 
 
 def _kinds() -> list[SourceKind]:
-    from . import bids, table
+    from . import bids, segmentation, table
 
-    return [table.KIND, bids.KIND]
+    return [table.KIND, bids.KIND, segmentation.KIND]
 
 
 KINDS: list[SourceKind] = _kinds()

@@ -312,4 +312,5 @@ KIND = SourceKind(
     label="a BIDS dataset (a folder with dataset_description.json)",
     recognises=is_bids_folder,
     read=read_bids_source,
+    path_reason=lambda selection: Filters(selection).other_reason,
 )

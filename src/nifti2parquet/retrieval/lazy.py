@@ -6,7 +6,7 @@ images into a training loop, :func:`open_dataset` reads only footers and small c
 each :class:`LazyImage` reads its own page when asked (one range request from the Hub) and checks it
 against the sha256 the ``files`` config records::
 
-    from nifti2parquet import ExportOptions, open_dataset
+    from nifti2parquet import ExportOptions, Selection, open_dataset
     ds = open_dataset(
         "user/brains", ExportOptions(Selection(subjects=("01", "02"), suffixes=("T1w",)))
     )
@@ -27,9 +27,9 @@ from typing import Any
 
 from ..common.errors import InputError
 from ..common.progress import Reporter
-from ..retrieval.catalog import DATA, Catalog, DatasetFile, split_shards
-from ..retrieval.readback import open_shard, path_locations
-from .export import ExportOptions, Source, open_source, read_index
+from .catalog import DATA, Catalog, DatasetFile, split_shards
+from .dataset import BuiltDataset, ExportOptions, open_built_dataset, read_index
+from .readback import open_shard, path_locations
 
 
 @dataclass(frozen=True)
@@ -37,7 +37,7 @@ class LazyImage:
     """One stored image: its path in the source tree and where its bytes are (not read yet)."""
 
     file: DatasetFile
-    source: Source = field(repr=False, compare=False)
+    source: BuiltDataset = field(repr=False, compare=False)
 
     @property
     def path(self) -> str:
@@ -97,7 +97,7 @@ class LazyDataset:
 
     def __init__(self, source: str, options: ExportOptions | None = None) -> None:
         self.options = options or ExportOptions()
-        self.source = open_source(source, self.options)
+        self.source = open_built_dataset(source, self.options)
         self.catalog: Catalog = read_index(self.source, self.options, Reporter())
 
     @property

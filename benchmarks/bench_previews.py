@@ -1,0 +1,199 @@
+"""What the card's previews cost a build: time and peak memory, with and without ``--no-previews``.
+
+    python benchmarks/bench_previews.py                    # every data set, 3 rounds
+    python benchmarks/bench_previews.py --data images arc  # some of them
+
+Data sets (made once under ``--work`` and reused), about 1.1 GB each:
+
+- ``images``: ``bench_build.py``'s, one 10-150 MB ``.nii.gz`` per row (64x64xN int16 noise in
+  stored gzip blocks: inflating is a copy, so reading is what costs);
+- ``sessions``: ``bench_build.py --shape sessions``'s, a T1w and 1-3 BOLD runs per row (a
+  ``List(Nifti())`` column);
+- ``arc``: ``arc_tree.py``'s ARC-shaped BIDS tree (8 image columns, 4D BOLD and DWI);
+- ``compressed``: T1w-like volumes (256x256x176, a head-sized ellipsoid with texture and
+  noise) gzip'ed at level 6 as scanners' converters do: 2:1, so inflating costs CPU, as on real
+  data.
+
+Each round builds each data set twice, each run its own process until the data is on disk
+(``&& sync``), with previews and without, taking turns at going first (of two large writes in a
+row on a busy disk, the second is often slower), and then draws the previews alone in a process
+of its own (the source read as the build reads it, then ``draw_previews`` timed: wall and CPU
+seconds). Medians and peak RSS (the process tree) are compared; the targets: previews add at most
+10% to the build's time and at most 50 MB to its peak memory. On a shared, busy machine the
+builds' own times vary far more than the previews cost, so the drawing's time over the build's
+(without previews) is the measurement that counts; a build overlaps it with the shards' copy, so
+it is an upper bound of what previews add.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gzip
+import os
+import platform
+import shutil
+import statistics
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+from arc_tree import make_arc_tree
+from harness import PYTHON, Comparison, Run, fresh, image_dataset, measure, session_table
+from harness import write_result as save_result
+
+HERE = Path(__file__).parent
+DATA = ("images", "sessions", "arc", "compressed")
+TIME_TARGET, MEMORY_TARGET = 0.10, 50e6
+
+
+def compressed_t1w(folder: Path, total: int, distinct: int = 6) -> Path:
+    """A table of T1w-like ``.nii.gz`` files adding up to ``total`` bytes (``distinct`` different
+    volumes, copied under new names: the build hashes and copies every file all the same)."""
+    import nibabel as nib
+
+    folder.mkdir(parents=True, exist_ok=True)
+    made = []
+    for seed in range(distinct):
+        path = folder / f"sub-{seed:03d}_T1w.nii.gz"
+        image = nib.Nifti1Image(_head(seed), np.diag([1.0, 1.0, 1.0, 1.0]))
+        path.write_bytes(gzip.compress(image.to_bytes(), compresslevel=6, mtime=0))
+        made.append(path)
+    copies, written = list(made), sum(p.stat().st_size for p in made)
+    while written < total:
+        source = made[len(copies) % distinct]
+        copy = folder / f"sub-{len(copies):03d}_T1w.nii.gz"
+        shutil.copyfile(source, copy)
+        copies.append(copy)
+        written += copy.stat().st_size
+    table = folder / "participants.csv"
+    rows = ["subject_id,t1w"] + [f"{p.name.split('_')[0]},{p.name}" for p in copies]
+    table.write_text("\n".join(rows) + "\n")
+    return table
+
+
+def _head(seed: int) -> np.ndarray:
+    """256x256x176 int16: an ellipsoid 'head' with smooth shells and scanner-like noise."""
+    rng = np.random.default_rng(seed)
+    x, y, z = np.ogrid[:256, :256, :176]
+    r = np.sqrt(((x - 128) / 70.0) ** 2 + ((y - 128) / 95.0) ** 2 + ((z - 88) / 80.0) ** 2)
+    head = np.where(r < 1, 600 + 300 * np.cos(r * (8 + seed)), 0) + np.where(r < 1.08, 90, 0)
+    return np.abs(head + rng.normal(0, 20, head.shape)).astype(np.int16)
+
+
+def source_of(name: str, work: Path) -> Path:
+    """The data set's table or tree, made if missing."""
+    folder = work / name
+    ready = folder / ".ready"
+    if not ready.exists():
+        print(f"generating {name} in {folder} ...", flush=True)
+        fresh(folder)
+        if name == "images":
+            image_dataset(folder, 1.1)
+        elif name == "sessions":
+            folder.mkdir(parents=True)
+            session_table(folder, int(1.1e9))
+        elif name == "arc":
+            make_arc_tree(folder / "tree", 0.004)
+        else:
+            compressed_t1w(folder, int(1.1e9))
+        ready.touch()
+    return folder / "tree" if name == "arc" else folder / "participants.csv"
+
+
+def build_step(source: Path, target: Path, previews: bool) -> Callable[[], Run]:
+    def step() -> Run:
+        fresh(target)
+        flag = "" if previews else " --no-previews"
+        command = f"'{PYTHON}' -m nifti2parquet build '{source}' '{target}' --quiet{flag} && sync"
+        return measure(label(previews), ["sh", "-c", command])
+
+    return step
+
+
+def label(previews: bool) -> str:
+    return "build" if previews else "build --no-previews"
+
+
+DRAWING = "drawing alone"
+_DRAW = """
+import sys, time
+from nifti2parquet.card.previews.pictures import draw_previews
+from nifti2parquet.sources import SourceOptions, read_source
+rows = read_source(sys.argv[1], SourceOptions())
+wall, cpu = time.perf_counter(), time.process_time()
+pictures = draw_previews(rows, SourceOptions().storage)
+print("DRAW", time.perf_counter() - wall, time.process_time() - cpu, len(pictures))
+"""
+
+
+def drawing_step(source: Path) -> Callable[[], Run]:
+    def step() -> Run:
+        return measure(DRAWING, [PYTHON, "-c", _DRAW, str(source)])
+
+    return step
+
+
+def drawing_times(comparison: Comparison) -> tuple[float, float]:
+    """Median wall and CPU seconds of the drawing, as timed inside its process."""
+    lines = [
+        next(x for x in r.output.splitlines() if x.startswith("DRAW "))
+        for r in comparison.runs[DRAWING]
+    ]
+    walls, cpus = zip(*((float(x.split()[1]), float(x.split()[2])) for x in lines))
+    return statistics.median(walls), statistics.median(cpus)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--data", nargs="+", choices=DATA, default=list(DATA))
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument(
+        "--work", type=Path, default=Path(os.environ.get("TMPDIR", "/tmp")) / "n2p-bench-previews"
+    )
+    args = parser.parse_args()
+    report: dict[str, object] = {
+        "machine": f"{platform.machine()}, {os.cpu_count()} cores, "
+        f"Python {platform.python_version()}"
+    }
+    for name in args.data:
+        source = source_of(name, args.work)
+        target = args.work / "out"
+        on, off = build_step(source, target, True), build_step(source, target, False)
+        comparison = Comparison()
+        for round_ in range(args.rounds):
+            for step in (on, off) if round_ % 2 == 0 else (off, on):
+                comparison.add(step())
+            comparison.add(drawing_step(source)())
+        fresh(target)
+        build_seconds = comparison.seconds(label(False))
+        time_share = comparison.seconds(label(True)) / build_seconds - 1
+        memory = comparison.rss(label(True)) - comparison.rss(label(False))
+        wall, cpu = drawing_times(comparison)
+        report[name] = {
+            **comparison.results(),
+            "time_share": time_share,
+            "memory": memory,
+            "drawing_seconds": wall,
+            "drawing_cpu_seconds": cpu,
+            "drawing_share": wall / build_seconds,
+        }
+        data_bytes = _bytes(source)
+        print(f"\n{name}: {data_bytes / 1e9:.2f} GB, {args.rounds} rounds")
+        print(comparison.table(data_bytes))
+        print(
+            f"drawing alone: {wall:.2f} s ({cpu:.2f} s CPU) = {wall / build_seconds * 100:.1f}% "
+            f"of the build without previews (target <= {TIME_TARGET * 100:.0f}%)\n"
+            f"builds, previews on / off: {time_share * 100:+.1f}% time (noisy), "
+            f"{memory / 1e6:+.0f} MB peak (target <= {MEMORY_TARGET / 1e6:.0f} MB)",
+            flush=True,
+        )
+    save_result(HERE / "results" / "previews.json", report)
+
+
+def _bytes(source: Path) -> int:
+    folder = source if source.is_dir() else source.parent
+    return sum(p.stat().st_size for p in folder.rglob("*") if p.is_file())
+
+
+if __name__ == "__main__":
+    main()

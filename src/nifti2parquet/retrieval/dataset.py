@@ -1,0 +1,85 @@
+"""A built dataset opened for reading back: a local OUTPUT_DIR or a Hub repo, the split, and the
+files a selection keeps (``export`` and the lazy reader both start here)."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+
+from ..common.errors import OptionError
+from ..common.progress import Reporter
+from ..common.selection import Selection
+from ..hub.repo_id import is_repo_id
+from .catalog import Catalog, DatasetFile, choose_split, read_catalog
+from .pagereads import PageFetch, fetches, held_by, plan_reads
+from .ranges import LocalStore, RangeFile, RequestCounter, ShardStore
+
+
+@dataclass(frozen=True)
+class ExportOptions:
+    """Which files, from which split and revision, and how many reads at once."""
+
+    selection: Selection = field(default_factory=Selection)  # which files (default: all)
+    split: str | None = None  # None: the only split there is
+    revision: str | None = None  # Hub sources: branch, tag or commit (default: main)
+    token: str | None = None  # Hub sources: default HF_TOKEN or the saved login
+    threads: int = 8  # reads at once (HTTP requests from the Hub)
+
+    @property
+    def filtered(self) -> bool:
+        return bool(self.selection)
+
+
+@dataclass(frozen=True)
+class BuiltDataset:
+    """A built dataset opened for reading: where its shards are (a local folder or a Hub repo
+    pinned to one commit), the split read, and a counter of every read."""
+
+    store: ShardStore
+    split: str
+    counter: RequestCounter = field(default_factory=RequestCounter)
+    commit: str | None = None
+
+    def stream(self, file: DatasetFile) -> Iterator[bytes]:
+        """The file's bytes in pieces, read from its page (one request when the page holds
+        little else; else its value's exact range)."""
+        (read,) = plan_reads([file], remote=False)
+        return PageFetch(read, self.store, self.counter).pieces()
+
+    def fetches(
+        self, files: Sequence[DatasetFile], held: Mapping[str, RangeFile]
+    ) -> list[PageFetch]:
+        """The reads that fetch ``files``, pages close together in one request when remote,
+        none for bytes ``held`` from reading the index."""
+        reads = plan_reads(files, self.store.remote, held_by(held))
+        return fetches(reads, self.store, self.counter, held)
+
+
+def open_built_dataset(source: str, options: ExportOptions) -> BuiltDataset:
+    """A local OUTPUT_DIR, or a Hub dataset repo id (``user/name``) when no such folder exists."""
+    if os.path.isdir(source):
+        if options.revision:
+            raise OptionError(f"--revision {options.revision}: only for a Hub repo, not a folder")
+        store: ShardStore = LocalStore(source)
+        return BuiltDataset(store, choose_split(store, options.split))
+    if os.path.exists(source) or not is_repo_id(source):
+        raise OptionError(
+            f"{source}: not a built dataset folder, nor a Hub dataset repo id (user/name)"
+        )
+    from .hub_store import HubStore
+
+    hub = HubStore(source, options.revision, options.token)
+    return BuiltDataset(hub, choose_split(hub, options.split), commit=hub.commit)
+
+
+def read_index(src: BuiltDataset, options: ExportOptions, reporter: Reporter) -> Catalog:
+    """The dataset's files that the filters keep, each with where its bytes are."""
+    reporter.step(f"reading the index of {src.store.where}")
+    keep = None
+    if options.filtered:  # the rules are the sources stage's, imported only when needed
+        from ..sources import path_selector
+
+        left_out = path_selector(options.selection)
+        keep = lambda path: not left_out(path)  # noqa: E731
+    return read_catalog(src.store, src.split, src.counter, options.threads, keep)
