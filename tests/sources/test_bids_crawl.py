@@ -8,12 +8,12 @@ from pathlib import Path
 import pytest
 from bids_factory import BidsTree, CountingMemoryFS, copy_to_memory, sessions_tree
 
+from nifti2parquet.common.path_patterns import ExcludePatterns
 from nifti2parquet.common.selection import Selection
 from nifti2parquet.common.storage import Storage
 from nifti2parquet.sources.bids.crawl import Entry, list_tree, read_small_files
 from nifti2parquet.sources.bids.ignore import IgnoreRules
 from nifti2parquet.sources.bids.rules import bids_rules
-from nifti2parquet.common.path_patterns import ExcludePatterns
 from nifti2parquet.sources.bids.tree import Choices, Filters, classify, locate, wanted_name
 
 

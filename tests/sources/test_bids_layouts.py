@@ -203,5 +203,7 @@ def test_layout_option_and_empty_datasets(tmp_path: Path) -> None:
     with pytest.raises(OptionError, match="--rows 'run'"):
         read(t, rows="run")
     t.image("code/x.nii", other=True)  # published in the files config: BIDS does not index it
-    with pytest.raises(InputError, match=r"no NIfTI image to build \(2 files found, no image among"):
+    with pytest.raises(
+        InputError, match=r"no NIfTI image to build \(2 files found, no image among"
+    ):
         read(t)

@@ -313,6 +313,8 @@ def _manifest(job: ShardJob, options: BuildOptions, prepared: Prepared) -> Manif
         warnings=rows.warnings + job.plan.warnings(),
         images_per_kind=rows.images_per_kind(),
         privacy={k: v for k, v in prepared.privacy_record().items() if k != "seconds"},
+        skipped=rows.skipped,
+        table_paths=rows.stored_paths,
     )
 
 

@@ -11,6 +11,7 @@ reported instead of raised, so one run shows all of them.
 from __future__ import annotations
 
 import dataclasses
+import tempfile
 from dataclasses import dataclass
 from typing import Any
 
@@ -22,7 +23,9 @@ from ..common.schema import column_feature, type_label
 from ..common.units import count, format_size
 from ..preflight.inputs import row_limit_problems
 from ..preflight.privacy_record import record_lines
+from ..shards.output import OutputFolder
 from ..shards.plan import Plan
+from ..shards.table_copy import store_table_paths
 from ..sources.registry import noun_of
 from .build import BuildOptions
 from .preparation import prepare, scan_source
@@ -156,7 +159,9 @@ def inspect_source(
     options = options or BuildOptions()
     privacy_options = options.privacy_options()
     rows, plan = prepare(source, options, reporter, strict=False)
-    privacy = scan_source(rows, options, privacy_options, reporter or Reporter())
+    with tempfile.TemporaryDirectory(prefix="n2p-inspect-") as folder:  # the table as published
+        scanned, _ = store_table_paths(rows, OutputFolder(folder), options.storage)
+        privacy = scan_source(scanned, options, privacy_options, reporter or Reporter())
     blocking, stop_reason = _blocking(rows, options)
     return InspectReport(
         source=source,

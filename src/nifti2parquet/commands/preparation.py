@@ -30,6 +30,7 @@ from ..shards.saved_plan import (
     save_plan,
     save_plan_options,
 )
+from ..shards.table_copy import store_table_paths
 from ..sources import read_source
 from .parts import refuse_other_plan, run_name
 
@@ -112,6 +113,7 @@ def prepare_build(
         options.source.exclude_fields,
         options.source.exclude_columns,
     )
+    rows, rewritten = store_table_paths(rows, output, options.storage, rewritten)
     report = scan_source(rows, options, privacy_options, reporter)  # what will be published
     if options.plan_only:
         for name in output.listdir(f"{split_dir(options.split)}/parts"):  # a new plan: parts anew

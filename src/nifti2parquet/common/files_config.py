@@ -50,14 +50,15 @@ CONTENT = len(FILE_COLUMNS) - 1  # where a row holds its file's bytes (an FileRe
 def files_rows(rows: SourceRows, sha256: Mapping[str, str]) -> SourceRows:
     """The ``files`` config's rows, one per file in path order.
 
-    ``sha256`` maps each image's stored path and each other file's URL to its digest.
+    ``sha256`` maps each image's ``display`` (the path as its source names it) and each other
+    file's URL to its digest.
     """
     by_path: dict[str, tuple] = {}
     refs = rows.references
     for _, _, image in rows.images():
         listed = list(refs.get(image.name, ()))
         by_path[image.name] = (
-            image.name, image.size, sha256[image.name], STORED_IN_ROWS, listed, None
+            image.name, image.size, sha256[image.display], STORED_IN_ROWS, listed, None
         )  # fmt: skip
     for other in rows.other_files:
         by_path[other.name] = _stored(other, sha256[other.url], list(refs.get(other.name, ())))

@@ -16,6 +16,7 @@ import pyarrow as pa
 
 from .errors import Problem
 from .segmentation import SegmentationInfo
+from .stored_paths import StoredPaths
 
 # what a column's cells hold; ``file``: any file's bytes (the ``files`` config)
 ColumnContent = Literal["image", "image_list", "file", "value"]
@@ -177,6 +178,9 @@ class SourceRows:
     # What each file names (BIDS: IntendedFor, AssociatedEmptyRoom, B0FieldSource, stim_file):
     # stored path -> the stored paths it needs beside it, for a filtered export
     references: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    # A table source: its image paths as written and as stored (the copy of the table published
+    # carries the stored ones)
+    stored_paths: StoredPaths | None = None
 
     @property
     def image_columns(self) -> tuple[int, ...]:

@@ -12,7 +12,13 @@ from ..common.storage import Storage, is_remote, local_path
 from .options import SourceOptions
 from .registry import KINDS, labels, recognise
 
-__all__ = ["SourceOptions", "check_source_exists", "path_selector", "read_source"]
+__all__ = [
+    "SourceOptions",
+    "check_source_exists",
+    "path_chooser",
+    "path_selector",
+    "read_source",
+]
 
 
 def read_source(source: str, options: SourceOptions) -> SourceRows:
@@ -45,3 +51,12 @@ def path_selector(selection: Selection) -> Callable[[str], str]:
         return next((why for why in (r(path) for r in reasons) if why), "")
 
     return reason
+
+
+def path_chooser(selection: Selection) -> Callable[[str], bool]:
+    """Whether ``selection`` chose the file at a dataset-relative path by its own labels (a
+    subject's file for ``--subject``...), rather than keeping it as a dataset-level file: a
+    selection that chooses nothing is a mistake to say, not an empty export."""
+    from .bids.tree import Filters
+
+    return Filters(selection).chooses
