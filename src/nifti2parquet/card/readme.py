@@ -15,12 +15,12 @@ from typing import Any
 
 import yaml
 
-from ..common.errors import is_filtered
 from ..common.files_config import FILE_COLUMNS, FILES_CONFIG
 from ..common.rows import DatasetInfo
 from ..common.schema import features_dict, features_yaml, type_label
-from ..common.units import count, format_size
+from ..common.units import format_size
 from ..shards.manifest import Manifest
+from .left_out import has_left_out, left_out_section
 from .previews import previews_section
 from .privacy_section import privacy_section
 from .segmentation_section import TAGS, segmentation_section, segmentation_yaml
@@ -161,7 +161,7 @@ def _body(manifests: Sequence[Manifest], repo_id: str | None, prose: str) -> str
     parts.append(_schema_table(first))
     parts.append(load_snippets(first, repo))
     parts += [files_section(manifests, repo)] if any(m.files for m in manifests) else []
-    parts += [_left_out(manifests)] if any(m.left_out for m in manifests) else []
+    parts += [left_out_section(manifests)] if has_left_out(manifests) else []
     parts += [_citation(info)] if _has_citation(info) else []
     parts.append(privacy_section(manifests))
     parts.append(_provenance(manifests))
@@ -206,32 +206,6 @@ def _schema_table(manifest: Manifest) -> str:
 
 
 _IMAGE_WORDS = {"image": "A NIfTI image", "image_list": "A list of NIfTI images"}
-
-
-def _left_out(manifests: Sequence[Manifest]) -> str:
-    """Files left out for a reason in the files are listed; files the build's own filters
-    (``--subject``...) left out are a count: the page is about the dataset, not the selection."""
-    listed = [p for m in manifests for p in m.left_out if not is_filtered(p)]
-    filtered = sum(1 for m in manifests for p in m.left_out if is_filtered(p))
-    lines = ["## Files left out\n"]
-    if filtered:
-        lines.append(
-            f"{count(filtered, 'file')} of the source {'was' if filtered == 1 else 'were'} "
-            f"filtered out by the build's selection (`{_selection(manifests[0])}`).\n"
-        )
-    if listed:
-        lines += [
-            "These input files were found but are not in this dataset (bad files left out with "
-            "`--on-error skip`, files a BIDS dataset ignores), each with the reason:\n",
-            "| file | reason |",
-            "|---|---|",
-        ]
-        lines += [f"| `{p.path}` | {p.message} |" for p in listed]
-    return "\n".join(lines) + "\n"
-
-
-def _selection(manifest: Manifest) -> str:
-    return " ".join(manifest.settings.source.selection.flags()) or "filters"
 
 
 _LAYOUT_WORDS = {"session": "session", "subject": "subject", "file": "image file"}

@@ -97,6 +97,7 @@ class BuildOptions:
     privacy_rules: str | None = None  # YAML file of extra identifying/review fields and patterns
     known_identifiers: str | None = None  # file of participant names/IDs to search (never stored)
     privacy_scan: bool = True  # False only to measure the scan's cost (benchmarks)
+    checksum: bool = False  # reuse a shard only if its images' sha256 still match (rsync -c)
 
     def __post_init__(self) -> None:
         """The source is read for the split being built (a segmentation dataset's imagesTs/
@@ -126,7 +127,13 @@ class BuildOptions:
     def run_settings(self) -> RunSettings:
         workers = self.workers if self.workers > 0 else max(1, usable_cpus() // 2)
         return RunSettings(
-            self.part, self.finalize, workers, self.storage, self.read_threads, self.read_ahead
+            self.part,
+            self.finalize,
+            workers,
+            self.storage,
+            self.read_threads,
+            self.read_ahead,
+            self.checksum,
         )
 
     def privacy_options(self) -> PrivacyOptions | None:

@@ -12,12 +12,12 @@ import json
 import os
 import sys
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import click
 
-from ..common.errors import N2PError, OptionError, Problem, is_filtered
+from ..common.errors import N2PError, OptionError, Problem
 from ..common.startup import keep_pandas_out
 from .cli_options import (
     json_option,
@@ -62,15 +62,34 @@ def _print_problems(
 ) -> None:
     """One line per problem; past ``shown`` problems with the same message (an MSD archive's
     hundreds of ``._`` files), one line counting the rest (``--json`` lists every one)."""
+    for line in _problem_lines(problems, label, shown):
+        click.echo(line, err=True)
+
+
+def _problem_lines(problems: Sequence[Problem], label: str, shown: int = 10) -> list[str]:
     same = Counter(p.message for p in problems)
     printed: Counter[str] = Counter()
+    lines = []
     for p in problems:
         printed[p.message] += 1
         if printed[p.message] <= shown:
-            click.echo(f"{label}: {p}", err=True)
+            lines.append(f"{label}: {p}")
         elif printed[p.message] == shown + 1:
             more = same[p.message] - shown
-            click.echo(f"{label}: ... and {more:,} more: {p.message}", err=True)
+            lines.append(f"{label}: ... and {more:,} more: {p.message}")
+    return lines
+
+
+def _print_left_out(left_out: tuple[Problem, ...], source: Any) -> None:
+    """Files filtered out, excluded and left out: each list grouped by folder (``--json`` lists
+    every file)."""
+    from ..common.file_groups import LeftOutLists
+
+    lists = LeftOutLists.of(left_out)
+    selection = " ".join(source.selection.flags())
+    each = functools.partial(_problem_lines, label="left out")
+    for line in lists.terminal_lines(selection, source.exclude, each):
+        click.echo(line, err=True)
 
 
 def _run(fn: Callable[..., Any]) -> Callable[..., Any]:
@@ -245,6 +264,12 @@ def main() -> None:
 @json_option
 @privacy_options
 @click.option(
+    "--checksum",
+    is_flag=True,
+    help="Reuse a finished shard only if its images' sha256 still match their files (as rsync "
+    "-c); by default a file's size and modification time decide, which reads nothing.",
+)
+@click.option(
     "--blank-nifti-headers",
     is_flag=True,
     help="Store the images with their header text fields (descrip, aux_file, intent_name, "
@@ -283,11 +308,11 @@ def build(source: str, output_dir: str, **kw: Any) -> None:
         blank_nifti_headers=kw["blank_nifti_headers"],
         privacy_rules=kw["privacy_rules"],
         known_identifiers=kw["known_identifiers"],
+        checksum=kw["checksum"],
     )
     result = run_build(source, output_dir, options, ConsoleReporter(kw["quiet"]))
     _print_problems(result.warnings, "warning")
-    # files the user's filters left out are a count in the summary; the others are listed
-    _print_problems([p for p in result.left_out if not is_filtered(p)], "left out")
+    _print_left_out(result.left_out, options.source)
     _print_privacy(result.privacy)
     if kw["as_json"]:
         click.echo(json.dumps(result.to_dict(), indent=1))

@@ -81,6 +81,15 @@ source_options = _group(
         help="Sidecar JSON key left out of what is published (repeatable).",
     ),
     click.option(
+        "--exclude",
+        "exclude",
+        multiple=True,
+        metavar="GLOB",
+        help="Leave out of what is published the files this gitignore-style pattern matches "
+        "(repeatable; paths from the dataset's root, e.g. 'scratch/' or '*.log'; each pattern "
+        "and its count are recorded and on the card).",
+    ),
+    click.option(
         "--exclude-column",
         "exclude_columns",
         multiple=True,
@@ -172,5 +181,6 @@ def source_options_from(kw: dict[str, Any]) -> SourceOptions:
         selection=selection_from(kw),
         exclude_fields=kw["exclude_fields"],
         exclude_columns=kw["exclude_columns"],
+        exclude=kw["exclude"],
         storage=storage_from(kw["storage_options"]),
     )

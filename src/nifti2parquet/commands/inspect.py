@@ -12,10 +12,13 @@ from __future__ import annotations
 
 import dataclasses
 import tempfile
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from ..common.dataset_folder import skipped_line
 from ..common.errors import Problem, errors_only
+from ..common.file_groups import LeftOutLists
 from ..common.files_config import FILES_CONFIG
 from ..common.progress import Reporter
 from ..common.rows import SourceRows, images_in_row
@@ -76,6 +79,9 @@ class InspectReport:
     blocking: tuple[Problem, ...]  # what would make `build` stop before writing
     stop_reason: str  # "" when build would go ahead
     privacy: dict[str, Any] | None = None  # the privacy scan, values masked
+    selection: str = ""  # the filters given (``--subject 01``), as the left-out lists say them
+    exclude: tuple[str, ...] = ()  # the ``--exclude`` patterns given
+    skipped: tuple[Problem, ...] = ()  # folders not read (version control, builds)
 
     @property
     def files_written(self) -> int:
@@ -83,7 +89,7 @@ class InspectReport:
 
     def to_dict(self) -> dict[str, Any]:
         data = dataclasses.asdict(self)
-        for key in ("left_out", "warnings", "blocking"):
+        for key in ("left_out", "warnings", "blocking", "skipped"):
             data[key] = [p.to_dict() for p in getattr(self, key)]
         data["files_written"] = self.files_written
         data["files_left_out"] = len(self.left_out)
@@ -120,9 +126,12 @@ class InspectReport:
             f"write + {self.other_files:,} other files (the {FILES_CONFIG!r} config) + "
             f"{len(self.left_out):,} left out"
         )
-        if self.left_out:
-            out += ["", f"left out ({len(self.left_out):,}):"]
-            out += [f"  [{p.severity}] {p}" for p in self.left_out]
+        if self.skipped:
+            out.append(skipped_line(self.skipped))
+        lists = LeftOutLists.of(self.left_out).terminal_lines(
+            self.selection, self.exclude, _each_left_out
+        )
+        out += ["", *lists] if lists else []
         if self.warnings:
             out += ["", f"warnings ({len(self.warnings):,}):"]
             out += [f"  {p}" for p in self.warnings]
@@ -150,6 +159,10 @@ class InspectReport:
         if not shown:
             lines.append(f"  smallest at most {format_size(min(sizes))}; --json lists every shard")
         return lines
+
+
+def _each_left_out(problems: Sequence[Problem]) -> list[str]:
+    return [f"left out ({len(problems):,}):", *(f"  [{p.severity}] {p}" for p in problems)]
 
 
 def inspect_source(
@@ -182,6 +195,9 @@ def inspect_source(
         blocking=tuple(blocking),
         stop_reason=stop_reason,
         privacy=privacy.to_dict() if privacy else None,
+        selection=" ".join(options.source.selection.flags()),
+        exclude=options.source.exclude,
+        skipped=rows.skipped,
     )
 
 

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from .errors import InputError
-from .storage import is_remote, local_path
+from .storage import is_remote, local_path, readable_name
 
 
 @dataclass(frozen=True)
@@ -62,7 +62,10 @@ def stored_paths(table_folder: str, urls: Iterable[str]) -> dict[str, str]:
         base = folder
     else:
         base = _common_folder(list(keys.values()))
-    stored = {url: "/".join(k[len(base) :] if base else k[1:]) for url, k in keys.items()}
+    stored = {
+        url: readable_name("/".join(k[len(base) :] if base else k[1:]))[0]
+        for url, k in keys.items()
+    }
     _refuse_collisions(stored)
     return stored
 

@@ -206,9 +206,10 @@ def _metadata_files(
         MetadataFile(rel, file_url(root, metadata.entries[rel].on_disk), "sidecar", tuple(names))
         for rel, names in sorted(describes.items())
     ]
+    published = {e.rel for e in tree.others}  # a filtered-out subject's tables are not
     tables = [m.rel for m in metadata.sessions + metadata.scans] + ["participants.tsv"]
     for rel, role in [(t, "table") for t in tables] + [(DESCRIPTION, "description")]:
-        if rel in metadata.entries and isinstance(metadata.contents.get(rel), bytes):
+        if rel in published and isinstance(metadata.contents.get(rel), bytes):
             entry = metadata.entries[rel]
             files.append(MetadataFile(rel, file_url(root, entry.on_disk), role))  # type: ignore[arg-type]
     return tuple(files)

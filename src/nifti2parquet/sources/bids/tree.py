@@ -95,13 +95,6 @@ class Filters:
         name = image.name
         return self._reason(image.subject, image.session, image.datatype, name.suffix, name)
 
-    def chooses(self, rel: str) -> bool:
-        """Whether the file at ``rel`` is kept because a filter tested one of its labels and
-        it matched (not merely kept as a dataset-level file that no filter applies to)."""
-        if self.other_reason(rel):
-            return False
-        return bool(self._checks(*self._labels_of(rel)))
-
     def other_reason(self, rel: str) -> str:
         """Why a file that is not an image of the rows is filtered out, or "".
 
@@ -110,14 +103,6 @@ class Filters:
         scan. Dataset-level files (at the root, or a derivative pipeline's root) always stay, so
         a filtered build is still a valid BIDS dataset.
         """
-        return self._reason(*self._labels_of(rel))
-
-    @staticmethod
-    def _labels_of(
-        rel: str,
-    ) -> tuple[str | None, str | None, str | None, str | None, BidsName | None, bool]:
-        """What the filters test in a path: subject, session, datatype, suffix, name, and
-        whether it is inside a datatype folder (where every filter applies)."""
         parts = rel.split("/")
         if parts[0] == "derivatives":
             parts = parts[2:]
@@ -129,7 +114,7 @@ class Filters:
         except ValueError:
             name = None
         suffix = name.suffix if name else None
-        return subject, session, datatype, suffix, name, bool(datatype)
+        return self._reason(subject, session, datatype, suffix, name, every=bool(datatype))
 
     def _reason(
         self,
@@ -140,24 +125,6 @@ class Filters:
         name: BidsName | None,
         every: bool = True,
     ) -> str:
-        checks = self._checks(subject, session, datatype, suffix, name, every)
-        for what, option, value, patterns in checks:
-            if not any(fnmatchcase(value or "", p) for p in patterns):
-                shown = "none" if value is None else repr(value)
-                flag = FLAGS[option]
-                return f"{FILTERED}: {what} {shown} does not match {flag} {' '.join(patterns)}"
-        return ""
-
-    def _checks(
-        self,
-        subject: str | None,
-        session: str | None,
-        datatype: str | None,
-        suffix: str | None,
-        name: BidsName | None,
-        every: bool = True,
-    ) -> list[tuple[str, str, str | None, tuple[str, ...]]]:
-        """The filters given that apply to a file with these labels."""
         chosen = self.selection
         checks = []
         if subject is not None:
@@ -170,7 +137,12 @@ class Filters:
         task = name.get("task") if name else None
         if task is not None:  # files without a task (anatomicals) are kept by --task
             checks.append(("task", "tasks", task, chosen.tasks))
-        return [check for check in checks if check[3]]
+        for what, option, value, patterns in checks:
+            if patterns and not any(fnmatchcase(value or "", p) for p in patterns):
+                shown = "none" if value is None else repr(value)
+                flag = FLAGS[option]
+                return f"{FILTERED}: {what} {shown} does not match {flag} {' '.join(patterns)}"
+        return ""
 
 
 def _entity_in(parts: Sequence[str], key: str) -> str | None:
