@@ -11,8 +11,7 @@ import functools
 import json
 import os
 import sys
-from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from typing import Any
 
 import click
@@ -20,6 +19,7 @@ import click
 from ..common.errors import N2PError, OptionError, Problem
 from ..common.startup import keep_pandas_out
 from .cli_options import (
+    checksum_option,
     json_option,
     on_error_option,
     plan_options,
@@ -62,33 +62,7 @@ def _print_problems(
 ) -> None:
     """One line per problem; past ``shown`` problems with the same message (an MSD archive's
     hundreds of ``._`` files), one line counting the rest (``--json`` lists every one)."""
-    for line in _problem_lines(problems, label, shown):
-        click.echo(line, err=True)
-
-
-def _problem_lines(problems: Sequence[Problem], label: str, shown: int = 10) -> list[str]:
-    same = Counter(p.message for p in problems)
-    printed: Counter[str] = Counter()
-    lines = []
-    for p in problems:
-        printed[p.message] += 1
-        if printed[p.message] <= shown:
-            lines.append(f"{label}: {p}")
-        elif printed[p.message] == shown + 1:
-            more = same[p.message] - shown
-            lines.append(f"{label}: ... and {more:,} more: {p.message}")
-    return lines
-
-
-def _print_left_out(left_out: tuple[Problem, ...], source: Any) -> None:
-    """Files filtered out, excluded and left out: each list grouped by folder (``--json`` lists
-    every file)."""
-    from ..common.file_groups import LeftOutLists
-
-    lists = LeftOutLists.of(left_out)
-    selection = " ".join(source.selection.flags())
-    each = functools.partial(_problem_lines, label="left out")
-    for line in lists.terminal_lines(selection, source.exclude, each):
+    for line in problem_lines(problems, label, shown):
         click.echo(line, err=True)
 
 
@@ -263,12 +237,7 @@ def main() -> None:
 @quiet_option
 @json_option
 @privacy_options
-@click.option(
-    "--checksum",
-    is_flag=True,
-    help="Reuse a finished shard only if its images' sha256 still match their files (as rsync "
-    "-c); by default a file's size and modification time decide, which reads nothing.",
-)
+@checksum_option
 @click.option(
     "--blank-nifti-headers",
     is_flag=True,
@@ -312,7 +281,9 @@ def build(source: str, output_dir: str, **kw: Any) -> None:
     )
     result = run_build(source, output_dir, options, ConsoleReporter(kw["quiet"]))
     _print_problems(result.warnings, "warning")
-    _print_left_out(result.left_out, options.source)
+    selection = " ".join(options.source.selection.flags())  # each list grouped by folder:
+    for line in LeftOutLists.of(result.left_out).terminal_lines(selection, options.source.exclude):
+        click.echo(line, err=True)
     _print_privacy(result.privacy)
     if kw["as_json"]:
         click.echo(json.dumps(result.to_dict(), indent=1))

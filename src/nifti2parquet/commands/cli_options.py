@@ -147,6 +147,12 @@ privacy_options = _group(
     ),
 )
 
+checksum_option = click.option(
+    "--checksum",
+    is_flag=True,
+    help="Reuse a finished shard only if its images' sha256 still match their files (as rsync "
+    "-c); by default a file's size and modification time decide, which reads nothing.",
+)
 quiet_option = click.option("--quiet", "-q", is_flag=True, help="No progress bars.")
 json_option = click.option(
     "--json", "as_json", is_flag=True, help="Print the result as JSON on stdout."

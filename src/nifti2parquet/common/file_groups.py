@@ -98,7 +98,7 @@ class LeftOutLists:
             )
             out += [f"  {_line(g, reasons=False)}" for g in group_by_folder(self.excluded)]
         if 0 < len(self.other) < MAX_LINES:  # each on its own line, as every problem is said
-            out += each(self.other) if each else [f"left out: {p}" for p in self.other]
+            out += each(self.other) if each else problem_lines(self.other, "left out")
         elif self.other:
             out.append(f"left out: {count(len(self.other), 'file')} (--json lists each)")
             out += [f"  {_line(g)}" for g in group_by_folder(self.other)]
@@ -135,3 +135,18 @@ def _line(group: Group, reasons: bool = True) -> str:
         return f"{group.label}: {group.reason}" if reasons else group.label
     why = f": {group.reason}" if reasons and group.reason else ""
     return f"{group.label}  {count(group.files, 'file')}{why}"
+
+
+def problem_lines(problems: Sequence[Problem], label: str, shown: int = 10) -> list[str]:
+    """One line per problem; past ``shown`` problems with the same message (an MSD archive's
+    hundreds of ``._`` files), one line counting the rest (``--json`` lists every one)."""
+    same = Counter(p.message for p in problems)
+    printed: Counter[str] = Counter()
+    lines = []
+    for p in problems:
+        printed[p.message] += 1
+        if printed[p.message] <= shown:
+            lines.append(f"{label}: {p}")
+        elif printed[p.message] == shown + 1:
+            lines.append(f"{label}: ... and {same[p.message] - shown:,} more: {p.message}")
+    return lines

@@ -73,7 +73,7 @@ def _with_copy(rows: SourceRows, table: FileRef, copy: FileRef) -> SourceRows:
     """The copy is what is published, and what the privacy scan reads as the table."""
     others = tuple(copy if f is table else f for f in rows.other_files)
     metadata = tuple(
-        dataclasses.replace(m, url=copy.url) if m.role == "table" and m.url == table.url else m
+        dataclasses.replace(m, url=copy.url) if m.url == table.url else m
         for m in rows.metadata_files
     )
     if not any(m.url == copy.url for m in metadata):
