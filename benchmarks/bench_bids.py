@@ -136,7 +136,9 @@ def _check_counts(result: dict, made: dict, rows: str, out: Path) -> None:
     images = sum(made["files"].values())
     expected_rows = {"auto": made["sessions"], "session": made["sessions"], "file": images}
     problems = []
-    if result["num_images"] != images or result["files_found"] != images or result["left_out"]:
+    found = result["files_found"]  # the images and every other file the files config stores
+    others = result["other_files"]
+    if result["num_images"] != images or found != images + others or result["left_out"]:
         problems.append(f"images: {result['num_images']} of {result['files_found']}, made {images}")
     if rows in expected_rows and result["num_rows"] != expected_rows[rows]:
         problems.append(f"rows: {result['num_rows']}, expected {expected_rows[rows]}")

@@ -22,7 +22,7 @@ from factories import build_options
 from privacy_factory import SIDECAR, files_under, identifying_bids, leaks, write_known
 
 from nifti2parquet.common.nifti import parse_header
-from nifti2parquet.common.nifti.header_text import text_field_spans
+from nifti2parquet.common.nifti.header_text import TEXT_FIELDS, text_field_spans
 
 EXCLUDED_FIELDS = [k for k in SIDECAR if k not in ("RepetitionTime", "Manufacturer")]
 EXCLUDED_COLUMNS = ["name", "birth_date", "email", "phone"]
@@ -51,9 +51,11 @@ def test_build_reports_findings_everywhere_and_leaks_no_value(source, tmp_path: 
     assert result.returncode == 0, result.stderr
     summary = json.loads(result.stdout)
     privacy = summary["privacy"]
-    assert (privacy["images_scanned"], privacy["metadata_files_scanned"]) == (3, 3)
-    assert privacy["identifying"] == 13
-    assert "13 identifying" in summary["summary"]
+    assert (privacy["images_scanned"], privacy["metadata_files_scanned"]) == (3, 4)
+    # 13 without the list; with it, the listed name in descrip and db_name of both images, and
+    # the date next to it in descrip
+    assert privacy["identifying"] == 13 + 6
+    assert "19 identifying" in summary["summary"]
     assert "[identifying] participants.tsv: email: e-mail address <e-mail address, 25 chars>" in (
         result.stderr
     )
@@ -61,7 +63,7 @@ def test_build_reports_findings_everywhere_and_leaks_no_value(source, tmp_path: 
     assert manifest["privacy"]["findings"] == privacy["findings"]
     card = (out / "README.md").read_text()
     assert "## Privacy checks" in card and "| date of birth | 4 | 0 |" in card
-    assert "2 unknown (the dataset does not say)" in card
+    assert "what the images show: 0 defaced, 0 not defaced, 2 cannot tell." in card
     written = {"stdout": result.stdout, "stderr": result.stderr, **_not_shards(out)}
     assert leaks(written) == []
     # without a remedy, every image is stored exactly as on disk
@@ -77,7 +79,7 @@ def test_inspect_shows_findings_without_values(source) -> None:
     human = cli("inspect", str(bids), "-q", "--known-identifiers", str(known))
     as_json = cli("inspect", str(bids), "-q", "--json")
     assert human.returncode == 0 and as_json.returncode == 0, human.stderr + as_json.stderr
-    assert "13 identifying" in human.stdout
+    assert "19 identifying" in human.stdout
     assert json.loads(as_json.stdout)["privacy"]["identifying"] == 13
     assert leaks({"human": human.stdout + human.stderr, "json": as_json.stdout}) == []
 
@@ -178,12 +180,140 @@ def test_clean_dataset_reports_zero_in_summary_and_card(tmp_path: Path) -> None:
 
     result = build(str(clean_bids(tmp_path / "clean")), str(tmp_path / "out"), build_options())
     assert result.privacy is not None and result.privacy["findings"] == []
-    assert "privacy: 2 images, 2 metadata files scanned; no identifying fields found" in (
+    assert "privacy: 2 images, 3 metadata files scanned; no identifying fields found" in (
         result.summary()
     )
     card = (tmp_path / "out/README.md").read_text()
     assert (
-        "2 metadata files scanned (NIfTI header text and extensions, sidecar JSON, tables, " in card
+        "3 metadata files scanned (NIfTI header text and extensions, sidecar JSON, tables, " in card
     )
     assert "no identifying fields found" in card
-    assert "as the dataset states it: 1 defaced, 0 not defaced." in card
+    assert "Defacing of 1 anatomical image, from what the dataset says and what the images " in card
+    assert "show: 1 defaced, 0 not defaced." in card
+
+
+# identifiers planted where labs leave them -------------------------------------------------------
+REMEDIES = [
+    "--blank-nifti-headers",
+    "--exclude-field",
+    "AcquisitionNotes",
+    "--exclude-field",
+    "Comment",
+    "--exclude-column",
+    "notes",
+    "--exclude-dicom-tags",
+    "--subject",
+    "01",
+]
+
+
+@pytest.fixture(scope="module")
+def planted(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    from privacy_factory import LISTED_NAME, planted_bids
+
+    root = tmp_path_factory.mktemp("planted")
+    (root / "known.txt").write_text(f"{LISTED_NAME}\n")
+    return planted_bids(root / "bids"), root / "known.txt"
+
+
+def test_planted_identifiers_are_found_with_their_severity_and_masked(planted, tmp_path) -> None:
+    from privacy_factory import planted_leaks
+
+    bids, known = planted
+    out = tmp_path / "out"
+    result = cli("build", str(bids), str(out), "-q", "--json", "--known-identifiers", str(known))
+    assert result.returncode == 0, result.stderr
+    privacy = json.loads(result.stdout)["privacy"]
+    found = {(f["file"], f["field"], f["kind"], f["severity"]) for f in privacy["findings"]}
+    t1w, bold, sidecar = (
+        "sub-01/anat/sub-01_T1w.nii.gz",
+        "sub-01/func/sub-01_task-rest_bold.nii",
+        "sub-01/anat/sub-01_T1w.json",
+    )
+    expected = {
+        *((t1w, field, "name", "identifying") for field in TEXT_FIELDS),  # LAST^FIRST in each
+        (bold, "descrip", "listed name or ID", "identifying"),
+        (sidecar, "AcquisitionNotes", "date of birth", "identifying"),
+        (sidecar, "AcquisitionNotes", "name", "review"),
+        (sidecar, "Comment", "date of birth", "identifying"),
+        ("participants.tsv", "notes", "date or time", "identifying"),  # a name is near
+        ("participants.tsv", "name", "name", "identifying"),
+        ("phenotype/history.tsv", "remark", "name", "review"),
+        ("README", "line 3", "e-mail address", "review"),  # documentation: a contact, maybe
+        ("README", "line 3", "date of birth", "identifying"),
+        ("README", "line 3", "name", "review"),
+        ("dicom/sub-01/", "PatientName", "name", "identifying"),
+        ("dicom/sub-01/", "PatientBirthDate", "date of birth", "identifying"),
+        ("dicom/sub-01/", "PatientID", "ID-like number", "identifying"),
+        ("dicom/sub-01/", "OtherPatientIDs", "ID-like number", "identifying"),
+        ("dicom/sub-01/", "InstitutionName", "institution", "review"),
+        ("dicom/sub-01/", "ReferringPhysicianName", "staff name", "review"),
+    }
+    assert expected <= found, expected - found
+    assert not [f for f in found if f[0] == "CHANGES"]  # a release date is not a finding
+    assert not [f for f in found if f[0] == "dataset_description.json"]  # nor the authors
+    # masked in every output: stdout, stderr, --json, the manifest, the card, the hidden state,
+    # inspect (human and --json)
+    human = cli("inspect", str(bids), "-q", "--known-identifiers", str(known))
+    as_json = cli("inspect", str(bids), "-q", "--json", "--known-identifiers", str(known))
+    written = {"stdout": result.stdout, "stderr": result.stderr, **_not_shards(out)}
+    written |= {"inspect": human.stdout + human.stderr, "inspect --json": as_json.stdout}
+    assert planted_leaks(written) == []
+    # the README names a participant: the card does not copy it
+    assert "not shown: the privacy scan found identifying values in the dataset's README" in (
+        (out / "README.md").read_text()
+    )
+
+
+def test_the_remedies_leave_none_of_the_planted_values_in_the_shards(planted, tmp_path) -> None:
+    import shutil
+
+    from privacy_factory import fixed_readme, planted_leaks, shard_texts
+
+    bids, known = planted
+    source = tmp_path / "bids"
+    shutil.copytree(bids, source)
+    fixed_readme(source)  # free text in a README: the lab edits it
+    out = tmp_path / "clean"
+    args = ["build", str(source), str(out), "-q", "--json", "--known-identifiers", str(known)]
+    built = cli(*args, *REMEDIES)
+    assert built.returncode == 0, built.stderr
+    privacy = json.loads(built.stdout)["privacy"]
+    assert privacy["identifying"] == 0, privacy["findings"]
+    assert privacy["participants_left_out"] == 1
+    shards = shard_texts(out)
+    assert {p.split("/")[0] for p in shards} == {"data", "files"}
+    assert planted_leaks({**shards, "stdout": built.stdout, **_not_shards(out)}) == []
+    # the DICOM files are still there, rewritten; the filtered-out participant's rows are not
+    files = _files_config(out)
+    assert {"dicom/sub-01/IM0001", "dicom/sub-01/IM0002.dcm.gz"} <= set(files)
+    participants = files["participants.tsv"].decode()
+    assert participants.splitlines() == ["participant_id\tage\tname", "sub-01\t44\tn/a"]
+    assert files["phenotype/history.tsv"].decode() == "participant_id\tremark\nsub-01\tnone\n"
+    card = (out / "README.md").read_text()
+    assert "1 participant was left out of this publication" in card
+    assert "sub-02" not in card and "DICOM files are published without the attributes" in card
+
+    verified = cli("verify", str(out), "--source")
+    assert verified.returncode == 0, verified.stderr
+    on_purpose = [line for line in verified.stderr.splitlines() if "changed on purpose" in line]
+    changed = {line.split(": ")[1] for line in on_purpose}
+    assert {
+        "sub-01/anat/sub-01_T1w.nii.gz",
+        "sub-01/func/sub-01_task-rest_bold.nii",
+        "sub-01/anat/sub-01_T1w.json",
+        "participants.tsv",
+        "phenotype/history.tsv",
+        "dicom/sub-01/IM0001",
+        "dicom/sub-01/IM0002.dcm.gz",
+    } <= changed, on_purpose
+    participants_line = next(line for line in on_purpose if "participants.tsv" in line)
+    assert "rows of 1 participant left out by --subject" in participants_line
+    assert "--exclude-dicom-tags" in next(line for line in on_purpose if "IM0001" in line)
+
+
+def _files_config(out: Path) -> dict[str, bytes]:
+    rows = [
+        r for s in sorted((out / "files").glob("*.parquet")) for r in pq.read_table(s).to_pylist()
+    ]
+    return {r["path"]: r["content"]["bytes"] for r in rows if r["content"] is not None}

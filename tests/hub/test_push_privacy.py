@@ -94,3 +94,44 @@ def test_a_refusal_names_the_first_20_and_counts_the_rest() -> None:
         check_publication(records, "user/x", public=False, accepted=False)[0].severity == "warning"
     )
     assert check_publication([{"scanned": True, "findings": []}], "user/x", True, False) == ()
+
+
+def test_a_public_push_is_refused_until_every_remedy_is_applied(
+    hub_server: HubServer, hub_env: dict[str, str], tmp_path: Path
+) -> None:
+    """Identifiers planted in every place: each remedy removes its own findings, and only the
+    build with all of them (and the README fixed at the source) may go to a public repo."""
+    from privacy_factory import LISTED_NAME, fixed_readme, planted_bids, planted_leaks
+
+    source = planted_bids(tmp_path / "bids")
+    known = tmp_path / "known.txt"
+    known.write_text(f"{LISTED_NAME}\n")
+    remedies = {
+        "blank_nifti_headers": True,
+        "exclude_fields": ("AcquisitionNotes", "Comment"),
+        "exclude_columns": ("notes",),
+        "exclude_dicom_tags": True,
+        "subjects": ("01",),
+    }
+    fixed_readme(source)
+    for left, named in (
+        ("exclude_dicom_tags", "dicom/sub-01/ (2 DICOM files): PatientName"),
+        ("blank_nifti_headers", "sub-01/anat/sub-01_T1w.nii.gz: descrip: name"),
+        ("subjects", "participants.tsv: name: name"),
+    ):
+        options = {k: v for k, v in remedies.items() if k != left}
+        out = tmp_path / f"without-{left}"
+        build(
+            str(source), str(out), build_options(workers=1, known_identifiers=str(known), **options)
+        )
+        hub_server.clear_log()
+        refused = run_push(hub_env, out, f"user/{left.replace('_', '-')}")
+        assert refused.returncode == 2, refused.stderr
+        assert named in refused.stderr, refused.stderr
+        assert write_requests(hub_server) == []
+        assert planted_leaks({"stdout": refused.stdout, "stderr": refused.stderr}) == []
+    out = tmp_path / "clean"
+    build(str(source), str(out), build_options(workers=1, known_identifiers=str(known), **remedies))
+    pushed = ok(run_push(hub_env, out, "user/clean-public"))
+    assert "identifying" not in pushed.stderr
+    assert push_commits(hub_server, "user/clean-public")

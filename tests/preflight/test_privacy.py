@@ -29,6 +29,7 @@ from nifti2parquet.common.nifti import read_header_block
 from nifti2parquet.common.storage import Storage
 from nifti2parquet.preflight.privacy import PrivacyOptions, PrivacyReport, scan_privacy
 from nifti2parquet.preflight.privacy_rules import PrivacyRules, load_rules, mask
+from nifti2parquet.preflight.privacy_text import HEADER_TEXT, find_in_text
 from nifti2parquet.sources import read_source
 
 T1W = "sub-01/anat/sub-01_T1w.nii.gz"
@@ -63,16 +64,18 @@ def test_embedded_dicom_patient_tags_are_identifying_in_nii_and_nii_gz(identifyi
         assert (image, f"{dicom} InstitutionName", "institution", "review") in keys(report)
 
 
-def test_header_text_fields_are_for_review(identifying) -> None:
+def test_header_text_fields_follow_the_free_text_rules(identifying) -> None:
+    """A listed name is identifying in a header as anywhere, and so is a date next to it; an
+    ID-like number or a lone date is to review."""
     report, _ = identifying
     found = keys(report)
     for image in (T1W, BOLD):
-        assert (image, "descrip", "listed name or ID", "review") in found
-        assert (image, "descrip", "date or time", "review") in found
+        assert (image, "descrip", "listed name or ID", "identifying") in found
+        assert (image, "descrip", "date or time", "identifying") in found  # a name is near
         assert (image, "descrip", "ID-like number", "review") in found
         assert (image, "aux_file", "date or time", "review") in found
         assert (image, "intent_name", "ID-like number", "review") in found
-        assert (image, "db_name", "listed name or ID", "review") in found
+        assert (image, "db_name", "listed name or ID", "identifying") in found
     # the code-6 comment "acquired by Imaging Core" is ordinary text, not a finding
     assert not [f for f in report.findings if "code 6" in f.field]
 
@@ -108,8 +111,11 @@ def test_table_columns_with_names_birth_dates_emails_phones(identifying) -> None
 
 def test_counts_and_no_value_in_the_report(identifying) -> None:
     report, _ = identifying
-    assert (report.images, report.metadata_files) == (3, 3)  # 3 images; 2 sidecars + participants
-    assert len(report.identifying) == 3 + 3 + 3 + 4
+    # 3 images; 2 sidecars, participants.tsv and dataset_description.json
+    assert (report.images, report.metadata_files) == (3, 4)
+    # per image: 3 DICOM patient tags, the listed name in descrip and db_name, the date next to
+    # it; 3 sidecar fields; 4 participants columns
+    assert len(report.identifying) == 2 * 6 + 3 + 4
     text = "\n".join(report.lines()) + json.dumps(report.to_dict()) + repr(report)
     assert leaks({"report": text}) == []
     assert report.to_dict()["known_identifiers_searched"] == len(KNOWN)
@@ -122,19 +128,19 @@ def test_a_masked_value_shows_kind_and_length_only() -> None:
 def test_clean_dataset_reports_zero(tmp_path: Path) -> None:
     report = scan(clean_bids(tmp_path / "clean"))
     assert report.findings == ()
-    assert (report.images, report.metadata_files) == (2, 2)
+    assert (report.images, report.metadata_files) == (2, 3)
     assert report.summary() == (
-        "privacy: 2 images, 2 metadata files scanned; no identifying fields found"
+        "privacy: 2 images, 3 metadata files scanned; no identifying fields found"
     )
     assert [(d.path, d.status) for d in report.defacing] == [
         ("sub-01/anat/sub-01_T1w.nii.gz", "defaced")
     ]
 
 
-def test_defacing_unknown_is_said(identifying, tmp_path: Path) -> None:
+def test_defacing_cannot_tell_is_said(identifying, tmp_path: Path) -> None:
     report, _ = identifying
-    assert {d.status for d in report.defacing} == {"unknown"}
-    assert "2 unknown" in "\n".join(report.lines())
+    assert {d.status for d in report.defacing} == {"cannot tell"}
+    assert "2 cannot tell" in "\n".join(report.lines())
     # a derivative pipeline named after defacing says so
     root = clean_bids(tmp_path / "ds")
     clean_image(root / "derivatives/pydeface/sub-01/anat/sub-01_desc-x_T1w.nii.gz")
@@ -142,10 +148,9 @@ def test_defacing_unknown_is_said(identifying, tmp_path: Path) -> None:
         json.dumps({"Name": "pydeface", "BIDSVersion": "1.9.0", "DatasetType": "derivative"})
     )
     statuses = {d.path: (d.status, d.why) for d in scan(root).defacing}
-    assert statuses["derivatives/pydeface/sub-01/anat/sub-01_desc-x_T1w.nii.gz"] == (
-        "defaced",
-        "derivative pipeline pydeface",
-    )
+    status, why = statuses["derivatives/pydeface/sub-01/anat/sub-01_desc-x_T1w.nii.gz"]
+    assert status == "defaced"
+    assert why.startswith("the dataset says so (derivative pipeline pydeface); the image: ")
 
 
 def test_table_source_paths_and_columns(tmp_path: Path) -> None:
@@ -157,8 +162,9 @@ def test_table_source_paths_and_columns(tmp_path: Path) -> None:
     )
     rules = PrivacyRules(known=tuple(k.lower() for k in KNOWN))
     found = keys(scan(tmp_path / "table.csv", rules))
-    assert ("scans/Quixley_20190314.nii.gz", "path", "name", "identifying") in found
-    assert ("scans/Quixley_20190314.nii.gz", "path", "date or time", "review") in found
+    assert ("scans/Quixley_20190314.nii.gz", "path", "listed name or ID", "identifying") in found
+    # the date next to a listed name in the file name is identifying too
+    assert ("scans/Quixley_20190314.nii.gz", "path", "date or time", "identifying") in found
     table = str(tmp_path / "table.csv")
     assert (table, "patient_name", "name", "identifying") in found
     assert (table, "contact", "e-mail address", "identifying") in found
@@ -269,7 +275,7 @@ def test_table_source_columns_can_be_left_out(tmp_path: Path) -> None:
     "text", ["FSL5.0", "Imaging Core", "dcm2niix v1.0.20211006", "6.0.5:9e026117", "MB=4"]
 )
 def test_ordinary_header_text_is_not_a_finding(text: str) -> None:
-    assert PrivacyRules().classify(text) == []
+    assert find_in_text(text, PrivacyRules(), HEADER_TEXT) == []
 
 
 @pytest.mark.parametrize(
@@ -283,4 +289,4 @@ def test_ordinary_header_text_is_not_a_finding(text: str) -> None:
     ],
 )
 def test_header_text_that_looks_like_something(text: str, kind: str) -> None:
-    assert [m.kind for m in PrivacyRules().classify(text)] == [kind]
+    assert [m.kind for m in find_in_text(text, PrivacyRules(), HEADER_TEXT)] == [kind]

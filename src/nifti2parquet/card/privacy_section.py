@@ -4,9 +4,8 @@ never a value), the defacing statement, and what was left out or changed on purp
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
 
-from ..common.units import count
+from ..preflight.privacy_record import card_changes, card_defacing, card_scanned
 from ..shards.manifest import Manifest
 
 
@@ -18,12 +17,7 @@ def privacy_section(manifests: Sequence[Manifest]) -> str:
     if not records:
         lines.append("No privacy scan was recorded for this build.\n")
         return "\n".join(lines)
-    images = sum(r.get("images_scanned", 0) for r in records)
-    files = sum(r.get("metadata_files_scanned", 0) for r in records)
-    scanned = (
-        f"Privacy checks: {count(images, 'image')}, {count(files, 'metadata file')} scanned "
-        f"(NIfTI header text and extensions, sidecar JSON, tables, paths)"
-    )
+    scanned = card_scanned(records)
     kinds: dict[str, dict[str, int]] = {}
     for r in records:
         for kind, counts in r.get("kinds", {}).items():
@@ -40,43 +34,10 @@ def privacy_section(manifests: Sequence[Manifest]) -> str:
             for kind, c in sorted(kinds.items())
         ]
         lines.append("")
-    lines += _defacing_lines(records) + _changed_lines(records)
+    lines += card_defacing(records) + card_changes(records)
     lines.append(
         "This is a preflight of what the files say, not a guarantee of de-identification: "
-        "voxels (faces) and the meaning of free text are not checked.\n"
+        "it looks for the shapes of identifiers, not for the meaning of free text, and it "
+        "judges faces from a few voxels.\n"
     )
     return "\n".join(lines)
-
-
-def _defacing_lines(records: Sequence[dict[str, Any]]) -> list[str]:
-    total = {k: sum((r.get("defacing") or {}).get(k, 0) for r in records) for k in _DEFACING}
-    if not total["anatomical_images"]:
-        return []
-    line = (
-        f"Defacing of the {total['anatomical_images']:,} anatomical images, as the dataset "
-        f"states it: {total['defaced']:,} defaced, {total['not_defaced']:,} not defaced"
-    )
-    if total["unknown"]:
-        line += f", {total['unknown']:,} unknown (the dataset does not say)"
-    return [line + ".\n"]
-
-
-_DEFACING = ("anatomical_images", "defaced", "not_defaced", "unknown")
-
-
-def _changed_lines(records: Sequence[dict[str, Any]]) -> list[str]:
-    lines = []
-    blanked = sum(r.get("blanked_images", 0) for r in records)
-    if blanked:
-        fields = sorted({f for r in records for f in r.get("blanked_fields", ())})
-        lines.append(
-            f"{blanked:,} images are stored with their NIfTI header text blanked and header "
-            f"extensions dropped on purpose ({', '.join(fields)}); every other byte is the "
-            f"source's, and the sha256 of both is recorded.\n"
-        )
-    left = sorted({f for r in records for f in r.get("excluded_fields", ())})
-    left += sorted({c for r in records for c in r.get("excluded_columns", ())})
-    if left:
-        names = ", ".join(f"`{n}`" for n in left)
-        lines.append(f"Left out of the published metadata on purpose: {names}.\n")
-    return lines

@@ -30,6 +30,7 @@ from ..common.schema import features_dict
 from ..common.storage import Storage
 from ..preflight.inputs import CheckLevel, OnError, without_images
 from ..preflight.privacy import PrivacyOptions
+from ..preflight.privacy_report import withheld
 from ..preflight.privacy_rules import load_rules
 from ..proof.report import VerifyReport
 from ..proof.verify import verify_footers
@@ -55,6 +56,7 @@ from ..shards.plan import (
     PlanOptions,
     plan_shards,
 )
+from ..shards.rewritten_copies import Edits
 from ..shards.runner import REMOTE_READ_AHEAD, RunSettings, ShardJob
 from ..shards.saved_plan import plan_record_of, saved_plan_path
 from ..sources import check_source_exists
@@ -94,6 +96,7 @@ class BuildOptions:
     card: CardDetails = field(default_factory=CardDetails)  # the card's words
     previews: bool = True  # PNG previews of a few images per column for the card
     blank_nifti_headers: bool = False  # store images with header text blanked, extensions dropped
+    exclude_dicom_tags: bool = False  # publish DICOM files without PS3.15's profile attributes
     privacy_rules: str | None = None  # YAML file of extra identifying/review fields and patterns
     known_identifiers: str | None = None  # file of participant names/IDs to search (never stored)
     privacy_scan: bool = True  # False only to measure the scan's cost (benchmarks)
@@ -144,6 +147,18 @@ class BuildOptions:
             rules=load_rules(self.privacy_rules, self.known_identifiers),
             exclude_fields=self.source.exclude_fields,
             exclude_columns=self.source.exclude_columns,
+            exclude_dicom_tags=self.exclude_dicom_tags,
+            selection=self.source.selection,
+        )
+
+    def published_edits(self) -> Edits:
+        """What the remedies and the subject/session filter change in the published copies of
+        the other files."""
+        return Edits(
+            self.source.exclude_fields,
+            self.source.exclude_columns,
+            self.source.selection,
+            self.exclude_dicom_tags,
         )
 
 
@@ -308,7 +323,7 @@ def _manifest(job: ShardJob, options: BuildOptions, prepared: Prepared) -> Manif
         settings=options.settings(),
         features=features_dict(rows.columns),
         columns=tuple(ColumnRecord.of(c) for c in rows.columns),
-        info=card_info(rows.info, options.card),
+        info=card_info(withheld(rows.info, prepared.report), options.card),
         num_rows=len(rows.rows),
         shards=job.ordered_records(),
         images_per_column=per_column,

@@ -17,9 +17,11 @@ from typing import Any
 import click
 
 from ..common.errors import N2PError, OptionError, Problem
+from ..common.file_groups import LeftOutLists, problem_lines
 from ..common.startup import keep_pandas_out
 from .cli_options import (
     checksum_option,
+    exclude_dicom_tags_option,
     json_option,
     on_error_option,
     plan_options,
@@ -238,6 +240,7 @@ def main() -> None:
 @json_option
 @privacy_options
 @checksum_option
+@exclude_dicom_tags_option
 @click.option(
     "--blank-nifti-headers",
     is_flag=True,
@@ -275,6 +278,7 @@ def build(source: str, output_dir: str, **kw: Any) -> None:
         card=_card_details(kw),
         previews=not kw["no_previews"],
         blank_nifti_headers=kw["blank_nifti_headers"],
+        exclude_dicom_tags=kw["exclude_dicom_tags"],
         privacy_rules=kw["privacy_rules"],
         known_identifiers=kw["known_identifiers"],
         checksum=kw["checksum"],
@@ -365,9 +369,10 @@ def demo(output_dir: str, quiet: bool) -> None:
 @quiet_option
 @json_option
 @privacy_options
+@exclude_dicom_tags_option
 @_run
 def inspect_command(source: str, **kw: Any) -> None:
-    """Show what build would make of SOURCE (reads headers only, writes nothing)."""
+    """Show what build would make of SOURCE (reads headers, writes nothing)."""
     from ..common.progress import ConsoleReporter
     from .build import BuildOptions
     from .inspect import inspect_source
@@ -378,6 +383,7 @@ def inspect_command(source: str, **kw: Any) -> None:
         max_shard_size=kw["max_shard_size"],
         row_group_size=kw["row_group_size"],
         on_error=kw["on_error"],
+        exclude_dicom_tags=kw["exclude_dicom_tags"],
         privacy_rules=kw["privacy_rules"],
         known_identifiers=kw["known_identifiers"],
     )

@@ -93,9 +93,10 @@ source_options = _group(
         "--exclude-column",
         "exclude_columns",
         multiple=True,
-        metavar="NAME",
-        help="Table column left out of what is published: participants/sessions/scans.tsv, or "
-        "the table source's (repeatable).",
+        metavar="[GLOB:]NAME",
+        help="Table column left out of what is published (repeatable): NAME in participant-level "
+        "tables (participants, sessions, scans, phenotype) and a table source's own table; "
+        "GLOB:NAME in the tables whose path matches GLOB (e.g. '*_channels.tsv:name').",
     ),
     storage_option,
 )
@@ -153,6 +154,14 @@ checksum_option = click.option(
     help="Reuse a finished shard only if its images' sha256 still match their files (as rsync "
     "-c); by default a file's size and modification time decide, which reads nothing.",
 )
+exclude_dicom_tags_option = click.option(
+    "--exclude-dicom-tags",
+    is_flag=True,
+    help="Publish DICOM files (sourcedata/...) without the attributes DICOM PS3.15's Basic "
+    "Application Level Confidentiality Profile removes or replaces (patient, dates, "
+    "institution, staff, private attributes; UIDs replaced); the sources are not changed.",
+)
+
 quiet_option = click.option("--quiet", "-q", is_flag=True, help="No progress bars.")
 json_option = click.option(
     "--json", "as_json", is_flag=True, help="Print the result as JSON on stdout."

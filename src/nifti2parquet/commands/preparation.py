@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from ..card.details import described_columns
@@ -49,6 +49,7 @@ class Prepared:
     report: PrivacyReport | None = None
     blanked: tuple[ChangedOnPurpose, ...] = ()
     rewritten: tuple[ChangedOnPurpose, ...] = ()
+    left_out: dict[str, int] = field(default_factory=dict)  # participants the filter left out
 
     def privacy_record(self) -> dict[str, Any]:
         """The manifest's and the result's privacy record; values masked."""
@@ -58,6 +59,7 @@ class Prepared:
             "blanked_images": len(self.blanked),
             "blanked_fields": sorted({c for b in self.blanked for c in b.changed}),
             "rewritten_files": len(self.rewritten),
+            **self.left_out,
         }
 
 
@@ -106,12 +108,8 @@ def prepare_build(
         with reporter.bar(images, "blanking header text", unit="files") as bar:
             rows, blanked = blank_headers(rows, output, options.storage, progress=bar.update)
         plan = plan_shards(rows, options.plan_options())
-    rows, rewritten = exclude_in_other_files(
-        rows,
-        output,
-        options.storage,
-        options.source.exclude_fields,
-        options.source.exclude_columns,
+    rows, rewritten, left_out = exclude_in_other_files(
+        rows, output, options.storage, options.published_edits()
     )
     rows, rewritten = store_table_paths(rows, output, options.storage, rewritten)
     report = scan_source(rows, options, privacy_options, reporter)  # what will be published
@@ -120,7 +118,7 @@ def prepare_build(
             output.remove(f"{split_dir(options.split)}/parts/{name}")
         save_plan(output, options.split, fingerprint, rows, plan)
         save_plan_options(output, options.split, record)
-    return Prepared(rows, plan, report, blanked, rewritten)
+    return Prepared(rows, plan, report, blanked, rewritten, left_out)
 
 
 def scan_source(

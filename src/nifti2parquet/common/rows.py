@@ -141,7 +141,8 @@ class MetadataFile:
 
     display: str  # as the user knows it (relative to the BIDS root, or the table as given)
     url: str
-    role: Literal["sidecar", "table", "description"]
+    # sidecar, a table of the dataset, its description; source: the table the rows are
+    role: Literal["sidecar", "table", "description", "source"]
     describes: tuple[str, ...] = ()  # displays of the images it applies to (sidecars)
 
 

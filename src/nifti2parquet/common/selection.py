@@ -11,6 +11,7 @@ from :data:`FILTERS`.
 from __future__ import annotations
 
 from dataclasses import dataclass, fields
+from fnmatch import fnmatchcase
 from typing import Any
 
 
@@ -49,6 +50,18 @@ class Selection:
         """True when anything is filtered."""
         return any(getattr(self, f.name) for f in fields(self))
 
+    @property
+    def filters_participants(self) -> bool:
+        """Subjects or sessions are filtered: participant-level tables keep only their rows."""
+        return bool(self.subjects or self.sessions)
+
+    def keeps_subject(self, label: str) -> bool:
+        """``sub-01``, or ``01``, is selected."""
+        return _matches(label, self.subjects, "sub-")
+
+    def keeps_session(self, label: str) -> bool:
+        return _matches(label, self.sessions, "ses-")
+
     def flags(self) -> list[str]:
         """``["--subject 01", "--task rest"]``: the selection as command-line options."""
         return [f"{f.flag} {value}" for f in FILTERS for value in getattr(self, f.field)]
@@ -62,3 +75,11 @@ class Selection:
 
 
 FLAGS = {f.field: f.flag for f in FILTERS}
+
+
+def _matches(label: str, patterns: tuple[str, ...], prefix: str) -> bool:
+    """A label, with or without its prefix, against globs written with or without it."""
+    if not patterns:
+        return True
+    label = label.strip().removeprefix(prefix)
+    return any(fnmatchcase(label, p.removeprefix(prefix)) for p in patterns)

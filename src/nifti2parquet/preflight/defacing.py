@@ -1,75 +1,164 @@
-"""Whether a BIDS dataset says its anatomical images are defaced (no image analysis).
+"""Whether each anatomical image is defaced: what the dataset says, and what the voxels show.
 
-A face can be rebuilt from a structural scan; OpenNeuro requires defaced anatomicals. What the
-dataset says is taken at its word, from (first found wins): a ``Defaced``-style sidecar field
-(``true`` or ``false``), a ``defaced`` entity or word in the file name, a derivative pipeline
-named after defacing (``derivatives/pydeface/``), or ``dataset_description.json`` naming a
-defacing tool in ``GeneratedBy`` or its description. Anything else is ``unknown``, and the
-summary and the card say so.
+A face can be rebuilt from a structural scan; OpenNeuro requires defaced anatomicals. For each
+anatomical image of a BIDS source (an image under ``anat/`` that can show a head: not a mask, a
+segmentation or a defacing mask, which are never counted as defaced images):
+
+* what the dataset says (first found wins): a ``Defaced``-style sidecar field (``true`` or
+  ``false``), a ``rec-defaced``/``desc-defaced`` entity or a ``defaced`` word in the file name, a
+  defacing mask next to it that names it (``sub-1_mod-MP2RAGE_defacemask.nii.gz`` names the
+  subject's MP2RAGE images; without ``mod``, every anatomical image of its folder), a derivative
+  pipeline named after defacing (``derivatives/pydeface/``), or ``dataset_description.json``
+  naming a defacing tool;
+* what the voxels show (:mod:`.privacy_face`): tissue in the face region, or the face region
+  zeroed where the back of the head is not. Local images only: for a remote source (``s3://``)
+  the check would download every anatomical image once more, so what the dataset says decides.
+
+The voxels decide when they can; what the dataset says decides when they cannot (and a
+disagreement is said). The result is ``defaced``, ``not defaced`` or ``cannot tell``, with why.
 """
 
 from __future__ import annotations
 
 import json
+import posixpath
 import re
+from collections.abc import Iterable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Literal
 
-from ..common.rows import SourceRows
-from ..common.storage import Storage
+from ..common.rows import FileRef, SourceRows
+from ..common.storage import CHECK_BLOCK, Storage, is_remote
 from ..common.tables import decode_text
+from .privacy_face import FaceCheck, check_face
 
-Status = Literal["defaced", "not defaced", "unknown"]
-_DEFACE = re.compile(r"defac|deface|skull-?strip|mri_deface|pydeface|quickshear|mideface", re.I)
+Status = Literal["defaced", "not defaced", "cannot tell"]
+_DEFACE = re.compile(r"defac|skull-?strip|mri_deface|pydeface|quickshear|mideface", re.I)
 _FALSE = {"false", "no", "0", "", "none"}
+_NOT_A_HEAD = re.compile(r"(mask|seg|label)$", re.I)  # suffixes of masks and label images
 
 
 @dataclass(frozen=True)
 class Defacing:
     path: str  # the anatomical image
     status: Status
-    why: str  # where the dataset says so, or "the dataset does not say"
+    why: str  # what the voxels show and where the dataset says so
 
 
-def defacing_report(rows: SourceRows, storage: Storage) -> tuple[Defacing, ...]:
-    """One entry per anatomical image (in an ``anat/`` folder)."""
-    sidecar_says = _sidecar_statements(rows, storage)
+def defacing_report(
+    rows: SourceRows, storage: Storage, threads: int = 4, voxels: bool = True
+) -> tuple[Defacing, ...]:
+    """One entry per anatomical image of a BIDS source; ``voxels`` False: statements only."""
+    images = _anatomical(rows)
+    said = _statements(rows, storage, images)
+
+    def one(img: FileRef) -> FaceCheck:
+        if not voxels:
+            return FaceCheck("cannot tell", "the images were not read")
+        if is_remote(img.url):  # a check would download every anatomical image once more
+            return FaceCheck("cannot tell", "a remote image's voxels are not fetched for this")
+        return check_face(img.url, storage, img.size)
+
+    with ThreadPoolExecutor(max(1, threads), thread_name_prefix="n2p-face") as pool:
+        checks = list(pool.map(one, images))
+    return tuple(_one(img.display, said.get(img.display), c) for img, c in zip(images, checks))
+
+
+def is_head_image(path: str) -> bool:
+    """An anatomical image that can show a head (not a mask, segmentation or defacing mask)."""
+    if "/anat/" not in f"/{path}":
+        return False
+    stem = posixpath.basename(path).split(".", 1)[0]
+    return not _NOT_A_HEAD.search(stem.rsplit("_", 1)[-1])
+
+
+def _anatomical(rows: SourceRows) -> list[FileRef]:
+    seen: dict[str, FileRef] = {}
+    for _, _, img in rows.images():
+        if is_head_image(img.display):
+            seen.setdefault(img.display, img)
+    return list(seen.values())
+
+
+def _one(path: str, said: tuple[bool, str] | None, check: FaceCheck) -> Defacing:
+    if check.verdict != "cannot tell":
+        why = check.why
+        if said is not None:
+            agree = said[0] == (check.verdict == "defaced")
+            verb = "says so too" if agree else "says otherwise"
+            why += f"; the dataset {verb} ({said[1]})"
+        return Defacing(path, check.verdict, why)
+    if said is not None:
+        status: Status = "defaced" if said[0] else "not defaced"
+        return Defacing(path, status, f"the dataset says so ({said[1]}); the image: {check.why}")
+    return Defacing(path, "cannot tell", f"the dataset does not say; the image: {check.why}")
+
+
+def _statements(
+    rows: SourceRows, storage: Storage, images: list[FileRef]
+) -> dict[str, tuple[bool, str]]:
+    """Image → (defaced?, where the dataset says so)."""
+    said: dict[str, tuple[bool, str]] = {}
     extra = dict(rows.info.extra)
     described = " ".join([extra.get("GeneratedBy", ""), rows.info.description])
-    dataset_says = bool(_DEFACE.search(described))
-    reports = []
-    seen = set()
-    for _, _, img in rows.images():
-        if img.display in seen or "/anat/" not in f"/{img.display}":
+    masks = _defacing_masks(rows)
+    sidecars = _sidecar_statements(rows, storage)
+    for img in images:
+        path = img.display
+        name = posixpath.basename(path)
+        pipeline = re.match(r"derivatives/([^/]+)/", path)
+        if path in sidecars:
+            said[path] = sidecars[path]
+        elif _DEFACE.search(name):
+            said[path] = (True, "file name")
+        elif _masked_by(path, masks):
+            said[path] = (True, f"defacing mask {_masked_by(path, masks)}")
+        elif pipeline and _DEFACE.search(pipeline.group(1)):
+            said[path] = (True, f"derivative pipeline {pipeline.group(1)}")
+        elif _DEFACE.search(described):
+            said[path] = (True, "dataset_description.json or README")
+    return said
+
+
+def _defacing_masks(rows: SourceRows) -> list[str]:
+    """The defacing masks of the dataset (images or other files: ``*_defacemask.nii[.gz]``)."""
+    paths = [img.display for _, _, img in rows.images()] + [f.display for f in rows.other_files]
+    return sorted({p for p in paths if re.search(r"_defacemask\.nii(\.gz)?$", p)})
+
+
+def _masked_by(path: str, masks: Iterable[str]) -> str:
+    """The defacing mask that names ``path``: same folder, same entities, and ``mod-<suffix>``
+    naming its suffix (or no ``mod``: every anatomical image of the folder)."""
+    folder, name = posixpath.split(path)
+    suffix = name.split(".", 1)[0].rsplit("_", 1)[-1]
+    entities = dict(_entities(name))
+    for mask in masks:
+        mask_folder, mask_name = posixpath.split(mask)
+        if mask_folder != folder:
             continue
-        seen.add(img.display)
-        reports.append(_one(img.display, sidecar_says.get(img.display), dataset_says))
-    return tuple(reports)
+        mask_entities = dict(_entities(mask_name))
+        modality = mask_entities.pop("mod", None)
+        if modality not in (None, suffix):
+            continue
+        if all(entities.get(k) == v for k, v in mask_entities.items()):
+            return mask_name
+    return ""
 
 
-def _one(path: str, sidecar: tuple[str, bool] | None, dataset_says: bool) -> Defacing:
-    if sidecar is not None:
-        field, defaced = sidecar
-        return Defacing(path, "defaced" if defaced else "not defaced", f"sidecar field {field}")
-    name = path.rsplit("/", 1)[-1]
-    if _DEFACE.search(name):
-        return Defacing(path, "defaced", "file name")
-    pipeline = re.match(r"derivatives/([^/]+)/", path)
-    if pipeline and _DEFACE.search(pipeline.group(1)):
-        return Defacing(path, "defaced", f"derivative pipeline {pipeline.group(1)}")
-    if dataset_says:
-        return Defacing(path, "defaced", "dataset_description.json or README")
-    return Defacing(path, "unknown", "the dataset does not say")
+def _entities(name: str) -> list[tuple[str, str]]:
+    chunks = name.split(".", 1)[0].split("_")[:-1]
+    return [tuple(c.split("-", 1)) for c in chunks if "-" in c]  # type: ignore[misc]
 
 
-def _sidecar_statements(rows: SourceRows, storage: Storage) -> dict[str, tuple[str, bool]]:
-    """Image → (field, defaced?) from the sidecars that describe anatomical images."""
-    found: dict[str, tuple[str, bool]] = {}
+def _sidecar_statements(rows: SourceRows, storage: Storage) -> dict[str, tuple[bool, str]]:
+    """Image → (defaced?, field) from the sidecars that describe anatomical images."""
+    found: dict[str, tuple[bool, str]] = {}
     for meta in rows.metadata_files:
         if meta.role != "sidecar" or not any("/anat/" in f"/{d}" for d in meta.describes):
             continue
         try:
-            with storage.open(meta.url) as f:
+            with storage.open(meta.url, CHECK_BLOCK) as f:
                 data = json.loads(decode_text(f.read(), meta.display)[0])
         except (OSError, ValueError):
             continue
@@ -77,7 +166,7 @@ def _sidecar_statements(rows: SourceRows, storage: Storage) -> dict[str, tuple[s
             continue
         for key, value in data.items():
             if _DEFACE.search(key):
-                said = (key, str(value).strip().lower() not in _FALSE)
+                said = (str(value).strip().lower() not in _FALSE, f"sidecar field {key}")
                 for image in meta.describes:
                     found[image] = said  # deeper sidecars come later and win
     return found

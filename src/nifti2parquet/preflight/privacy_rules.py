@@ -75,6 +75,7 @@ _FIELDS: dict[str, tuple[str, Severity]] = {
             "instancecreationtime",
             "performedprocedurestepstartdate",
             "performedprocedurestepstarttime",
+            "scandate",  # BIDS (PET): the date of the scan
         ],
         (DATE, "review"),
     ),
@@ -150,20 +151,6 @@ _COLUMNS: dict[str, tuple[str, Severity]] = {
     **dict.fromkeys(["address", "streetaddress", "postcode", "zipcode"], (NAME, "identifying")),
 }
 
-_EMAIL = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
-_PHONE = re.compile(
-    r"(?<![\w.])\+?(?:\(\d{1,4}\)[\s.-]?|\d{1,4}[\s.-])(?:\d{2,4}[\s.-]){1,3}\d{2,4}"
-)
-_DATE_PATTERNS = (
-    r"(?:19|20)\d\d-[01]\d-[0-3]\d(?:[T ][0-2]\d:?[0-5]\d(?::?[0-5]\d(?:\.\d+)?)?)?",
-    r"(?<![\w.])[0-3]?\d[./][01]?\d[./](?:19|20)\d\d(?![\d.])",
-    r"(?<![\d.])(?:19|20)\d\d[01]\d[0-3]\d(?!\d)",
-    r"(?i:time)=\d{6}(?:\.\d+)?",
-)
-_DATE = re.compile("|".join(_DATE_PATTERNS))
-_FULL_DATE = re.compile(r"\s*(?:" + "|".join(_DATE_PATTERNS[:3]) + r")\s*")
-_ID = re.compile(r"(?<![\w.])(?=(?:[A-Za-z-]*\d){5})[A-Za-z0-9-]{5,}(?![\w.])")
-
 
 def mask(kind: str, value: str) -> str:
     """The only form in which a found value ever leaves the scanner: its kind and length."""
@@ -183,18 +170,6 @@ def column_rule(name: str) -> tuple[str, Severity] | None:
     if "birth" in key:
         return BIRTH, "identifying"
     return _COLUMNS.get(key)
-
-
-def looks_like_full_date(value: str) -> bool:
-    return bool(_FULL_DATE.fullmatch(value))
-
-
-@dataclass(frozen=True)
-class Match:
-    """One thing found in a piece of text: its kind and the matched text (never stored)."""
-
-    kind: str
-    text: str
 
 
 @dataclass(frozen=True)
@@ -223,7 +198,8 @@ class PrivacyRules:
                 return severity  # type: ignore[return-value]
         return None
 
-    def listed_pattern(self, text: str) -> tuple[Match, Severity] | None:
+    def listed_pattern(self, text: str) -> tuple[str, Severity] | None:
+        """The first match of the rules file's patterns in ``text``, and its severity."""
         for severity, patterns in (
             ("identifying", self.identifying_patterns),
             ("review", self.review_patterns),
@@ -231,10 +207,11 @@ class PrivacyRules:
             for pattern in patterns:
                 found = pattern.search(text)
                 if found:
-                    return Match(LISTED_PATTERN, found.group(0)), severity  # type: ignore[return-value]
+                    return found.group(0), severity  # type: ignore[return-value]
         return None
 
-    def known_in(self, text: str) -> Match | None:
+    def known_in(self, text: str) -> str | None:
+        """The first entry of the user's list found in ``text`` as a whole word (or None)."""
         lower = text.lower()
         for entry in self.known:
             at = lower.find(entry)
@@ -243,39 +220,8 @@ class PrivacyRules:
             before = lower[at - 1] if at else " "
             after = lower[at + len(entry)] if at + len(entry) < len(lower) else " "
             if not before.isalnum() and not after.isalnum():
-                return Match(LISTED, text[at : at + len(entry)])
+                return text[at : at + len(entry)]
         return None
-
-    def classify(self, text: str) -> list[Match]:
-        """Every kind of identifier the text holds (at most one match per kind)."""
-        found = []
-        known = self.known_in(text)
-        if known:
-            found.append(known)
-        for kind, pattern in ((EMAIL, _EMAIL), (DATE, _DATE), (PHONE, _PHONE), (ID_NUMBER, _ID)):
-            hits = (h.group(0) for h in pattern.finditer(text))
-            hit = next((h for h in hits if _plausible(kind, h) and not _inside(h, found)), None)
-            if hit:
-                found.append(Match(kind, hit))
-        return found
-
-
-_HEX = re.compile(r"[0-9a-f]*[a-f][0-9a-f]*")
-
-
-def _plausible(kind: str, text: str) -> bool:
-    """A phone number has at least 9 digits (a version or a range of numbers has fewer); an ID
-    is not a lower-case hex string (a checksum or a commit, as in software versions)."""
-    if kind == PHONE:
-        return sum(c.isdigit() for c in text) >= 9
-    if kind == ID_NUMBER:
-        return not _HEX.fullmatch(text)
-    return True
-
-
-def _inside(text: str, earlier: list[Match]) -> bool:
-    """A phone-shaped date or a date-shaped ID counts once, as the first kind that took it."""
-    return any(text in m.text or m.text in text for m in earlier)
 
 
 def load_rules(rules_file: str | None = None, known_file: str | None = None) -> PrivacyRules:

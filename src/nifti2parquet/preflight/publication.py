@@ -18,7 +18,8 @@ from .privacy_record import MAX_LISTED, finding_line, identifying
 
 HOW_TO_PROCEED = (
     "fix the source files and build again; or leave the values out and build again "
-    "(--exclude-field, --exclude-column, --blank-nifti-headers); or push with --private; or, "
+    "(--exclude-field, --exclude-column, --blank-nifti-headers, --exclude-dicom-tags; "
+    "--subject/--session leave participants out); or push with --private; or, "
     "if you have checked them and may publish them, push with --publish-identifying-data "
     "(see docs/how-to/clean-public-release.md)"
 )
@@ -74,6 +75,7 @@ def check_publication(
 
 
 def _problem(finding: Mapping[str, Any]) -> Problem:
+    """A finding as ``file (describes ...): field: kind <masked>``, its file first."""
     line = finding_line(finding)
-    prefix = f"[identifying] {finding['file']}"
-    return Problem(finding["file"], line[len(prefix) :].lstrip(": ").strip())
+    where, _, rest = line[len("[identifying] ") :].partition(f": {finding['field']}: ")
+    return Problem(where, f"{finding['field']}: {rest}")

@@ -41,7 +41,7 @@ def read_table_source(
     exclude: ExcludePatterns | None = None,
 ) -> SourceRows:
     """Read the table, find its image columns, stat every file it names."""
-    raw = table_without_columns(read_raw_table(source, storage), exclude_columns)
+    raw = table_without_columns(read_raw_table(source, storage), exclude_columns, source)
     kinds, warnings = _image_columns(raw, image_columns)
     folder = parent(source)
     refs, problems, found = _resolve_images(raw, kinds, folder, storage, threads)
@@ -59,7 +59,7 @@ def read_table_source(
         left_out=tuple(problems),
         warnings=tuple(raw.warnings + warnings),
         other_files=(_table_file(source, storage),),
-        metadata_files=(MetadataFile(source, source, "table"),),
+        metadata_files=(MetadataFile(source, source, "source"),),
         stored_paths=paths,
     )
 
