@@ -20,7 +20,7 @@ from ..preflight.inputs import check_images, raise_if_errors, row_limit_problems
 from ..preflight.privacy import PrivacyOptions, PrivacyReport, scan_privacy
 from ..shards.blanking import ChangedOnPurpose, blank_headers
 from ..shards.manifest import split_dir
-from ..shards.output import STATE, OutputFolder
+from ..shards.output import STATE, TMP, OutputFolder
 from ..shards.plan import Plan, plan_shards
 from ..shards.rewritten_copies import exclude_in_other_files
 from ..shards.saved_plan import (
@@ -76,6 +76,18 @@ def check_output_free(output: OutputFolder) -> None:
         f"{output.url}: folder is not empty and was not made by nifti2parquet; "
         f"choose a new or empty folder"
     )
+
+
+def discard_untouched(output: OutputFolder) -> None:
+    """Remove a local OUTPUT_DIR this run created when nothing but its own state (an empty temp
+    folder, lock files) is in it: a build refused before the first shard leaves no folder."""
+    import shutil
+
+    state = set(output.listdir(STATE))
+    if output.listdir("") != [STATE] or output.listdir(TMP):
+        return
+    if all(name == "tmp" or name.endswith(".lock") for name in state):
+        shutil.rmtree(output.url, ignore_errors=True)
 
 
 def prepare_build(
