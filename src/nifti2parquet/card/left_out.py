@@ -5,10 +5,15 @@ Three lists, each grouped by folder with counts in at most a screenful of lines
 publisher excluded (each ``--exclude`` pattern with its count), and files left out for a problem
 (each with its reason). The folders that were not read at all (version control, a nifti2parquet
 build inside the source) are named once. The manifest lists every file.
+
+The page is public, and a subject's label can name a person: in the lists of files filtered out
+or excluded (often whole subjects who are not published), every ``sub-<label>`` is shown as
+``sub-*``, and the groups that then look alike are counted together.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 
 from ..common.dataset_folder import NOT_READ
@@ -27,7 +32,7 @@ def left_out_section(manifests: Sequence[Manifest]) -> str:
         lines += [
             f"{count(n, 'file')} of the source {_were(n)} filtered out by the build's selection "
             f"(`{selection}`):\n",
-            *_folder_table(group_by_folder(lists.filtered)),
+            *_folder_table(_masked(group_by_folder(lists.filtered))),
             "",
         ]
     if lists.excluded or source.exclude:
@@ -39,7 +44,8 @@ def left_out_section(manifests: Sequence[Manifest]) -> str:
             *(f"| `{p}` | {k:,} |" for p, k in lists.by_pattern(source.exclude).items()),
             "",
         ]
-        lines += [*_folder_table(group_by_folder(lists.excluded)), ""] if lists.excluded else []
+        if lists.excluded:
+            lines += [*_folder_table(_masked(group_by_folder(lists.excluded))), ""]
     if lists.other:
         n = len(lists.other)
         lines += [
@@ -54,6 +60,18 @@ def left_out_section(manifests: Sequence[Manifest]) -> str:
         shown = ", ".join(f"`{p.path}` ({_why(p.message)})" for p in dict.fromkeys(skipped))
         lines.append(f"Folders not read: {shown}.\n")
     return "\n".join(lines).rstrip("\n") + "\n"
+
+
+SUBJECT = re.compile(r"(?<![^/_])sub-[^/_.]+")
+
+
+def _masked(groups: list[Group]) -> list[Group]:
+    """Subject labels as ``sub-*``; groups whose labels are then the same, counted together."""
+    merged: dict[str, int] = {}
+    for group in groups:
+        label = SUBJECT.sub("sub-*", group.label)
+        merged[label] = merged.get(label, 0) + group.files
+    return [Group(label, files) for label, files in merged.items()]
 
 
 def _folder_table(groups: list[Group]) -> list[str]:
