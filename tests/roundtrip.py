@@ -86,21 +86,21 @@ def why_missing(path: str, bidsignored: Iterable[str] = ()) -> str:
 
 def subject_of(path: str) -> str | None:
     """The subject whose folder holds ``path`` (``sub-01/...``, ``derivatives/x/sub-01/...``),
-    or, for a derivative outside any subject's folder, the one its name names
-    (``derivatives/fmriprep/sub-01.html``)."""
+    or, for a file outside any subject's folder, the one its name names (a derivative's report:
+    ``derivatives/fmriprep/sub-01.html``, or ``sub-01.html`` at the root of a derivative
+    dataset)."""
     parts = path.split("/")
     for part in parts[:-1]:
         if part.startswith("sub-"):
             return part[4:]
-    if parts[0] == "derivatives":
-        for chunk in parts[-1].split("_"):
-            if chunk.startswith("sub-"):
-                return chunk[4:].split(".")[0]
+    for chunk in parts[-1].split("_"):
+        if chunk.startswith("sub-"):
+            return chunk[4:].split(".")[0]
     return None
 
 
 def subject_files(files: Iterable[str], label: str) -> set[str]:
     """What an export of subject ``label`` should hold, before what those files name: the files
-    under its ``sub-<label>/`` folders, the derivative files naming it, and every file of no
+    under its ``sub-<label>/`` folders, the (derivative) files naming it, and every file of no
     subject."""
     return {f for f in files if subject_of(f) in (label, None)}

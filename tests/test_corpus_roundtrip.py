@@ -142,8 +142,13 @@ def test_an_empty_room_recording_comes_with_the_subject(built: Built, tmp_path: 
     out, _ = built("ds000117", "session")
     dest = tmp_path / "ds000117"
     result = export(str(out), str(dest), ExportOptions(selection=Selection(subjects=("01",))))
-    meg = "sub-emptyroom/ses-20090409/meg/sub-emptyroom_ses-20090409_task-noise"
-    assert (dest / f"{meg}_meg.fif").is_file() and (dest / f"{meg}_meg.json").is_file()
+    room = {p.relative_to(dest).as_posix() for p in (dest / "sub-emptyroom").rglob("*.*")}
+    assert room == {  # the recording, and what describes it by inheritance
+        "sub-emptyroom/ses-20090409/meg/sub-emptyroom_ses-20090409_task-noise_meg.fif",
+        "sub-emptyroom/ses-20090409/sub-emptyroom_ses-20090409_scans.tsv",
+        "sub-emptyroom/sub-emptyroom_task-noise_meg.json",
+        "sub-emptyroom/sub-emptyroom_task-noise_channels.tsv",
+    }
     assert not (dest / "sub-02").exists() and (dest / "stimuli/meg/u032.bmp").is_file()
     assert result.files_referenced == 4
     assert "4 named by the others" in result.summary()
