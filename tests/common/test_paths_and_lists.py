@@ -74,7 +74,7 @@ def test_a_home_folder_and_remote_files_are_never_in_a_stored_path(monkeypatch, 
 
 
 def test_two_files_stored_under_one_path_are_refused() -> None:
-    with pytest.raises(InputError, match="would be stored as 'x/a.nii.gz'"):
+    with pytest.raises(InputError, match=r"would be stored as 'x/a\.nii\.gz'"):
         stored_paths("/t", ["s3://x/a.nii.gz", "/x/a.nii.gz"])
 
 
