@@ -127,13 +127,14 @@ def sessions_tree(root: Path) -> BidsTree:
     """Three subjects, two sessions each; every case of the BIDS reader in one small tree.
 
     sub-01 ses-1: T1w, T2w, FLAIR, BOLD naming40 run-01 + run-02, BOLD rest, sbref rest, DWI run-01
-      (own bval/bvec) + run-02 (inherits the root's), a defacemask (.bidsignore), a dotfile.
+      (own bval/bvec) + run-02 (inherits the root's), a defacemask (.bidsignore) and a dotfile:
+      files BIDS does not index, published in the files config.
     sub-01 ses-2: two T1w runs (run-1, run-2), BOLD naming40 run-01; missing everything else.
     sub-02 ses-1: T1w with an unknown entity (foo-bar), BOLD rest; a lesion mask (derivative).
     sub-02 ses-2: T2w; its T1w is an unfetched git-annex symlink.
     sub-03 ses-1: T1w; an Analyze pair and a non-BIDS name, both in the files config.
-    Plus sourcedata/, code/, stimuli/ and extra/ (.bidsignore) images, all left out, and
-    .git/annex content that a crawl must not even count.
+    Plus sourcedata/, code/, stimuli/ and extra/ (.bidsignore) images, not indexed by BIDS and
+    so in the files config, and .git/annex content that a crawl must not even count.
     """
     t = BidsTree(root)
     t.description(
@@ -179,8 +180,8 @@ def sessions_tree(root: Path) -> BidsTree:
     t.image(f"{s1}/anat/sub-01_ses-1_T1w.nii.gz")
     t.image(f"{s1}/anat/sub-01_ses-1_T2w.nii.gz")
     t.image(f"{s1}/anat/sub-01_ses-1_FLAIR.nii.gz")
-    t.image(f"{s1}/anat/sub-01_ses-1_defacemask.nii.gz", left_out="info")
-    t.raw(f"{s1}/anat/._sub-01_ses-1_T1w.nii.gz", b"\x00\x05\x16\x07 AppleDouble")
+    t.image(f"{s1}/anat/sub-01_ses-1_defacemask.nii.gz", other=True)
+    t.raw(f"{s1}/anat/._sub-01_ses-1_T1w.nii.gz", b"\x00\x05\x16\x07 AppleDouble", other=True)
     bold = (4, 3, 2, 5)
     t.image(
         f"{s1}/func/sub-01_ses-1_task-naming40_run-01_bold.nii.gz", shape=bold, sidecar=NAMING_RUN01
@@ -227,13 +228,13 @@ def sessions_tree(root: Path) -> BidsTree:
     t.image("derivatives/lesion_masks/sub-01/ses-1/anat/sub-01_ses-1_desc-lesion_mask.nii.gz")
     t.image("derivatives/lesion_masks/sub-02/ses-1/anat/sub-02_ses-1_desc-lesion_mask.nii.gz")
     # ignored places
-    t.image("sourcedata/sub-01/anat/sub-01_T1w.nii.gz", left_out="info")
-    t.image("code/template.nii.gz", left_out="info")
-    t.image("stimuli/picture.nii", left_out="info")
-    t.image("extra/sub-01_T1w.nii.gz", left_out="info")
+    t.image("sourcedata/sub-01/anat/sub-01_T1w.nii.gz", other=True)
+    t.image("code/template.nii.gz", other=True)
+    t.image("stimuli/picture.nii", other=True)
+    t.image("extra/sub-01_T1w.nii.gz", other=True)
     annexed = root / ".git/annex/objects/Xx/Yy/content.nii.gz"
     annexed.parent.mkdir(parents=True)
-    annexed.write_bytes(nifti_bytes(gz=True))  # never counted: dot folders are not crawled
+    annexed.write_bytes(nifti_bytes(gz=True))  # never counted: version control is not crawled
     return t
 
 
@@ -331,12 +332,12 @@ fsspec.register_implementation(COUNTING_PROTOCOL, CountingMemoryFS, clobber=True
 
 
 def copy_to_memory(local_root: Path, name: str) -> str:
-    """Copy a BIDS tree (regular files only; symlinks and dot folders skipped) into memory."""
+    """Copy a BIDS tree (regular files only; symlinks skipped) into memory."""
     fs = CountingMemoryFS()
     for path in sorted(local_root.rglob("*")):
-        rel = path.relative_to(local_root)
-        if path.is_symlink() or not path.is_file() or any(p.startswith(".git") for p in rel.parts):
+        if path.is_symlink() or not path.is_file():
             continue
+        rel = path.relative_to(local_root)
         fs.pipe_file(f"/{name}/{rel.as_posix()}", path.read_bytes())
     CountingMemoryFS.calls.clear()
     CountingMemoryFS.bytes_read.clear()

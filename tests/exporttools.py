@@ -12,6 +12,7 @@ from bids_factory import BidsTree, sessions_tree
 from factories import build_options, tree_bytes
 
 from nifti2parquet.commands.build import BuildResult, build
+from nifti2parquet.common.dataset_folder import VERSION_CONTROL
 from nifti2parquet.common.storage import readable_name
 
 LAYOUTS = ("session", "subject", "file")
@@ -53,12 +54,12 @@ def run_build(source: Path | str, out: Path, **options: Any) -> BuildResult:
 
 def source_files(root: Path, left_out: set[str]) -> dict[str, bytes]:
     """Every regular file of a source tree by its published (readable) relative path, minus the
-    files the build reported as left out, and minus dot folders, which a BIDS crawl never lists
-    (``.git`` of a DataLad dataset: its annexed content is not the dataset's files)."""
+    files the build reported as left out, and minus version-control folders, which a BIDS crawl
+    never reads (``.git`` of a DataLad dataset: its annexed content is not the dataset's files)."""
     found = {}
     base = os.fsencode(str(root))
     for folder, dirs, names in os.walk(base):
-        dirs[:] = [d for d in dirs if not d.startswith(b".") or d == b".bidsignore"]
+        dirs[:] = [d for d in dirs if os.fsdecode(d) not in VERSION_CONTROL]
         for name in names:
             full = os.path.join(folder, name)
             if os.path.islink(full) and not os.path.exists(full):

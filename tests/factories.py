@@ -230,6 +230,7 @@ def files_config(out: Path) -> dict[str, dict[str, Any]]:
 
 
 _SOURCE_FIELDS = {"image_columns", "rows", "derivatives", "exclude_fields", "exclude_columns"}
+_SOURCE_FIELDS |= {"exclude"}
 _CARD_FIELDS = {"license", "title", "description", "citation", "license_name"}
 _CARD_FIELDS |= {"column_descriptions"}
 

@@ -1,7 +1,8 @@
 """Comparing a dataset folder with what comes back from a build and an export.
 
 ``compare_trees(source, exported)`` lists, file for file and byte for byte, what is missing from
-the exported tree, what it has that the source has not, and what differs. ``why_missing`` sorts a
+the exported tree, what it has that the source has not, and what differs (version-control
+folders aside: a build does not publish them). ``why_missing`` sorts a
 missing file by the reason a publisher would recognise; ``subject_files`` is what an export of one
 subject should hold: that subject's files and every file not under any subject's folder.
 
@@ -17,15 +18,15 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-VCS_FOLDERS = (".git", ".datalad", ".svn", ".hg")
-TOP_FOLDERS = ("sourcedata", "stimuli", "code")  # left out by a BIDS crawl, kept by BIDS
+VCS_FOLDERS = (".git", ".datalad", ".svn", ".hg")  # the only folders a build does not publish
+TOP_FOLDERS = ("sourcedata", "stimuli", "code")  # BIDS does not index them; a build publishes them
 
 
 def tree_hashes(root: Path) -> dict[str, str]:
-    """Every file under ``root`` (links followed): relative path -> sha256."""
+    """Every file under ``root`` (links followed) but version control: relative path -> sha256."""
     found = {}
     for folder, dirs, files in os.walk(root, followlinks=True):
-        dirs.sort()
+        dirs[:] = sorted(d for d in dirs if d not in VCS_FOLDERS)
         for name in files:
             path = Path(folder) / name
             if path.is_file():
@@ -84,14 +85,22 @@ def why_missing(path: str, bidsignored: Iterable[str] = ()) -> str:
 
 
 def subject_of(path: str) -> str | None:
-    """The subject whose folder holds ``path`` (``sub-01/...``, ``derivatives/x/sub-01/...``)."""
-    for part in path.split("/")[:-1]:
+    """The subject whose folder holds ``path`` (``sub-01/...``, ``derivatives/x/sub-01/...``),
+    or, for a file outside any subject's folder, the one its name names (a derivative's report:
+    ``derivatives/fmriprep/sub-01.html``, or ``sub-01.html`` at the root of a derivative
+    dataset)."""
+    parts = path.split("/")
+    for part in parts[:-1]:
         if part.startswith("sub-"):
             return part[4:]
+    for chunk in parts[-1].split("_"):
+        if chunk.startswith("sub-"):
+            return chunk[4:].split(".")[0]
     return None
 
 
 def subject_files(files: Iterable[str], label: str) -> set[str]:
-    """What an export of subject ``label`` should hold: the files under its ``sub-<label>/``
-    folders, and every file not under any subject's folder."""
+    """What an export of subject ``label`` should hold, before what those files name: the files
+    under its ``sub-<label>/`` folders, the (derivative) files naming it, and every file of no
+    subject."""
     return {f for f in files if subject_of(f) in (label, None)}

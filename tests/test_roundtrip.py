@@ -49,8 +49,11 @@ def test_subject_files_are_its_folders_and_every_file_outside_subject_folders() 
         "derivatives/fmriprep/sub-02/anat/sub-02_desc-preproc_T1w.nii.gz",
         "derivatives/fmriprep/dataset_description.json",
         "stimuli/face.png",
+        "derivatives/fmriprep/sub-01.html",
+        "derivatives/fmriprep/sub-02.html",
     ]
     assert subject_files(files, "01") == set(files) - {
         "sub-02/anat/sub-02_T1w.nii.gz",
         "derivatives/fmriprep/sub-02/anat/sub-02_desc-preproc_T1w.nii.gz",
+        "derivatives/fmriprep/sub-02.html",
     }

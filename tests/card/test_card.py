@@ -153,23 +153,27 @@ def test_every_section_is_true_for_every_layout(
     assert match and data.column(match.group(2))[int(match.group(1))].as_py() is not None
 
 
-def test_a_filtered_build_counts_what_it_filtered_out(bids: Path, tmp_path: Path) -> None:
-    """Item 10: `--subject 01` says how many files it filtered out; it lists none of them, on
-    the page or on the terminal; files left out for a problem stay listed."""
+def test_a_filtered_build_lists_what_it_left_out_by_folder(bids: Path, tmp_path: Path) -> None:
+    """Item 10: `--subject 01` says how many files it filtered out and where (by folder, on the
+    terminal and on the page); `--exclude` says each pattern and its count; `--json` lists each
+    file with its reason."""
     out = tmp_path / "out"
-    result = run("build", str(bids), str(out), "--subject", "01", "-q", "--on-error", "skip")
+    args = [str(bids), str(out), "--subject", "01", "--exclude", "extra/", "--exclude", "*.log"]
+    result = run("build", *args, "-q", "--on-error", "skip")
     assert result.returncode == 0, result.stderr
-    filtered = [p for p in json.loads(build(str(bids), str(out), "--subject", "01").stdout)[
-        "left_out"] if p["message"].startswith("filtered out")]  # fmt: skip
-    assert len(filtered) >= 2
-    assert "filtered out" not in result.stderr
-    assert f"({len(filtered)} filtered out, " in result.stdout
+    left_out = json.loads(build(*args).stdout)["left_out"]
+    filtered = [p for p in left_out if p["message"].startswith("filtered out")]
+    excluded = [p for p in left_out if p["message"].startswith("excluded by --exclude")]
+    assert len(filtered) >= 2 and [p["path"] for p in excluded] == ["extra/sub-01_T1w.nii.gz"]
+    assert f"filtered out by --subject 01: {len(filtered)} files" in result.stderr
+    assert "excluded: 1 file (--exclude 'extra/' 1, --exclude '*.log' 0)" in result.stderr
+    assert f"({len(filtered)} filtered out, 1 excluded)" in result.stdout
     card = (out / "README.md").read_text()
     left = section(card, "Files left out")
     assert f"{len(filtered)} files of the source were filtered out by the build's selection " \
         "(`--subject 01`)" in left  # fmt: skip
-    assert not any(p["path"] in card for p in filtered)
-    assert "| `code/template.nii.gz` | ignored: under code/" in left
+    assert table_rows(left, "pattern") == [["`extra/`", "1"], ["`*.log`", "0"]]
+    assert "Folders not read: `.git/` (version control)." in left
 
 
 def test_a_tables_card_says_what_the_user_gives(table: Path, tmp_path: Path) -> None:

@@ -409,7 +409,8 @@ def test_card_from_dataset_description(trees: dict[str, BidsTree], tmp_path: Pat
     assert "Authors: A. Author, B. Author" in body and "Please cite Author et al. (2024)." in body
     assert "doi = {10.18112/openneuro.ds000000.v1.0.0}" in body
     assert "- https://example.org/paper" in body and "Funding: Grant 1" in body
-    assert "| `stimuli/picture.nii` | ignored: under stimuli/" in body
+    assert "stimuli/picture.nii" not in body  # published in the files config, not left out
+    assert "git-annex content not present" in body  # the one file left out, with its reason
     assert "## Every file, and the BIDS tree back" in body  # both ways to get the data
     assert "nifti2parquet export USER/DATASET ds/ --subject 01" in body
     assert 'load_dataset("USER/DATASET", "files", split="train")' in body
@@ -429,8 +430,8 @@ def test_files_config_loads_with_datasets_and_is_reused(
     files = load_dataset(str(out), "files", split="train", cache_dir=str(tmp_path / "cache"))
 
     assert images.num_rows == first.num_rows and "t1w" in images.column_names
-    assert files.column_names == ["path", "size", "sha256", "stored", "content"]
-    assert files.num_rows == len(tree.included) + len(tree.others) == first.num_images + 23
+    assert files.column_names == ["path", "size", "sha256", "stored", "references", "content"]
+    assert files.num_rows == len(tree.included) + len(tree.others) == first.num_images + 29
     events = files[files["path"].index("task-naming40_events.tsv")]
     assert events["content"]["bytes"] == ROOT_EVENTS.encode() and events["stored"] == "files"
     assert len(list((out / "files").glob("*.parquet"))) > 1  # the threshold holds here too

@@ -56,8 +56,8 @@ def test_inspect_says_when_build_would_stop(tree: BidsTree) -> None:
     lines = "\n".join(report.lines())
     assert "build would stop: 1 input file cannot be used" in lines
     line = (
-        "files: 48 named by the source = 18 images to write + 23 other files (the 'files' "
-        "config) + 7 left out"
+        "files: 48 named by the source = 18 images to write + 29 other files (the 'files' "
+        "config) + 1 left out"
     )
     assert line in lines
     for problem in report.left_out:  # every file left out is listed with its reason

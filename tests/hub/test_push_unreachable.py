@@ -56,6 +56,7 @@ def cli(env: dict, *args: str) -> tuple[subprocess.CompletedProcess, float]:
 COMMANDS = {
     "push": ["push", "{out}", "user/x", "-q"],
     "verify --repo": ["verify", "{out}", "--repo", "user/x", "-q"],
+    "export": ["export", "user/x", "{out}-exported", "-q"],
 }
 
 
@@ -104,7 +105,7 @@ def test_offline_mode_is_one_line(built: Path, tmp_path: Path, name: str) -> Non
     env = env_for(tmp_path, "http://127.0.0.1:1", HF_HUB_OFFLINE="1")
     result, seconds = cli(env, *command(name, built))
     assert result.returncode == 4
-    what = "verify --repo" if name.startswith("verify") else "push"
+    what = name if name in ("verify --repo", "export") else "push"
     assert result.stderr.splitlines() == [
         f"error: HF_HUB_OFFLINE is set: {what} needs the Hub (unset HF_HUB_OFFLINE)"
     ]

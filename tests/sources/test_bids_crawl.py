@@ -8,12 +8,13 @@ from pathlib import Path
 import pytest
 from bids_factory import BidsTree, CountingMemoryFS, copy_to_memory, sessions_tree
 
+from nifti2parquet.common.path_patterns import ExcludePatterns
 from nifti2parquet.common.selection import Selection
 from nifti2parquet.common.storage import Storage
 from nifti2parquet.sources.bids.crawl import Entry, list_tree, read_small_files
 from nifti2parquet.sources.bids.ignore import IgnoreRules
 from nifti2parquet.sources.bids.rules import bids_rules
-from nifti2parquet.sources.bids.tree import Filters, classify, locate, wanted_name
+from nifti2parquet.sources.bids.tree import Choices, Filters, classify, locate, wanted_name
 
 
 # .bidsignore and default ignores -----------------------------------------------------------------
@@ -87,14 +88,19 @@ def test_every_folder_the_bids_schema_marks_opaque_is_ignored() -> None:
 
 
 # listing ----------------------------------------------------------------------------------------
-def test_local_listing_skips_dot_folders_and_flags_annex_links(tmp_path: Path) -> None:
+def test_local_listing_skips_version_control_and_flags_annex_links(tmp_path: Path) -> None:
     tree = sessions_tree(tmp_path / "ds")
     (tmp_path / "ds/sub-01/loop").symlink_to(tmp_path / "ds/sub-01")  # a symlink loop
     BidsTree(tmp_path / "elsewhere").image("sub-09/anat/sub-09_T1w.nii")
     (tmp_path / "ds/sub-09").symlink_to(tmp_path / "elsewhere/sub-09")  # a linked folder
-    entries = {e.rel: e for e in list_tree(str(tree.root), Storage(), wanted_name)}
+    listing = list_tree(str(tree.root), Storage(), wanted_name)
+    entries = {e.rel: e for e in listing.entries}
     assert not any(rel.startswith(".git/") for rel in entries)
+    assert [(p.path, p.message) for p in listing.skipped] == [
+        (".git/", "not read: version control (.git)")
+    ]
     assert ".bidsignore" in entries and "README" in entries
+    assert "sub-01/ses-1/anat/._sub-01_ses-1_T1w.nii.gz" in entries  # dot files are the dataset's
     annex = entries["sub-02/ses-2/anat/sub-02_ses-2_T1w.nii.gz"]
     assert "git-annex content not present" in annex.problem and "datalad get" in annex.problem
     t1w = entries["sub-01/ses-1/anat/sub-01_ses-1_T1w.nii.gz"]
@@ -107,10 +113,12 @@ def test_local_listing_skips_dot_folders_and_flags_annex_links(tmp_path: Path) -
 def test_remote_listing_is_one_find_with_the_same_entries(tmp_path: Path) -> None:
     tree = sessions_tree(tmp_path / "ds")
     url = copy_to_memory(tree.root, "listing")
-    remote = list_tree(url, Storage(), wanted_name)
+    listing = list_tree(url, Storage(), wanted_name)
+    remote = listing.entries
     assert CountingMemoryFS.calls == {"find": 1}
-    local = list_tree(str(tree.root), Storage(), wanted_name)
+    local = list_tree(str(tree.root), Storage(), wanted_name).entries
     copied = [e for e in local if not (tree.root / e.rel).is_symlink()]
+    assert [p.path for p in listing.skipped] == [".git/"]
     assert [(e.rel, e.size) for e in remote] == [(e.rel, e.size) for e in copied]
     contents = read_small_files(url, [e for e in remote if e.rel.endswith(".json")], Storage())
     assert CountingMemoryFS.calls["cat"] == 1
@@ -121,7 +129,7 @@ def test_unreadable_small_file_says_why(tmp_path: Path) -> None:
     tree = BidsTree(tmp_path)
     tree.json("a.json", {})
     os.symlink("nowhere.json", tmp_path / "b.json")
-    entries = list_tree(str(tmp_path), Storage(), wanted_name)
+    entries = list_tree(str(tmp_path), Storage(), wanted_name).entries
     contents = read_small_files(str(tmp_path), entries, Storage())
     assert contents["a.json"] == b"{}"
     assert isinstance(contents["b.json"], str) and "broken symlink" in contents["b.json"]
@@ -158,7 +166,7 @@ def test_derivatives_may_sit_directly_in_a_subject_folder() -> None:
 
 def test_reasons_come_in_order_and_add_up() -> None:
     entries = [
-        entry("code/sub-01/anat/sub-01_T1w.nii", "missing file"),  # ignored beats unreadable
+        entry("code/sub-01/anat/sub-01_T1w.nii", "missing file"),  # not indexed, but unreadable
         entry("derivatives/p/sub-01/anat/sub-01_desc-x_mask.nii.gz"),
         entry("sub-01/anat/sub-01_T1w.hdr"),
         entry("sub-01/anat/bad_name.nii"),
@@ -169,10 +177,12 @@ def test_reasons_come_in_order_and_add_up() -> None:
         entry("sub-02/anat/sub-02_T2w.nii.gz"),
         entry("sub-02/anat/sub-02_T2w.json"),
     ]
+    entries.append(entry("scratch/notes.txt"))
     filters = Filters(Selection(subjects=("sub-0[12]",), tasks=("rest",), suffixes=("T1w", "bold")))
-    tree = classify(entries, IgnoreRules(), filters, derivatives=False)
+    choices = Choices(filters, derivatives=False, exclude=ExcludePatterns(("scratch/",)))
+    tree = classify(entries, IgnoreRules(), choices)
     reasons = {p.path: (p.severity, p.message) for p in tree.left_out}
-    assert tree.files_found == 10 == len(tree.images) + len(tree.others) + len(tree.left_out)
+    assert tree.files_found == 11 == len(tree.images) + len(tree.others) + len(tree.left_out)
     # an Analyze pair is published byte for byte (the files config), not left out; a NIfTI that
     # fits no row would be too, but this one has no suffix for --suffix to match
     assert [e.rel for e in tree.others] == ["sub-01/anat/sub-01_T1w.hdr"]
@@ -180,7 +190,8 @@ def test_reasons_come_in_order_and_add_up() -> None:
         "filtered out: suffix none does not match --suffix T1w bold"
     )
     assert [i.rel for i in tree.images] == ["sub-02/func/sub-02_task-rest_bold.nii.gz"]
-    assert reasons["code/sub-01/anat/sub-01_T1w.nii"][1].startswith("ignored: under code/")
+    assert reasons["code/sub-01/anat/sub-01_T1w.nii"] == ("error", "missing file")
+    assert reasons["scratch/notes.txt"] == ("info", "excluded by --exclude 'scratch/'")
     assert reasons["derivatives/p/sub-01/anat/sub-01_desc-x_mask.nii.gz"][1] == (
         "derivative left out (--no-derivatives)"
     )
@@ -197,11 +208,12 @@ def test_reasons_come_in_order_and_add_up() -> None:
     assert reasons["sub-02/anat/sub-02_T2w.nii.gz"][1] == (
         "filtered out: suffix 'T2w' does not match --suffix T1w bold"
     )
-    assert {sev for path, (sev, _) in reasons.items() if "sub-02_T1w" not in path} == {"info"}
+    errors = {path for path, (sev, _) in reasons.items() if sev == "error"}
+    assert errors == {"sub-02/anat/sub-02_T1w.nii.gz", "code/sub-01/anat/sub-01_T1w.nii"}
     assert [m.rel for m in tree.metadata] == ["sub-02/anat/sub-02_T2w.json"]
 
 
 def test_session_filter_leaves_out_sessionless_files() -> None:
     filters = Filters(Selection(sessions=("ses-1",)))
-    tree = classify([entry("sub-01/anat/sub-01_T1w.nii")], IgnoreRules(), filters, True)
+    tree = classify([entry("sub-01/anat/sub-01_T1w.nii")], IgnoreRules(), Choices(filters))
     assert tree.left_out[0].message == "filtered out: session none does not match --session 1"

@@ -10,18 +10,17 @@ deterministic and ``push`` can re-render it with the real repo id.
 from __future__ import annotations
 
 import re
-from collections import Counter
 from collections.abc import Sequence
 from typing import Any
 
 import yaml
 
-from ..common.errors import is_filtered
 from ..common.files_config import FILE_COLUMNS, FILES_CONFIG
 from ..common.rows import DatasetInfo
 from ..common.schema import features_dict, features_yaml, type_label
-from ..common.units import count, format_size, plural
+from ..common.units import format_size
 from ..shards.manifest import Manifest
+from .left_out import has_left_out, left_out_section
 from .plain_text import as_markdown
 from .previews import previews_section
 from .privacy_section import privacy_section
@@ -163,7 +162,7 @@ def _body(manifests: Sequence[Manifest], repo_id: str | None, prose: str) -> str
     parts.append(_schema_table(first))
     parts.append(load_snippets(first, repo))
     parts += [files_section(manifests, repo)] if any(m.files for m in manifests) else []
-    parts += [_left_out(manifests)] if any(m.left_out for m in manifests) else []
+    parts += [left_out_section(manifests)] if has_left_out(manifests) else []
     parts += [_citation(info)] if _has_citation(info) else []
     parts.append(privacy_section(manifests))
     parts.append(_provenance(manifests))
@@ -208,43 +207,6 @@ def _schema_table(manifest: Manifest) -> str:
 
 
 _IMAGE_WORDS = {"image": "A NIfTI image", "image_list": "A list of NIfTI images"}
-
-
-def _left_out(manifests: Sequence[Manifest]) -> str:
-    """Files left out for a reason in the files are listed; files the build's own filters
-    (``--subject``...) left out are a count: the page is about the dataset, not the selection."""
-    listed = [p for m in manifests for p in m.left_out if not is_filtered(p)]
-    filtered = sum(1 for m in manifests for p in m.left_out if is_filtered(p))
-    lines = ["## Files left out\n"]
-    if filtered:
-        lines.append(
-            f"{count(filtered, 'file')} of the source {plural(filtered, 'was')} "
-            f"filtered out by the build's selection (`{_selection(manifests[0])}`).\n"
-        )
-    if listed:
-        lines.append(
-            f"{count(len(listed), 'input file')} {plural(len(listed), 'was')} found but "
-            f"{plural(len(listed), 'is')} not in this dataset (bad files left out with "
-            "`--on-error skip`, files a BIDS dataset ignores), each with the reason:\n"
-        )
-        table = ["| file | reason |", "|---|---|"]
-        table += [f"| `{p.path}` | {p.message} |" for p in listed]
-        if len(listed) <= LEFT_OUT_SHOWN:
-            lines += table
-        else:  # a long list stays one click away, under the count of each reason
-            reasons = Counter(p.message for p in listed)
-            lines += ["| reason | files |", "|---|---:|"]
-            lines += [f"| {reason} | {n:,} |" for reason, n in reasons.most_common()]
-            lines += ["", f"<details><summary>Every file left out ({len(listed):,})</summary>"]
-            lines += ["", *table, "", "</details>"]
-    return "\n".join(lines) + "\n"
-
-
-LEFT_OUT_SHOWN = 20  # more files left out than this are listed in a folded table
-
-
-def _selection(manifest: Manifest) -> str:
-    return " ".join(manifest.settings.source.selection.flags()) or "filters"
 
 
 _LAYOUT_WORDS = {"session": "session", "subject": "subject", "file": "image file"}

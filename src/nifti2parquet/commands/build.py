@@ -25,7 +25,7 @@ from ..card.previews import PreviewDrawing, make_previews
 from ..card.prose import read_prose, refuse_edited_card, write_card
 from ..card.readme import render_card
 from ..common.data_dictionary import read_dictionary
-from ..common.errors import InputError, OutputError, Problem, errors_only
+from ..common.errors import InputError, N2PError, OutputError, Problem, errors_only
 from ..common.progress import Reporter
 from ..common.rows import SourceRows
 from ..common.schema import features_dict
@@ -67,7 +67,7 @@ from ..sources import check_source_exists
 from ..sources.options import SourceOptions
 from .build_result import BuildResult, build_result
 from .parts import check_part, missing_parts_hint, record_part
-from .preparation import Prepared, check_output_free, prepare_build
+from .preparation import Prepared, check_output_free, discard_untouched, prepare_build
 
 __all__ = ["BuildOptions", "BuildResult", "build", "usable_cpus"]
 
@@ -104,6 +104,7 @@ class BuildOptions:
     privacy_rules: str | None = None  # YAML file of extra identifying/review fields and patterns
     known_identifiers: str | None = None  # file of participant names/IDs to search (never stored)
     privacy_scan: bool = True  # False only to measure the scan's cost (benchmarks)
+    checksum: bool = False  # reuse a shard only if its images' sha256 still match (rsync -c)
 
     def __post_init__(self) -> None:
         """The source is read for the split being built (a segmentation dataset's imagesTs/
@@ -133,7 +134,13 @@ class BuildOptions:
     def run_settings(self) -> RunSettings:
         workers = self.workers if self.workers > 0 else max(1, usable_cpus() // 2)
         return RunSettings(
-            self.part, self.finalize, workers, self.storage, self.read_threads, self.read_ahead
+            self.part,
+            self.finalize,
+            workers,
+            self.storage,
+            self.read_threads,
+            self.read_ahead,
+            self.checksum,
         )
 
     def privacy_options(self) -> PrivacyOptions | None:
@@ -168,9 +175,11 @@ def build(
     """Build SOURCE into OUTPUT_DIR; see the module docstring."""
     options = options or BuildOptions()
     options.plan_options().check()
+    options.source.exclude_patterns.check()
     check_part(options.part, options.finalize, options.plan_only)
     output = OutputFolder(output_dir, options.storage)
     check_output_free(output)
+    fresh = not output.remote and not output.exists("")
     refuse_edited_card(output)
     if not (options.part and output.exists(saved_plan_path(options.split))):
         check_source_exists(source)  # parts with a saved plan do not read the source
@@ -179,6 +188,10 @@ def build(
     check_blanking(output, options.blank_nifti_headers)
     try:
         return _build(source, output, options, reporter or Reporter(), dictionary)
+    except N2PError:
+        if fresh:  # a folder this run made, and the inputs were refused: leave nothing behind
+            discard_untouched(output)
+        raise
     except OSError as exc:
         if exc.errno in (errno.ENOSPC, errno.EDQUOT) or "No space left" in str(exc):
             raise OutputError(
@@ -342,6 +355,8 @@ def _manifest(job: ShardJob, options: BuildOptions, prepared: Prepared) -> Manif
         warnings=rows.warnings + job.plan.warnings(),
         images_per_kind=rows.images_per_kind(),
         privacy=prepared.privacy_record(),
+        skipped=rows.skipped,
+        table_paths=rows.stored_paths,
     )
 
 

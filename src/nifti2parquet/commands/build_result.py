@@ -7,7 +7,9 @@ import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
+from ..common.dataset_folder import skipped_line
 from ..common.errors import Problem, is_filtered
+from ..common.path_patterns import is_excluded
 from ..common.rows import images_in_row
 from ..common.units import count, format_size
 from ..preflight.privacy_record import PrivacyRecord
@@ -42,6 +44,7 @@ class BuildResult:
     part: tuple[int, int] | None = None
     plan_shards: int = 0  # shards of the whole plan (a part builds some of them)
     privacy: PrivacyRecord | None = None  # the privacy scan (values masked); None: not run
+    skipped: tuple[Problem, ...] = ()  # folders not read (version control, builds), each once
 
     @property
     def files_written(self) -> int:
@@ -51,6 +54,10 @@ class BuildResult:
     def files_filtered_out(self) -> int:
         return sum(1 for p in self.left_out if is_filtered(p))
 
+    @property
+    def files_excluded(self) -> int:
+        return sum(1 for p in self.left_out if is_excluded(p))
+
     def summary(self) -> str:
         """One line; a part counts its own shards' rows, images and bytes."""
         where = f" (part {self.part[0] + 1} of {self.part[1]})" if self.part else ""
@@ -59,6 +66,7 @@ class BuildResult:
             f" of the plan's {self.plan_shards:,}" if self.part else ""
         )
         verified += f"; {self.privacy.summary}" if self.privacy else ""
+        verified += f"; {skipped_line(self.skipped)}" if self.skipped else ""
         return (
             f"{self.status}{where} {self.output}: {count(self.num_rows, 'row')}, "
             f"{self._files()}, {format_size(self.image_bytes)} in {shards} "
@@ -67,14 +75,15 @@ class BuildResult:
         )
 
     def _files(self) -> str:
-        """``2 images + 1 other file of 9 files written (5 filtered out, 1 left out)``: every file
-        the source names, in the image rows, in the files config, or left out."""
+        """``2 images + 1 other file of 9 files written (5 filtered out, 1 excluded, 1 left out)``:
+        every file the source names, in the image rows, in the files config, or left out."""
         if self.part:
             return count(self.num_images, "image")
-        filtered = self.files_filtered_out
+        filtered, excluded = self.files_filtered_out, self.files_excluded
         reasons = [f"{filtered:,} filtered out"] if filtered else []
-        if len(self.left_out) > filtered:
-            reasons.append(f"{len(self.left_out) - filtered:,} left out")
+        reasons += [f"{excluded:,} excluded"] if excluded else []
+        if len(self.left_out) > filtered + excluded:
+            reasons.append(f"{len(self.left_out) - filtered - excluded:,} left out")
         why = f" ({', '.join(reasons)})" if reasons else ""
         written = f"{count(self.num_images, 'image')} + {count(self.other_files, 'other file')}"
         return f"{written} of {count(self.files_found, 'file')} written{why}"
@@ -87,6 +96,8 @@ class BuildResult:
         data["files_left_out"] = len(self.left_out)
         data["files_filtered_out"] = self.files_filtered_out
         data["privacy"] = self.privacy.to_dict() if self.privacy else None
+        data["files_excluded"] = self.files_excluded
+        data["skipped"] = [p.to_dict() for p in self.skipped]
         data["summary"] = self.summary()
         return data
 
@@ -130,4 +141,5 @@ def build_result(
         seconds=time.monotonic() - started,
         part=options.part,
         privacy=prepared.privacy_record() if prepared.report else None,
+        skipped=rows.skipped,
     )

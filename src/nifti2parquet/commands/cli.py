@@ -11,16 +11,17 @@ import functools
 import json
 import os
 import sys
-from collections import Counter
 from collections.abc import Callable
 from typing import Any
 
 import click
 
-from ..common.errors import N2PError, OptionError, Problem, is_filtered
+from ..common.errors import N2PError, OptionError, Problem
+from ..common.file_groups import LeftOutLists, problem_lines
 from ..common.startup import keep_pandas_out
 from ..preflight.privacy_record import PrivacyRecord
 from .cli_options import (
+    checksum_option,
     exclude_dicom_tags_option,
     json_option,
     on_error_option,
@@ -67,15 +68,8 @@ def _print_problems(
 ) -> None:
     """One line per problem; past ``shown`` problems with the same message (an MSD archive's
     hundreds of ``._`` files), one line counting the rest (``--json`` lists every one)."""
-    same = Counter(p.message for p in problems)
-    printed: Counter[str] = Counter()
-    for p in problems:
-        printed[p.message] += 1
-        if printed[p.message] <= shown:
-            click.echo(f"{label}: {p}", err=True)
-        elif printed[p.message] == shown + 1:
-            more = same[p.message] - shown
-            click.echo(f"{label}: ... and {more:,} more: {p.message}", err=True)
+    for line in problem_lines(problems, label, shown):
+        click.echo(line, err=True)
 
 
 def _run(fn: Callable[..., Any]) -> Callable[..., Any]:
@@ -250,6 +244,7 @@ def main() -> None:
 @quiet_option
 @json_option
 @privacy_options
+@checksum_option
 @exclude_dicom_tags_option
 @click.option(
     "--blank-nifti-headers",
@@ -291,11 +286,13 @@ def build(source: str, output_dir: str, **kw: Any) -> None:
         exclude_dicom_tags=kw["exclude_dicom_tags"],
         privacy_rules=kw["privacy_rules"],
         known_identifiers=kw["known_identifiers"],
+        checksum=kw["checksum"],
     )
     result = run_build(source, output_dir, options, ConsoleReporter(kw["quiet"]))
     _print_problems(result.warnings, "warning")
-    # files the user's filters left out are a count in the summary; the others are listed
-    _print_problems([p for p in result.left_out if not is_filtered(p)], "left out")
+    selection = " ".join(options.source.selection.flags())  # each list grouped by folder:
+    for line in LeftOutLists.of(result.left_out).terminal_lines(selection, options.source.exclude):
+        click.echo(line, err=True)
     _print_privacy(result.privacy)
     if kw["as_json"]:
         click.echo(json.dumps(result.to_dict(), indent=1))

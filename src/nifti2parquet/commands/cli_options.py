@@ -84,6 +84,15 @@ source_options = _group(
         help="Leave this sidecar JSON key out of the dataset's metadata (repeatable).",
     ),
     click.option(
+        "--exclude",
+        "exclude",
+        multiple=True,
+        metavar="GLOB",
+        help="Leave out of what is published the files this gitignore-style pattern matches "
+        "(repeatable; paths from the dataset's root, e.g. 'scratch/' or '*.log'; each pattern "
+        "and its count are recorded and on the card).",
+    ),
+    click.option(
         "--exclude-column",
         "exclude_columns",
         multiple=True,
@@ -155,6 +164,12 @@ privacy_options = _group(
     ),
 )
 
+checksum_option = click.option(
+    "--checksum",
+    is_flag=True,
+    help="Reuse a finished shard only if its images' sha256 still match their files (as rsync "
+    "-c); by default a file's size and modification time decide, which reads nothing.",
+)
 exclude_dicom_tags_option = click.option(
     "--exclude-dicom-tags",
     is_flag=True,
@@ -207,5 +222,6 @@ def source_options_from(kw: dict[str, Any]) -> SourceOptions:
         selection=selection_from(kw),
         exclude_fields=kw["exclude_fields"],
         exclude_columns=kw["exclude_columns"],
+        exclude=kw["exclude"],
         storage=storage_from(kw["storage_options"]),
     )

@@ -11,8 +11,10 @@ several requests run at once (``shards.pagereads``).
 What a filtered export keeps, with the same options and rules as ``build``: files under (or
 naming) a selected ``sub-<label>`` and ``ses-<label>``, inside datatype folders the selected
 datatypes, suffixes and tasks, and every dataset-level file (the root's and each derivative
-pipeline's: dataset_description.json, README, participants.tsv, .bidsignore, ...), so the result
-is a valid BIDS dataset of those subjects.
+pipeline's: dataset_description.json, README, participants.tsv, .bidsignore, ...), and every
+file those name (an empty-room recording, stimuli, the images a field map corrects: see
+``retrieval.references``), so the result is a valid BIDS dataset of those subjects. A filter that
+selects no file of the dataset is an error.
 """
 
 from __future__ import annotations
@@ -48,9 +50,12 @@ class ExportResult:
     left_out: tuple[Problem, ...]
     seconds: float
     commit: str | None = None  # the Hub commit every read used
+    files_referenced: int = 0  # selected because a selected file names them (filtered exports)
 
     def summary(self) -> str:
         left = f", {len(self.left_out)} left out" if self.left_out else ""
+        if self.files_referenced:
+            left += f", {self.files_referenced:,} named by the others"
         present = f", {self.files_present:,} already there" if self.files_present else ""
         return (
             f"exported {self.source} to {self.dest}: {count(self.files_selected, 'file')} of "
@@ -104,4 +109,5 @@ def export(
         left_out=plan.unsafe,
         seconds=time.monotonic() - started,
         commit=src.commit,
+        files_referenced=catalog.referenced,
     )

@@ -11,10 +11,14 @@ reported instead of raised, so one run shows all of them.
 from __future__ import annotations
 
 import dataclasses
+import tempfile
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from ..common.dataset_folder import skipped_line
 from ..common.errors import Problem, errors_only
+from ..common.file_groups import LeftOutLists
 from ..common.files_config import FILES_CONFIG
 from ..common.progress import Reporter
 from ..common.rows import SourceRows, images_in_row
@@ -22,7 +26,9 @@ from ..common.schema import column_feature, type_label
 from ..common.units import count, format_size, plural
 from ..preflight.inputs import row_limit_problems
 from ..preflight.privacy_record import PrivacyRecord, record_lines
+from ..shards.output import OutputFolder
 from ..shards.plan import Plan
+from ..shards.table_copy import store_table_paths
 from ..sources.registry import noun_of
 from .build import BuildOptions
 from .preparation import prepare, scan_source
@@ -73,6 +79,9 @@ class InspectReport:
     blocking: tuple[Problem, ...]  # what would make `build` stop before writing
     stop_reason: str  # "" when build would go ahead
     privacy: PrivacyRecord | None = None  # the privacy scan, values masked
+    selection: str = ""  # the filters given (``--subject 01``), as the left-out lists say them
+    exclude: tuple[str, ...] = ()  # the ``--exclude`` patterns given
+    skipped: tuple[Problem, ...] = ()  # folders not read (version control, builds)
 
     @property
     def files_written(self) -> int:
@@ -80,7 +89,7 @@ class InspectReport:
 
     def to_dict(self) -> dict[str, Any]:
         data = dataclasses.asdict(self)
-        for key in ("left_out", "warnings", "blocking"):
+        for key in ("left_out", "warnings", "blocking", "skipped"):
             data[key] = [p.to_dict() for p in getattr(self, key)]
         data["files_written"] = self.files_written
         data["files_left_out"] = len(self.left_out)
@@ -119,9 +128,12 @@ class InspectReport:
             f"{count(self.other_files, 'other file')} (the {FILES_CONFIG!r} config) + "
             f"{len(self.left_out):,} left out"
         )
-        if self.left_out:
-            out += ["", f"left out ({len(self.left_out):,}):"]
-            out += [f"  [{p.severity}] {p}" for p in self.left_out]
+        if self.skipped:
+            out.append(skipped_line(self.skipped))
+        lists = LeftOutLists.of(self.left_out).terminal_lines(
+            self.selection, self.exclude, _each_left_out
+        )
+        out += ["", *lists] if lists else []
         if self.warnings:
             out += ["", f"warnings ({len(self.warnings):,}):"]
             out += [f"  {p}" for p in self.warnings]
@@ -151,6 +163,10 @@ class InspectReport:
         return lines
 
 
+def _each_left_out(problems: Sequence[Problem]) -> list[str]:
+    return [f"left out ({len(problems):,}):", *(f"  [{p.severity}] {p}" for p in problems)]
+
+
 def inspect_source(
     source: str, options: BuildOptions | None = None, reporter: Reporter | None = None
 ) -> InspectReport:
@@ -159,7 +175,9 @@ def inspect_source(
     options.plan_options().check()  # the options first, as build checks them
     privacy_options = options.privacy_options()
     rows, plan = prepare(source, options, reporter, strict=False)
-    privacy = scan_source(rows, options, privacy_options, reporter or Reporter())
+    with tempfile.TemporaryDirectory(prefix="n2p-inspect-") as folder:  # the table as published
+        scanned, _ = store_table_paths(rows, OutputFolder(folder), options.storage)
+        privacy = scan_source(scanned, options, privacy_options, reporter or Reporter())
     blocking, stop_reason = _blocking(rows, options)
     return InspectReport(
         source=source,
@@ -180,6 +198,9 @@ def inspect_source(
         blocking=tuple(blocking),
         stop_reason=stop_reason,
         privacy=privacy.record() if privacy else None,
+        selection=" ".join(options.source.selection.flags()),
+        exclude=options.source.exclude,
+        skipped=rows.skipped,
     )
 
 

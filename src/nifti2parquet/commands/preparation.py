@@ -22,7 +22,7 @@ from ..preflight.privacy import PrivacyOptions, PrivacyReport, scan_privacy
 from ..preflight.privacy_record import PrivacyRecord
 from ..shards.blanking import ChangedOnPurpose, blank_headers
 from ..shards.manifest import split_dir
-from ..shards.output import STATE, OutputFolder
+from ..shards.output import STATE, TMP, OutputFolder
 from ..shards.plan import Plan, plan_shards
 from ..shards.rewritten_copies import exclude_in_other_files
 from ..shards.saved_plan import (
@@ -32,6 +32,7 @@ from ..shards.saved_plan import (
     save_plan,
     save_plan_options,
 )
+from ..shards.table_copy import store_table_paths
 from ..sources import read_source
 from .parts import refuse_other_plan, run_name
 
@@ -80,6 +81,18 @@ def check_output_free(output: OutputFolder) -> None:
     )
 
 
+def discard_untouched(output: OutputFolder) -> None:
+    """Remove a local OUTPUT_DIR this run created when nothing but its own state (an empty temp
+    folder, lock files) is in it: a build refused before the first shard leaves no folder."""
+    import shutil
+
+    state = set(output.listdir(STATE))
+    if output.listdir("") != [STATE] or output.listdir(TMP):
+        return
+    if all(name == "tmp" or name.endswith(".lock") for name in state):
+        shutil.rmtree(output.url, ignore_errors=True)
+
+
 def prepare_build(
     source: str,
     output: OutputFolder,
@@ -113,6 +126,7 @@ def prepare_build(
     rows, rewritten, left_out = exclude_in_other_files(
         rows, output, options.storage, options.published_edits()
     )
+    rows, rewritten = store_table_paths(rows, output, options.storage, rewritten)
     report = scan_source(rows, options, privacy_options, reporter)  # what will be published
     if options.plan_only:
         for name in output.listdir(f"{split_dir(options.split)}/parts"):  # a new plan: parts anew

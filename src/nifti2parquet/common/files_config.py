@@ -6,6 +6,10 @@ made of (BIDS: events.tsv, the sidecar JSONs as written, participants.tsv/json, 
 stored here, byte for byte, one row per file. The config is also the dataset's index: it lists the
 images too (``stored`` = "data", no ``content``), so the sha256 of every file is published and
 ``export`` can check each file it writes, from the Hub as well as from a local build.
+
+Each row also lists the files its file names (``references``: a BIDS sidecar's
+``IntendedFor``/``AssociatedEmptyRoom``/``B0FieldSource`` targets, an events table's stimuli), so an
+export of some subjects brings what their files need (``retrieval.references``).
 """
 
 from __future__ import annotations
@@ -30,22 +34,34 @@ FILE_COLUMNS = (
         pa.string(),
         "Where its bytes are: 'files' (in content) or 'data' (an image row, under this path)",
     ),
+    Column(
+        "references",
+        "value",
+        pa.list_(pa.string()),
+        "The files it names that a copy of it needs beside it (paths like path's)",
+    ),
     Column("content", "file", None, "The file's bytes (null for images: they are in data/)"),
 )
 INDEX_COLUMNS = ("path", "size", "sha256", "stored")  # the small columns: the dataset's index
+REFERENCES = "references"  # read by a filtered export only
 CONTENT = len(FILE_COLUMNS) - 1  # where a row holds its file's bytes (an FileRef, or None)
 
 
 def files_rows(rows: SourceRows, sha256: Mapping[str, str]) -> SourceRows:
     """The ``files`` config's rows, one per file in path order.
 
-    ``sha256`` maps each image's stored path and each other file's URL to its digest.
+    ``sha256`` maps each image's ``display`` (the path as its source names it) and each other
+    file's URL to its digest.
     """
     by_path: dict[str, tuple] = {}
+    refs = rows.references
     for _, _, image in rows.images():
-        by_path[image.name] = (image.name, image.size, sha256[image.name], STORED_IN_ROWS, None)
+        listed = list(refs.get(image.name, ()))
+        by_path[image.name] = (
+            image.name, image.size, sha256[image.display], STORED_IN_ROWS, listed, None
+        )  # fmt: skip
     for other in rows.other_files:
-        by_path[other.name] = _stored(other, sha256[other.url])
+        by_path[other.name] = _stored(other, sha256[other.url], list(refs.get(other.name, ())))
     return SourceRows(
         source=rows.source,
         kind=rows.kind,
@@ -61,5 +77,5 @@ def stored_files(rows: SourceRows) -> list[FileRef]:
     return [row[CONTENT] for row in rows.rows if row[CONTENT] is not None]
 
 
-def _stored(other: FileRef, digest: str) -> tuple:
-    return (other.name, other.size, digest, STORED_HERE, other)
+def _stored(other: FileRef, digest: str, references: list[str]) -> tuple:
+    return (other.name, other.size, digest, STORED_HERE, references, other)

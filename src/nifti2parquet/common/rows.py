@@ -8,7 +8,7 @@ read by the writer, one row group at a time.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any, Literal
 
@@ -16,6 +16,7 @@ import pyarrow as pa
 
 from .errors import Problem
 from .segmentation import SegmentationInfo
+from .stored_paths import StoredPaths
 
 # what a column's cells hold; ``file``: any file's bytes (the ``files`` config)
 ColumnContent = Literal["image", "image_list", "file", "value"]
@@ -177,6 +178,14 @@ class SourceRows:
     # and NIfTI files that fit no row; a table: the table itself), stored in the ``files`` config.
     other_files: tuple[FileRef, ...] = ()
     metadata_files: tuple[MetadataFile, ...] = ()  # what the value columns were read from
+    # Folders not read, each named once: version control, nifti2parquet builds (a BIDS folder)
+    skipped: tuple[Problem, ...] = ()
+    # What each file names (BIDS: IntendedFor, AssociatedEmptyRoom, B0FieldSource, stim_file):
+    # stored path -> the stored paths it needs beside it, for a filtered export
+    references: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    # A table source: its image paths as written and as stored (the copy of the table published
+    # carries the stored ones)
+    stored_paths: StoredPaths | None = None
 
     @property
     def image_columns(self) -> tuple[int, ...]:

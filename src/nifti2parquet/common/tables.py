@@ -104,7 +104,6 @@ class RawTable:
 
 
 def read_raw_table(source: str, storage: Storage) -> RawTable:
-    name = source.lower()
     try:
         with storage.open(source) as f:
             data = f.read()
@@ -112,6 +111,12 @@ def read_raw_table(source: str, storage: Storage) -> RawTable:
         raise InputError(f"{source}: no such file") from None
     except OSError as exc:
         raise InputError(f"{source}: cannot read ({os_reason(exc)})") from None
+    return parse_table(source, data)
+
+
+def parse_table(source: str, data: bytes) -> RawTable:
+    """``data`` parsed as the table ``source`` names (its suffix says the format)."""
+    name = source.lower()
     if name.endswith(".parquet"):
         return _parquet_table(source, data)
     if name.endswith((".jsonl", ".ndjson")):

@@ -100,7 +100,7 @@ def _published(rows: SourceRows) -> list[Published]:
     source = [m for m in rows.metadata_files if m.role == "source"]
     if source and len(rows.other_files) == 1:  # rows read from one table, which is published
         table = rows.other_files[0]
-        return [Published(source[0].display, table.url, table.size, "", True)]
+        return [Published(table.name, table.url, table.size, "", True)]  # as published
     files: dict[str, Published] = {}
     for meta in rows.metadata_files:
         files[meta.display] = Published(meta.display, meta.url, 0, _describes(meta.describes))
@@ -120,7 +120,7 @@ def _describes(images: Sequence[str]) -> str:
 
 
 def _paths(images: Sequence[FileRef], published: Sequence[Published]) -> list[str]:
-    paths = dict.fromkeys(img.display for img in images)
+    paths = dict.fromkeys(img.name for img in images)  # the paths as published (stored)
     paths.update(dict.fromkeys(f.display for f in published))
     return list(paths)
 

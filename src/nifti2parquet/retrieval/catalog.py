@@ -17,7 +17,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..common.errors import InputError
-from ..common.files_config import FILES_CONFIG, INDEX_COLUMNS, STORED_HERE, STORED_IN_ROWS
+from ..common.files_config import (
+    FILES_CONFIG,
+    INDEX_COLUMNS,
+    REFERENCES,
+    STORED_HERE,
+    STORED_IN_ROWS,
+)
 from .ranges import RangeFile, RequestCounter, ShardStore, StoredFile, TailGuess
 from .readback import (
     Location,
@@ -27,6 +33,7 @@ from .readback import (
     read_columns,
     read_footer,
 )
+from .references import wanted_leaf, with_references
 
 DATA = "data"
 SHARD_NAME = re.compile(r"^(?P<split>.+)-\d{5}-of-\d{5}\.parquet$")
@@ -53,6 +60,7 @@ class Catalog:
     shards_read: int  # shards whose footer and small columns were read
     held: Mapping[str, RangeFile] = field(default_factory=dict, repr=False, compare=False)
     # what was read of the shards holding selected files: pages there need no other request
+    referenced: int = 0  # files selected only because a selected file names them
 
 
 def splits(store: ShardStore) -> list[str]:
@@ -119,15 +127,16 @@ def read_catalog(
         ]
         data_footers = [pool.submit(footer, s) for s in data_shards]
         listed = [row for job in listings for row in job.result()[1]]
-        selected = [row for row in listed if keep is None or keep(row[0])]
+        chosen = [row for row in listed if keep is None or keep(row[0])]
+        selected = with_references(listed, chosen) if keep is not None else chosen
         in_rows = sorted({row[0] for row in selected if row[3] == STORED_IN_ROWS})
         footers = [job.result() for job in data_footers]
         locations = _images(store.where, footers, in_rows, pool)
     files = sorted((_file(store.where, row, locations) for row in selected), key=lambda f: f.path)
     held = _held([job.result()[0] for job in listings] + footers, files)
-    return Catalog(
-        store.where, split, tuple(files), len(listed), len(listings) + len(footers), held
-    )
+    shards = len(listings) + len(footers)
+    referenced = len(selected) - len(chosen)
+    return Catalog(store.where, split, tuple(files), len(listed), shards, held, referenced)
 
 
 def _footer(
@@ -144,14 +153,14 @@ def _unreadable(where: str, shard: StoredFile, exc: Exception) -> InputError:
     return InputError(f"{where}/{shard.path}: cannot read this shard's index: {reason}")
 
 
-Row = tuple[str, int, str, str, "Location | None"]
+Row = tuple[str, int, str, str, "Location | None", "list[str] | None"]
 
 
 def _listing(where: str, footer: ShardFooter) -> tuple[ShardFooter, list[Row]]:
-    """Every file a ``files`` shard lists: path, size, sha256, stored, and where its bytes are
-    when they are in its own ``content``."""
+    """Every file a ``files`` shard lists: path, size, sha256, stored, where its bytes are
+    when they are in its own ``content``, and the files it names (None before that column)."""
     try:
-        index = read_columns(footer, INDEX_COLUMNS.__contains__)
+        index = read_columns(footer, lambda leaf: leaf in INDEX_COLUMNS or wanted_leaf(leaf))
     except (ValueError, IndexError, OSError) as exc:
         raise _unreadable(where, footer.shard, exc) from exc
     rows: list[Row] = []
@@ -163,10 +172,11 @@ def _listing(where: str, footer: ShardFooter) -> tuple[ShardFooter, list[Row]]:
                 f"{', '.join(missing) or 'content'} column)"
             )
         columns = [table.column(c).to_pylist() for c in INDEX_COLUMNS]
+        named = table.column(REFERENCES).to_pylist() if REFERENCES in table.column_names else None
         content = index.blobs[g]["content"]
         for row, (path, size, sha256, stored) in enumerate(zip(*columns)):
             here = Location(index.shard.path, g, content, row, 0) if stored == STORED_HERE else None
-            rows.append((path, size, sha256, stored, here))
+            rows.append((path, size, sha256, stored, here, named[row] if named else None))
     return footer, rows
 
 
@@ -230,7 +240,7 @@ def _may_hold(statistics: Any, wanted: list[bytes]) -> bool:
 
 
 def _file(where: str, row: Row, locations: dict[str, Location]) -> DatasetFile:
-    path, size, sha256, stored, here = row
+    path, size, sha256, stored, here, _ = row
     if stored == STORED_HERE and here is not None:
         return DatasetFile(path, size, sha256, here)
     if stored == STORED_IN_ROWS and path in locations:

@@ -14,6 +14,7 @@ from ..hub.repo_id import is_repo_id
 from .catalog import Catalog, DatasetFile, choose_split, read_catalog
 from .pagereads import PageFetch, fetches, held_by, plan_reads
 from .ranges import LocalStore, RangeFile, RequestCounter, ShardStore
+from .references import check_selects_something, selector
 
 
 @dataclass(frozen=True)
@@ -67,7 +68,11 @@ def open_built_dataset(source: str, options: ExportOptions) -> BuiltDataset:
         raise OptionError(
             f"{source}: not a built dataset folder, nor a Hub dataset repo id (user/name)"
         )
+    refuse_local_prefix(source)
+    from ..hub.client import check_hub_access
     from .hub_store import HubStore
+
+    check_hub_access(options.token, need_token=False, what="export")
 
     hub = HubStore(source, options.revision, options.token)
     return BuiltDataset(hub, choose_split(hub, options.split), commit=hub.commit)
@@ -76,10 +81,18 @@ def open_built_dataset(source: str, options: ExportOptions) -> BuiltDataset:
 def read_index(src: BuiltDataset, options: ExportOptions, reporter: Reporter) -> Catalog:
     """The dataset's files that the filters keep, each with where its bytes are."""
     reporter.step(f"reading the index of {src.store.where}")
-    keep = None
-    if options.filtered:  # the rules are the sources stage's, imported only when needed
-        from ..sources import path_selector
+    keep = selector(options.selection) if options.filtered else None
+    catalog = read_catalog(src.store, src.split, src.counter, options.threads, keep)
+    if options.filtered:
+        check_selects_something(src.store.where, (f.path for f in catalog.files), options.selection)
+    return catalog
 
-        left_out = path_selector(options.selection)
-        keep = lambda path: not left_out(path)  # noqa: E731
-    return read_catalog(src.store, src.split, src.counter, options.threads, keep)
+
+def refuse_local_prefix(source: str) -> None:
+    """``out/ds0001`` with a folder ``out/`` here is a mistyped path, not a Hub repo id."""
+    first = source.split("/", 1)[0]
+    if os.path.isdir(first):
+        raise OptionError(
+            f"{source}: no such folder (but {first}/ is here: this names a local path, not a Hub "
+            f"repo id); give the folder of a built dataset"
+        )

@@ -32,7 +32,7 @@ from urllib.parse import quote, urlsplit
 
 from ..common.errors import InputError
 from ..hub.client import CONNECT_TIMEOUT, read_timeout_from_env
-from ..hub.errors import listing_problem, read_error
+from ..hub.errors import HubReadError, listing_problem, not_found, read_error
 from ..hub.remote import hub_files
 from ..hub.retry import RetryPolicy, retry_delay
 from .ranges import StoredFile
@@ -67,7 +67,9 @@ class HubStore:
         try:
             self.commit, self.files = self._listing(revision, token)
         except Exception as exc:  # not found, no access, network: one line, never a traceback
-            raise InputError(f"{self.where}: {listing_problem(exc)}") from None
+            if not_found(exc) is not None:
+                raise InputError(f"{self.where}: {listing_problem(exc)}") from None
+            raise HubReadError(f"{self.where}: {listing_problem(exc)}") from None  # exit 4
 
     def list(self, folder: str) -> list[StoredFile]:
         prefix = f"{folder}/"

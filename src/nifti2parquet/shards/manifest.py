@@ -25,6 +25,7 @@ from ..common.errors import OutputError, Problem
 from ..common.files_config import FILES_CONFIG
 from ..common.rows import Column, DatasetInfo
 from ..common.storage import Storage
+from ..common.stored_paths import StoredPaths
 from ..preflight.privacy_record import PrivacyRecord
 from ..sources.options import SourceOptions
 from .blanking import ChangedOnPurpose
@@ -202,6 +203,10 @@ class Manifest:
     images_per_kind: dict[str, int] = field(default_factory=dict)  # BIDS --rows file: per `kind`
     previews: tuple[PreviewRecord, ...] = ()
     privacy: PrivacyRecord = field(default_factory=PrivacyRecord)  # the scan, values masked
+    # folders of the source not read (version control, nifti2parquet builds), each once
+    skipped: tuple[Problem, ...] = ()
+    # a table source: each image path as written and as stored (the published table has these)
+    table_paths: StoredPaths | None = None
 
     @property
     def num_images(self) -> int:
@@ -260,6 +265,8 @@ class Manifest:
             "images_per_kind": self.images_per_kind,
             "previews": [asdict(p) for p in self.previews],
             "privacy": {k: v for k, v in self.privacy.to_dict().items() if k != "seconds"},
+            "skipped": [p.to_dict() for p in self.skipped],
+            "table_paths": self.table_paths.to_record() if self.table_paths else None,
         }
         return json.dumps(data, indent=1) + "\n"  # ASCII: names may hold surrogates
 
@@ -289,6 +296,10 @@ class Manifest:
             images_per_kind=data.get("images_per_kind", {}),
             previews=tuple(PreviewRecord.from_record(p) for p in data.get("previews", [])),
             privacy=PrivacyRecord.from_dict(data.get("privacy") or {}),
+            skipped=tuple(Problem(**p) for p in data.get("skipped", ())),
+            table_paths=StoredPaths.from_record(paths)
+            if (paths := data.get("table_paths"))
+            else None,
         )
 
 

@@ -5,12 +5,19 @@ worker), followed by its completion marker (:mod:`.markers`). A run that is kill
 shards and markers behind; the next run with the same plan reuses every shard whose key and sha256
 still match, so it ends with the same bytes as a run that was never interrupted. An array-job
 part writes only the shards ``index % n == i``.
+
+A shard's key holds each input's size and modification time (or an object store's ETag), as
+``rsync`` compares files by default: a file edited in place that kept both is not noticed, but no
+input is read to decide. With ``checksum`` (``build --checksum``, as ``rsync -c``), the images of
+every shard that would be reused are hashed and compared with the sha256 its marker records; a
+shard with any other image is written again.
 """
 
 from __future__ import annotations
 
 import os
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 from ..common.errors import InputError
@@ -41,6 +48,7 @@ class RunSettings:
     # Remote images are fetched ahead of writing, which hides object-store latency (local images
     # are copied by the kernel straight from their files and need no read-ahead).
     read_ahead: int = REMOTE_READ_AHEAD
+    checksum: bool = False  # compare a reused shard's images with their sources by sha256
 
 
 class ShardJob:
@@ -114,8 +122,26 @@ class ShardJob:
         with self.output.open_read(shard.path) as f:  # still the bytes recorded?
             if sha256_of_file(f) != record.sha256:
                 return False
+        if self.settings.checksum and not self._same_images(shard, record):
+            return False
         self.records[shard.name] = record
         return True
+
+    def _same_images(self, shard: ShardPlan, record: ShardRecord) -> bool:
+        """Every image of the shard hashed now equals the sha256 its marker records (the files
+        config's shards list their files' sha256 in their rows, so their keys compare content)."""
+        columns = self.rows.columns
+        if any(c.content == "file" for c in columns):
+            return True
+        rows = self.rows.rows[shard.start : shard.stop]
+        images = [img for row in rows for _, img in images_in_row(row, self.rows.image_columns)]
+        if len(images) != len(record.image_sha256):
+            return False
+        storage = self.settings.storage
+        threads = ThreadPoolExecutor(self.settings.read_threads, thread_name_prefix="n2p-checksum")
+        with threads as pool:
+            digests = list(pool.map(lambda img: _sha256_or_none(storage, img.url), images))
+        return digests == list(record.image_sha256)
 
     def _write(self, todo: list[ShardPlan]) -> None:
         self.output.makedirs(self.folder)
@@ -167,3 +193,12 @@ class ShardJob:
         )
         write_marker(self.output, self.state, record)
         self.records[shard.name] = record
+
+
+def _sha256_or_none(storage: Storage, url: str) -> str | None:
+    """An image that cannot be read now is not the one recorded: its shard is written again (and
+    the writer says what is wrong with it)."""
+    try:
+        return storage.sha256(url)
+    except OSError:
+        return None

@@ -7,12 +7,18 @@ from collections.abc import Callable
 
 from ..common.errors import InputError
 from ..common.rows import SourceRows
-from ..common.selection import Selection
+from ..common.selection import FILTERS, Selection
 from ..common.storage import Storage, is_remote, local_path
 from .options import SourceOptions
 from .registry import KINDS, labels, recognise
 
-__all__ = ["SourceOptions", "check_source_exists", "path_selector", "read_source"]
+__all__ = [
+    "SourceOptions",
+    "check_source_exists",
+    "path_chooser",
+    "path_selector",
+    "read_source",
+]
 
 
 def read_source(source: str, options: SourceOptions) -> SourceRows:
@@ -45,3 +51,18 @@ def path_selector(selection: Selection) -> Callable[[str], str]:
         return next((why for why in (r(path) for r in reasons) if why), "")
 
     return reason
+
+
+def path_chooser(selection: Selection) -> Callable[[str], bool]:
+    """Whether ``selection`` chose the file at a dataset-relative path by its own labels (a
+    subject's file for ``--subject``...), rather than keeping it as a file of the whole dataset
+    that no filter applies to: a selection that chooses nothing is a mistake to say, not an
+    empty export. A filter applies to a path when a pattern matching no label would leave the
+    path out."""
+    kept = path_selector(selection)
+    given = [f.field for f in FILTERS if getattr(selection, f.field)]
+    probes = [path_selector(Selection(**{field: (MATCHES_NOTHING,)})) for field in given]
+    return lambda path: not kept(path) and any(probe(path) for probe in probes)
+
+
+MATCHES_NOTHING = "\0"  # a glob no label matches

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..common.path_patterns import ExcludePatterns
 from ..common.selection import Selection
 from ..common.storage import Storage
 
@@ -25,6 +26,7 @@ class SourceOptions:
     selection: Selection = field(default_factory=Selection)
     exclude_fields: tuple[str, ...] = ()  # sidecar JSON keys left out of the published metadata
     exclude_columns: tuple[str, ...] = ()  # table columns left out likewise
+    exclude: tuple[str, ...] = ()  # --exclude: gitignore-style patterns of files left out
     storage: Storage = field(default_factory=Storage, compare=False)
     threads: int = 16
     # The split being built (``build --split``): a source whose folders are its splits (a
@@ -41,8 +43,13 @@ class SourceOptions:
             **self.selection.to_record(),
             "exclude_fields": list(self.exclude_fields),
             "exclude_columns": list(self.exclude_columns),
+            "exclude": list(self.exclude),
             "split": self.split,
         }
+
+    @property
+    def exclude_patterns(self) -> ExcludePatterns:
+        return ExcludePatterns(self.exclude)
 
     @classmethod
     def from_record(cls, data: dict[str, Any], storage: Storage) -> SourceOptions:
@@ -54,6 +61,7 @@ class SourceOptions:
             selection=Selection.from_record(data),
             exclude_fields=tuple(data.get("exclude_fields") or ()),
             exclude_columns=tuple(data.get("exclude_columns") or ()),
+            exclude=tuple(data.get("exclude") or ()),
             storage=storage,
             split=data.get("split", DEFAULT_SPLIT),
         )

@@ -5,7 +5,8 @@ several paths, ``age``...). Image columns are the ones whose values are all NIfT
 with ``--image-column``); a cell holding several paths (a Parquet list, a JSON array in text
 formats) makes the column ``List(Nifti())``. An empty cell is a missing image; an empty list stays
 ``[]``. Relative paths resolve against the table's folder. Every path the table names is accounted
-for: it is in the output, or it is reported with the reason it is not.
+for: it is in the output, or it is reported with the reason it is not. Images are stored under
+relative paths, never the machine's own (:mod:`.table_paths`).
 """
 
 from __future__ import annotations
@@ -22,11 +23,13 @@ from ..common.errors import InputError, OptionError, Problem
 from ..common.exclusions import table_without_columns
 from ..common.file_stat import StatResult, stat_many
 from ..common.nifti import is_nifti_name
+from ..common.path_patterns import ExcludePatterns
 from ..common.rows import Column, FileRef, MetadataFile, SourceRows
 from ..common.storage import Storage, basename, is_remote, join, parent, readable_name
 from ..common.tables import TABLE_SUFFIXES, RawTable, infer_text_column, is_table, read_raw_table
 from ..common.units import count
 from .registry import SourceKind
+from .table_paths import store_relative, without_excluded
 
 
 def read_table_source(
@@ -35,14 +38,17 @@ def read_table_source(
     image_columns: Sequence[str] = (),
     threads: int = 16,
     exclude_columns: Sequence[str] = (),
+    exclude: ExcludePatterns | None = None,
 ) -> SourceRows:
     """Read the table, find its image columns, stat every file it names."""
     raw = table_without_columns(read_raw_table(source, storage), exclude_columns, source)
     kinds, warnings = _image_columns(raw, image_columns)
     folder = parent(source)
     refs, problems, found = _resolve_images(raw, kinds, folder, storage, threads)
+    refs, paths = store_relative(source, folder, refs, list(kinds))
+    refs, excluded = without_excluded(refs, exclude or ExcludePatterns())
     warnings += [p for p in problems if p.severity == "warning"]
-    problems = [p for p in problems if p.severity != "warning"]
+    problems = [p for p in problems if p.severity != "warning"] + excluded
     columns, rows = _build_rows(raw, kinds, refs, warnings)
     return SourceRows(
         source=source,
@@ -54,6 +60,7 @@ def read_table_source(
         warnings=tuple(raw.warnings + warnings),
         other_files=(_table_file(source, storage),),
         metadata_files=(MetadataFile(source, source, "source"),),
+        stored_paths=paths,
     )
 
 
@@ -247,7 +254,12 @@ KIND = SourceKind(
     label=f"a table of files ({', '.join(TABLE_SUFFIXES)})",
     recognises=lambda source, storage: is_table(source),
     read=lambda source, options: read_table_source(
-        source, options.storage, options.image_columns, options.threads, options.exclude_columns
+        source,
+        options.storage,
+        options.image_columns,
+        options.threads,
+        options.exclude_columns,
+        options.exclude_patterns,
     ),
     is_file=True,
 )

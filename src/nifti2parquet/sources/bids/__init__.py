@@ -21,10 +21,11 @@ from __future__ import annotations
 import dataclasses
 import os
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
-from ...common.errors import InputError, OptionError, Problem
+from ...common.errors import InputError, OptionError, Problem, is_filtered
 from ...common.exclusions import without_excluded
+from ...common.nifti import is_nifti_name
 from ...common.rows import FileRef, MetadataFile, SourceRows
 from ...common.storage import is_remote, join, local_path
 from ...common.tables import decode_text
@@ -36,10 +37,12 @@ from .description import CHANGES, CITATION_CFF, DESCRIPTION, dataset_info, read_
 from .headers import check_headers
 from .ignore import IgnoreRules
 from .layouts import BidsImage, Tables, build_layout, resolve_layout
+from .loose import loose_rows
+from .references import files_to_read, find_references
 from .rules import NIFTI_EXTENSIONS, bids_rules
 from .sidecars import MetadataIndex, SidecarReader
 from .tables import read_participants, read_scans, read_sessions
-from .tree import Filters, ImageFile, MetaFile, Tree, classify, wanted_name
+from .tree import Choices, Filters, ImageFile, MetaFile, Tree, classify, wanted_name
 
 if TYPE_CHECKING:
     from ...common.storage import Storage
@@ -55,8 +58,9 @@ def read_bids_source(source: str, options: SourceOptions) -> SourceRows:
     """Read the BIDS dataset at ``source`` (a folder or a URL) into rows; nothing is written."""
     if options.rows not in ROW_LAYOUTS:
         raise OptionError(f"--rows {options.rows!r}: choose one of {', '.join(ROW_LAYOUTS)}")
+    options.exclude_patterns.check()
     root = _root(source)
-    tree, metadata = _crawl(root, options)
+    tree, metadata, skipped = _crawl(root, options)
     warnings: list[Problem] = list(tree.notes)
     warnings += [
         Problem(
@@ -84,12 +88,14 @@ def read_bids_source(source: str, options: SourceOptions) -> SourceRows:
         if image.rel in headers.headers
     ]
     left_out = tuple(sorted(tree.left_out + headers.errors, key=lambda p: p.path))
-    if not scans:
-        raise _nothing_to_build(source, tree.files_found, left_out + tree.notes)
-    layout = build_layout(resolve_layout(options.rows, scans), scans, tables)
     description = read_description(metadata.contents, warnings)
     warnings += reader.warnings + list(headers.warnings)
-    warnings += _participant_warnings(scans, tables, filtered=bool(options.selection.subjects))
+    published = [i.entry for i in tree.images] + list(tree.others)
+    found = find_references(
+        root, published, metadata.contents, options.storage, options.threads,
+        warned={w.path for w in warnings},
+    )  # fmt: skip
+    warnings += found.warnings
     readme, readme_format = _readme(metadata.contents)
     info = dataset_info(
         description,
@@ -98,23 +104,73 @@ def read_bids_source(source: str, options: SourceOptions) -> SourceRows:
         _text_of(metadata.contents, CHANGES),
         _text_of(metadata.contents, CITATION_CFF),
     )
-    info = dataclasses.replace(info, example_subject=min(s.image.subject for s in scans))
-    one_per_row = layout.name == "file"
-    return SourceRows(
+    rows = SourceRows(
         source=source,
         kind=KIND.name,
-        columns=layout.columns,
-        rows=layout.rows,
-        info=dataclasses.replace(info, layout=layout.name, image_columns=layout.kinds),
+        columns=(),
+        rows=(),
         files_found=tree.files_found,
         left_out=left_out,
-        warnings=tuple(warnings),
         checked="cheap",
+        each_file_once=True,
+        skipped=skipped,
+        references=found.references,
+    )
+    if not scans:
+        return _without_subject_rows(source, root, tree, rows, options, tuple(warnings), info)
+    layout = build_layout(resolve_layout(options.rows, scans), scans, tables)
+    warnings += _participant_warnings(scans, tables, filtered=bool(options.selection.subjects))
+    one_per_row = layout.name == "file"
+    info = dataclasses.replace(
+        info,
+        layout=layout.name,
+        image_columns=layout.kinds,
+        example_subject=min(s.image.subject for s in scans),
+    )
+    return dataclasses.replace(
+        rows,
+        columns=layout.columns,
+        rows=layout.rows,
+        info=info,
+        warnings=tuple(warnings),
         one_image_per_row=one_per_row,
         kind_column="kind" if one_per_row else None,
-        each_file_once=True,
         other_files=tuple(_file_ref(root, entry) for entry in tree.others),
         metadata_files=_metadata_files(root, tree, metadata, [s.image for s in scans]),
+    )
+
+
+def _without_subject_rows(
+    source: str,
+    root: str,
+    tree: Tree,
+    rows: SourceRows,
+    options: SourceOptions,
+    warnings: tuple[Problem, ...],
+    info: Any,
+) -> SourceRows:
+    """No image fits a subject's row: a template or atlas dataset gets one row per image file
+    (:mod:`.loose`); a filter that selects no image, or a dataset without any image, stops."""
+    selection = options.selection
+    if selection and any(is_filtered(p) and is_nifti_name(p.path) for p in tree.left_out):
+        raise InputError(
+            f"{source}: {' '.join(selection.flags())} selects no image "
+            f"({count(tree.files_found, 'file')} found)"
+        )
+    loose = {note.path for note in tree.notes}
+    images = [_file_ref(root, e) for e in tree.others if e.rel in loose]
+    if not images:
+        unindexed = sum(1 for e in tree.others if is_nifti_name(e.rel))
+        raise _nothing_to_build(source, tree.files_found, rows.left_out + tree.notes, unindexed)
+    columns, image_rows = loose_rows(images)
+    return dataclasses.replace(
+        rows,
+        columns=columns,
+        rows=image_rows,
+        info=info,
+        warnings=tuple(w for w in warnings if w.path not in loose),
+        checked=None,  # the images fit no BIDS row: checked as any image is, before planning
+        other_files=tuple(_file_ref(root, e) for e in tree.others if e.rel not in loose),
     )
 
 
@@ -129,23 +185,25 @@ class _Metadata:
     entries: dict[str, Entry]  # every file listed, by relative path
 
 
-def _crawl(root: str, options: SourceOptions) -> tuple[Tree, _Metadata]:
+def _crawl(root: str, options: SourceOptions) -> tuple[Tree, _Metadata, tuple[Problem, ...]]:
     """List the tree once, sort its files, and read the small files the images need."""
     storage = options.storage
-    entries = list_tree(root, storage, wanted_name)
+    listing = list_tree(root, storage, wanted_name)
+    entries = listing.entries
     by_rel = {e.rel: e for e in entries}
     first = read_small_files(root, _present(by_rel, (".bidsignore", DESCRIPTION)), storage)
-    filters = Filters(options.selection)
+    choices = Choices(Filters(options.selection), options.derivatives, options.exclude_patterns)
     rules = IgnoreRules(_text(first.get(".bidsignore")))
-    tree = classify(entries, rules, filters, options.derivatives)
+    tree = classify(entries, rules, choices)
     index = MetadataIndex(tree.metadata)
     sessions, scans = _table_files(tree)
     wanted = {m.entry for m in index.needed(tree.images)}
     wanted |= {m.entry for m in sessions + scans}
     wanted |= set(_present(by_rel, ROOT_TABLE_FILES + bids_rules().readme_names + CARD_FILES))
+    wanted |= set(files_to_read(tree.others))  # what they name, and whether they can be read
     rest = read_small_files(root, sorted(wanted, key=lambda e: e.rel), storage, options.threads)
     contents = without_excluded({**first, **rest}, options.exclude_fields, options.exclude_columns)
-    return tree, _Metadata(index, sessions, scans, contents, by_rel)
+    return tree, _Metadata(index, sessions, scans, contents, by_rel), listing.skipped
 
 
 def _metadata_files(
@@ -160,9 +218,10 @@ def _metadata_files(
         MetadataFile(rel, file_url(root, metadata.entries[rel].on_disk), "sidecar", tuple(names))
         for rel, names in sorted(describes.items())
     ]
+    published = {e.rel for e in tree.others}  # a filtered-out subject's tables are not
     tables = [m.rel for m in metadata.sessions + metadata.scans] + ["participants.tsv"]
     for rel, role in [(t, "table") for t in tables] + [(DESCRIPTION, "description")]:
-        if rel in metadata.entries and isinstance(metadata.contents.get(rel), bytes):
+        if rel in published and isinstance(metadata.contents.get(rel), bytes):
             entry = metadata.entries[rel]
             files.append(MetadataFile(rel, file_url(root, entry.on_disk), role))  # type: ignore[arg-type]
     return tuple(files)
@@ -223,20 +282,28 @@ def _text_of(contents: dict[str, bytes | str], name: str) -> str:
     return decode_text(data, name)[0] if isinstance(data, bytes) else ""
 
 
-def _nothing_to_build(source: str, files: int, reasons: tuple[Problem, ...]) -> InputError:
+def _nothing_to_build(
+    source: str, files: int, reasons: tuple[Problem, ...], unindexed: int = 0
+) -> InputError:
     """No image for the rows: how many NIfTI files there were, each with why it is not built
     (the other files are counted, not listed)."""
     images = sorted((p for p in reasons if p.path.endswith(NIFTI_EXTENSIONS)), key=lambda p: p.path)
-    if not images:
+    if images:
+        others = count(files - len(images), "other file")
         return InputError(
-            f"{source}: no NIfTI image to build: none of the {count(files, 'file')} found is "
-            f"a NIfTI image (.nii, .nii.gz)"
+            f"{source}: no NIfTI image to build ({count(len(images), 'NIfTI image')} found and "
+            f"left out, {others}):",
+            images,
         )
-    others = count(files - len(images), "other file")
+    if unindexed:
+        return InputError(
+            f"{source}: no NIfTI image to build ({count(files, 'file')} found, no image among "
+            f"those BIDS indexes: {count(unindexed, 'NIfTI file')} outside them, published as "
+            "files)"
+        )
     return InputError(
-        f"{source}: no NIfTI image to build ({count(len(images), 'NIfTI image')} found and "
-        f"left out, {others}):",
-        images,
+        f"{source}: no NIfTI image to build: none of the {count(files, 'file')} found is "
+        f"a NIfTI image (.nii, .nii.gz)"
     )
 
 

@@ -15,7 +15,13 @@ from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
-from ...common.errors import cannot_read
+from ...common.dataset_folder import (
+    BUILD_MARKER,
+    build_folder,
+    version_control,
+    version_control_folder,
+)
+from ...common.errors import Problem, cannot_read
 from ...common.file_stat import ANNEX_HINT, stat_file
 from ...common.storage import Storage, info_size_version, is_remote, join, local_path, readable_name
 
@@ -42,15 +48,28 @@ def file_url(root: str, rel: str) -> str:
     return join(root, rel)
 
 
-def list_tree(root: str, storage: Storage, wanted: Callable[[str], bool]) -> list[Entry]:
+@dataclass(frozen=True)
+class Listing:
+    """Every file under a root, sorted by relative path, and the folders that were not read."""
+
+    entries: list[Entry]
+    skipped: tuple[Problem, ...] = ()  # version control, nifti2parquet builds: each once
+
+
+def list_tree(root: str, storage: Storage, wanted: Callable[[str], bool]) -> Listing:
     """Every file under ``root`` whose name ``wanted`` accepts, sorted by relative path."""
-    entries = _list_remote(root, storage, wanted) if is_remote(root) else _list_local(root, wanted)
-    return sorted(entries, key=lambda e: e.rel)
+    if is_remote(root):
+        entries, skipped = _list_remote(root, storage, wanted)
+    else:
+        entries, skipped = _list_local(root, wanted)
+    by_path = sorted(skipped, key=lambda p: p.path)
+    return Listing(sorted(entries, key=lambda e: e.rel), tuple(by_path))
 
 
-def _list_local(root: str, wanted: Callable[[str], bool]) -> list[Entry]:
+def _list_local(root: str, wanted: Callable[[str], bool]) -> tuple[list[Entry], list[Problem]]:
     base = os.path.abspath(local_path(root))
     entries: list[Entry] = []
+    skipped: list[Problem] = []
     seen: set[tuple[int, int]] = set()  # folders already walked (symlink loops)
     stack = [""]
     while stack:
@@ -65,14 +84,20 @@ def _list_local(root: str, wanted: Callable[[str], bool]) -> list[Entry]:
                 items = list(it)
         except OSError:
             continue  # an unreadable folder: nothing under it can be listed
+        if rel_dir and any(i.name == BUILD_MARKER for i in items):
+            skipped.append(build_folder(rel_dir))  # an OUTPUT_DIR: none of it is the dataset's
+            continue
         for item in items:
             rel = f"{rel_dir}/{item.name}" if rel_dir else item.name
-            if _is_folder(item):
-                if not item.name.startswith("."):
-                    stack.append(rel)
+            if version_control(item.name):
+                skipped.append(version_control_folder(rel))
+            elif item.name == BUILD_MARKER:
+                skipped.append(build_folder(rel_dir))
+            elif _is_folder(item):
+                stack.append(rel)
             elif wanted(item.name):
                 entries.append(_local_entry(base, rel))
-    return entries
+    return entries, skipped
 
 
 def _is_folder(item: os.DirEntry) -> bool:
@@ -88,21 +113,53 @@ def _local_entry(base: str, rel: str) -> Entry:
     return Entry(readable, result.size, result.version, result.problem, rel if renamed else "")
 
 
-def _list_remote(root: str, storage: Storage, wanted: Callable[[str], bool]) -> list[Entry]:
+def _list_remote(
+    root: str, storage: Storage, wanted: Callable[[str], bool]
+) -> tuple[list[Entry], list[Problem]]:
     fs, path = storage.filesystem(root)
     base = path.rstrip("/")
     found = fs.find(base, detail=True, withdirs=False)
+    files = {
+        full[len(base) + 1 :]: info
+        for full, info in found.items()
+        if info.get("type") != "directory" and full.startswith(base + "/")
+    }
+    builds, controlled = _skipped_remote(files)
+    skipped = [build_folder(b) for b in sorted(builds)]
+    skipped += [version_control_folder(v) for v in sorted(controlled)]
     entries = []
-    for full, info in found.items():
-        if info.get("type") == "directory" or not full.startswith(base + "/"):
-            continue
-        rel = full[len(base) + 1 :]
+    for rel, info in files.items():
         parts = rel.split("/")
-        if any(p.startswith(".") for p in parts[:-1]) or not wanted(parts[-1]):
+        if _under(parts, builds, controlled) or not wanted(parts[-1]):
             continue
         size, version = info_size_version(info)
         entries.append(Entry(rel, size, version))
-    return entries
+    return entries, skipped
+
+
+def _skipped_remote(rels: Iterable[str]) -> tuple[set[str], set[str]]:
+    """The folders holding a build (the root's own state folder as ""), and the outermost
+    version-control folders, from a flat listing."""
+    builds: set[str] = set()
+    controlled: set[str] = set()
+    for rel in rels:
+        parts = rel.split("/")
+        for i, part in enumerate(parts):
+            if part == BUILD_MARKER and i < len(parts) - 1:
+                builds.add("/".join(parts[:i]))
+                break
+            if version_control(part):
+                controlled.add("/".join(parts[: i + 1]))
+                break
+    return builds, controlled
+
+
+def _under(parts: list[str], builds: set[str], controlled: set[str]) -> bool:
+    for i in range(len(parts)):
+        prefix = "/".join(parts[:i])
+        if (i and prefix in builds) or "/".join(parts[: i + 1]) in controlled:
+            return True
+    return parts[0] == BUILD_MARKER
 
 
 def read_small_files(

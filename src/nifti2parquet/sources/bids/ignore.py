@@ -1,9 +1,10 @@
 """What a BIDS crawler must not index: the default ignores and ``.bidsignore`` patterns.
 
+Not indexed means not read as BIDS (no image row, no sidecar inherited from it); every such file
+is still the dataset's and is published byte for byte in the ``files`` config (:mod:`.tree`).
 Default: the folders the BIDS schema marks opaque (:mod:`.rules`: ``sourcedata/``, ``code/``,
 ``stimuli/``... at the top of the dataset; at the top of every ``derivatives/<pipeline>/`` also its
-own ``derivatives/``), and, ours, anything whose name starts with a dot (dot folders are not even
-listed: ``.git`` of a DataLad dataset holds the annexed content itself).
+own ``derivatives/``), and, ours, anything whose name starts with a dot.
 ``.bidsignore`` holds gitignore-style patterns, relative to the dataset root: ``*`` and ``?``
 within one path part, ``**`` across parts, a leading ``/`` (or any ``/`` inside) anchors to the
 root, a trailing ``/`` matches folders only, ``!`` re-includes, ``#`` starts a comment; the last

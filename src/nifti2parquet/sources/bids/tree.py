@@ -1,10 +1,12 @@
 """Sorting the files of a BIDS listing: images for the rows, every other file, what is left out.
 
 Every file found is in exactly one of three places. A NIfTI file (``.nii``, ``.nii.gz``) with a
-valid BIDS name and place is an image of the rows. Every other file that the dataset holds (events,
-sidecars as written, tables, README, ``.bidsignore``, physio, NIfTI files that fit no row, an
-Analyze pair...) is an *other file*, published byte for byte in the ``files`` config. The rest is
-left out with one reason: ignored (default ignores, ``.bidsignore``), a derivative with
+valid BIDS name and place, in a part of the tree BIDS indexes, is an image of the rows. Every
+other file of the dataset folder is an *other file*, published byte for byte in the ``files``
+config: events, sidecars as written, tables, README, dot files, physio, NIfTI files that fit no
+row, and everything BIDS does not index (``sourcedata/``, ``stimuli/``, ``code/``, what
+``.bidsignore`` lists: :mod:`.ignore` decides what is indexed, never what is published). The rest
+is left out with one reason: ``--exclude`` (the publisher's own patterns), a derivative with
 ``--no-derivatives``, filtered out by ``--subject/--session/--datatype/--suffix/--task`` (all
 "info"), or content that cannot be read, such as an unfetched git-annex file ("error").
 """
@@ -18,6 +20,7 @@ from fnmatch import fnmatchcase
 
 from ...common.errors import FILTERED, Problem
 from ...common.nifti import is_nifti_name
+from ...common.path_patterns import ExcludePatterns
 from ...common.selection import FLAGS, Selection
 from .crawl import Entry
 from .filenames import BidsName, parse_name
@@ -178,9 +181,16 @@ class Tree:
     files_found: int  # every file listed: images + others + left out
 
 
-def classify(
-    entries: Sequence[Entry], rules: IgnoreRules, filters: Filters, derivatives: bool
-) -> Tree:
+@dataclass(frozen=True)
+class Choices:
+    """What decides where each file goes, besides the BIDS rules: the user's options."""
+
+    filters: Filters = field(default_factory=Filters)
+    derivatives: bool = True
+    exclude: ExcludePatterns = field(default_factory=ExcludePatterns)
+
+
+def classify(entries: Sequence[Entry], rules: IgnoreRules, choices: Choices) -> Tree:
     """Images of the rows, metadata files, other files, and what is left out with its reason."""
     images: list[ImageFile] = []
     metadata: list[MetaFile] = []
@@ -188,7 +198,7 @@ def classify(
     left_out: list[Problem] = []
     notes: list[Problem] = []
     for entry in entries:
-        image, problem = _place(entry, rules, filters, derivatives)
+        image, problem = _place(entry, rules, choices)
         if image is not None:
             images.append(image)
         elif problem is None or problem.severity == "warning":
@@ -196,8 +206,8 @@ def classify(
             notes += [problem] if problem else []
         else:
             left_out.append(problem)
-        if entry.rel.endswith(METADATA_EXTENSIONS):
-            meta = _metadata(entry, rules, derivatives)
+        if entry.rel.endswith(METADATA_EXTENSIONS) and not _left_out(entry.rel, choices):
+            meta = _metadata(entry, rules)
             if meta is not None:
                 metadata.append(meta)
     found = len(entries)
@@ -205,17 +215,18 @@ def classify(
 
 
 def _place(
-    entry: Entry, rules: IgnoreRules, filters: Filters, derivatives: bool
+    entry: Entry, rules: IgnoreRules, choices: Choices
 ) -> tuple[ImageFile | None, Problem | None]:
     """Where one file goes: an image of the rows; an other file (no problem, or a warning that
-    says why a NIfTI file fits no row); or left out ("info": ignored or filtered out; "error":
+    says why a NIfTI file fits no row); or left out ("info": excluded or filtered out; "error":
     it cannot be read)."""
     rel = entry.rel
-    reason = _ignored(rel, rules, derivatives)
+    reason = _left_out(rel, choices)
     if reason:
         return None, Problem(rel, reason, "info")
+    filters = choices.filters
     image, note = None, None
-    if is_nifti_name(posixpath.basename(rel)):
+    if is_nifti_name(posixpath.basename(rel)) and _indexed(rel, rules):
         try:
             image = locate(entry)
         except ValueError as exc:  # fits no row: published as an other file, byte for byte
@@ -231,12 +242,18 @@ def _place(
     return image, note
 
 
-def _ignored(rel: str, rules: IgnoreRules, derivatives: bool) -> str:
-    """Why a file is not part of the dataset (ignore rules, ``--no-derivatives``), or ""."""
-    reason = "" if rel == ".bidsignore" else rules.reason(rel)  # .bidsignore is a dataset file
-    if not reason and rel.startswith("derivatives/") and not derivatives:
+def _left_out(rel: str, choices: Choices) -> str:
+    """Why the user leaves a file out (``--exclude``, ``--no-derivatives``), or ""."""
+    reason = choices.exclude.reason(rel)
+    if not reason and rel.startswith("derivatives/") and not choices.derivatives:
         reason = NO_DERIVATIVES
     return reason
+
+
+def _indexed(rel: str, rules: IgnoreRules) -> bool:
+    """Whether BIDS indexes the file (its images can be rows, its sidecars are read); a file it
+    does not index is published all the same."""
+    return rel == ".bidsignore" or not rules.reason(rel)
 
 
 def locate(entry: Entry) -> ImageFile:
@@ -269,9 +286,9 @@ def locate(entry: Entry) -> ImageFile:
     return ImageFile(entry, pipeline, folders[0] if folders else "", name)
 
 
-def _metadata(entry: Entry, rules: IgnoreRules, derivatives: bool) -> MetaFile | None:
+def _metadata(entry: Entry, rules: IgnoreRules) -> MetaFile | None:
     rel = entry.rel
-    if _ignored(rel, rules, derivatives):
+    if not _indexed(rel, rules):
         return None
     parts = rel.split("/")
     root = ""

@@ -51,7 +51,7 @@ def read_segmentation_source(source: str, options: SourceOptions) -> SourceRows:
     """Read the split ``options.split`` of the segmentation dataset at ``source``."""
     _check_options(options)
     root = _root(source)
-    entries = list_tree(root, options.storage, lambda name: True)
+    entries = list_tree(root, options.storage, lambda name: True).entries
     by_rel = {e.rel: e for e in entries}
     if DESCRIPTION not in by_rel:
         raise InputError(f"{source}: no {DESCRIPTION}")
