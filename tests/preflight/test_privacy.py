@@ -165,7 +165,7 @@ def test_table_source_paths_and_columns(tmp_path: Path) -> None:
     assert ("scans/Quixley_20190314.nii.gz", "path", "listed name or ID", "identifying") in found
     # the date next to a listed name in the file name is identifying too
     assert ("scans/Quixley_20190314.nii.gz", "path", "date or time", "identifying") in found
-    table = str(tmp_path / "table.csv")
+    table = "table.csv"  # the name it is published under, not the machine path
     assert (table, "patient_name", "name", "identifying") in found
     assert (table, "contact", "e-mail address", "identifying") in found
     assert (table, "visit", "date or time", "review") in found

@@ -88,9 +88,9 @@ source_options = _group(
         "exclude",
         multiple=True,
         metavar="GLOB",
-        help="Leave out of what is published the files this gitignore-style pattern matches "
-        "(repeatable; paths from the dataset's root, e.g. 'scratch/' or '*.log'; each pattern "
-        "and its count are recorded and on the card).",
+        help="Leave out the files of the dataset this gitignore-style pattern matches "
+        "(repeatable; paths from the dataset's root, e.g. 'scratch/' or '*.log'; a build "
+        "records each pattern and its count, and its card states them).",
     ),
     click.option(
         "--exclude-column",

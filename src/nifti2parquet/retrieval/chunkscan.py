@@ -15,7 +15,22 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-STOP, TRUE, FALSE, BYTE, I16, I32, I64, DOUBLE, BINARY, LIST, SET, MAP, STRUCT = range(13)
+from ..shards.thrift import (
+    BINARY,
+    BYTE,
+    DOUBLE,
+    FALSE,
+    I16,
+    I32,
+    I64,
+    LIST,
+    MAP,
+    SET,
+    STOP,
+    STRUCT,
+    TRUE,
+    CompactReader,
+)
 
 
 @dataclass(frozen=True)
@@ -57,26 +72,11 @@ def scan_footer(data: bytes) -> tuple[GroupScan, ...]:
     return groups
 
 
-class _Scanner:
+class _Scanner(CompactReader):
+    """The compact decoder's varints, with a walk that skips what it does not keep."""
+
     def __init__(self, data: bytes) -> None:
-        self.data, self.pos = data, 0
-
-    def varint(self) -> int:
-        data, pos = self.data, self.pos
-        b = data[pos]
-        result, shift = b & 0x7F, 7
-        pos += 1
-        while b & 0x80:
-            b = data[pos]
-            pos += 1
-            result |= (b & 0x7F) << shift
-            shift += 7
-        self.pos = pos
-        return result
-
-    def integer(self) -> int:
-        n = self.varint()
-        return (n >> 1) ^ -(n & 1)
+        super().__init__(data, 0)
 
     def fields(self):  # type: ignore[no-untyped-def]
         """(field id, type) of each field of the struct at ``pos``; the caller reads or skips
@@ -89,7 +89,7 @@ class _Scanner:
             if kind == STOP:
                 return
             delta = header >> 4
-            last = last + delta if delta else self.integer()
+            last = last + delta if delta else self.zigzag()
             yield last, kind
 
     def items(self, read):  # type: ignore[no-untyped-def]
@@ -151,7 +151,7 @@ class _Scanner:
             if fid == 1 and kind == LIST:
                 chunks = self.items(self.column_chunk)
             elif fid == 3 and kind == I64:
-                rows = self.integer()
+                rows = self.zigzag()
             else:
                 self.skip(kind)
         return GroupScan(rows, tuple(chunks))
@@ -163,7 +163,7 @@ class _Scanner:
             if fid == 3 and kind == STRUCT:
                 for mid, mkind in self.fields():
                     if mid in (4, 7, 9, 11) and mkind in (I32, I64):
-                        value = self.integer()
+                        value = self.zigzag()
                         if mid == 4:
                             codec = value
                         elif mid == 7:
@@ -175,9 +175,9 @@ class _Scanner:
                     else:
                         self.skip(mkind)
             elif fid == 4 and kind == I64:
-                index_offset = self.integer()
+                index_offset = self.zigzag()
             elif fid == 5 and kind == I32:
-                index_length = self.integer()
+                index_length = self.zigzag()
             else:
                 self.skip(kind)
         start = dictionary if dictionary else data_page

@@ -55,7 +55,7 @@ def _copy(value: Any) -> Any:
 
 def decode(data: bytes | memoryview, pos: int = 0) -> tuple[Struct, int]:
     """The struct encoded at ``data[pos:]`` and the position just after it."""
-    reader = _Reader(data if isinstance(data, bytes) else bytes(data), pos)
+    reader = CompactReader(data if isinstance(data, bytes) else bytes(data), pos)
     result = reader.struct()
     return result, reader.pos
 
@@ -66,7 +66,7 @@ def encode(value: Struct) -> bytes:
     return bytes(out)
 
 
-class _Reader:
+class CompactReader:
     """Reads values at ``pos``; written for speed (footers hold thousands of structs)."""
 
     def __init__(self, data: bytes, pos: int) -> None:
