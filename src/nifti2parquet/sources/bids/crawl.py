@@ -26,7 +26,7 @@ from ...common.file_stat import ANNEX_HINT, stat_file
 from ...common.storage import Storage, info_size_version, is_remote, join, local_path, readable_name
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Entry:
     """One file found under the root."""
 

@@ -38,7 +38,7 @@ TYPED_FIELDS: tuple[tuple[str, str, pa.DataType], ...] = (
 )
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Sidecar:
     """What the metadata files say about one image."""
 
