@@ -20,6 +20,7 @@ from ..common.dataset_folder import skipped_line
 from ..common.errors import Problem, errors_only
 from ..common.file_groups import LeftOutLists
 from ..common.files_config import FILES_CONFIG
+from ..common.gc_pause import collector_paused
 from ..common.progress import Reporter
 from ..common.rows import SourceRows, images_in_row
 from ..common.schema import column_feature, type_label
@@ -174,10 +175,11 @@ def inspect_source(
     options = options or BuildOptions()
     options.plan_options().check()  # the options first, as build checks them
     privacy_options = options.privacy_options()
-    rows, plan = prepare(source, options, reporter, strict=False)
-    with tempfile.TemporaryDirectory(prefix="n2p-inspect-") as folder:  # the table as published
-        scanned, _ = store_table_paths(rows, OutputFolder(folder), options.storage)
-        privacy = scan_source(scanned, options, privacy_options, reporter or Reporter())
+    with collector_paused():
+        rows, plan = prepare(source, options, reporter, strict=False)
+        with tempfile.TemporaryDirectory(prefix="n2p-inspect-") as folder:  # the table as published
+            scanned, _ = store_table_paths(rows, OutputFolder(folder), options.storage)
+            privacy = scan_source(scanned, options, privacy_options, reporter or Reporter())
     blocking, stop_reason = _blocking(rows, options)
     return InspectReport(
         source=source,

@@ -14,6 +14,7 @@ from ..card.details import described_columns
 from ..card.prose import PROSE
 from ..common.data_dictionary import read_dictionary
 from ..common.errors import InputError, OutputError
+from ..common.gc_pause import collector_paused
 from ..common.progress import Reporter
 from ..common.rows import SourceRows
 from ..common.units import count
@@ -116,6 +117,18 @@ def prepare_build(
         if saved is not None:
             reporter.step("using the plan saved by --plan-only")
             return Prepared(*saved)
+    with collector_paused():
+        return _read_and_plan(source, output, options, reporter, privacy_options, dictionary)
+
+
+def _read_and_plan(
+    source: str,
+    output: OutputFolder,
+    options: BuildOptions,
+    reporter: Reporter,
+    privacy_options: PrivacyOptions | None,
+    dictionary: dict[str, Any] | None,
+) -> Prepared:
     rows, plan = prepare(source, options, reporter, dictionary=dictionary)
     blanked: tuple[ChangedOnPurpose, ...] = ()
     if options.blank_nifti_headers:
@@ -131,8 +144,9 @@ def prepare_build(
     if options.plan_only:
         for name in output.listdir(f"{split_dir(options.split)}/parts"):  # a new plan: parts anew
             output.remove(f"{split_dir(options.split)}/parts/{name}")
-        save_plan(output, options.split, fingerprint, rows, plan)
-        save_plan_options(output, options.split, record)
+        settings = options.settings().to_record()
+        save_plan(output, options.split, plan_fingerprint_of(source, settings), rows, plan)
+        save_plan_options(output, options.split, plan_record_of(source, settings))
     return Prepared(rows, plan, report, blanked, rewritten, left_out)
 
 

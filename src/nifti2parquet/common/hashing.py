@@ -7,6 +7,8 @@ downloaded from the Hub or written back by ``export``) hashes it this way.
 from __future__ import annotations
 
 import hashlib
+import io
+import os
 from collections.abc import Callable
 from typing import BinaryIO
 
@@ -20,7 +22,7 @@ def sha256_and_size(
     digest = hashlib.sha256()
     size = 0
     if hasattr(f, "readinto"):
-        buffer = memoryview(bytearray(block))
+        buffer = memoryview(bytearray(_block_for(f, block)))
         while n := f.readinto(buffer):
             digest.update(buffer[:n])
             size += n
@@ -33,6 +35,16 @@ def sha256_and_size(
         if progress:
             progress(len(chunk))
     return digest.hexdigest(), size
+
+
+def _block_for(f: BinaryIO, block: int) -> int:
+    """No larger than what is left of a local file: the block is zeroed when made, and 8 MiB
+    zeroed for each small sidecar costs more than hashing it."""
+    try:
+        left = os.fstat(f.fileno()).st_size - f.tell()
+    except (AttributeError, OSError, ValueError, io.UnsupportedOperation):
+        return block
+    return max(1 << 12, min(block, left + 1))
 
 
 def sha256_of_file(f: BinaryIO, progress: Callable[[int], None] | None = None) -> str:

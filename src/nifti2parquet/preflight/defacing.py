@@ -24,10 +24,10 @@ import json
 import posixpath
 import re
 from collections.abc import Iterable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Literal
 
+from ..common.batched import map_batched
 from ..common.rows import FileRef, SourceRows
 from ..common.storage import CHECK_BLOCK, Storage, is_remote
 from ..common.tables import decode_text
@@ -60,8 +60,7 @@ def defacing_report(
             return FaceCheck("cannot tell", "a remote image's voxels are not fetched for this")
         return check_face(img.url, storage, img.size)
 
-    with ThreadPoolExecutor(max(1, threads), thread_name_prefix="n2p-face") as pool:
-        checks = list(pool.map(one, images))
+    checks = map_batched(one, images, threads, "n2p-face")
     return tuple(_one(img.display, said.get(img.display), c) for img, c in zip(images, checks))
 
 

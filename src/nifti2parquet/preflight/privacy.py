@@ -18,9 +18,9 @@ from __future__ import annotations
 import posixpath
 import time
 from collections.abc import Iterable, Iterator, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
+from ..common.batched import map_batched
 from ..common.dicom_profile import read_dicom
 from ..common.exclusions import LeftOut
 from ..common.nifti import HEADER_BLOCK_LIMIT, read_header_block
@@ -145,9 +145,8 @@ def _header_findings(
             found.append(Finding(img.display, "extensions", NOT_SCANNED, limit, "review"))
         return found
 
-    with ThreadPoolExecutor(max(1, options.threads), thread_name_prefix="n2p-privacy") as pool:
-        for found in pool.map(one, images):
-            yield from found
+    for found in map_batched(one, images, options.threads, "n2p-privacy"):
+        yield from found
 
 
 def _text_findings(file: str, where: str, text: str, rules: PrivacyRules) -> list[Finding]:
@@ -221,11 +220,10 @@ def _file_findings(
     counts = dict.fromkeys(("json", "tabular", "text", "dicom"), 0)
     found: list[Finding] = []
     dicom: list[Finding] = []
-    with ThreadPoolExecutor(max(1, options.threads), thread_name_prefix="n2p-privacy") as pool:
-        for what, file_found in pool.map(one, published):
-            if what:
-                counts[what] += 1
-            (dicom if what == "dicom" else found).extend(file_found)
+    for what, file_found in map_batched(one, published, options.threads, "n2p-privacy"):
+        if what:
+            counts[what] += 1
+        (dicom if what == "dicom" else found).extend(file_found)
     return counts, found + grouped_by_folder(dicom)
 
 

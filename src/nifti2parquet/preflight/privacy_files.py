@@ -128,7 +128,7 @@ def scan_file(
     if kind == "dicom":
         return _dicom_findings(file, storage, scan)
     with storage.open(file.url, _block(file)) as f:
-        data = f.read(TEXT_LIMIT + 1)
+        data = _read_up_to(f, TEXT_LIMIT + 1)
     found = []
     if len(data) > TEXT_LIMIT:
         data = data[:TEXT_LIMIT]
@@ -139,6 +139,20 @@ def scan_file(
     if kind == "tabular":
         return found + _table_findings(file, data, storage, scan, left)
     return found + _text_findings(file, data, scan.rules)
+
+
+def _read_up_to(f: Any, limit: int) -> bytes:
+    """At most ``limit`` bytes, in growing chunks: one ``read(limit)`` of an unbuffered file
+    allocates all of ``limit`` first, 16 MiB for every small sidecar."""
+    chunks, total, size = [], 0, 1 << 16
+    while total < limit:
+        chunk = f.read(min(size, limit - total))
+        if not chunk:
+            break
+        chunks.append(chunk)
+        total += len(chunk)
+        size = min(size * 4, 1 << 22)
+    return b"".join(chunks)
 
 
 def _block(file: Published) -> int:

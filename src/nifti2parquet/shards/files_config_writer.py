@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
 
+from ..common.batched import map_batched
 from ..common.errors import InputError, OutputError, Problem, cannot_read
 from ..common.files_config import FILES_CONFIG, files_rows, stored_files
 from ..common.progress import Reporter
@@ -73,9 +73,8 @@ def _hash_other_files(
         finally:
             bar.update(f.size)
 
-    threads = ThreadPoolExecutor(settings.read_threads, thread_name_prefix="n2p-hash")
-    with reporter.bar(sum(f.size for f in others), label) as bar, threads as pool:
-        done = dict(pool.map(one, others))
+    with reporter.bar(sum(f.size for f in others), label) as bar:
+        done = dict(map_batched(one, others, settings.read_threads, "n2p-hash"))
     problems = [p for p in done.values() if isinstance(p, Problem)]
     if problems:
         message = "some files cannot be read; the files config was not written:"

@@ -195,28 +195,43 @@ def _largest_leaf_values(
     largest: dict[str, int] = {}
     for i, column in enumerate(columns):
         if not column.is_image and column.arrow_type is not None:
+            shape = _shape(column.arrow_type, column.name)
             for row in rows:
-                _walk_leaves(row[i], column.arrow_type, column.name, largest)
+                _walk_leaves(row[i], shape, largest)
     return largest
 
 
-def _walk_leaves(value: Any, t: pa.DataType, path: str, largest: dict[str, int]) -> None:
+# A type's shape, made once per column so the walk over every row asks Arrow nothing:
+# (kind, inner, leaves): kind "struct" (inner: ((name, shape), ...)), "list" (inner: the items'
+# shape) or "leaf"; leaves: the leaf paths a value is charged to when it is not walked into.
+_Shape = tuple[str, Any, tuple[str, ...]]
+
+
+def _shape(t: pa.DataType, path: str) -> _Shape:
+    if pa.types.is_struct(t):
+        fields = [t.field(k) for k in range(t.num_fields)]
+        inner = tuple((f.name, _shape(f.type, f"{path}.{f.name}")) for f in fields)
+        return ("struct", inner, (path,))
+    if _is_list_type(t):
+        return ("list", _shape(t.value_type, f"{path}.list.element"), (path,))
+    if pa.types.is_map(t):  # charged whole to each of its leaves: rare, and safe
+        return ("leaf", None, (f"{path}.key_value.key", f"{path}.key_value.value"))
+    return ("leaf", None, (path,))
+
+
+def _walk_leaves(value: Any, shape: _Shape, largest: dict[str, int]) -> None:
     if value is None:
         return
-    if pa.types.is_struct(t) and isinstance(value, dict):
-        for k in range(t.num_fields):
-            field = t.field(k)
-            _walk_leaves(value.get(field.name), field.type, f"{path}.{field.name}", largest)
-    elif _is_list_type(t) and isinstance(value, (list, tuple)):
+    kind, inner, leaves = shape
+    if kind == "struct" and isinstance(value, dict):
+        for name, field_shape in inner:
+            _walk_leaves(value.get(name), field_shape, largest)
+    elif kind == "list" and isinstance(value, (list, tuple)):
         for item in value:
-            _walk_leaves(item, t.value_type, f"{path}.list.element", largest)
-    else:  # a primitive, or a map (charged whole to each of its leaves: rare, and safe)
+            _walk_leaves(item, inner, largest)
+    else:  # a primitive, or a value that does not match its type: charged whole
         size = _value_size(value)
-        for leaf in (
-            (path,)
-            if not pa.types.is_map(t)
-            else (f"{path}.key_value.key", f"{path}.key_value.value")
-        ):
+        for leaf in leaves:
             largest[leaf] = max(largest.get(leaf, 0), size)
 
 

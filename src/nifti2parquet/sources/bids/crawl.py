@@ -12,9 +12,9 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Iterable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
+from ...common.batched import map_batched
 from ...common.dataset_folder import (
     BUILD_MARKER,
     build_folder,
@@ -26,7 +26,7 @@ from ...common.file_stat import ANNEX_HINT, stat_file
 from ...common.storage import Storage, info_size_version, is_remote, join, local_path, readable_name
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Entry:
     """One file found under the root."""
 
@@ -174,9 +174,8 @@ def read_small_files(
     if is_remote(root):
         out.update(_cat_remote(root, [e.rel for e in todo], storage))
         return out
-    with ThreadPoolExecutor(max(1, threads), thread_name_prefix="n2p-bids-read") as pool:
-        contents = pool.map(lambda e: _read_local(root, e.on_disk), todo)
-        out.update(zip([e.rel for e in todo], contents))
+    contents = map_batched(lambda e: _read_local(root, e.on_disk), todo, threads, "n2p-bids-read")
+    out.update(zip([e.rel for e in todo], contents))
     return out
 
 

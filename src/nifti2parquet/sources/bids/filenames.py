@@ -23,7 +23,7 @@ _KEY = re.compile(r"^[0-9A-Za-z]+$")
 _SUFFIX = re.compile(r"^[0-9A-Za-z]+$")
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class BidsName:
     """A parsed file name: entities in name order, suffix, extension (all as written)."""
 

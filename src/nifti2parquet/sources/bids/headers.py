@@ -9,9 +9,9 @@ skip (``--on-error skip``).
 from __future__ import annotations
 
 from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
+from ...common.batched import map_batched
 from ...common.errors import Problem
 from ...common.nifti import ImageCheck, NiftiHeader, check_image
 from ...common.storage import CHECK_BLOCK, Storage
@@ -34,8 +34,7 @@ def check_headers(
         url = file_url(root, image.entry.on_disk)
         return check_image(image.rel, lambda: storage.open(url, CHECK_BLOCK), image.entry.size)
 
-    with ThreadPoolExecutor(max(1, threads), thread_name_prefix="n2p-bids-check") as pool:
-        results = list(pool.map(one, images))
+    results = map_batched(one, images, threads, "n2p-bids-check")
     headers: dict[str, NiftiHeader] = {}
     errors: list[Problem] = []
     warnings: list[Problem] = []

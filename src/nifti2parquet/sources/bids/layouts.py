@@ -35,7 +35,7 @@ from .tree import ImageFile
 DATATYPE_LEAD = ("anat", "func", "dwi", "fmap", "perf", "pet")
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class BidsImage:
     """One image to build with everything known about it."""
 

@@ -38,7 +38,7 @@ TYPED_FIELDS: tuple[tuple[str, str, pa.DataType], ...] = (
 )
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Sidecar:
     """What the metadata files say about one image."""
 
@@ -50,30 +50,39 @@ class Sidecar:
 
 
 class MetadataIndex:
-    """Metadata files by folder, to find the ones that apply to an image."""
+    """Metadata files by folder, extension and suffix, to find the ones that apply to an image.
+
+    Each image looks up only the files of its folders with its extension and suffix (already in
+    merge order), never every file of a folder, so the cost per image stays the same however
+    many sidecars sit next to it."""
 
     def __init__(self, files: Iterable[MetaFile]) -> None:
-        self._by_folder: dict[str, list[MetaFile]] = defaultdict(list)
+        self._by_place: dict[tuple[str, str, str, str], list[MetaFile]] = defaultdict(list)
         for f in files:
-            self._by_folder[f.folder].append(f)
+            self._by_place[(f.folder, f.root, f.name.extension, f.name.suffix)].append(f)
+        for found in self._by_place.values():
+            found.sort(key=lambda f: (len(f.name.entities), f.rel))
+        self._chains: dict[tuple[str, str], tuple[str, ...]] = {}
 
     def applicable(
         self, image: ImageFile, extension: str, suffix: str | None = None
     ) -> list[MetaFile]:
         """Files with this extension (and the image's suffix, or ``suffix``) that apply to
         ``image``, top level first."""
+        suffix = suffix or image.name.suffix
+        root = image.root
         found: list[MetaFile] = []
-        for folder in _ancestors(image.folder, image.root):
-            level = [
-                f
-                for f in self._by_folder.get(folder, ())
-                if f.root == image.root
-                and f.name.extension == extension
-                and f.name.suffix == (suffix or image.name.suffix)
-                and f.name.is_subset_of(image.name)
-            ]
-            found += sorted(level, key=lambda f: (len(f.name.entities), f.rel))
+        for folder in self._ancestors(image.folder, root):
+            for f in self._by_place.get((folder, root, extension, suffix), ()):
+                if f.name.is_subset_of(image.name):
+                    found.append(f)
         return found
+
+    def _ancestors(self, folder: str, root: str) -> tuple[str, ...]:
+        chain = self._chains.get((folder, root))
+        if chain is None:
+            chain = self._chains[(folder, root)] = tuple(_ancestors(folder, root))
+        return chain
 
     def needed(self, images: Iterable[ImageFile]) -> set[MetaFile]:
         """Every metadata file some image inherits from: the only ones worth reading."""

@@ -35,7 +35,7 @@ def wanted_name(name: str) -> bool:
     return True
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class ImageFile:
     """A NIfTI file that is part of the dataset: where it is and what its name says."""
 
@@ -66,7 +66,7 @@ class ImageFile:
         return self.name.get("ses")
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class MetaFile:
     """A metadata file with a BIDS name (sidecar JSON, bval/bvec, participants/sessions/scans)."""
 
