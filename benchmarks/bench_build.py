@@ -187,7 +187,7 @@ def profile(table: Path, work: Path, runs: int) -> dict:
     for key in ("import", "import_cpu", "build", "build_cpu", "sync", "start", "wall"):
         merged[key] = statistics.median(r[key] for r in reports)
     merged["process_cpu"] = statistics.median(r["process_cpu"] for r in reports)
-    for key in ("main", "cpu", "hashing_thread", "helper_thread"):
+    for key in ("main", "cpu", "threads"):
         phases: dict[str, list[float]] = defaultdict(list)
         for r in reports:
             for name, value in r[key].items():
@@ -266,30 +266,15 @@ def phases_table(merged: dict, hash_floor: float) -> Table:
     rows.append(("`sync` (as after every contender)", seconds(sync), _share(sync, wall), ""))
     total = seconds(merged["process_cpu"])
     rows.append(("**the whole build process**", seconds(wall), "100%", total))
-    for name, value in merged["hashing_thread"].items():
-        rows.append(
-            (f"*at the same time*, hashing thread: {name}", seconds(value), _share(value, wall), "")
-        )
-    helper = merged["helper_thread"].get("sha256 of the image", 0.0)
-    rows.append(
-        (
-            "*at the same time*, helper thread: sha256 of the image",
-            seconds(helper),
-            _share(helper, wall),
-            "",
-        )
-    )
-    hashing = merged["hashing_thread"]
-    busy = sum(v for k, v in hashing.items() if not k.startswith("idle"))
-    helper = merged["helper_thread"].get("sha256 of the image", 0.0)
+    for name, value in merged["threads"].items():
+        rows.append((f"*at the same time*, busy: {name}", seconds(value), _share(value, wall), ""))
     writing = sum(v for k, v in merged["main"].items() if k.startswith("writing shards"))
     notes = (
         f"the median of {merged['runs']} builds (`--no-previews`) of the data above, each sampled "
         f"every 2 ms from inside its process (`profile_build.py`); a phase's time is the main "
         f"thread's, its CPU is the whole process's (every thread) while the main thread was in it",
-        f"writing the shards took {writing:.2f} s; the hashing thread was busy {busy:.2f} s of it ("
-        + ", ".join(f"{k} {v:.2f} s" for k, v in hashing.items() if not k.startswith("idle"))
-        + f"), the helper thread {helper:.2f} s (the sha256 of each image)",
+        f"writing the shards took {writing:.2f} s; meanwhile its blocks kept three threads busy: "
+        + ", ".join(f"{k} {v:.2f} s" for k, v in merged["threads"].items()),
         f"the two sha256 alone, with nothing else running, take {hash_floor:.2f} s of CPU on this "
         f"data (the build table's CPU column)",
     )

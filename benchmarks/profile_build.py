@@ -8,8 +8,9 @@ stack every 2 ms (``sys._current_frames``) and gives the time since its last loo
 each thread is in, found by the names of the functions on its stack: for the main thread, the
 stage of the build (listing and reading the source, header checks, privacy scan, planning,
 writing shards, the files config, previews, manifest, card, the final checks) and, while a shard
-is written, what it is waiting on (the kernel's copy, the start of writeback, the hashing thread,
-the final ``fsync``); for the hashing thread, hashing or reading or idle. The process's CPU time
+is written, what it is doing or waiting on (reading images into the write blocks, waiting for a
+block to be hashed and written, the last blocks and ``fsync``); for each of the three block threads
+(the shard's sha256, the images' sha256, the disk writes), busy or idle. The process's CPU time
 (all threads, user + system) is given to the main thread's phase at each look. Then ``sync``, as
 the other contenders do.
 
@@ -60,17 +61,16 @@ STAGES = {
 }
 # while writing an image shard: the innermost matching frame wins
 WRITING = {
-    "ShardFile._copy_step": "writing shards: kernel copy (copy_file_range)",
-    "ShardFile._start_writeback": "writing shards: start writeback (fadvise)",
-    "_Hasher.put": "writing shards: waiting for the hashing thread",
-    "_Hasher.finish": "writing shards: waiting for the hashing thread",
-    "ShardFile.finish": "writing shards: fsync",
+    "ShardFile._read": "writing shards: reading images into the blocks (preadv)",
+    "Blocks._wait_oldest": "writing shards: waiting for a block's hashes and write",
+    "Blocks.finish": "writing shards: the last blocks, fsync",
     "_skeleton": "writing shards: small columns and footer (pyarrow)",
 }
-HASHING = {
-    "Future.result": "waiting for the image's sha256 (helper thread)",
-    "_Hasher._both": "sha256 of the shard (the image's on the helper)",
-    "_Hasher._hash_file": "reading the image (page cache)",
+# the three threads a shard's blocks go to (thread name prefix: what it does)
+BLOCK_THREADS = {
+    "n2p-hash2": "sha256 of the images",
+    "n2p-hash_": "sha256 of the shard",
+    "n2p-disk": "disk writes (O_DIRECT)",
 }
 
 
@@ -98,17 +98,11 @@ def main_phase(names: list[str]) -> str:
     return stage or "other (options, output folder, locks)"
 
 
-def hashing_phase(names: list[str]) -> str:
-    inner = [s for n in names if (s := _match(n, HASHING))]
-    return inner[-1] if inner else "idle (waiting for the copy)"
-
-
 class Sampler:
     def __init__(self) -> None:
         self.main: dict[str, float] = defaultdict(float)
         self.cpu: dict[str, float] = defaultdict(float)
-        self.hashing: dict[str, float] = defaultdict(float)
-        self.helper: dict[str, float] = defaultdict(float)
+        self.threads: dict[str, float] = defaultdict(float)  # busy time of each block thread
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
         self._main_id = threading.get_ident()
@@ -135,11 +129,10 @@ class Sampler:
                     phase = main_phase(stack)
                     self.main[phase] += elapsed
                     self.cpu[phase] += cpu - last_cpu
-                elif thread == "n2p-hash":
-                    self.hashing[hashing_phase(stack)] += elapsed
-                elif thread.startswith("n2p-hash2"):
-                    busy = any(n.endswith("_WorkItem.run") for n in stack)
-                    self.helper["sha256 of the image" if busy else "idle"] += elapsed
+                else:
+                    work = next((w for p, w in BLOCK_THREADS.items() if thread.startswith(p)), None)
+                    if work and any(n.endswith("_WorkItem.run") for n in stack):
+                        self.threads[work] += elapsed
             last, last_cpu = now, cpu
 
 
@@ -183,8 +176,7 @@ def main() -> None:
         "inside": synced - started,
         "main": _seconds(sampler.main),
         "cpu": _seconds(sampler.cpu),
-        "hashing_thread": _seconds(sampler.hashing),
-        "helper_thread": _seconds(sampler.helper),
+        "threads": _seconds(sampler.threads),
     }
     if args.json:
         with open(args.json, "w") as f:

@@ -20,7 +20,8 @@ from s3server import S3Server
 from nifti2parquet.common.errors import InputError
 from nifti2parquet.common.rows import FileRef
 from nifti2parquet.common.storage import Storage
-from nifti2parquet.shards.transfer import COPY_STEP, ShardFile
+from nifti2parquet.shards.blocks import BLOCK
+from nifti2parquet.shards.transfer import ShardFile
 
 BUCKET = "transfer.test"
 
@@ -62,9 +63,9 @@ def test_pieces_and_images_land_in_order_with_their_hashes(tmp_path: Path) -> No
 
 def test_an_image_larger_than_one_copy_step(tmp_path: Path) -> None:
     big = tmp_path / "big.nii"
-    big.write_bytes(os.urandom(COPY_STEP + 12345))
+    big.write_bytes(os.urandom(BLOCK + 12345))
     size, digest, image_digests, _ = _write(tmp_path / "shard", [b"x", _ref(big)])
-    assert size == COPY_STEP + 12346
+    assert size == BLOCK + 12346
     assert digest == _sha(b"x" + big.read_bytes())
     assert image_digests == [_sha(big.read_bytes())]
 

@@ -2,9 +2,9 @@
 
 A NIfTI ``bytes`` leaf is uncompressed and PLAIN-encoded, so its data page is nothing but a small
 header, the row's repetition and definition levels, and each image as a 4-byte length followed by
-the file's bytes exactly as on disk. Writing that framing ourselves lets the writer copy every
-image from its file into the shard inside the kernel (as ``cp`` does) instead of pushing it through
-Arrow buffers and pyarrow's encoder, which held two more copies of each page in memory.
+the file's bytes exactly as on disk. Writing that framing ourselves lets the writer read every
+image from its file straight into the shard's write blocks instead of pushing it through Arrow
+buffers and pyarrow's encoder, which held two more copies of each page in memory.
 
 Every row gets its own page: a page's bytes depend on its row alone (so a rebuilt shard
 deduplicates on the Hub's Xet storage, as content-defined chunking intends), pages start on row

@@ -5,12 +5,14 @@ schema and the footer, from the shard's rows with an empty placeholder where eac
 (the placeholders have the images' exact nullness, so every level, count and histogram is already
 right). Then the shard is assembled in one sequential pass: pyarrow's column chunks are copied over
 as they are, and each NIfTI ``bytes`` chunk is replaced by pages we frame ourselves (``pages``),
-whose image bytes are copied from the files by the kernel (``transfer``); the footer and the page
-index are pyarrow's, with offsets moved and the replaced chunks' sizes put in.
+whose image bytes are read from the files straight into the shard's write blocks (``transfer``,
+``blocks``); the footer and the page index are pyarrow's, with offsets moved and the replaced
+chunks' sizes put in.
 
-So image bytes are never in Python's or Arrow's memory: peak memory is the interpreter and the
-small columns, whatever the size of the images, and a build moves data about as fast as ``cp``
-while hashing every byte once for the manifest and once for the shard, on a second thread.
+So image bytes are never in Arrow's memory nor in Python objects: peak memory is the interpreter,
+the small columns and a few 8 MiB blocks, whatever the size of the images, and every byte is read
+once, hashed once for the manifest and once for the shard, and written to disk, all at once on
+separate threads.
 """
 
 from __future__ import annotations
