@@ -2,6 +2,10 @@
 
     python benchmarks/bench_previews.py                    # every data set, 3 rounds
     python benchmarks/bench_previews.py --data images arc  # some of them
+    python benchmarks/bench_previews.py --quick            # 0.3 GB of each, 2 rounds
+
+``benchmarks/run_all`` runs it (``tables()``): every data set in the full run, ``images`` and
+``arc`` at about 0.3 GB in ``--quick``.
 
 Data sets (made once under ``--work`` and reused), about 1.1 GB each:
 
@@ -40,10 +44,20 @@ import numpy as np
 from arc_tree import make_arc_tree
 from harness import PYTHON, Comparison, Run, fresh, image_dataset, measure, session_table
 from harness import write_result as save_result
+from tables import Table, megabytes, met, percent, seconds
 
 HERE = Path(__file__).parent
 DATA = ("images", "sessions", "arc", "compressed")
+QUICK_DATA = ("images", "arc")
 TIME_TARGET, MEMORY_TARGET = 0.10, 50e6
+# bytes of each table-source data set, and the ARC tree's scale, full size and quick
+SIZES = {False: (1.1e9, 0.004), True: (0.3e9, 0.001)}
+DESCRIPTIONS = {
+    "images": "one 10–150 MB `.nii.gz` per row (stored gzip), the build benchmark's data",
+    "sessions": "a T1w and 1–3 BOLD runs per row (a list column)",
+    "arc": "ARC-shaped BIDS tree (`arc_tree.py`), 8 image columns, 4D BOLD and DWI",
+    "compressed": "T1w-like 256x256x176 volumes at gzip level 6",
+}
 
 
 def compressed_t1w(folder: Path, total: int, distinct: int = 6) -> Path:
@@ -80,22 +94,23 @@ def _head(seed: int) -> np.ndarray:
     return np.abs(head + rng.normal(0, 20, head.shape)).astype(np.int16)
 
 
-def source_of(name: str, work: Path) -> Path:
-    """The data set's table or tree, made if missing."""
-    folder = work / name
+def source_of(name: str, work: Path, quick: bool = False) -> Path:
+    """The data set's table or tree, made if missing (about 1.1 GB; 0.3 GB quick)."""
+    folder = work / (f"{name}-quick" if quick else name)
+    size, scale = SIZES[quick]
     ready = folder / ".ready"
     if not ready.exists():
         print(f"generating {name} in {folder} ...", flush=True)
         fresh(folder)
         if name == "images":
-            image_dataset(folder, 1.1)
+            image_dataset(folder, size / 1e9)
         elif name == "sessions":
             folder.mkdir(parents=True)
-            session_table(folder, int(1.1e9))
+            session_table(folder, int(size))
         elif name == "arc":
-            make_arc_tree(folder / "tree", 0.004)
+            make_arc_tree(folder / "tree", scale)
         else:
-            compressed_t1w(folder, int(1.1e9))
+            compressed_t1w(folder, int(size))
         ready.touch()
     return folder / "tree" if name == "arc" else folder / "participants.csv"
 
@@ -143,51 +158,124 @@ def drawing_times(comparison: Comparison) -> tuple[float, float]:
     return statistics.median(walls), statistics.median(cpus)
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--data", nargs="+", choices=DATA, default=list(DATA))
-    parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument(
-        "--work", type=Path, default=Path(os.environ.get("TMPDIR", "/tmp")) / "n2p-bench-previews"
+def measure_data(name: str, source: Path, work: Path, rounds: int) -> dict:
+    """The interleaved rounds on one data set: the builds with and without previews, the drawing
+    alone; the results file's entry (printed as it is measured)."""
+    target = work / "out"
+    on, off = build_step(source, target, True), build_step(source, target, False)
+    comparison = Comparison()
+    for round_ in range(rounds):
+        for step in (on, off) if round_ % 2 == 0 else (off, on):
+            comparison.add(step())
+        comparison.add(drawing_step(source)())
+    fresh(target)
+    build_seconds = comparison.seconds(label(False))
+    time_share = comparison.seconds(label(True)) / build_seconds - 1
+    memory = comparison.rss(label(True)) - comparison.rss(label(False))
+    wall, cpu = drawing_times(comparison)
+    data_bytes = _bytes(source)
+    print(f"\n{name}: {data_bytes / 1e9:.2f} GB, {rounds} rounds")
+    print(comparison.table(data_bytes))
+    print(
+        f"drawing alone: {wall:.2f} s ({cpu:.2f} s CPU) = {wall / build_seconds * 100:.1f}% "
+        f"of the build without previews (target <= {TIME_TARGET * 100:.0f}%)\n"
+        f"builds, previews on / off: {time_share * 100:+.1f}% time (noisy), "
+        f"{memory / 1e6:+.0f} MB peak (target <= {MEMORY_TARGET / 1e6:.0f} MB)",
+        flush=True,
     )
-    args = parser.parse_args()
+    return {
+        **comparison.results(),
+        "data_bytes": data_bytes,
+        "rounds": rounds,
+        "time_share": time_share,
+        "memory": memory,
+        "drawing_seconds": wall,
+        "drawing_cpu_seconds": cpu,
+        "drawing_share": wall / build_seconds,
+    }
+
+
+def previews_table(report: dict) -> Table:
+    """One row per data set: the builds with and without previews, each target met or not."""
+    rows, names = [], [n for n in DATA if n in report]
+    for name in names:
+        r = report[name]
+        time_ok = r["time_share"] <= TIME_TARGET
+        memory_ok = r["memory"] <= MEMORY_TARGET
+        rows.append(
+            (
+                f"`{name}`: {r['data_bytes'] / 1e9:.2f} GB",
+                seconds(r["seconds"][label(True)]),
+                seconds(r["seconds"][label(False)]),
+                f"{percent(r['time_share'])} {met(time_ok)}",
+                megabytes(r["peak_rss"][label(True)]),
+                megabytes(r["peak_rss"][label(False)]),
+                f"{r['memory'] / 1e6:+,.0f} MB {met(memory_ok)}",
+                f"{r['drawing_seconds']:.2f} s ({r['drawing_cpu_seconds']:.2f} s CPU), "
+                f"{r['drawing_share'] * 100:.0f}% of off",
+            )
+        )
+    time_met = sum(report[n]["time_share"] <= TIME_TARGET for n in names)
+    memory_met = sum(report[n]["memory"] <= MEMORY_TARGET for n in names)
+    rounds = report[names[0]]["rounds"] if names else 0
+    notes = (
+        "data: " + "; ".join(f"`{n}`: {DESCRIPTIONS[n]}" for n in names),
+        f"each build its own process until the data is on disk (`&& sync`), with previews (the "
+        f"default) and `--no-previews`, taking turns at going first; {rounds} rounds, medians; "
+        f"peak memory of the process tree, the largest of the rounds",
+        f"targets: previews add at most {TIME_TARGET * 100:.0f}% to the build's time (met on "
+        f"{time_met} of {len(names)} data sets) and at most {MEMORY_TARGET / 1e6:.0f} MB to its "
+        f"peak memory (met on {memory_met} of {len(names)})",
+        "drawing alone: the previews drawn in a process of their own (the source read as the "
+        "build reads it, `draw_previews` timed inside: wall, CPU, and wall over the build without "
+        "previews); a build draws on a thread of its own while it copies the shards, so this is "
+        "an upper bound of what previews add, steadier than the difference of two builds' times "
+        "on a busy machine",
+    )
+    columns = (
+        "data",
+        "build, previews on",
+        "`--no-previews`",
+        "time added (<= 10%)",
+        "peak, on",
+        "peak, off",
+        "memory added (<= 50 MB)",
+        "drawing alone",
+    )
+    title = "What the card's previews cost a build"
+    return Table("previews", title, columns, tuple(rows), notes)
+
+
+def run(data: list[str], rounds: int, work: Path, quick: bool) -> dict:
     report: dict[str, object] = {
         "machine": f"{platform.machine()}, {os.cpu_count()} cores, "
         f"Python {platform.python_version()}"
     }
-    for name in args.data:
-        source = source_of(name, args.work)
-        target = args.work / "out"
-        on, off = build_step(source, target, True), build_step(source, target, False)
-        comparison = Comparison()
-        for round_ in range(args.rounds):
-            for step in (on, off) if round_ % 2 == 0 else (off, on):
-                comparison.add(step())
-            comparison.add(drawing_step(source)())
-        fresh(target)
-        build_seconds = comparison.seconds(label(False))
-        time_share = comparison.seconds(label(True)) / build_seconds - 1
-        memory = comparison.rss(label(True)) - comparison.rss(label(False))
-        wall, cpu = drawing_times(comparison)
-        report[name] = {
-            **comparison.results(),
-            "time_share": time_share,
-            "memory": memory,
-            "drawing_seconds": wall,
-            "drawing_cpu_seconds": cpu,
-            "drawing_share": wall / build_seconds,
-        }
-        data_bytes = _bytes(source)
-        print(f"\n{name}: {data_bytes / 1e9:.2f} GB, {args.rounds} rounds")
-        print(comparison.table(data_bytes))
-        print(
-            f"drawing alone: {wall:.2f} s ({cpu:.2f} s CPU) = {wall / build_seconds * 100:.1f}% "
-            f"of the build without previews (target <= {TIME_TARGET * 100:.0f}%)\n"
-            f"builds, previews on / off: {time_share * 100:+.1f}% time (noisy), "
-            f"{memory / 1e6:+.0f} MB peak (target <= {MEMORY_TARGET / 1e6:.0f} MB)",
-            flush=True,
-        )
-    save_result(HERE / "results" / "previews.json", report)
+    for name in data:
+        report[name] = measure_data(name, source_of(name, work, quick), work, rounds)
+    save_result(HERE / "results" / f"previews{'-quick' if quick else ''}.json", report)
+    return report
+
+
+def tables(quick: bool, work: Path) -> list[Table]:
+    """run_all: every data set at about 1.1 GB, 3 rounds (``images`` and ``arc`` at about
+    0.3 GB, 2 rounds, quick)."""
+    report = run(list(QUICK_DATA if quick else DATA), 2 if quick else 3, work, quick)
+    return [previews_table(report)]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--data", nargs="+", choices=DATA, default=None)
+    parser.add_argument("--rounds", type=int, default=None, help="default 3 (--quick: 2)")
+    parser.add_argument("--quick", action="store_true", help="about 0.3 GB of each data set")
+    parser.add_argument(
+        "--work", type=Path, default=Path(os.environ.get("TMPDIR", "/tmp")) / "n2p-bench-previews"
+    )
+    args = parser.parse_args()
+    data = args.data or list(QUICK_DATA if args.quick else DATA)
+    report = run(data, args.rounds or (2 if args.quick else 3), args.work, args.quick)
+    print("\n" + previews_table(report).markdown())
 
 
 def _bytes(source: Path) -> int:

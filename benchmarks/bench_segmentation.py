@@ -5,6 +5,8 @@ from the Hub.
     python benchmarks/bench_segmentation.py --quick    # 48 cases: ~0.3 GB, 2 rounds
     python benchmarks/bench_segmentation.py --cases 160
 
+``benchmarks/run_all`` runs it (``tables()``): 480 cases, 3 rounds (48 cases, 2 rounds, quick).
+
 The task is generated once into ``--work`` (it needs about three times its size on disk: the
 task, the ``cp`` copy or the build, the local Hub's storage), shaped like ``Task01_BrainTumour``:
 one 4D ``.nii.gz`` per case (64 x 64 x S x 4 int16, each channel 1-2 MB of incompressible voxels
@@ -37,7 +39,8 @@ from pathlib import Path
 
 import numpy as np
 from bench_push import TOKEN, client_env
-from harness import PYTHON, Comparison, fresh, interleave, measure, write_result
+from harness import PYTHON, Comparison, fresh, interleave, measure, tidy, write_result
+from tables import Table, megabytes, met, ratio, seconds
 
 HERE = Path(__file__).parent
 sys.path.insert(0, str(HERE.parent / "tests"))
@@ -136,24 +139,14 @@ def same_files(task: Path, dest: Path) -> int:
     return len(written)
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--cases", type=int, default=480)
-    parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--quick", action="store_true", help="48 cases, 2 rounds")
-    parser.add_argument(
-        "--work",
-        type=Path,
-        default=Path(os.environ.get("TMPDIR", "/tmp")) / "n2p-bench-segmentation",
-    )
-    args = parser.parse_args()
-    cases, rounds = (48, 2) if args.quick else (args.cases, args.rounds)
-    task = make_task(args.work / f"Task01_BrainTumour-{cases}", cases)
+def run(cases: int, rounds: int, work: Path) -> dict:
+    """The task (made once), the interleaved rounds, one case back from the Hub; the report."""
+    task = make_task(work / f"Task01_BrainTumour-{cases}", cases)
     task_bytes = sum(p.stat().st_size for p in task.rglob("*") if p.is_file())
-    out = args.work / "out"
+    out = work / "out"
 
     def cp() -> object:
-        target = fresh(args.work / "cp")
+        target = fresh(work / "cp")
         return measure(CP, ["sh", "-c", f"cp -r '{task}' '{target}' && sync"])
 
     def hashes() -> object:
@@ -170,8 +163,8 @@ def main() -> None:
     local = Comparison()
     steps = [("cp", cp), ("hashes", hashes), ("no previews", without_previews), ("build", build)]
     interleave(rounds, steps, local)
-    fresh(args.work / "cp")
-    report = export_one_case(task, out, args.work)
+    fresh(work / "cp")
+    report = export_one_case(task, out, work)
     report.update(
         machine=f"{platform.machine()} {os.cpu_count()} cores, Python {platform.python_version()}",
         cases=cases,
@@ -199,6 +192,88 @@ def main() -> None:
         f"(the case's files + 1 MB per shard read): {'met' if report['within'] else 'NOT met'}"
     )
     write_result(HERE / "results" / f"segmentation-{cases}.json", report)
+    return report
+
+
+def build_table(report: dict) -> Table:
+    local = report["local"]
+    seconds_of, cpu_of, rss_of = local["seconds"], local["cpu_seconds"], local["peak_rss"]
+    cp = seconds_of[CP]
+    rows = tuple(
+        (
+            name,
+            seconds(value),
+            ratio(value / cp),
+            seconds(cpu_of[name]),
+            f"{report['task_bytes'] / value / 1e6:,.0f}",
+            megabytes(rss_of[name]),
+        )
+        for name, value in seconds_of.items()
+    )
+    notes = (
+        f"an MSD-shaped task (`Task01_BrainTumour`): {report['cases']} cases, one 4D `.nii.gz` "
+        f"of {CHANNELS} channels of 1–2 MB each (stored gzip), a label per training case, five "
+        f"in six cases in `imagesTr/`, a `._` resource fork beside every image; "
+        f"{report['task_bytes'] / 1e9:.2f} GB; warm page cache; {report['rounds']} interleaved "
+        f"rounds, medians; CPU is user + system time of the whole process tree",
+        f"build / `cp -r` + `sync`: **{report['build_over_cp']:.2f}x** "
+        f"({report['no_previews_over_cp']:.2f}x `--no-previews`); the two sha256 alone: "
+        f"{report['hashes_over_cp']:.2f}x, the floor of any build that records them; a build "
+        f"of the task is two `build` runs (`train`, then `--split test`), each with its start, "
+        f"privacy scan and final checks",
+    )
+    columns = ("", "median", "× cp + sync", "CPU", "MB/s", "peak memory")
+    title = "Build of an MSD-shaped segmentation task, against cp + sync"
+    return Table("segmentation-build", title, columns, rows, notes)
+
+
+def export_table(report: dict) -> Table:
+    command = f"`export {REPO} DST --split train --case {report['case']}`"
+    rows = (
+        (
+            command,
+            f"{report['case_files']} files, {megabytes(report['case_bytes'])}",
+            f"{report['served'] / 1e6:,.2f} MB",
+            f"{report['bound'] / 1e6:,.2f} MB",
+            str(report["requests"]),
+            seconds(report["export_seconds"]),
+            megabytes(report["export_peak_rss"]),
+        ),
+    )
+    notes = (
+        f"the build pushed (Git LFS) to the local Hub server of the tests over loopback; bytes "
+        f"counted on the server; the bound is the case's files (image, label, `dataset.json`) "
+        f"+ 1 MB per shard whose index is read ({report['shards_indexed']} here): "
+        f"{met(report['within'])}; {report['shards_read']} shard(s) read; the exported files "
+        f"equal the task's (checked)",
+    )
+    columns = ("one case from the Hub", "case", "served", "bound", "requests", "time", "peak")
+    title = "Export of one segmentation case from the Hub"
+    return Table("segmentation-export", title, columns, rows, notes)
+
+
+def tables(quick: bool, work: Path) -> list[Table]:
+    """run_all: 480 cases (~2.9 GB; about three times that on disk while it runs), 3 rounds
+    (48 cases, 2 rounds, quick)."""
+    report = run(48 if quick else 480, 2 if quick else 3, work)
+    tidy(work, ["Task01_*"])
+    return [build_table(report), export_table(report)]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--cases", type=int, default=480)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--quick", action="store_true", help="48 cases, 2 rounds")
+    parser.add_argument(
+        "--work",
+        type=Path,
+        default=Path(os.environ.get("TMPDIR", "/tmp")) / "n2p-bench-segmentation",
+    )
+    args = parser.parse_args()
+    cases, rounds = (48, 2) if args.quick else (args.cases, args.rounds)
+    report = run(cases, rounds, args.work)
+    print("\n" + build_table(report).markdown() + "\n\n" + export_table(report).markdown())
 
 
 def export_one_case(task: Path, out: Path, work: Path) -> dict:

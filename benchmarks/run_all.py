@@ -34,7 +34,19 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 README = HERE / "README.md"
 RESULTS = HERE / "results"
-ORDER = ("build", "bids", "plan", "verify", "scale", "export", "push", "republish")
+ORDER = (
+    "build",
+    "bids",
+    "previews",
+    "plan",
+    "verify",
+    "scale",
+    "export",
+    "push",
+    "republish",
+    "segmentation",
+    "corpus",
+)
 # benchmarks that do not define tables() yet, run through an adapter (module:function)
 ADAPTERS = {"export": "adapters:export_tables"}
 # tables the README must show, whoever makes them: (id, title, benchmark)
@@ -42,11 +54,18 @@ EXPECTED = (
     ("build-table", "Build of a table source, against cp + sync", "build"),
     ("build-phases", "Where a build's time goes", "build"),
     ("build-arc", "Build of an ARC-shaped BIDS tree, against cp + sync", "bids"),
+    ("previews", "What the card's previews cost a build", "previews"),
+    ("privacy-scan", "The privacy preflight's cost in a build", "build"),
+    ("privacy-scan-arc", "The privacy preflight's cost in a build of an ARC-shaped tree", "bids"),
     ("planning", "Planning: inspect and build of many small files", "plan"),
     ("export-local", "Export of a whole tree from a build folder, against cp", "export"),
     ("export-hub", "Export of one subject from the Hub, against hf_hub_download", "export"),
     ("push", "Push, against upload_folder and push_to_hub", "push"),
     ("republish", "Re-publishing a new version over Xet", "republish"),
+    ("segmentation-build", "Build of an MSD-shaped segmentation task", "segmentation"),
+    ("segmentation-export", "Export of one segmentation case from the Hub", "segmentation"),
+    ("corpus", "Build and export of the public BIDS examples", "corpus"),
+    ("corpus-privacy", "The privacy review of the public BIDS examples", "corpus"),
 )
 MARK = re.compile(r"<!-- table:([a-z0-9-]+) -->\n(.*?)<!-- /table:\1 -->\n", re.S)
 STAMP = re.compile(r"^`(bench_\w+\.py|run_all)` · commit `([0-9a-f]+)`( \+ uncommitted changes)?")
@@ -68,19 +87,25 @@ def benchmarks() -> dict[str, str]:
     return dict(sorted(found.items(), key=lambda kv: (rank.get(kv[0], len(ORDER)), kv[0])))
 
 
-def run_one(name: str, target: str, quick: bool, work: Path) -> tuple[list[Table], str]:
+def run_one(
+    name: str, target: str, quick: bool, work: Path, place: str = ""
+) -> tuple[list[Table], str]:
     """Run one benchmark in its own process; its tables, or none and why."""
     out = RESULTS / f"run_all-{name}.json"
     out.unlink(missing_ok=True)
     command = [sys.executable, str(HERE / "run_all.py"), "--child", target, "--work", str(work)]
     command += ["--out", str(out)] + (["--quick"] if quick else [])
-    print(f"\n=== {name} ({target}) ===", flush=True)
+    size = "`--quick` size" if quick else "full size"
+    print(f"\n=== {place}bench_{name}.py ({size}): running ===", flush=True)
     started = time.monotonic()
     code = subprocess.run(command, cwd=HERE).returncode
-    print(f"=== {name}: {time.monotonic() - started:.0f} s, exit {code} ===", flush=True)
+    took = time.monotonic() - started
+    made = load(out) if code == 0 and out.exists() else []
+    done = f"{len(made)} table(s)" if code == 0 and out.exists() else "FAILED"
+    print(f"=== {place}bench_{name}.py: {done}, {took:.0f} s, exit {code} ===", flush=True)
     if code != 0 or not out.exists():
         return [], f"bench_{name}.py failed (exit {code})"
-    return load(out), ""
+    return made, ""
 
 
 def child(target: str, quick: bool, work: Path, out: Path) -> None:
@@ -255,10 +280,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     RESULTS.mkdir(exist_ok=True)
     machine = machine_table()
     write_blocks({"machine": (machine.title, block(machine, stamp("run_all", args.quick)))})
-    failures = {}
-    for name in chosen:
+    failures, started = {}, time.monotonic()
+    print(f"benchmarks to run: {', '.join(chosen)}", flush=True)
+    for i, name in enumerate(chosen, 1):
         load_average = os.getloadavg()[0]
-        tables, failure = run_one(name, available[name], args.quick, args.work)
+        place = f"[{i}/{len(chosen)}] "
+        tables, failure = run_one(name, available[name], args.quick, args.work, place)
         line = stamp(f"bench_{name}.py", args.quick, load_average)
         write_blocks({t.id: (t.title, block(t, line)) for t in tables})
         write_blocks(unmeasured(name, failure, tables))
@@ -272,6 +299,12 @@ def main(argv: Sequence[str] | None = None) -> int:
                 else f"bench_{name}.py does not exist yet"
             )
             write_blocks({table_id: (title, placeholder_block(table_id, title, why))})
+    minutes = (time.monotonic() - started) / 60
+    print(
+        f"\n{len(chosen) - len(failures)} of {len(chosen)} benchmark(s) done in {minutes:.1f} min"
+        + (f"; {len(failures)} failed" if failures else ""),
+        flush=True,
+    )
     for name, failure in failures.items():
         print(f"FAILED {name}: {failure}", file=sys.stderr)
     return 1 if failures else 0
@@ -281,7 +314,8 @@ def write_blocks(blocks: dict[str, tuple[str, str]]) -> None:
     """Rewrite these tables in the README now, so an interrupted run keeps what it measured."""
     if blocks:
         README.write_text(rewrite(README.read_text(), blocks))
-        print(f"{README.relative_to(ROOT)}: {', '.join(blocks)} written", flush=True)
+        where = README.relative_to(ROOT) if README.is_relative_to(ROOT) else README
+        print(f"{where}: {', '.join(blocks)} written", flush=True)
 
 
 def placeholder_block(table_id: str, title: str, why: str) -> str:

@@ -81,3 +81,32 @@ def test_an_unmeasured_table_is_stale() -> None:
     text = README.replace("old alpha\n", table.markdown() + "\n")
     assert NOT_MEASURED in table.markdown()
     assert "alpha: not measured" in run_all.stale_tables(text)
+
+
+def test_every_table_of_the_readme_is_written_by_run_all() -> None:
+    """No number typed by hand: every markdown table line lies between a table's markers."""
+    text = run_all.README.read_text()
+    inside = "".join(match.group(0) for match in run_all.MARK.finditer(text))
+    outside = run_all.MARK.sub("", text)
+    table_lines = [line for line in outside.splitlines() if line.startswith("|")]
+    assert table_lines == []
+    assert inside.count("\n|") > 0
+
+
+def test_a_failing_benchmark_is_named_and_the_run_exits_non_zero(
+    tmp_path: Path, monkeypatch, capsys
+) -> None:
+    readme = tmp_path / "README.md"
+    readme.write_text(README)
+    monkeypatch.setattr(run_all, "README", readme)
+    monkeypatch.setattr(run_all, "RESULTS", tmp_path / "results")
+    monkeypatch.setattr(run_all, "machine_table", lambda: _table("machine"))
+    # a real child process whose benchmark cannot even be imported
+    monkeypatch.setattr(run_all, "benchmarks", lambda: {"broken": "no_such_bench_module:tables"})
+    code = run_all.main(["broken", "--quick", "--work", str(tmp_path / "work")])
+    out, err = capsys.readouterr()
+    assert code == 1
+    assert "[1/1] bench_broken.py (`--quick` size): running" in out
+    assert "bench_broken.py: FAILED" in out
+    assert "0 of 1 benchmark(s) done" in out
+    assert "FAILED broken: bench_broken.py failed (exit 1)" in err
