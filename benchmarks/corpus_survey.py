@@ -178,7 +178,9 @@ def privacy(source: Path) -> dict:
         report = inspect_source(str(source), BuildOptions(source=SourceOptions(rows="session")))
     except Exception as error:
         return {"error": one_line(error)}
-    scan = report.privacy or {}
+    if report.privacy is None:
+        return {"error": "the privacy scan did not run"}
+    scan = report.privacy.to_dict()  # the typed record, as the manifest writes it
     findings = scan.get("findings", [])
     return {
         "identifying": [f for f in findings if f.get("severity") == "identifying"],
