@@ -41,3 +41,24 @@ def test_importing_the_package_leaves_pandas_importable() -> None:
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert result.returncode == 0 and result.stdout.strip() == "pandas", result.stderr
+
+
+HEAVY = ("pyarrow", "numpy", "nifti2parquet.sources", "nifti2parquet.shards", "huggingface_hub")
+
+
+def test_help_loads_no_library_and_no_stage_but_the_command_line() -> None:
+    """``--help`` of the program and of each command is click and the options' words: the
+    defaults it shows come from a module that imports nothing, and each command imports its
+    implementation only when it runs."""
+    checked = 0
+    for args in ([], ["build"], ["inspect"], ["verify"], ["export"], ["push"], ["demo"]):
+        command = [sys.executable, "-X", "importtime", "-m", "nifti2parquet", *args, "--help"]
+        result = subprocess.run(command, capture_output=True, text=True, timeout=60)
+        assert result.returncode == 0, result.stderr[-2000:]
+        assert "Usage: nifti2parquet" in result.stdout
+        imported = {line.rsplit("|", 1)[-1].strip() for line in result.stderr.splitlines()}
+        assert "click" in imported  # the check sees what was imported
+        loaded = sorted(name for name in imported if name.startswith(HEAVY))
+        assert not loaded, f"{' '.join(args)} --help imported {loaded[:5]}"
+        checked += 1
+    assert checked == 7

@@ -12,14 +12,13 @@ import json
 import os
 import sys
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from ..common.errors import N2PError, OptionError, Problem
 from ..common.file_groups import LeftOutLists, problem_lines
 from ..common.startup import keep_pandas_out
-from ..preflight.privacy_record import PrivacyRecord
 from .cli_options import (
     checksum_option,
     exclude_dicom_tags_option,
@@ -37,6 +36,9 @@ from .cli_options import (
     threads_option,
     token_option,
 )
+
+if TYPE_CHECKING:
+    from ..preflight.privacy_record import PrivacyRecord
 
 DEBUG_ENV = "NIFTI2PARQUET_DEBUG"
 DEMO_FOLDER = "nifti2parquet-demo"

@@ -2,7 +2,9 @@
 
 Each group is a decorator (``@source_options``) plus a function that turns the parsed values into
 the API's dataclass (:func:`source_options_from`). Defaults come from the code that uses them
-(the plan's sizes, the row layouts), so the help cannot drift from what happens. An option that
+(the plan's sizes, the row layouts: kept in ``common.defaults``, which imports nothing, so
+``--help`` loads neither pyarrow nor any kind of source), so the help cannot drift from what
+happens. An option that
 means a little more in one command than in another (``--split``: the split build writes, the
 splits verify checks) has one help text that says so for each, so every command's ``--help``
 reads the same words; each help names the option's own constraint (``more than 0``...).
@@ -11,16 +13,23 @@ reads the same words; each help names the option's own constraint (``more than 0
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
+from ..common.defaults import (
+    DEFAULT_MAX_SHARD_SIZE,
+    DEFAULT_ROW_GROUP_SIZE,
+    DEFAULT_SPLIT,
+    ROW_LAYOUTS,
+)
 from ..common.errors import OptionError
 from ..common.selection import FILTERS, Selection
 from ..common.storage import Storage
 from ..common.units import parse_size, short_size
-from ..shards.plan import DEFAULT_MAX_SHARD_SIZE, DEFAULT_ROW_GROUP_SIZE, DEFAULT_SPLIT
-from ..sources.options import ROW_LAYOUTS, SourceOptions
+
+if TYPE_CHECKING:
+    from ..sources.options import SourceOptions
 
 Decorator = Callable[[Callable[..., Any]], Callable[..., Any]]
 
@@ -88,7 +97,7 @@ source_options = _group(
         "exclude",
         multiple=True,
         metavar="GLOB",
-        help="Leave out of what is published the files this gitignore-style pattern matches "
+        help="Leave out of the dataset the files this gitignore-style pattern matches "
         "(repeatable; paths from the dataset's root, e.g. 'scratch/' or '*.log'; each pattern "
         "and its count are recorded and on the card).",
     ),
@@ -215,6 +224,8 @@ def selection_from(kw: dict[str, Any]) -> Selection:
 
 
 def source_options_from(kw: dict[str, Any]) -> SourceOptions:
+    from ..sources.options import SourceOptions  # the sources registry: only when one is read
+
     return SourceOptions(
         image_columns=kw["image_columns"],
         rows=kw["rows"],
