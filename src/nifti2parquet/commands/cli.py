@@ -18,7 +18,7 @@ import click
 
 from ..common.errors import N2PError, OptionError, Problem
 from ..common.file_groups import LeftOutLists, problem_lines
-from ..common.startup import keep_pandas_out
+from ..common.startup import keep_numpy_out, keep_pandas_out
 from .cli_options import (
     checksum_option,
     exclude_dicom_tags_option,
@@ -470,6 +470,8 @@ def push_command(output_dir: str, repo_id: str, **kw: Any) -> None:
 @_run
 def export_command(source: str, dest: str, **kw: Any) -> None:
     """Write the files of SOURCE (an OUTPUT_DIR or a Hub REPO_ID) back into DEST, byte for byte."""
+    if _is_the_program():
+        keep_numpy_out()  # before pyarrow loads: nothing of an export needs arrays
     from ..common.progress import ConsoleReporter
     from .export import ExportOptions
     from .export import export as run_export
@@ -489,10 +491,19 @@ def export_command(source: str, dest: str, **kw: Any) -> None:
         click.echo(result.summary())
 
 
+PROGRAM = "nifti2parquet"
+
+
+def _is_the_program() -> bool:
+    """Whether this is the ``nifti2parquet`` process itself (:func:`run`), which may decide what
+    its process loads, rather than ``main`` called by a host (a test's CliRunner, a script)."""
+    return click.get_current_context().find_root().obj == PROGRAM
+
+
 def run() -> None:
     """The ``nifti2parquet`` program: the console script and ``python -m nifti2parquet``."""
     keep_pandas_out()
-    main(prog_name="nifti2parquet")
+    main(prog_name=PROGRAM, obj=PROGRAM)
 
 
 if __name__ == "__main__":  # pragma: no cover
