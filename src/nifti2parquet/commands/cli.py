@@ -20,6 +20,8 @@ from ..common.errors import N2PError, OptionError, Problem
 from ..common.file_groups import LeftOutLists, problem_lines
 from ..common.startup import keep_numpy_out, keep_pandas_out
 from .cli_options import (
+    card_details,
+    card_options,
     checksum_option,
     exclude_dicom_tags_option,
     json_option,
@@ -121,61 +123,6 @@ def _print_error(exc: N2PError) -> None:
         click.echo(f"  {problem}", err=True)
 
 
-def _card_options(fn: Callable[..., Any]) -> Callable[..., Any]:
-    """The card's words (build): a BIDS source gives them itself, a table needs them."""
-    options = [
-        click.option("--title", default="", help="The card's title (BIDS: Name)."),
-        click.option(
-            "--description",
-            default="",
-            metavar="TEXT|@FILE",
-            help="What the dataset is, under the title (BIDS: the README).",
-        ),
-        click.option(
-            "--citation",
-            default="",
-            metavar="TEXT|@FILE",
-            help="How to cite it: text, or a BibTeX entry (BIDS: HowToAcknowledge).",
-        ),
-        click.option(
-            "--license-name",
-            default="",
-            help="Name of a license the Hub has no identifier for (the card says license: other).",
-        ),
-        click.option(
-            "--column-descriptions",
-            default="",
-            metavar="JSON",
-            help="A data dictionary like participants.json. Default: the table's own sidecar "
-            "(participants.json next to participants.csv).",
-        ),
-        click.option(
-            "--no-previews",
-            "no_previews",
-            is_flag=True,
-            help="No PNG previews of the images on the card.",
-        ),
-    ]
-    for option in reversed(options):
-        fn = option(fn)
-    return fn
-
-
-def _card_details(kw: dict[str, Any]) -> Any:
-    """The card options as CardDetails (``@FILE`` read here)."""
-    from ..card.details import CardDetails, text_format, text_or_file
-
-    return CardDetails(
-        license=kw["license"],
-        title=kw["title"],
-        description=text_or_file(kw["description"], "--description"),
-        description_format=text_format(kw["description"]),
-        citation=text_or_file(kw["citation"], "--citation"),
-        license_name=kw["license_name"],
-        column_descriptions=kw["column_descriptions"],
-    )
-
-
 def _print_privacy(record: PrivacyRecord | None) -> None:
     """The privacy scan's findings (values masked) on stderr."""
     from ..preflight.privacy_record import record_lines
@@ -242,7 +189,7 @@ def main() -> None:
 )
 @click.option("--license", default="", help="License for the card (e.g. cc-by-4.0).")
 @click.option("--repo-id", default=None, help="Hub repo id to show in the card's snippets.")
-@_card_options
+@card_options
 @quiet_option
 @json_option
 @privacy_options
@@ -282,7 +229,7 @@ def build(source: str, output_dir: str, **kw: Any) -> None:
         on_error=kw["on_error"],
         check=kw["check"],
         repo_id=kw["repo_id"],
-        card=_card_details(kw),
+        card=card_details(kw),
         previews=not kw["no_previews"],
         blank_nifti_headers=kw["blank_nifti_headers"],
         exclude_dicom_tags=kw["exclude_dicom_tags"],

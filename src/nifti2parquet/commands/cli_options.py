@@ -187,6 +187,62 @@ exclude_dicom_tags_option = click.option(
     "institution, staff, private attributes; UIDs replaced); the sources are not changed.",
 )
 
+
+def card_options(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """The card's words (build): a BIDS source gives them itself, a table needs them."""
+    options = [
+        click.option("--title", default="", help="The card's title (BIDS: Name)."),
+        click.option(
+            "--description",
+            default="",
+            metavar="TEXT|@FILE",
+            help="What the dataset is, under the title (BIDS: the README).",
+        ),
+        click.option(
+            "--citation",
+            default="",
+            metavar="TEXT|@FILE",
+            help="How to cite it: text, or a BibTeX entry (BIDS: HowToAcknowledge).",
+        ),
+        click.option(
+            "--license-name",
+            default="",
+            help="Name of a license the Hub has no identifier for (the card says license: other).",
+        ),
+        click.option(
+            "--column-descriptions",
+            default="",
+            metavar="JSON",
+            help="A data dictionary like participants.json. Default: the table's own sidecar "
+            "(participants.json next to participants.csv).",
+        ),
+        click.option(
+            "--no-previews",
+            "no_previews",
+            is_flag=True,
+            help="No PNG previews of the images on the card.",
+        ),
+    ]
+    for option in reversed(options):
+        fn = option(fn)
+    return fn
+
+
+def card_details(kw: dict[str, Any]) -> Any:
+    """The card options as CardDetails (``@FILE`` read here)."""
+    from ..card.details import CardDetails, text_format, text_or_file
+
+    return CardDetails(
+        license=kw["license"],
+        title=kw["title"],
+        description=text_or_file(kw["description"], "--description"),
+        description_format=text_format(kw["description"]),
+        citation=text_or_file(kw["citation"], "--citation"),
+        license_name=kw["license_name"],
+        column_descriptions=kw["column_descriptions"],
+    )
+
+
 quiet_option = click.option("--quiet", "-q", is_flag=True, help="No progress bars.")
 json_option = click.option(
     "--json", "as_json", is_flag=True, help="Print the result as JSON on stdout."
