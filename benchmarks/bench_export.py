@@ -24,7 +24,13 @@ each command as its own process:
   it sent.
 
 After the rounds, the exported trees are checked: the whole export against the source (same files,
-same sha256), and the one-subject export against the subject's files.
+same sha256), and the one-subject export against the subject's files. nifti2parquet's modules are
+compiled to bytecode first, as an installed package's are (``huggingface_hub``'s always are): an
+environment with ``PYTHONDONTWRITEBYTECODE`` would otherwise have each run of an editable install
+compile them again, a cost no user pays.
+
+``run_all`` calls :func:`tables`: scale 0.002 and 3 rounds (0.001 and 2, ``--quick``), at 0 and
+50 ms per request, over loopback and a 25 MB/s link.
 """
 
 from __future__ import annotations
@@ -42,7 +48,8 @@ from typing import Any
 
 from arc_tree import make_arc_tree
 from bench_push import TOKEN, client_env
-from harness import PYTHON, Comparison, Run, fresh, interleave, measure, write_result
+from harness import PYTHON, Comparison, Run, fresh, interleave, measure, tidy, write_result
+from tables import Table, megabytes, met, ratio, seconds
 
 HERE = Path(__file__).parent
 sys.path.insert(0, str(HERE.parent / "tests"))
@@ -102,9 +109,98 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     return args
 
 
+LOCAL_TITLE = "Export of a whole tree from a build folder, against cp"
+HUB_TITLE = "Export of one subject from the Hub, against hf_hub_download of its shards"
+
+
+def tables(quick: bool, work: Path) -> list[Table]:
+    """run_all: the ARC-shaped tree at scale 0.002, 3 rounds (0.001 and 2 rounds, quick)."""
+    args = ["--scale", "0.001", "--rounds", "2"] if quick else []
+    report = main([*args, "--work", str(work)])
+    tidy(work, ["arc-*", "out-*"])  # the tree and its build are made once
+    return [local_table(report), hub_table_of(report)]
+
+
+def local_table(report: dict[str, Any]) -> Table:
+    local = report["local"]
+    cp = local["seconds"][CP]
+    rows = tuple(
+        (name, seconds(value), ratio(value / cp), megabytes(local["peak_rss"][name]))
+        for name, value in local["seconds"].items()
+    )
+    notes = (
+        f"an ARC-shaped tree (`arc_tree.py`, scale {report['scale']}: {report['tree_files']} "
+        f"files, {report['tree_bytes'] / 1e6:,.0f} MB) built with `--max-shard-size 100MB`, "
+        f"exported whole; {report['rounds']} interleaved rounds, medians; the exported tree is "
+        f"checked against the source after the rounds (every sha256 equal)",
+    )
+    return Table("export-local", LOCAL_TITLE, ("", "median", "× cp", "peak memory"), rows, notes)
+
+
+def hub_table_of(report: dict[str, Any]) -> Table:
+    """Each condition: the export and the download, side by side, and their ratio."""
+    columns = ("condition", "contender", "median", "× download", "CPU", "requests", "served")
+    columns += ("peak memory",)
+    rows, faster, within = [], [], []
+    bound = 2 * report["shards_total"] + report["subject_files"]
+    for condition, contenders in report["hub"].items():
+        download = contenders[DOWNLOAD]
+        for name, r in contenders.items():
+            label = f"`export --subject {report['subject']}`" if name == HUB_EXPORT else (
+                f"`hf_hub_download` of its {report['shards_holding_subject']} shards"
+            )  # fmt: skip
+            rows.append(
+                (
+                    condition if name == HUB_EXPORT else "",
+                    label,
+                    seconds(r["seconds"]),
+                    ratio(r["seconds"] / download["seconds"]),
+                    seconds(r["cpu_seconds"]),
+                    f"{r['requests']:,}",
+                    megabytes(r["bytes_served"]),
+                    megabytes(r["peak_rss"]),
+                )
+            )
+        export = contenders[HUB_EXPORT]
+        faster.append((condition, export["seconds"] / download["seconds"]))
+        within.append(export["requests"] <= bound + 1)
+    slower = [f"{c} ({r:.2f}x)" for c, r in faster if r > 1]
+    served = f"{report['transport']}, " + (
+        "each download redirected to a CDN host, as the Hub does" if report["cdn_redirect"]
+        else "no CDN redirect"
+    )  # fmt: skip
+    notes = (
+        f"subject {report['subject']}: {report['subject_files']} files (with the dataset-level "
+        f"files), {report['subject_file_bytes'] / 1e6:.1f} MB, in "
+        f"{report['shards_holding_subject']} of the {report['shards_total']} shards of the "
+        f"ARC-shaped build above; the local Hub server of the tests ({served}), each request "
+        f"answered after the latency and once more on each new connection, the link's bandwidth "
+        f"shared by all connections; {report['rounds']} interleaved rounds, medians; every "
+        f"export checked against the subject's files",
+        "requests and bytes are counted on the server: every request (the repo's listing, the "
+        "Hub's redirects, the range reads); CPU is user + system time of the client's process",
+        f"export faster than the download at every latency and bandwidth (target): "
+        f"{met(not slower)}" + (f" (slower at {', '.join(slower)})" if slower else ""),
+        f"requests at most 2 per shard + 1 per file + the listing ({bound + 1:,}) at each "
+        f"condition (target): {met(all(within))}",
+    )
+    return Table("export-hub", HUB_TITLE, columns, tuple(rows), notes)
+
+
+def compile_package() -> None:
+    """nifti2parquet's modules as bytecode, as an installed package has them."""
+    import compileall
+    import importlib.util
+
+    spec = importlib.util.find_spec("nifti2parquet")
+    for folder in spec.submodule_search_locations or [] if spec else []:
+        compileall.compile_dir(folder, quiet=1)
+
+
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     """Run the benchmark, print its tables, write ``results/export-arc-SCALE.json``."""
     args = parse(argv)
+    compile_package()
     tree, out = prepare(args.work, args.scale)
     tree_bytes = sum(p.stat().st_size for p in tree.rglob("*") if p.is_file())
     local, checked = local_export(args, tree, out)

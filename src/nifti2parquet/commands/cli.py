@@ -12,15 +12,16 @@ import json
 import os
 import sys
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from ..common.errors import N2PError, OptionError, Problem
 from ..common.file_groups import LeftOutLists, problem_lines
-from ..common.startup import keep_pandas_out
-from ..preflight.privacy_record import PrivacyRecord
+from ..common.startup import keep_numpy_out, keep_pandas_out
 from .cli_options import (
+    card_details,
+    card_options,
     checksum_option,
     exclude_dicom_tags_option,
     json_option,
@@ -37,6 +38,9 @@ from .cli_options import (
     threads_option,
     token_option,
 )
+
+if TYPE_CHECKING:
+    from ..preflight.privacy_record import PrivacyRecord
 
 DEBUG_ENV = "NIFTI2PARQUET_DEBUG"
 DEMO_FOLDER = "nifti2parquet-demo"
@@ -119,61 +123,6 @@ def _print_error(exc: N2PError) -> None:
         click.echo(f"  {problem}", err=True)
 
 
-def _card_options(fn: Callable[..., Any]) -> Callable[..., Any]:
-    """The card's words (build): a BIDS source gives them itself, a table needs them."""
-    options = [
-        click.option("--title", default="", help="The card's title (BIDS: Name)."),
-        click.option(
-            "--description",
-            default="",
-            metavar="TEXT|@FILE",
-            help="What the dataset is, under the title (BIDS: the README).",
-        ),
-        click.option(
-            "--citation",
-            default="",
-            metavar="TEXT|@FILE",
-            help="How to cite it: text, or a BibTeX entry (BIDS: HowToAcknowledge).",
-        ),
-        click.option(
-            "--license-name",
-            default="",
-            help="Name of a license the Hub has no identifier for (the card says license: other).",
-        ),
-        click.option(
-            "--column-descriptions",
-            default="",
-            metavar="JSON",
-            help="A data dictionary like participants.json. Default: the table's own sidecar "
-            "(participants.json next to participants.csv).",
-        ),
-        click.option(
-            "--no-previews",
-            "no_previews",
-            is_flag=True,
-            help="No PNG previews of the images on the card.",
-        ),
-    ]
-    for option in reversed(options):
-        fn = option(fn)
-    return fn
-
-
-def _card_details(kw: dict[str, Any]) -> Any:
-    """The card options as CardDetails (``@FILE`` read here)."""
-    from ..card.details import CardDetails, text_format, text_or_file
-
-    return CardDetails(
-        license=kw["license"],
-        title=kw["title"],
-        description=text_or_file(kw["description"], "--description"),
-        description_format=text_format(kw["description"]),
-        citation=text_or_file(kw["citation"], "--citation"),
-        license_name=kw["license_name"],
-        column_descriptions=kw["column_descriptions"],
-    )
-
-
 def _print_privacy(record: PrivacyRecord | None) -> None:
     """The privacy scan's findings (values masked) on stderr."""
     from ..preflight.privacy_record import record_lines
@@ -240,7 +189,7 @@ def main() -> None:
 )
 @click.option("--license", default="", help="License for the card (e.g. cc-by-4.0).")
 @click.option("--repo-id", default=None, help="Hub repo id to show in the card's snippets.")
-@_card_options
+@card_options
 @quiet_option
 @json_option
 @privacy_options
@@ -280,7 +229,7 @@ def build(source: str, output_dir: str, **kw: Any) -> None:
         on_error=kw["on_error"],
         check=kw["check"],
         repo_id=kw["repo_id"],
-        card=_card_details(kw),
+        card=card_details(kw),
         previews=not kw["no_previews"],
         blank_nifti_headers=kw["blank_nifti_headers"],
         exclude_dicom_tags=kw["exclude_dicom_tags"],
@@ -468,6 +417,8 @@ def push_command(output_dir: str, repo_id: str, **kw: Any) -> None:
 @_run
 def export_command(source: str, dest: str, **kw: Any) -> None:
     """Write the files of SOURCE (an OUTPUT_DIR or a Hub REPO_ID) back into DEST, byte for byte."""
+    if _is_the_program():
+        keep_numpy_out()  # before pyarrow loads: nothing of an export needs arrays
     from ..common.progress import ConsoleReporter
     from .export import ExportOptions
     from .export import export as run_export
@@ -487,10 +438,19 @@ def export_command(source: str, dest: str, **kw: Any) -> None:
         click.echo(result.summary())
 
 
+PROGRAM = "nifti2parquet"
+
+
+def _is_the_program() -> bool:
+    """Whether this is the ``nifti2parquet`` process itself (:func:`run`), which may decide what
+    its process loads, rather than ``main`` called by a host (a test's CliRunner, a script)."""
+    return click.get_current_context().find_root().obj == PROGRAM
+
+
 def run() -> None:
     """The ``nifti2parquet`` program: the console script and ``python -m nifti2parquet``."""
     keep_pandas_out()
-    main(prog_name="nifti2parquet")
+    main(prog_name=PROGRAM, obj=PROGRAM)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -2,7 +2,9 @@
 
 Each group is a decorator (``@source_options``) plus a function that turns the parsed values into
 the API's dataclass (:func:`source_options_from`). Defaults come from the code that uses them
-(the plan's sizes, the row layouts), so the help cannot drift from what happens. An option that
+(the plan's sizes, the row layouts: kept in ``common.defaults``, which imports nothing, so
+``--help`` loads neither pyarrow nor any kind of source), so the help cannot drift from what
+happens. An option that
 means a little more in one command than in another (``--split``: the split build writes, the
 splits verify checks) has one help text that says so for each, so every command's ``--help``
 reads the same words; each help names the option's own constraint (``more than 0``...).
@@ -11,16 +13,23 @@ reads the same words; each help names the option's own constraint (``more than 0
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
+from ..common.defaults import (
+    DEFAULT_MAX_SHARD_SIZE,
+    DEFAULT_ROW_GROUP_SIZE,
+    DEFAULT_SPLIT,
+    ROW_LAYOUTS,
+)
 from ..common.errors import OptionError
 from ..common.selection import FILTERS, Selection
 from ..common.storage import Storage
 from ..common.units import parse_size, short_size
-from ..shards.plan import DEFAULT_MAX_SHARD_SIZE, DEFAULT_ROW_GROUP_SIZE, DEFAULT_SPLIT
-from ..sources.options import ROW_LAYOUTS, SourceOptions
+
+if TYPE_CHECKING:
+    from ..sources.options import SourceOptions
 
 Decorator = Callable[[Callable[..., Any]], Callable[..., Any]]
 
@@ -178,6 +187,62 @@ exclude_dicom_tags_option = click.option(
     "institution, staff, private attributes; UIDs replaced); the sources are not changed.",
 )
 
+
+def card_options(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """The card's words (build): a BIDS source gives them itself, a table needs them."""
+    options = [
+        click.option("--title", default="", help="The card's title (BIDS: Name)."),
+        click.option(
+            "--description",
+            default="",
+            metavar="TEXT|@FILE",
+            help="What the dataset is, under the title (BIDS: the README).",
+        ),
+        click.option(
+            "--citation",
+            default="",
+            metavar="TEXT|@FILE",
+            help="How to cite it: text, or a BibTeX entry (BIDS: HowToAcknowledge).",
+        ),
+        click.option(
+            "--license-name",
+            default="",
+            help="Name of a license the Hub has no identifier for (the card says license: other).",
+        ),
+        click.option(
+            "--column-descriptions",
+            default="",
+            metavar="JSON",
+            help="A data dictionary like participants.json. Default: the table's own sidecar "
+            "(participants.json next to participants.csv).",
+        ),
+        click.option(
+            "--no-previews",
+            "no_previews",
+            is_flag=True,
+            help="No PNG previews of the images on the card.",
+        ),
+    ]
+    for option in reversed(options):
+        fn = option(fn)
+    return fn
+
+
+def card_details(kw: dict[str, Any]) -> Any:
+    """The card options as CardDetails (``@FILE`` read here)."""
+    from ..card.details import CardDetails, text_format, text_or_file
+
+    return CardDetails(
+        license=kw["license"],
+        title=kw["title"],
+        description=text_or_file(kw["description"], "--description"),
+        description_format=text_format(kw["description"]),
+        citation=text_or_file(kw["citation"], "--citation"),
+        license_name=kw["license_name"],
+        column_descriptions=kw["column_descriptions"],
+    )
+
+
 quiet_option = click.option("--quiet", "-q", is_flag=True, help="No progress bars.")
 json_option = click.option(
     "--json", "as_json", is_flag=True, help="Print the result as JSON on stdout."
@@ -215,6 +280,8 @@ def selection_from(kw: dict[str, Any]) -> Selection:
 
 
 def source_options_from(kw: dict[str, Any]) -> SourceOptions:
+    from ..sources.options import SourceOptions  # the sources registry: only when one is read
+
     return SourceOptions(
         image_columns=kw["image_columns"],
         rows=kw["rows"],

@@ -23,6 +23,13 @@ class _Absent(importlib.abc.MetaPathFinder):
             raise ModuleNotFoundError(f"No module named {name!r}", name=name)
 
 
+def keep_out(package: str) -> None:
+    """Make ``import package`` fail in this process, unless something has imported it already."""
+    absent = any(isinstance(f, _Absent) and f.package == package for f in sys.meta_path)
+    if package not in sys.modules and not absent:
+        sys.meta_path.insert(0, _Absent(package))
+
+
 def keep_pandas_out() -> None:
     """Make ``import pandas`` fail in this process, unless something has imported it already.
 
@@ -30,5 +37,15 @@ def keep_pandas_out() -> None:
     whether the list is a pandas object; nifti2parquet never uses pandas. pyarrow then carries on
     as it does wherever pandas is not installed.
     """
-    if "pandas" not in sys.modules and not any(isinstance(f, _Absent) for f in sys.meta_path):
-        sys.meta_path.insert(0, _Absent("pandas"))
+    keep_out("pandas")
+
+
+def keep_numpy_out() -> None:
+    """Make ``import numpy`` fail in this process (``export`` only: it reads footers, small
+    columns and bytes, and never an array).
+
+    pyarrow imports numpy when it loads, if numpy is installed (about 0.1 s of CPU, a fifth of a
+    small export's), and needs it only to convert to and from arrays; without it pyarrow works as
+    it does wherever numpy is not installed (numpy is optional to it).
+    """
+    keep_out("numpy")

@@ -23,6 +23,7 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from ..common.defaults import DEFAULT_MAX_SHARD_SIZE, DEFAULT_ROW_GROUP_SIZE, DEFAULT_SPLIT
 from ..common.errors import OptionError, Problem
 from ..common.rows import Column, FileRef, SourceRows, images_in_row
 from ..common.schema import (
@@ -32,10 +33,7 @@ from ..common.schema import (
     value_leaves,
 )
 from ..common.units import format_size
-from ..sources.options import DEFAULT_SPLIT
 
-DEFAULT_MAX_SHARD_SIZE = 500_000_000  # what `datasets` aims at per shard
-DEFAULT_ROW_GROUP_SIZE = 100_000_000  # what `datasets` aims at per row group; the viewer reads it
 MAX_ROW_GROUP_SIZE = 1 << 30  # far below the 2 GiB per column chunk that readers cannot read back
 VIEWER_ROW_GROUP_LIMIT = 300_000_000  # the Hub viewer scans at most ~286 MiB per row group
 HUB_FILES_PER_FOLDER = 10_000  # a hard limit of the Hub

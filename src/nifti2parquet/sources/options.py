@@ -5,14 +5,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..common.defaults import DEFAULT_SPLIT
+from ..common.defaults import ROW_LAYOUTS as ROW_LAYOUTS  # ``--rows``, for the kinds of source
 from ..common.path_patterns import ExcludePatterns
 from ..common.selection import Selection
 from ..common.storage import Storage
-
-# ``--rows``: one row per session (or per subject when the dataset has no sessions), per
-# subject, or per image file. A table's rows are its own rows.
-ROW_LAYOUTS = ("auto", "session", "subject", "file")
-DEFAULT_SPLIT = "train"  # ``--split``: the split a build writes
 
 
 @dataclass(frozen=True)

@@ -109,12 +109,19 @@ class Filters:
         subject = _entity_in(parts, "sub")
         session = _entity_in(parts, "ses")
         datatype = _datatype_of(parts)
-        try:
-            name = parse_name(parts[-1]) if datatype else None
-        except ValueError:
-            name = None
+        name = self._name(parts[-1]) if datatype else None
         suffix = name.suffix if name else None
         return self._reason(subject, session, datatype, suffix, name, every=bool(datatype))
+
+    def _name(self, file_name: str) -> BidsName | None:
+        """The parsed name, when a filter asks for what only the name says (its suffix, its
+        task): parsing reads the BIDS schema, which a subject's export has no use for."""
+        if not (self.selection.suffixes or self.selection.tasks):
+            return None
+        try:
+            return parse_name(file_name)
+        except ValueError:
+            return None
 
     def _reason(
         self,
