@@ -9,9 +9,8 @@ Every ``benchmarks/bench_*.py`` that defines ``tables(quick: bool, work: Path) -
 (see ``tables.py``) is run, one after the other, each in a process of its own. Each table it
 returns is written between its markers in the README under a line naming the benchmark, the
 commit (``+ uncommitted changes`` when the working tree differs from it), the date, the size of
-the run and the load average of the machine when it started. A benchmark that does not define
-``tables`` yet is run through an adapter here when there is one (it reads the benchmark's own
-results file); a table the README expects that nothing produced says "not measured yet", with why.
+the run and the load average of the machine when it started. A table the README expects that
+nothing produced says "not measured yet", with why.
 """
 
 from __future__ import annotations
@@ -47,8 +46,6 @@ ORDER = (
     "segmentation",
     "corpus",
 )
-# benchmarks that do not define tables() yet, run through an adapter (module:function)
-ADAPTERS = {"export": "adapters:export_tables"}
 # tables the README must show, whoever makes them: (id, title, benchmark)
 EXPECTED = (
     ("build-table", "Build of a table source, against cp + sync", "build"),
@@ -81,8 +78,6 @@ def benchmarks() -> dict[str, str]:
         tree = ast.parse(path.read_text())
         if any(isinstance(n, ast.FunctionDef) and n.name == "tables" for n in tree.body):
             found[name] = f"{path.stem}:tables"
-        elif name in ADAPTERS:
-            found[name] = ADAPTERS[name]
     rank = {name: i for i, name in enumerate(ORDER)}
     return dict(sorted(found.items(), key=lambda kv: (rank.get(kv[0], len(ORDER)), kv[0])))
 

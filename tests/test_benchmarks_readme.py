@@ -68,10 +68,10 @@ def test_every_expected_table_has_its_place_in_the_readme() -> None:
         assert f"<!-- /table:{table_id} -->" in text
 
 
-def test_every_expected_benchmark_is_found_by_the_convention_or_an_adapter() -> None:
+def test_every_expected_benchmark_is_found_by_the_convention() -> None:
     found = run_all.benchmarks()
     for _, _, name in run_all.EXPECTED:
-        assert name in found, f"bench_{name}.py defines no tables() and has no adapter"
+        assert name in found, f"bench_{name}.py defines no tables()"
     assert found["build"] == "bench_build:tables"
     assert list(found)[: len(run_all.ORDER)] == [n for n in run_all.ORDER if n in found]
 
