@@ -48,7 +48,17 @@ from typing import Any
 
 from arc_tree import make_arc_tree
 from bench_push import TOKEN, client_env
-from harness import PYTHON, Comparison, Run, fresh, interleave, measure, tidy, write_result
+from harness import (
+    PYTHON,
+    Comparison,
+    Run,
+    compile_package,
+    fresh,
+    interleave,
+    measure,
+    tidy,
+    write_result,
+)
 from tables import Table, megabytes, met, ratio, seconds
 
 HERE = Path(__file__).parent
@@ -185,16 +195,6 @@ def hub_table_of(report: dict[str, Any]) -> Table:
         f"condition (target): {met(all(within))}",
     )
     return Table("export-hub", HUB_TITLE, columns, tuple(rows), notes)
-
-
-def compile_package() -> None:
-    """nifti2parquet's modules as bytecode, as an installed package has them."""
-    import compileall
-    import importlib.util
-
-    spec = importlib.util.find_spec("nifti2parquet")
-    for folder in spec.submodule_search_locations or [] if spec else []:
-        compileall.compile_dir(folder, quiet=1)
 
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:

@@ -314,3 +314,13 @@ def fresh(path: Path) -> Path:
 def write_result(path: Path, data: dict) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(data, indent=1) + "\n")
+
+
+def compile_package() -> None:
+    """nifti2parquet's modules as bytecode, as an installed package has them."""
+    import compileall
+    import importlib.util
+
+    spec = importlib.util.find_spec("nifti2parquet")
+    for folder in spec.submodule_search_locations or [] if spec else []:
+        compileall.compile_dir(folder, quiet=1)

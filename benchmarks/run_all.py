@@ -27,6 +27,7 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
+from harness import compile_package
 from tables import NOT_MEASURED, Table, load, placeholder, save
 
 HERE = Path(__file__).resolve().parent
@@ -272,6 +273,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if unknown:
         parser.error(f"unknown benchmark(s) {unknown}; known: {', '.join(available)}")
     chosen = args.names or list(available)
+    compile_package()  # start-up as an installed package has it, even with PYTHONDONTWRITEBYTECODE
     RESULTS.mkdir(exist_ok=True)
     machine = machine_table()
     write_blocks({"machine": (machine.title, block(machine, stamp("run_all", args.quick)))})
