@@ -97,7 +97,8 @@ def files_section(manifests: Sequence[Manifest], repo: str) -> str:
     command += f" --split {split}" if len(manifests) > 1 else ""  # one split per export
     filtered = (
         "A filtered export fetches only the selected subjects' bytes (HTTP range requests) and "
-        "still writes the dataset-level files, so it is a valid BIDS dataset.\n"
+        "still writes the dataset-level files and the files the selected ones name (stimuli, "
+        "empty-room recordings, field maps' targets), so it is a valid BIDS dataset.\n"
         if subject
         else ""
     )
