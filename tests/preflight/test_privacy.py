@@ -165,7 +165,7 @@ def test_table_source_paths_and_columns(tmp_path: Path) -> None:
     assert ("scans/Quixley_20190314.nii.gz", "path", "listed name or ID", "identifying") in found
     # the date next to a listed name in the file name is identifying too
     assert ("scans/Quixley_20190314.nii.gz", "path", "date or time", "identifying") in found
-    table = str(tmp_path / "table.csv")
+    table = "table.csv"  # as published: its name, never a path of this machine
     assert (table, "patient_name", "name", "identifying") in found
     assert (table, "contact", "e-mail address", "identifying") in found
     assert (table, "visit", "date or time", "review") in found
@@ -290,3 +290,21 @@ def test_ordinary_header_text_is_not_a_finding(text: str) -> None:
 )
 def test_header_text_that_looks_like_something(text: str, kind: str) -> None:
     assert [m.kind for m in find_in_text(text, PrivacyRules(), HEADER_TEXT)] == [kind]
+
+
+def test_a_nifti_file_published_in_the_files_config_has_its_header_read(tmp_path: Path) -> None:
+    """An image no row holds (under sourcedata/, published with the whole folder) still carries
+    a header: its text fields are read as a row image's are."""
+    import nibabel as nib
+
+    root = clean_bids(tmp_path / "bids")
+    path = clean_image(root / "sourcedata/sub-01/sub-01_T1w_raw.nii.gz", seed=4)
+    image = nib.load(path)
+    image.header["descrip"] = b"SMITH^JOHN"
+    nib.save(image, path)
+    rows = read_source(str(root), source_options())
+    report = scan_privacy(rows, Storage(), PrivacyOptions())
+    rel = "sourcedata/sub-01/sub-01_T1w_raw.nii.gz"
+    assert (rel, "descrip", "name", "identifying") in keys(report)
+    assert report.scanned.images == rows.image_count() + 1  # the rows' images and this one
+    assert "SMITH" not in str(report.to_dict())

@@ -1,7 +1,8 @@
 """The privacy preflight: what in the files could identify a participant, found before publishing.
 
-Every build and ``inspect`` runs it over what the build publishes: each image's header text
-fields and extensions (an embedded DICOM header parsed with pydicom), every other file of the
+Every build and ``inspect`` runs it over what the build publishes: the header text fields and
+extensions of each image, the rows' and every NIfTI file of the ``files`` config (an embedded
+DICOM header parsed with pydicom), every other file of the
 ``files`` config by its kind (JSON, tables, text, DICOM: :mod:`.privacy_files`), every path, and
 for a BIDS source the defacing of each anatomical image (:mod:`.privacy_defacing`, which reads a
 few voxels of each). The rules: :mod:`.privacy_text` (free text), :mod:`.privacy_names` (person
@@ -23,7 +24,7 @@ from dataclasses import dataclass, field
 
 from ..common.dicom_profile import read_dicom
 from ..common.exclusions import LeftOut
-from ..common.nifti import HEADER_BLOCK_LIMIT, read_header_block
+from ..common.nifti import HEADER_BLOCK_LIMIT, is_nifti_name, read_header_block
 from ..common.nifti.header_text import DICOM_CODE, Extension, extensions, text_fields
 from ..common.rows import FileRef, SourceRows
 from ..common.selection import Selection
@@ -59,9 +60,12 @@ def scan_privacy(
     """Scan what ``rows`` would publish: headers, every other file, paths, defacing."""
     options = options or PrivacyOptions()
     started = time.monotonic()
-    images = _unique_images(rows)
-    findings = list(_header_findings(images, storage, options))
     published = _published(rows)
+    images = _unique_images(rows)
+    # a NIfTI file published in the files config (under sourcedata/, an image no row holds)
+    # carries a header as much as a row's image does
+    headers = [*images, *(f for f in published if is_nifti_name(f.display))]
+    findings = list(_header_findings(headers, storage, options))
     left = LeftOut()
     counts, file_findings = _file_findings(published, storage, options, left)
     findings += file_findings
@@ -70,7 +74,7 @@ def scan_privacy(
     defacing = defacing_report(rows, storage, voxels=options.defacing_voxels)
     return PrivacyReport(
         scanned=Scanned(
-            len(images),
+            len(headers),
             counts["json"] + counts["tabular"],
             counts["text"],
             counts["dicom"],
@@ -127,9 +131,9 @@ def _paths(images: Sequence[FileRef], published: Sequence[Published]) -> list[st
 
 # headers ----------------------------------------------------------------------------------------
 def _header_findings(
-    images: Sequence[FileRef], storage: Storage, options: PrivacyOptions
+    images: Sequence[FileRef | Published], storage: Storage, options: PrivacyOptions
 ) -> Iterator[Finding]:
-    def one(img: FileRef) -> list[Finding]:
+    def one(img: FileRef | Published) -> list[Finding]:
         try:
             with storage.open(img.url, CHECK_BLOCK) as f:
                 block = read_header_block(f)
