@@ -16,7 +16,9 @@ It is a preflight, not a guarantee of de-identification (docs/explanation/privac
 
 from __future__ import annotations
 
+import html
 import posixpath
+import re
 import time
 from collections.abc import Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -39,6 +41,8 @@ from .privacy_tables import TableScan
 from .privacy_text import HEADER_TEXT, Scope, find_in_text
 
 _PATH = Scope()
+CIFTI_CODE = 32  # NIFTI_ECODE_CIFTI: the CIFTI-2 XML (brain models, label tables, metadata)
+_CIFTI_WORDS = re.compile(r"<(Value|Label)\b[^>]*>(.*?)</\1>", re.S)
 
 
 @dataclass(frozen=True)
@@ -169,7 +173,18 @@ def _extension_findings(file: str, ext: Extension, rules: PrivacyRules) -> list[
     text = ext.content.split(b"\0", 1)[0]
     if not text or not _looks_like_text(text):
         return []
-    return _text_findings(file, where, text.decode("utf-8", "replace"), rules)
+    decoded = text.decode("utf-8", "replace")
+    if ext.code == CIFTI_CODE:
+        decoded = _cifti_text(decoded)
+    return _text_findings(file, where, decoded, rules)
+
+
+def _cifti_text(xml: str) -> str:
+    """The words of a CIFTI-2 XML that a person may have written: its metadata values and label
+    names. Its vertex and voxel index lists and matrices are runs of numbers a converter wrote
+    (``982 983 1017`` is no phone number), and its attributes are counts and names of the
+    format."""
+    return "\n".join(html.unescape(m.group(2)) for m in _CIFTI_WORDS.finditer(xml))
 
 
 def _looks_like_text(data: bytes) -> bool:
