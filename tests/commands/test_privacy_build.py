@@ -317,3 +317,30 @@ def _files_config(out: Path) -> dict[str, bytes]:
         r for s in sorted((out / "files").glob("*.parquet")) for r in pq.read_table(s).to_pylist()
     ]
     return {r["path"]: r["content"]["bytes"] for r in rows if r["content"] is not None}
+
+
+def test_a_raw_image_under_sourcedata_is_scanned_and_left_out_by_exclude(tmp_path: Path) -> None:
+    """A NIfTI file no row holds (a raw image under sourcedata/) is published in the files
+    config: its header is read, and a name there blocks as anywhere. --blank-nifti-headers
+    rewrites the rows' images only, so the finding stays until sourcedata/ is left out."""
+    import nibabel as nib
+    from privacy_factory import clean_bids, clean_image, shard_texts
+
+    from nifti2parquet.commands.build import build
+
+    source = clean_bids(tmp_path / "bids")
+    raw = clean_image(source / "sourcedata/sub-01/raw_t1.nii.gz", seed=9)
+    image = nib.load(raw)
+    image.header["descrip"] = b"SMITH^JOHN"
+    nib.save(image, raw)
+    rel = "sourcedata/sub-01/raw_t1.nii.gz"
+    for name, more in (("blanked", {}), ("excluded", {"exclude": ("sourcedata/**",)})):
+        out = tmp_path / name
+        result = build(str(source), str(out), build_options(blank_nifti_headers=True, **more))
+        found = [(f.file, f.field, f.severity) for f in result.privacy.findings]
+        stored = shard_texts(out)["files/train-00000-of-00001.parquet"]
+        if name == "blanked":
+            assert found == [(rel, "descrip", "identifying")]
+            assert rel in stored and "SMITH^JOHN" in stored  # as the source has it
+        else:
+            assert found == [] and rel not in stored and "SMITH^JOHN" not in stored
