@@ -91,9 +91,7 @@ class LazyRow:
 
     def __repr__(self) -> str:
         small = [
-            f"{k}={_short(v)}"
-            for k, v in self.values.items()
-            if isinstance(v, (str, int, float, bool)) and not isinstance(v, LazyImage)
+            f"{k}={_short(v)}" for k, v in self.values.items() if isinstance(v, (str, int, float))
         ]
         columns = [k for k, v in self.values.items() if _holds_image(v)]
         images = count(len(self.images()), "image")
