@@ -317,3 +317,38 @@ def _files_config(out: Path) -> dict[str, bytes]:
         r for s in sorted((out / "files").glob("*.parquet")) for r in pq.read_table(s).to_pylist()
     ]
     return {r["path"]: r["content"]["bytes"] for r in rows if r["content"] is not None}
+
+
+def test_a_raw_image_under_sourcedata_is_scanned_and_blanked_or_left_out(tmp_path: Path) -> None:
+    """A NIfTI file no row holds (a raw image under sourcedata/) is published in the files
+    config: its header is read, and a name there is identifying as anywhere. Either remedy
+    removes it: --blank-nifti-headers stores it blanked (verify --source names it changed on
+    purpose), --exclude 'sourcedata/**' leaves it out."""
+    import nibabel as nib
+    from privacy_factory import clean_bids, clean_image, shard_texts
+
+    from nifti2parquet.commands.build import build
+    from nifti2parquet.proof.verify import VerifyOptions, verify
+
+    source = clean_bids(tmp_path / "bids")
+    raw = clean_image(source / "sourcedata/sub-01/raw_t1.nii.gz", seed=9)
+    image = nib.load(raw)
+    image.header["descrip"] = b"SMITH^JOHN"
+    nib.save(image, raw)
+    rel = "sourcedata/sub-01/raw_t1.nii.gz"
+    for name, more in (
+        ("as-is", {}),
+        ("blanked", {"blank_nifti_headers": True}),
+        ("excluded", {"exclude": ("sourcedata/**",)}),
+    ):
+        out = tmp_path / name
+        result = build(str(source), str(out), build_options(**more))
+        found = [(f.file, f.field, f.severity) for f in result.privacy.findings]
+        stored = shard_texts(out)["files/train-00000-of-00001.parquet"]
+        assert (rel in stored) is (name != "excluded")
+        assert ("SMITH^JOHN" in stored) is (name == "as-is"), name
+        assert found == ([(rel, "descrip", "identifying")] if name == "as-is" else []), name
+    report = verify(str(tmp_path / "blanked"), VerifyOptions(source=""))
+    assert report.ok, report.problems
+    [line] = [str(p) for p in report.on_purpose if rel in str(p)]
+    assert "descrip blanked by --blank-nifti-headers" in line and "changed on purpose" in line

@@ -5,8 +5,8 @@ from __future__ import annotations
 import httpx2
 from huggingface_hub.errors import RepositoryNotFoundError
 
+from nifti2parquet.common.programs import login_hint
 from nifti2parquet.hub.errors import (
-    LOGIN_HINT,
     http_status,
     listing_problem,
     push_error,
@@ -60,7 +60,7 @@ def test_a_missing_repo_is_said_the_same_way_by_push_verify_and_export() -> None
     missing = RepositoryNotFoundError("404", response=httpx2.Response(404, request=request))
     listed = listing_problem(missing)
     pushed = str(push_error(missing, "reading the remote"))
-    assert listed.startswith("dataset repo not found on the Hub") and LOGIN_HINT in listed
+    assert listed.startswith("dataset repo not found on the Hub") and login_hint() in listed
     assert pushed == f"reading the remote: {listed}"
 
 

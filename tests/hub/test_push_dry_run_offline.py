@@ -15,6 +15,7 @@ from pushtools import build_dataset, local_tree
 from test_push_unreachable import cli, closed_port, env_for
 
 from nifti2parquet.commands.build import build
+from nifti2parquet.common.programs import login_hint
 
 REPO = "user/x"
 CASES = {
@@ -63,7 +64,7 @@ def test_a_dry_run_plans_offline(built: Path, tmp_path: Path, case: str) -> None
 
 def test_the_offline_line_says_why(built: Path, tmp_path: Path) -> None:
     no_token, _ = cli(offline_env(tmp_path, "no token"), "push", str(built), REPO, "--dry-run")
-    assert "offline: no Hugging Face token: log in with `hf auth login`" in no_token.stdout
+    assert f"offline: no Hugging Face token: {login_hint()}" in no_token.stdout
     refused, _ = cli(
         offline_env(tmp_path, "connection refused"), "push", str(built), REPO, "--dry-run"
     )

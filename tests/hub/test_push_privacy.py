@@ -136,3 +136,69 @@ def test_a_public_push_is_refused_until_every_remedy_is_applied(
     pushed = ok(run_push(hub_env, out, "user/clean-public"))
     assert "identifying" not in pushed.stderr
     assert push_commits(hub_server, "user/clean-public")
+
+
+def test_dicom_files_under_sourcedata_block_a_public_push_until_excluded_or_rewritten(
+    hub_server: HubServer, hub_env: dict[str, str], tmp_path: Path
+) -> None:
+    """The whole folder is published, ``sourcedata/`` with it: the scanner's DICOM files there
+    are found, masked everywhere the tool writes, and refused for a public repo until
+    ``--exclude 'sourcedata/**'`` leaves them out or ``--exclude-dicom-tags`` rewrites them."""
+    from privacy_factory import (
+        LISTED_NAME,
+        dicom_file,
+        files_under,
+        fixed_readme,
+        planted_bids,
+        planted_leaks,
+        shard_texts,
+    )
+
+    source = planted_bids(tmp_path / "bids")
+    fixed_readme(source)
+    dicom_file(source / "sourcedata/sub-01/dicom/1.3.12.2.1107.5.2.32")  # found by its preamble
+    dicom_file(source / "sourcedata/sub-01/dicom/IM0003.dcm.gz", gzipped=True)
+    known = tmp_path / "known.txt"
+    known.write_text(f"{LISTED_NAME}\n")
+    remedies = {
+        "blank_nifti_headers": True,
+        "exclude_fields": ("AcquisitionNotes", "Comment"),
+        "exclude_columns": ("notes",),
+        "subjects": ("01",),
+        "known_identifiers": str(known),
+        "workers": 1,
+    }
+
+    def built(name: str, **more) -> tuple[Path, object]:
+        out = tmp_path / name
+        result = build(str(source), str(out), build_options(**remedies, **more))
+        return out, result
+
+    out, result = built("as-is", exclude=("dicom/**",))  # the planted dicom/ folder aside
+    found = {
+        (f.field, f.severity, f.files)
+        for f in result.privacy.findings
+        if f.file == "sourcedata/sub-01/dicom/"
+    }
+    for keyword in ("PatientName", "PatientID", "PatientBirthDate", "OtherPatientIDs"):
+        assert (keyword, "identifying", 2) in found, found
+    hub_server.clear_log()
+    refused = run_push(hub_env, out, "user/sourcedata-as-is")
+    assert refused.returncode == 2, refused.stderr
+    assert "sourcedata/sub-01/dicom/ (2 DICOM files): PatientName: name" in refused.stderr
+    assert write_requests(hub_server) == []
+    written = {k: v for k, v in files_under(out).items() if not k.endswith(".parquet")}
+    assert planted_leaks({**written, "push": refused.stdout + refused.stderr}) == []
+
+    for name, more in (
+        ("excluded", {"exclude": ("dicom/**", "sourcedata/**")}),
+        ("rewritten", {"exclude": ("dicom/**",), "exclude_dicom_tags": True}),
+    ):
+        out, result = built(name, **more)
+        assert result.privacy.identifying == 0, [f.line() for f in result.privacy.findings]
+        shards = shard_texts(out)
+        assert planted_leaks(shards) == []
+        assert ("IM0003.dcm.gz" in shards["files/train-00000-of-00001.parquet"]) is (
+            name == "rewritten"
+        )
+        ok(run_push(hub_env, out, f"user/sourcedata-{name}"))

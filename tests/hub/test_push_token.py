@@ -6,6 +6,9 @@ lives under HF_HOME) and over LFS.
 
 from __future__ import annotations
 
+import os
+import shlex
+import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -95,3 +98,30 @@ def test_token_never_leaks(
     for secret in (TOKEN, WRONG):
         assert_nowhere(secret, texts, [out, *[h for h in homes if h.exists()]])
     assert all(not r.path.count(TOKEN) and TOKEN not in r.query for r in hub_server.requests)
+
+
+@pytest.mark.parametrize("on_path", [False, True])
+def test_no_token_is_one_line_that_says_how_to_log_in(
+    hub_server: HubServer,
+    hub_env_factory: Callable[..., dict[str, str]],
+    template: Path,
+    tmp_path: Path,
+    on_path: bool,
+) -> None:
+    """No ``HF_TOKEN``, a fresh ``HF_HOME`` (no saved login): push stops before any request with
+    one line naming ``hf`` as it runs here (the venv's own, by its full path, when the venv is
+    not on PATH), exit code 2 (refused before pushing), no traceback, nothing sent."""
+    env = hub_env_factory(token=None)
+    assert "HF_TOKEN" not in env and Path(env["HF_HOME"]).is_relative_to(tmp_path)
+    venv_bin = Path(sys.executable).parent
+    system = [p for p in env["PATH"].split(os.pathsep) if Path(p) != venv_bin]
+    env["PATH"] = os.pathsep.join(([str(venv_bin)] if on_path else []) + system)
+    hf = "hf" if on_path else shlex.quote(str(venv_bin / "hf"))
+    hub_server.clear_log()
+    result = run_push(env, copy_build(template, tmp_path / "out"), REPO)
+    assert result.returncode == 2
+    assert result.stderr.splitlines() == [
+        f"error: no Hugging Face token: log in with `{hf} auth login` or set HF_TOKEN (or pass "
+        "--token); nothing was pushed"
+    ]
+    assert hub_server.requests == []

@@ -290,3 +290,56 @@ def test_ordinary_header_text_is_not_a_finding(text: str) -> None:
 )
 def test_header_text_that_looks_like_something(text: str, kind: str) -> None:
     assert [m.kind for m in find_in_text(text, PrivacyRules(), HEADER_TEXT)] == [kind]
+
+
+def test_a_nifti_file_published_in_the_files_config_has_its_header_read(tmp_path: Path) -> None:
+    """An image no row holds (under sourcedata/, published with the whole folder) still carries
+    a header: its text fields are read as a row image's are."""
+    import nibabel as nib
+
+    root = clean_bids(tmp_path / "bids")
+    path = clean_image(root / "sourcedata/sub-01/sub-01_T1w_raw.nii.gz", seed=4)
+    image = nib.load(path)
+    image.header["descrip"] = b"SMITH^JOHN"
+    nib.save(image, path)
+    rows = read_source(str(root), source_options())
+    report = scan_privacy(rows, Storage(), PrivacyOptions())
+    rel = "sourcedata/sub-01/sub-01_T1w_raw.nii.gz"
+    assert (rel, "descrip", "name", "identifying") in keys(report)
+    assert report.scanned.images == rows.image_count() + 1  # the rows' images and this one
+    assert "SMITH" not in str(report.to_dict())
+
+
+CIFTI_XML = """<?xml version="1.0" encoding="UTF-8"?>
+<CIFTI Version="2"><Matrix>
+  <MetaData><MD><Name>Provenance</Name><Value>made for {value}</Value></MD></MetaData>
+  <MatrixIndicesMap AppliesToMatrixDimension="0" IndicesMapToDataType="CIFTI_INDEX_TYPE_LABELS">
+    <NamedMap><MapName>parcels</MapName><LabelTable>
+      <Label Key="1" Red="1" Green="0" Blue="0" Alpha="1">LH_Vis_1</Label>
+    </LabelTable></NamedMap></MatrixIndicesMap>
+  <MatrixIndicesMap AppliesToMatrixDimension="1"
+    IndicesMapToDataType="CIFTI_INDEX_TYPE_BRAIN_MODELS">
+    <BrainModel IndexOffset="0" IndexCount="29696" BrainStructure="CIFTI_STRUCTURE_CORTEX_LEFT"
+      ModelType="CIFTI_MODEL_TYPE_SURFACE" SurfaceNumberOfVertices="32492">
+      <VertexIndices>979 980 981 982 983 1017 1018 1019 1020 555 1234 5678</VertexIndices>
+    </BrainModel></MatrixIndicesMap>
+</Matrix></CIFTI>"""
+
+
+@pytest.mark.parametrize("value", ["the atlas", "SMITH^JOHN"])
+def test_a_cifti_extension_is_read_for_its_words_not_its_index_lists(
+    tmp_path: Path, value: str
+) -> None:
+    """A CIFTI-2 file's XML lists vertex indices: runs of numbers that are not phone numbers or
+    IDs; its metadata values are text a person wrote, read as header text."""
+    import nibabel as nib
+
+    root = clean_bids(tmp_path / "bids")
+    path = clean_image(root / "sourcedata/tpl-fsLR_atlas-x_dseg.dlabel.nii", seed=5)
+    image = nib.load(path)
+    xml = CIFTI_XML.format(value=value).encode()
+    image.header.extensions.append(nib.nifti1.Nifti1Extension(32, xml))
+    nib.save(image, path)
+    report = scan_privacy(read_source(str(root), source_options()), Storage(), PrivacyOptions())
+    found = {(f.kind, f.severity) for f in report.findings if "dlabel" in f.file}
+    assert found == ({("name", "identifying")} if "^" in value else set())

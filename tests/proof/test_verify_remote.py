@@ -22,6 +22,7 @@ from hubserver import HubServer
 from test_verify import Built, build_dataset
 
 from nifti2parquet.common.errors import OptionError
+from nifti2parquet.common.programs import login_hint
 from nifti2parquet.hub.remote import git_blob_id
 from nifti2parquet.proof.verify import VerifyOptions, verify
 
@@ -285,8 +286,7 @@ def test_repo_not_found_is_one_clear_problem(built: Built, hub_env: dict[str, st
     assert run.report["problems"] == [
         {
             "path": f"{REPO}@main",
-            "message": "dataset repo not found on the Hub, or not visible to you: log in with "
-            "`hf auth login` or set HF_TOKEN (or pass --token)",
+            "message": f"dataset repo not found on the Hub, or not visible to you: {login_hint()}",
             "severity": "error",
         }
     ]

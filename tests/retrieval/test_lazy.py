@@ -78,3 +78,30 @@ def test_rows_hold_their_columns_and_only_the_selected_images(
         "sub-01_ses-1_task-naming40_run-02_bold.nii.gz",
     ]
     assert rows[0].values["age"] == 61
+
+
+def test_print_shows_one_readable_line_per_object(built: tuple[BidsTree, Path]) -> None:
+    """What ``print`` shows of the reader's objects: path, size and shape (when the row records
+    it), never the page records behind them."""
+    tree, out = built
+    ds = open_dataset(str(out), ExportOptions(Selection(subjects=("01",))))
+    files, images = len(ds.files()), len(list(ds.images()))
+    total = ds.catalog.files_total
+    assert 0 < images < files < total
+    assert repr(ds) == (
+        f"<LazyDataset {out} (split train): {files} of {total} files selected, "
+        f"{images} images among them>"
+    )
+    image = next(i for i in ds.images() if i.path.endswith("ses-1_T1w.nii.gz"))
+    size = (tree.root / image.path).stat().st_size
+    assert str(image) == f"<LazyImage sub-01/ses-1/anat/sub-01_ses-1_T1w.nii.gz: {size} B>"
+    row = next(ds.rows())
+    (t1w,) = row.values["t1w"]
+    assert str(t1w) == f"<LazyImage {image.path}: {size} B, shape 6x7x5>"  # the row's _info
+    text = repr(row)
+    assert text.startswith("<LazyRow 0: subject_id='sub-01', session_id='ses-1', ")
+    assert f"; {len(row.images())} images in t1w, t2w, flair, " in text
+    for shown in (ds, image, row, image.file, row.values):
+        line = repr(shown)
+        assert "\n" not in line and "PageSpot" not in line and "location" not in line
+    assert len(repr(row)) < 300 and len(repr(ds)) < 200

@@ -21,6 +21,7 @@ from collections.abc import Iterator
 
 from ..card.details import CardDetails
 from ..common.errors import InputError, VerifyError
+from ..common.programs import program
 from ..common.progress import Reporter
 from ..proof.report import VerifyOptions
 from ..proof.verify import verify
@@ -144,9 +145,9 @@ def _fresh(output: OutputFolder) -> bool:
 def _what_next(path: str) -> Iterator[str]:
     """Commands that run as printed: this interpreter's own programs, by their full path when
     its folder is not on PATH (a venv that is not activated)."""
-    python = _program(os.path.basename(sys.executable), sys.executable)
-    tool = _program("nifti2parquet", _our_script())
-    hf = _program("hf", _our_script("hf"))
+    python = program(os.path.basename(sys.executable), sys.executable)
+    tool = program("nifti2parquet")
+    hf = program("hf")
     quoted = shlex.quote(path)
     yield ""
     yield f"See the dataset page it would publish: {os.path.join(path, 'README.md')}"
@@ -165,18 +166,3 @@ def _what_next(path: str) -> Iterator[str]:
     yield f"  {tool} verify {quoted}"
     yield f"Publish it (needs a Hugging Face token: {hf} auth login, or set HF_TOKEN):"
     yield f"  {tool} push {quoted} YOUR-NAME/nifti2parquet-demo"
-
-
-def _our_script(name: str = "nifti2parquet") -> str:
-    """A program installed next to this interpreter (the venv's ``bin/``)."""
-    return os.path.join(os.path.dirname(sys.executable), name)
-
-
-def _program(name: str, full: str) -> str:
-    """``name`` when PATH finds this very program by it, else its full path."""
-    found = shutil.which(name)
-    if found and os.path.abspath(found) == os.path.abspath(full):
-        return name
-    if os.path.exists(full):
-        return shlex.quote(full)
-    return name

@@ -15,6 +15,7 @@ from ..card.prose import PROSE
 from ..common.data_dictionary import read_dictionary
 from ..common.errors import InputError, OutputError
 from ..common.gc_pause import collector_paused
+from ..common.nifti import is_nifti_name
 from ..common.progress import Reporter
 from ..common.rows import SourceRows
 from ..common.units import count
@@ -132,13 +133,15 @@ def _read_and_plan(
     rows, plan = prepare(source, options, reporter, dictionary=dictionary)
     blanked: tuple[ChangedOnPurpose, ...] = ()
     if options.blank_nifti_headers:
-        images = len({img.display for _, _, img in rows.images()})
-        with reporter.bar(images, "blanking header text", unit="files") as bar:
+        names = {img.display for _, _, img in rows.images()}
+        names |= {f.display for f in rows.other_files if is_nifti_name(f.display)}
+        with reporter.bar(len(names), "blanking header text", unit="files") as bar:
             rows, blanked = blank_headers(rows, output, options.storage, progress=bar.update)
         plan = plan_shards(rows, options.plan_options())
     rows, rewritten, left_out = exclude_in_other_files(
         rows, output, options.storage, options.published_edits()
     )
+    blanked, rewritten = _files_config_blanked(rows, blanked, rewritten)
     rows, rewritten = store_table_paths(rows, output, options.storage, rewritten)
     report = scan_source(rows, options, privacy_options, reporter)  # what will be published
     if options.plan_only:
@@ -148,6 +151,24 @@ def _read_and_plan(
         save_plan(output, options.split, plan_fingerprint_of(source, settings), rows, plan)
         save_plan_options(output, options.split, plan_record_of(source, settings))
     return Prepared(rows, plan, report, blanked, rewritten, left_out)
+
+
+def _files_config_blanked(
+    rows: SourceRows,
+    blanked: tuple[ChangedOnPurpose, ...],
+    rewritten: tuple[ChangedOnPurpose, ...],
+) -> tuple[tuple[ChangedOnPurpose, ...], tuple[ChangedOnPurpose, ...]]:
+    """The blanked NIfTI files that only the ``files`` config publishes are recorded with the
+    files it rewrote on purpose (``verify --source`` names them so); the rows' images stay with
+    the blanked images."""
+    others = {f.display for f in rows.other_files}
+    how = "blanked by --blank-nifti-headers"
+    files = tuple(
+        dataclasses.replace(b, changed=(f"{', '.join(b.changed)} {how}",))
+        for b in blanked
+        if b.path in others
+    )
+    return tuple(b for b in blanked if b.path not in others), (*rewritten, *files)
 
 
 def scan_source(

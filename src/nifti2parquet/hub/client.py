@@ -42,7 +42,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from ..common.errors import N2PError, OptionError
-from .errors import LOGIN_HINT
+from ..common.programs import login_hint
 
 TIMEOUT_ENV = "NIFTI2PARQUET_HUB_TIMEOUT"
 DEFAULT_READ_TIMEOUT = 600.0
@@ -307,7 +307,7 @@ def check_hub_access(token: str | None, need_token: bool, what: str) -> None:
             f"HF_HUB_OFFLINE is set: {what} needs the Hub (unset HF_HUB_OFFLINE)"
         )
     if need_token and not (token or _saved_token(get_token)):
-        raise OptionError(f"no Hugging Face token: {LOGIN_HINT}; nothing was pushed")
+        raise OptionError(f"no Hugging Face token: {login_hint()}; nothing was pushed")
     check_reachable(constants.ENDPOINT, what)
 
 

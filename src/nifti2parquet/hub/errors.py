@@ -15,9 +15,8 @@ import re
 from collections.abc import Iterator
 
 from ..common.errors import N2PError
+from ..common.programs import login_hint
 from ..common.units import count, plural
-
-LOGIN_HINT = "log in with `hf auth login` or set HF_TOKEN (or pass --token)"
 
 # hf_xet errors carry no response object; their text names the status when there was one:
 # "... HTTP status client error (401 Unauthorized), domain: <url>" (CAS requests) or
@@ -112,7 +111,7 @@ def not_found(exc: BaseException) -> str | None:
     if isinstance(exc, RevisionNotFoundError):
         return "revision not found on the Hub"
     if isinstance(exc, RepositoryNotFoundError):
-        return f"dataset repo not found on the Hub, or not visible to you: {LOGIN_HINT}"
+        return f"dataset repo not found on the Hub, or not visible to you: {login_hint()}"
     return None
 
 
@@ -149,7 +148,7 @@ def _refused(status: int, text: str, from_xet: bool) -> str:
         )
     return (
         f"the Hub refused the credentials (HTTP {status}: {text}); use a token with write "
-        f"access: {LOGIN_HINT}"
+        f"access: {login_hint()}"
     )
 
 

@@ -1,7 +1,8 @@
 """The privacy preflight: what in the files could identify a participant, found before publishing.
 
-Every build and ``inspect`` runs it over what the build publishes: each image's header text
-fields and extensions (an embedded DICOM header parsed with pydicom), every other file of the
+Every build and ``inspect`` runs it over what the build publishes: the header text fields and
+extensions of each image, the rows' and every NIfTI file of the ``files`` config (an embedded
+DICOM header parsed with pydicom), every other file of the
 ``files`` config by its kind (JSON, tables, text, DICOM: :mod:`.privacy_files`), every path, and
 for a BIDS source the defacing of each anatomical image (:mod:`.privacy_defacing`, which reads a
 few voxels of each). The rules: :mod:`.privacy_text` (free text), :mod:`.privacy_names` (person
@@ -15,7 +16,9 @@ It is a preflight, not a guarantee of de-identification (docs/explanation/privac
 
 from __future__ import annotations
 
+import html
 import posixpath
+import re
 import time
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -23,7 +26,7 @@ from dataclasses import dataclass, field
 from ..common.batched import map_batched
 from ..common.dicom_profile import read_dicom
 from ..common.exclusions import LeftOut
-from ..common.nifti import HEADER_BLOCK_LIMIT, read_header_block
+from ..common.nifti import HEADER_BLOCK_LIMIT, is_nifti_name, read_header_block
 from ..common.nifti.header_text import DICOM_CODE, Extension, extensions, text_fields
 from ..common.rows import FileRef, SourceRows
 from ..common.selection import Selection
@@ -38,6 +41,8 @@ from .privacy_tables import TableScan
 from .privacy_text import HEADER_TEXT, Scope, find_in_text
 
 _PATH = Scope()
+CIFTI_CODE = 32  # NIFTI_ECODE_CIFTI: the CIFTI-2 XML (brain models, label tables, metadata)
+_CIFTI_WORDS = re.compile(r"<(Value|Label)\b[^>]*>(.*?)</\1>", re.S)
 
 
 @dataclass(frozen=True)
@@ -59,9 +64,12 @@ def scan_privacy(
     """Scan what ``rows`` would publish: headers, every other file, paths, defacing."""
     options = options or PrivacyOptions()
     started = time.monotonic()
-    images = _unique_images(rows)
-    findings = list(_header_findings(images, storage, options))
     published = _published(rows)
+    images = _unique_images(rows)
+    # a NIfTI file published in the files config (under sourcedata/, an image no row holds)
+    # carries a header as much as a row's image does
+    headers = [*images, *(f for f in published if is_nifti_name(f.display))]
+    findings = list(_header_findings(headers, storage, options))
     left = LeftOut()
     counts, file_findings = _file_findings(published, storage, options, left)
     findings += file_findings
@@ -70,7 +78,7 @@ def scan_privacy(
     defacing = defacing_report(rows, storage, voxels=options.defacing_voxels)
     return PrivacyReport(
         scanned=Scanned(
-            len(images),
+            len(headers),
             counts["json"] + counts["tabular"],
             counts["text"],
             counts["dicom"],
@@ -127,9 +135,9 @@ def _paths(images: Sequence[FileRef], published: Sequence[Published]) -> list[st
 
 # headers ----------------------------------------------------------------------------------------
 def _header_findings(
-    images: Sequence[FileRef], storage: Storage, options: PrivacyOptions
+    images: Sequence[FileRef | Published], storage: Storage, options: PrivacyOptions
 ) -> Iterator[Finding]:
-    def one(img: FileRef) -> list[Finding]:
+    def one(img: FileRef | Published) -> list[Finding]:
         try:
             with storage.open(img.url, CHECK_BLOCK) as f:
                 block = read_header_block(f)
@@ -164,7 +172,18 @@ def _extension_findings(file: str, ext: Extension, rules: PrivacyRules) -> list[
     text = ext.content.split(b"\0", 1)[0]
     if not text or not _looks_like_text(text):
         return []
-    return _text_findings(file, where, text.decode("utf-8", "replace"), rules)
+    decoded = text.decode("utf-8", "replace")
+    if ext.code == CIFTI_CODE:
+        decoded = _cifti_text(decoded)
+    return _text_findings(file, where, decoded, rules)
+
+
+def _cifti_text(xml: str) -> str:
+    """The words of a CIFTI-2 XML that a person may have written: its metadata values and label
+    names. Its vertex and voxel index lists and matrices are runs of numbers a converter wrote
+    (``982 983 1017`` is no phone number), and its attributes are counts and names of the
+    format."""
+    return "\n".join(html.unescape(m.group(2)) for m in _CIFTI_WORDS.finditer(xml))
 
 
 def _looks_like_text(data: bytes) -> bool:

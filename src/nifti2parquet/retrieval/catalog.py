@@ -46,7 +46,7 @@ class DatasetFile:
     path: str
     size: int
     sha256: str
-    location: Location
+    location: Location = field(repr=False)  # page records: not for reading
 
 
 @dataclass(frozen=True)

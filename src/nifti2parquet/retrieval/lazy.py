@@ -19,6 +19,7 @@ with the images that are not selected left out of it (None, or missing from its 
 
 from __future__ import annotations
 
+import dataclasses
 import gzip
 import hashlib
 from collections.abc import Iterator
@@ -27,6 +28,7 @@ from typing import Any
 
 from ..common.errors import InputError
 from ..common.progress import Reporter
+from ..common.units import count, format_size
 from .catalog import DATA, Catalog, DatasetFile, split_shards
 from .dataset import BuiltDataset, ExportOptions, open_built_dataset, read_index
 from .readback import open_shard, path_locations
@@ -38,6 +40,11 @@ class LazyImage:
 
     file: DatasetFile
     source: BuiltDataset = field(repr=False, compare=False)
+    shape: tuple[int, ...] | None = field(default=None, compare=False)  # from its row, if read
+
+    def __repr__(self) -> str:  # one line a person reads, not the page records behind it
+        shape = f", shape {'x'.join(map(str, self.shape))}" if self.shape else ""
+        return f"<LazyImage {self.path}: {format_size(self.size)}{shape}>"
 
     @property
     def path(self) -> str:
@@ -82,6 +89,15 @@ class LazyRow:
         str, Any
     ]  # every column; image columns hold LazyImage, a list of LazyImage, or None
 
+    def __repr__(self) -> str:
+        small = [
+            f"{k}={_short(v)}" for k, v in self.values.items() if isinstance(v, (str, int, float))
+        ]
+        columns = [k for k, v in self.values.items() if _holds_image(v)]
+        images = count(len(self.images()), "image")
+        shown = ", ".join(small[:_SHOWN]) + (", ..." if len(small) > _SHOWN else "")
+        return f"<LazyRow {self.index}: {shown}; {images} in {', '.join(columns) or 'no column'}>"
+
     def images(self) -> list[LazyImage]:
         found: list[LazyImage] = []
         for value in self.values.values():
@@ -96,9 +112,19 @@ class LazyDataset:
     """A built dataset opened for lazy reading (see the module docstring)."""
 
     def __init__(self, source: str, options: ExportOptions | None = None) -> None:
+        self.where = source
         self.options = options or ExportOptions()
         self.source = open_built_dataset(source, self.options)
         self.catalog: Catalog = read_index(self.source, self.options, Reporter())
+
+    def __repr__(self) -> str:
+        files = self.catalog.files
+        images = sum(1 for f in files if f.location.leaf.column != "content")
+        selected = f"{len(files):,} of {count(self.catalog.files_total, 'file')} selected"
+        return (
+            f"<LazyDataset {self.where} (split {self.source.split}): {selected}, "
+            f"{count(images, 'image')} among them>"
+        )
 
     @property
     def bytes_fetched(self) -> int:
@@ -138,14 +164,47 @@ class LazyDataset:
 def _with_images(
     values: dict[str, Any], blobs: dict[str, Any], images: dict[tuple, LazyImage], g: int, r: int
 ) -> LazyRow:
-    """The row's values with each image cell's ``{path}`` replaced by its LazyImage (or None)."""
+    """The row's values with each image cell's ``{path}`` replaced by its LazyImage (or None),
+    which knows its shape when an ``_info`` cell of the row records it."""
+    shapes = _shapes(values)
     for column in blobs:
         cell = values.get(column)
         if isinstance(cell, list):
-            values[column] = [i for k in range(len(cell)) if (i := images.get((g, column, r, k)))]
+            found = [images.get((g, column, r, k)) for k in range(len(cell))]
+            values[column] = [_shaped(i, shapes) for i in found if i]
         elif cell is not None:
-            values[column] = images.get((g, column, r, 0))
+            found_one = images.get((g, column, r, 0))
+            values[column] = _shaped(found_one, shapes) if found_one else None
     return LazyRow(-1, values)
+
+
+def _shapes(values: dict[str, Any]) -> dict[str, tuple[int, ...]]:
+    """Each image's shape by its path, as the row's ``_info`` structs record it."""
+    found = {}
+    for value in values.values():
+        for info in value if isinstance(value, list) else [value]:
+            if isinstance(info, dict) and isinstance(info.get("path"), str) and info.get("shape"):
+                found[info["path"]] = tuple(info["shape"])
+    return found
+
+
+def _shaped(image: LazyImage, shapes: dict[str, tuple[int, ...]]) -> LazyImage:
+    shape = shapes.get(image.path)
+    return dataclasses.replace(image, shape=shape) if shape else image
+
+
+_SHOWN = 4  # small values a row's repr shows
+
+
+def _short(value: Any, limit: int = 40) -> str:
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 4] + "...'"
+
+
+def _holds_image(value: Any) -> bool:
+    return isinstance(value, LazyImage) or (
+        isinstance(value, list) and any(isinstance(v, LazyImage) for v in value)
+    )
 
 
 def open_dataset(source: str, options: ExportOptions | None = None) -> LazyDataset:

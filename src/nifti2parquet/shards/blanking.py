@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from typing import Any, BinaryIO
 
 from ..common.errors import InputError, OptionError, Problem, cannot_read
-from ..common.nifti import HeaderBlock, inflate, read_header_block
+from ..common.nifti import HeaderBlock, inflate, is_nifti_name, read_header_block
 from ..common.nifti.header_text import blanked_block
 from ..common.rows import FileRef, SourceRows, cell_images
 from ..common.storage import CHECK_BLOCK, READ_BLOCK, Storage
@@ -64,10 +64,15 @@ def blank_headers(
     progress: Callable[[int], None] | None = None,
 ) -> tuple[SourceRows, tuple[ChangedOnPurpose, ...]]:
     """The rows with every image that carries header text or extensions replaced by its blanked
-    copy; images with nothing to blank stay as they are (and are stored byte for byte)."""
+    copy; images with nothing to blank stay as they are (and are stored byte for byte). A NIfTI
+    file only the ``files`` config publishes (a raw image under ``sourcedata/``) is blanked too:
+    its header is published as much as a row's image's is."""
     check_blanking(output, True)
     output.makedirs(BLANKED)
     images = {img.display: img for _, _, img in rows.images()}
+    for other in rows.other_files:
+        if is_nifti_name(other.display):
+            images.setdefault(other.display, other)
     with ThreadPoolExecutor(max(1, threads), thread_name_prefix="n2p-blank") as pool:
         done = list(
             pool.map(lambda img: _blank_one(img, output, storage, progress), images.values())
@@ -79,7 +84,9 @@ def blank_headers(
     records = tuple(b for _, b, _ in done if b is not None)
     if not replaced:
         return rows, ()
-    return dataclasses.replace(rows, rows=tuple(_swap(r, replaced) for r in rows.rows)), records
+    swapped = tuple(_swap(r, replaced) for r in rows.rows)
+    others = tuple(replaced.get(f.display, f) for f in rows.other_files)
+    return dataclasses.replace(rows, rows=swapped, other_files=others), records
 
 
 def check_blanking(output: OutputFolder, blank: bool) -> None:
