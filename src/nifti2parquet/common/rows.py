@@ -22,7 +22,7 @@ from .stored_paths import StoredPaths
 ColumnContent = Literal["image", "image_list", "file", "value"]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class FileRef:
     """One file to embed: a NIfTI image, or any other file of the dataset (the ``files`` config).
 
@@ -30,6 +30,7 @@ class FileRef:
     (the basename, as ``datasets`` writes it); ``display`` is how the user refers to the file (the
     path as written in their table, or relative to the BIDS root); ``version`` fingerprints the file
     as stat'ed (size + mtime, or an object store's ETag), so a resumed build notices changed inputs.
+    Slotted: a source holds one per file, a million at a time.
     """
 
     url: str
@@ -37,6 +38,11 @@ class FileRef:
     name: str
     display: str
     version: str = ""
+
+    def __reduce__(self) -> tuple[type[FileRef], tuple[str, int, str, str, str]]:
+        """Pickled by its fields (to worker processes): slots, without a ``__dict__`` per file,
+        and the same on every Python the project supports."""
+        return FileRef, (self.url, self.size, self.name, self.display, self.version)
 
 
 @dataclass(frozen=True)
