@@ -45,6 +45,15 @@ class FileRef:
         return FileRef, (self.url, self.size, self.name, self.display, self.version)
 
 
+class StructCell(tuple):
+    """A struct value: its fields' values in the Arrow type's field order. Arrow reads a tuple
+    as a struct as it reads a dict, and a tuple costs a third of a dict's memory: a source
+    holds one per image (BIDS ``K_info``). Its own type so a size estimate can tell it from
+    a list."""
+
+    __slots__ = ()
+
+
 @dataclass(frozen=True)
 class Column:
     """One output column. Value columns carry their Arrow type; image columns have fixed types."""
@@ -160,7 +169,8 @@ class MetadataFile:
 class SourceRows:
     """A source, read: columns, rows of cells, and the account of files found and left out.
 
-    Cells: a value column holds a plain Python value (or None); an ``image`` column an FileRef or
+    Cells: a value column holds a plain Python value (or None; a struct: a dict, or a
+    :class:`StructCell` of its values in field order); an ``image`` column an FileRef or
     None (a missing image); an ``image_list`` column a tuple of FileRef (possibly empty) or None.
     """
 

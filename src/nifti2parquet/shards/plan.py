@@ -24,7 +24,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from ..common.errors import OptionError, Problem
-from ..common.rows import Column, FileRef, SourceRows, images_in_row
+from ..common.rows import Column, FileRef, SourceRows, StructCell, images_in_row
 from ..common.schema import (
     arrow_schema,
     file_key_value_metadata,
@@ -226,6 +226,9 @@ def _walk_leaves(value: Any, shape: _Shape, largest: dict[str, int]) -> None:
     if kind == "struct" and isinstance(value, dict):
         for name, field_shape in inner:
             _walk_leaves(value.get(name), field_shape, largest)
+    elif kind == "struct" and isinstance(value, StructCell):
+        for item, (_, field_shape) in zip(value, inner):
+            _walk_leaves(item, field_shape, largest)
     elif kind == "list" and isinstance(value, (list, tuple)):
         for item in value:
             _walk_leaves(item, inner, largest)
@@ -268,6 +271,8 @@ def _value_size(value: Any) -> int:
         return 4 + len(value)
     if isinstance(value, dict):
         return 1 + sum(_value_size(v) for v in value.values())
+    if isinstance(value, StructCell):  # a struct, as a dict of the same values
+        return 1 + sum(_value_size(v) for v in value)
     if isinstance(value, (list, tuple)):
         return 4 + sum(_value_size(v) for v in value)
     return 16 + len(str(value))
