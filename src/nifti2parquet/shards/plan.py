@@ -175,8 +175,13 @@ class SizeModel:
 
     def row_cost(self, row: tuple[Any, ...]) -> int:
         """Bytes one row can add to a file, apart from per-row-group costs."""
+        return self.row_costs(row)[0]
+
+    def row_costs(self, row: tuple[Any, ...]) -> tuple[int, int]:
+        """(:meth:`row_cost`, :meth:`value_bytes`) of a row, its values sized once."""
+        values = self.value_bytes(row)
         images = sum(_image_cell_cost(row[i]) for i in self._image_columns)
-        return images + self.value_bytes(row) + VALUE * len(self._value_columns)
+        return images + values + VALUE * len(self._value_columns), values
 
     def value_bytes(self, row: tuple[Any, ...]) -> int:
         """Plain values, plus a dictionary page copy, plus snappy's worst-case growth."""
@@ -259,6 +264,11 @@ def _image_cost(img: FileRef) -> int:
 
 def _value_size(value: Any) -> int:
     """Bytes of a value in Arrow: enough for a bound, exact for strings and numbers."""
+    kind = type(value)  # the common kinds first, by exact type: called for every value of a row
+    if kind is str:
+        return 4 + (len(value) if value.isascii() else len(value.encode("utf-8", "surrogatepass")))
+    if kind is float or kind is int:
+        return 8
     if value is None:
         return 1
     if isinstance(value, bool):
@@ -305,7 +315,7 @@ def _pack_row_groups(
     groups: list[RowGroupPlan] = []
     start, cost, value_bytes = 0, 0, 0
     for r, row in enumerate(rows):
-        row_cost, row_values = model.row_cost(row), model.value_bytes(row)
+        row_cost, row_values = model.row_costs(row)
         n = r - start
         grown = model.group_bound(cost + row_cost, value_bytes + row_values, n + 1)
         if n and (grown > target or n >= MAX_ROWS_PER_ROW_GROUP):
