@@ -24,8 +24,15 @@ def read(tree: BidsTree, **options: Any) -> SourceRows:
 
 
 def table(rows: SourceRows) -> list[dict[str, Any]]:
+    """Rows by column name; value cells as Arrow reads (and the shards store) them."""
     names = [c.name for c in rows.columns]
-    return [dict(zip(names, row)) for row in rows.rows]
+    columns = [
+        [row[i] for row in rows.rows]
+        if c.is_image
+        else pa.array([row[i] for row in rows.rows], type=c.arrow_type).to_pylist()
+        for i, c in enumerate(rows.columns)
+    ]
+    return [dict(zip(names, row)) for row in zip(*columns)]
 
 
 def column(rows: SourceRows, name: str) -> Any:

@@ -22,7 +22,7 @@ from .stored_paths import StoredPaths
 ColumnContent = Literal["image", "image_list", "file", "value"]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class FileRef:
     """One file to embed: a NIfTI image, or any other file of the dataset (the ``files`` config).
 
@@ -30,6 +30,7 @@ class FileRef:
     (the basename, as ``datasets`` writes it); ``display`` is how the user refers to the file (the
     path as written in their table, or relative to the BIDS root); ``version`` fingerprints the file
     as stat'ed (size + mtime, or an object store's ETag), so a resumed build notices changed inputs.
+    Slotted: a source holds one per file, a million at a time.
     """
 
     url: str
@@ -37,6 +38,20 @@ class FileRef:
     name: str
     display: str
     version: str = ""
+
+    def __reduce__(self) -> tuple[type[FileRef], tuple[str, int, str, str, str]]:
+        """Pickled by its fields (to worker processes): slots, without a ``__dict__`` per file,
+        and the same on every Python the project supports."""
+        return FileRef, (self.url, self.size, self.name, self.display, self.version)
+
+
+class StructCell(tuple):
+    """A struct value: its fields' values in the Arrow type's field order. Arrow reads a tuple
+    as a struct as it reads a dict, and a tuple costs a third of a dict's memory: a source
+    holds one per image (BIDS ``K_info``). Its own type so a size estimate can tell it from
+    a list."""
+
+    __slots__ = ()
 
 
 @dataclass(frozen=True)
@@ -154,7 +169,8 @@ class MetadataFile:
 class SourceRows:
     """A source, read: columns, rows of cells, and the account of files found and left out.
 
-    Cells: a value column holds a plain Python value (or None); an ``image`` column an FileRef or
+    Cells: a value column holds a plain Python value (or None; a struct: a dict, or a
+    :class:`StructCell` of its values in field order); an ``image`` column an FileRef or
     None (a missing image); an ``image_list`` column a tuple of FileRef (possibly empty) or None.
     """
 

@@ -71,7 +71,7 @@ def person_name_forms(text: str) -> Iterator[str]:
 
 def name_pairs(text: str) -> Iterator[str]:
     """Every ``Given Family`` pair in ``text`` whose given name is a common given name."""
-    if not any(c.isupper() for c in text):
+    if not any(map(str.isupper, text)):
         return
     for match in _PAIR.finditer(text):  # the list is loaded only when a pair is there to check
         pair, given, family = match.group(1), match.group(2), match.group(3)

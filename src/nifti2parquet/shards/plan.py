@@ -25,7 +25,7 @@ import pyarrow.parquet as pq
 
 from ..common.defaults import DEFAULT_MAX_SHARD_SIZE, DEFAULT_ROW_GROUP_SIZE, DEFAULT_SPLIT
 from ..common.errors import OptionError, Problem
-from ..common.rows import Column, FileRef, SourceRows, images_in_row
+from ..common.rows import Column, FileRef, SourceRows, StructCell, images_in_row
 from ..common.schema import (
     arrow_schema,
     file_key_value_metadata,
@@ -173,8 +173,13 @@ class SizeModel:
 
     def row_cost(self, row: tuple[Any, ...]) -> int:
         """Bytes one row can add to a file, apart from per-row-group costs."""
+        return self.row_costs(row)[0]
+
+    def row_costs(self, row: tuple[Any, ...]) -> tuple[int, int]:
+        """(:meth:`row_cost`, :meth:`value_bytes`) of a row, its values sized once."""
+        values = self.value_bytes(row)
         images = sum(_image_cell_cost(row[i]) for i in self._image_columns)
-        return images + self.value_bytes(row) + VALUE * len(self._value_columns)
+        return images + values + VALUE * len(self._value_columns), values
 
     def value_bytes(self, row: tuple[Any, ...]) -> int:
         """Plain values, plus a dictionary page copy, plus snappy's worst-case growth."""
@@ -224,6 +229,9 @@ def _walk_leaves(value: Any, shape: _Shape, largest: dict[str, int]) -> None:
     if kind == "struct" and isinstance(value, dict):
         for name, field_shape in inner:
             _walk_leaves(value.get(name), field_shape, largest)
+    elif kind == "struct" and isinstance(value, StructCell):
+        for item, (_, field_shape) in zip(value, inner):
+            _walk_leaves(item, field_shape, largest)
     elif kind == "list" and isinstance(value, (list, tuple)):
         for item in value:
             _walk_leaves(item, inner, largest)
@@ -254,6 +262,11 @@ def _image_cost(img: FileRef) -> int:
 
 def _value_size(value: Any) -> int:
     """Bytes of a value in Arrow: enough for a bound, exact for strings and numbers."""
+    kind = type(value)  # the common kinds first, by exact type: called for every value of a row
+    if kind is str:
+        return 4 + (len(value) if value.isascii() else len(value.encode("utf-8", "surrogatepass")))
+    if kind is float or kind is int:
+        return 8
     if value is None:
         return 1
     if isinstance(value, bool):
@@ -266,6 +279,8 @@ def _value_size(value: Any) -> int:
         return 4 + len(value)
     if isinstance(value, dict):
         return 1 + sum(_value_size(v) for v in value.values())
+    if isinstance(value, StructCell):  # a struct, as a dict of the same values
+        return 1 + sum(_value_size(v) for v in value)
     if isinstance(value, (list, tuple)):
         return 4 + sum(_value_size(v) for v in value)
     return 16 + len(str(value))
@@ -298,7 +313,7 @@ def _pack_row_groups(
     groups: list[RowGroupPlan] = []
     start, cost, value_bytes = 0, 0, 0
     for r, row in enumerate(rows):
-        row_cost, row_values = model.row_cost(row), model.value_bytes(row)
+        row_cost, row_values = model.row_costs(row)
         n = r - start
         grown = model.group_bound(cost + row_cost, value_bytes + row_values, n + 1)
         if n and (grown > target or n >= MAX_ROWS_PER_ROW_GROUP):

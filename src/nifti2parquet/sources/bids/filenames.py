@@ -13,8 +13,10 @@ Column names made from BIDS names (``T1w`` → ``t1w``) are lower-case snake_cas
 from __future__ import annotations
 
 import re
+import sys
 import unicodedata
 from dataclasses import dataclass
+from functools import lru_cache
 
 from .rules import bids_rules
 
@@ -50,7 +52,11 @@ def split_extension(filename: str) -> tuple[str, str]:
 
 
 def parse_name(filename: str) -> BidsName:
-    """Parse a BIDS file name (no folders); raise ValueError saying what is wrong with it."""
+    """Parse a BIDS file name (no folders); raise ValueError saying what is wrong with it.
+
+    The parts are shared between names: a tree of a million files has a few thousand distinct
+    entities (``sub-01``, ``ses-1``...), suffixes and extensions, so each is one object, not one
+    per file (the parsed names are kept for every file while a source is read)."""
     stem, extension = split_extension(filename)
     tokens = stem.split("_")
     suffix = tokens[-1]
@@ -58,16 +64,22 @@ def parse_name(filename: str) -> BidsName:
         raise ValueError("no suffix after the entities (expected ..._<suffix>.<extension>)")
     if not _SUFFIX.match(suffix):
         raise ValueError(f"suffix {suffix!r} is not alphanumeric")
-    label = bids_rules().label
     entities: list[tuple[str, str]] = []
     for token in tokens[:-1]:
-        key, dash, value = token.partition("-")
-        if not dash or not _KEY.match(key) or not label.fullmatch(value):
-            raise ValueError(f"{token!r} is not an entity (<key>-<label>, letters and digits)")
-        if any(k == key for k, _ in entities):
-            raise ValueError(f"entity {key!r} appears twice")
-        entities.append((key, value))
-    return BidsName(tuple(entities), suffix, extension)
+        entity = _entity(token)
+        if any(k == entity[0] for k, _ in entities):
+            raise ValueError(f"entity {entity[0]!r} appears twice")
+        entities.append(entity)
+    return BidsName(tuple(entities), sys.intern(suffix), sys.intern(extension))
+
+
+@lru_cache(maxsize=1 << 16)
+def _entity(token: str) -> tuple[str, str]:
+    """``("sub", "01")`` for ``sub-01``, one shared pair per distinct token."""
+    key, dash, value = token.partition("-")
+    if not dash or not _KEY.match(key) or not bids_rules().label.fullmatch(value):
+        raise ValueError(f"{token!r} is not an entity (<key>-<label>, letters and digits)")
+    return sys.intern(key), value
 
 
 def entity_sort_key(key: str) -> tuple[int, str]:

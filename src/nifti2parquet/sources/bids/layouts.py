@@ -21,7 +21,7 @@ from typing import Any
 import pyarrow as pa
 
 from ...common.nifti import NiftiHeader
-from ...common.rows import Column, FileRef, ImageColumnSummary
+from ...common.rows import Column, FileRef, ImageColumnSummary, StructCell
 from .column_names import INFO_SUFFIX, KindKey, NameRegistry, kind_names
 from .filenames import snake_name, sorted_entity_keys
 from .kinds import entity_labels, kind_description, kind_entities, splitting_entities
@@ -101,8 +101,8 @@ Getter = Callable[[BidsImage], Any]
 def _image_fields() -> list[tuple[str, pa.DataType, Getter]]:
     fields: list[tuple[str, pa.DataType, Getter]] = [
         ("size", pa.int64(), lambda s: s.ref.size),
-        ("shape", pa.list_(pa.int64()), lambda s: list(s.header.shape)),
-        ("voxel_sizes", pa.list_(pa.float64()), lambda s: [float(v) for v in s.header.voxel_sizes]),
+        ("shape", pa.list_(pa.int64()), lambda s: s.header.shape),  # the header's own tuples
+        ("voxel_sizes", pa.list_(pa.float64()), lambda s: s.header.voxel_sizes),
         ("data_type", pa.string(), lambda s: s.header.datatype),
         ("nifti_version", pa.int64(), lambda s: s.header.nifti_version),
         ("sidecar", pa.string(), lambda s: s.sidecar.text),
@@ -150,14 +150,16 @@ class _InfoStruct:
             fields.append(pa.field("scans", scans))
         return pa.struct(fields)
 
-    def value(self, scan: BidsImage) -> dict[str, Any]:
-        getters = {name: get for name, _, get in self.fields}
-        value = {name: getters[name](scan) for name, _, _ in self.fields[:4]}
-        value["entities"] = {k: scan.image.name.get(k) for k in self.entity_keys}
-        value.update({name: getters[name](scan) for name, _, _ in self.fields[4:]})
+    def value(self, scan: BidsImage) -> StructCell:
+        """The struct's values in its fields' order (a tuple per image, not a dict: a tree
+        holds one per image)."""
+        name = scan.image.name
+        values = [get(scan) for _, _, get in self.fields[:4]]
+        values.append(StructCell(name.get(k) for k in self.entity_keys))
+        values += [get(scan) for _, _, get in self.fields[4:]]
         if self.scan_names:
-            value["scans"] = dict(zip(self.scan_names, scan.scans))
-        return value
+            values.append(StructCell(scan.scans))
+        return StructCell(values)
 
 
 # session and subject layouts -------------------------------------------------------------------

@@ -115,12 +115,13 @@ class SidecarReader:
         self.warnings: list[Problem] = []
         self._json: dict[str, dict[str, Any] | None] = {}
         self._text: dict[str, str | None] = {}
+        self._warned: set[str] = set()
 
     def sidecar(self, image: ImageFile) -> Sidecar:
         merged: dict[str, Any] = {}
         sources = 0
         for f in self.index.applicable(image, ".json"):
-            data = self._load_json(f.rel)
+            data = self._load_json(f.rel, keep=not _own(f, image))
             if data is not None:
                 merged.update(data)
                 sources += 1
@@ -136,39 +137,60 @@ class SidecarReader:
                 return text
         return None
 
-    def _load_text(self, rel: str) -> str | None:
-        if rel not in self._text:
-            data = self.contents.get(rel)
-            if isinstance(data, bytes):
-                text, warnings = decode_text(data, rel)
-                self.warnings += warnings
-                self._text[rel] = text
-            else:
-                self._warn(rel, f"metadata file not read: {data or 'not found'}")
-                self._text[rel] = None
-        return self._text[rel]
+    def _load_text(self, rel: str, keep: bool = True) -> str | None:
+        """The file's text; ``keep``: for the next image too (a file only one image reads is
+        decoded when needed and let go, so a tree's sidecars are not all held at once)."""
+        if rel in self._text:
+            return self._text[rel]
+        data = self.contents.get(rel)
+        text = None
+        if isinstance(data, bytes):
+            text, warnings = decode_text(data, rel)
+            self._warn_once(rel, warnings)
+        else:
+            self._warn_once(rel, [_warning(rel, f"metadata file not read: {data or 'not found'}")])
+        if keep:
+            self._text[rel] = text
+        return text
 
-    def _load_json(self, rel: str) -> dict[str, Any] | None:
-        if rel not in self._json:
-            self._json[rel] = self._parse_json(rel)
-        return self._json[rel]
+    def _load_json(self, rel: str, keep: bool = True) -> dict[str, Any] | None:
+        if rel in self._json:
+            return self._json[rel]
+        data = self._parse_json(rel, keep)
+        if keep:
+            self._json[rel] = data
+        return data
 
-    def _parse_json(self, rel: str) -> dict[str, Any] | None:
-        text = self._load_text(rel)
+    def _parse_json(self, rel: str, keep: bool) -> dict[str, Any] | None:
+        text = self._load_text(rel, keep)
         if text is None:
             return None
         try:
             data = json.loads(text)
         except json.JSONDecodeError as exc:
-            self._warn(rel, f"not valid JSON ({exc.msg} at line {exc.lineno}); sidecar skipped")
+            message = f"not valid JSON ({exc.msg} at line {exc.lineno}); sidecar skipped"
+            self._warn_once(rel, [_warning(rel, message)])
             return None
         if not isinstance(data, dict):
-            self._warn(rel, "not a JSON object; sidecar skipped")
+            self._warn_once(rel, [_warning(rel, "not a JSON object; sidecar skipped")])
             return None
         return data
 
-    def _warn(self, rel: str, message: str) -> None:
-        self.warnings.append(Problem(rel, message, "warning"))
+    def _warn_once(self, rel: str, warnings: list[Problem]) -> None:
+        """A file read again (one not kept) warns once, as a kept one does."""
+        if warnings and rel not in self._warned:
+            self._warned.add(rel)
+            self.warnings += warnings
+
+
+def _warning(rel: str, message: str) -> Problem:
+    return Problem(rel, message, "warning")
+
+
+def _own(f: MetaFile, image: ImageFile) -> bool:
+    """The image's own sidecar (its folder, its entities): no other image of the tree reads it
+    but one of the same name with another extension (``.nii`` beside ``.nii.gz``)."""
+    return f.folder == image.folder and f.name.entities == image.name.entities
 
 
 def _typed(value: Any, arrow_type: pa.DataType) -> Any:
