@@ -11,7 +11,7 @@ flight: batches are small enough that every thread gets several.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Executor, ThreadPoolExecutor
 from typing import TypeVar
 
 T = TypeVar("T")
@@ -22,18 +22,29 @@ BATCHES_PER_THREAD = 4  # at least this many batches per thread, so the work sta
 
 
 def map_batched(
-    work: Callable[[T], R], items: Iterable[T], threads: int, name: str = "n2p-batch"
+    work: Callable[[T], R],
+    items: Iterable[T],
+    threads: int,
+    name: str = "n2p-batch",
+    pool: Executor | None = None,
 ) -> list[R]:
-    """``[work(item) for item in items]`` on ``threads`` threads, in batches."""
+    """``[work(item) for item in items]`` on ``threads`` threads, in batches; on ``pool`` when
+    given (several passes over the same files share its threads instead of starting their own)."""
     items = items if isinstance(items, Sequence) else list(items)
     if threads <= 1 or len(items) <= 1:
         return [work(item) for item in items]
     size = batch_size(len(items), threads)
     batches = [items[i : i + size] for i in range(0, len(items), size)]
+    if pool is not None:
+        return _joined(pool.map(lambda batch: [work(item) for item in batch], batches))
+    with ThreadPoolExecutor(min(threads, len(batches)), thread_name_prefix=name) as own:
+        return _joined(own.map(lambda batch: [work(item) for item in batch], batches))
+
+
+def _joined(done: Iterable[list[R]]) -> list[R]:
     results: list[R] = []
-    with ThreadPoolExecutor(min(threads, len(batches)), thread_name_prefix=name) as pool:
-        for done in pool.map(lambda batch: [work(item) for item in batch], batches):
-            results += done
+    for batch in done:
+        results += batch
     return results
 
 

@@ -24,6 +24,7 @@ import json
 import posixpath
 import re
 from collections.abc import Iterable
+from concurrent.futures import Executor
 from dataclasses import dataclass
 from typing import Literal
 
@@ -47,7 +48,11 @@ class Defacing:
 
 
 def defacing_report(
-    rows: SourceRows, storage: Storage, threads: int = 4, voxels: bool = True
+    rows: SourceRows,
+    storage: Storage,
+    threads: int = 4,
+    voxels: bool = True,
+    pool: Executor | None = None,
 ) -> tuple[Defacing, ...]:
     """One entry per anatomical image of a BIDS source; ``voxels`` False: statements only."""
     images = _anatomical(rows)
@@ -60,7 +65,7 @@ def defacing_report(
             return FaceCheck("cannot tell", "a remote image's voxels are not fetched for this")
         return check_face(img.url, storage, img.size)
 
-    checks = map_batched(one, images, threads, "n2p-face")
+    checks = map_batched(one, images, threads, "n2p-face", pool)
     return tuple(_one(img.display, said.get(img.display), c) for img, c in zip(images, checks))
 
 

@@ -21,6 +21,7 @@ import posixpath
 import re
 import time
 from collections.abc import Iterable, Iterator, Sequence
+from concurrent.futures import Executor, ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 from ..common.batched import map_batched
@@ -69,13 +70,15 @@ def scan_privacy(
     # a NIfTI file published in the files config (under sourcedata/, an image no row holds)
     # carries a header as much as a row's image does
     headers = [*images, *(f for f in published if is_nifti_name(f.display))]
-    findings = list(_header_findings(headers, storage, options))
     left = LeftOut()
-    counts, file_findings = _file_findings(published, storage, options, left)
+    # one pool for every pass: starting threads costs more than reading a cached small file
+    with ThreadPoolExecutor(max(1, options.threads), thread_name_prefix="n2p-privacy") as pool:
+        findings = list(_header_findings(headers, storage, options, pool))
+        counts, file_findings = _file_findings(published, storage, options, left, pool)
+        defacing = defacing_report(rows, storage, voxels=options.defacing_voxels, pool=pool)
     findings += file_findings
     paths = _paths(images, published)
     findings += _path_findings(paths, options.rules)
-    defacing = defacing_report(rows, storage, voxels=options.defacing_voxels)
     return PrivacyReport(
         scanned=Scanned(
             len(headers),
@@ -135,7 +138,10 @@ def _paths(images: Sequence[FileRef], published: Sequence[Published]) -> list[st
 
 # headers ----------------------------------------------------------------------------------------
 def _header_findings(
-    images: Sequence[FileRef | Published], storage: Storage, options: PrivacyOptions
+    images: Sequence[FileRef | Published],
+    storage: Storage,
+    options: PrivacyOptions,
+    pool: Executor | None = None,
 ) -> Iterator[Finding]:
     def one(img: FileRef | Published) -> list[Finding]:
         try:
@@ -153,7 +159,7 @@ def _header_findings(
             found.append(Finding(img.display, "extensions", NOT_SCANNED, limit, "review"))
         return found
 
-    for found in map_batched(one, images, options.threads, "n2p-privacy"):
+    for found in map_batched(one, images, options.threads, "n2p-privacy", pool):
         yield from found
 
 
@@ -205,7 +211,11 @@ def _embedded_dicom(file: str, where: str, content: bytes, rules: PrivacyRules) 
 
 # the other published files ----------------------------------------------------------------------
 def _file_findings(
-    published: Sequence[Published], storage: Storage, options: PrivacyOptions, left: LeftOut
+    published: Sequence[Published],
+    storage: Storage,
+    options: PrivacyOptions,
+    left: LeftOut,
+    pool: Executor | None = None,
 ) -> tuple[dict[str, int], list[Finding]]:
     """Findings of every published file, read several at a time; counts of each kind read."""
     scan = FileScan(
@@ -239,7 +249,7 @@ def _file_findings(
     counts = dict.fromkeys(("json", "tabular", "text", "dicom"), 0)
     found: list[Finding] = []
     dicom: list[Finding] = []
-    for what, file_found in map_batched(one, published, options.threads, "n2p-privacy"):
+    for what, file_found in map_batched(one, published, options.threads, "n2p-privacy", pool):
         if what:
             counts[what] += 1
         (dicom if what == "dicom" else found).extend(file_found)
