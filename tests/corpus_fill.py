@@ -187,24 +187,24 @@ def _read_json(path: Path) -> object:
         return None
 
 
-def _count_values(path: Path | None) -> int | None:
+def _lines(path: Path | None) -> list[str] | None:
+    """The file's non-blank lines; None when there is no file or it cannot be read as text."""
     if path is None:
         return None
     try:
-        lines = [line for line in path.read_text().splitlines() if line.strip()]
+        return [line for line in path.read_text().splitlines() if line.strip()]
     except (OSError, UnicodeDecodeError):
         return None
+
+
+def _count_values(path: Path | None) -> int | None:
+    lines = _lines(path)
     return len(lines[0].split()) if lines else None
 
 
 def _tsv_rows(path: Path | None) -> int | None:
-    if path is None:
-        return None
-    try:
-        lines = [line for line in path.read_text().splitlines() if line.strip()]
-    except (OSError, UnicodeDecodeError):
-        return None
-    return max(len(lines) - 1, 0) or None
+    lines = _lines(path)
+    return len(lines) - 1 if lines and len(lines) > 1 else None
 
 
 def _max_onset(path: Path | None) -> float | None:
