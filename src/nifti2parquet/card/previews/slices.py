@@ -18,6 +18,7 @@ the end.
 
 from __future__ import annotations
 
+import contextlib
 import math
 import time
 from collections.abc import Iterator
@@ -61,39 +62,39 @@ def read_planes(url: str, storage: Storage, at: tuple[int, int, int] | None = No
     ``.nii.gz``), or through the voxel ``at``.
 
     Raises ValueError for what cannot be drawn (not 3D, truncated), OSError when unreadable."""
-    with storage.open(url, block_size=READ) as f:
-        stream = _Stream(f)
-        try:
-            layout = _header(stream)
-            volume = _volume(layout.shape)
-            stream.skip(layout.offset - stream.position)
-            return _planes(stream, layout, at or tuple(n // 2 for n in volume))  # type: ignore[arg-type]
-        finally:
-            stream.close()
+    with _voxels(url, storage) as (stream, layout, volume):
+        return _planes(stream, layout, at or tuple(n // 2 for n in volume))  # type: ignore[arg-type]
 
 
 def most_labelled(url: str, storage: Storage) -> tuple[int, int, int] | None:
     """For each voxel axis, the slice across it that holds the most non-zero voxels of the
     image's first volume (the planes that show most of a label image), or None when every voxel
     is 0. One more pass over the file, in the same bounded memory."""
+    with _voxels(url, storage) as (stream, layout, volume):
+        counts = [np.zeros(n, np.int64) for n in volume]
+        for rows, j, k in _row_blocks(stream, volume, layout.dtype):
+            nonzero = _nonzero(rows)
+            per_row = nonzero.sum(axis=1)
+            counts[0] += nonzero.sum(axis=0)
+            np.add.at(counts[1], j, per_row)
+            np.add.at(counts[2], k, per_row)
+    if not counts[0].any():
+        return None
+    return tuple(int(np.argmax(c)) for c in counts)  # type: ignore[return-value]
+
+
+@contextlib.contextmanager
+def _voxels(url: str, storage: Storage) -> Iterator[tuple[_Stream, Layout, tuple[int, int, int]]]:
+    """The image's stream at its first voxel, its layout and the volume drawn from it."""
     with storage.open(url, block_size=READ) as f:
         stream = _Stream(f)
         try:
             layout = _header(stream)
             volume = _volume(layout.shape)
             stream.skip(layout.offset - stream.position)
-            counts = [np.zeros(n, np.int64) for n in volume]
-            for rows, j, k in _row_blocks(stream, volume, layout.dtype):
-                nonzero = _nonzero(rows)
-                per_row = nonzero.sum(axis=1)
-                counts[0] += nonzero.sum(axis=0)
-                np.add.at(counts[1], j, per_row)
-                np.add.at(counts[2], k, per_row)
+            yield stream, layout, volume
         finally:
             stream.close()
-    if not counts[0].any():
-        return None
-    return tuple(int(np.argmax(c)) for c in counts)  # type: ignore[return-value]
 
 
 def _nonzero(rows: Any) -> Any:
