@@ -91,3 +91,33 @@ def percent(value: float) -> str:
 
 def met(ok: bool) -> str:
     return "yes" if ok else "**no**"
+
+
+def against_cp(
+    report: dict, data_bytes: int, cp: str = "cp -r + sync"
+) -> tuple[tuple[str, ...], ...]:
+    """One row per contender timed against ``cp``: median, ratio, CPU, MB/s of ``data_bytes``,
+    peak memory (the API builds that only time the privacy scan have a table of their own)."""
+    seconds_of, rss_of, cpu_of = report["seconds"], report["peak_rss"], report["cpu_seconds"]
+    return tuple(
+        (
+            name,
+            seconds(seconds_of[name]),
+            ratio(seconds_of[name] / seconds_of[cp]),
+            seconds(cpu_of[name]),
+            f"{data_bytes / seconds_of[name] / 1e6:,.0f}",
+            megabytes(rss_of[name]),
+        )
+        for name in seconds_of
+        if not name.startswith("build (API)")
+    )
+
+
+def previews_cost(report: dict) -> str:
+    """What previews add to a build's time and peak memory, against their targets."""
+    added = report["previews_rss_over_build"]
+    return (
+        f"previews add {percent(report['previews_over_build'] - 1)} to the build time (target "
+        f"<= 10%: {met(report['previews_over_build'] <= 1.10)}) and {added / 1e6:+,.0f} MB to its "
+        f"peak memory (target <= 50 MB: {met(added <= 50e6)})"
+    )
