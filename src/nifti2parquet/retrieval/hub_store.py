@@ -63,13 +63,13 @@ class HubStore:
     def __init__(self, repo_id: str, revision: str | None = None, token: str | None = None) -> None:
         import httpx2
         from huggingface_hub import constants
-        from huggingface_hub.utils import build_hf_headers, get_session
+        from huggingface_hub.utils import build_hf_headers
 
         self.repo_id = repo_id
         self.where = f"{repo_id}@{revision or 'main'}"
         self._endpoint = constants.ENDPOINT
         self._headers = build_hf_headers(token=token)
-        self._session = get_session()
+        self._session: Any = None  # the library's client, made with the listing (see _list)
         self._timeout = httpx2.Timeout(read_timeout_from_env(READ_TIMEOUT), connect=CONNECT_TIMEOUT)
         self._direct: dict[str, str] = {}  # path -> where the Hub redirected it
         self._lock = threading.Lock()
@@ -89,7 +89,12 @@ class HubStore:
         return self._listed.result()[1]
 
     def _list(self, revision: str | None, token: str | None) -> None:
+        """The listing, in the background; the client is made here too (its TLS context loads
+        certificates, GIL released, while the caller imports what comes next)."""
+        from huggingface_hub.utils import get_session
+
         try:
+            self._session = get_session()
             self._listed.set_result(self._listing(revision, token))
         except Exception as exc:  # not found, no access, network: one line, never a traceback
             self._listed.set_exception(self._listing_error(exc))
@@ -187,7 +192,8 @@ class HubStore:
             headers = {**self._headers, **headers}  # the token goes to the Hub only
         else:
             headers["user-agent"] = self._headers.get("user-agent", "")
-        with self._session.stream("GET", url, headers=headers, timeout=self._timeout) as response:
+        session = self._listed.result() and self._session  # made with the listing
+        with session.stream("GET", url, headers=headers, timeout=self._timeout) as response:
             if response.status_code in (401, 403, 404, 410) and url != self._url(path):
                 raise _Refused
             if response.status_code >= 400:
