@@ -42,7 +42,6 @@ from ..hub.client import (
     read_timeout_from_env,
 )
 from ..hub.errors import HubReadError, listing_problem, not_found, read_error
-from ..hub.remote import hub_files
 from ..hub.retry import RetryPolicy, retry_delay
 from .ranges import StoredFile
 
@@ -172,6 +171,8 @@ class HubStore:
         if len(siblings) < SIBLINGS_TRUSTED and all("size" in s for s in siblings):
             return commit, {s["rfilename"]: StoredFile(s["rfilename"], s["size"]) for s in siblings}
         from huggingface_hub import HfApi
+
+        from ..hub.remote import hub_files  # rarely needed: not imported before the listing
 
         files = hub_files(HfApi(token=token), self.repo_id, commit)
         return commit, {path: StoredFile(path, f.size) for path, f in files.items()}
