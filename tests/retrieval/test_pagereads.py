@@ -174,3 +174,29 @@ def test_pages_held_in_memory_are_not_fetched(tmp_path: Path) -> None:
     assert run_all(fetches(reads, store, RequestCounter(), held)) == expected
     assert store.requests == []
     assert all(not r.exact for r in reads) and isinstance(reads[0], PageRead)
+
+
+def test_reads_that_make_a_request_start_before_those_held_in_memory(tmp_path: Path) -> None:
+    """Files already in memory are written while the requests travel, not before they are sent:
+    the reads that ask the store come first, the largest first."""
+    from nifti2parquet.retrieval.ranges import RangeFile
+
+    (tmp_path / "data").mkdir()
+    write_file(tmp_path / "data" / "x.parquet", "none")
+    store = PiecesStore(str(tmp_path), 100)
+    shard = store.list("data")[0]
+    start = RangeFile(store, shard, RequestCounter())
+    start.fetch_span((0, 2000))  # what the index read of the shard, say
+    pages = {"held-small": (10, 200), "held-large": (500, 300), "asked-small": (3000, 400)}
+    pages["asked-large"] = (5000, 900)
+    reads = [PageRead(shard.path, offset, offset + size, (page_file(0, offset, size),))
+             for offset, size in pages.values()]  # fmt: skip
+    named = dict(zip(((r.start, r.end) for r in reads), pages))
+    ordered = fetches(reads, store, RequestCounter(), {shard.path: start})
+    assert [named[(f.read.start, f.read.end)] for f in ordered] == [
+        "asked-large",
+        "asked-small",
+        "held-large",
+        "held-small",
+    ]
+    assert [f.requests for f in ordered] == [True, True, False, False]

@@ -28,7 +28,6 @@ from ..common.errors import OptionError, OutputError, Problem
 from ..common.progress import Reporter
 from ..common.units import count, format_size
 from ..retrieval.dataset import ExportOptions, open_built_dataset, read_index
-from ..retrieval.restore import clear_partials, locked, plan_restore, restore
 
 
 @dataclass(frozen=True)
@@ -87,7 +86,9 @@ def export(
         raise OptionError(f"{dest}: the destination is the dataset folder itself")
     if os.path.exists(dest) and not os.path.isdir(dest):
         raise OutputError(f"{dest}: exists and is not a folder")
-    src = open_built_dataset(source, options)
+    src = open_built_dataset(source, options)  # from the Hub: imports what follows meanwhile
+    from ..retrieval.restore import clear_partials, locked, plan_restore, restore
+
     catalog = read_index(src, options, reporter)
     plan = plan_restore(dest, catalog.files, reporter)  # refuses before creating anything
     with locked(dest):

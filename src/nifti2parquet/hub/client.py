@@ -296,10 +296,11 @@ class HubUnreachableError(N2PError):
 REACH_TIMEOUT = 10.0
 
 
-def check_hub_access(token: str | None, need_token: bool, what: str) -> None:
+def check_hub_access(token: str | None, need_token: bool, what: str, reach: bool = True) -> None:
     """Fail in seconds, with one line, on what retrying cannot fix: offline mode, no token (when
-    ``need_token``), a Hub host that does not resolve or refuses connections. ``what`` names the
-    command's goal for the messages ("push", "verify --repo")."""
+    ``need_token``), a Hub host that does not resolve or refuses connections (unless not
+    ``reach``: a caller whose first request says it, at no round trip's cost). ``what`` names
+    the command's goal for the messages ("push", "verify --repo")."""
     from huggingface_hub import constants, get_token
 
     if constants.is_offline_mode():
@@ -308,7 +309,8 @@ def check_hub_access(token: str | None, need_token: bool, what: str) -> None:
         )
     if need_token and not (token or _saved_token(get_token)):
         raise OptionError(f"no Hugging Face token: {login_hint()}; nothing was pushed")
-    check_reachable(constants.ENDPOINT, what)
+    if reach:
+        check_reachable(constants.ENDPOINT, what)
 
 
 def _saved_token(get_token: Callable[[], str | None]) -> str | None:

@@ -185,7 +185,7 @@ def _images(
 ) -> dict[str, Location]:
     """Where the ``wanted`` images (sorted paths) are in the image shards: the ``path`` leaves are
     read only in the row groups whose statistics can hold one of them, every shard's requests
-    made at once."""
+    made at once (the page indexes of those shards are parsed meanwhile)."""
     if not wanted:
         return {}
     encoded = [path.encode() for path in wanted]
@@ -203,7 +203,11 @@ def _images(
     holding = [(footer, choose) for footer, choose in choices if _any_chunk(footer, choose)]
     jobs = [(f, span) for f, choose in holding for span in column_requests(f, None, choose)]
     try:
-        list(pool.map(lambda job: job[0].source.fetch_span(job[1]), jobs))
+        reads = [pool.submit(footer.source.fetch_span, span) for footer, span in jobs]
+        for footer, _ in holding:
+            footer.blobs  # noqa: B018 (the page indexes, parsed while the paths travel)
+        for read in reads:
+            read.result()
         indexes = [read_columns(f, None, choose) for f, choose in holding]
     except (ValueError, IndexError, OSError) as exc:
         raise InputError(f"{where}: cannot read the image paths of a shard: {exc}") from exc

@@ -1,20 +1,28 @@
 """A built dataset opened for reading back: a local OUTPUT_DIR or a Hub repo, the split, and the
-files a selection keeps (``export`` and the lazy reader both start here)."""
+files a selection keeps (``export`` and the lazy reader both start here).
+
+From the Hub, the repo's listing is the first request, sent before anything it does not need is
+imported: the readers of the index (pyarrow, the sources' path rules) are imported while it
+travels (:func:`import_readers`), so a short export does not pay their import and the round trip
+one after the other.
+"""
 
 from __future__ import annotations
 
 import os
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from ..common.errors import OptionError
 from ..common.progress import Reporter
 from ..common.selection import Selection
 from ..hub.repo_id import is_repo_id
-from .catalog import Catalog, DatasetFile, choose_split, read_catalog
-from .pagereads import PageFetch, fetches, held_by, plan_reads
 from .ranges import LocalStore, RangeFile, RequestCounter, ShardStore
-from .references import check_selects_something, selector
+
+if TYPE_CHECKING:
+    from .catalog import Catalog, DatasetFile
+    from .pagereads import PageFetch
 
 
 @dataclass(frozen=True)
@@ -45,6 +53,8 @@ class BuiltDataset:
     def stream(self, file: DatasetFile) -> Iterator[bytes]:
         """The file's bytes in pieces, read from its page (one request when the page holds
         little else; else its value's exact range)."""
+        from .pagereads import PageFetch, plan_reads
+
         (read,) = plan_reads([file], remote=False)
         return PageFetch(read, self.store, self.counter).pieces()
 
@@ -53,6 +63,8 @@ class BuiltDataset:
     ) -> list[PageFetch]:
         """The reads that fetch ``files``, pages close together in one request when remote,
         none for bytes ``held`` from reading the index."""
+        from .pagereads import fetches, held_by, plan_reads
+
         reads = plan_reads(files, self.store.remote, held_by(held))
         return fetches(reads, self.store, self.counter, held)
 
@@ -62,6 +74,8 @@ def open_built_dataset(source: str, options: ExportOptions) -> BuiltDataset:
     if os.path.isdir(source):
         if options.revision:
             raise OptionError(f"--revision {options.revision}: only for a Hub repo, not a folder")
+        from .catalog import choose_split
+
         store: ShardStore = LocalStore(source)
         return BuiltDataset(store, choose_split(store, options.split))
     if os.path.exists(source) or not is_repo_id(source):
@@ -72,14 +86,29 @@ def open_built_dataset(source: str, options: ExportOptions) -> BuiltDataset:
     from ..hub.client import check_hub_access
     from .hub_store import HubStore
 
-    check_hub_access(options.token, need_token=False, what="export")
+    check_hub_access(options.token, need_token=False, what="export", reach=False)
 
-    hub = HubStore(source, options.revision, options.token)
+    hub = HubStore(source, options.revision, options.token)  # its listing is on its way
+    import_readers(options)
+    from .catalog import choose_split
+
     return BuiltDataset(hub, choose_split(hub, options.split), commit=hub.commit)
+
+
+def import_readers(options: ExportOptions) -> None:
+    """Import what reading the index and the pages takes (with a selection, the sources' path
+    rules too): done while the listing travels."""
+    from . import catalog, pagereads, restore  # noqa: F401
+
+    if options.filtered:
+        from .. import sources  # noqa: F401
 
 
 def read_index(src: BuiltDataset, options: ExportOptions, reporter: Reporter) -> Catalog:
     """The dataset's files that the filters keep, each with where its bytes are."""
+    from .catalog import read_catalog
+    from .references import check_selects_something, selector
+
     reporter.step(f"reading the index of {src.store.where}")
     keep = selector(options.selection) if options.filtered else None
     catalog = read_catalog(src.store, src.split, src.counter, options.threads, keep)

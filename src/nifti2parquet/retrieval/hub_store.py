@@ -4,12 +4,15 @@ Export and the lazy reader read a remote dataset the way the Hub's HTTP range re
 shard's footer, its small columns, and for each selected file the byte range of its page, never a
 whole shard. Every request is a round trip (two when the Hub redirects a file to its CDN), so:
 
-- one request lists the repo: its info with the files' sizes (``dataset_info(files_metadata=
-  True)``'s request, made here on the library's session: importing ``HfApi`` would cost more
-  than the rest of a small export) pins the revision to its commit id (every read uses that
-  commit: a branch that moves during an export cannot mix two versions) and lists the shards;
-  a repo of 1,000 files or more, whose list the Hub may cut short, is listed with ``HfApi``'s
-  paged tree instead;
+- one request lists the repo, sent as soon as the store is made and answered in the background
+  (what reading the index needs is imported meanwhile; the first use of ``files`` or ``commit``
+  waits for it; a Hub that cannot be reached is told apart only when it fails, so a reachable
+  one costs no connection of its own to check). It is the repo's info with the files' sizes
+  (``dataset_info(files_metadata=True)``'s request, made here on the library's session:
+  importing ``HfApi`` would cost more than the rest of a small export); it pins the revision to
+  its commit id (every read uses that commit: a branch that moves during an export cannot mix
+  two versions) and lists the shards; a repo of 1,000 files or more, whose list the Hub may cut
+  short, is listed with ``HfApi``'s paged tree instead;
 - ranges are plain ``GET``s with a ``Range`` header on ``huggingface_hub``'s shared HTTP client
   (one connection pool, connections kept alive and reused by every thread, the user's client
   factory and token honoured), whether the file is stored with Git LFS or Xet (the Hub serves
@@ -27,13 +30,18 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Iterator
+from concurrent.futures import Future
 from typing import Any
 from urllib.parse import quote, urlsplit
 
 from ..common.errors import InputError
-from ..hub.client import CONNECT_TIMEOUT, read_timeout_from_env
+from ..hub.client import (
+    CONNECT_TIMEOUT,
+    HubUnreachableError,
+    check_reachable,
+    read_timeout_from_env,
+)
 from ..hub.errors import HubReadError, listing_problem, not_found, read_error
-from ..hub.remote import hub_files
 from ..hub.retry import RetryPolicy, retry_delay
 from .ranges import StoredFile
 
@@ -54,22 +62,50 @@ class HubStore:
     def __init__(self, repo_id: str, revision: str | None = None, token: str | None = None) -> None:
         import httpx2
         from huggingface_hub import constants
-        from huggingface_hub.utils import build_hf_headers, get_session
+        from huggingface_hub.utils import build_hf_headers
 
         self.repo_id = repo_id
         self.where = f"{repo_id}@{revision or 'main'}"
         self._endpoint = constants.ENDPOINT
         self._headers = build_hf_headers(token=token)
-        self._session = get_session()
+        self._session: Any = None  # the library's client, made with the listing (see _list)
         self._timeout = httpx2.Timeout(read_timeout_from_env(READ_TIMEOUT), connect=CONNECT_TIMEOUT)
         self._direct: dict[str, str] = {}  # path -> where the Hub redirected it
         self._lock = threading.Lock()
+        self._listed: Future[tuple[str, dict[str, StoredFile]]] = Future()
+        threading.Thread(
+            target=self._list, args=(revision, token), name="n2p-listing", daemon=True
+        ).start()
+
+    @property
+    def commit(self) -> str:
+        """The commit id every read uses (waits for the listing)."""
+        return self._listed.result()[0]
+
+    @property
+    def files(self) -> dict[str, StoredFile]:
+        """Every file of the repo at that commit, by path (waits for the listing)."""
+        return self._listed.result()[1]
+
+    def _list(self, revision: str | None, token: str | None) -> None:
+        """The listing, in the background; the client is made here too (its TLS context loads
+        certificates, GIL released, while the caller imports what comes next)."""
+        from huggingface_hub.utils import get_session
+
         try:
-            self.commit, self.files = self._listing(revision, token)
+            self._session = get_session()
+            self._listed.set_result(self._listing(revision, token))
         except Exception as exc:  # not found, no access, network: one line, never a traceback
-            if not_found(exc) is not None:
-                raise InputError(f"{self.where}: {listing_problem(exc)}") from None
-            raise HubReadError(f"{self.where}: {listing_problem(exc)}") from None  # exit 4
+            self._listed.set_exception(self._listing_error(exc))
+
+    def _listing_error(self, exc: Exception) -> Exception:
+        if not_found(exc) is not None:
+            return InputError(f"{self.where}: {listing_problem(exc)}")
+        try:  # a name that does not resolve, a refused connection: said as push says it
+            check_reachable(self._endpoint, "export")
+        except HubUnreachableError as unreachable:
+            return unreachable
+        return HubReadError(f"{self.where}: {listing_problem(exc)}")  # exit 4
 
     def list(self, folder: str) -> list[StoredFile]:
         prefix = f"{folder}/"
@@ -136,6 +172,8 @@ class HubStore:
             return commit, {s["rfilename"]: StoredFile(s["rfilename"], s["size"]) for s in siblings}
         from huggingface_hub import HfApi
 
+        from ..hub.remote import hub_files  # rarely needed: not imported before the listing
+
         files = hub_files(HfApi(token=token), self.repo_id, commit)
         return commit, {path: StoredFile(path, f.size) for path, f in files.items()}
 
@@ -155,7 +193,8 @@ class HubStore:
             headers = {**self._headers, **headers}  # the token goes to the Hub only
         else:
             headers["user-agent"] = self._headers.get("user-agent", "")
-        with self._session.stream("GET", url, headers=headers, timeout=self._timeout) as response:
+        session = self._listed.result() and self._session  # made with the listing
+        with session.stream("GET", url, headers=headers, timeout=self._timeout) as response:
             if response.status_code in (401, 403, 404, 410) and url != self._url(path):
                 raise _Refused
             if response.status_code >= 400:

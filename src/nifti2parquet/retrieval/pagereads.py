@@ -132,6 +132,12 @@ class PageFetch:
     def files(self) -> tuple[DatasetFile, ...]:
         return self.read.files
 
+    @property
+    def requests(self) -> bool:
+        """Whether this read asks the store (its bytes are not all held in memory)."""
+        read = self.read
+        return self.held is None or self.held.held(read.start, read.end - read.start) is None
+
     def run(self, write: Write) -> None:
         """Hand each file's pieces to ``write(file, pieces)``, in order."""
         if self.read.exact:
@@ -275,8 +281,10 @@ def fetches(
     held: Mapping[str, RangeFile],
 ) -> list[PageFetch]:
     """A :class:`PageFetch` per read; the bytes of a shard ``held`` in memory (what the catalog
-    read of it) are not fetched again."""
-    return [PageFetch(read, store, counter, held.get(read.shard)) for read in reads]
+    read of it) are not fetched again. Reads that make a request come first, the largest
+    first: they start while the files already in memory are written."""
+    out = [PageFetch(read, store, counter, held.get(read.shard)) for read in reads]
+    return sorted(out, key=lambda f: (not f.requests, -(f.read.end - f.read.start)))
 
 
 def held_by(held: Mapping[str, RangeFile]) -> Held:

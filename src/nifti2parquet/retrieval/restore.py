@@ -2,8 +2,12 @@
 
 Each file is streamed from its page into a temp file next to its final place (``.NAME.n2p-ID.
 partial``), hashed while it is written, and renamed to its final name only when its size and
-sha256 are the ones the ``files`` config records: no half-written or wrong file ever has a final
-name. A file already there with the recorded sha256 is kept as it is (a re-run after a kill
+sha256 are the ones the ``files`` config records and its bytes are on disk (``fsync``): no
+half-written or wrong file ever has a final name. The sync and the rename are handed to threads
+of their own (:class:`Commits`): a read's next file is written while the last one syncs, and
+the syncs of files written together are one journal commit of the filesystem, not one each.
+
+A file already there with the recorded sha256 is kept as it is (a re-run after a kill
 fetches nothing that was complete); a file there with other content was not written by us, and
 the export stops before writing anything rather than overwrite it.
 """
@@ -17,9 +21,9 @@ import re
 import threading
 import uuid
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from concurrent.futures import ThreadPoolExecutor, as_completed
+from concurrent.futures import Future, ThreadPoolExecutor, as_completed
 from dataclasses import dataclass
-from typing import Protocol
+from typing import BinaryIO, Protocol
 
 from ..common.errors import InputError, OutputError, Problem, os_reason
 from ..common.progress import Reporter
@@ -162,14 +166,14 @@ def restore(
     bytes written."""
     total = sum(f.size for fetch in fetches for f in fetch.files)
     lock = threading.Lock()
-    with reporter.bar(total, "export") as bar:
+    with reporter.bar(total, "export") as bar, Commits(threads) as commits:
 
         def progress(n: int) -> None:
             with lock:
                 bar.update(n)
 
         def write(file: DatasetFile, pieces: Iterable[bytes]) -> None:
-            write_file(dest, file, pieces, progress)
+            write_file(dest, file, pieces, progress, commits.submit)
 
         with ThreadPoolExecutor(max(1, threads), thread_name_prefix="n2p-export") as pool:
             futures = [pool.submit(fetch.run, write) for fetch in fetches]
@@ -180,13 +184,62 @@ def restore(
                 for future in futures:
                     future.cancel()
                 raise
+        commits.wait()
     return total
 
 
+Commit = Callable[[BinaryIO, str, str], None]  # (temp file, its path, its final path)
+
+
+class Commits:
+    """Files written and checked, synced and renamed into place by threads of their own: at most
+    ``pending`` files wait (open) at a time; :meth:`wait` raises the first failure."""
+
+    def __init__(self, threads: int, pending: int = 64) -> None:
+        self._pool = ThreadPoolExecutor(max(1, threads), thread_name_prefix="n2p-sync")
+        self._slots = threading.Semaphore(pending)
+        self._futures: list[Future[None]] = []
+        self._lock = threading.Lock()
+
+    def submit(self, out: BinaryIO, tmp: str, target: str) -> None:
+        self._slots.acquire()
+        try:
+            future = self._pool.submit(self._commit, out, tmp, target)
+        except BaseException:
+            self._slots.release()
+            commit(out, tmp, target)  # the pool is shutting down: here and now
+            return
+        with self._lock:
+            self._futures.append(future)
+
+    def _commit(self, out: BinaryIO, tmp: str, target: str) -> None:
+        try:
+            commit(out, tmp, target)
+        finally:
+            self._slots.release()
+
+    def wait(self) -> None:
+        with self._lock:
+            futures = list(self._futures)
+        for future in futures:
+            future.result()
+
+    def __enter__(self) -> Commits:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._pool.shutdown(wait=True)  # every file written is committed, even on a failure
+
+
 def write_file(
-    dest: str, file: DatasetFile, pieces: Iterable[bytes], progress: Callable[[int], None]
+    dest: str,
+    file: DatasetFile,
+    pieces: Iterable[bytes],
+    progress: Callable[[int], None],
+    then: Commit | None = None,
 ) -> None:
-    """Stream one file into a temp file beside its place, check it, rename it into place.
+    """Stream one file into a temp file beside its place and check it; then ``then(out, tmp,
+    target)`` (default: :func:`commit`, here and now) syncs it and renames it into place.
 
     The temp file exists before the first piece is asked for (a read held by the network
     leaves it behind if the export is killed; the next export removes it)."""
@@ -196,19 +249,39 @@ def write_file(
     tmp = os.path.join(folder, f".{name}.n2p-{uuid.uuid4().hex[:12]}.partial")
     digest, size = hashlib.sha256(), 0
     try:
-        with open(tmp, "wb") as out:
-            for piece in pieces:
-                out.write(piece)
-                digest.update(piece)
-                size += len(piece)
-                progress(len(piece))
-            sync_file(out)
+        out = open(tmp, "wb")  # noqa: SIM115 (closed by the commit, or below on a failure)
+    except OSError as exc:
+        raise OutputError(f"{target}: cannot write: {os_reason(exc)}") from exc
+    try:
+        for piece in pieces:
+            out.write(piece)
+            digest.update(piece)
+            size += len(piece)
+            progress(len(piece))
         if (size, digest.hexdigest()) != (file.size, file.sha256):
             raise InputError(
                 f"{file.path}: the bytes read ({size:,}) do not match the size and sha256 the "
                 f"dataset records ({file.size:,} bytes, {file.sha256[:12]}…); nothing written "
                 f"under this name"
             )
+        out.flush()
+    except BaseException as exc:
+        out.close()
+        with contextlib.suppress(FileNotFoundError):
+            os.remove(tmp)
+        if isinstance(exc, OSError):
+            raise OutputError(f"{target}: cannot write: {os_reason(exc)}") from exc
+        raise
+    (then or commit)(out, tmp, target)
+
+
+def commit(out: BinaryIO, tmp: str, target: str) -> None:
+    """Sync a checked temp file, close it and rename it into place (removed if any step fails)."""
+    try:
+        try:
+            sync_file(out)
+        finally:
+            out.close()
         os.replace(tmp, target)
     except OSError as exc:
         raise OutputError(f"{target}: cannot write: {os_reason(exc)}") from exc
