@@ -14,7 +14,7 @@ from factories import write_nifti
 from nifti2parquet.common.rows import Column, FileRef
 from nifti2parquet.common.storage import Storage
 from nifti2parquet.shards import thrift
-from nifti2parquet.shards.pages import row_levels, row_page
+from nifti2parquet.shards.pages import ChunkPages, row_levels, row_page
 from nifti2parquet.shards.plan import RowGroupPlan, ShardPlan
 from nifti2parquet.shards.writer import ShardTask, write_shard
 
@@ -36,6 +36,26 @@ def test_a_page_header_says_its_size_and_level_count():
     assert header.get(2) == header.get(3) == body
     assert header.get(5).get(1) == 2  # two levels: two images
     assert page.value_bytes == 2000 and page.levels == 2 and page.first_row == 3
+
+
+def test_an_offset_index_built_page_by_page_is_thrift_s_encoding():
+    """Short lists and long ones (15 or more pages: another list header), offsets past 2**31."""
+    for count in (1, 14, 15, 300):
+        start = 3 << 31
+        pages = ChunkPages(start)
+        locations, sizes, position = [], [], start
+        for r in range(count):
+            images = tuple(FileRef("/x.nii", 100 * r + k, "x.nii", "x.nii") for k in range(r % 3))
+            page = row_page(images, 1, 4, first_row=r)
+            pages.add(page)
+            location = thrift.Struct().set(1, thrift.I64, position).set(2, thrift.I32, page.size)
+            locations.append(location.set(3, thrift.I64, r))
+            sizes.append(page.value_bytes)
+            position += page.size
+        index = thrift.Struct().set(1, thrift.LIST, thrift.List(thrift.STRUCT, locations))
+        index.set(2, thrift.LIST, thrift.List(thrift.I64, sizes))
+        assert pages.offset_index() == thrift.encode(index)
+        assert (pages.count, pages.position, pages.value_bytes) == (count, position, sum(sizes))
 
 
 def _image(tmp_path, name, seed):

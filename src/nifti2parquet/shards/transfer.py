@@ -69,7 +69,7 @@ class ShardFile:
         """Flush to disk; (size, shard sha256, image sha256s in the order they were appended)."""
         self._remote.close()
         size, digest = self._out.finish()
-        return size, digest, [image.done.result() for image in self._images]
+        return size, digest, [image.hexdigest for image in self._images]
 
     def abort(self) -> None:
         self._remote.close()
