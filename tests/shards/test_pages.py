@@ -12,11 +12,17 @@ import pyarrow.parquet as pq
 from factories import write_nifti
 
 from nifti2parquet.common.rows import Column, FileRef
+from nifti2parquet.common.schema import NIFTI_LIST_TYPE, NIFTI_TYPE
 from nifti2parquet.common.storage import Storage
 from nifti2parquet.shards import thrift
 from nifti2parquet.shards.pages import ChunkPages, row_levels, row_page
 from nifti2parquet.shards.plan import RowGroupPlan, ShardPlan
-from nifti2parquet.shards.writer import ShardTask, write_shard
+from nifti2parquet.shards.writer import (
+    ShardTask,
+    _placeholder_lists,
+    _placeholders,
+    write_shard,
+)
 
 
 def test_levels_of_each_kind_of_cell():
@@ -56,6 +62,26 @@ def test_an_offset_index_built_page_by_page_is_thrift_s_encoding():
         index.set(2, thrift.LIST, thrift.List(thrift.I64, sizes))
         assert pages.offset_index() == thrift.encode(index)
         assert (pages.count, pages.position, pages.value_bytes) == (count, position, sum(sizes))
+
+
+def test_placeholders_are_the_arrays_of_their_dicts():
+    """Built column by column, the placeholders are buffer for buffer what ``pa.array`` makes of
+    one dict per cell (so pyarrow writes the same skeleton)."""
+
+    def buffers(array):
+        return [b and b.to_pybytes() for b in array.buffers()]
+
+    def img(n):
+        return FileRef(f"/{n}", 1, n, n)
+
+    for images in ([img("a"), None, img("c"), None], [img("a"), img("b")], [None], []):
+        made = _placeholders(images)
+        dicts = [None if i is None else {"bytes": b"", "path": i.name} for i in images]
+        assert buffers(made) == buffers(pa.array(dicts, NIFTI_TYPE))
+    for cells in ([(img("a"), img("b")), None, (), (img("z"),), None], [(img("a"),)], [()]):
+        made = _placeholder_lists(cells)
+        lists = [None if c is None else [{"bytes": b"", "path": i.name} for i in c] for c in cells]
+        assert buffers(made) == buffers(pa.array(lists, NIFTI_LIST_TYPE))
 
 
 def _image(tmp_path, name, seed):

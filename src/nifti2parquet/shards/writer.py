@@ -25,7 +25,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
@@ -139,19 +138,37 @@ def _placeholder_table(
     for c, column in enumerate(columns):
         cells = [row[c] for row in rows]
         if column.content in ("image", "file"):
-            arrays.append(pa.array([_placeholder(img) for img in cells], NIFTI_TYPE))
+            arrays.append(_placeholders(cells))
         elif column.content == "image_list":
-            lists = [
-                None if cell is None else [_placeholder(img) for img in cell] for cell in cells
-            ]
-            arrays.append(pa.array(lists, NIFTI_LIST_TYPE))
+            arrays.append(_placeholder_lists(cells))
         else:
             arrays.append(pa.array(cells, type=column.arrow_type))
     return pa.Table.from_arrays(arrays, schema=schema)
 
 
-def _placeholder(img: FileRef | None) -> dict[str, Any] | None:
-    return None if img is None else {"bytes": b"", "path": img.name}
+def _placeholders(images: Sequence[FileRef | None]) -> pa.StructArray:
+    """``{"bytes": b"", "path": name}`` per image, null where there is none; built column by
+    column (no dict per cell) into the array ``pa.array`` makes of those dicts (a null struct's
+    fields are empty, not null)."""
+    paths = pa.array(["" if img is None else img.name for img in images], pa.string())
+    empty = pa.repeat(pa.scalar(b"", pa.binary()), len(images))
+    nulls = [img is None for img in images]
+    mask = pa.array(nulls, pa.bool_()) if any(nulls) else None
+    return pa.StructArray.from_arrays([empty, paths], fields=list(NIFTI_TYPE), mask=mask)
+
+
+def _placeholder_lists(cells: Sequence[Sequence[FileRef] | None]) -> pa.ListArray:
+    """The placeholders of an ``image_list`` column: null lists stay null, empty ones empty."""
+    offsets, images = [0], []
+    for cell in cells:
+        images += cell or ()
+        offsets.append(len(images))
+    nulls = [cell is None for cell in cells]
+    mask = pa.array(nulls, pa.bool_()) if any(nulls) else None
+    values = _placeholders(images)
+    return pa.ListArray.from_arrays(
+        pa.array(offsets, pa.int32()), values, type=NIFTI_LIST_TYPE, mask=mask
+    )
 
 
 def _images_in_write_order(
@@ -181,6 +198,8 @@ class _ImageKeys:
 
     def row_order(self) -> list[int]:
         """Indexes into file order that list the images by row, then column, then position."""
+        import numpy as np  # here: an export keeps numpy out, and never writes a shard
+
         return np.lexsort((self._positions, self._columns, self._rows)).tolist()
 
 
