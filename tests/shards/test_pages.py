@@ -15,7 +15,7 @@ from nifti2parquet.common.rows import Column, FileRef
 from nifti2parquet.common.schema import NIFTI_LIST_TYPE, NIFTI_TYPE
 from nifti2parquet.common.storage import Storage
 from nifti2parquet.shards import thrift
-from nifti2parquet.shards.pages import ChunkPages, row_levels, row_page
+from nifti2parquet.shards.pages import ChunkPages, page_header, row_levels, row_page
 from nifti2parquet.shards.plan import RowGroupPlan, ShardPlan
 from nifti2parquet.shards.writer import (
     ShardTask,
@@ -42,6 +42,15 @@ def test_a_page_header_says_its_size_and_level_count():
     assert header.get(2) == header.get(3) == body
     assert header.get(5).get(1) == 2  # two levels: two images
     assert page.value_bytes == 2000 and page.levels == 2 and page.first_row == 3
+
+
+def test_a_page_header_is_thrift_s_encoding_of_its_struct():
+    for body, values in ((0, 0), (1, 1), (63, 2), (64, 3), (2**31 - 1, 10**6)):
+        header = thrift.Struct().set(1, thrift.I32, 0).set(2, thrift.I32, body)
+        data_page = thrift.Struct().set(1, thrift.I32, values).set(2, thrift.I32, 0)
+        data_page.set(3, thrift.I32, 3).set(4, thrift.I32, 3)
+        header.set(3, thrift.I32, body).set(5, thrift.STRUCT, data_page)
+        assert page_header(body, values) == thrift.encode(header)
 
 
 def test_an_offset_index_built_page_by_page_is_thrift_s_encoding():

@@ -73,12 +73,22 @@ def row_page(cell: Any, max_rep: int, max_def: int, first_row: int) -> Page:
     if max_def:
         levels += _level_block(defs, max_def)
     body = len(levels) + sum(4 + img.size for img in images)
-    header = Struct()
-    header.set(1, I32, DATA_PAGE).set(2, I32, body).set(3, I32, body)
-    data_page = Struct().set(1, I32, len(defs)).set(2, I32, PLAIN)
-    data_page.set(3, I32, RLE).set(4, I32, RLE)
-    header.set(5, STRUCT, data_page)
-    return Page(thrift.encode(header) + levels, images, first_row, len(defs))
+    return Page(page_header(body, len(defs)) + levels, images, first_row, len(defs))
+
+
+def page_header(body: int, values: int) -> bytes:
+    """The ``PageHeader`` of a v1 data page of ``body`` bytes and ``values`` levels, PLAIN values
+    and RLE levels, encoded as ``thrift.encode`` encodes that struct (written directly: a shard
+    of many small files has one page per file)."""
+    out = bytearray(b"\x15\x00\x15")  # field 1, i32: the page type (DATA_PAGE = 0); field 2
+    thrift.write_zigzag(out, body)  # uncompressed size
+    out.append(0x15)  # field 3, i32: compressed size
+    thrift.write_zigzag(out, body)
+    out += b"\x2c\x15"  # field 5, struct DataPageHeader; its field 1, i32: the number of values
+    thrift.write_zigzag(out, values)
+    # its fields 2, 3, 4 (i32): PLAIN values, RLE definition and repetition levels; two stops
+    out += bytes([0x15, PLAIN << 1, 0x15, RLE << 1, 0x15, RLE << 1, 0, 0])
+    return bytes(out)
 
 
 def value_prefix(image: FileRef) -> bytes:
