@@ -49,10 +49,11 @@ def image_records(
     plan: Plan, rows: SourceRows, records: dict[str, ShardRecord]
 ) -> Iterator[ImageRecord]:
     """Every image with its shard, row and sha256, in output order."""
+    image_columns = rows.image_columns  # a property: computed once, not per row
     for shard in plan.shards:
         digests = iter(records[shard.name].image_sha256)
         for r in range(shard.start, shard.stop):
-            for c, img in images_in_row(rows.rows[r], rows.image_columns):
+            for c, img in images_in_row(rows.rows[r], image_columns):
                 cell = rows.rows[r][c]
                 index = None if isinstance(cell, FileRef) else cell.index(img)
                 column = rows.columns[c].name
