@@ -47,7 +47,7 @@ def test_bytes_and_hashes_across_blocks(tmp_path: Path, direct: bool, tail: int)
     expected = b"".join(p for pair in zip(small, [*images, b""]) for p in pair)
     assert path.read_bytes() == expected
     assert (size, digest) == (len(expected), _sha(expected))
-    assert [d.done.result() for d in digests] == [_sha(i) for i in images]
+    assert [d.hexdigest for d in digests] == [_sha(i) for i in images]
 
 
 def test_an_empty_file(tmp_path: Path) -> None:

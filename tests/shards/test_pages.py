@@ -12,11 +12,17 @@ import pyarrow.parquet as pq
 from factories import write_nifti
 
 from nifti2parquet.common.rows import Column, FileRef
+from nifti2parquet.common.schema import NIFTI_LIST_TYPE, NIFTI_TYPE
 from nifti2parquet.common.storage import Storage
 from nifti2parquet.shards import thrift
-from nifti2parquet.shards.pages import row_levels, row_page
+from nifti2parquet.shards.pages import ChunkPages, page_header, row_levels, row_page
 from nifti2parquet.shards.plan import RowGroupPlan, ShardPlan
-from nifti2parquet.shards.writer import ShardTask, write_shard
+from nifti2parquet.shards.writer import (
+    ShardTask,
+    _placeholder_lists,
+    _placeholders,
+    write_shard,
+)
 
 
 def test_levels_of_each_kind_of_cell():
@@ -36,6 +42,55 @@ def test_a_page_header_says_its_size_and_level_count():
     assert header.get(2) == header.get(3) == body
     assert header.get(5).get(1) == 2  # two levels: two images
     assert page.value_bytes == 2000 and page.levels == 2 and page.first_row == 3
+
+
+def test_a_page_header_is_thrift_s_encoding_of_its_struct():
+    for body, values in ((0, 0), (1, 1), (63, 2), (64, 3), (2**31 - 1, 10**6)):
+        header = thrift.Struct().set(1, thrift.I32, 0).set(2, thrift.I32, body)
+        data_page = thrift.Struct().set(1, thrift.I32, values).set(2, thrift.I32, 0)
+        data_page.set(3, thrift.I32, 3).set(4, thrift.I32, 3)
+        header.set(3, thrift.I32, body).set(5, thrift.STRUCT, data_page)
+        assert page_header(body, values) == thrift.encode(header)
+
+
+def test_an_offset_index_built_page_by_page_is_thrift_s_encoding():
+    """Short lists and long ones (15 or more pages: another list header), offsets past 2**31."""
+    for count in (1, 14, 15, 300):
+        start = 3 << 31
+        pages = ChunkPages(start)
+        locations, sizes, position = [], [], start
+        for r in range(count):
+            images = tuple(FileRef("/x.nii", 100 * r + k, "x.nii", "x.nii") for k in range(r % 3))
+            page = row_page(images, 1, 4, first_row=r)
+            pages.add(page)
+            location = thrift.Struct().set(1, thrift.I64, position).set(2, thrift.I32, page.size)
+            locations.append(location.set(3, thrift.I64, r))
+            sizes.append(page.value_bytes)
+            position += page.size
+        index = thrift.Struct().set(1, thrift.LIST, thrift.List(thrift.STRUCT, locations))
+        index.set(2, thrift.LIST, thrift.List(thrift.I64, sizes))
+        assert pages.offset_index() == thrift.encode(index)
+        assert (pages.count, pages.position, pages.value_bytes) == (count, position, sum(sizes))
+
+
+def test_placeholders_are_the_arrays_of_their_dicts():
+    """Built column by column, the placeholders are buffer for buffer what ``pa.array`` makes of
+    one dict per cell (so pyarrow writes the same skeleton)."""
+
+    def buffers(array):
+        return [b and b.to_pybytes() for b in array.buffers()]
+
+    def img(n):
+        return FileRef(f"/{n}", 1, n, n)
+
+    for images in ([img("a"), None, img("c"), None], [img("a"), img("b")], [None], []):
+        made = _placeholders(images)
+        dicts = [None if i is None else {"bytes": b"", "path": i.name} for i in images]
+        assert buffers(made) == buffers(pa.array(dicts, NIFTI_TYPE))
+    for cells in ([(img("a"), img("b")), None, (), (img("z"),), None], [(img("a"),)], [()]):
+        made = _placeholder_lists(cells)
+        lists = [None if c is None else [{"bytes": b"", "path": i.name} for i in c] for c in cells]
+        assert buffers(made) == buffers(pa.array(lists, NIFTI_LIST_TYPE))
 
 
 def _image(tmp_path, name, seed):

@@ -282,11 +282,10 @@ def _finalize(
             [Problem(s.path, "not built (or built from different inputs)") for s in missing],
         )
     job.remove_stale_shards()
-    images = list(image_records(job.plan, job.rows, job.records))
     files = write_files_config(
         output,
         job.rows,
-        images,
+        image_records(job.plan, job.rows, job.records),
         options.plan_options(),
         options.run_settings(),
         job.reporter,
@@ -295,7 +294,8 @@ def _finalize(
     manifest = dataclasses.replace(
         _manifest(job, options, prepared), files=files, previews=_previews(job, options, drawing)
     )
-    write_images(output, split, on_purpose(iter(images), prepared.blanked))
+    images = image_records(job.plan, job.rows, job.records)  # again: no list of them is kept
+    write_images(output, split, on_purpose(images, prepared.blanked))
     output.write_text_atomic(manifest_path(split), manifest.to_json())
     manifests = _all_manifests(output, manifest)
     card = render_card(manifests, options.repo_id, prose=read_prose(output))

@@ -33,11 +33,18 @@ NO_DIRECT = (errno.EINVAL, errno.EOPNOTSUPP, errno.ENOTSUP)
 
 
 class ImageDigest:
-    """The sha256 of one image's bytes, fed block by block on the image hashing thread."""
+    """The sha256 of one image's bytes, fed block by block on the image hashing thread.
+
+    ``hexdigest`` is set (and the hash object let go) once its last block is hashed, so it is
+    ready when :meth:`Blocks.finish` returns. Slotted, without a Future: a shard of many small
+    files holds one per file until then.
+    """
+
+    __slots__ = ("hexdigest", "sha")
 
     def __init__(self) -> None:
-        self.sha = hashlib.sha256()
-        self.done: Future[str] = Future()
+        self.sha: Any = hashlib.sha256()
+        self.hexdigest = ""
 
 
 class Blocks:
@@ -166,7 +173,7 @@ def _hash_images(view: memoryview, segments: list[tuple[Any, ...]]) -> None:
     for segment in segments:
         image = segment[0]
         if len(segment) == 1:
-            image.done.set_result(image.sha.hexdigest())
+            image.hexdigest, image.sha = image.sha.hexdigest(), None
         else:
             image.sha.update(view[segment[1] : segment[2]])
 

@@ -8,7 +8,7 @@ image shards only; ``--finalize`` writes this). The other files are hashed first
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 
 from ..common.batched import map_batched
 from ..common.errors import InputError, OutputError, Problem, cannot_read
@@ -28,7 +28,7 @@ from .runner import RunSettings, ShardJob
 def write_files_config(
     output: OutputFolder,
     rows: SourceRows,
-    images: Sequence[ImageRecord],
+    images: Iterable[ImageRecord],
     plan_options: PlanOptions,
     settings: RunSettings,
     reporter: Reporter,

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from dataclasses import asdict, dataclass, replace
+from dataclasses import dataclass, fields, replace
 from typing import TYPE_CHECKING
 
 from ..common.files_config import INDEX_COLUMNS, STORED_HERE
@@ -49,10 +49,11 @@ def image_records(
     plan: Plan, rows: SourceRows, records: dict[str, ShardRecord]
 ) -> Iterator[ImageRecord]:
     """Every image with its shard, row and sha256, in output order."""
+    image_columns = rows.image_columns  # a property: computed once, not per row
     for shard in plan.shards:
         digests = iter(records[shard.name].image_sha256)
         for r in range(shard.start, shard.stop):
-            for c, img in images_in_row(rows.rows[r], rows.image_columns):
+            for c, img in images_in_row(rows.rows[r], image_columns):
                 cell = rows.rows[r][c]
                 index = None if isinstance(cell, FileRef) else cell.index(img)
                 column = rows.columns[c].name
@@ -62,16 +63,20 @@ def image_records(
 
 
 def write_images(output: OutputFolder, split: str, records: Iterator[ImageRecord]) -> None:
-    lines = "".join(json.dumps(_image_json(r)) + "\n" for r in records)
-    output.write_text_atomic(images_path(split), lines)
+    """One JSON line per record, streamed to the file (never the whole list in memory)."""
+    lines = (json.dumps(_image_json(r)) + "\n" for r in records)
+    output.write_lines_atomic(images_path(split), lines)
 
 
 _ON_PURPOSE = ("source_size", "source_sha256", "changed")
+_FIELDS = tuple(f.name for f in fields(ImageRecord))
 
 
 def _image_json(record: ImageRecord) -> dict:
-    """The record without the changed-on-purpose fields when nothing was changed."""
-    return {k: v for k, v in asdict(record).items() if k not in _ON_PURPOSE or v}
+    """The record without the changed-on-purpose fields when nothing was changed (its fields
+    read directly: ``asdict`` deep-copies every value, a cost per image)."""
+    found = ((k, getattr(record, k)) for k in _FIELDS)
+    return {k: v for k, v in found if k not in _ON_PURPOSE or v}
 
 
 def read_images(output: OutputFolder, split: str) -> list[ImageRecord]:

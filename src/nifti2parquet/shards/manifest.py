@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import json
 import os
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from importlib.metadata import version
 from typing import Any
 
@@ -68,8 +68,12 @@ class ShardRecord:
     num_bytes: int
     image_sha256: tuple[str, ...] = ()
 
+    def to_record(self) -> dict[str, Any]:
+        """Its fields as they are (``asdict`` would copy each of a large shard's digests)."""
+        return {f.name: getattr(self, f.name) for f in fields(self)}
+
     def summary(self) -> dict[str, Any]:
-        data = asdict(self)
+        data = self.to_record()
         data.pop("image_sha256")
         data["num_images"] = len(self.image_sha256)
         return data

@@ -11,7 +11,6 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Sequence
-from dataclasses import asdict
 from typing import Any
 
 from ..common.rows import FileRef, SourceRows
@@ -43,7 +42,7 @@ def _shard_key(common: str, shard: ShardPlan, rows: Sequence[tuple[Any, ...]]) -
     layout = [shard.name, [(g.start, g.stop) for g in shard.row_groups]]
     digest.update(json.dumps(layout).encode())
     for row in rows:
-        digest.update(json.dumps(row, default=_cell_json, sort_keys=True).encode())
+        digest.update(_ROW_JSON.encode(row).encode())
     return digest.hexdigest()
 
 
@@ -55,13 +54,17 @@ def _cell_json(value: Any) -> Any:
     return ["value", repr(value)]
 
 
+# ``json.dumps(row, default=_cell_json, sort_keys=True)``, with one encoder for every row
+_ROW_JSON = json.JSONEncoder(default=_cell_json, sort_keys=True)
+
+
 def hash_json(data: Any) -> str:
     return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()
 
 
 def write_marker(output: OutputFolder, split: str, record: ShardRecord) -> None:
     name = record.path.rsplit("/", 1)[-1]
-    output.write_text_atomic(marker_path(split, name), json.dumps(asdict(record)) + "\n")
+    output.write_text_atomic(marker_path(split, name), json.dumps(record.to_record()) + "\n")
 
 
 def read_marker(output: OutputFolder, split: str, shard_name: str) -> ShardRecord | None:

@@ -13,11 +13,12 @@ a finished object, which appears whole or not at all). The folder may be local o
 from __future__ import annotations
 
 import contextlib
+import itertools
 import os
 import posixpath
 import tempfile
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from typing import BinaryIO
 
 from ..common.errors import OutputError
@@ -26,6 +27,7 @@ from ..common.storage import Storage, is_remote, local_path
 STATE = ".nifti2parquet"
 TMP = f"{STATE}/tmp"
 PARTIAL = ".partial"
+LINES_PER_WRITE = 4096
 
 
 class OutputFolder:
@@ -142,6 +144,18 @@ class OutputFolder:
 
     def write_text_atomic(self, rel: str, text: str) -> None:
         self.write_bytes_atomic(rel, text.encode("utf-8"))
+
+    def write_lines_atomic(self, rel: str, lines: Iterable[str]) -> None:
+        """As :meth:`write_text_atomic` of the lines joined, written a batch at a time (a list of
+        a million records is never one string in memory)."""
+        self.makedirs(TMP)
+        tmp = self.tmp_name(rel)
+        with self.open_write(tmp) as f:
+            lines = iter(lines)
+            while batch := "".join(itertools.islice(lines, LINES_PER_WRITE)):
+                f.write(batch.encode("utf-8"))
+            sync_file(f)
+        self.commit(tmp, rel)
 
     def remove(self, rel: str) -> None:
         with contextlib.suppress(FileNotFoundError):

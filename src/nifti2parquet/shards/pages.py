@@ -73,12 +73,22 @@ def row_page(cell: Any, max_rep: int, max_def: int, first_row: int) -> Page:
     if max_def:
         levels += _level_block(defs, max_def)
     body = len(levels) + sum(4 + img.size for img in images)
-    header = Struct()
-    header.set(1, I32, DATA_PAGE).set(2, I32, body).set(3, I32, body)
-    data_page = Struct().set(1, I32, len(defs)).set(2, I32, PLAIN)
-    data_page.set(3, I32, RLE).set(4, I32, RLE)
-    header.set(5, STRUCT, data_page)
-    return Page(thrift.encode(header) + levels, images, first_row, len(defs))
+    return Page(page_header(body, len(defs)) + levels, images, first_row, len(defs))
+
+
+def page_header(body: int, values: int) -> bytes:
+    """The ``PageHeader`` of a v1 data page of ``body`` bytes and ``values`` levels, PLAIN values
+    and RLE levels, encoded as ``thrift.encode`` encodes that struct (written directly: a shard
+    of many small files has one page per file)."""
+    out = bytearray(b"\x15\x00\x15")  # field 1, i32: the page type (DATA_PAGE = 0); field 2
+    thrift.write_zigzag(out, body)  # uncompressed size
+    out.append(0x15)  # field 3, i32: compressed size
+    thrift.write_zigzag(out, body)
+    out += b"\x2c\x15"  # field 5, struct DataPageHeader; its field 1, i32: the number of values
+    thrift.write_zigzag(out, values)
+    # its fields 2, 3, 4 (i32): PLAIN values, RLE definition and repetition levels; two stops
+    out += bytes([0x15, PLAIN << 1, 0x15, RLE << 1, 0x15, RLE << 1, 0, 0])
+    return bytes(out)
 
 
 def value_prefix(image: FileRef) -> bytes:
@@ -106,35 +116,68 @@ def _uvarint(out: bytearray, n: int) -> None:
     out.append(n)
 
 
-def chunk_metadata(base: Struct, pages: Sequence[Page], start: int) -> Struct:
-    """The column chunk's ``ColumnMetaData``, from pyarrow's for the same leaf and levels.
+class ChunkPages:
+    """The pages of one NIfTI ``bytes`` chunk, counted as they are written.
 
-    pyarrow wrote the chunk with empty placeholders for the images, so everything that depends
-    on the levels alone (value count, level histograms, path, types) is already right; the sizes,
-    the offset and the byte counts are ours.
+    Their totals and their ``OffsetIndex`` (already encoded, a few bytes per page) are built as
+    each page is added, so a chunk of many small files keeps no object per page.
     """
-    meta = base.copy()
-    total = sum(page.size for page in pages)
-    meta.set(6, I64, total).set(7, I64, total).set(9, I64, start)
-    meta.drop(10, 11, 14, 15)  # no index page, dictionary or bloom filter
-    stats = meta.get(12)
-    if stats is not None and any(f in stats.fields for f in (1, 2, 5, 6)):
-        meta.drop(12)  # min/max of placeholders would be wrong (they are off for these leaves)
-    meta.set(2, LIST, thrift.List(I32, [RLE, PLAIN]))
-    encoding_stats = Struct().set(1, I32, DATA_PAGE).set(2, I32, PLAIN).set(3, I32, len(pages))
-    meta.set(13, LIST, thrift.List(STRUCT, [encoding_stats]))
-    sizes = meta.get(16)
-    if sizes is not None:
-        sizes.set(1, I64, sum(page.value_bytes for page in pages))
-    return meta
 
+    def __init__(self, start: int) -> None:
+        self.start = start
+        self.position = start  # where the next page goes
+        self.count = 0
+        self.levels = 0
+        self.value_bytes = 0
+        self._locations = bytearray()  # PageLocation structs, encoded
+        self._value_sizes = bytearray()  # each page's unencoded byte array bytes, encoded
 
-def offset_index(pages: Sequence[Page], start: int) -> Struct:
-    """The chunk's ``OffsetIndex``: where each page is and which row it starts."""
-    locations, position = [], start
-    for page in pages:
-        location = Struct().set(1, I64, position).set(2, I32, page.size)
-        locations.append(location.set(3, I64, page.first_row))
-        position += page.size
-    index = Struct().set(1, LIST, thrift.List(STRUCT, locations))
-    return index.set(2, LIST, thrift.List(I64, [page.value_bytes for page in pages]))
+    def add(self, page: Page) -> None:
+        value_bytes = page.value_bytes
+        location = self._locations
+        location.append(0x16)  # field 1, i64: the page's offset
+        thrift.write_zigzag(location, self.position)
+        location.append(0x15)  # field 2, i32: its size
+        thrift.write_zigzag(location, page.size)
+        location.append(0x16)  # field 3, i64: its first row
+        thrift.write_zigzag(location, page.first_row)
+        location.append(thrift.STOP)
+        thrift.write_zigzag(self._value_sizes, value_bytes)
+        self.position += page.size
+        self.count += 1
+        self.levels += page.levels
+        self.value_bytes += value_bytes
+
+    def offset_index(self) -> bytes:
+        """The chunk's ``OffsetIndex``: where each page is and which row it starts, then each
+        page's value bytes; as ``thrift.encode`` writes the same struct."""
+        out = bytearray([0x10 | LIST])  # field 1: the page locations
+        thrift.write_list_header(out, self.count, STRUCT)
+        out += self._locations
+        out.append(0x10 | LIST)  # field 2: the unencoded byte array data bytes
+        thrift.write_list_header(out, self.count, I64)
+        out += self._value_sizes
+        out.append(thrift.STOP)
+        return bytes(out)
+
+    def metadata(self, base: Struct) -> Struct:
+        """The column chunk's ``ColumnMetaData``, from pyarrow's for the same leaf and levels.
+
+        pyarrow wrote the chunk with empty placeholders for the images, so everything that
+        depends on the levels alone (value count, level histograms, path, types) is already right;
+        the sizes, the offset and the byte counts are ours.
+        """
+        meta = base.copy()
+        total = self.position - self.start
+        meta.set(6, I64, total).set(7, I64, total).set(9, I64, self.start)
+        meta.drop(10, 11, 14, 15)  # no index page, dictionary or bloom filter
+        stats = meta.get(12)
+        if stats is not None and any(f in stats.fields for f in (1, 2, 5, 6)):
+            meta.drop(12)  # min/max of placeholders would be wrong (they are off for these leaves)
+        meta.set(2, LIST, thrift.List(I32, [RLE, PLAIN]))
+        encoding_stats = Struct().set(1, I32, DATA_PAGE).set(2, I32, PLAIN).set(3, I32, self.count)
+        meta.set(13, LIST, thrift.List(STRUCT, [encoding_stats]))
+        sizes = meta.get(16)
+        if sizes is not None:
+            sizes.set(1, I64, self.value_bytes)
+        return meta

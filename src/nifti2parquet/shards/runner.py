@@ -99,7 +99,8 @@ class ShardJob:
 
     def rows_bytes(self, shard: ShardPlan) -> int:
         rows = self.rows.rows[shard.start : shard.stop]
-        return sum(img.size for r in rows for _, img in images_in_row(r, self.rows.image_columns))
+        columns = self.rows.image_columns  # a property: computed once, not per row
+        return sum(img.size for r in rows for _, img in images_in_row(r, columns))
 
     def remove_stale_shards(self) -> None:
         """Shards and markers of this split that the plan no longer has (an earlier, larger

@@ -146,6 +146,20 @@ def _zigzag(out: bytearray, n: int) -> None:
     _varint(out, (n << 1) ^ (n >> 63))
 
 
+def write_zigzag(out: bytearray, n: int) -> None:
+    """An integer (i16, i32 or i64) as the compact protocol writes it."""
+    _zigzag(out, n)
+
+
+def write_list_header(out: bytearray, size: int, element: int) -> None:
+    """A list's header: its size and element type (the elements follow)."""
+    if size < 15:
+        out.append((size << 4) | element)
+    else:
+        out.append(0xF0 | element)
+        _varint(out, size)
+
+
 def _write_struct(out: bytearray, value: Struct) -> None:
     last = 0
     for fid in sorted(value.fields):
@@ -172,12 +186,8 @@ def _write_value(out: bytearray, kind: int, item: Any) -> None:
     elif kind == STRUCT:
         _write_struct(out, item)
     elif kind in (LIST, SET):
-        size, element = len(item.items), item.element_type
-        if size < 15:
-            out.append((size << 4) | element)
-        else:
-            out.append(0xF0 | element)
-            _varint(out, size)
+        element = item.element_type
+        write_list_header(out, len(item.items), element)
         for v in item.items:
             if element in (TRUE, FALSE):
                 out.append(TRUE if v else FALSE)

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import collections
 import contextlib
+import hashlib
 import os
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -27,6 +28,10 @@ from .blocks import Blocks, ImageDigest
 
 Progress = Callable[[int], None]
 PROGRESS_STEP = 64 << 20  # bytes between progress reports: smooth on large images, few messages
+# An image up to this size read whole in one go is hashed at once, on this thread: for small files
+# that costs less than handing each one to the image hashing thread, which kept them all alive
+# until their block was hashed (a block holds many thousands of small files).
+SMALL_IMAGE = 64 << 10
 
 
 class ShardFile:
@@ -62,14 +67,15 @@ class ShardFile:
             self._append_remote(image, digest)
         else:
             self._append_local(image, digest)
-        self._out.end_image(digest)
+        if digest.sha is not None:  # hashed block by block: ready once its last block is
+            self._out.end_image(digest)
         self._images.append(digest)
 
     def finish(self) -> tuple[int, str, list[str]]:
         """Flush to disk; (size, shard sha256, image sha256s in the order they were appended)."""
         self._remote.close()
         size, digest = self._out.finish()
-        return size, digest, [image.done.result() for image in self._images]
+        return size, digest, [image.hexdigest for image in self._images]
 
     def abort(self) -> None:
         self._remote.close()
@@ -84,8 +90,9 @@ class ShardFile:
             status = _fingerprint(os.fstat(source))
             if status[0] != image.size:
                 raise _changed(image)
-            with contextlib.suppress(OSError, AttributeError):  # a larger read-ahead when cold
-                os.posix_fadvise(source, 0, 0, os.POSIX_FADV_SEQUENTIAL)
+            if image.size > SMALL_IMAGE:
+                with contextlib.suppress(OSError, AttributeError):  # a larger read-ahead, cold
+                    os.posix_fadvise(source, 0, 0, os.POSIX_FADV_SEQUENTIAL)
             self._read(source, image, digest)
             if _fingerprint(os.fstat(source)) != status:
                 raise _changed(image)
@@ -103,7 +110,11 @@ class ShardFile:
                 raise _unreadable(image, exc) from None
             if n == 0:
                 raise _changed(image)
-            self._out.advance(n, digest)
+            if n == image.size <= SMALL_IMAGE:  # read whole at once: hashed now
+                digest.hexdigest, digest.sha = hashlib.sha256(room[:n]).hexdigest(), None
+                self._out.advance(n)
+            else:
+                self._out.advance(n, digest)
             done += n
             unreported += n
             if self._progress and (unreported >= PROGRESS_STEP or done == image.size):

@@ -20,6 +20,7 @@ from __future__ import annotations
 import contextlib
 import os
 import struct
+from array import array
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -37,7 +38,7 @@ from ..common.schema import (
 )
 from ..common.storage import Storage, is_remote
 from . import thrift
-from .pages import Page, chunk_metadata, offset_index, row_page, value_prefix
+from .pages import ChunkPages, row_page, value_prefix
 from .plan import ShardPlan
 from .thrift import I64, STRUCT, Struct
 from .transfer import Progress, ShardFile
@@ -94,7 +95,6 @@ def write_shard(task: ShardTask, progress: Progress | None = None) -> ShardResul
         with contextlib.suppress(FileNotFoundError):
             os.remove(task.tmp_file)
         raise
-    by_key = dict(zip(keys, image_digests))
     return ShardResult(
         path=task.shard.path,
         tmp_file=task.tmp_file,
@@ -103,7 +103,7 @@ def write_shard(task: ShardTask, progress: Progress | None = None) -> ShardResul
         num_rows=task.shard.num_rows,
         num_row_groups=len(task.shard.row_groups),
         num_bytes=num_bytes,
-        image_sha256=tuple(by_key[key] for key in sorted(by_key)),
+        image_sha256=tuple(image_digests[i] for i in keys.row_order()),
     )
 
 
@@ -138,19 +138,37 @@ def _placeholder_table(
     for c, column in enumerate(columns):
         cells = [row[c] for row in rows]
         if column.content in ("image", "file"):
-            arrays.append(pa.array([_placeholder(img) for img in cells], NIFTI_TYPE))
+            arrays.append(_placeholders(cells))
         elif column.content == "image_list":
-            lists = [
-                None if cell is None else [_placeholder(img) for img in cell] for cell in cells
-            ]
-            arrays.append(pa.array(lists, NIFTI_LIST_TYPE))
+            arrays.append(_placeholder_lists(cells))
         else:
             arrays.append(pa.array(cells, type=column.arrow_type))
     return pa.Table.from_arrays(arrays, schema=schema)
 
 
-def _placeholder(img: FileRef | None) -> dict[str, Any] | None:
-    return None if img is None else {"bytes": b"", "path": img.name}
+def _placeholders(images: Sequence[FileRef | None]) -> pa.StructArray:
+    """``{"bytes": b"", "path": name}`` per image, null where there is none; built column by
+    column (no dict per cell) into the array ``pa.array`` makes of those dicts (a null struct's
+    fields are empty, not null)."""
+    paths = pa.array(["" if img is None else img.name for img in images], pa.string())
+    empty = pa.repeat(pa.scalar(b"", pa.binary()), len(images))
+    nulls = [img is None for img in images]
+    mask = pa.array(nulls, pa.bool_()) if any(nulls) else None
+    return pa.StructArray.from_arrays([empty, paths], fields=list(NIFTI_TYPE), mask=mask)
+
+
+def _placeholder_lists(cells: Sequence[Sequence[FileRef] | None]) -> pa.ListArray:
+    """The placeholders of an ``image_list`` column: null lists stay null, empty ones empty."""
+    offsets, images = [0], []
+    for cell in cells:
+        images += cell or ()
+        offsets.append(len(images))
+    nulls = [cell is None for cell in cells]
+    mask = pa.array(nulls, pa.bool_()) if any(nulls) else None
+    values = _placeholders(images)
+    return pa.ListArray.from_arrays(
+        pa.array(offsets, pa.int32()), values, type=NIFTI_LIST_TYPE, mask=mask
+    )
 
 
 def _images_in_write_order(
@@ -166,6 +184,25 @@ def _images_in_write_order(
     ]
 
 
+class _ImageKeys:
+    """(row, column, position in its cell) of each image in file order (column by column within a
+    row group), in three integer arrays: a shard of many small files keeps no tuple per file."""
+
+    def __init__(self) -> None:
+        self._rows, self._columns, self._positions = array("q"), array("q"), array("q")
+
+    def add(self, row: int, column: int, position: int) -> None:
+        self._rows.append(row)
+        self._columns.append(column)
+        self._positions.append(position)
+
+    def row_order(self) -> list[int]:
+        """Indexes into file order that list the images by row, then column, then position."""
+        import numpy as np  # here: an export keeps numpy out, and never writes a shard
+
+        return np.lexsort((self._positions, self._columns, self._rows)).tolist()
+
+
 class _Assembler:
     """Lays out the final file: pyarrow's chunks moved, NIfTI ``bytes`` chunks replaced."""
 
@@ -177,16 +214,16 @@ class _Assembler:
         self._footer, _ = thrift.decode(skeleton, len(skeleton) - 8 - footer_length)
         self._leaf_columns = _leaf_columns(self._footer, columns)
         self._column_indexes: list[list[bytes | None]] = []
-        self._offset_indexes: list[list[Struct | None]] = []
+        self._offset_indexes: list[list[bytes | None]] = []  # encoded at once: no Struct kept
 
-    def write(self, groups: Sequence[Sequence[tuple[Any, ...]]]) -> list[tuple[int, int, int]]:
+    def write(self, groups: Sequence[Sequence[tuple[Any, ...]]]) -> _ImageKeys:
         """Write the whole file; the (row, column, position) key of each image, in file order."""
         self._out.write(MAGIC)
-        keys: list[tuple[int, int, int]] = []
+        keys = _ImageKeys()
         first_row = 0
         row_groups = self._footer.get(4).items
         for rows, group in zip(groups, row_groups):
-            keys += self._write_row_group(rows, group, first_row)
+            self._write_row_group(rows, group, first_row, keys)
             first_row += len(rows)
         self._write_page_indexes(row_groups)
         footer = thrift.encode(self._footer)
@@ -194,9 +231,8 @@ class _Assembler:
         return keys
 
     def _write_row_group(
-        self, rows: Sequence[tuple[Any, ...]], group: Struct, first_row: int
-    ) -> list[tuple[int, int, int]]:
-        keys: list[tuple[int, int, int]] = []
+        self, rows: Sequence[tuple[Any, ...]], group: Struct, first_row: int, keys: _ImageKeys
+    ) -> None:
         column_indexes, offset_indexes = [], []
         group.set(5, I64, self._out.position)
         for leaf, chunk in enumerate(group.get(1).items):
@@ -204,8 +240,7 @@ class _Assembler:
             before = {fid: chunk.get(3).get(fid) for fid in (6, 7)}
             column_indexes.append(self._take_column_index(chunk, is_bytes))
             if is_bytes:
-                image_keys, index = self._write_image_chunk(chunk, rows, column, first_row)
-                keys += image_keys
+                index = self._write_image_chunk(chunk, rows, column, first_row, keys)
             else:
                 index = self._move_chunk(chunk)
             offset_indexes.append(index)
@@ -217,9 +252,8 @@ class _Assembler:
                     group.set(total, I64, group.get(total) + grown)
         self._column_indexes.append(column_indexes)
         self._offset_indexes.append(offset_indexes)
-        return keys
 
-    def _move_chunk(self, chunk: Struct) -> Struct | None:
+    def _move_chunk(self, chunk: Struct) -> bytes | None:
         """Copy pyarrow's chunk as it is, shift the offsets that point into it; its offset index."""
         meta = chunk.get(3)
         start = min(meta.get(f) for f in (9, 11) if f in meta.fields)
@@ -231,35 +265,38 @@ class _Assembler:
         if 14 in meta.fields:
             raise AssertionError("bloom filters are not written, so never moved")
         index = self._pop_offset_index(chunk)
-        if index is not None:
-            for location in index.get(1).items:
-                location.set(1, I64, location.get(1) + delta)
-        return index
+        if index is None:
+            return None
+        for location in index.get(1).items:
+            location.set(1, I64, location.get(1) + delta)
+        return thrift.encode(index)
 
     def _write_image_chunk(
-        self, chunk: Struct, rows: Sequence[tuple[Any, ...]], column: int, first_row: int
-    ) -> tuple[list[tuple[int, int, int]], Struct]:
-        """Our pages for one NIfTI ``bytes`` chunk, one per row, images copied from their files;
-        the images' keys and the chunk's offset index."""
+        self,
+        chunk: Struct,
+        rows: Sequence[tuple[Any, ...]],
+        column: int,
+        first_row: int,
+        keys: _ImageKeys,
+    ) -> bytes:
+        """Our pages for one NIfTI ``bytes`` chunk, one per row, images copied from their files
+        (their keys added to ``keys``); the chunk's offset index."""
         max_rep, max_def = LEVELS[self._columns[column].content]
-        start = self._out.position
-        pages: list[Page] = []
-        keys: list[tuple[int, int, int]] = []
+        pages = ChunkPages(self._out.position)
         for r, row in enumerate(rows):
             page = row_page(row[column], max_rep, max_def, r)
-            pages.append(page)
+            pages.add(page)
             self._out.write(page.head)
             for k, img in enumerate(page.images):
                 self._out.write(value_prefix(img))
                 self._out.append_image(img)
-                keys.append((first_row + r, column, k))
-        meta = chunk_metadata(chunk.get(3), pages, start)
-        levels = sum(page.levels for page in pages)
-        if meta.get(5) != levels:  # pyarrow's placeholders and our pages must agree
-            raise AssertionError(f"level count {levels} differs from pyarrow's {meta.get(5)}")
+                keys.add(first_row + r, column, k)
+        meta = pages.metadata(chunk.get(3))
+        if meta.get(5) != pages.levels:  # pyarrow's placeholders and our pages must agree
+            raise AssertionError(f"level count {pages.levels} differs from pyarrow's {meta.get(5)}")
         chunk.set(3, STRUCT, meta)
         chunk.drop(4, 5)  # pyarrow's offset index of the placeholders: replaced by ours
-        return keys, offset_index(pages, start)
+        return pages.offset_index()
 
     def _take_column_index(self, chunk: Struct, is_bytes: bool) -> bytes | None:
         """pyarrow's column index, copied verbatim (it holds no offsets); none for image bytes."""
@@ -287,9 +324,8 @@ class _Assembler:
         for group, indexes in zip(row_groups, self._offset_indexes):
             for chunk, index in zip(group.get(1).items, indexes):
                 if index is not None:
-                    data = thrift.encode(index)
-                    chunk.set(4, I64, self._out.position).set(5, thrift.I32, len(data))
-                    self._out.write(data)
+                    chunk.set(4, I64, self._out.position).set(5, thrift.I32, len(index))
+                    self._out.write(index)
 
 
 def _leaf_columns(footer: Struct, columns: Sequence[Column]) -> list[tuple[int, bool]]:
