@@ -36,7 +36,12 @@ from nifti2parquet.card.previews.header import closest_axes, read_layout
 from nifti2parquet.card.previews.pictures import PreviewDrawing, draw_previews, make_overlay_preview
 from nifti2parquet.card.previews.resampling import MAX_ROW_WIDTH, MAX_ZOOM, ROW_HEIGHT
 from nifti2parquet.card.previews.resampling import oriented_views as views_of
-from nifti2parquet.card.previews.shading import PALETTE, is_label_image
+from nifti2parquet.card.previews.shading import (
+    PALETTE,
+    distinct_count,
+    is_label_image,
+    percentiles,
+)
 from nifti2parquet.card.previews.slices import most_labelled, read_planes
 from nifti2parquet.common.rows import FileRef
 from nifti2parquet.common.storage import Storage
@@ -549,3 +554,33 @@ def test_no_previews(tmp_path: Path) -> None:
     assert "## Previews" not in (out / "README.md").read_text()
     manifest = json.loads((out / ".nifti2parquet" / "train" / "manifest.json").read_text())
     assert manifest["previews"] == []
+
+
+def test_the_window_is_numpys_percentile_to_the_last_bit() -> None:
+    rng = np.random.default_rng(0)
+    checked = 0
+    for n in (1, 2, 3, 7, 42, 199, 1000, 65536, 250_000):
+        for values in (
+            rng.normal(100, 50, n),
+            rng.integers(0, 3, n),
+            rng.integers(-1000, 4000, n),
+            rng.random(n) ** 8 * 1e4,
+        ):
+            values = values.astype(np.float32)
+            expected = np.percentile(values, [0.5, 99.5])
+            got = percentiles(values, (0.5, 99.5))
+            assert got.dtype == expected.dtype and np.array_equal(got, expected), (n, got)
+            checked += 1
+    assert checked == 36
+
+
+def test_distinct_values_are_counted_as_numpy_counts_them() -> None:
+    rng = np.random.default_rng(1)
+    cases = [
+        np.zeros(0, np.float32),
+        np.full(9, -3, np.float32),
+        rng.integers(0, 5, 10_000).astype(np.float32),
+        rng.integers(-32768, 32767, 100_000).astype(np.float32),
+        (rng.integers(0, 40, 1000) * 1e7).astype(np.float32),  # a range too long to histogram
+    ]
+    assert [distinct_count(v) for v in cases] == [len(np.unique(v)) for v in cases]
