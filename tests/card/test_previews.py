@@ -30,13 +30,18 @@ from factories import write_nifti
 from PIL import Image, ImageFont
 
 from nifti2parquet.card.previews import image_row, overlay_row
-from nifti2parquet.card.previews.choosing import candidates
+from nifti2parquet.card.previews.choosing import BUDGET_FLOOR, candidates, within_budget
 from nifti2parquet.card.previews.composition import CAPTION, LETTER, TEXT, describe
 from nifti2parquet.card.previews.header import closest_axes, read_layout
 from nifti2parquet.card.previews.pictures import PreviewDrawing, draw_previews, make_overlay_preview
 from nifti2parquet.card.previews.resampling import MAX_ROW_WIDTH, MAX_ZOOM, ROW_HEIGHT
 from nifti2parquet.card.previews.resampling import oriented_views as views_of
-from nifti2parquet.card.previews.shading import PALETTE, is_label_image
+from nifti2parquet.card.previews.shading import (
+    PALETTE,
+    distinct_count,
+    is_label_image,
+    percentiles,
+)
 from nifti2parquet.card.previews.slices import most_labelled, read_planes
 from nifti2parquet.common.rows import FileRef
 from nifti2parquet.common.storage import Storage
@@ -436,6 +441,21 @@ def test_each_part_of_a_column_offers_its_smallest_files_first() -> None:
     assert candidates([0], lambda i: 1) == [[0]]
 
 
+def test_the_previews_read_each_columns_first_image_then_what_their_budget_allows() -> None:
+    mb = 1 << 20
+    t1w = [[12 * mb, 13 * mb], [12 * mb], [14 * mb]]  # a column's parts, cheapest first
+    masks = [[1 * mb], [1 * mb], [1 * mb]]
+    # a GB of scans: 2% is 20 MB (over the floor); the first parts (13 MB), then the masks'
+    assert within_budget([t1w, masks], lambda n: n, 1000 * mb) == [t1w[:1], masks]
+    # 40 GB: every part of every column
+    assert within_budget([t1w, masks], lambda n: n, 40_000 * mb) == [t1w, masks]
+    # a small dataset: the floor; a column's first image whatever its size, which may spend it
+    assert within_budget([t1w, masks], lambda n: n, 0) == [t1w[:1], masks]
+    huge = [[BUDGET_FLOOR * 2], [1]]
+    assert within_budget([huge, masks], lambda n: n, 0) == [huge[:1], masks[:1]]
+    assert within_budget([], lambda n: n, 0) == []
+
+
 def test_an_image_that_cannot_be_drawn_gives_way_to_the_next_of_its_part(tmp_path: Path) -> None:
     write_nifti(tmp_path / "flat.nii", shape=(6, 7))  # 2D: the smallest, and no slices to draw
     for i in range(5):
@@ -491,7 +511,8 @@ def test_previews_are_recorded_linked_and_verified(built: Built, tmp_path: Path)
         assert record["path"] == f"previews/train/{column}.png"
         assert len(png) == record["size"] and hashlib.sha256(png).hexdigest() == record["sha256"]
         assert Image.open(io.BytesIO(png)).format == "PNG"
-        assert len(record["images"]) == len(record["panels"]) == 3
+        shown = 1 if column == "large" else 3  # 3 x 8 MB of 26: over the budget after the first
+        assert len(record["images"]) == len(record["panels"]) == shown
     card = (built.out / "README.md").read_text()
     for record in built.records.values():
         assert f"![{record['column']}]({record['path']})" in card
@@ -533,3 +554,33 @@ def test_no_previews(tmp_path: Path) -> None:
     assert "## Previews" not in (out / "README.md").read_text()
     manifest = json.loads((out / ".nifti2parquet" / "train" / "manifest.json").read_text())
     assert manifest["previews"] == []
+
+
+def test_the_window_is_numpys_percentile_to_the_last_bit() -> None:
+    rng = np.random.default_rng(0)
+    checked = 0
+    for n in (1, 2, 3, 7, 42, 199, 1000, 65536, 250_000):
+        for values in (
+            rng.normal(100, 50, n),
+            rng.integers(0, 3, n),
+            rng.integers(-1000, 4000, n),
+            rng.random(n) ** 8 * 1e4,
+        ):
+            values = values.astype(np.float32)
+            expected = np.percentile(values, [0.5, 99.5])
+            got = percentiles(values, (0.5, 99.5))
+            assert got.dtype == expected.dtype and np.array_equal(got, expected), (n, got)
+            checked += 1
+    assert checked == 36
+
+
+def test_distinct_values_are_counted_as_numpy_counts_them() -> None:
+    rng = np.random.default_rng(1)
+    cases = [
+        np.zeros(0, np.float32),
+        np.full(9, -3, np.float32),
+        rng.integers(0, 5, 10_000).astype(np.float32),
+        rng.integers(-32768, 32767, 100_000).astype(np.float32),
+        (rng.integers(0, 40, 1000) * 1e7).astype(np.float32),  # a range too long to histogram
+    ]
+    assert [distinct_count(v) for v in cases] == [len(np.unique(v)) for v in cases]

@@ -31,6 +31,7 @@ from nifti2parquet.common.nifti import (
     NiftiHeader,
     check_image,
     deep_check,
+    inflate,
     is_nifti_name,
     nifti_stem_and_ext,
     parse_header,
@@ -857,3 +858,15 @@ def test_deep_check_in_threads_restores_the_nibabel_logger() -> None:
         results = list(pool.map(lambda d: deep_check("x.nii.gz", d), [GZ, GZ4D, RAW] * 20))
     assert all(r.ok for r in results)
     assert not nib.imageglobals.logger.disabled
+
+
+@pytest.mark.parametrize("fast", [False, True])
+def test_inflate_fast_or_not_gives_gzips_bytes_and_its_crc_message(fast: bool) -> None:
+    raw = np.random.default_rng(1).integers(0, 50, 3_000_000, np.int16).tobytes()
+    members = gzip.compress(raw[:1_000_000], 6) + b"\0\0" + gzip.compress(raw[1_000_000:], 1)
+    chunks = [members[i : i + 65536] for i in range(0, len(members), 65536)]
+    assert b"".join(inflate(chunks, fast=fast)) == gzip.decompress(members) == raw
+    bad = bytearray(gzip.compress(raw, 6))
+    bad[-6] ^= 1  # the CRC
+    with pytest.raises(ValueError, match=r"^corrupt gzip: CRC check failed$"):
+        b"".join(inflate([bytes(bad)], fast=fast))

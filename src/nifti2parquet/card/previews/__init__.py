@@ -1,6 +1,7 @@
 """Pictures for the dataset page: the Hub's viewer cannot show NIfTI, so the card shows PNGs.
 
-For each image column, one PNG: a row per image shown (up to three, see ``choosing``), each row a
+For each image column, one PNG: a row per image shown (up to three, within a budget of bytes
+read: see ``choosing``), each row a
 caption and the image's middle sagittal, coronal and axial slices in physical proportions and
 RAS+ orientation (``resampling``), intensities windowed or labels in colour (``shading``), laid
 out by ``composition``. Only what a picture needs is read (``slices``): the first volume of each
@@ -69,7 +70,8 @@ def previews_section(manifests: Sequence[Manifest]) -> str:
         "## Previews\n",
         f"The middle {', '.join(VIEWS)} slices of up to {IMAGES_PER_COLUMN} images of each "
         "image column (from the start, the middle and the end of the dataset, the smallest "
-        "files there; one row each, captioned with its path, matrix and voxel size), in "
+        "files there, fewer when they would cost more than 2% of the build's reading; one row "
+        "each, captioned with its path, matrix and voxel size), in "
         "physical proportions and RAS+ orientation (the subject's right on the right, L/R and "
         "P/A marked); a 4D image shows its first volume. Intensities are windowed to each "
         "image's 0.5th–99.5th percentile; label and mask images show each value in its own "

@@ -135,7 +135,7 @@ def compose(rows: Sequence[Row]) -> tuple[bytes, list[list[list[int]]]]:
             _side_letters(draw, name, box, faint)
         top += CAPTION + row_height + GAP
     buffer = io.BytesIO()
-    picture.save(buffer, format="PNG", compress_level=6)  # level 9: 3x the time for 5% less
+    picture.save(buffer, format="PNG", compress_level=1)  # 6: 2.3x the time for 12% less
     return buffer.getvalue(), layout
 
 

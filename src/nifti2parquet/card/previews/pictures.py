@@ -19,7 +19,7 @@ from typing import Any, TypeVar
 from ...common.rows import FileRef, SourceRows
 from ...common.storage import Storage
 from ...shards.output import OutputFolder
-from .choosing import candidates, distinct
+from .choosing import candidates, distinct, within_budget
 from .composition import Row, compose, describe, image_row, overlay_row
 from .shading import is_label_image
 from .slices import most_labelled, read_planes
@@ -58,12 +58,17 @@ def draw_previews(rows: SourceRows, storage: Storage) -> list[Picture]:
     per_column: dict[int, list[FileRef]] = {c: [] for c in rows.image_columns}
     for _, c, image in rows.images():  # one pass over the rows, whatever the columns
         per_column[c].append(image)
+    drawn = {  # a label column is drawn over its image
+        c: distinct(images, _url)
+        for c, images in per_column.items()
+        if images and rows.columns[c].overlays is None
+    }
+    total = sum(image.size for images in drawn.values() for image in images)
+    choices = within_budget([candidates(images, _size) for images in drawn.values()], _size, total)
     pictures = []
-    for c, images in per_column.items():
-        if images and rows.columns[c].overlays is None:  # a label column: drawn over its image
-            column = rows.columns[c].name
-            choices = candidates(distinct(images, _url), _size)
-            pictures.append(draw_column(column, choices, _drawer(column, storage), _display))
+    for c, parts in zip(drawn, choices):
+        column = rows.columns[c].name
+        pictures.append(draw_column(column, parts, _drawer(column, storage), _display))
     return pictures
 
 

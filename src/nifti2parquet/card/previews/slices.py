@@ -116,7 +116,7 @@ class _Stream:
     def __init__(self, f: BinaryIO) -> None:
         first = f.read(READ)
         chunks = _chained(first, f)
-        self._pieces = inflate(chunks) if first[:2] == GZIP_MAGIC else chunks
+        self._pieces = inflate(chunks, fast=True) if first[:2] == GZIP_MAGIC else chunks
         self._piece = memoryview(b"")
         self.position = 0  # bytes read so far
 
