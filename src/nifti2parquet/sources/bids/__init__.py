@@ -118,25 +118,34 @@ def read_bids_source(source: str, options: SourceOptions) -> SourceRows:
     )
     if not scans:
         return _without_subject_rows(source, root, tree, rows, options, tuple(warnings), info)
-    layout = build_layout(resolve_layout(options.rows, scans), scans, tables)
     warnings += _participant_warnings(scans, tables, filtered=bool(options.selection.subjects))
+    example_subject = min(s.image.subject for s in scans)
+    # The listing, the small files' bytes and the sidecar index are let go as soon as what the
+    # rows keep of them is made: at a million files they are as big as the rows themselves.
+    del reader, headers, found
+    metadata_files = _metadata_files(root, tree, metadata, [s.image for s in scans])
+    del metadata
+    others = tree.others
+    del tree
+    rows = dataclasses.replace(
+        rows,
+        warnings=tuple(warnings),
+        other_files=tuple(_file_ref(root, entry) for entry in others),
+        metadata_files=metadata_files,
+    )
+    del others
+    layout = build_layout(resolve_layout(options.rows, scans), scans, tables)
     one_per_row = layout.name == "file"
     info = dataclasses.replace(
-        info,
-        layout=layout.name,
-        image_columns=layout.kinds,
-        example_subject=min(s.image.subject for s in scans),
+        info, layout=layout.name, image_columns=layout.kinds, example_subject=example_subject
     )
     return dataclasses.replace(
         rows,
         columns=layout.columns,
         rows=layout.rows,
         info=info,
-        warnings=tuple(warnings),
         one_image_per_row=one_per_row,
         kind_column="kind" if one_per_row else None,
-        other_files=tuple(_file_ref(root, entry) for entry in tree.others),
-        metadata_files=_metadata_files(root, tree, metadata, [s.image for s in scans]),
     )
 
 
