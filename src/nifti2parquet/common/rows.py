@@ -22,7 +22,7 @@ from .stored_paths import StoredPaths
 ColumnContent = Literal["image", "image_list", "file", "value"]
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, eq=False)
 class FileRef:
     """One file to embed: a NIfTI image, or any other file of the dataset (the ``files`` config).
 
@@ -39,10 +39,47 @@ class FileRef:
     display: str
     version: str = ""
 
+    def _key(self) -> tuple[str, int, str, str, str]:
+        return (self.url, self.size, self.name, self.display, self.version)
+
+    def __eq__(self, other: object) -> bool:
+        """Equal by fields, whichever kind of reference (:class:`FileUnder` too)."""
+        if not isinstance(other, FileRef):
+            return NotImplemented
+        return self._key() == other._key()
+
+    def __hash__(self) -> int:
+        return hash(self._key())
+
     def __reduce__(self) -> tuple[type[FileRef], tuple[str, int, str, str, str]]:
         """Pickled by its fields (to worker processes): slots, without a ``__dict__`` per file,
         and the same on every Python the project supports."""
-        return FileRef, (self.url, self.size, self.name, self.display, self.version)
+        return FileRef, self._key()
+
+
+class FileUnder(FileRef):
+    """A file of a folder source whose stored path is its path under the root: its ``url`` is
+    the root's (one string shared by every file) joined with that path when asked, not a
+    string per file (a BIDS tree of a million files holds a million of these)."""
+
+    __slots__ = ("prefix",)
+
+    def __new__(cls, *args: Any, **fields: Any) -> FileRef:  # type: ignore[misc]
+        """``dataclasses.replace`` calls the class with a FileRef's fields: a plain FileRef."""
+        if "url" in fields:
+            return FileRef(**fields)
+        return super().__new__(cls)
+
+    def __init__(self, prefix: str, size: int, rel: str, version: str = "") -> None:
+        """``prefix``: the root with its separator (``/data/ds/``); ``rel``: the path under it,
+        which is also the ``name`` and the ``display``."""
+        for key, value in (("prefix", prefix), ("size", size), ("name", rel), ("version", version)):
+            object.__setattr__(self, key, value)
+        object.__setattr__(self, "display", rel)
+
+    @property  # type: ignore[override]
+    def url(self) -> str:
+        return self.prefix + self.name
 
 
 class StructCell(tuple):

@@ -26,13 +26,13 @@ from typing import TYPE_CHECKING, Any
 from ...common.errors import InputError, OptionError, Problem, is_filtered
 from ...common.exclusions import without_excluded
 from ...common.nifti import is_nifti_name
-from ...common.rows import FileRef, MetadataFile, SourceRows
+from ...common.rows import FileRef, FileUnder, MetadataFile, SourceRows
 from ...common.storage import is_remote, join, local_path
 from ...common.tables import decode_text
 from ...common.units import count, plural
 from ..options import ROW_LAYOUTS
 from ..registry import SourceKind
-from .crawl import Entry, file_url, list_tree, read_small_files
+from .crawl import Entry, file_url, list_tree, read_small_files, root_prefix
 from .description import CHANGES, CITATION_CFF, DESCRIPTION, dataset_info, read_description
 from .headers import check_headers
 from .ignore import IgnoreRules
@@ -271,6 +271,8 @@ def _image_ref(root: str, image: ImageFile) -> FileRef:
 def _file_ref(root: str, entry: Entry) -> FileRef:
     """A file of the tree; its stored ``path`` is its path relative to the root, so the tree can
     be rebuilt from the shards alone (``export``)."""
+    if not entry.raw:  # opened by the path it is stored as: its url is joined when asked
+        return FileUnder(root_prefix(root), entry.size, entry.rel, entry.version)
     return FileRef(file_url(root, entry.on_disk), entry.size, entry.rel, entry.rel, entry.version)
 
 

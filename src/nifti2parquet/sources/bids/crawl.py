@@ -13,6 +13,7 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from functools import lru_cache
 
 from ...common.batched import map_batched
 from ...common.dataset_folder import (
@@ -46,6 +47,12 @@ def file_url(root: str, rel: str) -> str:
     if is_remote(root):
         return root.rstrip("/") + "/" + rel
     return join(root, rel)
+
+
+@lru_cache(maxsize=16)
+def root_prefix(root: str) -> str:
+    """What ``file_url`` puts before a listed path, one string per root: ``/data/ds/``."""
+    return file_url(root, "x")[:-1]
 
 
 @dataclass(frozen=True)
