@@ -187,7 +187,7 @@ def _tuples_in(data: dict[str, Any]) -> dict[str, Any]:
 _INFO_FIELDS = {f.name for f in fields(DatasetInfo)} - {"image_columns", "segmentation"}
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class MetadataFile:
     """A small file whose content goes into the rows: a sidecar JSON, a table, a description.
 

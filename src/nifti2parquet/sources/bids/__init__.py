@@ -191,7 +191,7 @@ class _Metadata:
     sessions: list[MetaFile]
     scans: list[MetaFile]
     contents: dict[str, bytes | str]  # relative path -> bytes, or why it could not be read
-    entries: dict[str, Entry]  # every file listed, by relative path
+    entries: dict[str, Entry]  # the files at the root, by name
 
 
 def _crawl(root: str, options: SourceOptions) -> tuple[Tree, _Metadata, tuple[Problem, ...]]:
@@ -199,7 +199,7 @@ def _crawl(root: str, options: SourceOptions) -> tuple[Tree, _Metadata, tuple[Pr
     storage = options.storage
     listing = list_tree(root, storage, wanted_name)
     entries = listing.entries
-    by_rel = {e.rel: e for e in entries}
+    by_rel = {e.rel: e for e in entries if "/" not in e.rel}  # the root's files, looked up by name
     first = read_small_files(root, _present(by_rel, (".bidsignore", DESCRIPTION)), storage)
     choices = Choices(Filters(options.selection), options.derivatives, options.exclude_patterns)
     rules = IgnoreRules(_text(first.get(".bidsignore")))
@@ -219,20 +219,22 @@ def _metadata_files(
     root: str, tree: Tree, metadata: _Metadata, images: list[ImageFile]
 ) -> tuple[MetadataFile, ...]:
     """The sidecars (with the images each describes), tables and description that were read."""
-    describes: dict[str, list[str]] = {}
+    describes: dict[str, tuple[Entry, list[str]]] = {}
     for image in images:
         for f in metadata.index.applicable(image, ".json"):
-            describes.setdefault(f.rel, []).append(image.rel)
+            describes.setdefault(f.rel, (f.entry, []))[1].append(image.rel)
     files = [
-        MetadataFile(rel, file_url(root, metadata.entries[rel].on_disk), "sidecar", tuple(names))
-        for rel, names in sorted(describes.items())
+        MetadataFile(rel, file_url(root, entry.on_disk), "sidecar", tuple(names))
+        for rel, (entry, names) in sorted(describes.items())
     ]
-    published = {e.rel for e in tree.others}  # a filtered-out subject's tables are not
-    tables = [m.rel for m in metadata.sessions + metadata.scans] + ["participants.tsv"]
-    for rel, role in [(t, "table") for t in tables] + [(DESCRIPTION, "description")]:
-        if rel in published and isinstance(metadata.contents.get(rel), bytes):
-            entry = metadata.entries[rel]
-            files.append(MetadataFile(rel, file_url(root, entry.on_disk), role))  # type: ignore[arg-type]
+    tables = {m.rel: m.entry for m in metadata.sessions + metadata.scans}
+    tables.update(_present_by_rel(metadata.entries, ("participants.tsv",)))
+    described = _present_by_rel(metadata.entries, (DESCRIPTION,))
+    published = {e.rel for e in tree.others if e.rel in tables or e.rel in described}
+    for role, found in (("table", tables), ("description", described)):
+        for rel, entry in found.items():  # a filtered-out subject's tables are not published
+            if rel in published and isinstance(metadata.contents.get(rel), bytes):
+                files.append(MetadataFile(rel, file_url(root, entry.on_disk), role))  # type: ignore[arg-type]
     return tuple(files)
 
 
@@ -244,6 +246,10 @@ def _root(source: str) -> str:
 
 def _present(by_rel: dict[str, Entry], names: tuple[str, ...]) -> list[Entry]:
     return [by_rel[n] for n in names if n in by_rel]
+
+
+def _present_by_rel(by_rel: dict[str, Entry], names: tuple[str, ...]) -> dict[str, Entry]:
+    return {e.rel: e for e in _present(by_rel, names)}
 
 
 def _text(data: bytes | str | None) -> str:

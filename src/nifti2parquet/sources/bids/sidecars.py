@@ -126,6 +126,7 @@ class SidecarReader:
         self._json: dict[str, dict[str, Any] | None] = {}
         self._text: dict[str, str | None] = {}
         self._warned: set[str] = set()
+        self._typed: dict[tuple[str, ...], tuple[Any, ...]] = {}  # one tuple per protocol
 
     def sidecar(self, image: ImageFile) -> Sidecar:
         merged: dict[str, Any] = {}
@@ -136,9 +137,14 @@ class SidecarReader:
                 merged.update(data)
                 sources += 1
         text = json.dumps(merged, ensure_ascii=False) if sources else None
-        typed = tuple(_typed(merged.get(key), t) for key, _, t in TYPED_FIELDS)
+        typed = self._shared(tuple(_typed(merged.get(key), t) for key, _, t in TYPED_FIELDS))
         bval, bvec = self._nearest(image, ".bval"), self._nearest(image, ".bvec")
         return Sidecar(text, typed, bval, bvec, self._nearest(image, ".tsv", "events"))
+
+    def _shared(self, typed: tuple[Any, ...]) -> tuple[Any, ...]:
+        """One tuple for the images of an acquisition protocol (a study has a few): keyed by the
+        values' text, so 0.0 and -0.0 stay apart."""
+        return self._typed.setdefault(tuple(map(repr, typed)), typed)
 
     def _nearest(self, image: ImageFile, extension: str, suffix: str | None = None) -> str | None:
         for f in reversed(self.index.applicable(image, extension, suffix)):

@@ -14,6 +14,7 @@ is left out with one reason: ``--exclude`` (the publisher's own patterns), a der
 from __future__ import annotations
 
 import posixpath
+import sys
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from fnmatch import fnmatchcase
@@ -290,7 +291,8 @@ def locate(entry: Entry) -> ImageFile:
         raise ValueError(f"too deep: expected sub-{subject}/[ses-<label>/]<datatype>/<file>")
     if not folders and not pipeline:
         raise ValueError("not in a datatype folder (anat/, func/, dwi/, ...)")
-    return ImageFile(entry, pipeline, folders[0] if folders else "", name)
+    datatype = sys.intern(folders[0]) if folders else ""  # one "anat" for every image
+    return ImageFile(entry, sys.intern(pipeline), datatype, name)
 
 
 def _metadata(entry: Entry, rules: IgnoreRules) -> MetaFile | None:
