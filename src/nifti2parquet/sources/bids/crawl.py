@@ -11,6 +11,7 @@ at all: in a DataLad dataset ``.git/annex`` holds the very content the symlinks 
 from __future__ import annotations
 
 import os
+import stat
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from functools import lru_cache
@@ -103,7 +104,7 @@ def _list_local(root: str, wanted: Callable[[str], bool]) -> tuple[list[Entry], 
             elif _is_folder(item):
                 stack.append(rel)
             elif wanted(item.name):
-                entries.append(_local_entry(base, rel))
+                entries.append(_local_entry(base, rel, item))
     return entries, skipped
 
 
@@ -114,10 +115,17 @@ def _is_folder(item: os.DirEntry) -> bool:
         return False
 
 
-def _local_entry(base: str, rel: str) -> Entry:
-    result = stat_file(os.path.join(base, rel), Storage())
+def _local_entry(base: str, rel: str, item: os.DirEntry) -> Entry:
     readable, renamed = readable_name(rel)
-    return Entry(readable, result.size, result.version, result.problem, rel if renamed else "")
+    raw = rel if renamed else ""
+    try:  # the listing's own entry: one stat per file, the version as ``Storage.stat`` makes it
+        st = item.stat()
+        if not stat.S_ISDIR(st.st_mode):
+            return Entry(readable, st.st_size, f"{st.st_size}:{st.st_mtime_ns}", "", raw)
+    except OSError:
+        pass  # said the way every source says it, below
+    result = stat_file(os.path.join(base, rel), Storage())
+    return Entry(readable, result.size, result.version, result.problem, raw)
 
 
 def _list_remote(
