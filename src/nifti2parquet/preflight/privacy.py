@@ -280,6 +280,8 @@ def _path_findings(paths: Iterable[str], rules: PrivacyRules) -> list[Finding]:
         parts = [p for p in path.replace("\\", "/").split("/") if p]
         for depth in range(len(parts)):
             where = "/".join(parts[: depth + 1])
+            if where == path:
+                where = path  # the path's own string, not one more per file held in ``seen``
             if where in seen:
                 continue
             seen.add(where)

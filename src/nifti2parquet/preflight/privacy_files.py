@@ -73,7 +73,7 @@ _CHANGES_ENTRY = re.compile(r"^\s*(?:[-*#]\s*)*[A-Za-z]*\d[\w.-]*\s")  # CHANGES
 _RELEASE_LINE = Scope(contacts="review", dates=False)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Published:
     """One published file to read: where it is, how the user knows it, what it describes."""
 

@@ -123,6 +123,10 @@ def read_bids_source(source: str, options: SourceOptions) -> SourceRows:
     # The listing, the small files' bytes and the sidecar index are let go as soon as what the
     # rows keep of them is made: at a million files they are as big as the rows themselves.
     del reader, headers, found
+    contents = metadata.contents
+    for rel, data in contents.items():  # the bytes go; whether a file could be read stays
+        if isinstance(data, bytes):
+            contents[rel] = b""
     metadata_files = _metadata_files(root, tree, metadata, [s.image for s in scans])
     del metadata
     others = tree.others
