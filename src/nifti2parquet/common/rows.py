@@ -202,6 +202,51 @@ class MetadataFile:
     describes: tuple[str, ...] = ()  # displays of the images it applies to (sidecars)
 
 
+class MetadataUnder(MetadataFile):
+    """A metadata file of a folder source at its path under the root: its ``url`` is the
+    root's prefix (one string shared by every file) and that path, joined when asked."""
+
+    __slots__ = ("prefix",)
+
+    def __new__(cls, *args: Any, **fields: Any) -> MetadataFile:  # type: ignore[misc]
+        """``dataclasses.replace`` calls the class with the record's fields: a plain record."""
+        if "url" in fields:
+            return MetadataFile(**fields)
+        return super().__new__(cls)
+
+    def __init__(
+        self,
+        prefix: str,
+        rel: str,
+        role: Literal["sidecar", "table", "description", "source"],
+        describes: tuple[str, ...] = (),
+    ) -> None:
+        for key, value in (("prefix", prefix), ("display", rel), ("role", role)):
+            object.__setattr__(self, key, value)
+        object.__setattr__(self, "describes", describes)
+
+    @property  # type: ignore[override]
+    def url(self) -> str:
+        return self.prefix + self.display
+
+    def __eq__(self, other: object) -> bool:
+        """Equal to the plain record it stands for."""
+        if not isinstance(other, MetadataFile):
+            return NotImplemented
+        return _metadata_key(self) == _metadata_key(other)
+
+    def __hash__(self) -> int:
+        return hash(_metadata_key(self))
+
+    def __reduce__(self) -> tuple[type[MetadataFile], tuple[Any, ...]]:
+        """Pickled as the plain record it stands for."""
+        return MetadataFile, _metadata_key(self)
+
+
+def _metadata_key(m: MetadataFile) -> tuple[Any, ...]:
+    return (m.display, m.url, m.role, m.describes)
+
+
 @dataclass(frozen=True)
 class SourceRows:
     """A source, read: columns, rows of cells, and the account of files found and left out.

@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any
 from ...common.errors import InputError, OptionError, Problem, is_filtered
 from ...common.exclusions import without_excluded
 from ...common.nifti import is_nifti_name
-from ...common.rows import FileRef, FileUnder, MetadataFile, SourceRows
+from ...common.rows import FileRef, FileUnder, MetadataFile, MetadataUnder, SourceRows
 from ...common.storage import is_remote, join, local_path
 from ...common.tables import decode_text
 from ...common.units import count, plural
@@ -228,7 +228,7 @@ def _metadata_files(
         for f in metadata.index.applicable(image, ".json"):
             describes.setdefault(f.rel, (f.entry, []))[1].append(image.rel)
     files = [
-        MetadataFile(rel, file_url(root, entry.on_disk), "sidecar", tuple(names))
+        _metadata_file(root, entry, "sidecar", tuple(names))
         for rel, (entry, names) in sorted(describes.items())
     ]
     tables = {m.rel: m.entry for m in metadata.sessions + metadata.scans}
@@ -238,8 +238,16 @@ def _metadata_files(
     for role, found in (("table", tables), ("description", described)):
         for rel, entry in found.items():  # a filtered-out subject's tables are not published
             if rel in published and isinstance(metadata.contents.get(rel), bytes):
-                files.append(MetadataFile(rel, file_url(root, entry.on_disk), role))  # type: ignore[arg-type]
+                files.append(_metadata_file(root, entry, role))
     return tuple(files)
+
+
+def _metadata_file(
+    root: str, entry: Entry, role: Any, describes: tuple[str, ...] = ()
+) -> MetadataFile:
+    if not entry.raw:  # read by the path it is known by: its url is joined when asked
+        return MetadataUnder(root_prefix(root), entry.rel, role, describes)
+    return MetadataFile(entry.rel, file_url(root, entry.on_disk), role, describes)
 
 
 def _root(source: str) -> str:
