@@ -57,12 +57,17 @@ class FileRef:
         return FileRef, self._key()
 
 
+def version_of(size: int, stamp: str | int) -> str:
+    """A file's ``version``: a local file's stamp is its mtime in ns (``Storage.stat``)."""
+    return f"{size}:{stamp}" if isinstance(stamp, int) else stamp
+
+
 class FileUnder(FileRef):
     """A file of a folder source whose stored path is its path under the root: its ``url`` is
     the root's (one string shared by every file) joined with that path when asked, not a
     string per file (a BIDS tree of a million files holds a million of these)."""
 
-    __slots__ = ("prefix",)
+    __slots__ = ("prefix", "stamp")
 
     def __new__(cls, *args: Any, **fields: Any) -> FileRef:  # type: ignore[misc]
         """``dataclasses.replace`` calls the class with a FileRef's fields: a plain FileRef."""
@@ -70,16 +75,21 @@ class FileUnder(FileRef):
             return FileRef(**fields)
         return super().__new__(cls)
 
-    def __init__(self, prefix: str, size: int, rel: str, version: str = "") -> None:
+    def __init__(self, prefix: str, size: int, rel: str, stamp: str | int = "") -> None:
         """``prefix``: the root with its separator (``/data/ds/``); ``rel``: the path under it,
-        which is also the ``name`` and the ``display``."""
-        for key, value in (("prefix", prefix), ("size", size), ("name", rel), ("version", version)):
+        which is also the ``name`` and the ``display``; ``stamp``: the version, or a local
+        file's mtime in ns (:func:`version_of`)."""
+        for key, value in (("prefix", prefix), ("size", size), ("name", rel), ("stamp", stamp)):
             object.__setattr__(self, key, value)
         object.__setattr__(self, "display", rel)
 
     @property  # type: ignore[override]
     def url(self) -> str:
         return self.prefix + self.name
+
+    @property  # type: ignore[override]
+    def version(self) -> str:
+        return version_of(self.size, self.stamp)
 
 
 class StructCell(tuple):

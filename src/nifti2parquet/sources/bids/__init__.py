@@ -290,7 +290,7 @@ def _file_ref(root: str, entry: Entry) -> FileRef:
     """A file of the tree; its stored ``path`` is its path relative to the root, so the tree can
     be rebuilt from the shards alone (``export``)."""
     if not entry.raw:  # opened by the path it is stored as: its url is joined when asked
-        return FileUnder(root_prefix(root), entry.size, entry.rel, entry.version)
+        return FileUnder(root_prefix(root), entry.size, entry.rel, entry.stamp)
     return FileRef(file_url(root, entry.on_disk), entry.size, entry.rel, entry.rel, entry.version)
 
 

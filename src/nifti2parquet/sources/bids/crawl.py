@@ -25,6 +25,7 @@ from ...common.dataset_folder import (
 )
 from ...common.errors import Problem, cannot_read
 from ...common.file_stat import ANNEX_HINT, stat_file
+from ...common.rows import version_of
 from ...common.storage import Storage, info_size_version, is_remote, join, local_path, readable_name
 
 
@@ -34,9 +35,15 @@ class Entry:
 
     rel: str  # relative to the root, with '/' separators (readable: see ``on_disk``)
     size: int
-    version: str
+    stamp: str | int  # the version, or a local file's mtime in ns (see ``version``)
     problem: str = ""  # why its content cannot be read (broken symlink, ...); empty when it can
     raw: str = ""  # the name on disk when it is not valid UTF-8 (``rel`` is then its Latin-1 text)
+
+    @property
+    def version(self) -> str:
+        """As ``Storage.stat`` says it: a local file's is its size and mtime, made when asked
+        (an int is a third of the text, and a tree has a million)."""
+        return version_of(self.size, self.stamp)
 
     @property
     def on_disk(self) -> str:
@@ -121,7 +128,7 @@ def _local_entry(base: str, rel: str, item: os.DirEntry) -> Entry:
     try:  # the listing's own entry: one stat per file, the version as ``Storage.stat`` makes it
         st = item.stat()
         if not stat.S_ISDIR(st.st_mode):
-            return Entry(readable, st.st_size, f"{st.st_size}:{st.st_mtime_ns}", "", raw)
+            return Entry(readable, st.st_size, st.st_mtime_ns, "", raw)
     except OSError:
         pass  # said the way every source says it, below
     result = stat_file(os.path.join(base, rel), Storage())
