@@ -857,3 +857,25 @@ def test_deep_check_in_threads_restores_the_nibabel_logger() -> None:
         results = list(pool.map(lambda d: deep_check("x.nii.gz", d), [GZ, GZ4D, RAW] * 20))
     assert all(r.ok for r in results)
     assert not nib.imageglobals.logger.disabled
+
+
+def _header_bytes(zooms: tuple[float, ...]) -> bytes:
+    header = nib.Nifti1Header()
+    header.set_data_shape((4, 4, 4))
+    header.set_zooms(zooms)
+    header["vox_offset"] = 352
+    header["magic"] = b"n+1"
+    return header.binaryblock + b"\0" * 4
+
+
+def test_equal_headers_are_one_object_but_a_signed_zero_is_not_shared() -> None:
+    from nifti2parquet.common.nifti.header import parse_uncompressed
+
+    first = parse_uncompressed(_header_bytes((2.0, 2.0, 2.0)), False, "a.nii")
+    again = parse_uncompressed(_header_bytes((2.0, 2.0, 2.0)), False, "b.nii")
+    other = parse_uncompressed(_header_bytes((1.0, 2.0, 2.0)), False, "c.nii")
+    assert first is again and other is not first and other.voxel_sizes == (1.0, 2.0, 2.0)
+    zero = parse_uncompressed(_header_bytes((0.0, 2.0, 2.0)), False, "d.nii")
+    negative = parse_uncompressed(_header_bytes((-0.0, 2.0, 2.0)), False, "e.nii")
+    assert math.copysign(1, zero.voxel_sizes[0]) == 1
+    assert math.copysign(1, negative.voxel_sizes[0]) == -1
