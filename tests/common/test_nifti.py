@@ -870,3 +870,25 @@ def test_inflate_fast_or_not_gives_gzips_bytes_and_its_crc_message(fast: bool) -
     bad[-6] ^= 1  # the CRC
     with pytest.raises(ValueError, match=r"^corrupt gzip: CRC check failed$"):
         b"".join(inflate([bytes(bad)], fast=fast))
+
+
+def _header_bytes(zooms: tuple[float, ...]) -> bytes:
+    header = nib.Nifti1Header()
+    header.set_data_shape((4, 4, 4))
+    header.set_zooms(zooms)
+    header["vox_offset"] = 352
+    header["magic"] = b"n+1"
+    return header.binaryblock + b"\0" * 4
+
+
+def test_equal_headers_are_one_object_but_a_signed_zero_is_not_shared() -> None:
+    from nifti2parquet.common.nifti.header import parse_uncompressed
+
+    first = parse_uncompressed(_header_bytes((2.0, 2.0, 2.0)), False, "a.nii")
+    again = parse_uncompressed(_header_bytes((2.0, 2.0, 2.0)), False, "b.nii")
+    other = parse_uncompressed(_header_bytes((1.0, 2.0, 2.0)), False, "c.nii")
+    assert first is again and other is not first and other.voxel_sizes == (1.0, 2.0, 2.0)
+    zero = parse_uncompressed(_header_bytes((0.0, 2.0, 2.0)), False, "d.nii")
+    negative = parse_uncompressed(_header_bytes((-0.0, 2.0, 2.0)), False, "e.nii")
+    assert math.copysign(1, zero.voxel_sizes[0]) == 1
+    assert math.copysign(1, negative.voxel_sizes[0]) == -1

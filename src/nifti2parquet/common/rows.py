@@ -22,7 +22,7 @@ from .stored_paths import StoredPaths
 ColumnContent = Literal["image", "image_list", "file", "value"]
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, eq=False)
 class FileRef:
     """One file to embed: a NIfTI image, or any other file of the dataset (the ``files`` config).
 
@@ -39,10 +39,57 @@ class FileRef:
     display: str
     version: str = ""
 
+    def _key(self) -> tuple[str, int, str, str, str]:
+        return (self.url, self.size, self.name, self.display, self.version)
+
+    def __eq__(self, other: object) -> bool:
+        """Equal by fields, whichever kind of reference (:class:`FileUnder` too)."""
+        if not isinstance(other, FileRef):
+            return NotImplemented
+        return self._key() == other._key()
+
+    def __hash__(self) -> int:
+        return hash(self._key())
+
     def __reduce__(self) -> tuple[type[FileRef], tuple[str, int, str, str, str]]:
         """Pickled by its fields (to worker processes): slots, without a ``__dict__`` per file,
         and the same on every Python the project supports."""
-        return FileRef, (self.url, self.size, self.name, self.display, self.version)
+        return FileRef, self._key()
+
+
+def version_of(size: int, stamp: str | int) -> str:
+    """A file's ``version``: a local file's stamp is its mtime in ns (``Storage.stat``)."""
+    return f"{size}:{stamp}" if isinstance(stamp, int) else stamp
+
+
+class FileUnder(FileRef):
+    """A file of a folder source whose stored path is its path under the root: its ``url`` is
+    the root's (one string shared by every file) joined with that path when asked, not a
+    string per file (a BIDS tree of a million files holds a million of these)."""
+
+    __slots__ = ("prefix", "stamp")
+
+    def __new__(cls, *args: Any, **fields: Any) -> FileRef:  # type: ignore[misc]
+        """``dataclasses.replace`` calls the class with a FileRef's fields: a plain FileRef."""
+        if "url" in fields:
+            return FileRef(**fields)
+        return super().__new__(cls)
+
+    def __init__(self, prefix: str, size: int, rel: str, stamp: str | int = "") -> None:
+        """``prefix``: the root with its separator (``/data/ds/``); ``rel``: the path under it,
+        which is also the ``name`` and the ``display``; ``stamp``: the version, or a local
+        file's mtime in ns (:func:`version_of`)."""
+        for key, value in (("prefix", prefix), ("size", size), ("name", rel), ("stamp", stamp)):
+            object.__setattr__(self, key, value)
+        object.__setattr__(self, "display", rel)
+
+    @property  # type: ignore[override]
+    def url(self) -> str:
+        return self.prefix + self.name
+
+    @property  # type: ignore[override]
+    def version(self) -> str:
+        return version_of(self.size, self.stamp)
 
 
 class StructCell(tuple):
@@ -150,7 +197,7 @@ def _tuples_in(data: dict[str, Any]) -> dict[str, Any]:
 _INFO_FIELDS = {f.name for f in fields(DatasetInfo)} - {"image_columns", "segmentation"}
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class MetadataFile:
     """A small file whose content goes into the rows: a sidecar JSON, a table, a description.
 
@@ -163,6 +210,51 @@ class MetadataFile:
     # sidecar, a table of the dataset, its description; source: the table the rows are
     role: Literal["sidecar", "table", "description", "source"]
     describes: tuple[str, ...] = ()  # displays of the images it applies to (sidecars)
+
+
+class MetadataUnder(MetadataFile):
+    """A metadata file of a folder source at its path under the root: its ``url`` is the
+    root's prefix (one string shared by every file) and that path, joined when asked."""
+
+    __slots__ = ("prefix",)
+
+    def __new__(cls, *args: Any, **fields: Any) -> MetadataFile:  # type: ignore[misc]
+        """``dataclasses.replace`` calls the class with the record's fields: a plain record."""
+        if "url" in fields:
+            return MetadataFile(**fields)
+        return super().__new__(cls)
+
+    def __init__(
+        self,
+        prefix: str,
+        rel: str,
+        role: Literal["sidecar", "table", "description", "source"],
+        describes: tuple[str, ...] = (),
+    ) -> None:
+        for key, value in (("prefix", prefix), ("display", rel), ("role", role)):
+            object.__setattr__(self, key, value)
+        object.__setattr__(self, "describes", describes)
+
+    @property  # type: ignore[override]
+    def url(self) -> str:
+        return self.prefix + self.display
+
+    def __eq__(self, other: object) -> bool:
+        """Equal to the plain record it stands for."""
+        if not isinstance(other, MetadataFile):
+            return NotImplemented
+        return _metadata_key(self) == _metadata_key(other)
+
+    def __hash__(self) -> int:
+        return hash(_metadata_key(self))
+
+    def __reduce__(self) -> tuple[type[MetadataFile], tuple[Any, ...]]:
+        """Pickled as the plain record it stands for."""
+        return MetadataFile, _metadata_key(self)
+
+
+def _metadata_key(m: MetadataFile) -> tuple[Any, ...]:
+    return (m.display, m.url, m.role, m.describes)
 
 
 @dataclass(frozen=True)

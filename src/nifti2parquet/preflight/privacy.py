@@ -111,15 +111,15 @@ def _published(rows: SourceRows) -> list[Published]:
     source = [m for m in rows.metadata_files if m.role == "source"]
     if source and len(rows.other_files) == 1:  # rows read from one table, which is published
         table = rows.other_files[0]
-        return [Published(table.name, table.url, table.size, "", True)]  # as published
+        return [Published(table.name, table, table.size, "", True)]  # as published
     files: dict[str, Published] = {}
     for meta in rows.metadata_files:
-        files[meta.display] = Published(meta.display, meta.url, 0, _describes(meta.describes))
+        files[meta.display] = Published(meta.display, meta, 0, _describes(meta.describes))
     for other in rows.other_files:
         known = files.get(other.display)
         describes = known.describes if known else ""
         # the other file is what is stored: a copy a remedy rewrote, or the source file
-        files[other.display] = Published(other.display, other.url, other.size, describes)
+        files[other.display] = Published(other.display, other, other.size, describes)
     return list(files.values())
 
 
@@ -280,6 +280,8 @@ def _path_findings(paths: Iterable[str], rules: PrivacyRules) -> list[Finding]:
         parts = [p for p in path.replace("\\", "/").split("/") if p]
         for depth in range(len(parts)):
             where = "/".join(parts[: depth + 1])
+            if where == path:
+                where = path  # the path's own string, not one more per file held in ``seen``
             if where in seen:
                 continue
             seen.add(where)

@@ -36,6 +36,7 @@ from typing import Any
 from ..common.column_meanings import metadata_field
 from ..common.dicom_profile import has_dicom_preamble, is_dicom_name, may_be_dicom, read_dicom
 from ..common.exclusions import LeftOut
+from ..common.rows import FileRef, MetadataFile
 from ..common.storage import CHECK_BLOCK, READ_BLOCK, Storage
 from ..common.tables import decode_text
 from .privacy_dicom import dicom_attributes
@@ -73,15 +74,19 @@ _CHANGES_ENTRY = re.compile(r"^\s*(?:[-*#]\s*)*[A-Za-z]*\d[\w.-]*\s")  # CHANGES
 _RELEASE_LINE = Scope(contacts="review", dates=False)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Published:
     """One published file to read: where it is, how the user knows it, what it describes."""
 
     display: str
-    url: str
+    ref: FileRef | MetadataFile  # what it is read from: its url is made when it is read
     size: int
     describes: str = ""  # a sidecar: the image it describes (and how many more)
     table_source: bool = False
+
+    @property
+    def url(self) -> str:
+        return self.ref.url
 
 
 @dataclass(frozen=True)

@@ -26,13 +26,13 @@ from typing import TYPE_CHECKING, Any
 from ...common.errors import InputError, OptionError, Problem, is_filtered
 from ...common.exclusions import without_excluded
 from ...common.nifti import is_nifti_name
-from ...common.rows import FileRef, MetadataFile, SourceRows
+from ...common.rows import FileRef, FileUnder, MetadataFile, MetadataUnder, SourceRows
 from ...common.storage import is_remote, join, local_path
 from ...common.tables import decode_text
 from ...common.units import count, plural
 from ..options import ROW_LAYOUTS
 from ..registry import SourceKind
-from .crawl import Entry, file_url, list_tree, read_small_files
+from .crawl import Entry, file_url, list_tree, read_small_files, root_prefix
 from .description import CHANGES, CITATION_CFF, DESCRIPTION, dataset_info, read_description
 from .headers import check_headers
 from .ignore import IgnoreRules
@@ -118,25 +118,38 @@ def read_bids_source(source: str, options: SourceOptions) -> SourceRows:
     )
     if not scans:
         return _without_subject_rows(source, root, tree, rows, options, tuple(warnings), info)
-    layout = build_layout(resolve_layout(options.rows, scans), scans, tables)
     warnings += _participant_warnings(scans, tables, filtered=bool(options.selection.subjects))
+    example_subject = min(s.image.subject for s in scans)
+    # The listing, the small files' bytes and the sidecar index are let go as soon as what the
+    # rows keep of them is made: at a million files they are as big as the rows themselves.
+    del reader, headers, found
+    contents = metadata.contents
+    for rel, data in contents.items():  # the bytes go; whether a file could be read stays
+        if isinstance(data, bytes):
+            contents[rel] = b""
+    metadata_files = _metadata_files(root, tree, metadata, [s.image for s in scans])
+    del metadata
+    others = tree.others
+    del tree
+    rows = dataclasses.replace(
+        rows,
+        warnings=tuple(warnings),
+        other_files=tuple(_file_ref(root, entry) for entry in others),
+        metadata_files=metadata_files,
+    )
+    del others
+    layout = build_layout(resolve_layout(options.rows, scans), scans, tables)
     one_per_row = layout.name == "file"
     info = dataclasses.replace(
-        info,
-        layout=layout.name,
-        image_columns=layout.kinds,
-        example_subject=min(s.image.subject for s in scans),
+        info, layout=layout.name, image_columns=layout.kinds, example_subject=example_subject
     )
     return dataclasses.replace(
         rows,
         columns=layout.columns,
         rows=layout.rows,
         info=info,
-        warnings=tuple(warnings),
         one_image_per_row=one_per_row,
         kind_column="kind" if one_per_row else None,
-        other_files=tuple(_file_ref(root, entry) for entry in tree.others),
-        metadata_files=_metadata_files(root, tree, metadata, [s.image for s in scans]),
     )
 
 
@@ -182,7 +195,7 @@ class _Metadata:
     sessions: list[MetaFile]
     scans: list[MetaFile]
     contents: dict[str, bytes | str]  # relative path -> bytes, or why it could not be read
-    entries: dict[str, Entry]  # every file listed, by relative path
+    entries: dict[str, Entry]  # the files at the root, by name
 
 
 def _crawl(root: str, options: SourceOptions) -> tuple[Tree, _Metadata, tuple[Problem, ...]]:
@@ -190,7 +203,7 @@ def _crawl(root: str, options: SourceOptions) -> tuple[Tree, _Metadata, tuple[Pr
     storage = options.storage
     listing = list_tree(root, storage, wanted_name)
     entries = listing.entries
-    by_rel = {e.rel: e for e in entries}
+    by_rel = {e.rel: e for e in entries if "/" not in e.rel}  # the root's files, looked up by name
     first = read_small_files(root, _present(by_rel, (".bidsignore", DESCRIPTION)), storage)
     choices = Choices(Filters(options.selection), options.derivatives, options.exclude_patterns)
     rules = IgnoreRules(_text(first.get(".bidsignore")))
@@ -210,21 +223,31 @@ def _metadata_files(
     root: str, tree: Tree, metadata: _Metadata, images: list[ImageFile]
 ) -> tuple[MetadataFile, ...]:
     """The sidecars (with the images each describes), tables and description that were read."""
-    describes: dict[str, list[str]] = {}
+    describes: dict[str, tuple[Entry, list[str]]] = {}
     for image in images:
         for f in metadata.index.applicable(image, ".json"):
-            describes.setdefault(f.rel, []).append(image.rel)
+            describes.setdefault(f.rel, (f.entry, []))[1].append(image.rel)
     files = [
-        MetadataFile(rel, file_url(root, metadata.entries[rel].on_disk), "sidecar", tuple(names))
-        for rel, names in sorted(describes.items())
+        _metadata_file(root, entry, "sidecar", tuple(names))
+        for rel, (entry, names) in sorted(describes.items())
     ]
-    published = {e.rel for e in tree.others}  # a filtered-out subject's tables are not
-    tables = [m.rel for m in metadata.sessions + metadata.scans] + ["participants.tsv"]
-    for rel, role in [(t, "table") for t in tables] + [(DESCRIPTION, "description")]:
-        if rel in published and isinstance(metadata.contents.get(rel), bytes):
-            entry = metadata.entries[rel]
-            files.append(MetadataFile(rel, file_url(root, entry.on_disk), role))  # type: ignore[arg-type]
+    tables = {m.rel: m.entry for m in metadata.sessions + metadata.scans}
+    tables.update(_present_by_rel(metadata.entries, ("participants.tsv",)))
+    described = _present_by_rel(metadata.entries, (DESCRIPTION,))
+    published = {e.rel for e in tree.others if e.rel in tables or e.rel in described}
+    for role, found in (("table", tables), ("description", described)):
+        for rel, entry in found.items():  # a filtered-out subject's tables are not published
+            if rel in published and isinstance(metadata.contents.get(rel), bytes):
+                files.append(_metadata_file(root, entry, role))
     return tuple(files)
+
+
+def _metadata_file(
+    root: str, entry: Entry, role: Any, describes: tuple[str, ...] = ()
+) -> MetadataFile:
+    if not entry.raw:  # read by the path it is known by: its url is joined when asked
+        return MetadataUnder(root_prefix(root), entry.rel, role, describes)
+    return MetadataFile(entry.rel, file_url(root, entry.on_disk), role, describes)
 
 
 def _root(source: str) -> str:
@@ -235,6 +258,10 @@ def _root(source: str) -> str:
 
 def _present(by_rel: dict[str, Entry], names: tuple[str, ...]) -> list[Entry]:
     return [by_rel[n] for n in names if n in by_rel]
+
+
+def _present_by_rel(by_rel: dict[str, Entry], names: tuple[str, ...]) -> dict[str, Entry]:
+    return {e.rel: e for e in _present(by_rel, names)}
 
 
 def _text(data: bytes | str | None) -> str:
@@ -262,6 +289,8 @@ def _image_ref(root: str, image: ImageFile) -> FileRef:
 def _file_ref(root: str, entry: Entry) -> FileRef:
     """A file of the tree; its stored ``path`` is its path relative to the root, so the tree can
     be rebuilt from the shards alone (``export``)."""
+    if not entry.raw:  # opened by the path it is stored as: its url is joined when asked
+        return FileUnder(root_prefix(root), entry.size, entry.rel, entry.stamp)
     return FileRef(file_url(root, entry.on_disk), entry.size, entry.rel, entry.rel, entry.version)
 
 

@@ -11,8 +11,10 @@ at all: in a DataLad dataset ``.git/annex`` holds the very content the symlinks 
 from __future__ import annotations
 
 import os
+import stat
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from functools import lru_cache
 
 from ...common.batched import map_batched
 from ...common.dataset_folder import (
@@ -23,6 +25,7 @@ from ...common.dataset_folder import (
 )
 from ...common.errors import Problem, cannot_read
 from ...common.file_stat import ANNEX_HINT, stat_file
+from ...common.rows import version_of
 from ...common.storage import Storage, info_size_version, is_remote, join, local_path, readable_name
 
 
@@ -32,9 +35,15 @@ class Entry:
 
     rel: str  # relative to the root, with '/' separators (readable: see ``on_disk``)
     size: int
-    version: str
+    stamp: str | int  # the version, or a local file's mtime in ns (see ``version``)
     problem: str = ""  # why its content cannot be read (broken symlink, ...); empty when it can
     raw: str = ""  # the name on disk when it is not valid UTF-8 (``rel`` is then its Latin-1 text)
+
+    @property
+    def version(self) -> str:
+        """As ``Storage.stat`` says it: a local file's is its size and mtime, made when asked
+        (an int is a third of the text, and a tree has a million)."""
+        return version_of(self.size, self.stamp)
 
     @property
     def on_disk(self) -> str:
@@ -46,6 +55,12 @@ def file_url(root: str, rel: str) -> str:
     if is_remote(root):
         return root.rstrip("/") + "/" + rel
     return join(root, rel)
+
+
+@lru_cache(maxsize=16)
+def root_prefix(root: str) -> str:
+    """What ``file_url`` puts before a listed path, one string per root: ``/data/ds/``."""
+    return file_url(root, "x")[:-1]
 
 
 @dataclass(frozen=True)
@@ -96,7 +111,7 @@ def _list_local(root: str, wanted: Callable[[str], bool]) -> tuple[list[Entry], 
             elif _is_folder(item):
                 stack.append(rel)
             elif wanted(item.name):
-                entries.append(_local_entry(base, rel))
+                entries.append(_local_entry(base, rel, item))
     return entries, skipped
 
 
@@ -107,10 +122,17 @@ def _is_folder(item: os.DirEntry) -> bool:
         return False
 
 
-def _local_entry(base: str, rel: str) -> Entry:
-    result = stat_file(os.path.join(base, rel), Storage())
+def _local_entry(base: str, rel: str, item: os.DirEntry) -> Entry:
     readable, renamed = readable_name(rel)
-    return Entry(readable, result.size, result.version, result.problem, rel if renamed else "")
+    raw = rel if renamed else ""
+    try:  # the listing's own entry: one stat per file, the version as ``Storage.stat`` makes it
+        st = item.stat()
+        if not stat.S_ISDIR(st.st_mode):
+            return Entry(readable, st.st_size, st.st_mtime_ns, "", raw)
+    except OSError:
+        pass  # said the way every source says it, below
+    result = stat_file(os.path.join(base, rel), Storage())
+    return Entry(readable, result.size, result.version, result.problem, raw)
 
 
 def _list_remote(

@@ -51,12 +51,16 @@ def split_extension(filename: str) -> tuple[str, str]:
     return stem, dot + rest
 
 
-def parse_name(filename: str) -> BidsName:
+def parse_name(
+    filename: str,
+    shared: dict[tuple[tuple[str, str], ...], tuple[tuple[str, str], ...]] | None = None,
+) -> BidsName:
     """Parse a BIDS file name (no folders); raise ValueError saying what is wrong with it.
 
     The parts are shared between names: a tree of a million files has a few thousand distinct
     entities (``sub-01``, ``ses-1``...), suffixes and extensions, so each is one object, not one
-    per file (the parsed names are kept for every file while a source is read)."""
+    per file (the parsed names are kept for every file while a source is read). ``shared``: the
+    entity tuples of names parsed before, to share them too (a session's files have the same)."""
     stem, extension = split_extension(filename)
     tokens = stem.split("_")
     suffix = tokens[-1]
@@ -70,7 +74,10 @@ def parse_name(filename: str) -> BidsName:
         if any(k == entity[0] for k, _ in entities):
             raise ValueError(f"entity {entity[0]!r} appears twice")
         entities.append(entity)
-    return BidsName(tuple(entities), sys.intern(suffix), sys.intern(extension))
+    found = tuple(entities)
+    if shared is not None:
+        found = shared.setdefault(found, found)
+    return BidsName(found, sys.intern(suffix), sys.intern(extension))
 
 
 @lru_cache(maxsize=1 << 16)

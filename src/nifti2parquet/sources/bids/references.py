@@ -67,8 +67,11 @@ def find_references(
     texts = {e.rel: contents[e.rel] for e in readable if e.rel in contents}
     wanted = [e for e in readable if e.rel not in contents]  # none when the crawl read them
     texts.update(read_small_files(root, wanted, storage, threads))
-    tree = _Tree(e.rel for e in published)
     jsons, stimuli, warnings = _parse(texts, set(warned))
+    del texts
+    if not jsons and not stimuli:  # nothing names anything: no tree of the published files
+        return Found({}, warnings)
+    tree = _Tree(e.rel for e in published)
     references: dict[str, set[str]] = defaultdict(set)
     identifiers = _identifiers(jsons)
     for rel, content in jsons.items():
@@ -95,8 +98,10 @@ def files_to_read(files: Iterable[Entry]) -> list[Entry]:
 def _parse(
     texts: dict[str, bytes | str], warned: set[str]
 ) -> tuple[dict[str, Any], dict[str, list[str]], tuple[Problem, ...]]:
-    """JSON files and the ``stim_file`` cells of events tables, by path; a warning for each file
-    that cannot be read as what it is named (unless one was given already)."""
+    """The reference fields of JSON files and the ``stim_file`` cells of events tables, by path,
+    for the files that have some; a warning for each file that cannot be read as what it is
+    named (unless one was given already). Only the fields that name files are kept: a million
+    parsed sidecars would be held at once otherwise."""
     jsons: dict[str, Any] = {}
     stimuli: dict[str, list[str]] = {}
     warnings = []
@@ -106,13 +111,25 @@ def _parse(
             continue  # could not be read at all: the crawl says so where it matters
         try:
             if rel.endswith(".json"):
-                jsons[rel] = _json(rel, data)
-            else:
-                stimuli[rel] = _stim_files(rel, data)
+                fields = _reference_fields(_json(rel, data))
+                if fields:
+                    jsons[rel] = fields
+            elif stim_files := _stim_files(rel, data):
+                stimuli[rel] = stim_files
         except ValueError as exc:
             if rel not in warned:
                 warnings.append(Problem(rel, f"{exc}; published byte for byte as it is", "warning"))
     return jsons, stimuli, tuple(warnings)
+
+
+REFERENCE_FIELDS = (*PATH_FIELDS, SOURCE_FIELD, IDENTIFIER_FIELD)
+
+
+def _reference_fields(content: Any) -> dict[str, Any]:
+    """The fields of a parsed JSON file that name other files ({} for a JSON that is no object)."""
+    if not isinstance(content, dict):
+        return {}
+    return {k: content[k] for k in REFERENCE_FIELDS if k in content}
 
 
 def _json(rel: str, data: bytes) -> Any:

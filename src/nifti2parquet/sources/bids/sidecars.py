@@ -57,12 +57,18 @@ class MetadataIndex:
     many sidecars sit next to it."""
 
     def __init__(self, files: Iterable[MetaFile]) -> None:
-        self._by_place: dict[tuple[str, str, str, str], list[MetaFile]] = defaultdict(list)
+        # One string per folder, shared by the keys and the chains: a sidecar per image makes
+        # a key per file; the places' files are tuples, most of them of one file.
+        self._folders: dict[str, str] = {}
+        by_place: dict[tuple[str, str, str, str], list[MetaFile]] = defaultdict(list)
         for f in files:
-            self._by_place[(f.folder, f.root, f.name.extension, f.name.suffix)].append(f)
-        for found in self._by_place.values():
-            found.sort(key=lambda f: (len(f.name.entities), f.rel))
-        self._chains: dict[tuple[str, str], tuple[str, ...]] = {}
+            folder = self._folder(f.folder)
+            by_place[(folder, f.root, f.name.extension, f.name.suffix)].append(f)
+        self._by_place: dict[tuple[str, str, str, str], tuple[MetaFile, ...]] = {
+            place: tuple(sorted(found, key=lambda f: (len(f.name.entities), f.rel)))
+            for place, found in by_place.items()
+        }
+        self._chains: dict[str, tuple[str, ...]] = {}  # the root follows from the folder
 
     def applicable(
         self, image: ImageFile, extension: str, suffix: str | None = None
@@ -78,10 +84,14 @@ class MetadataIndex:
                     found.append(f)
         return found
 
+    def _folder(self, folder: str) -> str:
+        return self._folders.setdefault(folder, folder)
+
     def _ancestors(self, folder: str, root: str) -> tuple[str, ...]:
-        chain = self._chains.get((folder, root))
+        chain = self._chains.get(folder)
         if chain is None:
-            chain = self._chains[(folder, root)] = tuple(_ancestors(folder, root))
+            chain = tuple(self._folder(f) for f in _ancestors(folder, root))
+            self._chains[chain[-1]] = chain
         return chain
 
     def needed(self, images: Iterable[ImageFile]) -> set[MetaFile]:
@@ -116,6 +126,7 @@ class SidecarReader:
         self._json: dict[str, dict[str, Any] | None] = {}
         self._text: dict[str, str | None] = {}
         self._warned: set[str] = set()
+        self._typed: dict[tuple[str, ...], tuple[Any, ...]] = {}  # one tuple per protocol
 
     def sidecar(self, image: ImageFile) -> Sidecar:
         merged: dict[str, Any] = {}
@@ -126,9 +137,14 @@ class SidecarReader:
                 merged.update(data)
                 sources += 1
         text = json.dumps(merged, ensure_ascii=False) if sources else None
-        typed = tuple(_typed(merged.get(key), t) for key, _, t in TYPED_FIELDS)
+        typed = self._shared(tuple(_typed(merged.get(key), t) for key, _, t in TYPED_FIELDS))
         bval, bvec = self._nearest(image, ".bval"), self._nearest(image, ".bvec")
         return Sidecar(text, typed, bval, bvec, self._nearest(image, ".tsv", "events"))
+
+    def _shared(self, typed: tuple[Any, ...]) -> tuple[Any, ...]:
+        """One tuple for the images of an acquisition protocol (a study has a few): keyed by the
+        values' text, so 0.0 and -0.0 stay apart."""
+        return self._typed.setdefault(tuple(map(repr, typed)), typed)
 
     def _nearest(self, image: ImageFile, extension: str, suffix: str | None = None) -> str | None:
         for f in reversed(self.index.applicable(image, extension, suffix)):

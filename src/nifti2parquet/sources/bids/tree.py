@@ -14,6 +14,7 @@ is left out with one reason: ``--exclude`` (the publisher's own patterns), a der
 from __future__ import annotations
 
 import posixpath
+import sys
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from fnmatch import fnmatchcase
@@ -204,8 +205,9 @@ def classify(entries: Sequence[Entry], rules: IgnoreRules, choices: Choices) -> 
     others: list[Entry] = []
     left_out: list[Problem] = []
     notes: list[Problem] = []
+    shared: dict = {}  # entity tuples, one per distinct set: a session's files share theirs
     for entry in entries:
-        image, problem = _place(entry, rules, choices)
+        image, problem = _place(entry, rules, choices, shared)
         if image is not None:
             images.append(image)
         elif problem is None or problem.severity == "warning":
@@ -214,7 +216,7 @@ def classify(entries: Sequence[Entry], rules: IgnoreRules, choices: Choices) -> 
         else:
             left_out.append(problem)
         if entry.rel.endswith(METADATA_EXTENSIONS) and not _left_out(entry.rel, choices):
-            meta = _metadata(entry, rules)
+            meta = _metadata(entry, rules, shared)
             if meta is not None:
                 metadata.append(meta)
     found = len(entries)
@@ -222,7 +224,7 @@ def classify(entries: Sequence[Entry], rules: IgnoreRules, choices: Choices) -> 
 
 
 def _place(
-    entry: Entry, rules: IgnoreRules, choices: Choices
+    entry: Entry, rules: IgnoreRules, choices: Choices, shared: dict | None = None
 ) -> tuple[ImageFile | None, Problem | None]:
     """Where one file goes: an image of the rows; an other file (no problem, or a warning that
     says why a NIfTI file fits no row); or left out ("info": excluded or filtered out; "error":
@@ -235,7 +237,7 @@ def _place(
     image, note = None, None
     if is_nifti_name(posixpath.basename(rel)) and _indexed(rel, rules):
         try:
-            image = locate(entry)
+            image = locate(entry, shared)
         except ValueError as exc:  # fits no row: published as an other file, byte for byte
             message = (
                 f"not a valid BIDS file ({exc}): stored in the 'files' config, not as an image"
@@ -263,7 +265,7 @@ def _indexed(rel: str, rules: IgnoreRules) -> bool:
     return rel == ".bidsignore" or not rules.reason(rel)
 
 
-def locate(entry: Entry) -> ImageFile:
+def locate(entry: Entry, shared: dict | None = None) -> ImageFile:
     """Parse an image's place and name: ``[derivatives/<p>/]sub-X/[ses-Y/]<datatype>/<name>``."""
     parts = entry.rel.split("/")
     pipeline = ""
@@ -271,7 +273,7 @@ def locate(entry: Entry) -> ImageFile:
         if len(parts) < 3:
             raise ValueError("not inside a derivatives/<pipeline>/ folder")
         pipeline, parts = parts[1], parts[2:]
-    name = parse_name(parts[-1])
+    name = parse_name(parts[-1], shared)
     folders = parts[:-1]
     subject = name.get("sub")
     if subject is None:
@@ -290,10 +292,11 @@ def locate(entry: Entry) -> ImageFile:
         raise ValueError(f"too deep: expected sub-{subject}/[ses-<label>/]<datatype>/<file>")
     if not folders and not pipeline:
         raise ValueError("not in a datatype folder (anat/, func/, dwi/, ...)")
-    return ImageFile(entry, pipeline, folders[0] if folders else "", name)
+    datatype = sys.intern(folders[0]) if folders else ""  # one "anat" for every image
+    return ImageFile(entry, sys.intern(pipeline), datatype, name)
 
 
-def _metadata(entry: Entry, rules: IgnoreRules) -> MetaFile | None:
+def _metadata(entry: Entry, rules: IgnoreRules, shared: dict | None = None) -> MetaFile | None:
     rel = entry.rel
     if not _indexed(rel, rules):
         return None
@@ -304,7 +307,7 @@ def _metadata(entry: Entry, rules: IgnoreRules) -> MetaFile | None:
             return None
         root = f"derivatives/{parts[1]}"
     try:
-        name = parse_name(parts[-1])
+        name = parse_name(parts[-1], shared)
     except ValueError:
         return None
     return MetaFile(entry, root, name)
