@@ -6,10 +6,18 @@ read it waits for when the file is in the page cache, and all of them are create
 a thread takes a batch of items at a time, so the pool costs a few hundred futures whatever the
 number of files, while slow storage (network disks, object stores) still has ``threads`` reads in
 flight: batches are small enough that every thread gets several.
+
+Threads only pay while a read waits: for files in the page cache the work is the interpreter's,
+one thread at a time, and handing the GIL between threads costs more than the reads (an
+18,002-file ``inspect`` on 2 cores: 4.3 s and 2.1 s of system time on 16 threads, 2.8 s and
+0.4 s on one). So the batches run on the calling thread while it is busy for most of their wall
+time, and go to the threads from the first batch that spent most of its time waiting (an object
+store, a network file system, a cold disk).
 """
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import Executor, ThreadPoolExecutor
 from typing import TypeVar
@@ -19,6 +27,7 @@ R = TypeVar("R")
 
 LARGEST_BATCH = 64  # items per task; small enough that a thread's share of slow reads overlaps
 BATCHES_PER_THREAD = 4  # at least this many batches per thread, so the work stays balanced
+WAITING = 0.5  # a batch whose thread was busy for less than this share of its time was waiting
 
 
 def map_batched(
@@ -35,10 +44,27 @@ def map_batched(
         return [work(item) for item in items]
     size = batch_size(len(items), threads)
     batches = [items[i : i + size] for i in range(0, len(items), size)]
+    results: list[R] = []
+    done = 0
+    while done < len(batches):
+        done += 1
+        if _waited(work, batches[done - 1], results):
+            break  # the rest go to the threads
+    batches = batches[done:]
+    if not batches:
+        return results
     if pool is not None:
-        return _joined(pool.map(lambda batch: [work(item) for item in batch], batches))
+        return results + _joined(pool.map(lambda batch: [work(item) for item in batch], batches))
     with ThreadPoolExecutor(min(threads, len(batches)), thread_name_prefix=name) as own:
-        return _joined(own.map(lambda batch: [work(item) for item in batch], batches))
+        return results + _joined(own.map(lambda batch: [work(item) for item in batch], batches))
+
+
+def _waited(work: Callable[[T], R], batch: Sequence[T], results: list[R]) -> bool:
+    """Run ``batch`` here, appending to ``results``; whether it spent most of its time waiting."""
+    wall, busy = time.perf_counter(), time.thread_time()
+    results += [work(item) for item in batch]
+    wall, busy = time.perf_counter() - wall, time.thread_time() - busy
+    return busy < wall * WAITING
 
 
 def _joined(done: Iterable[list[R]]) -> list[R]:

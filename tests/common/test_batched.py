@@ -1,0 +1,38 @@
+"""map_batched: every item's result in the items' order; threads only for work that waits."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+from nifti2parquet.common.batched import map_batched
+
+
+def _on_threads(work_seconds: float, count: int) -> tuple[list[int], set[int]]:
+    where: set[int] = set()
+
+    def work(item: int) -> int:
+        where.add(threading.get_ident())
+        if work_seconds:
+            time.sleep(work_seconds)  # a read waiting for a disk or a network
+        return item * 2
+
+    return map_batched(work, range(count), threads=8), where
+
+
+def test_work_that_keeps_the_thread_busy_stays_on_the_calling_thread() -> None:
+    results, where = _on_threads(0.0, 5_000)
+    assert results == [i * 2 for i in range(5_000)]
+    assert where == {threading.get_ident()}  # no handing the GIL between threads for nothing
+
+
+def test_work_that_waits_goes_to_the_threads_in_the_items_order() -> None:
+    results, where = _on_threads(0.002, 400)
+    assert results == [i * 2 for i in range(400)]
+    assert len(where) > 2  # the calling thread's first batch, then the pool's threads
+
+
+def test_one_thread_or_one_item_runs_here() -> None:
+    here = threading.get_ident()
+    assert map_batched(lambda i: (i, threading.get_ident()), [1], threads=8) == [(1, here)]
+    assert map_batched(lambda i: threading.get_ident(), range(10), threads=1) == [here] * 10
