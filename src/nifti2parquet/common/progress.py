@@ -64,6 +64,9 @@ class _TqdmBar(Bar):
         self._bar.update(n)
 
     def close(self) -> None:
+        """Draw the final count before the bar goes: tqdm redraws at most every 0.1 s, so a step
+        done faster than that would otherwise leave its 0% as the last thing drawn."""
+        self._bar.refresh()
         self._bar.close()
 
 
