@@ -41,7 +41,12 @@ from harness import (
     tidy,
     write_result,
 )
-from tables import Table, against_cp, megabytes, met, percent, previews_cost, seconds
+from tables import (
+    Table,
+    against_cp,
+    previews_cost,
+    privacy_scan_table,
+)
 
 HERE = Path(__file__).parent
 CP = "cp -r + sync"
@@ -157,25 +162,12 @@ def arc_table(report: dict, quick: bool) -> Table:
 
 
 def privacy_table(report: dict) -> Table:
-    """The build with its privacy scan on and off, and the scan's own share of the build."""
-    overhead = report["privacy_scan"]
-    rows = tuple(
-        (name, seconds(report["seconds"][name]), megabytes(report["peak_rss"][name]))
-        for name in report["seconds"]
-        if name.startswith("build (API)")
-    )
-    notes = (
-        f"the scan, timed inside each build: **{overhead['scan_share'] * 100:.2f}%** of the build "
-        f"(target <= 5%: {met(overhead['scan_share'] <= 0.05)}); the medians of the builds with "
-        f"the scan on and off differ by {percent(overhead['on_over_off'])}, which is noise when "
-        f"it is larger than the scan's own share",
+    data = (
         f"the ARC-shaped tree of the table above ({report['images']} images and the sidecars, "
-        f"bval/bvec and tables beside them), through the Python API (`--no-previews`), the scan "
-        f"off with `BuildOptions(privacy_scan=False)`, which exists only for this measurement; "
-        f"the two take turns going first",
+        f"bval/bvec and tables beside them)"
     )
     title = "The privacy preflight's cost in a build of an ARC-shaped BIDS tree"
-    return Table("privacy-scan-arc", title, ("", "median", "peak memory"), rows, notes)
+    return privacy_scan_table(report, "privacy-scan-arc", title, data)
 
 
 def tables(quick: bool, work: Path) -> list[Table]:

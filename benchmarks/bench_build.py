@@ -50,7 +50,15 @@ from harness import (
     tidy,
     write_result,
 )
-from tables import Table, against_cp, megabytes, met, percent, previews_cost, seconds
+from tables import (
+    Table,
+    against_cp,
+    megabytes,
+    met,
+    previews_cost,
+    privacy_scan_table,
+    seconds,
+)
 
 HERE = Path(__file__).parent
 CP = "cp -r + sync"
@@ -286,24 +294,8 @@ def tables(quick: bool, work: Path) -> list[Table]:
 
 
 def privacy_table(report: dict) -> Table:
-    """The build with its privacy scan on and off, and the scan's own share of the build."""
-    overhead = report["privacy_scan"]
-    rows = tuple(
-        (name, seconds(report["seconds"][name]), megabytes(report["peak_rss"][name]))
-        for name in report["seconds"]
-        if name.startswith("build (API)")
-    )
-    notes = (
-        f"the scan, timed inside each build: **{overhead['scan_share'] * 100:.2f}%** of the build "
-        f"(target <= 5%: {met(overhead['scan_share'] <= 0.05)}); the medians of the builds with "
-        f"the scan on and off differ by {percent(overhead['on_over_off'])}, which is noise when "
-        f"it is larger than the scan's own share",
-        "the same data as the build table, through the Python API (`--no-previews`), the scan "
-        "off with `BuildOptions(privacy_scan=False)`, which exists only for this measurement; "
-        "the two take turns going first",
-    )
     title = "The privacy preflight's cost in a build"
-    return Table("privacy-scan", title, ("", "median", "peak memory"), rows, notes)
+    return privacy_scan_table(report, "privacy-scan", title, "the same data as the build table")
 
 
 # the command line -------------------------------------------------------------------------------

@@ -121,3 +121,24 @@ def previews_cost(report: dict) -> str:
         f"<= 10%: {met(report['previews_over_build'] <= 1.10)}) and {added / 1e6:+,.0f} MB to its "
         f"peak memory (target <= 50 MB: {met(added <= 50e6)})"
     )
+
+
+def privacy_scan_table(report: dict, table_id: str, title: str, data: str) -> Table:
+    """The build with its privacy scan on and off, and the scan's own share of the build;
+    ``data``: the note on what was built."""
+    overhead = report["privacy_scan"]
+    rows = tuple(
+        (name, seconds(report["seconds"][name]), megabytes(report["peak_rss"][name]))
+        for name in report["seconds"]
+        if name.startswith("build (API)")
+    )
+    notes = (
+        f"the scan, timed inside each build: **{overhead['scan_share'] * 100:.2f}%** of the build "
+        f"(target <= 5%: {met(overhead['scan_share'] <= 0.05)}); the medians of the builds with "
+        f"the scan on and off differ by {percent(overhead['on_over_off'])}, which is noise when "
+        f"it is larger than the scan's own share",
+        f"{data}, through the Python API (`--no-previews`), the scan off with "
+        f"`BuildOptions(privacy_scan=False)`, which exists only for this measurement; the two "
+        f"take turns going first",
+    )
+    return Table(table_id, title, ("", "median", "peak memory"), rows, notes)
