@@ -142,13 +142,9 @@ def _varint(out: bytearray, n: int) -> None:
     out.append(n)
 
 
-def _zigzag(out: bytearray, n: int) -> None:
-    _varint(out, (n << 1) ^ (n >> 63))
-
-
 def write_zigzag(out: bytearray, n: int) -> None:
     """An integer (i16, i32 or i64) as the compact protocol writes it."""
-    _zigzag(out, n)
+    _varint(out, (n << 1) ^ (n >> 63))
 
 
 def write_list_header(out: bytearray, size: int, element: int) -> None:
@@ -169,7 +165,7 @@ def _write_struct(out: bytearray, value: Struct) -> None:
             out.append(((fid - last) << 4) | wire)
         else:
             out.append(wire)
-            _zigzag(out, fid)
+            write_zigzag(out, fid)
         if kind not in (TRUE, FALSE):
             _write_value(out, kind, item)
         last = fid
@@ -178,7 +174,7 @@ def _write_struct(out: bytearray, value: Struct) -> None:
 
 def _write_value(out: bytearray, kind: int, item: Any) -> None:
     if kind in (I16, I32, I64):
-        _zigzag(out, item)
+        write_zigzag(out, item)
     elif kind == BINARY:
         data = item.encode() if isinstance(item, str) else item
         _varint(out, len(data))
