@@ -193,8 +193,8 @@ class HubStore:
             headers = {**self._headers, **headers}  # the token goes to the Hub only
         else:
             headers["user-agent"] = self._headers.get("user-agent", "")
-        session = self._listed.result() and self._session  # made with the listing
-        with session.stream("GET", url, headers=headers, timeout=self._timeout) as response:
+        self._listed.result()  # the client is made with the listing
+        with self._session.stream("GET", url, headers=headers, timeout=self._timeout) as response:
             if response.status_code in (401, 403, 404, 410) and url != self._url(path):
                 raise _Refused
             if response.status_code >= 400:
