@@ -135,12 +135,7 @@ class OutputFolder:
         _fsync_dir(os.path.dirname(self.full(final_rel)))
 
     def write_bytes_atomic(self, rel: str, data: bytes) -> None:
-        self.makedirs(TMP)
-        tmp = self.tmp_name(rel)
-        with self.open_write(tmp) as f:
-            f.write(data)
-            sync_file(f)
-        self.commit(tmp, rel)
+        self._write_atomic(rel, (data,))
 
     def write_text_atomic(self, rel: str, text: str) -> None:
         self.write_bytes_atomic(rel, text.encode("utf-8"))
@@ -148,12 +143,17 @@ class OutputFolder:
     def write_lines_atomic(self, rel: str, lines: Iterable[str]) -> None:
         """As :meth:`write_text_atomic` of the lines joined, written a batch at a time (a list of
         a million records is never one string in memory)."""
+        lines = iter(lines)
+        batches = iter(lambda: "".join(itertools.islice(lines, LINES_PER_WRITE)), "")
+        self._write_atomic(rel, (batch.encode("utf-8") for batch in batches))
+
+    def _write_atomic(self, rel: str, pieces: Iterable[bytes]) -> None:
+        """Write ``pieces`` to a temp file, sync it, and move it into place at ``rel``."""
         self.makedirs(TMP)
         tmp = self.tmp_name(rel)
         with self.open_write(tmp) as f:
-            lines = iter(lines)
-            while batch := "".join(itertools.islice(lines, LINES_PER_WRITE)):
-                f.write(batch.encode("utf-8"))
+            for piece in pieces:
+                f.write(piece)
             sync_file(f)
         self.commit(tmp, rel)
 
