@@ -204,11 +204,12 @@ class HubStore:
             if response.history and str(response.url) != url:
                 with self._lock:
                     self._direct[path] = str(response.url)
+            # read to the end of the body even once every byte asked for is here: a response
+            # closed before its end closes its connection, and the next request pays a new one
             for piece in response.iter_bytes():
-                yield piece[: end - start]
+                if start < end:
+                    yield piece[: end - start]
                 start += len(piece)
-                if start >= end:
-                    return
 
 
 class _Refused(Exception):
