@@ -73,9 +73,15 @@ class HubStore:
         self._direct: dict[str, str] = {}  # path -> where the Hub redirected it
         self._lock = threading.Lock()
         self._listed: Future[tuple[str, dict[str, StoredFile]]] = Future()
+        self._sending = threading.Event()  # the listing's request is being sent (or it failed)
         threading.Thread(
             target=self._list, args=(revision, token), name="n2p-listing", daemon=True
         ).start()
+
+    def wait_sending(self) -> None:
+        """Wait until the listing's request is on its way: what is imported while it travels
+        then does not hold back the making of the client (it shares the interpreter's lock)."""
+        self._sending.wait()
 
     @property
     def commit(self) -> str:
@@ -97,6 +103,8 @@ class HubStore:
             self._listed.set_result(self._listing(revision, token))
         except Exception as exc:  # not found, no access, network: one line, never a traceback
             self._listed.set_exception(self._listing_error(exc))
+        finally:
+            self._sending.set()
 
     def _listing_error(self, exc: Exception) -> Exception:
         if not_found(exc) is not None:
@@ -161,6 +169,7 @@ class HubStore:
         url = f"{self._endpoint}/api/datasets/{self.repo_id}"
         if revision is not None:
             url += f"/revision/{quote(revision, safe='')}"
+        self._sending.set()
         response = self._session.get(
             url, params={"blobs": "true"}, headers=self._headers, timeout=self._timeout
         )
