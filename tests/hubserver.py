@@ -499,6 +499,7 @@ class RequestRecord:
     fault: str | None = None  # action of the fault that fired on this request, if any
     error_code: str | None = None  # X-Error-Code sent, if any
     range: str | None = None  # the Range header as sent (e.g. "bytes=0-99"), if any
+    connection: int = 0  # which connection it came on: numbered from 1 as the server accepts them
 
     @property
     def params(self) -> dict[str, list[str]]:
@@ -713,6 +714,7 @@ class _Request:
     body: _Body
     range: str | None = None  # the only header value kept (Authorization is reduced to `auth`)
     xet_scope: str | None = None  # CAS requests: "read"/"write" when a live Xet token was shown
+    connection: int = 0  # the serial number of the connection it came on
 
     def param(self, name: str, default: str = "") -> str:
         return self.query.get(name, [default])[0]
@@ -744,8 +746,10 @@ class _Handler(BaseHTTPRequestHandler):
 
     do_HEAD = do_POST = do_PUT = do_DELETE = do_PATCH = do_GET
 
+    serial = 0  # this connection's number (see RequestRecord.connection)
+
     def handle(self) -> None:
-        self.server.track(self.connection, add=True)
+        self.serial = self.server.track(self.connection, add=True)
         try:
             if self.server.hub.latency:
                 time.sleep(self.server.hub.latency)  # the handshake of a new connection
@@ -825,10 +829,14 @@ class _HTTPServer(ThreadingHTTPServer):
         self.hub = hub
         self._connections: set[socket.socket] = set()
         self._conn_lock = threading.Lock()
+        self._accepted = 0
 
-    def track(self, conn: socket.socket, add: bool) -> None:
+    def track(self, conn: socket.socket, add: bool) -> int:
+        """Track an open connection (or forget a closed one); a new one's serial number."""
         with self._conn_lock:
             (self._connections.add if add else self._connections.discard)(conn)
+            self._accepted += add
+            return self._accepted
 
     def close_connections(self) -> None:
         """Unblock handler threads waiting on idle keep-alive connections."""
@@ -1381,6 +1389,7 @@ class HubServer:
             auth=auth,
             body=_Body(handler.rfile, handler.headers),
             range=handler.headers.get("Range"),
+            connection=handler.serial,
         )
 
     def _take_faults(self, method: str, path: str) -> list[Fault]:
@@ -1417,6 +1426,7 @@ class HubServer:
             fault=fault,
             error_code=None if response is None else response.headers.get("X-Error-Code"),
             range=request.range,
+            connection=request.connection,
         )
         with self._lock:
             self._log.append(record)

@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..common.errors import OptionError, OutputError, Problem
+from ..common.gc_pause import collector_paused
 from ..common.progress import Reporter
 from ..common.units import count, format_size
 from ..retrieval.dataset import ExportOptions, open_built_dataset, read_index
@@ -86,11 +87,15 @@ def export(
         raise OptionError(f"{dest}: the destination is the dataset folder itself")
     if os.path.exists(dest) and not os.path.isdir(dest):
         raise OutputError(f"{dest}: exists and is not a folder")
-    src = open_built_dataset(source, options)  # from the Hub: imports what follows meanwhile
-    from ..retrieval.restore import clear_partials, locked, plan_restore, restore
+    # opening imports most of what an export runs and reading the index makes an object or more
+    # per file, none of them in a reference cycle: the collector, walking them again and again,
+    # is paused meanwhile
+    with collector_paused():
+        src = open_built_dataset(source, options)  # from the Hub: imports what follows meanwhile
+        from ..retrieval.restore import clear_partials, locked, plan_restore, restore
 
-    catalog = read_index(src, options, reporter)
-    plan = plan_restore(dest, catalog.files, reporter)  # refuses before creating anything
+        catalog = read_index(src, options, reporter)
+        plan = plan_restore(dest, catalog.files, reporter)  # refuses before creating anything
     with locked(dest):
         clear_partials(dest)
         written = restore(dest, src.fetches(plan.write, catalog.held), reporter, options.threads)

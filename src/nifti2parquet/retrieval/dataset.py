@@ -88,7 +88,8 @@ def open_built_dataset(source: str, options: ExportOptions) -> BuiltDataset:
 
     check_hub_access(options.token, need_token=False, what="export", reach=False)
 
-    hub = HubStore(source, options.revision, options.token)  # its listing is on its way
+    hub = HubStore(source, options.revision, options.token)
+    hub.wait_sending()  # then, while the listing travels:
     import_readers(options)
     from .catalog import choose_split
 

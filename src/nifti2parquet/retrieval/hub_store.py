@@ -5,9 +5,10 @@ shard's footer, its small columns, and for each selected file the byte range of 
 whole shard. Every request is a round trip (two when the Hub redirects a file to its CDN), so:
 
 - one request lists the repo, sent as soon as the store is made and answered in the background
-  (what reading the index needs is imported meanwhile; the first use of ``files`` or ``commit``
-  waits for it; a Hub that cannot be reached is told apart only when it fails, so a reachable
-  one costs no connection of its own to check). It is the repo's info with the files' sizes
+  (what reading the index needs is imported meanwhile, once :meth:`HubStore.wait_sending` says
+  the request is on its way; the first use of ``files`` or ``commit`` waits for it; a Hub that
+  cannot be reached is told apart only when it fails, so a reachable one costs no connection of
+  its own to check). It is the repo's info with the files' sizes
   (``dataset_info(files_metadata=True)``'s request, made here on the library's session:
   importing ``HfApi`` would cost more than the rest of a small export); it pins the revision to
   its commit id (every read uses that commit: a branch that moves during an export cannot mix
@@ -15,8 +16,9 @@ whole shard. Every request is a round trip (two when the Hub redirects a file to
   short, is listed with ``HfApi``'s paged tree instead;
 - ranges are plain ``GET``s with a ``Range`` header on ``huggingface_hub``'s shared HTTP client
   (one connection pool, connections kept alive and reused by every thread, the user's client
-  factory and token honoured), whether the file is stored with Git LFS or Xet (the Hub serves
-  both by range); nothing is read ahead;
+  factory and token honoured; each response is read to its end, since one closed before it
+  closes its connection and the next request would pay for a new one), whether the file is
+  stored with Git LFS or Xet (the Hub serves both by range); nothing is read ahead;
 - where the Hub redirects a file to another host (its CDN), the URL it redirected to is kept and
   the next ranges of that file go there directly, without the token (a URL that stopped working,
   e.g. expired, is dropped and the file resolved again);
@@ -73,9 +75,15 @@ class HubStore:
         self._direct: dict[str, str] = {}  # path -> where the Hub redirected it
         self._lock = threading.Lock()
         self._listed: Future[tuple[str, dict[str, StoredFile]]] = Future()
+        self._sending = threading.Event()  # the listing's request is being sent (or it failed)
         threading.Thread(
             target=self._list, args=(revision, token), name="n2p-listing", daemon=True
         ).start()
+
+    def wait_sending(self) -> None:
+        """Wait until the listing's request is on its way: what is imported while it travels
+        then does not hold back the making of the client (it shares the interpreter's lock)."""
+        self._sending.wait()
 
     @property
     def commit(self) -> str:
@@ -97,6 +105,8 @@ class HubStore:
             self._listed.set_result(self._listing(revision, token))
         except Exception as exc:  # not found, no access, network: one line, never a traceback
             self._listed.set_exception(self._listing_error(exc))
+        finally:
+            self._sending.set()
 
     def _listing_error(self, exc: Exception) -> Exception:
         if not_found(exc) is not None:
@@ -161,6 +171,7 @@ class HubStore:
         url = f"{self._endpoint}/api/datasets/{self.repo_id}"
         if revision is not None:
             url += f"/revision/{quote(revision, safe='')}"
+        self._sending.set()
         response = self._session.get(
             url, params={"blobs": "true"}, headers=self._headers, timeout=self._timeout
         )
@@ -204,11 +215,12 @@ class HubStore:
             if response.history and str(response.url) != url:
                 with self._lock:
                     self._direct[path] = str(response.url)
+            # read to the end of the body even once every byte asked for is here: a response
+            # closed before its end closes its connection, and the next request pays a new one
             for piece in response.iter_bytes():
-                yield piece[: end - start]
+                if start < end:
+                    yield piece[: end - start]
                 start += len(piece)
-                if start >= end:
-                    return
 
 
 class _Refused(Exception):
