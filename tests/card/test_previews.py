@@ -441,7 +441,7 @@ def test_each_part_of_a_column_offers_its_smallest_files_first() -> None:
     assert candidates([0], lambda i: 1) == [[0]]
 
 
-def test_the_previews_read_each_columns_first_image_then_what_their_budget_allows() -> None:
+def test_the_previews_read_each_columns_cheapest_image_then_what_their_budget_allows() -> None:
     mb = 1 << 20
     t1w = [[12 * mb, 13 * mb], [12 * mb], [14 * mb]]  # a column's parts, cheapest first
     masks = [[1 * mb], [1 * mb], [1 * mb]]
@@ -449,10 +449,14 @@ def test_the_previews_read_each_columns_first_image_then_what_their_budget_allow
     assert within_budget([t1w, masks], lambda n: n, 1000 * mb) == [t1w[:1], masks]
     # 40 GB: every part of every column
     assert within_budget([t1w, masks], lambda n: n, 40_000 * mb) == [t1w, masks]
-    # a small dataset: the floor; a column's first image whatever its size, which may spend it
+    # a small dataset: the floor; a column's cheapest image whatever its size, which may spend it
     assert within_budget([t1w, masks], lambda n: n, 0) == [t1w[:1], masks]
-    huge = [[BUDGET_FLOOR * 2], [1]]
+    huge = [[BUDGET_FLOOR * 2], [BUDGET_FLOOR * 3]]
     assert within_budget([huge, masks], lambda n: n, 0) == [huge[:1], masks[:1]]
+    # the cheapest part first, wherever it is; what is kept stays in the dataset's order
+    scans = [[50 * mb], [30 * mb, 40 * mb], [10 * mb]]
+    assert within_budget([scans], lambda n: n, 1000 * mb) == [scans[2:]]
+    assert within_budget([scans], lambda n: n, 2000 * mb) == [[scans[1], scans[2]]]
     assert within_budget([], lambda n: n, 0) == []
 
 
