@@ -1,8 +1,8 @@
 """What the card's previews cost a build: time and peak memory, with and without ``--no-previews``.
 
-    python benchmarks/bench_previews.py                    # every data set, 3 rounds
+    python benchmarks/bench_previews.py                    # every data set, 5 rounds
     python benchmarks/bench_previews.py --data images arc  # some of them
-    python benchmarks/bench_previews.py --quick            # 0.3 GB of each, 2 rounds
+    python benchmarks/bench_previews.py --quick            # 0.3 GB of each, 3 rounds
 
 ``benchmarks/run_all`` runs it (``tables()``): every data set in the full run, ``images`` and
 ``arc`` at about 0.3 GB in ``--quick``.
@@ -19,14 +19,16 @@ Data sets (made once under ``--work`` and reused), about 1.1 GB each:
   data.
 
 Each round builds each data set twice, each run its own process until the data is on disk
-(``&& sync``), with previews and without, taking turns at going first (of two large writes in a
-row on a busy disk, the second is often slower), and then draws the previews alone in a process
-of its own (the source read as the build reads it, then ``draw_previews`` timed: wall and CPU
-seconds). Medians and peak RSS (the process tree) are compared; the targets: previews add at most
-10% to the build's time and at most 50 MB to its peak memory. On a shared, busy machine the
-builds' own times vary far more than the previews cost, so the drawing's time over the build's
-(without previews) is the measurement that counts; a build overlaps it with the shards' copy, so
-it is an upper bound of what previews add.
+(``&& sync``), with previews and without, back to back, taking turns at going first (of two large
+writes in a row on a busy disk, the second is often slower), and then draws the previews alone in
+a process of its own (the source read as the build reads it, then ``draw_previews`` timed: wall
+and CPU seconds). What previews add is the median of the rounds' own differences: the wall-time
+ratio of the two builds of a round (they met the same load on a shared machine, where the ratio
+of two medians flips with the noise), and the difference of their CPU seconds (user + system,
+every thread), which a busy machine moves far less. Peak RSS (the process tree) is compared too;
+the targets: previews add at most 10% to the build's time and at most 50 MB to its peak memory.
+The drawing alone, over the build without previews, is an upper bound of its share: a build
+overlaps it with the shards' copy.
 """
 
 from __future__ import annotations
@@ -159,28 +161,34 @@ def drawing_times(comparison: Comparison) -> tuple[float, float]:
 
 
 def measure_data(name: str, source: Path, work: Path, rounds: int) -> dict:
-    """The interleaved rounds on one data set: the builds with and without previews, the drawing
-    alone; the results file's entry (printed as it is measured)."""
+    """The paired rounds on one data set: the builds with and without previews back to back
+    (taking turns at going first), the drawing alone; the results file's entry (printed as it
+    is measured)."""
     target = work / "out"
     on, off = build_step(source, target, True), build_step(source, target, False)
-    comparison = Comparison()
+    comparison, pairs = Comparison(), []
     for round_ in range(rounds):
-        for step in (on, off) if round_ % 2 == 0 else (off, on):
-            comparison.add(step())
+        pair = {}
+        for previews in (True, False) if round_ % 2 == 0 else (False, True):
+            pair[previews] = (on if previews else off)()
+            comparison.add(pair[previews])
+        pairs.append((pair[True], pair[False]))
         comparison.add(drawing_step(source)())
     fresh(target)
     build_seconds = comparison.seconds(label(False))
-    time_share = comparison.seconds(label(True)) / build_seconds - 1
+    time_share, cpu_added, cpu_share = paired(pairs)
     memory = comparison.rss(label(True)) - comparison.rss(label(False))
     wall, cpu = drawing_times(comparison)
     data_bytes = _bytes(source)
     print(f"\n{name}: {data_bytes / 1e9:.2f} GB, {rounds} rounds")
     print(comparison.table(data_bytes))
     print(
+        f"builds, previews on / off, the median of {rounds} paired rounds: "
+        f"{time_share * 100:+.1f}% time (target <= {TIME_TARGET * 100:.0f}%), "
+        f"{cpu_added:+.2f} s CPU ({cpu_share * 100:+.1f}% of the build's), "
+        f"{memory / 1e6:+.0f} MB peak (target <= {MEMORY_TARGET / 1e6:.0f} MB)\n"
         f"drawing alone: {wall:.2f} s ({cpu:.2f} s CPU) = {wall / build_seconds * 100:.1f}% "
-        f"of the build without previews (target <= {TIME_TARGET * 100:.0f}%)\n"
-        f"builds, previews on / off: {time_share * 100:+.1f}% time (noisy), "
-        f"{memory / 1e6:+.0f} MB peak (target <= {MEMORY_TARGET / 1e6:.0f} MB)",
+        f"of the build without previews",
         flush=True,
     )
     return {
@@ -188,11 +196,26 @@ def measure_data(name: str, source: Path, work: Path, rounds: int) -> dict:
         "data_bytes": data_bytes,
         "rounds": rounds,
         "time_share": time_share,
+        "round_time_shares": [a.seconds / b.seconds - 1 for a, b in pairs],
+        "cpu_added": cpu_added,
+        "cpu_share": cpu_share,
         "memory": memory,
         "drawing_seconds": wall,
         "drawing_cpu_seconds": cpu,
         "drawing_share": wall / build_seconds,
     }
+
+
+def paired(pairs: list[tuple[Run, Run]]) -> tuple[float, float, float]:
+    """What previews add, from rounds of a build with them and one without run back to back: the
+    median of the rounds' wall-time ratios (on / off - 1), of their CPU differences (user + sys
+    seconds, every thread), and of those over the build's own CPU. A round compares two builds
+    that met the same load on the machine, so a burst of other work moves both, not the
+    difference; the median drops the round where it hit only one."""
+    shares = [on.seconds / off.seconds - 1 for on, off in pairs]
+    added = [on.cpu - off.cpu for on, off in pairs]
+    cpu_shares = [(on.cpu - off.cpu) / off.cpu for on, off in pairs]
+    return statistics.median(shares), statistics.median(added), statistics.median(cpu_shares)
 
 
 def previews_table(report: dict) -> Table:
@@ -208,6 +231,7 @@ def previews_table(report: dict) -> Table:
                 seconds(r["seconds"][label(True)]),
                 seconds(r["seconds"][label(False)]),
                 f"{percent(r['time_share'])} {met(time_ok)}",
+                f"{r['cpu_added']:+.2f} s ({percent(r['cpu_share'])})",
                 megabytes(r["peak_rss"][label(True)]),
                 megabytes(r["peak_rss"][label(False)]),
                 f"{r['memory'] / 1e6:+,.0f} MB {met(memory_ok)}",
@@ -221,22 +245,26 @@ def previews_table(report: dict) -> Table:
     notes = (
         "data: " + "; ".join(f"`{n}`: {DESCRIPTIONS[n]}" for n in names),
         f"each build its own process until the data is on disk (`&& sync`), with previews (the "
-        f"default) and `--no-previews`, taking turns at going first; {rounds} rounds, medians; "
-        f"peak memory of the process tree, the largest of the rounds",
+        f"default) and `--no-previews` back to back, taking turns at going first; {rounds} such "
+        f"pairs; builds' times: medians; time added: the median of the pairs' ratios (on / off "
+        f"- 1), steadier than the ratio of two medians on a shared machine, since both builds of a "
+        f"pair meet the same load; CPU added: the median of the pairs' differences of user + "
+        f"system seconds (every thread of the build), and over the build's own CPU; peak memory "
+        f"of the process tree, the largest of the rounds",
         f"targets: previews add at most {TIME_TARGET * 100:.0f}% to the build's time (met on "
         f"{time_met} of {len(names)} data sets) and at most {MEMORY_TARGET / 1e6:.0f} MB to its "
         f"peak memory (met on {memory_met} of {len(names)})",
         "drawing alone: the previews drawn in a process of their own (the source read as the "
         "build reads it, `draw_previews` timed inside: wall, CPU, and wall over the build without "
         "previews); a build draws on a thread of its own while it copies the shards, so this is "
-        "an upper bound of what previews add, steadier than the difference of two builds' times "
-        "on a busy machine",
+        "an upper bound of what previews add",
     )
     columns = (
         "data",
         "build, previews on",
         "`--no-previews`",
         "time added (<= 10%)",
+        "CPU added",
         "peak, on",
         "peak, off",
         "memory added (<= 50 MB)",
@@ -258,23 +286,23 @@ def run(data: list[str], rounds: int, work: Path, quick: bool) -> dict:
 
 
 def tables(quick: bool, work: Path) -> list[Table]:
-    """run_all: every data set at about 1.1 GB, 3 rounds (``images`` and ``arc`` at about
-    0.3 GB, 2 rounds, quick)."""
-    report = run(list(QUICK_DATA if quick else DATA), 2 if quick else 3, work, quick)
+    """run_all: every data set at about 1.1 GB, 5 paired rounds (``images`` and ``arc`` at
+    about 0.3 GB, 3 rounds, quick)."""
+    report = run(list(QUICK_DATA if quick else DATA), 3 if quick else 5, work, quick)
     return [previews_table(report)]
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--data", nargs="+", choices=DATA, default=None)
-    parser.add_argument("--rounds", type=int, default=None, help="default 3 (--quick: 2)")
+    parser.add_argument("--rounds", type=int, default=None, help="default 5 (--quick: 3)")
     parser.add_argument("--quick", action="store_true", help="about 0.3 GB of each data set")
     parser.add_argument(
         "--work", type=Path, default=Path(os.environ.get("TMPDIR", "/tmp")) / "n2p-bench-previews"
     )
     args = parser.parse_args()
     data = args.data or list(QUICK_DATA if args.quick else DATA)
-    report = run(data, args.rounds or (2 if args.quick else 3), args.work, args.quick)
+    report = run(data, args.rounds or (3 if args.quick else 5), args.work, args.quick)
     print("\n" + previews_table(report).markdown())
 
 
