@@ -29,7 +29,7 @@ import pytest
 from factories import write_nifti
 from PIL import Image, ImageFont
 
-from nifti2parquet.card.previews import image_row, overlay_row
+from nifti2parquet.card.previews import image_row, overlay_row, slices
 from nifti2parquet.card.previews.choosing import BUDGET_FLOOR, candidates, within_budget
 from nifti2parquet.card.previews.composition import CAPTION, LETTER, TEXT, describe
 from nifti2parquet.card.previews.header import closest_axes, read_layout
@@ -209,6 +209,22 @@ def test_reading_holds_the_planes_and_a_block_never_the_volume(tmp_path: Path) -
     assert peak < 8e6, f"{peak / 1e6:.1f} MB"
     assert [p.shape for p in planes.across] == [(320, 96), (320, 96), (320, 320)]
     assert planes.spacing == pytest.approx((0.6, 0.6, 1.5))
+
+
+@pytest.mark.parametrize("block", [slices.BLOCK, 64])  # whole slabs a block; rows of voxels
+def test_the_planes_are_the_volumes_own_slices_however_it_is_read(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, block: int
+) -> None:
+    shape = (7, 5, 1100)  # the long axis sampled every 3rd slice
+    data = np.random.default_rng(2).integers(-3000, 3000, shape, dtype=np.int16)
+    path = save(tmp_path / "long.nii", data)
+    monkeypatch.setattr(slices, "BLOCK", block)
+    planes = read_planes(str(path), Storage())
+    assert planes.cut == (3, 2, 550)
+    expected = (data[3, :, ::3], data[:, 2, ::3], data[:, :, 550])
+    for plane, slice_ in zip(planes.across, expected):
+        assert np.array_equal(plane, slice_.astype(np.float32))
+    assert planes.spacing == pytest.approx((1, 1, 3))
 
 
 def test_what_cannot_be_drawn_says_why(tmp_path: Path) -> None:
