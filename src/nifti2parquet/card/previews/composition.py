@@ -13,7 +13,7 @@ from __future__ import annotations
 import io
 from collections.abc import Sequence
 from dataclasses import dataclass
-from functools import cache
+from functools import cache, lru_cache
 from typing import Any
 
 import numpy as np
@@ -205,7 +205,9 @@ def _font(size: int) -> Any:
         return ImageFont.load_default()
 
 
+@lru_cache(maxsize=256)
 def _text_width(font: Any, text: str) -> int:
+    """Pixels; remembered, as a caption is measured for the picture's width, then to fit it."""
     return int(np.ceil(font.getlength(text)))
 
 
