@@ -254,9 +254,9 @@ def previews_table(report: dict) -> Table:
         "every thread), and that over the build's wall time",
         "drawing alone: the previews drawn in a process of their own (the source read as the "
         "build reads it, `draw_previews` timed inside: wall and CPU seconds); time added, bound: "
-        "its CPU seconds over the build's wall time (without previews), at most what the "
-        "previews add to a build that keeps both cores busy, and steady when the builds' own "
-        "times are not",
+        "its CPU seconds over the build's wall time (without previews): what the drawing adds "
+        "to a build that keeps both cores busy, steady when the builds' own times are not; the "
+        "pairs' CPU, which also counts any slowing of the build's own threads, is its check",
         f"targets: previews add at most {TIME_TARGET * 100:.0f}% to the build's time (the bound: "
         f"met on {time_met} of {len(names)} data sets) and at most "
         f"{MEMORY_TARGET / 1e6:.0f} MB to its peak memory (met on {memory_met} of {len(names)})",
