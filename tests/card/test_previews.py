@@ -29,7 +29,7 @@ import pytest
 from factories import write_nifti
 from PIL import Image, ImageFont
 
-from nifti2parquet.card.previews import image_row, overlay_row
+from nifti2parquet.card.previews import image_row, overlay_row, slices
 from nifti2parquet.card.previews.choosing import BUDGET_FLOOR, candidates, within_budget
 from nifti2parquet.card.previews.composition import CAPTION, LETTER, TEXT, describe
 from nifti2parquet.card.previews.header import closest_axes, read_layout
@@ -209,6 +209,22 @@ def test_reading_holds_the_planes_and_a_block_never_the_volume(tmp_path: Path) -
     assert peak < 8e6, f"{peak / 1e6:.1f} MB"
     assert [p.shape for p in planes.across] == [(320, 96), (320, 96), (320, 320)]
     assert planes.spacing == pytest.approx((0.6, 0.6, 1.5))
+
+
+@pytest.mark.parametrize("block", [slices.BLOCK, 64])  # whole slabs a block; rows of voxels
+def test_the_planes_are_the_volumes_own_slices_however_it_is_read(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, block: int
+) -> None:
+    shape = (7, 5, 1100)  # the long axis sampled every 3rd slice
+    data = np.random.default_rng(2).integers(-3000, 3000, shape, dtype=np.int16)
+    path = save(tmp_path / "long.nii", data)
+    monkeypatch.setattr(slices, "BLOCK", block)
+    planes = read_planes(str(path), Storage())
+    assert planes.cut == (3, 2, 550)
+    expected = (data[3, :, ::3], data[:, 2, ::3], data[:, :, 550])
+    for plane, slice_ in zip(planes.across, expected):
+        assert np.array_equal(plane, slice_.astype(np.float32))
+    assert planes.spacing == pytest.approx((1, 1, 3))
 
 
 def test_what_cannot_be_drawn_says_why(tmp_path: Path) -> None:
@@ -441,7 +457,7 @@ def test_each_part_of_a_column_offers_its_smallest_files_first() -> None:
     assert candidates([0], lambda i: 1) == [[0]]
 
 
-def test_the_previews_read_each_columns_first_image_then_what_their_budget_allows() -> None:
+def test_the_previews_read_each_columns_cheapest_image_then_what_their_budget_allows() -> None:
     mb = 1 << 20
     t1w = [[12 * mb, 13 * mb], [12 * mb], [14 * mb]]  # a column's parts, cheapest first
     masks = [[1 * mb], [1 * mb], [1 * mb]]
@@ -449,10 +465,14 @@ def test_the_previews_read_each_columns_first_image_then_what_their_budget_allow
     assert within_budget([t1w, masks], lambda n: n, 1000 * mb) == [t1w[:1], masks]
     # 40 GB: every part of every column
     assert within_budget([t1w, masks], lambda n: n, 40_000 * mb) == [t1w, masks]
-    # a small dataset: the floor; a column's first image whatever its size, which may spend it
+    # a small dataset: the floor; a column's cheapest image whatever its size, which may spend it
     assert within_budget([t1w, masks], lambda n: n, 0) == [t1w[:1], masks]
-    huge = [[BUDGET_FLOOR * 2], [1]]
+    huge = [[BUDGET_FLOOR * 2], [BUDGET_FLOOR * 3]]
     assert within_budget([huge, masks], lambda n: n, 0) == [huge[:1], masks[:1]]
+    # the cheapest part first, wherever it is; what is kept stays in the dataset's order
+    scans = [[50 * mb], [30 * mb, 40 * mb], [10 * mb]]
+    assert within_budget([scans], lambda n: n, 1000 * mb) == [scans[2:]]
+    assert within_budget([scans], lambda n: n, 2000 * mb) == [[scans[1], scans[2]]]
     assert within_budget([], lambda n: n, 0) == []
 
 

@@ -9,10 +9,12 @@ dataset's size, and still shows its beginning, middle and end.
 
 Inflating a scanner's gzip costs about 2.5 times what the build spends on the same bytes (the
 copy and its two sha256), so the previews of a small dataset (a GB or so) of large images would
-cost more than a tenth of its build. ``within_budget`` keeps the first part of every column,
-then the second parts and then the third while the files they offer first add up to at most
-``BUDGET_SHARE`` of the bytes of all the images (``BUDGET_FLOOR`` at least): a large dataset
-shows three images per column, a GB of 12 MB T1w scans one or two.
+cost more than a tenth of its build. ``within_budget`` keeps the cheapest part of every column
+(the one whose first file is smallest), then each column's next cheapest, and so on, while the
+files they offer first add up to at most ``BUDGET_SHARE`` of the bytes of all the images
+(``BUDGET_FLOOR`` at least): a large dataset shows three images per column, a GB of 12 MB T1w
+scans one or two, and a GB of 10-150 MB scans the column's smallest file (10 MB to inflate, not
+the 50 MB that the smallest of its first third may be).
 """
 
 from __future__ import annotations
@@ -49,14 +51,23 @@ def within_budget(
     columns: Sequence[Sequence[Sequence[Item]]], size: Callable[[Item], int], total: int
 ) -> list[list[Sequence[Item]]]:
     """Each column's parts (from ``candidates``), cut to what the previews can afford: every
-    column's first part, then the second parts, then the third, each while the bytes of the
-    files offered first stay within the budget of ``total`` (the bytes of all the images)."""
+    column's cheapest part (by the file it offers first; the earlier of equals), then each
+    column's next cheapest, and so on, each while the bytes of the files offered first stay
+    within the budget of ``total`` (the bytes of all the images). The parts kept stay in their
+    order (the start, the middle, the end of the dataset)."""
     budget = max(BUDGET_FLOOR, BUDGET_SHARE * total)
-    kept: list[list[Sequence[Item]]] = [list(parts[:1]) for parts in columns]
-    spent = sum(size(parts[0][0]) for parts in columns if parts and parts[0])
-    for p in range(1, max((len(parts) for parts in columns), default=0)):
-        for parts, chosen in zip(columns, kept):
-            if p < len(parts) and parts[p] and spent + size(parts[p][0]) <= budget:
-                chosen.append(parts[p])
-                spent += size(parts[p][0])
-    return kept
+    orders = [_cheapest_first(parts, size) for parts in columns]
+    kept: list[set[int]] = [set(order[:1]) for order in orders]
+    spent = sum(size(parts[order[0]][0]) for parts, order in zip(columns, orders) if order)
+    for rank in range(1, max(map(len, orders), default=0)):
+        for parts, order, chosen in zip(columns, orders, kept):
+            if rank < len(order) and spent + size(parts[order[rank]][0]) <= budget:
+                chosen.add(order[rank])
+                spent += size(parts[order[rank]][0])
+    return [[parts[p] for p in sorted(chosen)] for parts, chosen in zip(columns, kept)]
+
+
+def _cheapest_first(parts: Sequence[Sequence[Item]], size: Callable[[Item], int]) -> list[int]:
+    """The indices of the parts that offer a file, by the size of the file each offers first."""
+    offering = [p for p, part in enumerate(parts) if part]
+    return sorted(offering, key=lambda p: size(parts[p][0]))  # sorted() is stable

@@ -13,7 +13,7 @@ from __future__ import annotations
 import io
 from collections.abc import Sequence
 from dataclasses import dataclass
-from functools import cache
+from functools import cache, lru_cache
 from typing import Any
 
 import numpy as np
@@ -162,12 +162,37 @@ def _side_letters(draw: Any, view: str, box: list[int], fill: Any) -> None:
     left, top, width, height = box
     if width < 4 * LETTER or height < 2 * LETTER:
         return
-    font = _font(LETTER)
     first, last = SIDES[view]
     bottom = top + height - LETTER - 3
-    right = left + width - 3 - _text_width(font, last)
+    right = left + width - 3 - _letter_width(last)
     for x, letter in ((left + 3, first), (right, last)):  # outlined in black: readable on white
-        draw.text((x, bottom), letter, fill=fill, font=font, stroke_width=1, stroke_fill=0)
+        outline, body = _letter_masks(letter)
+        draw.bitmap((x - PAD, bottom - PAD), outline, fill=0)
+        draw.bitmap((x - PAD, bottom - PAD), body, fill=fill)
+
+
+PAD = 4  # pixels of room around a side letter's mask
+
+
+@cache
+def _letter_masks(letter: str) -> tuple[Any, Any]:
+    """A side letter's outline and body as masks, rendered once and pasted wherever the letter
+    goes: the same pixels as drawing the text there (``draw.text`` with a stroke pastes these
+    two masks), without rendering it again for every view of every image."""
+    from PIL import Image, ImageDraw
+
+    font, size = _font(LETTER), (2 * LETTER + 2 * PAD, 2 * LETTER + 2 * PAD)
+    outline, body = Image.new("L", size), Image.new("L", size)
+    ImageDraw.Draw(outline).text(
+        (PAD, PAD), letter, fill=255, font=font, stroke_width=1, stroke_fill=255
+    )
+    ImageDraw.Draw(body).text((PAD, PAD), letter, fill=255, font=font)
+    return outline, body
+
+
+@cache
+def _letter_width(letter: str) -> int:
+    return _text_width(_font(LETTER), letter)
 
 
 @cache
@@ -180,7 +205,9 @@ def _font(size: int) -> Any:
         return ImageFont.load_default()
 
 
+@lru_cache(maxsize=256)
 def _text_width(font: Any, text: str) -> int:
+    """Pixels; remembered, as a caption is measured for the picture's width, then to fit it."""
     return int(np.ceil(font.getlength(text)))
 
 

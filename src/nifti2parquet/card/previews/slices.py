@@ -203,6 +203,23 @@ def _row_blocks(
         time.sleep(0)  # hand the GIL to the build's copying and hashing threads, if they wait
 
 
+def _slab_blocks(
+    stream: _Stream, volume: tuple[int, int, int], dtype: Any
+) -> Iterator[tuple[int, Any]]:
+    """The slabs (planes across k, ``[k][j, i]``) of the first volume, whole ones a block at a
+    time: ``(first k, slabs)`` (a view of a reused buffer). For slabs of at most ``BLOCK``."""
+    nx, ny, nz = volume
+    slab = nx * ny * dtype.itemsize
+    per_block = max(1, BLOCK // slab)
+    buffer = memoryview(bytearray(per_block * slab))
+    for first in range(0, nz, per_block):
+        count = min(per_block, nz - first)
+        if stream.readinto(buffer[: count * slab]) < count * slab:
+            raise ValueError("the file ends before its first volume does")
+        yield first, np.frombuffer(buffer, dtype, count * nx * ny).reshape(count, ny, nx)
+        time.sleep(0)  # hand the GIL to the build's copying and hashing threads, if they wait
+
+
 def _collect(
     stream: _Stream,
     volume: tuple[int, int, int],
@@ -210,20 +227,31 @@ def _collect(
     strides: tuple[int, ...],
     at: tuple[int, int, int],
 ) -> tuple[Any, Any, Any]:
-    """The planes across i, j and k through ``at``, in one pass (axes sampled by ``strides``)."""
+    """The planes across i, j and k through ``at``, in one pass (axes sampled by ``strides``):
+    sliced out of whole slabs when a slab fits in a block (most images), else picked out of
+    blocks of voxel rows."""
     nx, ny, nz = volume
     sx, sy, sz = strides
     ci, cj, ck = at
     across_i = np.zeros((-(-ny // sy), -(-nz // sz)), dtype)  # [j, k]
     across_j = np.zeros((-(-nx // sx), -(-nz // sz)), dtype)  # [i, k]
     across_k = np.zeros((-(-nx // sx), -(-ny // sy)), dtype)  # [i, j]
-    for rows, j, k in _row_blocks(stream, volume, dtype):
-        keep = (j % sy == 0) & (k % sz == 0)
-        across_i[j[keep] // sy, k[keep] // sz] = rows[keep, ci]
-        keep = (j == cj) & (k % sz == 0)
-        across_j[:, k[keep] // sz] = rows[keep, ::sx].T
-        keep = (k == ck) & (j % sy == 0)
-        across_k[:, j[keep] // sy] = rows[keep, ::sx].T
+    if nx * ny * dtype.itemsize > BLOCK:
+        for rows, j, k in _row_blocks(stream, volume, dtype):
+            keep = (j % sy == 0) & (k % sz == 0)
+            across_i[j[keep] // sy, k[keep] // sz] = rows[keep, ci]
+            keep = (j == cj) & (k % sz == 0)
+            across_j[:, k[keep] // sz] = rows[keep, ::sx].T
+            keep = (k == ck) & (j % sy == 0)
+            across_k[:, j[keep] // sy] = rows[keep, ::sx].T
+        return across_i, across_j, across_k
+    for first, slabs in _slab_blocks(stream, volume, dtype):
+        sampled = slabs[(-first) % sz :: sz]  # the slabs whose k is a multiple of sz
+        column = -(-first // sz)  # the first of them, as a column of the planes across i and j
+        across_i[:, column : column + len(sampled)] = sampled[:, ::sy, ci].T
+        across_j[:, column : column + len(sampled)] = sampled[:, cj, ::sx].T
+        if first <= ck < first + len(slabs):
+            across_k[:, :] = slabs[ck - first, ::sy, ::sx].T
     return across_i, across_j, across_k
 
 
