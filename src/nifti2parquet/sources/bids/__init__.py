@@ -60,7 +60,7 @@ def read_bids_source(source: str, options: SourceOptions) -> SourceRows:
         raise OptionError(f"--rows {options.rows!r}: choose one of {', '.join(ROW_LAYOUTS)}")
     options.exclude_patterns.check()
     root = _root(source)
-    tree, metadata, skipped = _crawl(root, options)
+    tree, index, metadata, skipped = _crawl(root, options)
     warnings: list[Problem] = list(tree.notes)
     warnings += [
         Problem(
@@ -75,7 +75,7 @@ def read_bids_source(source: str, options: SourceOptions) -> SourceRows:
         read_sessions(metadata.sessions, metadata.contents, warnings),
         read_scans(metadata.scans, metadata.contents, warnings),
     )
-    reader = SidecarReader(metadata.index, metadata.contents)
+    reader = SidecarReader(index, metadata.contents)
     scans = [
         BidsImage(
             image,
@@ -87,9 +87,14 @@ def read_bids_source(source: str, options: SourceOptions) -> SourceRows:
         for image in tree.images
         if image.rel in headers.headers
     ]
+    # The sidecar index and the parsed metadata names are let go once every image has its
+    # sidecar: what the published sidecars' records need of them is in ``described``.
+    described, reader_warnings = reader.described, reader.warnings
+    del reader, index
+    tree = dataclasses.replace(tree, metadata=())
     left_out = tuple(sorted(tree.left_out + headers.errors, key=lambda p: p.path))
     description = read_description(metadata.contents, warnings)
-    warnings += reader.warnings + list(headers.warnings)
+    warnings += reader_warnings + list(headers.warnings)
     published = [i.entry for i in tree.images] + list(tree.others)
     found = find_references(
         root, published, metadata.contents, options.storage, options.threads,
@@ -122,12 +127,13 @@ def read_bids_source(source: str, options: SourceOptions) -> SourceRows:
     example_subject = min(s.image.subject for s in scans)
     # The listing, the small files' bytes and the sidecar index are let go as soon as what the
     # rows keep of them is made: at a million files they are as big as the rows themselves.
-    del reader, headers, found
+    del headers, found
     contents = metadata.contents
     for rel, data in contents.items():  # the bytes go; whether a file could be read stays
         if isinstance(data, bytes):
             contents[rel] = b""
-    metadata_files = _metadata_files(root, tree, metadata, [s.image for s in scans])
+    metadata_files = _metadata_files(root, tree, metadata, described)
+    del described
     del metadata
     others = tree.others
     del tree
@@ -191,14 +197,15 @@ def _without_subject_rows(
 class _Metadata:
     """The metadata files that matter, read: sidecars by folder, tables, their contents."""
 
-    index: MetadataIndex
     sessions: list[MetaFile]
     scans: list[MetaFile]
     contents: dict[str, bytes | str]  # relative path -> bytes, or why it could not be read
     entries: dict[str, Entry]  # the files at the root, by name
 
 
-def _crawl(root: str, options: SourceOptions) -> tuple[Tree, _Metadata, tuple[Problem, ...]]:
+def _crawl(
+    root: str, options: SourceOptions
+) -> tuple[Tree, MetadataIndex, _Metadata, tuple[Problem, ...]]:
     """List the tree once, sort its files, and read the small files the images need."""
     storage = options.storage
     listing = list_tree(root, storage, wanted_name)
@@ -216,20 +223,17 @@ def _crawl(root: str, options: SourceOptions) -> tuple[Tree, _Metadata, tuple[Pr
     wanted |= set(files_to_read(tree.others))  # what they name, and whether they can be read
     rest = read_small_files(root, sorted(wanted, key=lambda e: e.rel), storage, options.threads)
     contents = without_excluded({**first, **rest}, options.exclude_fields, options.exclude_columns)
-    return tree, _Metadata(index, sessions, scans, contents, by_rel), listing.skipped
+    return tree, index, _Metadata(sessions, scans, contents, by_rel), listing.skipped
 
 
 def _metadata_files(
-    root: str, tree: Tree, metadata: _Metadata, images: list[ImageFile]
+    root: str, tree: Tree, metadata: _Metadata, described: dict[str, list[Any]]
 ) -> tuple[MetadataFile, ...]:
-    """The sidecars (with the images each describes), tables and description that were read."""
-    describes: dict[str, tuple[Entry, list[str]]] = {}
-    for image in images:
-        for f in metadata.index.applicable(image, ".json"):
-            describes.setdefault(f.rel, (f.entry, []))[1].append(image.rel)
+    """The sidecars (with the images each describes: ``SidecarReader.described``), tables and
+    description that were read."""
     files = [
-        _metadata_file(root, entry, "sidecar", tuple(names))
-        for rel, (entry, names) in sorted(describes.items())
+        _metadata_file(root, found[0], "sidecar", tuple(found[1:]))
+        for rel, found in sorted(described.items())
     ]
     tables = {m.rel: m.entry for m in metadata.sessions + metadata.scans}
     tables.update(_present_by_rel(metadata.entries, ("participants.tsv",)))
