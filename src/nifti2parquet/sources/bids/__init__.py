@@ -26,13 +26,13 @@ from typing import TYPE_CHECKING, Any
 from ...common.errors import InputError, OptionError, Problem, is_filtered
 from ...common.exclusions import without_excluded
 from ...common.nifti import is_nifti_name
-from ...common.rows import FileRef, FileUnder, MetadataFile, MetadataUnder, SourceRows
+from ...common.rows import FileRef, MetadataFile, MetadataUnder, SourceRows
 from ...common.storage import is_remote, join, local_path
 from ...common.tables import decode_text
 from ...common.units import count, plural
 from ..options import ROW_LAYOUTS
 from ..registry import SourceKind
-from .crawl import Entry, file_url, list_tree, read_small_files, root_prefix
+from .crawl import Entry, file_url, list_tree, listed_ref, read_small_files, root_prefix
 from .description import CHANGES, CITATION_CFF, DESCRIPTION, dataset_info, read_description
 from .headers import check_headers
 from .ignore import IgnoreRules
@@ -140,7 +140,7 @@ def read_bids_source(source: str, options: SourceOptions) -> SourceRows:
     rows = dataclasses.replace(
         rows,
         warnings=tuple(warnings),
-        other_files=tuple(_file_ref(root, entry) for entry in others),
+        other_files=tuple(listed_ref(root, entry) for entry in others),
         metadata_files=metadata_files,
     )
     del others
@@ -177,7 +177,7 @@ def _without_subject_rows(
             f"({count(tree.files_found, 'file')} found)"
         )
     loose = {note.path for note in tree.notes}
-    images = [_file_ref(root, e) for e in tree.others if e.rel in loose]
+    images = [listed_ref(root, e) for e in tree.others if e.rel in loose]
     if not images:
         unindexed = sum(1 for e in tree.others if is_nifti_name(e.rel))
         raise _nothing_to_build(source, tree.files_found, rows.left_out + tree.notes, unindexed)
@@ -189,7 +189,7 @@ def _without_subject_rows(
         info=info,
         warnings=tuple(w for w in warnings if w.path not in loose),
         checked=None,  # the images fit no BIDS row: checked as any image is, before planning
-        other_files=tuple(_file_ref(root, e) for e in tree.others if e.rel not in loose),
+        other_files=tuple(listed_ref(root, e) for e in tree.others if e.rel not in loose),
     )
 
 
@@ -287,15 +287,7 @@ def _table_files(tree: Tree) -> tuple[list[MetaFile], list[MetaFile]]:
 
 
 def _image_ref(root: str, image: ImageFile) -> FileRef:
-    return _file_ref(root, image.entry)
-
-
-def _file_ref(root: str, entry: Entry) -> FileRef:
-    """A file of the tree; its stored ``path`` is its path relative to the root, so the tree can
-    be rebuilt from the shards alone (``export``)."""
-    if not entry.raw:  # opened by the path it is stored as: its url is joined when asked
-        return FileUnder(root_prefix(root), entry.size, entry.rel, entry.stamp)
-    return FileRef(file_url(root, entry.on_disk), entry.size, entry.rel, entry.rel, entry.version)
+    return listed_ref(root, image.entry)
 
 
 def _readme(contents: dict[str, bytes | str]) -> tuple[str, str]:

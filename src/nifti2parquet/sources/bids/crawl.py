@@ -25,7 +25,7 @@ from ...common.dataset_folder import (
 )
 from ...common.errors import Problem, cannot_read
 from ...common.file_stat import ANNEX_HINT, stat_file
-from ...common.rows import version_of
+from ...common.rows import FileRef, FileUnder, version_of
 from ...common.storage import Storage, info_size_version, is_remote, join, local_path, readable_name
 
 
@@ -61,6 +61,15 @@ def file_url(root: str, rel: str) -> str:
 def root_prefix(root: str) -> str:
     """What ``file_url`` puts before a listed path, one string per root: ``/data/ds/``."""
     return file_url(root, "x")[:-1]
+
+
+def listed_ref(root: str, entry: Entry) -> FileRef:
+    """The reference of a listed file, stored under its path relative to the root (so the
+    tree comes back from the shards alone, ``export``): a :class:`FileUnder` (the root's
+    prefix shared, the url joined when asked) unless its name on disk is not its stored one."""
+    if not entry.raw:
+        return FileUnder(root_prefix(root), entry.size, entry.rel, entry.stamp)
+    return FileRef(file_url(root, entry.on_disk), entry.size, entry.rel, entry.rel, entry.version)
 
 
 @dataclass(frozen=True)
