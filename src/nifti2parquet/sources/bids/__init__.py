@@ -89,12 +89,14 @@ def read_bids_source(source: str, options: SourceOptions) -> SourceRows:
     ]
     # The sidecar index and the parsed metadata names are let go once every image has its
     # sidecar: what the published sidecars' records need of them is in ``described``.
+    # So is the header of each image path (each image holds its own now).
     described, reader_warnings = reader.described, reader.warnings
-    del reader, index
+    header_errors, header_warnings = headers.errors, headers.warnings
+    del reader, index, headers
     tree = dataclasses.replace(tree, metadata=())
-    left_out = tuple(sorted(tree.left_out + headers.errors, key=lambda p: p.path))
+    left_out = tuple(sorted(tree.left_out + header_errors, key=lambda p: p.path))
     description = read_description(metadata.contents, warnings)
-    warnings += reader_warnings + list(headers.warnings)
+    warnings += reader_warnings + list(header_warnings)
     published = [i.entry for i in tree.images] + list(tree.others)
     found = find_references(
         root, published, metadata.contents, options.storage, options.threads,
@@ -127,7 +129,7 @@ def read_bids_source(source: str, options: SourceOptions) -> SourceRows:
     example_subject = min(s.image.subject for s in scans)
     # The listing, the small files' bytes and the sidecar index are let go as soon as what the
     # rows keep of them is made: at a million files they are as big as the rows themselves.
-    del headers, found
+    del found
     contents = metadata.contents
     for rel, data in contents.items():  # the bytes go; whether a file could be read stays
         if isinstance(data, bytes):
@@ -221,8 +223,11 @@ def _crawl(
     wanted |= {m.entry for m in sessions + scans}
     wanted |= set(_present(by_rel, ROOT_TABLE_FILES + bids_rules().readme_names + CARD_FILES))
     wanted |= set(files_to_read(tree.others))  # what they name, and whether they can be read
-    rest = read_small_files(root, sorted(wanted, key=lambda e: e.rel), storage, options.threads)
-    contents = without_excluded({**first, **rest}, options.exclude_fields, options.exclude_columns)
+    contents = read_small_files(root, sorted(wanted, key=lambda e: e.rel), storage, options.threads)
+    for rel, data in first.items():  # into the big one in place: no copy of it
+        contents.setdefault(rel, data)
+    if options.exclude_fields or options.exclude_columns:
+        contents = without_excluded(contents, options.exclude_fields, options.exclude_columns)
     return tree, index, _Metadata(sessions, scans, contents, by_rel), listing.skipped
 
 
