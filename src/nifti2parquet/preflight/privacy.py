@@ -77,7 +77,9 @@ def scan_privacy(
         counts, file_findings = _file_findings(published, storage, options, left, pool)
         defacing = defacing_report(rows, storage, voxels=options.defacing_voxels, pool=pool)
     findings += file_findings
-    paths, path_findings = _path_findings(_paths(images, published), options.rules)
+    paths, path_findings = _path_findings(
+        _paths(images, published), options.rules, each_once=rows.each_file_once
+    )
     findings += path_findings
     return PrivacyReport(
         scanned=Scanned(
@@ -271,10 +273,13 @@ def _unreadable(
 
 
 # paths ------------------------------------------------------------------------------------------
-def _path_findings(paths: Iterable[str], rules: PrivacyRules) -> tuple[int, list[Finding]]:
+def _path_findings(
+    paths: Iterable[str], rules: PrivacyRules, each_once: bool = False
+) -> tuple[int, list[Finding]]:
     """Each folder or file name once: the free-text rules (names, e-mail addresses, phone-like
     shapes, dates) over the name with ``_`` read as a space. With how many distinct paths there
-    were (counted here, not in a set of their own: a tree has a million)."""
+    were (counted here, not in a set of their own: a tree has a million). ``each_once``: no
+    path comes twice (a crawl's files), so only folders are remembered, not every file."""
     seen: set[str] = set()
     odd: set[str] = set()  # paths not written as their parts joined by '/' (rare)
     distinct = 0
@@ -292,11 +297,13 @@ def _path_findings(paths: Iterable[str], rules: PrivacyRules) -> tuple[int, list
             distinct += 1
         for depth in range(len(parts)):
             where = "/".join(parts[: depth + 1])
+            remembered = where != path or not each_once
             if where == path:
                 where = path  # the path's own string, not one more per file held in ``seen``
-            if where in seen:
+            if remembered and where in seen:
                 continue
-            seen.add(where)
+            if remembered:
+                seen.add(where)
             text = posixpath.splitext(parts[depth])[0].replace("_", " ")
             found += [
                 finding(where, "path", m.kind, m.text, m.severity)
