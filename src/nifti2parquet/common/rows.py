@@ -65,9 +65,13 @@ def version_of(size: int, stamp: str | int) -> str:
 class FileUnder(FileRef):
     """A file of a folder source whose stored path is its path under the root: its ``url`` is
     the root's (one string shared by every file) joined with that path when asked, not a
-    string per file (a BIDS tree of a million files holds a million of these)."""
+    string per file (a BIDS tree of a million files holds a million of these).
 
-    __slots__ = ("prefix", "stamp")
+    No slots of its own: the root's prefix sits in :class:`FileRef`'s ``url`` slot and the
+    stamp in its ``version`` slot (each is read back through the base class's slot), so a
+    file costs the five slots of a plain reference, not seven."""
+
+    __slots__ = ()
 
     def __new__(cls, *args: Any, **fields: Any) -> FileRef:  # type: ignore[misc]
         """``dataclasses.replace`` calls the class with a FileRef's fields: a plain FileRef."""
@@ -79,9 +83,18 @@ class FileUnder(FileRef):
         """``prefix``: the root with its separator (``/data/ds/``); ``rel``: the path under it,
         which is also the ``name`` and the ``display``; ``stamp``: the version, or a local
         file's mtime in ns (:func:`version_of`)."""
-        for key, value in (("prefix", prefix), ("size", size), ("name", rel), ("stamp", stamp)):
+        _URL_SLOT.__set__(self, prefix)
+        _VERSION_SLOT.__set__(self, stamp)
+        for key, value in (("size", size), ("name", rel), ("display", rel)):
             object.__setattr__(self, key, value)
-        object.__setattr__(self, "display", rel)
+
+    @property
+    def prefix(self) -> str:
+        return _URL_SLOT.__get__(self)
+
+    @property
+    def stamp(self) -> str | int:
+        return _VERSION_SLOT.__get__(self)
 
     @property  # type: ignore[override]
     def url(self) -> str:
@@ -90,6 +103,11 @@ class FileUnder(FileRef):
     @property  # type: ignore[override]
     def version(self) -> str:
         return version_of(self.size, self.stamp)
+
+
+# FileRef's own slots, which FileUnder's properties of the same names hide
+_URL_SLOT: Any = FileRef.__dict__["url"]
+_VERSION_SLOT: Any = FileRef.__dict__["version"]
 
 
 class StructCell(tuple):
@@ -214,9 +232,10 @@ class MetadataFile:
 
 class MetadataUnder(MetadataFile):
     """A metadata file of a folder source at its path under the root: its ``url`` is the
-    root's prefix (one string shared by every file) and that path, joined when asked."""
+    root's prefix (one string shared by every file) and that path, joined when asked. The
+    prefix sits in :class:`MetadataFile`'s ``url`` slot (no slot of its own)."""
 
-    __slots__ = ("prefix",)
+    __slots__ = ()
 
     def __new__(cls, *args: Any, **fields: Any) -> MetadataFile:  # type: ignore[misc]
         """``dataclasses.replace`` calls the class with the record's fields: a plain record."""
@@ -231,9 +250,13 @@ class MetadataUnder(MetadataFile):
         role: Literal["sidecar", "table", "description", "source"],
         describes: tuple[str, ...] = (),
     ) -> None:
-        for key, value in (("prefix", prefix), ("display", rel), ("role", role)):
+        _METADATA_URL_SLOT.__set__(self, prefix)
+        for key, value in (("display", rel), ("role", role), ("describes", describes)):
             object.__setattr__(self, key, value)
-        object.__setattr__(self, "describes", describes)
+
+    @property
+    def prefix(self) -> str:
+        return _METADATA_URL_SLOT.__get__(self)
 
     @property  # type: ignore[override]
     def url(self) -> str:
@@ -251,6 +274,9 @@ class MetadataUnder(MetadataFile):
     def __reduce__(self) -> tuple[type[MetadataFile], tuple[Any, ...]]:
         """Pickled as the plain record it stands for."""
         return MetadataFile, _metadata_key(self)
+
+
+_METADATA_URL_SLOT: Any = MetadataFile.__dict__["url"]  # hidden by MetadataUnder.url
 
 
 def _metadata_key(m: MetadataFile) -> tuple[Any, ...]:

@@ -77,15 +77,17 @@ def scan_privacy(
         counts, file_findings = _file_findings(published, storage, options, left, pool)
         defacing = defacing_report(rows, storage, voxels=options.defacing_voxels, pool=pool)
     findings += file_findings
-    paths = _paths(images, published)
-    findings += _path_findings(paths, options.rules)
+    paths, path_findings = _path_findings(
+        _paths(images, published), options.rules, each_once=rows.each_file_once
+    )
+    findings += path_findings
     return PrivacyReport(
         scanned=Scanned(
             len(headers),
             counts["json"] + counts["tabular"],
             counts["text"],
             counts["dicom"],
-            len(paths),
+            paths,
         ),
         findings=tuple(findings),
         defacing=defacing,
@@ -130,10 +132,10 @@ def _describes(images: Sequence[str]) -> str:
     return images[0] + (f" and {more:,} more" if more else "")
 
 
-def _paths(images: Sequence[FileRef], published: Sequence[Published]) -> list[str]:
-    paths = dict.fromkeys(img.name for img in images)  # the paths as published (stored)
-    paths.update(dict.fromkeys(f.display for f in published))
-    return list(paths)
+def _paths(images: Sequence[FileRef], published: Sequence[Published]) -> Iterator[str]:
+    """The paths as published (stored), images first; a path named twice comes twice."""
+    yield from (img.name for img in images)
+    yield from (f.display for f in published)
 
 
 # headers ----------------------------------------------------------------------------------------
@@ -271,26 +273,43 @@ def _unreadable(
 
 
 # paths ------------------------------------------------------------------------------------------
-def _path_findings(paths: Iterable[str], rules: PrivacyRules) -> list[Finding]:
+def _path_findings(
+    paths: Iterable[str], rules: PrivacyRules, each_once: bool = False
+) -> tuple[int, list[Finding]]:
     """Each folder or file name once: the free-text rules (names, e-mail addresses, phone-like
-    shapes, dates) over the name with ``_`` read as a space."""
+    shapes, dates) over the name with ``_`` read as a space. With how many distinct paths there
+    were (counted here, not in a set of their own: a tree has a million). ``each_once``: no
+    path comes twice (a crawl's files), so only folders are remembered, not every file."""
     seen: set[str] = set()
+    odd: set[str] = set()  # paths not written as their parts joined by '/' (rare)
+    distinct = 0
     found = []
     for path in paths:
         parts = [p for p in path.replace("\\", "/").split("/") if p]
+        if "/".join(parts) != path:
+            if path in odd:
+                continue
+            odd.add(path)
+            distinct += 1
+        elif path in seen:
+            continue
+        else:
+            distinct += 1
         for depth in range(len(parts)):
             where = "/".join(parts[: depth + 1])
+            remembered = where != path or not each_once
             if where == path:
                 where = path  # the path's own string, not one more per file held in ``seen``
-            if where in seen:
+            if remembered and where in seen:
                 continue
-            seen.add(where)
+            if remembered:
+                seen.add(where)
             text = posixpath.splitext(parts[depth])[0].replace("_", " ")
             found += [
                 finding(where, "path", m.kind, m.text, m.severity)
                 for m in find_in_text(text, rules, _PATH)
             ]
-    return found
+    return distinct, found
 
 
 __all__ = [

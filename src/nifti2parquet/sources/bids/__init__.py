@@ -26,13 +26,13 @@ from typing import TYPE_CHECKING, Any
 from ...common.errors import InputError, OptionError, Problem, is_filtered
 from ...common.exclusions import without_excluded
 from ...common.nifti import is_nifti_name
-from ...common.rows import FileRef, FileUnder, MetadataFile, MetadataUnder, SourceRows
+from ...common.rows import FileRef, MetadataFile, MetadataUnder, SourceRows
 from ...common.storage import is_remote, join, local_path
 from ...common.tables import decode_text
 from ...common.units import count, plural
 from ..options import ROW_LAYOUTS
 from ..registry import SourceKind
-from .crawl import Entry, file_url, list_tree, read_small_files, root_prefix
+from .crawl import Entry, file_url, list_tree, listed_ref, read_small_files, root_prefix
 from .description import CHANGES, CITATION_CFF, DESCRIPTION, dataset_info, read_description
 from .headers import check_headers
 from .ignore import IgnoreRules
@@ -60,7 +60,7 @@ def read_bids_source(source: str, options: SourceOptions) -> SourceRows:
         raise OptionError(f"--rows {options.rows!r}: choose one of {', '.join(ROW_LAYOUTS)}")
     options.exclude_patterns.check()
     root = _root(source)
-    tree, metadata, skipped = _crawl(root, options)
+    tree, index, metadata, skipped = _crawl(root, options)
     warnings: list[Problem] = list(tree.notes)
     warnings += [
         Problem(
@@ -75,7 +75,7 @@ def read_bids_source(source: str, options: SourceOptions) -> SourceRows:
         read_sessions(metadata.sessions, metadata.contents, warnings),
         read_scans(metadata.scans, metadata.contents, warnings),
     )
-    reader = SidecarReader(metadata.index, metadata.contents)
+    reader = SidecarReader(index, metadata.contents)
     scans = [
         BidsImage(
             image,
@@ -87,9 +87,16 @@ def read_bids_source(source: str, options: SourceOptions) -> SourceRows:
         for image in tree.images
         if image.rel in headers.headers
     ]
-    left_out = tuple(sorted(tree.left_out + headers.errors, key=lambda p: p.path))
+    # The sidecar index and the parsed metadata names are let go once every image has its
+    # sidecar: what the published sidecars' records need of them is in ``described``.
+    # So is the header of each image path (each image holds its own now).
+    described, reader_warnings = reader.described, reader.warnings
+    header_errors, header_warnings = headers.errors, headers.warnings
+    del reader, index, headers
+    tree = dataclasses.replace(tree, metadata=())
+    left_out = tuple(sorted(tree.left_out + header_errors, key=lambda p: p.path))
     description = read_description(metadata.contents, warnings)
-    warnings += reader.warnings + list(headers.warnings)
+    warnings += reader_warnings + list(header_warnings)
     published = [i.entry for i in tree.images] + list(tree.others)
     found = find_references(
         root, published, metadata.contents, options.storage, options.threads,
@@ -122,19 +129,20 @@ def read_bids_source(source: str, options: SourceOptions) -> SourceRows:
     example_subject = min(s.image.subject for s in scans)
     # The listing, the small files' bytes and the sidecar index are let go as soon as what the
     # rows keep of them is made: at a million files they are as big as the rows themselves.
-    del reader, headers, found
+    del found
     contents = metadata.contents
     for rel, data in contents.items():  # the bytes go; whether a file could be read stays
         if isinstance(data, bytes):
             contents[rel] = b""
-    metadata_files = _metadata_files(root, tree, metadata, [s.image for s in scans])
+    metadata_files = _metadata_files(root, tree, metadata, described)
+    del described
     del metadata
     others = tree.others
     del tree
     rows = dataclasses.replace(
         rows,
         warnings=tuple(warnings),
-        other_files=tuple(_file_ref(root, entry) for entry in others),
+        other_files=tuple(listed_ref(root, entry) for entry in others),
         metadata_files=metadata_files,
     )
     del others
@@ -171,7 +179,7 @@ def _without_subject_rows(
             f"({count(tree.files_found, 'file')} found)"
         )
     loose = {note.path for note in tree.notes}
-    images = [_file_ref(root, e) for e in tree.others if e.rel in loose]
+    images = [listed_ref(root, e) for e in tree.others if e.rel in loose]
     if not images:
         unindexed = sum(1 for e in tree.others if is_nifti_name(e.rel))
         raise _nothing_to_build(source, tree.files_found, rows.left_out + tree.notes, unindexed)
@@ -183,7 +191,7 @@ def _without_subject_rows(
         info=info,
         warnings=tuple(w for w in warnings if w.path not in loose),
         checked=None,  # the images fit no BIDS row: checked as any image is, before planning
-        other_files=tuple(_file_ref(root, e) for e in tree.others if e.rel not in loose),
+        other_files=tuple(listed_ref(root, e) for e in tree.others if e.rel not in loose),
     )
 
 
@@ -191,14 +199,15 @@ def _without_subject_rows(
 class _Metadata:
     """The metadata files that matter, read: sidecars by folder, tables, their contents."""
 
-    index: MetadataIndex
     sessions: list[MetaFile]
     scans: list[MetaFile]
     contents: dict[str, bytes | str]  # relative path -> bytes, or why it could not be read
     entries: dict[str, Entry]  # the files at the root, by name
 
 
-def _crawl(root: str, options: SourceOptions) -> tuple[Tree, _Metadata, tuple[Problem, ...]]:
+def _crawl(
+    root: str, options: SourceOptions
+) -> tuple[Tree, MetadataIndex, _Metadata, tuple[Problem, ...]]:
     """List the tree once, sort its files, and read the small files the images need."""
     storage = options.storage
     listing = list_tree(root, storage, wanted_name)
@@ -214,22 +223,22 @@ def _crawl(root: str, options: SourceOptions) -> tuple[Tree, _Metadata, tuple[Pr
     wanted |= {m.entry for m in sessions + scans}
     wanted |= set(_present(by_rel, ROOT_TABLE_FILES + bids_rules().readme_names + CARD_FILES))
     wanted |= set(files_to_read(tree.others))  # what they name, and whether they can be read
-    rest = read_small_files(root, sorted(wanted, key=lambda e: e.rel), storage, options.threads)
-    contents = without_excluded({**first, **rest}, options.exclude_fields, options.exclude_columns)
-    return tree, _Metadata(index, sessions, scans, contents, by_rel), listing.skipped
+    contents = read_small_files(root, sorted(wanted, key=lambda e: e.rel), storage, options.threads)
+    for rel, data in first.items():  # into the big one in place: no copy of it
+        contents.setdefault(rel, data)
+    if options.exclude_fields or options.exclude_columns:
+        contents = without_excluded(contents, options.exclude_fields, options.exclude_columns)
+    return tree, index, _Metadata(sessions, scans, contents, by_rel), listing.skipped
 
 
 def _metadata_files(
-    root: str, tree: Tree, metadata: _Metadata, images: list[ImageFile]
+    root: str, tree: Tree, metadata: _Metadata, described: dict[str, list[Any]]
 ) -> tuple[MetadataFile, ...]:
-    """The sidecars (with the images each describes), tables and description that were read."""
-    describes: dict[str, tuple[Entry, list[str]]] = {}
-    for image in images:
-        for f in metadata.index.applicable(image, ".json"):
-            describes.setdefault(f.rel, (f.entry, []))[1].append(image.rel)
+    """The sidecars (with the images each describes: ``SidecarReader.described``), tables and
+    description that were read."""
     files = [
-        _metadata_file(root, entry, "sidecar", tuple(names))
-        for rel, (entry, names) in sorted(describes.items())
+        _metadata_file(root, found[0], "sidecar", tuple(found[1:]))
+        for rel, found in sorted(described.items())
     ]
     tables = {m.rel: m.entry for m in metadata.sessions + metadata.scans}
     tables.update(_present_by_rel(metadata.entries, ("participants.tsv",)))
@@ -283,15 +292,7 @@ def _table_files(tree: Tree) -> tuple[list[MetaFile], list[MetaFile]]:
 
 
 def _image_ref(root: str, image: ImageFile) -> FileRef:
-    return _file_ref(root, image.entry)
-
-
-def _file_ref(root: str, entry: Entry) -> FileRef:
-    """A file of the tree; its stored ``path`` is its path relative to the root, so the tree can
-    be rebuilt from the shards alone (``export``)."""
-    if not entry.raw:  # opened by the path it is stored as: its url is joined when asked
-        return FileUnder(root_prefix(root), entry.size, entry.rel, entry.stamp)
-    return FileRef(file_url(root, entry.on_disk), entry.size, entry.rel, entry.rel, entry.version)
+    return listed_ref(root, image.entry)
 
 
 def _readme(contents: dict[str, bytes | str]) -> tuple[str, str]:

@@ -15,6 +15,7 @@ import stat
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from functools import lru_cache
+from typing import Any
 
 from ...common.batched import map_batched
 from ...common.dataset_folder import (
@@ -25,30 +26,62 @@ from ...common.dataset_folder import (
 )
 from ...common.errors import Problem, cannot_read
 from ...common.file_stat import ANNEX_HINT, stat_file
-from ...common.rows import version_of
+from ...common.rows import FileRef, FileUnder
 from ...common.storage import Storage, info_size_version, is_remote, join, local_path, readable_name
 
 
-@dataclass(frozen=True, slots=True)
-class Entry:
-    """One file found under the root."""
+class Entry(FileUnder):
+    """One file found under the root, and its reference in the rows (:func:`listed_ref`): one
+    object per file, not an entry and then a reference (a tree has a million files).
 
-    rel: str  # relative to the root, with '/' separators (readable: see ``on_disk``)
-    size: int
-    stamp: str | int  # the version, or a local file's mtime in ns (see ``version``)
-    problem: str = ""  # why its content cannot be read (broken symlink, ...); empty when it can
-    raw: str = ""  # the name on disk when it is not valid UTF-8 (``rel`` is then its Latin-1 text)
+    ``rel``: relative to the root, with '/' separators (readable: see ``on_disk``); ``stamp``:
+    the version, or a local file's mtime in ns (see ``version``); ``problem``: why its content
+    cannot be read (broken symlink, ...), empty when it can; ``raw``: the name on disk when it
+    is not valid UTF-8 (``rel`` is then its Latin-1 text); ``prefix``: the root's, as
+    :func:`root_prefix` makes it ("" when unknown: the reference is then made anew).
+    The rare file with a problem or a raw name is an :class:`_OddEntry`, with two slots more.
+    """
+
+    __slots__ = ()
+    problem = ""
+    raw = ""
+
+    def __new__(  # type: ignore[misc]
+        cls, rel: str = "", size: int = 0, stamp: str | int = "", problem: str = "",
+        raw: str = "", prefix: str = "", **fields: Any,
+    ) -> FileRef:  # fmt: skip
+        if fields:  # ``dataclasses.replace`` of the reference: a plain FileRef
+            return FileRef(**fields)
+        if (problem or raw) and cls is Entry:
+            return object.__new__(_OddEntry)
+        return object.__new__(cls)
+
+    def __init__(
+        self, rel: str, size: int, stamp: str | int, problem: str = "", raw: str = "",
+        prefix: str = "",
+    ) -> None:  # fmt: skip
+        super().__init__(prefix, size, rel, stamp)
+        if problem or raw:
+            object.__setattr__(self, "problem", problem)
+            object.__setattr__(self, "raw", raw)
 
     @property
-    def version(self) -> str:
-        """As ``Storage.stat`` says it: a local file's is its size and mtime, made when asked
-        (an int is a third of the text, and a tree has a million)."""
-        return version_of(self.size, self.stamp)
+    def rel(self) -> str:
+        return self.name
 
     @property
     def on_disk(self) -> str:
         """The relative path to open the file with."""
-        return self.raw or self.rel
+        return self.raw or self.name
+
+    def __repr__(self) -> str:
+        return f"Entry({self.rel!r}, {self.size}, {self.stamp!r}, {self.problem!r}, {self.raw!r})"
+
+
+class _OddEntry(Entry):
+    """A file that cannot be read, or whose name on disk is not its stored one."""
+
+    __slots__ = ("problem", "raw")
 
 
 def file_url(root: str, rel: str) -> str:
@@ -61,6 +94,18 @@ def file_url(root: str, rel: str) -> str:
 def root_prefix(root: str) -> str:
     """What ``file_url`` puts before a listed path, one string per root: ``/data/ds/``."""
     return file_url(root, "x")[:-1]
+
+
+def listed_ref(root: str, entry: Entry) -> FileRef:
+    """The reference of a listed file, stored under its path relative to the root (so the
+    tree comes back from the shards alone, ``export``): a :class:`FileUnder` (the root's
+    prefix shared, the url joined when asked) unless its name on disk is not its stored one."""
+    if not entry.raw:
+        prefix = root_prefix(root)
+        if entry.prefix == prefix and type(entry) is Entry:
+            return entry  # the listing's entry is the reference
+        return FileUnder(prefix, entry.size, entry.rel, entry.stamp)
+    return FileRef(file_url(root, entry.on_disk), entry.size, entry.rel, entry.rel, entry.version)
 
 
 @dataclass(frozen=True)
@@ -76,12 +121,15 @@ def list_tree(root: str, storage: Storage, wanted: Callable[[str], bool]) -> Lis
     if is_remote(root):
         entries, skipped = _list_remote(root, storage, wanted)
     else:
-        entries, skipped = _list_local(root, wanted)
+        entries, skipped = _list_local(root, wanted, root_prefix(root))
     by_path = sorted(skipped, key=lambda p: p.path)
-    return Listing(sorted(entries, key=lambda e: e.rel), tuple(by_path))
+    entries.sort(key=lambda e: e.rel)  # in place: not a second list of every file
+    return Listing(entries, tuple(by_path))
 
 
-def _list_local(root: str, wanted: Callable[[str], bool]) -> tuple[list[Entry], list[Problem]]:
+def _list_local(
+    root: str, wanted: Callable[[str], bool], prefix: str
+) -> tuple[list[Entry], list[Problem]]:
     base = os.path.abspath(local_path(root))
     entries: list[Entry] = []
     skipped: list[Problem] = []
@@ -111,7 +159,7 @@ def _list_local(root: str, wanted: Callable[[str], bool]) -> tuple[list[Entry], 
             elif _is_folder(item):
                 stack.append(rel)
             elif wanted(item.name):
-                entries.append(_local_entry(base, rel, item))
+                entries.append(_local_entry(base, rel, item, prefix))
     return entries, skipped
 
 
@@ -122,17 +170,17 @@ def _is_folder(item: os.DirEntry) -> bool:
         return False
 
 
-def _local_entry(base: str, rel: str, item: os.DirEntry) -> Entry:
+def _local_entry(base: str, rel: str, item: os.DirEntry, prefix: str) -> Entry:
     readable, renamed = readable_name(rel)
     raw = rel if renamed else ""
     try:  # the listing's own entry: one stat per file, the version as ``Storage.stat`` makes it
         st = item.stat()
         if not stat.S_ISDIR(st.st_mode):
-            return Entry(readable, st.st_size, st.st_mtime_ns, "", raw)
+            return Entry(readable, st.st_size, st.st_mtime_ns, "", raw, prefix)
     except OSError:
         pass  # said the way every source says it, below
     result = stat_file(os.path.join(base, rel), Storage())
-    return Entry(readable, result.size, result.version, result.problem, raw)
+    return Entry(readable, result.size, result.version, result.problem, raw, prefix)
 
 
 def _list_remote(
@@ -150,12 +198,13 @@ def _list_remote(
     skipped = [build_folder(b) for b in sorted(builds)]
     skipped += [version_control_folder(v) for v in sorted(controlled)]
     entries = []
+    prefix = root_prefix(root)
     for rel, info in files.items():
         parts = rel.split("/")
         if _under(parts, builds, controlled) or not wanted(parts[-1]):
             continue
         size, version = info_size_version(info)
-        entries.append(Entry(rel, size, version))
+        entries.append(Entry(rel, size, version, prefix=prefix))
     return entries, skipped
 
 

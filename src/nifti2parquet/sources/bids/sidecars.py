@@ -57,18 +57,21 @@ class MetadataIndex:
     many sidecars sit next to it."""
 
     def __init__(self, files: Iterable[MetaFile]) -> None:
-        # One string per folder, shared by the keys and the chains: a sidecar per image makes
-        # a key per file; the places' files are tuples, most of them of one file.
-        self._folders: dict[str, str] = {}
-        by_place: dict[tuple[str, str, str, str], list[MetaFile]] = defaultdict(list)
+        # Keyed by (folder, extension, suffix): a file's root follows from its folder. One
+        # string per folder, shared by the keys; a place of one file (most of them: a sidecar
+        # per image) holds the file itself, not a tuple of one. No chain of folders is kept
+        # per folder: images come in path order, so the last chain serves the next image.
+        folders: dict[str, str] = {}
+        by_place: dict[tuple[str, str, str], list[MetaFile]] = defaultdict(list)
         for f in files:
-            folder = self._folder(f.folder)
-            by_place[(folder, f.root, f.name.extension, f.name.suffix)].append(f)
-        self._by_place: dict[tuple[str, str, str, str], tuple[MetaFile, ...]] = {
-            place: tuple(sorted(found, key=lambda f: (len(f.name.entities), f.rel)))
+            folder = f.folder
+            folder = folders.setdefault(folder, folder)
+            by_place[(folder, f.name.extension, f.name.suffix)].append(f)
+        self._by_place: dict[tuple[str, str, str], MetaFile | tuple[MetaFile, ...]] = {
+            place: found[0] if len(found) == 1 else _merge_order(found)
             for place, found in by_place.items()
         }
-        self._chains: dict[str, tuple[str, ...]] = {}  # the root follows from the folder
+        self._last: tuple[str, tuple[str, ...]] = ("", ("",))  # a folder and its chain
 
     def applicable(
         self, image: ImageFile, extension: str, suffix: str | None = None
@@ -76,23 +79,20 @@ class MetadataIndex:
         """Files with this extension (and the image's suffix, or ``suffix``) that apply to
         ``image``, top level first."""
         suffix = suffix or image.name.suffix
-        root = image.root
         found: list[MetaFile] = []
-        for folder in self._ancestors(image.folder, root):
-            for f in self._by_place.get((folder, root, extension, suffix), ()):
+        for folder in self._ancestors(image.folder, image.root):
+            place = self._by_place.get((folder, extension, suffix))
+            if place is None:
+                continue
+            for f in (place,) if isinstance(place, MetaFile) else place:
                 if f.name.is_subset_of(image.name):
                     found.append(f)
         return found
 
-    def _folder(self, folder: str) -> str:
-        return self._folders.setdefault(folder, folder)
-
     def _ancestors(self, folder: str, root: str) -> tuple[str, ...]:
-        chain = self._chains.get(folder)
-        if chain is None:
-            chain = tuple(self._folder(f) for f in _ancestors(folder, root))
-            self._chains[chain[-1]] = chain
-        return chain
+        if self._last[0] != folder:
+            self._last = (folder, tuple(_ancestors(folder, root)))
+        return self._last[1]
 
     def needed(self, images: Iterable[ImageFile]) -> set[MetaFile]:
         """Every metadata file some image inherits from: the only ones worth reading."""
@@ -105,6 +105,11 @@ class MetadataIndex:
         }
         events = {f for image in images for f in self.applicable(image, ".tsv", "events")}
         return sidecars | events
+
+
+def _merge_order(files: list[MetaFile]) -> tuple[MetaFile, ...]:
+    """Files of one place, fewer entities first (merged first), then by path."""
+    return tuple(sorted(files, key=lambda f: (len(f.name.entities), f.rel)))
 
 
 def _ancestors(folder: str, root: str) -> list[str]:
@@ -127,11 +132,15 @@ class SidecarReader:
         self._text: dict[str, str | None] = {}
         self._warned: set[str] = set()
         self._typed: dict[tuple[str, ...], tuple[Any, ...]] = {}  # one tuple per protocol
+        # each JSON sidecar that applies to an image read here: [its entry, the images' paths...]
+        # (the published sidecars' records, made after the index is let go)
+        self.described: dict[str, list[Any]] = {}
 
     def sidecar(self, image: ImageFile) -> Sidecar:
         merged: dict[str, Any] = {}
         sources = 0
         for f in self.index.applicable(image, ".json"):
+            self.described.setdefault(f.rel, [f.entry]).append(image.rel)
             data = self._load_json(f.rel, keep=not _own(f, image))
             if data is not None:
                 merged.update(data)

@@ -22,11 +22,11 @@ from typing import TYPE_CHECKING
 
 from ...common.errors import InputError, OptionError, Problem
 from ...common.exclusions import without_excluded
-from ...common.rows import DatasetInfo, FileRef, SourceRows
+from ...common.rows import DatasetInfo, SourceRows
 from ...common.segmentation import SegmentationInfo
 from ...common.selection import FILTERS
 from ...common.storage import is_remote, join, local_path
-from ..bids.crawl import Entry, file_url, list_tree, read_small_files
+from ..bids.crawl import list_tree, listed_ref, read_small_files
 from ..registry import SourceKind
 from .cases import CaseFiles, find_layout, sort_cases
 from .columns import (
@@ -84,7 +84,7 @@ def read_segmentation_source(source: str, options: SourceOptions) -> SourceRows:
         warnings=tuple(warnings),
         checked="cheap",
         each_file_once=True,
-        other_files=tuple(_file_ref(root, e) for e in files.others),
+        other_files=tuple(listed_ref(root, e) for e in files.others),
     )
 
 
@@ -142,10 +142,6 @@ def _root(source: str) -> str:
     if is_remote(source):
         return source.rstrip("/")
     return os.path.abspath(local_path(source))
-
-
-def _file_ref(root: str, entry: Entry) -> FileRef:
-    return FileRef(file_url(root, entry.on_disk), entry.size, entry.rel, entry.rel, entry.version)
 
 
 def is_segmentation_folder(source: str, storage: Storage) -> bool:

@@ -24,7 +24,7 @@ from ...common.nifti import NiftiHeader, check_image
 from ...common.rows import Column, FileRef
 from ...common.segmentation import SegmentationChannel, SegmentationInfo, field_metadata
 from ...common.storage import CHECK_BLOCK, Storage
-from ..bids.crawl import Entry, file_url
+from ..bids.crawl import Entry, file_url, listed_ref
 from .cases import Case, Layout
 from .description import Description
 
@@ -154,8 +154,8 @@ def case_row(case: Case, root: str, headers: dict[str, NiftiHeader]) -> tuple[An
 
 def _ref(root: str, entry: Entry) -> FileRef:
     """Stored under its path relative to the dataset's root (``imagesTr/x_0000.nii.gz``), so the
-    folder comes back from the shards alone (``export``)."""
-    return FileRef(file_url(root, entry.on_disk), entry.size, entry.rel, entry.rel, entry.version)
+    folder comes back from the shards alone (``export``); the root's prefix shared."""
+    return listed_ref(root, entry)
 
 
 def geometry_warnings(cases: Sequence[Case], headers: dict[str, NiftiHeader]) -> list[Problem]:
