@@ -44,6 +44,7 @@ FILE_COLUMNS = (
 )
 INDEX_COLUMNS = ("path", "size", "sha256", "stored")  # the small columns: the dataset's index
 REFERENCES = "references"  # read by a filtered export only
+SHA256 = 2  # where a row holds its file's sha256
 CONTENT = len(FILE_COLUMNS) - 1  # where a row holds its file's bytes (an FileRef, or None)
 
 

@@ -12,7 +12,7 @@ from collections.abc import Iterable, Sequence
 
 from ..common.batched import map_batched
 from ..common.errors import InputError, OutputError, Problem, cannot_read
-from ..common.files_config import FILES_CONFIG, files_rows, stored_files
+from ..common.files_config import FILES_CONFIG, SHA256, files_rows, stored_files
 from ..common.progress import Reporter
 from ..common.rows import FileRef, SourceRows
 from ..common.units import count
@@ -40,7 +40,7 @@ def write_files_config(
     del image_sha256
     plan = plan_shards(files, dataclasses.replace(plan_options, folder=FILES_CONFIG))
     whole = dataclasses.replace(settings, part=None, finalize=False)
-    job = ShardJob(output, files, plan, shard_keys(plan, files), whole, reporter)
+    job = ShardJob(output, files, plan, shard_keys(plan, files), whole, reporter, SHA256)
     job.run()
     missing = job.missing()
     if missing:  # the job just wrote every shard: never expected
