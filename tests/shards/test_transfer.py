@@ -94,6 +94,34 @@ def test_a_file_whose_size_changed_since_planning_is_refused(tmp_path: Path, pla
     assert "changed while building" in caught.value.problems[0].message
 
 
+def test_a_file_hashed_before_its_copy_is_checked_against_that_hash(tmp_path: Path) -> None:
+    """The files config hashes its files before it copies them; the copy keeps the recorded
+    string when the bytes still match it, and refuses the file when they do not."""
+    small = tmp_path / "events.tsv"
+    small.write_bytes(b"onset\tduration\n1\t2\n")
+    recorded = _sha(small.read_bytes())
+    shard = ShardFile(str(tmp_path / "shard"), Storage(), [], 4, 0)
+    shard.append_image(_ref(small), recorded)
+    _, _, digests = shard.finish()
+    assert digests == [recorded] and digests[0] is recorded
+
+    small.write_bytes(b"onset\tduration\n3\t4\n")  # same size, other bytes
+    with pytest.raises(InputError) as caught:
+        _write_expecting(tmp_path / "shard2", _ref(small), recorded)
+    assert caught.value.problems[0].path == "events.tsv"
+    assert "changed while building" in caught.value.problems[0].message
+
+
+def _write_expecting(out: Path, ref: FileRef, expected: str) -> None:
+    shard = ShardFile(str(out), Storage(), [], 4, 0)
+    try:
+        shard.append_image(ref, expected)
+        shard.finish()
+    except BaseException:
+        shard.abort()
+        raise
+
+
 def test_a_vanished_file_is_named(tmp_path: Path) -> None:
     image = padded_nifti(tmp_path / "gone.nii.gz", 20_000)
     ref = _ref(image)

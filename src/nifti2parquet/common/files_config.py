@@ -14,7 +14,7 @@ export of some subjects brings what their files need (``retrieval.references``).
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
 import pyarrow as pa
 
@@ -44,24 +44,29 @@ FILE_COLUMNS = (
 )
 INDEX_COLUMNS = ("path", "size", "sha256", "stored")  # the small columns: the dataset's index
 REFERENCES = "references"  # read by a filtered export only
+SHA256 = 2  # where a row holds its file's sha256
 CONTENT = len(FILE_COLUMNS) - 1  # where a row holds its file's bytes (an FileRef, or None)
 
 
-def files_rows(rows: SourceRows, sha256: Mapping[str, str]) -> SourceRows:
+def files_rows(
+    rows: SourceRows, image_sha256: Mapping[str, str], other_sha256: Sequence[str]
+) -> SourceRows:
     """The ``files`` config's rows, one per file in path order.
 
-    ``sha256`` maps each image's ``display`` (the path as its source names it) and each other
-    file's URL to its digest.
+    ``image_sha256`` maps each image's ``display`` (the path as its source names it) to its
+    digest; ``other_sha256`` is each other file's digest, in ``rows.other_files``' order (a list,
+    not a mapping by URL: a URL string and a dictionary entry per file add up at a million files).
+    A file that names no other shares one empty tuple of references (read as an empty list).
     """
     by_path: dict[str, tuple] = {}
     refs = rows.references
     for _, _, image in rows.images():
-        listed = list(refs.get(image.name, ()))
+        listed = _listed(refs.get(image.name))
         by_path[image.name] = (
-            image.name, image.size, sha256[image.display], STORED_IN_ROWS, listed, None
+            image.name, image.size, image_sha256[image.display], STORED_IN_ROWS, listed, None
         )  # fmt: skip
-    for other in rows.other_files:
-        by_path[other.name] = _stored(other, sha256[other.url], list(refs.get(other.name, ())))
+    for other, digest in zip(rows.other_files, other_sha256, strict=True):
+        by_path[other.name] = _stored(other, digest, _listed(refs.get(other.name)))
     return SourceRows(
         source=rows.source,
         kind=rows.kind,
@@ -72,10 +77,17 @@ def files_rows(rows: SourceRows, sha256: Mapping[str, str]) -> SourceRows:
     )
 
 
+_NONE_LISTED: tuple[str, ...] = ()
+
+
+def _listed(references: Sequence[str] | None) -> Sequence[str]:
+    return list(references) if references else _NONE_LISTED
+
+
 def stored_files(rows: SourceRows) -> list[FileRef]:
     """The files whose bytes the config's rows hold (every one that is not an image)."""
     return [row[CONTENT] for row in rows.rows if row[CONTENT] is not None]
 
 
-def _stored(other: FileRef, digest: str, references: list[str]) -> tuple:
+def _stored(other: FileRef, digest: str, references: Sequence[str]) -> tuple:
     return (other.name, other.size, digest, STORED_HERE, references, other)

@@ -12,7 +12,7 @@ from collections.abc import Iterable, Sequence
 
 from ..common.batched import map_batched
 from ..common.errors import InputError, OutputError, Problem, cannot_read
-from ..common.files_config import FILES_CONFIG, files_rows, stored_files
+from ..common.files_config import FILES_CONFIG, SHA256, files_rows, stored_files
 from ..common.progress import Reporter
 from ..common.rows import FileRef, SourceRows
 from ..common.units import count
@@ -35,12 +35,12 @@ def write_files_config(
     changed: Sequence[ChangedOnPurpose] = (),
 ) -> FilesRecord:
     """Write the files config's shards of ``rows``' dataset (reusing finished ones), record them."""
-    sha256 = {record.path: record.sha256 for record in images}
-    sha256.update(_hash_other_files(rows.other_files, settings, reporter))
-    files = files_rows(rows, sha256)
+    image_sha256 = {record.path: record.sha256 for record in images}
+    files = files_rows(rows, image_sha256, _hash_other_files(rows.other_files, settings, reporter))
+    del image_sha256
     plan = plan_shards(files, dataclasses.replace(plan_options, folder=FILES_CONFIG))
     whole = dataclasses.replace(settings, part=None, finalize=False)
-    job = ShardJob(output, files, plan, shard_keys(plan, files), whole, reporter)
+    job = ShardJob(output, files, plan, shard_keys(plan, files), whole, reporter, SHA256)
     job.run()
     missing = job.missing()
     if missing:  # the job just wrote every shard: never expected
@@ -61,21 +61,21 @@ def write_files_config(
 
 def _hash_other_files(
     others: Sequence[FileRef], settings: RunSettings, reporter: Reporter
-) -> dict[str, str]:
-    """The sha256 of every other file, by URL."""
+) -> list[str]:
+    """The sha256 of every other file, in ``others``' order."""
     label = f"hashing {count(len(others), 'other file')}"
 
-    def one(f: FileRef) -> tuple[str, str | Problem]:
+    def one(f: FileRef) -> str | Problem:
         try:
-            return f.url, settings.storage.sha256(f.url)
+            return settings.storage.sha256(f.url)
         except OSError as exc:
-            return f.url, Problem(f.display, cannot_read(exc))
+            return Problem(f.display, cannot_read(exc))
         finally:
             bar.update(f.size)
 
     with reporter.bar(sum(f.size for f in others), label) as bar:
-        done = dict(map_batched(one, others, settings.read_threads, "n2p-hash"))
-    problems = [p for p in done.values() if isinstance(p, Problem)]
+        done = map_batched(one, others, settings.read_threads, "n2p-hash")
+    problems = [p for p in done if isinstance(p, Problem)]
     if problems:
         message = "some files cannot be read; the files config was not written:"
         raise InputError(message, problems)

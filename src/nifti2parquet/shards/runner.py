@@ -62,9 +62,11 @@ class ShardJob:
         keys: dict[str, str],
         settings: RunSettings,
         reporter: Reporter,
+        sha256_column: int | None = None,  # see ShardTask
     ) -> None:
         self.output, self.rows, self.plan, self.keys = output, rows, plan, keys
         self.settings, self.reporter = settings, reporter
+        self.sha256_column = sha256_column
         self.split = plan.options.split
         self.folder = plan.options.folder
         # where its markers live: the split's own folder, or files/{split}
@@ -165,6 +167,7 @@ class ShardJob:
             storage=self.settings.storage,
             read_threads=self.settings.read_threads,
             prefetch_bytes=self.settings.read_ahead,
+            sha256_column=self.sha256_column,
         )
 
     def _write_parallel(self, todo: list[ShardPlan], workers: int, progress: Callable) -> None:

@@ -49,7 +49,8 @@ class ShardFile:
         self._out = Blocks(path)
         self._remote = _RemoteBlocks(storage, remote_images, read_threads, read_ahead)
         self._progress = progress
-        self._images: list[ImageDigest] = []
+        # per image: its sha256 (read whole and hashed at once), or the digest its blocks feed
+        self._images: list[ImageDigest | str] = []
 
     @property
     def position(self) -> int:
@@ -59,8 +60,13 @@ class ShardFile:
         """Append small pieces (headers, levels, pyarrow's chunks)."""
         self._out.write(data)
 
-    def append_image(self, image: FileRef) -> None:
-        """Append the image's bytes exactly as they are in its file."""
+    def append_image(self, image: FileRef, expected: str | None = None) -> None:
+        """Append the image's bytes exactly as they are in its file.
+
+        ``expected``: its sha256 as already recorded (the files config hashes its files before
+        it copies them); a small file read whole is checked against it and keeps that string, not
+        a second one (a shard of many small files would hold one per file).
+        """
         self._out.check()
         digest = ImageDigest()
         if is_remote(image.url):
@@ -69,13 +75,20 @@ class ShardFile:
             self._append_local(image, digest)
         if digest.sha is not None:  # hashed block by block: ready once its last block is
             self._out.end_image(digest)
-        self._images.append(digest)
+            self._images.append(digest)
+            return
+        if expected is not None:
+            if digest.hexdigest != expected:
+                raise _changed(image, "its bytes changed since they were hashed")
+            self._images.append(expected)
+        else:
+            self._images.append(digest.hexdigest)
 
     def finish(self) -> tuple[int, str, list[str]]:
         """Flush to disk; (size, shard sha256, image sha256s in the order they were appended)."""
         self._remote.close()
         size, digest = self._out.finish()
-        return size, digest, [image.hexdigest for image in self._images]
+        return size, digest, [i if isinstance(i, str) else i.hexdigest for i in self._images]
 
     def abort(self) -> None:
         self._remote.close()
@@ -144,8 +157,9 @@ def _unreadable(image: FileRef, exc: BaseException) -> InputError:
     return InputError(f"reading {image.display} failed", [problem])
 
 
-def _changed(image: FileRef) -> InputError:
-    problem = Problem(image.display, f"changed while building: expected {image.size} bytes")
+def _changed(image: FileRef, why: str = "") -> InputError:
+    why = why or f"expected {image.size} bytes"
+    problem = Problem(image.display, f"changed while building: {why}")
     return InputError(f"{image.display} changed during the build; run the build again", [problem])
 
 

@@ -59,6 +59,9 @@ class ShardTask:
     storage: Storage
     read_threads: int = 4  # remote images: range requests at once
     prefetch_bytes: int = 0  # remote images: bytes fetched ahead of the writing
+    # a value column holding the sha256 of each row's one file (the files config's): the copy is
+    # checked against it, and its string is the one the result lists
+    sha256_column: int | None = None
 
 
 @dataclass(frozen=True)
@@ -88,7 +91,7 @@ def write_shard(task: ShardTask, progress: Progress | None = None) -> ShardResul
         task.tmp_file, task.storage, remote, task.read_threads, task.prefetch_bytes, progress
     )
     try:
-        keys = _Assembler(task.columns, skeleton, out).write(groups)
+        keys = _Assembler(task.columns, skeleton, out, task.sha256_column).write(groups)
         size, digest, image_digests = out.finish()
     except BaseException:
         out.abort()
@@ -206,8 +209,15 @@ class _ImageKeys:
 class _Assembler:
     """Lays out the final file: pyarrow's chunks moved, NIfTI ``bytes`` chunks replaced."""
 
-    def __init__(self, columns: Sequence[Column], skeleton: bytes, out: ShardFile) -> None:
+    def __init__(
+        self,
+        columns: Sequence[Column],
+        skeleton: bytes,
+        out: ShardFile,
+        sha256_column: int | None = None,
+    ) -> None:
         self._columns = columns
+        self._sha256_column = sha256_column
         self._skeleton = skeleton
         self._out = out
         footer_length = struct.unpack("<I", skeleton[-8:-4])[0]
@@ -287,9 +297,11 @@ class _Assembler:
             page = row_page(row[column], max_rep, max_def, r)
             pages.add(page)
             self._out.write(page.head)
+            one_file = self._sha256_column is not None and len(page.images) == 1
+            expected = row[self._sha256_column] if one_file else None
             for k, img in enumerate(page.images):
                 self._out.write(value_prefix(img))
-                self._out.append_image(img)
+                self._out.append_image(img, expected)
                 keys.add(first_row + r, column, k)
         meta = pages.metadata(chunk.get(3))
         if meta.get(5) != pages.levels:  # pyarrow's placeholders and our pages must agree
