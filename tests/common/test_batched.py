@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 import threading
 import time
 
@@ -36,3 +39,27 @@ def test_one_thread_or_one_item_runs_here() -> None:
     here = threading.get_ident()
     assert map_batched(lambda i: (i, threading.get_ident()), [1], threads=8) == [(1, here)]
     assert map_batched(lambda i: threading.get_ident(), range(10), threads=1) == [here] * 10
+
+
+def test_work_that_waits_for_a_core_taken_by_others_stays_on_the_calling_thread() -> None:
+    """On a loaded machine a busy batch gets part of a core: it waited, but for the CPU, not a
+    read, and more threads would only add the GIL's hand-offs to the load."""
+    cores = os.cpu_count() or 1
+    hogs = [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(2 * cores)]
+    try:
+        time.sleep(0.2)  # the hogs running
+        where: set[int] = set()
+
+        def work(item: int) -> int:
+            where.add(threading.get_ident())
+            end = time.thread_time() + 0.0002  # 0.2 ms of the interpreter's work
+            while time.thread_time() < end:
+                pass
+            return item
+
+        assert map_batched(work, range(2_000), threads=8) == list(range(2_000))
+    finally:
+        for hog in hogs:
+            hog.kill()
+            hog.wait()
+    assert where == {threading.get_ident()}
