@@ -327,18 +327,27 @@ def test_a_download_cut_midway_is_resumed_from_where_it_stopped(
     assert result["requests"] == len(reads)  # a read resumed is still one read
 
 
-def test_reads_follow_the_hub_to_its_cdn_once_per_shard_and_keep_the_token_home(
-    big: BidsTree,
-    hub_server_factory: Any,
-    hub_env_factory: Any,
-    tmp_path: Path,
-) -> None:
+def _pushed_behind_a_cdn(
+    big: BidsTree, hub_server_factory: Any, hub_env_factory: Any, tmp_path: Path
+) -> tuple[Any, Any]:
+    """``big`` built and pushed over Git LFS to a server that redirects downloads to its CDN, as
+    the Hub does; the server's log cleared."""
     server = hub_server_factory(cdn_redirect=True)
     env = hub_env_factory(server=server, transport="lfs")
     out = tmp_path / "out"
     run_build(big.root, out, **BIG)
     ok(run_push(env, out, REPO))
     server.clear_log()
+    return server, env
+
+
+def test_reads_follow_the_hub_to_its_cdn_once_per_shard_and_keep_the_token_home(
+    big: BidsTree,
+    hub_server_factory: Any,
+    hub_env_factory: Any,
+    tmp_path: Path,
+) -> None:
+    server, env = _pushed_behind_a_cdn(big, hub_server_factory, hub_env_factory, tmp_path)
     result = run_export(env, REPO, str(tmp_path / "dest"), "--subject", "02")
 
     expected = {p for p in big.found if p.startswith("sub-02/") or not p.startswith("sub-")}
@@ -369,12 +378,7 @@ def test_reads_one_at_a_time_keep_one_connection_to_the_hub_and_one_to_its_cdn(
 ) -> None:
     # every new connection is a round trip more (a TLS handshake or two on the real Hub): a
     # read must leave its connection ready for the next one, even when it ends mid-body
-    server = hub_server_factory(cdn_redirect=True)
-    env = hub_env_factory(server=server, transport="lfs")
-    out = tmp_path / "out"
-    run_build(big.root, out, **BIG)
-    ok(run_push(env, out, REPO))
-    server.clear_log()
+    server, env = _pushed_behind_a_cdn(big, hub_server_factory, hub_env_factory, tmp_path)
     result = run_export(env, REPO, str(tmp_path / "dest"), "--subject", "02", "--threads", "1")
 
     assert len(exported_files(tmp_path / "dest")) == result["files_selected"] == 9
