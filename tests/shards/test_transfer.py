@@ -21,7 +21,7 @@ from nifti2parquet.common.errors import InputError
 from nifti2parquet.common.rows import FileRef
 from nifti2parquet.common.storage import Storage
 from nifti2parquet.shards.blocks import BLOCK
-from nifti2parquet.shards.transfer import ShardFile
+from nifti2parquet.shards.transfer import SMALL_IMAGE, ShardFile
 
 BUCKET = "transfer.test"
 
@@ -109,6 +109,24 @@ def test_a_file_hashed_before_its_copy_is_checked_against_that_hash(tmp_path: Pa
     with pytest.raises(InputError) as caught:
         _write_expecting(tmp_path / "shard2", _ref(small), recorded)
     assert caught.value.problems[0].path == "events.tsv"
+    assert "changed while building" in caught.value.problems[0].message
+
+
+def test_a_large_file_hashed_before_its_copy_is_checked_once_its_blocks_are(
+    tmp_path: Path,
+) -> None:
+    """A file above SMALL_IMAGE is hashed block by block on the hashing thread: the recorded
+    sha256 is compared when the shard is finished, and a mismatch refuses the file."""
+    large = tmp_path / "physio.tsv.gz"
+    large.write_bytes(bytes(range(256)) * (SMALL_IMAGE // 256 + 1))
+    recorded = _sha(large.read_bytes())
+    shard = ShardFile(str(tmp_path / "shard"), Storage(), [], 4, 0)
+    shard.append_image(_ref(large), recorded)
+    assert shard.finish()[2] == [recorded]
+
+    with pytest.raises(InputError) as caught:
+        _write_expecting(tmp_path / "shard2", _ref(large), _sha(b"the bytes when hashed"))
+    assert caught.value.problems[0].path == "physio.tsv.gz"
     assert "changed while building" in caught.value.problems[0].message
 
 

@@ -32,6 +32,7 @@ PROGRESS_STEP = 64 << 20  # bytes between progress reports: smooth on large imag
 # that costs less than handing each one to the image hashing thread, which kept them all alive
 # until their block was hashed (a block holds many thousands of small files).
 SMALL_IMAGE = 64 << 10
+CHANGED_SINCE_HASHED = "its bytes changed since they were hashed"
 
 
 class ShardFile:
@@ -51,6 +52,8 @@ class ShardFile:
         self._progress = progress
         # per image: its sha256 (read whole and hashed at once), or the digest its blocks feed
         self._images: list[ImageDigest | str] = []
+        # block-fed digests whose sha256 was recorded before the copy: checked once they are ready
+        self._expected: list[tuple[ImageDigest, str, FileRef]] = []
 
     @property
     def position(self) -> int:
@@ -64,8 +67,9 @@ class ShardFile:
         """Append the image's bytes exactly as they are in its file.
 
         ``expected``: its sha256 as already recorded (the files config hashes its files before
-        it copies them); a small file read whole is checked against it and keeps that string, not
-        a second one (a shard of many small files would hold one per file).
+        it copies them); the copy is checked against it. A small file read whole is checked here
+        and keeps that string, not a second one (a shard of many small files would hold one per
+        file); a larger one, hashed block by block, in :meth:`finish`.
         """
         self._out.check()
         digest = ImageDigest()
@@ -76,10 +80,12 @@ class ShardFile:
         if digest.sha is not None:  # hashed block by block: ready once its last block is
             self._out.end_image(digest)
             self._images.append(digest)
+            if expected is not None:
+                self._expected.append((digest, expected, image))
             return
         if expected is not None:
             if digest.hexdigest != expected:
-                raise _changed(image, "its bytes changed since they were hashed")
+                raise _changed(image, CHANGED_SINCE_HASHED)
             self._images.append(expected)
         else:
             self._images.append(digest.hexdigest)
@@ -88,6 +94,9 @@ class ShardFile:
         """Flush to disk; (size, shard sha256, image sha256s in the order they were appended)."""
         self._remote.close()
         size, digest = self._out.finish()
+        for image_digest, expected, image in self._expected:
+            if image_digest.hexdigest != expected:
+                raise _changed(image, CHANGED_SINCE_HASHED)
         return size, digest, [i if isinstance(i, str) else i.hexdigest for i in self._images]
 
     def abort(self) -> None:
