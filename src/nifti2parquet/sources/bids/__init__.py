@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any
 from ...common.errors import InputError, OptionError, Problem, is_filtered
 from ...common.exclusions import without_excluded
 from ...common.nifti import is_nifti_name
-from ...common.rows import FileRef, MetadataFile, MetadataUnder, SourceRows
+from ...common.rows import MetadataFile, MetadataUnder, SourceRows
 from ...common.storage import is_remote, join, local_path
 from ...common.tables import decode_text
 from ...common.units import count, plural
@@ -42,7 +42,7 @@ from .references import files_to_read, find_references
 from .rules import NIFTI_EXTENSIONS, bids_rules
 from .sidecars import MetadataIndex, SidecarReader
 from .tables import read_participants, read_scans, read_sessions
-from .tree import Choices, Filters, ImageFile, MetaFile, Tree, classify, wanted_name
+from .tree import Choices, Filters, MetaFile, Tree, classify, wanted_name
 
 if TYPE_CHECKING:
     from ...common.storage import Storage
@@ -79,7 +79,7 @@ def read_bids_source(source: str, options: SourceOptions) -> SourceRows:
     scans = [
         BidsImage(
             image,
-            _image_ref(root, image),
+            listed_ref(root, image.entry),
             headers.headers[image.rel],
             reader.sidecar(image),
             tables.scans.values(image.rel),
@@ -289,10 +289,6 @@ def _table_files(tree: Tree) -> tuple[list[MetaFile], list[MetaFile]]:
         elif m.name.suffix == "scans" and sub:
             scans.append(m)
     return sessions, scans
-
-
-def _image_ref(root: str, image: ImageFile) -> FileRef:
-    return listed_ref(root, image.entry)
 
 
 def _readme(contents: dict[str, bytes | str]) -> tuple[str, str]:

@@ -21,7 +21,7 @@ import pyarrow as pa
 
 from ...common.errors import Problem
 from ...common.nifti import NiftiHeader, check_image
-from ...common.rows import Column, FileRef
+from ...common.rows import Column
 from ...common.segmentation import SegmentationChannel, SegmentationInfo, field_metadata
 from ...common.storage import CHECK_BLOCK, Storage
 from ..bids.crawl import Entry, file_url, listed_ref
@@ -144,18 +144,12 @@ def _label_words(info: SegmentationInfo) -> str:
 def case_row(case: Case, root: str, headers: dict[str, NiftiHeader]) -> tuple[Any, ...]:
     """``(case_id, *images, label, shape, voxel_sizes)``: files that failed their check are
     absent (None), as missing ones are."""
-    images = tuple(_ref(root, e) if e and e.rel in headers else None for e in case.images)
-    label = _ref(root, case.label) if case.label and case.label.rel in headers else None
+    images = tuple(listed_ref(root, e) if e and e.rel in headers else None for e in case.images)
+    label = listed_ref(root, case.label) if case.label and case.label.rel in headers else None
     first = next((headers[e.rel] for e in case.images if e and e.rel in headers), None)
     shape = list(first.shape) if first else None
     voxels = [float(v) for v in first.voxel_sizes] if first else None
     return (case.case_id, *images, label, shape, voxels)
-
-
-def _ref(root: str, entry: Entry) -> FileRef:
-    """Stored under its path relative to the dataset's root (``imagesTr/x_0000.nii.gz``), so the
-    folder comes back from the shards alone (``export``); the root's prefix shared."""
-    return listed_ref(root, entry)
 
 
 def geometry_warnings(cases: Sequence[Case], headers: dict[str, NiftiHeader]) -> list[Problem]:
