@@ -18,7 +18,6 @@ from typing import Any
 from ..common.rows import FileRef, SourceRows
 from ..common.storage import Storage
 from ..shards.output import OutputFolder
-from .previews import make_overlay_preview
 
 Pair = tuple[FileRef, FileRef]  # an image, and the label image drawn over it
 
@@ -45,10 +44,14 @@ def with_label_overlays(
     storage: Storage,
 ) -> tuple[dict[str, Any], ...]:
     """The previews' records (which leave label columns out), then each label column's, drawn
-    over its images."""
+    over its images (the previews, and numpy, are imported only when there is one)."""
+    found = {column: pairs for column, pairs in overlay_pairs(rows).items() if pairs}
+    if not found:
+        return tuple(records)
+    from .previews import make_overlay_preview
+
     drawn = [
         make_overlay_preview(output, split, column, pairs, storage)
-        for column, pairs in overlay_pairs(rows).items()
-        if pairs
+        for column, pairs in found.items()
     ]
     return (*records, *drawn)

@@ -22,7 +22,6 @@ from ..common.units import format_size
 from ..shards.manifest import Manifest
 from .left_out import has_left_out, left_out_section
 from .plain_text import as_markdown
-from .previews import previews_section
 from .privacy_section import privacy_section
 from .segmentation_section import TAGS, segmentation_section, segmentation_yaml
 from .usage import files_section, load_snippets
@@ -156,7 +155,7 @@ def _body(manifests: Sequence[Manifest], repo_id: str | None, prose: str) -> str
     if prose.strip():
         parts.append(prose.strip() + "\n")
     parts.append(_contents(manifests))
-    parts += [previews_section(manifests)] if any(m.previews for m in manifests) else []
+    parts += [_previews_section(manifests)] if any(m.previews for m in manifests) else []
     parts += [_bids_section(manifests)] if info.bids_version or info.image_columns else []
     parts += [segmentation_section(manifests, repo)] if info.segmentation else []
     parts.append(_schema_table(first))
@@ -210,6 +209,12 @@ _IMAGE_WORDS = {"image": "A NIfTI image", "image_list": "A list of NIfTI images"
 
 
 _LAYOUT_WORDS = {"session": "session", "subject": "subject", "file": "image file"}
+
+
+def _previews_section(manifests: Sequence[Manifest]) -> str:
+    from .previews import previews_section  # here: a card without previews needs no numpy
+
+    return previews_section(manifests)
 
 
 def _bids_section(manifests: Sequence[Manifest]) -> str:

@@ -17,11 +17,10 @@ import os
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..card.details import CardDetails, card_info
 from ..card.label_overlay import with_label_overlays
-from ..card.previews import PreviewDrawing, make_previews
 from ..card.prose import read_prose, refuse_edited_card, write_card
 from ..card.readme import render_card
 from ..common.data_dictionary import read_dictionary
@@ -68,6 +67,9 @@ from ..sources.options import SourceOptions
 from .build_result import BuildResult, build_result
 from .parts import check_part, missing_parts_hint, record_part
 from .preparation import Prepared, check_output_free, discard_untouched, prepare_build
+
+if TYPE_CHECKING:  # the previews (and numpy) are imported only when a build draws them
+    from ..card.previews import PreviewDrawing
 
 __all__ = ["BuildOptions", "BuildResult", "build", "usable_cpus"]
 
@@ -220,7 +222,7 @@ def _build(
         # a whole build draws its previews while it writes the shards; a part draws none, and
         # --finalize draws them at the end
         early = options.previews and not options.part and not options.finalize
-        drawing = PreviewDrawing(prepared.rows, options.storage) if early else None
+        drawing = _start_previews(prepared, options) if early else None
         job, done = _write_shards(output, prepared, options, reporter)
         if options.part and not options.finalize:
             record = plan_record_of(job.rows.source, options.settings().to_record())
@@ -228,6 +230,12 @@ def _build(
             return build_result(options, job, prepared, "part-built", done, None, started)
         report = _finalize(job, prepared, options, drawing)
         return build_result(options, job, prepared, "built", done, report, started)
+
+
+def _start_previews(prepared: Prepared, options: BuildOptions) -> PreviewDrawing:
+    from ..card.previews import PreviewDrawing
+
+    return PreviewDrawing(prepared.rows, options.storage)
 
 
 @contextlib.contextmanager
@@ -316,6 +324,8 @@ def _previews(
     if drawing is not None:
         drawn = drawing.records(job.output, job.rows, options.split)
     elif options.previews:
+        from ..card.previews import make_previews
+
         drawn = make_previews(job.output, job.rows, options.split, options.storage)
     else:
         drawn = ()

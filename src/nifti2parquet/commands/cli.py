@@ -18,7 +18,7 @@ import click
 
 from ..common.errors import N2PError, OptionError, Problem
 from ..common.file_groups import LeftOutLists, problem_lines
-from ..common.startup import keep_numpy_out, keep_pandas_out
+from ..common.startup import keep_numpy_out, keep_pandas_out, pyarrow_without_numpy
 from .cli_options import (
     card_details,
     card_options,
@@ -204,6 +204,8 @@ def main() -> None:
 @_run
 def build(source: str, output_dir: str, **kw: Any) -> None:
     """Build SOURCE (a table of files or a BIDS folder) into OUTPUT_DIR."""
+    if kw["no_previews"] and _is_the_program():
+        pyarrow_without_numpy()  # before pyarrow loads: without previews no array is converted
     from ..common.progress import ConsoleReporter
     from .build import BuildOptions
     from .build import build as run_build

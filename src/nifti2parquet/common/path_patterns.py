@@ -44,7 +44,10 @@ class ExcludePatterns:
             raise OptionError(f"--exclude: {exc}") from None
 
     def check(self) -> None:
-        """Refuse a pattern gitignore cannot read, before anything is read."""
+        """Refuse a pattern gitignore cannot read, before anything is read (pathspec is
+        imported only when there are patterns)."""
+        if not self.patterns:
+            return
         for pattern in self.patterns:
             if not pattern.strip() or pattern.strip().startswith("#"):
                 raise OptionError(f"--exclude {pattern!r}: an empty pattern or a comment")

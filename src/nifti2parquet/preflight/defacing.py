@@ -26,13 +26,15 @@ import re
 from collections.abc import Iterable
 from concurrent.futures import Executor
 from dataclasses import dataclass
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from ..common.batched import map_batched
 from ..common.rows import FileRef, SourceRows
 from ..common.storage import CHECK_BLOCK, Storage, is_remote
 from ..common.tables import decode_text
-from .privacy_face import FaceCheck, check_face
+
+if TYPE_CHECKING:  # the voxel check (numpy) is imported when there are anatomical images
+    from .privacy_face import FaceCheck
 
 Status = Literal["defaced", "not defaced", "cannot tell"]
 _DEFACE = re.compile(r"defac|skull-?strip|mri_deface|pydeface|quickshear|mideface", re.I)
@@ -56,6 +58,10 @@ def defacing_report(
 ) -> tuple[Defacing, ...]:
     """One entry per anatomical image of a BIDS source; ``voxels`` False: statements only."""
     images = _anatomical(rows)
+    if not images:
+        return ()
+    from .privacy_face import FaceCheck, check_face
+
     said = _statements(rows, storage, images)
 
     def one(img: FileRef) -> FaceCheck:

@@ -30,10 +30,9 @@ from collections import deque
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING
 
-import numpy as np
 import pyarrow as pa
-import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from ..common.nifti import NIFTI2_WARNING, check_image, deep_check
@@ -47,6 +46,11 @@ BATCH_BYTES = 32 << 20  # image bytes decoded at once by pyarrow (a larger singl
 ONE_IMAGE = threading.Lock()  # held while an image is whole in memory (``deep``): one at a time
 
 Progress = Callable[[int], None]
+
+# numpy and pyarrow.compute load with the first cell read: the footer checks every build runs
+# need neither (see common.startup.pyarrow_without_numpy)
+if TYPE_CHECKING:
+    import numpy as np
 
 
 @dataclass(frozen=True)
@@ -340,6 +344,8 @@ def image_cells(table: pa.Table, kinds: Mapping[str, str], first_row: int = 0) -
     """Every present image of a table of ``Nifti`` / ``List(Nifti())`` columns, row-major per
     column. A null image (or null list element) is absent; a struct with null bytes is a Cell
     whose ``data`` is None."""
+    import numpy as np
+
     for name, kind in kinds.items():
         if name not in table.column_names:
             continue
@@ -354,8 +360,16 @@ def image_cells(table: pa.Table, kinds: Mapping[str, str], first_row: int = 0) -
 
 
 def _list_cells(chunk: pa.ListArray, name: str, row0: int) -> Iterator[Cell]:
+    import numpy as np
+    import pyarrow.compute as pc
+
     values = chunk.flatten()
-    parents = pc.list_parent_indices(chunk).to_numpy(zero_copy_only=False)
+    indices = pc.list_parent_indices(chunk)  # int64, no nulls; read as numpy whatever pyarrow's
+    parents = np.frombuffer(
+        indices.buffers()[1], dtype=np.int64
+    )[  # own numpy support
+        indices.offset : indices.offset + len(indices)
+    ]
     positions = np.arange(len(parents)) - np.searchsorted(parents, parents, side="left")
     yield from _struct_cells(values, name, parents + row0, positions)
 
@@ -378,6 +392,8 @@ def _struct_cells(
 
 def _binary_parts(array: pa.BinaryArray) -> tuple[np.ndarray, memoryview]:
     """Value offsets and the data buffer of a ``binary`` array, without copying the bytes."""
+    import numpy as np
+
     buffers = array.buffers()
     offsets = np.frombuffer(buffers[1], dtype=np.int32)[
         array.offset : array.offset + len(array) + 1
