@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import random
 import struct
+import sys
 from pathlib import Path
 
 import duckdb
@@ -19,6 +21,7 @@ from nifti2parquet.shards.pages import ChunkPages, page_header, row_levels, row_
 from nifti2parquet.shards.plan import RowGroupPlan, ShardPlan
 from nifti2parquet.shards.writer import (
     ShardTask,
+    _ImageKeys,
     _placeholder_lists,
     _placeholders,
     write_shard,
@@ -91,6 +94,25 @@ def test_placeholders_are_the_arrays_of_their_dicts():
         made = _placeholder_lists(cells)
         lists = [None if c is None else [{"bytes": b"", "path": i.name} for i in c] for c in cells]
         assert buffers(made) == buffers(pa.array(lists, NIFTI_LIST_TYPE))
+
+
+def test_images_are_put_in_row_order_alike_with_and_without_numpy(monkeypatch):
+    """A small shard's images are sorted in Python (a build without previews imports no numpy),
+    a large one's by numpy: the same order either way, ties kept in file order."""
+    keys = _ImageKeys()
+    rng = random.Random(7)
+    for _ in range(2000):
+        keys.add(rng.randrange(50), rng.randrange(3), rng.randrange(4))
+    import numpy  # noqa: F401 - loaded: the writer sorts with it
+
+    by_numpy = keys.row_order()
+    monkeypatch.delitem(sys.modules, "numpy")
+    in_python = keys.row_order()
+    assert in_python == by_numpy
+    expected = sorted(range(2000), key=lambda i: (keys._rows[i], keys._columns[i]))
+    assert [(keys._rows[i], keys._columns[i]) for i in in_python] == [
+        (keys._rows[i], keys._columns[i]) for i in expected
+    ]
 
 
 def _image(tmp_path, name, seed):
