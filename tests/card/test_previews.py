@@ -495,7 +495,7 @@ def test_an_image_that_cannot_be_drawn_gives_way_to_the_next_of_its_part(tmp_pat
 
 
 def test_drawing_during_the_build_gives_the_same_pictures(tmp_path: Path) -> None:
-    from nifti2parquet.sources.table import read_table_source
+    from nifti2parquet.sources.table.reader import read_table_source
 
     for i in range(3):
         save(tmp_path / f"v{i}.nii.gz", ball((12, 14, 10), (2, 2, 2), 8, seed=i), (2, 2, 2))

@@ -184,6 +184,43 @@ def cli(*args: str) -> subprocess.CompletedProcess[str]:
     )
 
 
+def test_subject_export_reads_paths_and_imports_no_reader_of_a_source(
+    sessions_build: Path, tmp_path: Path
+) -> None:
+    """``export --subject`` chooses files by their paths in a built dataset: of the sources it
+    imports the kinds' path rules, none of what reads a source (the BIDS schema, the header checks
+    and their inflate, the layouts, the rows' classes, nibabel), and gives the same files as the
+    Python API's export of that subject."""
+    dest, api = tmp_path / "dest", tmp_path / "api"
+    command = [sys.executable, "-X", "importtime", "-m", "nifti2parquet", "export"]
+    proc = subprocess.run(
+        [*command, str(sessions_build), str(dest), "--subject", "02"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    lines = [line for line in proc.stderr.splitlines() if line.startswith("import time:")]
+    imported = {line.rsplit("|", 1)[-1].strip() for line in lines}
+    assert "nifti2parquet.sources.registry" in imported  # the list holds what it imports
+    readers = (
+        "nifti2parquet.sources.bids.reader",
+        "nifti2parquet.sources.bids.headers",
+        "nifti2parquet.sources.bids.layouts",
+        "nifti2parquet.sources.bids.rules",
+        "nifti2parquet.sources.segmentation.reader",
+        "nifti2parquet.sources.table.reader",
+        "nifti2parquet.common.nifti.checks",
+        "nifti2parquet.common.nifti.gunzip",
+        "nifti2parquet.common.rows",
+        "bidsschematools",
+        "nibabel",
+    )
+    assert not [name for name in imported if name.startswith(readers)]
+    export(str(sessions_build), str(api), ExportOptions(Selection(subjects=("02",))))
+    assert exported_files(dest) == exported_files(api) != {}
+
+
 def test_cli_json_summary_and_user_errors(sessions_build: Path, tmp_path: Path) -> None:
     proc = cli("export", str(sessions_build), str(tmp_path / "dest"), "--subject", "03", "--json")
     assert proc.returncode == 0, proc.stderr

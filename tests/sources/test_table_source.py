@@ -13,7 +13,7 @@ from factories import subject_table, write_nifti
 from nifti2parquet.common.errors import InputError, OptionError
 from nifti2parquet.common.rows import FileRef
 from nifti2parquet.common.storage import Storage
-from nifti2parquet.sources.table import read_table_source
+from nifti2parquet.sources.table.reader import read_table_source
 
 
 def read(path: Path, **kw):

@@ -18,11 +18,15 @@ from collections.abc import Mapping, Sequence
 
 import pyarrow as pa
 
+# the names reading the config back needs, kept apart (re-exported here for the writers)
+from .files_index import (  # noqa: F401
+    FILES_CONFIG,
+    INDEX_COLUMNS,
+    REFERENCES,
+    STORED_HERE,
+    STORED_IN_ROWS,
+)
 from .rows import Column, FileRef, SourceRows
-
-FILES_CONFIG = "files"  # the config's name, and the folder of its shards
-STORED_IN_ROWS = "data"  # ``stored`` of an image: its bytes are in an image row under data/
-STORED_HERE = FILES_CONFIG  # ``stored`` of any other file: its bytes are in ``content``
 
 FILE_COLUMNS = (
     Column("path", "value", pa.string(), "The file's path relative to the dataset's root"),
@@ -42,8 +46,6 @@ FILE_COLUMNS = (
     ),
     Column("content", "file", None, "The file's bytes (null for images: they are in data/)"),
 )
-INDEX_COLUMNS = ("path", "size", "sha256", "stored")  # the small columns: the dataset's index
-REFERENCES = "references"  # read by a filtered export only
 SHA256 = 2  # where a row holds its file's sha256
 CONTENT = len(FILE_COLUMNS) - 1  # where a row holds its file's bytes (an FileRef, or None)
 

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..common.errors import InputError
-from ..common.files_config import (
+from ..common.files_index import (
     FILES_CONFIG,
     INDEX_COLUMNS,
     REFERENCES,

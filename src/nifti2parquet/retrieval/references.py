@@ -19,7 +19,7 @@ from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 from ..common.errors import InputError
-from ..common.files_config import REFERENCES
+from ..common.files_index import REFERENCES
 from ..common.selection import Selection
 
 

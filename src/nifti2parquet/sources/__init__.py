@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from ..common.errors import InputError
-from ..common.rows import SourceRows
 from ..common.selection import FILTERS, Selection
 from ..common.storage import Storage, is_remote, local_path
 from .options import SourceOptions
 from .registry import KINDS, labels, recognise
+
+if TYPE_CHECKING:
+    from ..common.rows import SourceRows
 
 __all__ = [
     "SourceOptions",

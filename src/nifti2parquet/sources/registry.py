@@ -1,8 +1,11 @@
 """The kinds of source nifti2parquet reads, tried in order (as nibabel tries its image classes).
 
-Each kind is one module that says whether it recognises SOURCE and reads it into rows; what
+Each kind is one package that says whether it recognises SOURCE and reads it into rows; what
 differs between kinds travels as fields of those rows, so no other stage names a kind. Adding one
-is its module plus one line in :data:`KINDS`.
+is its package plus one line in :data:`KINDS`. A kind's package only declares it (its ``KIND``):
+its reader, and what the reader needs (a schema, header checks, pyarrow's readers), is imported
+when the kind is used, and its path rules (``path_reason``) when a selection asks for them, so
+``export --subject`` imports the path rules of every kind and nothing else of any.
 """
 
 from __future__ import annotations

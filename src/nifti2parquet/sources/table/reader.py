@@ -1,12 +1,6 @@
-"""A table of files as SOURCE: ``.csv``, ``.tsv``, ``.parquet`` or ``.jsonl``, one row per row.
+"""Reading a table of files into rows (the package's docstring says what it reads).
 
-This is the file table people already build by hand (``subject_id``, ``t1w`` = a path, ``bold`` =
-several paths, ``age``...). Image columns are the ones whose values are all NIfTI paths (or named
-with ``--image-column``); a cell holding several paths (a Parquet list, a JSON array in text
-formats) makes the column ``List(Nifti())``. An empty cell is a missing image; an empty list stays
-``[]``. Relative paths resolve against the table's folder. Every path the table names is accounted
-for: it is in the output, or it is reported with the reason it is not. Images are stored under
-relative paths, never the machine's own (:mod:`.table_paths`).
+Imported when a table source is read (the package itself only declares the kind).
 """
 
 from __future__ import annotations
@@ -18,18 +12,18 @@ from typing import Any
 
 import pyarrow as pa
 
-from ..common.data_dictionary import read_dictionary, with_descriptions
-from ..common.errors import InputError, OptionError, Problem
-from ..common.exclusions import table_without_columns
-from ..common.file_stat import StatResult, stat_many
-from ..common.nifti import is_nifti_name
-from ..common.path_patterns import ExcludePatterns
-from ..common.rows import Column, FileRef, MetadataFile, SourceRows
-from ..common.storage import Storage, basename, is_remote, join, parent, readable_name
-from ..common.tables import TABLE_SUFFIXES, RawTable, infer_text_column, is_table, read_raw_table
-from ..common.units import count
-from .registry import SourceKind
-from .table_paths import store_relative, without_excluded
+from ...common.data_dictionary import read_dictionary, with_descriptions
+from ...common.errors import InputError, OptionError, Problem
+from ...common.exclusions import table_without_columns
+from ...common.file_stat import StatResult, stat_many
+from ...common.nifti import is_nifti_name
+from ...common.path_patterns import ExcludePatterns
+from ...common.rows import Column, FileRef, MetadataFile, SourceRows
+from ...common.storage import Storage, basename, is_remote, join, parent, readable_name
+from ...common.tables import TABLE_SUFFIXES, RawTable, infer_text_column, read_raw_table
+from ...common.units import count
+from ..table_paths import store_relative, without_excluded
+from . import KIND
 
 
 def read_table_source(
@@ -246,20 +240,3 @@ def _value_column(raw: RawTable, name: str, warnings: list[Problem]) -> tuple[pa
         warnings.append(Problem(name, "column mixes value types; stored as JSON text", "warning"))
         return pa.string(), [None if c is None else json.dumps(c) for c in cells]
     return (pa.string() if pa.types.is_null(inferred) else inferred), cells
-
-
-KIND = SourceKind(
-    name="table",
-    noun="table",
-    label=f"a table of files ({', '.join(TABLE_SUFFIXES)})",
-    recognises=lambda source, storage: is_table(source),
-    read=lambda source, options: read_table_source(
-        source,
-        options.storage,
-        options.image_columns,
-        options.threads,
-        options.exclude_columns,
-        options.exclude_patterns,
-    ),
-    is_file=True,
-)
