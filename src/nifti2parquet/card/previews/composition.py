@@ -134,9 +134,20 @@ def compose(rows: Sequence[Row]) -> tuple[bytes, list[list[list[int]]]]:
         for name, box in zip(row.views, boxes):
             _side_letters(draw, name, box, faint)
         top += CAPTION + row_height + GAP
+    return _png(picture), layout
+
+
+def _png(picture: Any) -> bytes:
+    """The picture's PNG, at zlib level 1 (level 6: 2.3x the time for 12% fewer bytes).
+
+    Saved to a buffer named ``*.png`` rather than with ``format="PNG"``: given a format, Pillow
+    first imports the plugins of every common format (BMP, GIF, JPEG, PPM and PNG, about 0.01 s
+    of CPU in a build's first drawing); from the name's extension it imports the PNG writer
+    alone. The same bytes either way."""
     buffer = io.BytesIO()
-    picture.save(buffer, format="PNG", compress_level=1)  # 6: 2.3x the time for 12% less
-    return buffer.getvalue(), layout
+    buffer.name = "preview.png"
+    picture.save(buffer, compress_level=1)
+    return buffer.getvalue()
 
 
 def _places(row: Row) -> list[tuple[int, int]]:
