@@ -19,6 +19,7 @@ the end.
 from __future__ import annotations
 
 import contextlib
+import itertools
 import math
 import threading
 import time
@@ -104,10 +105,13 @@ def _nonzero(rows: Any) -> Any:
     return (rows != 0) & ~np.isnan(rows) if rows.dtype.kind in "fc" else rows != 0
 
 
-def _chained(first: bytes, f: BinaryIO) -> Iterator[bytes]:
-    yield first
-    while chunk := f.read(READ):
-        yield chunk
+def _chained(f: BinaryIO) -> Iterator[bytearray]:
+    """The file's bytes, READ at a time: a whole piece is the thread's reading buffer itself,
+    filled again for the next (the stream and the inflate finish a piece before they ask for
+    the next), a shorter one (the end of the file) a copy."""
+    buffer = _scratch("read", READ)
+    while n := f.readinto(buffer):
+        yield buffer if n == len(buffer) else buffer[:n]
 
 
 class _Stream:
@@ -115,8 +119,9 @@ class _Stream:
     pieces of at most 1 MB), copied once, straight into the caller's buffer."""
 
     def __init__(self, f: BinaryIO) -> None:
-        first = f.read(READ)
-        chunks = _chained(first, f)
+        chunks = _chained(f)
+        first = next(chunks, bytearray())
+        chunks = itertools.chain([first], chunks)
         self._pieces = inflate(chunks, fast=True) if first[:2] == GZIP_MAGIC else chunks
         self._piece = memoryview(b"")
         self.position = 0  # bytes read so far
@@ -193,7 +198,7 @@ def _row_blocks(
     row_bytes = nx * dtype.itemsize
     per_block = max(1, BLOCK // row_bytes)
     total = ny * nz
-    buffer = _scratch(per_block * row_bytes)
+    buffer = memoryview(_scratch("block", per_block * row_bytes))
     for first in range(0, total, per_block):
         count = min(per_block, total - first)
         if stream.readinto(buffer[: count * row_bytes]) < count * row_bytes:
@@ -212,7 +217,7 @@ def _slab_blocks(
     nx, ny, nz = volume
     slab = nx * ny * dtype.itemsize
     per_block = max(1, BLOCK // slab)
-    buffer = _scratch(per_block * slab)
+    buffer = memoryview(_scratch("block", per_block * slab))
     for first in range(0, nz, per_block):
         count = min(per_block, nz - first)
         if stream.readinto(buffer[: count * slab]) < count * slab:
@@ -224,15 +229,17 @@ def _slab_blocks(
 _SCRATCH = threading.local()
 
 
-def _scratch(n: int) -> memoryview:
-    """``n`` bytes of a buffer the calling thread reuses from image to image (its contents
-    are the last image's). A new buffer of a MB is mapped fresh by the allocator and every page
-    of it faults when first written: for the 20 small images of a dataset's previews that was
-    about 15 ms of system time, a fifth of the drawing's CPU. Freed with the thread."""
-    buffer = getattr(_SCRATCH, "buffer", None)
-    if buffer is None or len(buffer) < n:
-        buffer = _SCRATCH.buffer = bytearray(n)
-    return memoryview(buffer)[:n]
+def _scratch(use: str, n: int) -> bytearray:
+    """The calling thread's buffer for ``use`` (reading the file, or blocks of voxels), of at
+    least ``n`` bytes, reused from piece to piece and image to image (its contents are the
+    last one's). A fresh buffer of a MB is mapped anew by the allocator and every page of it
+    faults when first written: reading the previews' images into fresh buffers cost 5,000 to
+    16,000 page faults (arc, sessions), 10-25 ms of system time, up to a fifth of the
+    drawing's CPU. Freed with the thread."""
+    buffers = _SCRATCH.__dict__
+    if len(buffers.get(use, b"")) < n:
+        buffers[use] = bytearray(n)
+    return buffers[use]
 
 
 def _collect(
