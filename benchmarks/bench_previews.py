@@ -26,9 +26,11 @@ and CPU seconds). What previews add is the median of the rounds' own differences
 ratio of the two builds of a round (they met the same load on a shared machine, where the ratio
 of two medians flips with the noise), and the difference of their CPU seconds (user + system,
 every thread), which a busy machine moves far less. Peak RSS (the process tree) is compared too;
-the targets: previews add at most 10% to the build's time and at most 50 MB to its peak memory.
-The drawing alone, over the build without previews, is an upper bound of its share: a build
-overlaps it with the shards' copy.
+the targets: previews add at most 10% to the build's time, judged on the pairs' CPU over the
+build's wall time (a build keeps both cores busy, so each CPU-second it adds is at most a second
+of its time), and at most 50 MB to its peak memory. The drawing alone's CPU over the same wall
+time is the steady floor of that share: the pairs' CPU also counts the drawing slowed by the
+build's threads beside it, and the builds' own spread.
 """
 
 from __future__ import annotations
@@ -186,10 +188,11 @@ def measure_data(name: str, source: Path, work: Path, rounds: int) -> dict:
     print(
         f"builds, previews on / off, the median of {rounds} paired rounds: "
         f"{time_share * 100:+.1f}% time, "
-        f"{cpu_added:+.2f} s CPU ({cpu_share * 100:+.1f}% of the build's time), "
+        f"{cpu_added:+.2f} s CPU ({cpu_share * 100:+.1f}% of the build's time, target <= "
+        f"{TIME_TARGET * 100:.0f}%), "
         f"{memory / 1e6:+.0f} MB peak (target <= {MEMORY_TARGET / 1e6:.0f} MB)\n"
         f"drawing alone: {wall:.2f} s ({cpu:.2f} s CPU); its CPU over the build without "
-        f"previews: {time_bound * 100:.1f}% (target <= {TIME_TARGET * 100:.0f}%)",
+        f"previews: {time_bound * 100:.1f}%",
         flush=True,
     )
     return {
@@ -222,7 +225,8 @@ def paired(pairs: list[tuple[Run, Run]]) -> tuple[float, float, float]:
 
 def previews_table(report: dict) -> Table:
     """One row per data set: the builds with and without previews, what previews add measured
-    two ways (the paired builds; the drawing alone, the steady bound the target is judged on)."""
+    two ways (the paired builds' CPU, which the target is judged on; the drawing alone's, the
+    steady floor it is checked against)."""
     rows, names = [], [n for n in DATA if n in report]
     for name in names:
         r = report[name]
@@ -232,13 +236,15 @@ def previews_table(report: dict) -> Table:
                 f"`{name}`: {r['data_bytes'] / 1e9:.2f} GB",
                 f"{r['seconds'][label(True)]:.2f} / {r['seconds'][label(False)]:.2f} s",
                 f"{percent(r['time_share'])} ({percent(min(shares))} to {percent(max(shares))})",
-                f"{r['cpu_added']:+.2f} s ({percent(r['cpu_share'])})",
+                f"{r['cpu_added']:+.2f} s ({percent(r['cpu_share'])}) "
+                f"{met(r['cpu_share'] <= TIME_TARGET)}",
                 f"{r['drawing_seconds']:.2f} s ({r['drawing_cpu_seconds']:.2f} s CPU)",
                 f"{percent(r['time_bound'])} {met(r['time_bound'] <= TIME_TARGET)}",
                 f"{peaks[label(True)] / 1e6:,.0f} / {peaks[label(False)] / 1e6:,.0f} MB",
                 f"{r['memory'] / 1e6:+,.0f} MB {met(r['memory'] <= MEMORY_TARGET)}",
             )
         )
+    cpu_met = sum(report[n]["cpu_share"] <= TIME_TARGET for n in names)
     time_met = sum(report[n]["time_bound"] <= TIME_TARGET for n in names)
     memory_met = sum(report[n]["memory"] <= MEMORY_TARGET for n in names)
     rounds = report[names[0]]["rounds"] if names else 0
@@ -251,23 +257,25 @@ def previews_table(report: dict) -> Table:
         "time added, pairs: the median of the pairs' ratios of wall time (on / off - 1; in "
         "brackets the lowest and the highest), both builds of a pair having met the same load; "
         "CPU added, pairs: the median of the pairs' differences of CPU seconds (user + system, "
-        "every thread), and that over the build's wall time",
+        "every thread of the build), and that over the build's wall time (without previews): "
+        "what drawing inside a build costs it, on a build that keeps both cores busy",
         "drawing alone: the previews drawn in a process of their own (the source read as the "
-        "build reads it, `draw_previews` timed inside: wall and CPU seconds); time added, bound: "
-        "its CPU seconds over the build's wall time (without previews): what the drawing adds "
-        "to a build that keeps both cores busy, steady when the builds' own times are not; the "
-        "pairs' CPU, which also counts any slowing of the build's own threads, is its check",
-        f"targets: previews add at most {TIME_TARGET * 100:.0f}% to the build's time (the bound: "
-        f"met on {time_met} of {len(names)} data sets) and at most "
-        f"{MEMORY_TARGET / 1e6:.0f} MB to its peak memory (met on {memory_met} of {len(names)})",
+        "build reads it, `draw_previews` timed inside: wall and CPU seconds); its CPU over the "
+        "build's wall time: the same share from the drawing alone, steady when the builds' own "
+        "CPU is not (the pairs' CPU also counts the drawing slowed by the build's threads "
+        "beside it, and the builds' own spread)",
+        f"targets: previews add at most {TIME_TARGET * 100:.0f}% to the build's time (the "
+        f"pairs' CPU: met on {cpu_met} of {len(names)} data sets; the drawing alone: "
+        f"{time_met} of {len(names)}) and at most {MEMORY_TARGET / 1e6:.0f} MB to its peak "
+        f"memory (met on {memory_met} of {len(names)})",
     )
     columns = (
         "data",
         "builds, on / off",
         "time added, pairs",
-        "CPU added, pairs",
+        "CPU added, pairs (<= 10%)",
         "drawing alone",
-        "time added, bound (<= 10%)",
+        "drawing alone's CPU (<= 10%)",
         "peak, on / off",
         "memory added (<= 50 MB)",
     )
