@@ -7,6 +7,7 @@ line's ``main`` from another program) leaves pandas and numpy alone.
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -102,3 +103,28 @@ def test_help_loads_no_library_and_no_stage_but_the_command_line() -> None:
         assert not loaded, f"{' '.join(args)} --help imported {loaded[:5]}"
         checked += 1
     assert checked == 7
+
+
+_BLAS_THREADS = """
+import os, sys
+if sys.argv[1] == "program":
+    from nifti2parquet.common.startup import one_blas_thread
+    one_blas_thread()
+else:
+    import nifti2parquet.commands.cli  # noqa: F401  (a host importing the package)
+import numpy  # noqa: F401
+print(os.environ.get("OPENBLAS_NUM_THREADS"), len(os.listdir("/proc/self/task")))
+"""
+
+
+def test_the_program_gives_numpy_one_blas_thread_and_a_host_keeps_its_own() -> None:
+    def threads(who: str, env: dict[str, str]) -> list[str]:
+        command = [sys.executable, "-c", _BLAS_THREADS, who]
+        result = subprocess.run(command, capture_output=True, text=True, env=env, timeout=120)
+        assert result.returncode == 0, result.stderr[-2000:]
+        return result.stdout.split()
+
+    env = {k: v for k, v in os.environ.items() if k != "OPENBLAS_NUM_THREADS"}
+    assert threads("program", env) == ["1", "1"]  # numpy loaded, and no BLAS thread started
+    assert threads("host", env)[0] == "None"  # importing the package changes nothing
+    assert threads("program", {**env, "OPENBLAS_NUM_THREADS": "2"})[0] == "2"  # the user's

@@ -18,7 +18,12 @@ import click
 
 from ..common.errors import N2PError, OptionError, Problem
 from ..common.file_groups import LeftOutLists, problem_lines
-from ..common.startup import keep_numpy_out, keep_pandas_out, pyarrow_without_numpy
+from ..common.startup import (
+    keep_numpy_out,
+    keep_pandas_out,
+    one_blas_thread,
+    pyarrow_without_numpy,
+)
 from .cli_options import (
     card_details,
     card_options,
@@ -452,6 +457,7 @@ def _is_the_program() -> bool:
 def run() -> None:
     """The ``nifti2parquet`` program: the console script and ``python -m nifti2parquet``."""
     keep_pandas_out()
+    one_blas_thread()
     main(prog_name=PROGRAM, obj=PROGRAM)
 
 

@@ -7,6 +7,7 @@ script, ``python -m nifti2parquet``) and in build workers, never on ``import nif
 from __future__ import annotations
 
 import importlib.abc
+import os
 import sys
 from collections.abc import Sequence
 from typing import Any
@@ -68,3 +69,15 @@ def pyarrow_without_numpy() -> None:
         import pyarrow  # noqa: F401
     finally:
         sys.meta_path.remove(absent)
+
+
+def one_blas_thread() -> None:
+    """Give numpy's BLAS one thread, unless the environment already says how many.
+
+    numpy's wheels link OpenBLAS, which starts a thread per core as numpy loads and keeps it
+    spinning for work a while: loading numpy takes about 0.14 s of CPU, 0.075 s with one thread.
+    A build with previews (the only command that loads numpy) pays it beside the shards' own
+    threads, for nothing: nifti2parquet multiplies no large matrices (the previews decompose one
+    3x3 affine per image). Build workers inherit it.
+    """
+    os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
