@@ -112,11 +112,13 @@ def write_shard(task: ShardTask, progress: Progress | None = None) -> ShardResul
 
 def _skeleton(
     columns: Sequence[Column], groups: Sequence[Sequence[tuple[Any, ...]]]
-) -> tuple[bytes, int]:
+) -> tuple[memoryview, int]:
     """The shard as pyarrow writes it with empty image bytes, and its Arrow size with the images.
 
     `datasets` records a split's size as the Arrow in-memory bytes; a placeholder's bytes are
-    empty, so the real size is the placeholder table's plus the images'.
+    empty, so the real size is the placeholder table's plus the images'. The skeleton is a view of
+    pyarrow's buffer, not a copy of it in a ``bytes`` (a shard of many small files has megabytes
+    of small columns), and each row group's placeholder table is let go before the next is built.
     """
     schema = arrow_schema(columns)
     options = parquet_writer_options(columns, schema)
@@ -130,8 +132,9 @@ def _skeleton(
             num_bytes += table.nbytes + sum(
                 img.size for r in rows for _, img in images_in_row(r, images)
             )
+            del table
         writer.add_key_value_metadata(file_key_value_metadata(options))
-    return sink.getvalue().to_pybytes(), num_bytes
+    return memoryview(sink.getvalue()).cast("B"), num_bytes
 
 
 def _placeholder_table(
@@ -212,7 +215,7 @@ class _Assembler:
     def __init__(
         self,
         columns: Sequence[Column],
-        skeleton: bytes,
+        skeleton: memoryview,
         out: ShardFile,
         sha256_column: int | None = None,
     ) -> None:
@@ -221,7 +224,9 @@ class _Assembler:
         self._skeleton = skeleton
         self._out = out
         footer_length = struct.unpack("<I", skeleton[-8:-4])[0]
-        self._footer, _ = thrift.decode(skeleton, len(skeleton) - 8 - footer_length)
+        self._footer, _ = thrift.decode(
+            self._bytes(len(skeleton) - 8 - footer_length, footer_length)
+        )
         self._leaf_columns = _leaf_columns(self._footer, columns)
         self._column_indexes: list[list[bytes | None]] = []
         self._offset_indexes: list[list[bytes | None]] = []  # encoded at once: no Struct kept
@@ -316,15 +321,19 @@ class _Assembler:
             return None
         start, length = chunk.get(6), chunk.get(7)
         chunk.drop(6, 7)
-        return None if is_bytes else self._skeleton[start : start + length]
+        return None if is_bytes else self._bytes(start, length)
 
     def _pop_offset_index(self, chunk: Struct) -> Struct | None:
         """pyarrow's offset index of the chunk, taken off it (it is written at its new place)."""
         if 4 not in chunk.fields:
             return None
-        index, _ = thrift.decode(self._skeleton, chunk.get(4))
+        index, _ = thrift.decode(self._bytes(chunk.get(4), chunk.get(5)))
         chunk.drop(4, 5)
         return index
+
+    def _bytes(self, start: int, length: int) -> bytes:
+        """A copy of a piece of the skeleton (a footer, an index): decoded or kept to the end."""
+        return self._skeleton[start : start + length].tobytes()
 
     def _write_page_indexes(self, row_groups: Sequence[Struct]) -> None:
         """Column indexes of every chunk, then offset indexes, as pyarrow lays them out."""
