@@ -3,16 +3,17 @@
 Two parts make a shard. pyarrow encodes everything small: the value columns, the image names, the
 schema and the footer, from the shard's rows with an empty placeholder where each image's bytes go
 (the placeholders have the images' exact nullness, so every level, count and histogram is already
-right), into a file beside the shard (its "skeleton", one row group's table at a time). Then the shard is assembled in one sequential pass: pyarrow's column chunks are copied over
-as they are, and each NIfTI ``bytes`` chunk is replaced by pages we frame ourselves (``pages``),
-whose image bytes are read from the files straight into the shard's write blocks (``transfer``,
-``blocks``); the footer and the page index are pyarrow's, with offsets moved and the replaced
-chunks' sizes put in.
+right), into a file beside the shard (its "skeleton", one row group's table at a time). Then the
+shard is assembled in one sequential pass: pyarrow's column chunks are copied over as they are,
+and each NIfTI ``bytes`` chunk is replaced by pages we frame ourselves (``pages``), whose image
+bytes are read from the files straight into the shard's write blocks (``transfer``, ``blocks``);
+the footer and the page index are pyarrow's, with offsets moved and the replaced chunks' sizes
+put in.
 
 So image bytes are never in Arrow's memory nor in Python objects: peak memory is the interpreter,
-one row group's small columns and a few 8 MiB blocks, whatever the size of the images, and every byte is read
-once, hashed once for the manifest and once for the shard, and written to disk, all at once on
-separate threads.
+one row group's small columns and a few 8 MiB blocks, whatever the size of the images, and every
+byte is read once, hashed once for the manifest and once for the shard, and written to disk, all
+at once on separate threads.
 """
 
 from __future__ import annotations
@@ -152,6 +153,7 @@ def _write_skeleton(
             )
             del table
         writer.add_key_value_metadata(file_key_value_metadata(options))
+    pa.default_memory_pool().release_unused()  # the tables' memory, back to the system
     return num_bytes
 
 
