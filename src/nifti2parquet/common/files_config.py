@@ -14,7 +14,8 @@ export of some subjects brings what their files need (``retrieval.references``).
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from typing import Any
 
 import pyarrow as pa
 
@@ -58,25 +59,84 @@ def files_rows(
     ``image_sha256`` maps each image's ``display`` (the path as its source names it) to its
     digest; ``other_sha256`` is each other file's digest, in ``rows.other_files``' order (a list,
     not a mapping by URL: a URL string and a dictionary entry per file add up at a million files).
-    A file that names no other shares one empty tuple of references (read as an empty list).
+    The rows are a :class:`FileRows`: each row is made when it is read, not held.
     """
-    by_path: dict[str, tuple] = {}
-    refs = rows.references
-    for _, _, image in rows.images():
-        listed = _listed(refs.get(image.name))
-        by_path[image.name] = (
-            image.name, image.size, image_sha256[image.display], STORED_IN_ROWS, listed, None
-        )  # fmt: skip
-    for other, digest in zip(rows.other_files, other_sha256, strict=True):
-        by_path[other.name] = _stored(other, digest, _listed(refs.get(other.name)))
+    images = [image for _, _, image in rows.images()]
+    files = images + list(rows.other_files)
+    sha256 = [image_sha256[image.display] for image in images] + list(other_sha256)
+    if len(files) != len(images) + len(other_sha256):
+        raise ValueError("one sha256 per other file expected")
+    order = sorted(range(len(files)), key=lambda i: files[i].name)
+    # a path listed twice is one row, the last one listed (stable sort: the last of its run)
+    last = len(order) - 1
+    kept = [
+        i for k, i in enumerate(order) if k == last or files[order[k + 1]].name != files[i].name
+    ]
+    del order
+    table = FileRows(
+        [files[i] for i in kept],
+        [sha256[i] for i in kept],
+        bytes(i < len(images) for i in kept),
+        rows.references,
+    )
     return SourceRows(
         source=rows.source,
         kind=rows.kind,
         columns=FILE_COLUMNS,
-        rows=tuple(by_path[p] for p in sorted(by_path)),
-        files_found=len(by_path),
+        rows=table,  # type: ignore[arg-type]  # a sequence of rows, like the tuple it stands for
+        files_found=len(table),
         checked="deep",  # not images: no NIfTI check applies
     )
+
+
+class FileRows(Sequence[tuple]):
+    """The files config's rows, in path order, kept as one list per column (the files, their
+    sha256) and one byte per file (an image, stored in the rows, or a file stored here); each row's
+    tuple is made when it is read. A tuple per file held for the whole write was ~110 bytes of
+    every file at the peak of a build of many small files.
+
+    A file that names no other shares one empty tuple of references (read as an empty list).
+    A slice is a FileRows of that slice (a shard's rows, sent to a worker as they are).
+    """
+
+    __slots__ = ("_files", "_in_rows", "_references", "_sha256")
+
+    def __init__(
+        self,
+        files: list[FileRef],
+        sha256: list[str],
+        in_rows: bytes,
+        references: Mapping[str, Sequence[str]],
+    ) -> None:
+        self._files, self._sha256, self._in_rows = files, sha256, in_rows
+        self._references = references
+
+    def __len__(self) -> int:
+        return len(self._files)
+
+    def __getitem__(self, index: Any) -> Any:
+        if isinstance(index, slice):
+            return FileRows(
+                self._files[index], self._sha256[index], self._in_rows[index], self._references
+            )
+        return self._row(self._files[index], self._sha256[index], self._in_rows[index])
+
+    def __iter__(self) -> Iterator[tuple]:
+        return map(self._row, self._files, self._sha256, self._in_rows)
+
+    def __eq__(self, other: object) -> bool:
+        """Equal to a sequence of the same rows (a tuple of them, as the rows once were)."""
+        if isinstance(other, Sequence) and not isinstance(other, str):
+            return len(self) == len(other) and all(a == b for a, b in zip(self, other))
+        return NotImplemented
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def _row(self, file: FileRef, sha256: str, in_rows: int) -> tuple:
+        listed = _listed(self._references.get(file.name))
+        if in_rows:
+            return (file.name, file.size, sha256, STORED_IN_ROWS, listed, None)
+        return (file.name, file.size, sha256, STORED_HERE, listed, file)
 
 
 _NONE_LISTED: tuple[str, ...] = ()
@@ -89,7 +149,3 @@ def _listed(references: Sequence[str] | None) -> Sequence[str]:
 def stored_files(rows: SourceRows) -> list[FileRef]:
     """The files whose bytes the config's rows hold (every one that is not an image)."""
     return [row[CONTENT] for row in rows.rows if row[CONTENT] is not None]
-
-
-def _stored(other: FileRef, digest: str, references: Sequence[str]) -> tuple:
-    return (other.name, other.size, digest, STORED_HERE, references, other)

@@ -3,16 +3,17 @@
 Two parts make a shard. pyarrow encodes everything small: the value columns, the image names, the
 schema and the footer, from the shard's rows with an empty placeholder where each image's bytes go
 (the placeholders have the images' exact nullness, so every level, count and histogram is already
-right). Then the shard is assembled in one sequential pass: pyarrow's column chunks are copied over
-as they are, and each NIfTI ``bytes`` chunk is replaced by pages we frame ourselves (``pages``),
-whose image bytes are read from the files straight into the shard's write blocks (``transfer``,
-``blocks``); the footer and the page index are pyarrow's, with offsets moved and the replaced
-chunks' sizes put in.
+right), into a file beside the shard (its "skeleton", one row group's table at a time). Then the
+shard is assembled in one sequential pass: pyarrow's column chunks are copied over as they are,
+and each NIfTI ``bytes`` chunk is replaced by pages we frame ourselves (``pages``), whose image
+bytes are read from the files straight into the shard's write blocks (``transfer``, ``blocks``);
+the footer and the page index are pyarrow's, with offsets moved and the replaced chunks' sizes
+put in.
 
 So image bytes are never in Arrow's memory nor in Python objects: peak memory is the interpreter,
-the small columns and a few 8 MiB blocks, whatever the size of the images, and every byte is read
-once, hashed once for the manifest and once for the shard, and written to disk, all at once on
-separate threads.
+one row group's small columns and a few 8 MiB blocks, whatever the size of the images, and every
+byte is read once, hashed once for the manifest and once for the shard, and written to disk, all
+at once on separate threads.
 """
 
 from __future__ import annotations
@@ -39,6 +40,7 @@ from ..common.schema import (
 )
 from ..common.storage import Storage, is_remote
 from . import thrift
+from .output import PARTIAL
 from .pages import ChunkPages, row_page, value_prefix
 from .plan import ShardPlan
 from .thrift import I64, STRUCT, Struct
@@ -88,7 +90,23 @@ def write_shard(task: ShardTask, progress: Progress | None = None) -> ShardResul
         task.rows[g.start - task.shard.start : g.stop - task.shard.start]
         for g in task.shard.row_groups
     ]
-    skeleton, num_bytes = _skeleton(task.columns, groups)
+    skeleton_file = _skeleton_path(task.tmp_file)
+    try:
+        num_bytes = _write_skeleton(task.columns, groups, skeleton_file)
+        with _Skeleton(skeleton_file) as skeleton:
+            return _assemble(task, groups, skeleton, num_bytes, progress)
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            os.remove(skeleton_file)
+
+
+def _assemble(
+    task: ShardTask,
+    groups: Sequence[Sequence[tuple[Any, ...]]],
+    skeleton: _Skeleton,
+    num_bytes: int,
+    progress: Progress | None,
+) -> ShardResult:
     images = [img for rows in groups for img in _images_in_write_order(task.columns, rows)]
     remote = [img for img in images if is_remote(img.url)]
     out = ShardFile(
@@ -114,28 +132,59 @@ def write_shard(task: ShardTask, progress: Progress | None = None) -> ShardResul
     )
 
 
-def _skeleton(
-    columns: Sequence[Column], groups: Sequence[Sequence[tuple[Any, ...]]]
-) -> tuple[bytes, int]:
-    """The shard as pyarrow writes it with empty image bytes, and its Arrow size with the images.
+def _write_skeleton(
+    columns: Sequence[Column], groups: Sequence[Sequence[tuple[Any, ...]]], path: str
+) -> int:
+    """Write to ``path`` the shard as pyarrow writes it with empty image bytes; its Arrow size
+    with the images.
 
     `datasets` records a split's size as the Arrow in-memory bytes; a placeholder's bytes are
-    empty, so the real size is the placeholder table's plus the images'.
+    empty, so the real size is the placeholder table's plus the images'. The skeleton goes to a
+    file beside the shard, not into memory (a shard of a few hundred thousand small files has
+    tens of MB of small columns), and each row group's placeholder table is let go before the
+    next is built.
     """
     schema = arrow_schema(columns)
     options = parquet_writer_options(columns, schema)
-    sink = pa.BufferOutputStream()
     images = tuple(i for i, c in enumerate(columns) if c.is_image)
     num_bytes = 0
-    with pq.ParquetWriter(sink, schema, **options) as writer:
+    with pa.OSFile(path, "wb") as sink, pq.ParquetWriter(sink, schema, **options) as writer:
         for rows in groups:
             table = _placeholder_table(columns, schema, rows)
             writer.write_table(table, row_group_size=max(1, table.num_rows))
             num_bytes += table.nbytes + sum(
                 img.size for r in rows for _, img in images_in_row(r, images)
             )
+            del table
         writer.add_key_value_metadata(file_key_value_metadata(options))
-    return sink.getvalue().to_pybytes(), num_bytes
+    pa.default_memory_pool().release_unused()  # the tables' memory, back to the system
+    return num_bytes
+
+
+def _skeleton_path(tmp_file: str) -> str:
+    """Beside the shard's temp file, named like it (a killed run's is cleared with it)."""
+    return tmp_file.removesuffix(PARTIAL) + ".skeleton" + PARTIAL
+
+
+class _Skeleton:
+    """pyarrow's file of a shard's small columns, read back a piece at a time (a chunk, an
+    index, the footer) while the shard is assembled."""
+
+    def __init__(self, path: str) -> None:
+        self._fd = os.open(path, os.O_RDONLY)
+        self.size = os.fstat(self._fd).st_size
+
+    def __enter__(self) -> _Skeleton:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        os.close(self._fd)
+
+    def read(self, start: int, length: int) -> bytes:
+        data = os.pread(self._fd, length, start)
+        if len(data) != length:
+            raise OSError(f"the shard's skeleton ended early: {len(data)} of {length} bytes")
+        return data
 
 
 def _placeholder_table(
@@ -223,7 +272,7 @@ class _Assembler:
     def __init__(
         self,
         columns: Sequence[Column],
-        skeleton: bytes,
+        skeleton: _Skeleton,
         out: ShardFile,
         sha256_column: int | None = None,
     ) -> None:
@@ -231,8 +280,10 @@ class _Assembler:
         self._sha256_column = sha256_column
         self._skeleton = skeleton
         self._out = out
-        footer_length = struct.unpack("<I", skeleton[-8:-4])[0]
-        self._footer, _ = thrift.decode(skeleton, len(skeleton) - 8 - footer_length)
+        footer_length = struct.unpack("<I", skeleton.read(skeleton.size - 8, 4))[0]
+        self._footer, _ = thrift.decode(
+            skeleton.read(skeleton.size - 8 - footer_length, footer_length)
+        )
         self._leaf_columns = _leaf_columns(self._footer, columns)
         self._column_indexes: list[list[bytes | None]] = []
         self._offset_indexes: list[list[bytes | None]] = []  # encoded at once: no Struct kept
@@ -279,7 +330,7 @@ class _Assembler:
         meta = chunk.get(3)
         start = min(meta.get(f) for f in (9, 11) if f in meta.fields)
         delta = self._out.position - start
-        self._out.write(self._skeleton[start : start + meta.get(7)])
+        self._out.write(self._skeleton.read(start, meta.get(7)))
         for fid in (9, 10, 11):  # data, index and dictionary page offsets
             if fid in meta.fields:
                 meta.set(fid, I64, meta.get(fid) + delta)
@@ -327,13 +378,13 @@ class _Assembler:
             return None
         start, length = chunk.get(6), chunk.get(7)
         chunk.drop(6, 7)
-        return None if is_bytes else self._skeleton[start : start + length]
+        return None if is_bytes else self._skeleton.read(start, length)
 
     def _pop_offset_index(self, chunk: Struct) -> Struct | None:
         """pyarrow's offset index of the chunk, taken off it (it is written at its new place)."""
         if 4 not in chunk.fields:
             return None
-        index, _ = thrift.decode(self._skeleton, chunk.get(4))
+        index, _ = thrift.decode(self._skeleton.read(chunk.get(4), chunk.get(5)))
         chunk.drop(4, 5)
         return index
 
