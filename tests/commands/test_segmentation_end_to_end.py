@@ -143,6 +143,15 @@ def test_the_label_is_drawn_over_its_image_in_the_previews(nnunet: Built) -> Non
     assert (out / "previews/train/t2.png").exists()
 
 
+def test_no_previews_draws_no_label_overlay_either(tmp_path: Path) -> None:
+    folder = nnunet_folder(tmp_path / "Dataset005_Prostate", missing_channel=None)
+    out = tmp_path / "out"
+    build(str(folder.root), str(out), build_options(previews=False))
+    manifest = json.loads((out / ".nifti2parquet/train/manifest.json").read_text())
+    assert manifest["previews"] == []
+    assert sorted(out.rglob("*.png")) == []
+
+
 def test_export_of_both_splits_gives_the_folder_back_byte_for_byte(
     msd: Built, nnunet: Built, tmp_path: Path
 ) -> None:

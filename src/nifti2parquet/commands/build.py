@@ -329,8 +329,8 @@ def _previews(
         drawn = make_previews(job.output, job.rows, options.split, options.storage)
     else:
         drawn = ()
-    # Label columns (Column.overlays) are drawn over the image column they label.
-    drawn = with_label_overlays(drawn, job.output, job.rows, options.split, options.storage)
+    if options.previews:  # label columns (Column.overlays), drawn over the images they label
+        drawn = with_label_overlays(drawn, job.output, job.rows, options.split, options.storage)
     previews = tuple(PreviewRecord.from_record(p) for p in drawn)
     earlier = read_manifest(job.output, options.split)
     keep = {p.path for p in previews}
