@@ -82,7 +82,7 @@ class ShardResult:
     num_rows: int
     num_row_groups: int
     num_bytes: int  # Arrow in-memory bytes, the `datasets` notion of a split's size
-    image_sha256: Sequence[str]  # the shard's images, in row then column then list order
+    image_sha256: Sha256s  # the shard's images, in row then column then list order
 
 
 def write_shard(task: ShardTask, progress: Progress | None = None) -> ShardResult:
@@ -129,16 +129,9 @@ def _assemble(
         num_rows=task.shard.num_rows,
         num_row_groups=len(task.shard.row_groups),
         num_bytes=num_bytes,
-        image_sha256=_digests(image_digests, keys.row_order(), task.sha256_column is not None),
+        # 32 bytes per image, not a string: a shard's record keeps them until the build's end
+        image_sha256=image_digests.take(keys.row_order()),
     )
-
-
-def _digests(digests: Sha256s, order: Sequence[int], compact: bool) -> Sequence[str]:
-    """The images' sha256 in ``order``; the files config's (one per small file, and its record
-    keeps them for the resume marker) left as 32 bytes each."""
-    if compact:
-        return digests.take(order)
-    return tuple(digests[i] for i in order)
 
 
 def _write_skeleton(
