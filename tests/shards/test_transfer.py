@@ -18,6 +18,7 @@ from factories import padded_nifti
 from s3server import S3Server
 
 from nifti2parquet.common.errors import InputError
+from nifti2parquet.common.files_config import Sha256s
 from nifti2parquet.common.rows import FileRef
 from nifti2parquet.common.storage import Storage
 from nifti2parquet.shards.blocks import BLOCK
@@ -96,14 +97,15 @@ def test_a_file_whose_size_changed_since_planning_is_refused(tmp_path: Path, pla
 
 def test_a_file_hashed_before_its_copy_is_checked_against_that_hash(tmp_path: Path) -> None:
     """The files config hashes its files before it copies them; the copy keeps the recorded
-    string when the bytes still match it, and refuses the file when they do not."""
+    digest (as 32 bytes, not a string per file) when the bytes still match it, and refuses the
+    file when they do not."""
     small = tmp_path / "events.tsv"
     small.write_bytes(b"onset\tduration\n1\t2\n")
     recorded = _sha(small.read_bytes())
     shard = ShardFile(str(tmp_path / "shard"), Storage(), [], 4, 0)
     shard.append_image(_ref(small), recorded)
     _, _, digests = shard.finish()
-    assert digests == [recorded] and digests[0] is recorded
+    assert digests == [recorded] and isinstance(digests, Sha256s)
 
     small.write_bytes(b"onset\tduration\n3\t4\n")  # same size, other bytes
     with pytest.raises(InputError) as caught:

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field, fields
 from importlib.metadata import version
 from typing import Any
@@ -66,15 +67,14 @@ class ShardRecord:
     num_rows: int
     num_row_groups: int
     num_bytes: int
-    image_sha256: tuple[str, ...] = ()
+    image_sha256: Sequence[str] = ()  # a tuple, or a files shard's Sha256s
 
     def to_record(self) -> dict[str, Any]:
         """Its fields as they are (``asdict`` would copy each of a large shard's digests)."""
         return {f.name: getattr(self, f.name) for f in fields(self)}
 
     def summary(self) -> dict[str, Any]:
-        data = self.to_record()
-        data.pop("image_sha256")
+        data = {f.name: getattr(self, f.name) for f in fields(self) if f.name != "image_sha256"}
         data["num_images"] = len(self.image_sha256)
         return data
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 from ..common.rows import FileRef, SourceRows
@@ -64,7 +64,23 @@ def hash_json(data: Any) -> str:
 
 def write_marker(output: OutputFolder, split: str, record: ShardRecord) -> None:
     name = record.path.rsplit("/", 1)[-1]
-    output.write_text_atomic(marker_path(split, name), json.dumps(record.to_record()) + "\n")
+    output.write_lines_atomic(marker_path(split, name), _marker_json(record))
+
+
+def _marker_json(record: ShardRecord) -> Iterator[str]:
+    """``json.dumps(record.to_record()) + "\\n"`` in pieces, a digest at a time: a shard of many
+    small files lists a digest per file, and one string of them all (and the encoder's piece
+    of each) held a few hundred bytes of every file at once."""
+    data = record.to_record()
+    digests = data["image_sha256"]
+    data["image_sha256"] = []
+    head = json.dumps(data)
+    if not head.endswith('"image_sha256": []}'):  # it is the record's last field
+        raise AssertionError("image_sha256 is expected last in a shard record")
+    yield head[:-2]
+    for k, digest in enumerate(digests):
+        yield f', "{digest}"' if k else f'"{digest}"'
+    yield "]}\n"
 
 
 def read_marker(output: OutputFolder, split: str, shard_name: str) -> ShardRecord | None:

@@ -22,6 +22,7 @@ from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 
 from ..common.errors import InputError, Problem, cannot_read
+from ..common.files_config import Sha256s
 from ..common.rows import FileRef
 from ..common.storage import READ_BLOCK, Storage, is_remote, local_path
 from .blocks import Blocks, ImageDigest
@@ -33,6 +34,7 @@ PROGRESS_STEP = 64 << 20  # bytes between progress reports: smooth on large imag
 # until their block was hashed (a block holds many thousands of small files).
 SMALL_IMAGE = 64 << 10
 CHANGED_SINCE_HASHED = "its bytes changed since they were hashed"
+_NO_DIGEST_YET = bytes(32)
 
 
 class ShardFile:
@@ -50,8 +52,10 @@ class ShardFile:
         self._out = Blocks(path)
         self._remote = _RemoteBlocks(storage, remote_images, read_threads, read_ahead)
         self._progress = progress
-        # per image: its sha256 (read whole and hashed at once), or the digest its blocks feed
-        self._images: list[ImageDigest | str] = []
+        # per image, 32 bytes: its sha256, read whole and hashed at once (a string per small
+        # file of a large shard adds up), or room for the digest its blocks feed, set at the end
+        self._digests = bytearray()
+        self._block_fed: list[tuple[int, ImageDigest]] = []
         # block-fed digests whose sha256 was recorded before the copy: checked once they are ready
         self._expected: list[tuple[ImageDigest, str, FileRef]] = []
 
@@ -67,9 +71,8 @@ class ShardFile:
         """Append the image's bytes exactly as they are in its file.
 
         ``expected``: its sha256 as already recorded (the files config hashes its files before
-        it copies them); the copy is checked against it. A small file read whole is checked here
-        and keeps that string, not a second one (a shard of many small files would hold one per
-        file); a larger one, hashed block by block, in :meth:`finish`.
+        it copies them); the copy is checked against it: a small file read whole here, a larger
+        one, hashed block by block, in :meth:`finish`.
         """
         self._out.check()
         digest = ImageDigest()
@@ -79,25 +82,25 @@ class ShardFile:
             self._append_local(image, digest)
         if digest.sha is not None:  # hashed block by block: ready once its last block is
             self._out.end_image(digest)
-            self._images.append(digest)
+            self._block_fed.append((len(self._digests), digest))
+            self._digests += _NO_DIGEST_YET
             if expected is not None:
                 self._expected.append((digest, expected, image))
             return
-        if expected is not None:
-            if digest.hexdigest != expected:
-                raise _changed(image, CHANGED_SINCE_HASHED)
-            self._images.append(expected)
-        else:
-            self._images.append(digest.hexdigest)
+        if expected is not None and digest.hexdigest != expected:
+            raise _changed(image, CHANGED_SINCE_HASHED)
+        self._digests += bytes.fromhex(digest.hexdigest)
 
-    def finish(self) -> tuple[int, str, list[str]]:
+    def finish(self) -> tuple[int, str, Sha256s]:
         """Flush to disk; (size, shard sha256, image sha256s in the order they were appended)."""
         self._remote.close()
         size, digest = self._out.finish()
         for image_digest, expected, image in self._expected:
             if image_digest.hexdigest != expected:
                 raise _changed(image, CHANGED_SINCE_HASHED)
-        return size, digest, [i if isinstance(i, str) else i.hexdigest for i in self._images]
+        for at, image_digest in self._block_fed:
+            self._digests[at : at + 32] = bytes.fromhex(image_digest.hexdigest)
+        return size, digest, Sha256s(self._digests)
 
     def abort(self) -> None:
         self._remote.close()

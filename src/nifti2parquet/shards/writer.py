@@ -30,6 +30,7 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from ..common.files_config import FileRows, Sha256s
 from ..common.rows import Column, FileRef, cell_images, images_in_row
 from ..common.schema import (
     NIFTI_LIST_TYPE,
@@ -81,7 +82,7 @@ class ShardResult:
     num_rows: int
     num_row_groups: int
     num_bytes: int  # Arrow in-memory bytes, the `datasets` notion of a split's size
-    image_sha256: tuple[str, ...]  # the shard's images, in row then column then list order
+    image_sha256: Sha256s  # the shard's images, in row then column then list order
 
 
 def write_shard(task: ShardTask, progress: Progress | None = None) -> ShardResult:
@@ -128,7 +129,8 @@ def _assemble(
         num_rows=task.shard.num_rows,
         num_row_groups=len(task.shard.row_groups),
         num_bytes=num_bytes,
-        image_sha256=tuple(image_digests[i] for i in keys.row_order()),
+        # 32 bytes per image, not a string: a shard's record keeps them until the build's end
+        image_sha256=image_digests.take(keys.row_order()),
     )
 
 
@@ -192,8 +194,10 @@ def _placeholder_table(
 ) -> pa.Table:
     arrays = []
     for c, column in enumerate(columns):
-        cells = [row[c] for row in rows]
-        if column.content in ("image", "file"):
+        cells = rows.column(c) if isinstance(rows, FileRows) else [row[c] for row in rows]
+        if isinstance(cells, pa.Array):
+            arrays.append(cells)
+        elif column.content in ("image", "file"):
             arrays.append(_placeholders(cells))
         elif column.content == "image_list":
             arrays.append(_placeholder_lists(cells))
