@@ -18,7 +18,7 @@ from factories import padded_nifti
 from s3server import S3Server
 
 from nifti2parquet.common.errors import InputError
-from nifti2parquet.common.files_config import Sha256s
+from nifti2parquet.common.hashing import Sha256s
 from nifti2parquet.common.rows import FileRef
 from nifti2parquet.common.storage import Storage
 from nifti2parquet.shards.blocks import BLOCK

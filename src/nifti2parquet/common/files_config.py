@@ -14,9 +14,7 @@ export of some subjects brings what their files need (``retrieval.references``).
 
 from __future__ import annotations
 
-import binascii
-from array import array
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
 import pyarrow as pa
@@ -29,6 +27,7 @@ from .files_index import (  # noqa: F401
     STORED_HERE,
     STORED_IN_ROWS,
 )
+from .hashing import Sha256s
 from .rows import Column, FileRef, SourceRows
 
 FILE_COLUMNS = (
@@ -151,83 +150,6 @@ class FileRows(Sequence[tuple]):
         if in_rows:
             return (file.name, file.size, sha256, STORED_IN_ROWS, listed, None)
         return (file.name, file.size, sha256, STORED_HERE, listed, file)
-
-
-class Sha256s(Sequence[str]):
-    """sha256 digests as 32 bytes each in one ``bytearray``, read as their hex strings.
-
-    A 64-character string is ~113 bytes and a list's slot 8 more: at a million files the files
-    config's digests (and a files shard's record of them, for its resume marker) are ~0.1 GB
-    less this way. Equal to any sequence of the same hex strings (a record read back from JSON).
-    """
-
-    __slots__ = ("_data",)
-
-    def __init__(self, data: bytes | bytearray = b"") -> None:
-        self._data = data  # kept, not copied: a bytearray given is this one's from now on
-
-    @classmethod
-    def from_hex(cls, digests: Iterable[str]) -> Sha256s:
-        made = cls()
-        made.extend(digests)
-        return made
-
-    def extend(self, digests: Iterable[str]) -> None:
-        if not isinstance(self._data, bytearray):
-            self._data = bytearray(self._data)
-        data = self._data
-        for digest in digests:
-            raw = bytes.fromhex(digest)
-            if len(raw) != 32:
-                raise ValueError(f"not a sha256: {digest!r}")
-            data += raw
-
-    def take(self, indexes: Sequence[int]) -> Sha256s:
-        """The digests at ``indexes``, in that order (filled in place: no object per digest)."""
-        data, taken = self._data, bytearray(32 * len(indexes))
-        for k, i in enumerate(indexes):
-            taken[32 * k : 32 * k + 32] = data[32 * i : 32 * i + 32]
-        return Sha256s(taken)
-
-    def __len__(self) -> int:
-        return len(self._data) // 32
-
-    def arrow(self) -> pa.StringArray:
-        """The hex strings as an Arrow string array, from one buffer of them all."""
-        count = len(self)
-        offsets = array("i", range(0, 64 * count + 1, 64))
-        buffers = [None, pa.py_buffer(offsets), pa.py_buffer(binascii.hexlify(self._data))]
-        return pa.Array.from_buffers(pa.string(), count, buffers)
-
-    def __getitem__(self, index: Any) -> Any:
-        if isinstance(index, slice):
-            start, stop, step = index.indices(len(self))
-            if (start, stop, step) == (0, len(self), 1):
-                return self  # a whole files config in one shard: not a copy
-            if step == 1:
-                return Sha256s(self._data[32 * start : 32 * max(start, stop)])
-            return self.take(range(start, stop, step))
-        if index < 0:
-            index += len(self)
-        if not 0 <= index < len(self):
-            raise IndexError("digest index out of range")
-        return self._data[32 * index : 32 * index + 32].hex()
-
-    def __iter__(self) -> Iterator[str]:
-        data = self._data
-        return (data[i : i + 32].hex() for i in range(0, len(data), 32))
-
-    def __eq__(self, other: object) -> bool:
-        if isinstance(other, Sha256s):
-            return self._data == other._data
-        if isinstance(other, Sequence) and not isinstance(other, str):
-            return len(self) == len(other) and all(a == b for a, b in zip(self, other))
-        return NotImplemented
-
-    __hash__ = None  # type: ignore[assignment]
-
-    def __repr__(self) -> str:
-        return f"Sha256s({list(self)!r})"
 
 
 _NONE_LISTED: tuple[str, ...] = ()

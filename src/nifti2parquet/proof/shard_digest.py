@@ -364,12 +364,10 @@ def _list_cells(chunk: pa.ListArray, name: str, row0: int) -> Iterator[Cell]:
     import pyarrow.compute as pc
 
     values = chunk.flatten()
-    indices = pc.list_parent_indices(chunk)  # int64, no nulls; read as numpy whatever pyarrow's
-    parents = np.frombuffer(
-        indices.buffers()[1], dtype=np.int64
-    )[  # own numpy support
-        indices.offset : indices.offset + len(indices)
-    ]
+    # int64, no nulls: read as numpy from its buffer, whatever pyarrow's own numpy support
+    indices = pc.list_parent_indices(chunk)
+    start = indices.offset
+    parents = np.frombuffer(indices.buffers()[1], dtype=np.int64)[start : start + len(indices)]
     positions = np.arange(len(parents)) - np.searchsorted(parents, parents, side="left")
     yield from _struct_cells(values, name, parents + row0, positions)
 

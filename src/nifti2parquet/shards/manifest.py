@@ -67,7 +67,7 @@ class ShardRecord:
     num_rows: int
     num_row_groups: int
     num_bytes: int
-    image_sha256: Sequence[str] = ()  # a tuple, or a files shard's Sha256s
+    image_sha256: Sequence[str] = ()  # a Sha256s as written; a list as read back from JSON
 
     def to_record(self) -> dict[str, Any]:
         """Its fields as they are (``asdict`` would copy each of a large shard's digests)."""

@@ -22,7 +22,7 @@ from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 
 from ..common.errors import InputError, Problem, cannot_read
-from ..common.files_config import Sha256s
+from ..common.hashing import Sha256s
 from ..common.rows import FileRef
 from ..common.storage import READ_BLOCK, Storage, is_remote, local_path
 from .blocks import Blocks, ImageDigest

@@ -30,7 +30,8 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from ..common.files_config import FileRows, Sha256s
+from ..common.files_config import FileRows
+from ..common.hashing import Sha256s
 from ..common.rows import Column, FileRef, cell_images, images_in_row
 from ..common.schema import (
     NIFTI_LIST_TYPE,
