@@ -52,9 +52,11 @@ from harness import (
     PYTHON,
     Comparison,
     Run,
+    built_by_this_code,
     compile_package,
     fresh,
     interleave,
+    mark_built,
     measure,
     tidy,
     write_result,
@@ -351,15 +353,18 @@ def hub_table(hub: dict[str, Any]) -> str:
 def prepare(work: Path, scale: float) -> tuple[Path, Path]:
     """The ARC-shaped tree and its build, made once and kept in ``work``."""
     tree, out = work / f"arc-{scale}", work / f"out-{scale}"
-    if not (out / "README.md").exists():
-        print(f"generating an ARC-shaped tree at scale {scale} and building it ...", flush=True)
+    if not (tree / "dataset_description.json").exists():
+        print(f"generating an ARC-shaped tree at scale {scale} ...", flush=True)
         fresh(tree)
-        fresh(out)
         make_arc_tree(tree, scale)
+    if not built_by_this_code(out):
+        print(f"building the ARC-shaped tree at scale {scale} ...", flush=True)
+        fresh(out)
         build = measure("build", [PYTHON, "-m", "nifti2parquet", "build", str(tree), str(out),
                                   "--quiet", "--max-shard-size", "100MB"])  # fmt: skip
         if build.returncode:
             raise SystemExit("build failed")
+        mark_built(out)
     return tree, out
 
 

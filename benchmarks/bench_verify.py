@@ -29,10 +29,12 @@ import numpy as np
 from harness import (
     PYTHON,
     Comparison,
+    built_by_this_code,
     drop_caches,
     fresh,
     image_dataset,
     interleave,
+    mark_built,
     measure,
     tidy,
     write_result,
@@ -90,11 +92,12 @@ def compare(args: argparse.Namespace) -> dict:
     else:
         table = large_nii(args.work / f"source-nii-{args.image_mb}mib", args.image_mb)
         built = args.work / f"verify-target-nii-{args.image_mb}mib"
-    if not (built / "README.md").exists():
+    if not built_by_this_code(built):
         fresh(built)
         command = [PYTHON, "-m", "nifti2parquet", "build", str(table), str(built), "--quiet"]
         if measure("build", command).returncode:
             raise SystemExit("build failed")
+        mark_built(built)
     shards = sorted(str(p) for p in (built / "data").iterdir())
     data = sum(os.path.getsize(p) for p in shards)
     if args.cold and not drop_caches():

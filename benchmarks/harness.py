@@ -306,6 +306,31 @@ def tidy(work: Path, keep: Sequence[str]) -> None:
             shutil.rmtree(path) if path.is_dir() else path.unlink()
 
 
+def built_by_this_code(out: Path) -> bool:
+    """Whether the build kept in ``out`` (a benchmark's input made once) was made by the code
+    measured now: a build made by an earlier version would have another format."""
+    stamp = out.with_name(out.name + ".code")
+    return (out / "README.md").exists() and stamp.exists() and stamp.read_text() == _code()
+
+
+def mark_built(out: Path) -> None:
+    """Record that ``out`` was just built by the code measured now."""
+    out.with_name(out.name + ".code").write_text(_code())
+
+
+def _code() -> str:
+    """A digest of nifti2parquet's source files."""
+    import hashlib
+    import importlib.util
+
+    spec = importlib.util.find_spec("nifti2parquet")
+    digest = hashlib.sha256()
+    for folder in spec.submodule_search_locations or [] if spec else []:
+        for source in sorted(Path(folder).rglob("*.py")):
+            digest.update(str(source.relative_to(folder)).encode() + source.read_bytes())
+    return digest.hexdigest()
+
+
 def fresh(path: Path) -> Path:
     shutil.rmtree(path, ignore_errors=True)
     return path

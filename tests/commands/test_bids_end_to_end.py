@@ -36,6 +36,7 @@ from factories import build_options, files_config
 
 from nifti2parquet.commands.build import BuildResult, build
 from nifti2parquet.common.errors import InputError
+from nifti2parquet.common.files_index import PLACE_COLUMNS
 
 LAYOUTS = ("session", "subject", "file")
 SNAKE = re.compile(r"^[a-z_][a-z0-9_]*$")
@@ -430,7 +431,15 @@ def test_files_config_loads_with_datasets_and_is_reused(
     files = load_dataset(str(out), "files", split="train", cache_dir=str(tmp_path / "cache"))
 
     assert images.num_rows == first.num_rows and "t1w" in images.column_names
-    assert files.column_names == ["path", "size", "sha256", "stored", "references", "content"]
+    assert files.column_names == [
+        "path",
+        "size",
+        "sha256",
+        "stored",
+        *PLACE_COLUMNS,
+        "references",
+        "content",
+    ]
     assert files.num_rows == len(tree.included) + len(tree.others) == first.num_images + 29
     events = files[files["path"].index("task-naming40_events.tsv")]
     assert events["content"]["bytes"] == ROOT_EVENTS.encode() and events["stored"] == "files"

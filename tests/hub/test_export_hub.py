@@ -238,6 +238,10 @@ def test_one_subject_costs_its_pages_plus_1_mb_and_2_requests_per_shard(
         else:  # footer and small columns only, in one request
             assert requests[shard] == 1 and served[shard] < min(size, MB), shard
     assert result["shards_read"] == holding == 2  # a data shard and the files shard
+    for _, shard, first, last in reads:  # an image shard: its end, then the subject's pages only
+        ends = last + 1 == (out / shard).stat().st_size
+        pages = [(a, b) for a, b, path in spans[shard] if path in selected]
+        assert ends or any(a <= last and first < b for a, b in pages), (shard, first, last)
     # what was promised: 2 requests per shard read + 1 per selected file, and far fewer here
     assert len(reads) <= 2 * result["shards_indexed"] + result["files_selected"]
     assert result["requests"] == len(reads) <= 2 * result["shards_indexed"] + 3  # 3 images

@@ -106,8 +106,8 @@ def files_section(manifests: Sequence[Manifest], repo: str) -> str:
         f"## Every file, and {tree} back\n\n"
         f"The `{FILES_CONFIG}` config lists every file of the dataset ({total:,}) with its "
         f"`path`, `size` and `sha256`. It holds the bytes of every file that is not an image "
-        f"in the rows ({stored}, {size}: {what}) and points the images to their rows "
-        f"(`stored` = `data`).\n\n"
+        f"in the rows ({stored}, {size}: {what}) and points each image to its row "
+        f"(`stored` = `data`; `image_shard`, `image_row`, `image_column`).\n\n"
         f'```python\nfiles = load_dataset("{repo}", "{FILES_CONFIG}", split="{split}")\n```\n\n'
         f"Get {tree} back, every file at its original path and byte for byte (the sha256 of "
         f"each file is checked as it is written), for {tools}:\n\n"

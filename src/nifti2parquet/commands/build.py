@@ -294,6 +294,7 @@ def _finalize(
         output,
         job.rows,
         image_records(job.plan, job.rows, job.records),
+        {shard.path: shard.start for shard in job.plan.shards},
         options.plan_options(),
         options.run_settings(),
         job.reporter,

@@ -14,6 +14,7 @@ export of some subjects brings what their files need (``retrieval.references``).
 
 from __future__ import annotations
 
+from array import array
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
@@ -23,6 +24,7 @@ import pyarrow as pa
 from .files_index import (  # noqa: F401
     FILES_CONFIG,
     INDEX_COLUMNS,
+    PLACE_COLUMNS,
     REFERENCES,
     STORED_HERE,
     STORED_IN_ROWS,
@@ -41,6 +43,20 @@ FILE_COLUMNS = (
         "Where its bytes are: 'files' (in content) or 'data' (an image row, under this path)",
     ),
     Column(
+        "image_shard",
+        "value",
+        pa.string(),
+        "For an image: the shard under data/ whose row holds it (null for the other files)",
+    ),
+    Column("image_row", "value", pa.int64(), "For an image: its row in that shard, from 0"),
+    Column("image_column", "value", pa.string(), "For an image: the column of the row holding it"),
+    Column(
+        "image_index",
+        "value",
+        pa.int64(),
+        "For an image in a list of images: its position in the list, from 0",
+    ),
+    Column(
         "references",
         "value",
         pa.list_(pa.string()),
@@ -52,19 +68,73 @@ SHA256 = 2  # where a row holds its file's sha256
 CONTENT = len(FILE_COLUMNS) - 1  # where a row holds its file's bytes (an FileRef, or None)
 
 
-def files_rows(
-    rows: SourceRows, image_sha256: Mapping[str, str], other_sha256: Sequence[str]
-) -> SourceRows:
+class ImagePlaces:
+    """Every image's sha256 and where it is in ``data/`` (shard, row in the shard, column,
+    position in a list cell), found by its ``display`` path.
+
+    Kept in arrays, a position in them per image (shard and column names once each): the files
+    config is written at a build's peak of memory, when a million files' places as tuples would
+    be ~0.1 KB each.
+    """
+
+    __slots__ = ("_at", "_column", "_columns", "_index", "_names", "_row", "_shard", "sha256")
+
+    def __init__(self) -> None:
+        self._at: dict[str, int] = {}
+        self._names: dict[str, int] = {}  # shard and column names, each once
+        self._columns: list[str] = []
+        self.sha256 = Sha256s()
+        self._shard, self._column = array("I"), array("I")
+        self._row, self._index = array("I"), array("i")  # index -1: a single image
+
+    def add(
+        self, display: str, sha256: str, shard: str, row: int, column: str, index: int | None
+    ) -> None:
+        self._at[display] = len(self._row)
+        self.sha256.extend((sha256,))
+        self._shard.append(self._name(shard))
+        self._row.append(row)
+        self._column.append(self._name(column))
+        self._index.append(-1 if index is None else index)
+
+    def _name(self, name: str) -> int:
+        if name not in self._names:
+            self._names[name] = len(self._columns)
+            self._columns.append(name)
+        return self._names[name]
+
+    def at(self, display: str) -> int:
+        """The image's position here (KeyError when it is not an image of the rows)."""
+        return self._at[display]
+
+    def keep_places_only(self) -> None:
+        """Drop the paths' dictionary and the digests once the rows have theirs: the config's
+        write keeps the places to its end, and needs neither."""
+        self._at, self.sha256 = {}, Sha256s()
+
+    def place(self, at: int) -> tuple[str, int, str, int | None]:
+        """Shard, row in the shard, column and position in the list (None: a single image)."""
+        index = self._index[at]
+        names = self._columns
+        return (
+            names[self._shard[at]],
+            self._row[at],
+            names[self._column[at]],
+            None if index < 0 else index,
+        )
+
+
+def files_rows(rows: SourceRows, images: ImagePlaces, other_sha256: Sequence[str]) -> SourceRows:
     """The ``files`` config's rows, one per file in path order.
 
-    ``image_sha256`` maps each image's ``display`` (the path as its source names it) to its
-    digest; ``other_sha256`` is each other file's digest, in ``rows.other_files``' order (a list,
-    not a mapping by URL: a URL string and a dictionary entry per file add up at a million files).
-    The rows are a :class:`FileRows`: each row is made when it is read, not held.
+    ``images`` has each image's digest and place by its ``display`` (the path as its source
+    names it); ``other_sha256`` is each other file's digest, in ``rows.other_files``' order (a
+    list, not a mapping by URL: a URL string and a dictionary entry per file add up at a million
+    files). The rows are a :class:`FileRows`: each row is made when it is read, not held.
     """
-    images = [image for _, _, image in rows.images()]
-    files = images + list(rows.other_files)
-    if len(files) != len(images) + len(other_sha256):
+    listed = [image for _, _, image in rows.images()]
+    files = listed + list(rows.other_files)
+    if len(files) != len(listed) + len(other_sha256):
         raise ValueError("one sha256 per other file expected")
     order = sorted(range(len(files)), key=lambda i: files[i].name)
     # a path listed twice is one row, the last one listed (stable sort: the last of its run)
@@ -73,15 +143,13 @@ def files_rows(
         i for k, i in enumerate(order) if k == last or files[order[k + 1]].name != files[i].name
     ]
     del order
-    table = FileRows(
-        [files[i] for i in kept],
-        Sha256s.from_hex(
-            image_sha256[files[i].display] if i < len(images) else other_sha256[i - len(images)]
-            for i in kept
-        ),
-        bytes(i < len(images) for i in kept),
-        rows.references,
+    places = array("i", (images.at(files[i].display) if i < len(listed) else -1 for i in kept))
+    digests = Sha256s.from_hex(
+        images.sha256[at] if at >= 0 else other_sha256[i - len(listed)]
+        for i, at in zip(kept, places)
     )
+    images.keep_places_only()
+    table = FileRows([files[i] for i in kept], digests, places, images, rows.references)
     return SourceRows(
         source=rows.source,
         kind=rows.kind,
@@ -94,26 +162,27 @@ def files_rows(
 
 class FileRows(Sequence[tuple]):
     """The files config's rows, in path order, kept as a list of the files, their sha256 as
-    32 bytes each (:class:`Sha256s`) and one byte per file (an image, stored in the rows, or a
-    file stored here); each row's tuple (and its digest's string) is made when it is read. A
-    tuple per file held for the whole write was ~110 bytes of every file at the peak of a build
-    of many small files, a digest's string ~120 more.
+    32 bytes each (:class:`Sha256s`) and for each its position in the :class:`ImagePlaces`
+    (-1: a file stored here, not an image); each row's tuple (and its digest's string) is made
+    when it is read. A tuple per file held for the whole write was ~110 bytes of every file at
+    the peak of a build of many small files, a digest's string ~120 more.
 
     A file that names no other shares one empty tuple of references (read as an empty list).
     A slice is a FileRows of that slice (a shard's rows, sent to a worker as they are).
     """
 
-    __slots__ = ("_files", "_in_rows", "_references", "_sha256")
+    __slots__ = ("_files", "_images", "_places", "_references", "_sha256")
 
     def __init__(
         self,
         files: list[FileRef],
         sha256: Sha256s,
-        in_rows: bytes,
+        places: array,
+        images: ImagePlaces,
         references: Mapping[str, Sequence[str]],
     ) -> None:
-        self._files, self._sha256, self._in_rows = files, sha256, in_rows
-        self._references = references
+        self._files, self._sha256, self._places = files, sha256, places
+        self._images, self._references = images, references
 
     def __len__(self) -> int:
         return len(self._files)
@@ -123,12 +192,16 @@ class FileRows(Sequence[tuple]):
             if index.indices(len(self)) == (0, len(self), 1):
                 return self  # a whole files config in one shard: not a copy
             return FileRows(
-                self._files[index], self._sha256[index], self._in_rows[index], self._references
+                self._files[index],
+                self._sha256[index],
+                self._places[index],
+                self._images,
+                self._references,
             )
-        return self._row(self._files[index], self._sha256[index], self._in_rows[index])
+        return self._row(self._files[index], self._sha256[index], self._places[index])
 
     def __iter__(self) -> Iterator[tuple]:
-        return map(self._row, self._files, iter(self._sha256), self._in_rows)
+        return map(self._row, self._files, iter(self._sha256), self._places)
 
     def __eq__(self, other: object) -> bool:
         """Equal to a sequence of the same rows (a tuple of them, as the rows once were)."""
@@ -145,14 +218,23 @@ class FileRows(Sequence[tuple]):
             return self._sha256.arrow()
         return [row[index] for row in self]
 
-    def _row(self, file: FileRef, sha256: str, in_rows: int) -> tuple:
+    def _row(self, file: FileRef, sha256: str, at: int) -> tuple:
         listed = _listed(self._references.get(file.name))
-        if in_rows:
-            return (file.name, file.size, sha256, STORED_IN_ROWS, listed, None)
-        return (file.name, file.size, sha256, STORED_HERE, listed, file)
+        if at >= 0:
+            return (
+                file.name,
+                file.size,
+                sha256,
+                STORED_IN_ROWS,
+                *self._images.place(at),
+                listed,
+                None,
+            )
+        return (file.name, file.size, sha256, STORED_HERE, *_NOWHERE, listed, file)
 
 
 _NONE_LISTED: tuple[str, ...] = ()
+_NOWHERE = (None,) * len(PLACE_COLUMNS)  # a file stored here has no place in data/
 
 
 def _listed(references: Sequence[str] | None) -> Sequence[str]:

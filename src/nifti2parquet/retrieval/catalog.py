@@ -20,6 +20,7 @@ from ..common.errors import InputError
 from ..common.files_index import (
     FILES_CONFIG,
     INDEX_COLUMNS,
+    PLACE_COLUMNS,
     REFERENCES,
     STORED_HERE,
     STORED_IN_ROWS,
@@ -108,11 +109,12 @@ def read_catalog(
 ) -> Catalog:
     """The dataset's files (those ``keep(path)`` selects), each with the location of its bytes.
 
-    Three rounds of reads, all at once within each, ``threads`` requests at a time: the end of
-    every shard of the split (footer and page indexes, one request each as a rule), with the
-    index columns of each ``files`` shard as soon as its footer is there; then, in the image
-    shards, the ``path`` of the images, only in the row groups whose path statistics (in the
-    footer) can hold a selected image.
+    The reads, all at once, ``threads`` requests at a time: the end of every shard of the split
+    (footer and page indexes, one request each as a rule), with the index columns of each
+    ``files`` shard as soon as its footer is there. The config says where each image is (shard,
+    row, column); one built before it did is read once more: in the image shards, the ``path``
+    of the images, only in the row groups whose path statistics (in the footer) can hold a
+    selected image.
     """
     files_shards = split_shards(store, FILES_CONFIG, split)
     data_shards = split_shards(store, DATA, split)
@@ -129,9 +131,10 @@ def read_catalog(
         listed = [row for job in listings for row in job.result()[1]]
         chosen = [row for row in listed if keep is None or keep(row[0])]
         selected = with_references(listed, chosen) if keep is not None else chosen
-        in_rows = sorted({row[0] for row in selected if row[3] == STORED_IN_ROWS})
         footers = [job.result() for job in data_footers]
-        locations = _images(store.where, footers, in_rows, pool)
+        placed = _placed(store.where, footers, selected)
+        unplaced = {row[0] for row in selected if row[3] == STORED_IN_ROWS} - placed.keys()
+        locations = placed | _images(store.where, footers, sorted(unplaced), pool)
     files = sorted((_file(store.where, row, locations) for row in selected), key=lambda f: f.path)
     held = _held([job.result()[0] for job in listings] + footers, files)
     shards = len(listings) + len(footers)
@@ -153,14 +156,20 @@ def _unreadable(where: str, shard: StoredFile, exc: Exception) -> InputError:
     return InputError(f"{where}/{shard.path}: cannot read this shard's index: {reason}")
 
 
-Row = tuple[str, int, str, str, "Location | None", "list[str] | None"]
+Place = tuple[str, int, str, "int | None"]  # an image's shard, row there, column, list position
+Row = tuple[str, int, str, str, "Location | None", "Place | None", "list[str] | None"]
 
 
 def _listing(where: str, footer: ShardFooter) -> tuple[ShardFooter, list[Row]]:
     """Every file a ``files`` shard lists: path, size, sha256, stored, where its bytes are
-    when they are in its own ``content``, and the files it names (None before that column)."""
+    when they are in its own ``content``, for an image its place in ``data/`` (None before
+    those columns), and the files it names (None before that column)."""
+
+    def small(leaf: str) -> bool:
+        return leaf in INDEX_COLUMNS or leaf in PLACE_COLUMNS or wanted_leaf(leaf)
+
     try:
-        index = read_columns(footer, lambda leaf: leaf in INDEX_COLUMNS or wanted_leaf(leaf))
+        index = read_columns(footer, small)
     except (ValueError, IndexError, OSError) as exc:
         raise _unreadable(where, footer.shard, exc) from exc
     rows: list[Row] = []
@@ -174,10 +183,44 @@ def _listing(where: str, footer: ShardFooter) -> tuple[ShardFooter, list[Row]]:
         columns = [table.column(c).to_pylist() for c in INDEX_COLUMNS]
         named = table.column(REFERENCES).to_pylist() if REFERENCES in table.column_names else None
         content = index.blobs[g]["content"]
+        places = _places(table)
         for row, (path, size, sha256, stored) in enumerate(zip(*columns)):
             here = Location(index.shard.path, g, content, row, 0) if stored == STORED_HERE else None
-            rows.append((path, size, sha256, stored, here, named[row] if named else None))
+            place = places[row] if places and places[row][0] is not None else None
+            rows.append((path, size, sha256, stored, here, place, named[row] if named else None))
     return footer, rows
+
+
+def _places(table: Any) -> list[Place] | None:
+    """Each row's place in ``data/`` (all None for a file stored here); None when the config
+    was written before it said."""
+    if any(c not in table.column_names for c in PLACE_COLUMNS):
+        return None
+    return list(zip(*(table.column(c).to_pylist() for c in PLACE_COLUMNS)))
+
+
+def _placed(where: str, footers: list[ShardFooter], selected: list[Row]) -> dict[str, Location]:
+    """Where the selected images whose place the config gives are, from the image shards'
+    footers alone: the row group holding the row, its page index for the column."""
+    by_shard = {footer.shard.path: footer for footer in footers}
+    found: dict[str, Location] = {}
+    for path, _, _, stored, _, place, _ in selected:
+        if stored != STORED_IN_ROWS or place is None:
+            continue
+        shard, row, column, index = place
+        footer = by_shard.get(shard)
+        group = bisect.bisect_right(footer.row_starts, row) - 1 if footer else -1
+        leaf = footer.blobs[group].get(column) if footer and group >= 0 else None
+        if (
+            leaf is None
+            or row >= footer.row_starts[group] + footer.metadata.row_group(group).num_rows
+        ):
+            raise InputError(
+                f"{where}: {path}: the {FILES_CONFIG} config places it in {shard}, row {row}, "
+                f"column {column!r}, which that split's image shards do not have"
+            )
+        found[path] = Location(shard, group, leaf, row - footer.row_starts[group], index or 0)
+    return found
 
 
 def _images(
@@ -244,7 +287,7 @@ def _may_hold(statistics: Any, wanted: list[bytes]) -> bool:
 
 
 def _file(where: str, row: Row, locations: dict[str, Location]) -> DatasetFile:
-    path, size, sha256, stored, here, _ = row
+    path, size, sha256, stored, here, _, _ = row
     if stored == STORED_HERE and here is not None:
         return DatasetFile(path, size, sha256, here)
     if stored == STORED_IN_ROWS and path in locations:

@@ -8,11 +8,17 @@ image shards only; ``--finalize`` writes this). The other files are hashed first
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 
 from ..common.batched import map_batched
 from ..common.errors import InputError, OutputError, Problem, cannot_read
-from ..common.files_config import FILES_CONFIG, SHA256, files_rows, stored_files
+from ..common.files_config import (
+    FILES_CONFIG,
+    SHA256,
+    ImagePlaces,
+    files_rows,
+    stored_files,
+)
 from ..common.progress import Reporter
 from ..common.rows import FileRef, SourceRows
 from ..common.units import count
@@ -29,15 +35,22 @@ def write_files_config(
     output: OutputFolder,
     rows: SourceRows,
     images: Iterable[ImageRecord],
+    first_rows: Mapping[str, int],
     plan_options: PlanOptions,
     settings: RunSettings,
     reporter: Reporter,
     changed: Sequence[ChangedOnPurpose] = (),
 ) -> FilesRecord:
-    """Write the files config's shards of ``rows``' dataset (reusing finished ones), record them."""
-    image_sha256 = {record.path: record.sha256 for record in images}
-    files = files_rows(rows, image_sha256, _hash_other_files(rows.other_files, settings, reporter))
-    del image_sha256
+    """Write the files config's shards of ``rows``' dataset (reusing finished ones), record them.
+
+    ``first_rows``: the row of the split each image shard starts at (the config gives an image's
+    row in its shard)."""
+    places = ImagePlaces()
+    for image in images:
+        row = image.row - first_rows[image.shard]
+        places.add(image.path, image.sha256, image.shard, row, image.column, image.index)
+    files = files_rows(rows, places, _hash_other_files(rows.other_files, settings, reporter))
+    del places
     plan = plan_shards(files, dataclasses.replace(plan_options, folder=FILES_CONFIG))
     whole = dataclasses.replace(settings, part=None, finalize=False)
     job = ShardJob(output, files, plan, shard_keys(plan, files), whole, reporter, SHA256)

@@ -1,0 +1,64 @@
+"""The catalog: where every file's bytes are, from the ``files`` config and the shards' ends.
+
+The config places each image (shard, row in the shard, column, position in a list), so an
+export finds an image's page from the footers alone; a config written before it did is still
+read, by the image shards' ``path`` columns."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pyarrow.parquet as pq
+
+from nifti2parquet.common.files_index import PLACE_COLUMNS
+from nifti2parquet.retrieval.catalog import Catalog, read_catalog
+from nifti2parquet.retrieval.ranges import LocalStore, RequestCounter
+from tests.exporttools import export_tree, run_build
+from tests.factories import files_config
+
+
+def test_the_files_config_places_every_image_in_the_row_that_holds_it(tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    run_build(export_tree(tmp_path / "source").root, out)
+    config = files_config(out)
+    images = [row for row in config.values() if row["stored"] == "data"]
+    shards = {row["image_shard"] for row in images}
+    tables = {shard: pq.read_table(out / shard) for shard in shards}
+    for row in images:
+        cell = tables[row["image_shard"]].column(row["image_column"])[row["image_row"]].as_py()
+        held = cell if row["image_index"] is None else cell[row["image_index"]]
+        assert held["path"] == row["path"], row
+    assert len(images) >= 15 and len(shards) >= 2  # rows of several shards
+    assert any((row["image_index"] or 0) > 0 for row in images)  # a second run in a list cell
+    others = [row for row in config.values() if row["stored"] == "files"]
+    assert others and all(row[c] is None for row in others for c in PLACE_COLUMNS)
+
+
+def catalog(out: Path) -> tuple[Catalog, int]:
+    counter = RequestCounter()
+    return read_catalog(LocalStore(str(out)), "train", counter, threads=2), counter.requests
+
+
+def image_places(found: Catalog) -> dict[str, tuple]:
+    """Where each image's page is: shard, row group, column, row in the group, list position."""
+    places = {}
+    for f in found.files:
+        spot = f.location
+        if spot.shard.startswith("data/"):
+            places[f.path] = (spot.shard, spot.row_group, spot.leaf.column, spot.row, spot.index)
+    return places
+
+
+def test_a_config_written_before_the_places_is_read_by_the_image_paths(tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    run_build(export_tree(tmp_path / "source").root, out)
+    placed, requests = catalog(out)
+    for shard in (out / "files").glob("*.parquet"):  # as an older version wrote it
+        table = pq.read_table(shard).drop_columns(list(PLACE_COLUMNS))
+        pq.write_table(
+            table, shard, use_dictionary=False, compression="none", write_page_index=True
+        )
+    unplaced, more = catalog(out)
+    assert image_places(unplaced) == image_places(placed)  # the same page, every image
+    assert len(image_places(placed)) >= 15 and len(unplaced.files) == placed.files_total
+    assert more > requests  # the image shards' paths, read only when the config has no places
