@@ -9,12 +9,12 @@ from __future__ import annotations
 from pathlib import Path
 
 import pyarrow.parquet as pq
+from exporttools import export_tree, run_build
+from factories import files_config
 
 from nifti2parquet.common.files_index import PLACE_COLUMNS
 from nifti2parquet.retrieval.catalog import Catalog, read_catalog
 from nifti2parquet.retrieval.ranges import LocalStore, RequestCounter
-from tests.exporttools import export_tree, run_build
-from tests.factories import files_config
 
 
 def test_the_files_config_places_every_image_in_the_row_that_holds_it(tmp_path: Path) -> None:

@@ -51,6 +51,7 @@ class ExportResult:
     seconds: float
     commit: str | None = None  # the Hub commit every read used
     files_referenced: int = 0  # selected because a selected file names them (filtered exports)
+    shards_total: int = 0  # every shard of the split
 
     def summary(self) -> str:
         left = f", {len(self.left_out)} left out" if self.left_out else ""
@@ -62,7 +63,7 @@ class ExportResult:
             f"{self.files_in_dataset:,} ({self.files_written:,} written{present}{left}), "
             f"{format_size(self.bytes_written)} written, {format_size(self.bytes_fetched)} read "
             f"in {count(self.requests, 'request')} from {self.shards_read} of "
-            f"{count(self.shards_indexed, 'shard')} in {self.seconds:.1f} s"
+            f"{count(self.shards_total, 'shard')} in {self.seconds:.1f} s"
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -116,4 +117,5 @@ def export(
         seconds=time.monotonic() - started,
         commit=src.commit,
         files_referenced=catalog.referenced,
+        shards_total=catalog.shards_total,
     )

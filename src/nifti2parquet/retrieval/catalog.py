@@ -11,7 +11,7 @@ from __future__ import annotations
 import bisect
 import functools
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
@@ -59,6 +59,7 @@ class Catalog:
     files: tuple[DatasetFile, ...]  # those selected
     files_total: int  # every file the dataset lists
     shards_read: int  # shards whose footer and small columns were read
+    shards_total: int  # every shard of the split
     held: Mapping[str, RangeFile] = field(default_factory=dict, repr=False, compare=False)
     # what was read of the shards holding selected files: pages there need no other request
     referenced: int = 0  # files selected only because a selected file names them
@@ -112,9 +113,10 @@ def read_catalog(
     The reads, all at once, ``threads`` requests at a time: the end of every shard of the split
     (footer and page indexes, one request each as a rule), with the index columns of each
     ``files`` shard as soon as its footer is there. The config says where each image is (shard,
-    row, column); one built before it did is read once more: in the image shards, the ``path``
-    of the images, only in the row groups whose path statistics (in the footer) can hold a
-    selected image.
+    row, column): the ends of the image shards that hold no selected image and were not read
+    yet are not read then (a subject of a dataset of hundreds of shards reads a few). A config
+    built before it said is read once more: in the image shards, the ``path`` of the images,
+    only in the row groups whose path statistics (in the footer) can hold a selected image.
     """
     files_shards = split_shards(store, FILES_CONFIG, split)
     data_shards = split_shards(store, DATA, split)
@@ -127,19 +129,32 @@ def read_catalog(
         listings = [
             pool.submit(lambda s: _listing(store.where, footer(s)), s) for s in files_shards
         ]
-        data_footers = [pool.submit(footer, s) for s in data_shards]
+        data_footers = {s.path: pool.submit(footer, s) for s in data_shards}
         listed = [row for job in listings for row in job.result()[1]]
         chosen = [row for row in listed if keep is None or keep(row[0])]
         selected = with_references(listed, chosen) if keep is not None else chosen
-        footers = [job.result() for job in data_footers]
+        needed = _shards_holding(selected, data_footers.keys())
+        skipped = sum(job.cancel() for path, job in data_footers.items() if path not in needed)
+        footers = [job.result() for path, job in data_footers.items() if path in needed]
         placed = _placed(store.where, footers, selected)
         unplaced = {row[0] for row in selected if row[3] == STORED_IN_ROWS} - placed.keys()
         locations = placed | _images(store.where, footers, sorted(unplaced), pool)
     files = sorted((_file(store.where, row, locations) for row in selected), key=lambda f: f.path)
     held = _held([job.result()[0] for job in listings] + footers, files)
-    shards = len(listings) + len(footers)
+    shards = len(listings) + len(data_footers)
     referenced = len(selected) - len(chosen)
-    return Catalog(store.where, split, tuple(files), len(listed), shards, held, referenced)
+    return Catalog(
+        store.where, split, tuple(files), len(listed), shards - skipped, shards, held, referenced
+    )
+
+
+def _shards_holding(selected: list[Row], shards: Iterable[str]) -> set[str]:
+    """The image shards whose ends the ``selected`` files need: those the config places a
+    selected image in, or all of them when it does not say for one."""
+    images = [row for row in selected if row[3] == STORED_IN_ROWS]
+    if any(row[5] is None for row in images):
+        return set(shards)
+    return {row[5][0] for row in images}
 
 
 def _footer(
