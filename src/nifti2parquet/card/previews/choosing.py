@@ -15,6 +15,13 @@ files they offer first add up to at most ``BUDGET_SHARE`` of the bytes of all th
 (``BUDGET_FLOOR`` at least): a large dataset shows three images per column, a GB of 12 MB T1w
 scans one or two, and a GB of 10-150 MB scans the column's smallest file (10 MB to inflate, not
 the 50 MB that the smallest of its first third may be).
+
+An image also costs its drawing, whatever its size: resampling its three views, its caption and
+its share of the PNG take about 4 ms of CPU for a small image, about what inflating a MB of a
+scanner's gzip takes. So each image counts ``IMAGE_COST`` bytes more than its file: a GB of many
+small images (an ARC-shaped tree: eight columns of 0.01-7 MB files) shows each column's cheapest
+image, not twenty images whose drawing alone would cost a twentieth of the build, and a dataset
+of a few GB three per column again.
 """
 
 from __future__ import annotations
@@ -26,6 +33,7 @@ IMAGES_PER_COLUMN = 3
 TRIES = 2  # files tried in a part before it is left out (each failure gets a note)
 BUDGET_SHARE = 0.02  # of the images' bytes, read for the previews beyond each column's first
 BUDGET_FLOOR = 16 << 20  # bytes (about the cost of the build's start): cheap in any dataset
+IMAGE_COST = 1 << 20  # bytes: drawing an image costs about what reading a MB more would
 
 Item = TypeVar("Item")
 
@@ -53,17 +61,22 @@ def within_budget(
     """Each column's parts (from ``candidates``), cut to what the previews can afford: every
     column's cheapest part (by the file it offers first; the earlier of equals), then each
     column's next cheapest, and so on, each while the bytes of the files offered first stay
-    within the budget of ``total`` (the bytes of all the images). The parts kept stay in their
-    order (the start, the middle, the end of the dataset)."""
+    within the budget of ``total`` (the bytes of all the images), each image counting
+    ``IMAGE_COST`` more than its file. The parts kept stay in their order (the start, the
+    middle, the end of the dataset)."""
     budget = max(BUDGET_FLOOR, BUDGET_SHARE * total)
     orders = [_cheapest_first(parts, size) for parts in columns]
     kept: list[set[int]] = [set(order[:1]) for order in orders]
-    spent = sum(size(parts[order[0]][0]) for parts, order in zip(columns, orders) if order)
+
+    def cost(parts: Sequence[Sequence[Item]], p: int) -> int:
+        return size(parts[p][0]) + IMAGE_COST
+
+    spent = sum(cost(parts, order[0]) for parts, order in zip(columns, orders) if order)
     for rank in range(1, max(map(len, orders), default=0)):
         for parts, order, chosen in zip(columns, orders, kept):
-            if rank < len(order) and spent + size(parts[order[rank]][0]) <= budget:
+            if rank < len(order) and spent + cost(parts, order[rank]) <= budget:
                 chosen.add(order[rank])
-                spent += size(parts[order[rank]][0])
+                spent += cost(parts, order[rank])
     return [[parts[p] for p in sorted(chosen)] for parts, chosen in zip(columns, kept)]
 
 
