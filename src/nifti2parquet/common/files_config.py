@@ -77,12 +77,12 @@ class ImagePlaces:
     be ~0.1 KB each.
     """
 
-    __slots__ = ("_at", "_column", "_columns", "_index", "_names", "_row", "_shard", "sha256")
+    __slots__ = ("_at", "_column", "_ids", "_index", "_names", "_row", "_shard", "sha256")
 
     def __init__(self) -> None:
         self._at: dict[str, int] = {}
-        self._names: dict[str, int] = {}  # shard and column names, each once
-        self._columns: list[str] = []
+        self._ids: dict[str, int] = {}  # shard and column names, each once, by name
+        self._names: list[str] = []  # the same, by id
         self.sha256 = Sha256s()
         self._shard, self._column = array("I"), array("I")
         self._row, self._index = array("I"), array("i")  # index -1: a single image
@@ -98,10 +98,10 @@ class ImagePlaces:
         self._index.append(-1 if index is None else index)
 
     def _name(self, name: str) -> int:
-        if name not in self._names:
-            self._names[name] = len(self._columns)
-            self._columns.append(name)
-        return self._names[name]
+        if name not in self._ids:
+            self._ids[name] = len(self._names)
+            self._names.append(name)
+        return self._ids[name]
 
     def at(self, display: str) -> int:
         """The image's position here (KeyError when it is not an image of the rows)."""
@@ -115,7 +115,7 @@ class ImagePlaces:
     def place(self, at: int) -> tuple[str, int, str, int | None]:
         """Shard, row in the shard, column and position in the list (None: a single image)."""
         index = self._index[at]
-        names = self._columns
+        names = self._names
         return (
             names[self._shard[at]],
             self._row[at],
