@@ -155,7 +155,10 @@ class Blocks:
         again. Taking it back at once (not only when every block is out) touches no more
         blocks than the threads need: a shard of small files, whose blocks fill more slowly
         than they are hashed, uses two of them, not all four."""
-        return bool(self._in_flight) and all(f.done() for f in self._in_flight[0][1])
+        if not self._in_flight:
+            return False
+        futures = self._in_flight[0][1]  # one that failed is left for check() or finish()
+        return all(f.done() and f.exception() is None for f in futures)
 
     def _wait_oldest(self) -> None:
         block, futures = self._in_flight.popleft()
