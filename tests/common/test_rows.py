@@ -7,7 +7,17 @@ import pickle
 import sys
 from concurrent.futures import ProcessPoolExecutor
 
-from nifti2parquet.common.rows import FileRef, FileUnder, MetadataFile, MetadataUnder
+import pyarrow as pa
+
+from nifti2parquet.common.rows import (
+    Column,
+    FileRef,
+    FileUnder,
+    MetadataFile,
+    MetadataUnder,
+    SourceRows,
+    StructCell,
+)
 
 
 def _name_of(ref: FileRef) -> str:
@@ -73,3 +83,30 @@ def test_metadata_under_is_the_record_it_stands_for() -> None:
     assert pickle.loads(pickle.dumps(under)) == plain
     assert dataclasses.replace(under, url="/copy.json").url == "/copy.json"
     assert not hasattr(under, "__dict__")
+
+
+def test_let_go_of_values_keeps_the_images_and_the_kind_column() -> None:
+    """After the shards, a build keeps only what it still reads: the image cells (a list of
+    them too) and the column it counts kinds by; every other value goes, in the same object."""
+    t1 = FileRef("/d/sub-01_T1w.nii.gz", 10, "sub-01_T1w.nii.gz", "sub-01_T1w.nii.gz", "1")
+    bold = FileRef("/d/sub-01_bold.nii.gz", 20, "sub-01_bold.nii.gz", "sub-01_bold.nii.gz", "1")
+    columns = (
+        Column("subject_id", "value", pa.string()),
+        Column("kind", "value", pa.string()),
+        Column("T1w", "image"),
+        Column("T1w_info", "value", pa.struct([("sidecar", pa.string())])),
+        Column("bold", "image_list"),
+    )
+    rows = SourceRows(
+        "/d",
+        "bids",
+        columns,
+        (("sub-01", "T1w", t1, StructCell(['{"EchoTime": 0.1}']), (bold,)),),
+        kind_column="kind",
+    )
+    inner = rows.rows
+    rows.let_go_of_values()
+    assert rows.rows == ((None, "T1w", t1, None, (bold,)),)
+    assert rows.rows[0][2] is t1 and rows.rows is not inner
+    assert [img for _, _, img in rows.images()] == [t1, bold]
+    assert rows.images_per_kind() == {"T1w": 1}

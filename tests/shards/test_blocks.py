@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import time
 from pathlib import Path
 
 import pytest
@@ -65,3 +66,24 @@ def test_a_write_error_reaches_the_writer(tmp_path: Path) -> None:
     with pytest.raises(OSError):
         blocks.finish()
     blocks.abort()
+
+
+def test_a_slowly_filled_file_touches_two_blocks(tmp_path: Path) -> None:
+    """Small files fill a block more slowly than the threads hash and write it: each block is
+    filled again once they are done with it, so two blocks (16 MiB) serve a whole shard, not
+    all four."""
+    path = tmp_path / "shard"
+    blocks = Blocks(str(path))
+    used, data = set(), os.urandom(BLOCK)
+    for _ in range(3 * BLOCKS):
+        room = blocks.room()  # ships the block filled before, takes one to fill
+        used.add(id(room.obj))
+        room[:] = data
+        blocks.advance(BLOCK)
+        deadline = time.monotonic() + 60
+        while any(not f.done() for _, fs in blocks._in_flight for f in fs):
+            assert time.monotonic() < deadline
+            time.sleep(0.01)
+    size, digest = blocks.finish()
+    assert size == 3 * BLOCKS * BLOCK and digest == _sha(path.read_bytes())
+    assert len(used) == 2

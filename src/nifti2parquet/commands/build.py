@@ -228,6 +228,7 @@ def _build(
             record = plan_record_of(job.rows.source, options.settings().to_record())
             record_part(output, options.split, options.part, job, record)
             return build_result(options, job, prepared, "part-built", done, None, started)
+        job.rows.let_go_of_values()  # written: what follows reads the images only
         report = _finalize(job, prepared, options, drawing)
         return build_result(options, job, prepared, "built", done, report, started)
 

@@ -327,8 +327,9 @@ class SourceRows:
 
     def images(self) -> Iterator[tuple[int, int, FileRef]]:
         """Every image, in row order: (row index, column index, image)."""
+        image_columns = self.image_columns  # once, not per row
         for r, row in enumerate(self.rows):
-            yield from ((r, c, img) for c, img in images_in_row(row, self.image_columns))
+            yield from ((r, c, img) for c, img in images_in_row(row, image_columns))
 
     def image_count(self) -> int:
         return sum(1 for _ in self.images())
@@ -346,6 +347,19 @@ class SourceRows:
         for row in self.rows:
             counts[str(row[index])] = counts.get(str(row[index]), 0) + 1
         return counts
+
+    def let_go_of_values(self) -> None:
+        """Once every shard is written, set each value cell to None, in place: the values are in
+        the shards, and what a build does after (the files config, the image list, the
+        manifest, the previews) reads the image cells only (and the ``kind_column``, which the
+        manifest counts by). A BIDS row's values (each image's metadata struct, sidecar text,
+        bval, bvec, events) are most of its memory, and the files config's write is a build's
+        peak. In place, since the previews' thread and the job hold this same object."""
+        keep = [c.is_image or c.name == self.kind_column for c in self.columns]
+        if all(keep):
+            return
+        lean = tuple(tuple(cell if k else None for cell, k in zip(row, keep)) for row in self.rows)
+        object.__setattr__(self, "rows", lean)
 
 
 def images_in_row(

@@ -42,7 +42,7 @@ _FALSE = {"false", "no", "0", "", "none"}
 _NOT_A_HEAD = re.compile(r"(mask|seg|label)$", re.I)  # suffixes of masks and label images
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)  # one per anatomical image, held until the build's end
 class Defacing:
     path: str  # the anatomical image
     status: Status
@@ -72,7 +72,9 @@ def defacing_report(
         return check_face(img.url, storage, img.size)
 
     checks = map_batched(one, images, threads, "n2p-face", pool)
-    return tuple(_one(img.display, said.get(img.display), c) for img, c in zip(images, checks))
+    whys: dict[str, str] = {}  # most images share a reason: one string for them all
+    found = (_one(img.display, said.get(img.display), c) for img, c in zip(images, checks))
+    return tuple(Defacing(d.path, d.status, whys.setdefault(d.why, d.why)) for d in found)
 
 
 def is_head_image(path: str) -> bool:

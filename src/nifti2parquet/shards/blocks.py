@@ -10,7 +10,9 @@ being filled. So each image byte is copied once in memory (the read) and hashed 
 same memory, and the disk, the two hashes and the reads all work at once: a build costs about the
 slowest of them, not their sum.
 
-Memory is the blocks, ``BLOCKS x BLOCK`` (32 MiB), whatever the size of the images. Where the
+Memory is the blocks, at most ``BLOCKS x BLOCK`` (32 MiB), whatever the size of the images; a
+block is filled again as soon as its threads are done with it, so only as many are touched as
+the threads need to keep up. Where the
 filesystem refuses ``O_DIRECT`` (tmpfs, some network filesystems), blocks are written through the
 page cache instead and their writeback is started at once.
 """
@@ -140,13 +142,23 @@ class Blocks:
             self._disk_thread.submit(self._write_block, self._view[:padded], offset, length),
         ]
         self._in_flight.append((self._block, futures))
-        while len(self._in_flight) >= BLOCKS:
+        while len(self._in_flight) >= BLOCKS or self._oldest_done():
             self._wait_oldest()
         self._block = self._spare.pop() if self._spare else mmap.mmap(-1, BLOCK)
         self._view = memoryview(self._block)
         self._offset += length
         self._fill = 0
         self._segments = []
+
+    def _oldest_done(self) -> bool:
+        """The oldest block in the threads' hands is hashed and written: it can be filled
+        again. Taking it back at once (not only when every block is out) touches no more
+        blocks than the threads need: a shard of small files, whose blocks fill more slowly
+        than they are hashed, uses two of them, not all four."""
+        if not self._in_flight:
+            return False
+        futures = self._in_flight[0][1]  # one that failed is left for check() or finish()
+        return all(f.done() and f.exception() is None for f in futures)
 
     def _wait_oldest(self) -> None:
         block, futures = self._in_flight.popleft()

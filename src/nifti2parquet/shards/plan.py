@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import io
 import re
+from array import array
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -153,7 +154,7 @@ class SizeModel:
         self._image_columns = [i for i, c in enumerate(columns) if c.is_image]
         self._value_columns = [i for i, c in enumerate(columns) if not c.is_image]
         leaves = value_leaves(schema, columns)
-        largest = _largest_leaf_values(columns, rows)
+        largest, self._value_bytes = _sized_rows(columns, rows)
         leaf_largest = [largest.get(leaf, 0) for leaf in leaves]
         image_columns = tuple(self._image_columns)
         longest_name = max(
@@ -171,19 +172,12 @@ class SizeModel:
         )
         self._page = sum(PAGE + 2 * size for size in leaf_largest)
 
-    def row_cost(self, row: tuple[Any, ...]) -> int:
-        """Bytes one row can add to a file, apart from per-row-group costs."""
-        return self.row_costs(row)[0]
-
-    def row_costs(self, row: tuple[Any, ...]) -> tuple[int, int]:
-        """(:meth:`row_cost`, :meth:`value_bytes`) of a row, its values sized once."""
-        values = self.value_bytes(row)
+    def row_costs(self, r: int, row: tuple[Any, ...]) -> tuple[int, int]:
+        """(the bytes row ``r`` of the model's rows can add to a file apart from per-row-group
+        costs, its value bytes): its value bytes are the ones sized when the model was made."""
+        values = self._value_bytes[r]
         images = sum(_image_cell_cost(row[i]) for i in self._image_columns)
         return images + values + VALUE * len(self._value_columns), values
-
-    def value_bytes(self, row: tuple[Any, ...]) -> int:
-        """Plain values, plus a dictionary page copy, plus snappy's worst-case growth."""
-        return sum(3 * _value_size(row[i]) for i in self._value_columns)
 
     def group_bound(self, cost: int, value_bytes: int, num_rows: int) -> int:
         """A row group's bound: its rows, its chunks' metadata, and its value columns' pages."""
@@ -191,17 +185,25 @@ class SizeModel:
         return cost + self.row_group_fixed + pages * self._page
 
 
-def _largest_leaf_values(
+def _sized_rows(
     columns: Sequence[Column], rows: Sequence[tuple[Any, ...]]
-) -> dict[str, int]:
-    """The largest value of every Parquet leaf of the value columns (its statistics' size)."""
+) -> tuple[dict[str, int], array[int]]:
+    """In one walk over the rows: the largest value of every Parquet leaf of the value columns
+    (its statistics' size), and each row's value bytes: its plain values, plus a dictionary
+    page copy, plus snappy's worst-case growth (three times :func:`_value_size`)."""
+    value_columns = [
+        (i, None if c.arrow_type is None else _shape(c.arrow_type, c.name))
+        for i, c in enumerate(columns)
+        if not c.is_image
+    ]
     largest: dict[str, int] = {}
-    for i, column in enumerate(columns):
-        if not column.is_image and column.arrow_type is not None:
-            shape = _shape(column.arrow_type, column.name)
-            for row in rows:
-                _walk_leaves(row[i], shape, largest)
-    return largest
+    value_bytes = array("q")
+    for row in rows:
+        total = 0
+        for i, shape in value_columns:
+            total += _value_size(row[i]) if shape is None else _sized(row[i], shape, largest)
+        value_bytes.append(3 * total)
+    return largest, value_bytes
 
 
 # A type's shape, made once per column so the walk over every row asks Arrow nothing:
@@ -220,6 +222,25 @@ def _shape(t: pa.DataType, path: str) -> _Shape:
     if pa.types.is_map(t):  # charged whole to each of its leaves: rare, and safe
         return ("leaf", None, (f"{path}.key_value.key", f"{path}.key_value.value"))
     return ("leaf", None, (path,))
+
+
+def _sized(value: Any, shape: _Shape, largest: dict[str, int]) -> int:
+    """:func:`_walk_leaves` and :func:`_value_size` of a value at once (each value sized once):
+    the walk's sizes summed as ``_value_size`` sums them where the value matches its type."""
+    if value is None:
+        return 1
+    kind, inner, leaves = shape
+    if kind == "struct" and type(value) is StructCell and len(value) == len(inner):
+        return 1 + sum(_sized(item, f, largest) for item, (_, f) in zip(value, inner))
+    if kind == "list" and type(value) in (list, tuple):
+        return 4 + sum(_sized(item, inner, largest) for item in value)
+    if kind != "leaf":  # a dict, or a value that does not match its type: walked, then sized
+        _walk_leaves(value, shape, largest)
+        return _value_size(value)
+    size = _value_size(value)
+    for leaf in leaves:
+        largest[leaf] = max(largest.get(leaf, 0), size)
+    return size
 
 
 def _walk_leaves(value: Any, shape: _Shape, largest: dict[str, int]) -> None:
@@ -313,7 +334,7 @@ def _pack_row_groups(
     groups: list[RowGroupPlan] = []
     start, cost, value_bytes = 0, 0, 0
     for r, row in enumerate(rows):
-        row_cost, row_values = model.row_costs(row)
+        row_cost, row_values = model.row_costs(r, row)
         n = r - start
         grown = model.group_bound(cost + row_cost, value_bytes + row_values, n + 1)
         if n and (grown > target or n >= MAX_ROWS_PER_ROW_GROUP):
