@@ -216,7 +216,17 @@ class FileRows(Sequence[tuple]):
         the digests' bytes (no string per row)."""
         if index == SHA256:
             return self._sha256.arrow()
-        return [row[index] for row in self]
+        files, places = self._files, self._places
+        if index < SHA256:  # path, size
+            return [f.name if index == 0 else f.size for f in files]
+        if index == SHA256 + 1:
+            return [STORED_IN_ROWS if at >= 0 else STORED_HERE for at in places]
+        if index < CONTENT - 1:  # where an image is
+            k = index - SHA256 - 2
+            return [self._images.place(at)[k] if at >= 0 else None for at in places]
+        if index == CONTENT - 1:
+            return [_listed(self._references.get(f.name)) for f in files]
+        return [f if at < 0 else None for f, at in zip(files, places)]
 
     def _row(self, file: FileRef, sha256: str, at: int) -> tuple:
         listed = _listed(self._references.get(file.name))
