@@ -16,6 +16,7 @@ from factories import source_options
 from privacy_factory import (
     BIRTH_DATE,
     KNOWN,
+    PATIENT_NAME,
     clean_bids,
     clean_image,
     identifying_bids,
@@ -343,3 +344,35 @@ def test_a_cifti_extension_is_read_for_its_words_not_its_index_lists(
     report = scan_privacy(read_source(str(root), source_options()), Storage(), PrivacyOptions())
     found = {(f.kind, f.severity) for f in report.findings if "dlabel" in f.file}
     assert found == ({("name", "identifying")} if "^" in value else set())
+
+
+def test_a_scan_shared_with_a_second_process_finds_the_same(tmp_path: Path) -> None:
+    """From the first file on (``helper_from=0``) the headers, faces, sidecars and paths are
+    shared with a helper process in chunks: the report is the one process's, in the same
+    order, and a folder whose files fall in two chunks of paths is found once."""
+    import shutil
+
+    root = identifying_bids(tmp_path / "bids")
+    for n in range(3, 303):  # 300 subjects: more than one chunk of each pass
+        anat = root / f"sub-{n:03d}/anat"
+        anat.mkdir(parents=True)
+        source = root / ("sub-01/anat/sub-01_T1w" if n % 50 == 0 else "sub-02/anat/sub-02_T1w")
+        shutil.copy(f"{source}.nii.gz", anat / f"sub-{n:03d}_T1w.nii.gz")
+        sidecar = {"RepetitionTime": 2.0, **({"PatientName": PATIENT_NAME} if n % 60 == 0 else {})}
+        (anat / f"sub-{n:03d}_T1w.json").write_text(json.dumps(sidecar))
+    folder = root / "sourcedata/Quixley_Beatrix_1961-04-23"  # found once, in two chunks
+    folder.mkdir(parents=True)
+    for n in range(300):
+        (folder / f"note{n:03d}.txt").write_text("scan notes\n")
+    rows = read_source(str(root), source_options())
+    alone = scan_privacy(rows, Storage(), PrivacyOptions(helper_from=10**9))
+    shared = scan_privacy(rows, Storage(), PrivacyOptions(helper_from=0))
+    assert shared.findings == alone.findings
+    assert shared.defacing == alone.defacing and len(alone.defacing) == 302
+    assert shared.scanned == alone.scanned and alone.scanned.images == 303
+    kinds = {f.field.split(" ")[0] for f in alone.findings}
+    assert {"descrip", "extension", "PatientName", "path"} <= kinds, kinds
+    folder_findings = [
+        f for f in alone.findings if f.file == "sourcedata/Quixley_Beatrix_1961-04-23"
+    ]
+    assert len(folder_findings) == len({(f.kind, f.masked) for f in folder_findings}) >= 1

@@ -23,12 +23,14 @@ from __future__ import annotations
 import json
 import posixpath
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import Executor
 from dataclasses import dataclass
+from functools import partial
 from typing import TYPE_CHECKING, Literal
 
 from ..common.batched import map_batched
+from ..common.helper_process import SplitPass
 from ..common.rows import FileRef, SourceRows
 from ..common.storage import CHECK_BLOCK, Storage, is_remote
 from ..common.tables import decode_text
@@ -55,14 +57,39 @@ def defacing_report(
     threads: int = 4,
     voxels: bool = True,
     pool: Executor | None = None,
-) -> tuple[Defacing, ...]:
-    """One entry per anatomical image of a BIDS source; ``voxels`` False: statements only."""
+    helper: Executor | None = None,
+) -> Callable[[], tuple[Defacing, ...]]:
+    """One entry per anatomical image of a BIDS source; ``voxels`` False: statements only.
+
+    The voxel checks begin now (on ``helper``, a second process, when given); the returned
+    function finishes them and gives the report."""
     images = _anatomical(rows)
     if not images:
-        return ()
-    from .privacy_face import FaceCheck, check_face
+        return lambda: ()
+    work = partial(_face_checks, storage=storage, threads=threads, voxels=voxels)
+    checks = SplitPass(helper, work if helper else partial(work, pool=pool), images)
 
-    said = _statements(rows, storage, images)
+    said = _statements(rows, storage, images)  # here, while the helper checks the voxels
+
+    def report() -> tuple[Defacing, ...]:
+        whys: dict[str, str] = {}  # most images share a reason: one string for them all
+        found = (
+            _one(img.display, said.get(img.display), c) for img, c in zip(images, checks.results())
+        )
+        return tuple(Defacing(d.path, d.status, whys.setdefault(d.why, d.why)) for d in found)
+
+    return report
+
+
+def _face_checks(
+    images: Sequence[FileRef],
+    storage: Storage,
+    threads: int,
+    voxels: bool,
+    pool: Executor | None = None,
+) -> list[FaceCheck]:
+    """The voxel checks of a chunk of images (module level: the helper process runs it)."""
+    from .privacy_face import FaceCheck, check_face
 
     def one(img: FileRef) -> FaceCheck:
         if not voxels:
@@ -71,10 +98,7 @@ def defacing_report(
             return FaceCheck("cannot tell", "a remote image's voxels are not fetched for this")
         return check_face(img.url, storage, img.size)
 
-    checks = map_batched(one, images, threads, "n2p-face", pool)
-    whys: dict[str, str] = {}  # most images share a reason: one string for them all
-    found = (_one(img.display, said.get(img.display), c) for img, c in zip(images, checks))
-    return tuple(Defacing(d.path, d.status, whys.setdefault(d.why, d.why)) for d in found)
+    return map_batched(one, images, threads, "n2p-face", pool)
 
 
 def is_head_image(path: str) -> bool:

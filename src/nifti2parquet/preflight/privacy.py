@@ -20,13 +20,15 @@ import html
 import posixpath
 import re
 import time
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Executor, ThreadPoolExecutor
 from dataclasses import dataclass, field
+from functools import partial
 
 from ..common.batched import map_batched
 from ..common.dicom_profile import read_dicom
 from ..common.exclusions import LeftOut
+from ..common.helper_process import HELPER_FROM, SplitPass, helper_process
 from ..common.nifti import HEADER_BLOCK_LIMIT, is_nifti_name, read_header_block
 from ..common.nifti.header_text import DICOM_CODE, Extension, extensions, text_fields
 from ..common.rows import FileRef, SourceRows
@@ -42,6 +44,7 @@ from .privacy_tables import TableScan
 from .privacy_text import HEADER_TEXT, Scope, find_in_text
 
 _PATH = Scope()
+PATH_CHUNK = 4096  # paths per chunk on the helper: a path is ~17 us, a file's header ~65 us
 CIFTI_CODE = 32  # NIFTI_ECODE_CIFTI: the CIFTI-2 XML (brain models, label tables, metadata)
 _CIFTI_WORDS = re.compile(r"<(Value|Label)\b[^>]*>(.*?)</\1>", re.S)
 
@@ -57,6 +60,7 @@ class PrivacyOptions:
     selection: Selection = field(default_factory=Selection)  # other participants' rows: left out
     threads: int = 16
     defacing_voxels: bool = True  # read a few voxels of each anatomical image
+    helper_from: int = HELPER_FROM  # images from which a second process scans headers and faces
 
 
 def scan_privacy(
@@ -71,16 +75,27 @@ def scan_privacy(
     # carries a header as much as a row's image does
     headers = [*images, *(f for f in published if is_nifti_name(f.display))]
     left = LeftOut()
-    # one pool for every pass: starting threads costs more than reading a cached small file
-    with ThreadPoolExecutor(max(1, options.threads), thread_name_prefix="n2p-privacy") as pool:
-        findings = list(_header_findings(headers, storage, options, pool))
-        counts, file_findings = _file_findings(published, storage, options, left, pool)
-        defacing = defacing_report(rows, storage, voxels=options.defacing_voxels, pool=pool)
-    findings += file_findings
-    paths, path_findings = _path_findings(
-        _paths(images, published), options.rules, each_once=rows.each_file_once
-    )
-    findings += path_findings
+    # Every pass begins on a second process (a second core), in chunks, front first; this one
+    # takes back from the last pass's end what the helper has not begun, so the two meet
+    # wherever the work divides. One thread pool for every pass here: starting threads costs
+    # more than reading a cached small file.
+    with (
+        helper_process(len(headers) + len(published), options.helper_from) as helper,
+        ThreadPoolExecutor(max(1, options.threads), thread_name_prefix="n2p-privacy") as pool,
+    ):
+        header_pass = _header_findings(headers, storage, options, helper, pool)
+        defacing = defacing_report(
+            rows, storage, voxels=options.defacing_voxels, pool=pool, helper=helper
+        )
+        path_pass = _path_findings(
+            _paths(images, published), options.rules, rows.each_file_once, helper
+        )
+        files = _file_findings(published, storage, options, left, helper, pool)
+        counts, file_findings = files()  # the helper's last pass: this one joins it first
+        paths, path_findings = _joined_paths(path_pass)
+        defaced = defacing()
+        findings = [f for found in header_pass.results() for f in found]
+        findings += file_findings + path_findings
     return PrivacyReport(
         scanned=Scanned(
             len(headers),
@@ -90,7 +105,7 @@ def scan_privacy(
             paths,
         ),
         findings=tuple(findings),
-        defacing=defacing,
+        defacing=defaced,
         excluded_fields=options.exclude_fields,
         excluded_columns=options.exclude_columns,
         dicom_tags_excluded=options.exclude_dicom_tags,
@@ -143,26 +158,42 @@ def _header_findings(
     images: Sequence[FileRef | Published],
     storage: Storage,
     options: PrivacyOptions,
-    pool: Executor | None = None,
-) -> Iterator[Finding]:
-    def one(img: FileRef | Published) -> list[Finding]:
-        try:
-            with storage.open(img.url, CHECK_BLOCK) as f:
-                block = read_header_block(f)
-        except (OSError, ValueError):
-            return []  # the image checks report unreadable files; nothing to scan here
-        found = []
-        for name, text in text_fields(block):
-            found += _text_findings(img.display, name, text, options.rules)
-        for ext in extensions(block):
-            found += _extension_findings(img.display, ext, options.rules)
-        if not block.complete:
-            limit = f"<beyond {HEADER_BLOCK_LIMIT >> 20} MiB of {block.header.vox_offset:,}>"
-            found.append(Finding(img.display, "extensions", NOT_SCANNED, limit, "review"))
-        return found
+    helper: Executor | None,
+    pool: Executor,
+) -> SplitPass[FileRef | Published, list[Finding]]:
+    """The findings of each image's header, begun on ``helper`` when there is one."""
+    work = partial(_headers, storage=storage, rules=options.rules, threads=options.threads)
+    return SplitPass(helper, work if helper else partial(work, pool=pool), images)
 
-    for found in map_batched(one, images, options.threads, "n2p-privacy", pool):
-        yield from found
+
+def _headers(
+    images: Sequence[FileRef | Published],
+    storage: Storage,
+    rules: PrivacyRules,
+    threads: int,
+    pool: Executor | None = None,
+) -> list[list[Finding]]:
+    """The findings of a chunk of headers (module level: the helper process runs it)."""
+    return map_batched(
+        partial(_header, storage=storage, rules=rules), images, threads, "n2p-privacy", pool
+    )
+
+
+def _header(img: FileRef | Published, storage: Storage, rules: PrivacyRules) -> list[Finding]:
+    try:
+        with storage.open(img.url, CHECK_BLOCK) as f:
+            block = read_header_block(f)
+    except (OSError, ValueError):
+        return []  # the image checks report unreadable files; nothing to scan here
+    found = []
+    for name, text in text_fields(block):
+        found += _text_findings(img.display, name, text, rules)
+    for ext in extensions(block):
+        found += _extension_findings(img.display, ext, rules)
+    if not block.complete:
+        limit = f"<beyond {HEADER_BLOCK_LIMIT >> 20} MiB of {block.header.vox_offset:,}>"
+        found.append(Finding(img.display, "extensions", NOT_SCANNED, limit, "review"))
+    return found
 
 
 def _text_findings(file: str, where: str, text: str, rules: PrivacyRules) -> list[Finding]:
@@ -217,9 +248,12 @@ def _file_findings(
     storage: Storage,
     options: PrivacyOptions,
     left: LeftOut,
-    pool: Executor | None = None,
-) -> tuple[dict[str, int], list[Finding]]:
-    """Findings of every published file, read several at a time; counts of each kind read."""
+    helper: Executor | None,
+    pool: Executor,
+) -> Callable[[], tuple[dict[str, int], list[Finding]]]:
+    """Findings of every published file, read several at a time; counts of each kind read.
+
+    The files begin on ``helper`` now, in chunks; the returned function finishes them."""
     scan = FileScan(
         TableScan(
             options.rules,
@@ -229,33 +263,60 @@ def _file_findings(
         options.exclude_fields,
         options.exclude_dicom_tags,
     )
+    work = partial(_files, storage=storage, scan=scan, threads=options.threads)
+    files = SplitPass(helper, work if helper else partial(work, pool=pool), published)
 
-    def kind(file: Published) -> str:
-        if not needs_head(file.display) or file.size < 132:
-            return kind_of(file.display)
-        try:
-            with storage.open(file.url, CHECK_BLOCK) as f:
-                return kind_of(file.display, f.read(132))
-        except OSError:
-            return ""
+    def finish() -> tuple[dict[str, int], list[Finding]]:
+        counts = dict.fromkeys(("json", "tabular", "text", "dicom"), 0)
+        found: list[Finding] = []
+        dicom: list[Finding] = []
+        for chunk, chunk_left in files.results():
+            left.subjects |= chunk_left.subjects
+            left.sessions |= chunk_left.sessions
+            for what, file_found in chunk:
+                if what:
+                    counts[what] += 1
+                (dicom if what == "dicom" else found).extend(file_found)
+        return counts, found + grouped_by_folder(dicom)
+
+    return finish
+
+
+def _files(
+    files: Sequence[Published],
+    storage: Storage,
+    scan: FileScan,
+    threads: int,
+    pool: Executor | None = None,
+) -> list[tuple[list[tuple[str, list[Finding]]], LeftOut]]:
+    """A chunk of published files, as one result: each file's kind and findings, and whom its
+    tables left out (module level: the helper process runs it)."""
+    left = LeftOut()
 
     def one(file: Published) -> tuple[str, list[Finding]]:
-        what = kind(file)
-        if not what:
-            return "", []
-        try:
-            return what, scan_file(file, what, storage, scan, left)
-        except Exception as exc:  # any failure of a parser fed untrusted bytes: report it
-            return what, _unreadable(file, what, storage, scan, left, exc)
+        what = _kind(file, storage)
+        return what, _scanned(file, what, storage, scan, left) if what else []
 
-    counts = dict.fromkeys(("json", "tabular", "text", "dicom"), 0)
-    found: list[Finding] = []
-    dicom: list[Finding] = []
-    for what, file_found in map_batched(one, published, options.threads, "n2p-privacy", pool):
-        if what:
-            counts[what] += 1
-        (dicom if what == "dicom" else found).extend(file_found)
-    return counts, found + grouped_by_folder(dicom)
+    return [(map_batched(one, files, threads, "n2p-privacy", pool), left)]
+
+
+def _kind(file: Published, storage: Storage) -> str:
+    if not needs_head(file.display) or file.size < 132:
+        return kind_of(file.display)
+    try:
+        with storage.open(file.url, CHECK_BLOCK) as f:
+            return kind_of(file.display, f.read(132))
+    except OSError:
+        return ""
+
+
+def _scanned(
+    file: Published, what: str, storage: Storage, scan: FileScan, left: LeftOut
+) -> list[Finding]:
+    try:
+        return scan_file(file, what, storage, scan, left)
+    except Exception as exc:  # any failure of a parser fed untrusted bytes: report it
+        return _unreadable(file, what, storage, scan, left, exc)
 
 
 def _unreadable(
@@ -274,6 +335,33 @@ def _unreadable(
 
 # paths ------------------------------------------------------------------------------------------
 def _path_findings(
+    paths: Iterable[str], rules: PrivacyRules, each_once: bool, helper: Executor | None
+) -> SplitPass[str, tuple[int, list[Finding]]] | tuple[int, list[Finding]]:
+    """The paths' findings; begun on ``helper`` in chunks when no path comes twice (a crawl's
+    files), so a chunk's count of distinct paths is its own."""
+    if helper is None or not each_once:
+        return _scanned_paths(paths, rules, each_once)
+    return SplitPass(helper, partial(_path_chunk, rules=rules), list(paths), PATH_CHUNK)
+
+
+def _path_chunk(paths: Sequence[str], rules: PrivacyRules) -> list[tuple[int, list[Finding]]]:
+    """A chunk of a crawl's paths, as one result (module level: the helper process runs it)."""
+    return [_scanned_paths(paths, rules, each_once=True)]
+
+
+def _joined_paths(
+    scanned: SplitPass[str, tuple[int, list[Finding]]] | tuple[int, list[Finding]],
+) -> tuple[int, list[Finding]]:
+    """The chunks' counts added, and each finding once: a folder whose files fall in two
+    chunks is found in both."""
+    if isinstance(scanned, tuple):
+        return scanned
+    chunks = scanned.results()
+    found = dict.fromkeys(f for _, part in chunks for f in part)
+    return sum(n for n, _ in chunks), list(found)
+
+
+def _scanned_paths(
     paths: Iterable[str], rules: PrivacyRules, each_once: bool = False
 ) -> tuple[int, list[Finding]]:
     """Each folder or file name once: the free-text rules (names, e-mail addresses, phone-like

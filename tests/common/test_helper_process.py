@@ -1,0 +1,73 @@
+"""The helper process: a pass shared with a real second interpreter gives what one process gives,
+in order; chunks the helper has not begun are taken back; a helper that dies costs no result."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Sequence
+
+from nifti2parquet.common.helper_process import SplitPass, helper_process
+
+
+def squares(items: Sequence[int]) -> list[int]:
+    return [i * i for i in items]
+
+
+def pids(items: Sequence[int]) -> list[int]:
+    time.sleep(0.05)  # slow enough that the caller takes some chunks back
+    return [os.getpid() for _ in items]
+
+
+def dies_in_the_helper(items: Sequence[int], caller: int) -> list[int]:
+    if os.getpid() != caller:
+        os._exit(3)  # killed: out of memory, a signal
+    return [i * i for i in items]
+
+
+def test_a_pass_on_the_helper_gives_what_one_process_gives() -> None:
+    items = list(range(1000))
+    with helper_process(len(items), start_from=0) as helper:
+        assert helper is not None
+        assert SplitPass(helper, squares, items, chunk=7).results() == squares(items)
+    assert SplitPass(None, squares, items).results() == squares(items)
+
+
+def test_both_processes_share_the_chunks_and_the_order_holds() -> None:
+    items = list(range(40))
+    with helper_process(len(items), start_from=0) as helper:
+        split = SplitPass(helper, pids, items, chunk=2)
+        time.sleep(1.0)  # the helper starts and runs a few chunks
+        ran = split.results()
+    mine = os.getpid()
+    helpers = {p for p in ran if p != mine}
+    assert len(ran) == 40 and len(helpers) == 1, ran
+    # the helper ran chunks from the front, this process took the rest back from the end
+    switch = next(i for i, p in enumerate(ran) if p == mine)
+    assert 0 < switch < 40 and all(p == mine for p in ran[switch:]), ran
+
+
+def test_a_helper_that_dies_costs_no_result() -> None:
+    from functools import partial
+
+    items = list(range(100))
+    work = partial(dies_in_the_helper, caller=os.getpid())
+    with helper_process(len(items), start_from=0) as helper:
+        split = SplitPass(helper, work, items, chunk=10)
+        time.sleep(1.0)
+        assert split.results() == squares(items)
+
+
+def test_no_helper_below_the_threshold_or_on_one_core() -> None:
+    with helper_process(10, start_from=11) as helper:
+        assert helper is None
+    one_core = (
+        "import os; os.sched_setaffinity(0, {min(os.sched_getaffinity(0))});"
+        "from nifti2parquet.common.helper_process import helper_process\n"
+        "with helper_process(10**6, start_from=0) as h: print(h is None)"
+    )
+    if hasattr(os, "sched_setaffinity"):
+        out = subprocess.run([sys.executable, "-c", one_core], capture_output=True, text=True)
+        assert out.stdout.strip() == "True", out.stderr
