@@ -1,7 +1,8 @@
 """Shared benchmark tools: synthetic NIfTI data, running commands side by side, peak memory.
 
 Every measured thing runs as its own process; wall time and the peak resident memory of its whole
-process tree (sampled every 10 ms from /proc, so worker processes count) are recorded. Runs of the
+process tree (sampled every 10 ms from /proc, so worker and helper processes count, each from its
+exec) are recorded. Runs of the
 compared commands are interleaved and repeated, and medians are reported: these machines are noisy,
 so only ratios measured in one run mean anything.
 """
@@ -119,19 +120,33 @@ class Run:
     cpu: float = 0.0  # user + system seconds of the whole process tree
 
 
+PF_FORKNOEXEC = 0x40  # a task's flag (/proc/PID/stat, field 9): forked, not yet exec'd
+
+
 def _tree_rss(pid: int) -> int:
+    """The RSS of ``pid`` and its descendants. A child between its (v)fork and its exec is not
+    counted: under vfork it is the parent's very memory, which ``statm`` shows again for it (a
+    process spawning a helper or a worker would otherwise show twice its size for a moment).
+    Every child of nifti2parquet execs a new interpreter at once."""
     total, stack = 0, [pid]
     while stack:
         current = stack.pop()
         try:
-            with open(f"/proc/{current}/statm") as f:
-                total += int(f.read().split()[1]) * PAGE
+            if current == pid or not _forked_not_exec(current):
+                with open(f"/proc/{current}/statm") as f:
+                    total += int(f.read().split()[1]) * PAGE
             for task in os.listdir(f"/proc/{current}/task"):
                 with open(f"/proc/{current}/task/{task}/children") as f:
                     stack += [int(c) for c in f.read().split()]
         except (FileNotFoundError, ProcessLookupError, ValueError):
             continue
     return total
+
+
+def _forked_not_exec(pid: int) -> bool:
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()  # after "(comm)", which may hold spaces
+    return bool(int(fields[6]) & PF_FORKNOEXEC)  # field 9 of the line: the task's flags
 
 
 TIMED_OUT = -999  # a Run's returncode when it was stopped at its time limit

@@ -38,8 +38,8 @@ def test_a_pass_on_the_helper_gives_what_one_process_gives() -> None:
 def test_both_processes_share_the_chunks_and_the_order_holds() -> None:
     items = list(range(40))
     with helper_process(len(items), start_from=0) as helper:
-        split = SplitPass(helper, pids, items, chunk=2)
-        time.sleep(1.0)  # the helper starts and runs a few chunks
+        split = SplitPass(helper, pids, items, chunk=1)  # 40 chunks of 0.05 s: 2 s in all
+        time.sleep(0.8)  # the helper starts (~0.3 s) and runs a few chunks
         ran = split.results()
     mine = os.getpid()
     helpers = {p for p in ran if p != mine}
@@ -71,3 +71,18 @@ def test_no_helper_below_the_threshold_or_on_one_core() -> None:
     if hasattr(os, "sched_setaffinity"):
         out = subprocess.run([sys.executable, "-c", one_core], capture_output=True, text=True)
         assert out.stdout.strip() == "True", out.stderr
+
+
+def test_a_script_without_a_main_guard_runs_once(tmp_path) -> None:
+    """The helper is started like the shard workers (``python -c``): nothing of the caller's
+    ``__main__`` is imported again, so a script calling the API at its top level runs once."""
+    script = tmp_path / "script.py"
+    script.write_text(
+        "from nifti2parquet.common.helper_process import SplitPass, helper_process\n"
+        "print('ran', flush=True)\n"
+        "with helper_process(100, start_from=0) as helper:\n"
+        "    print(SplitPass(helper, sorted, list(range(100)), chunk=10).results() == "
+        "list(range(100)))\n"
+    )
+    out = subprocess.run([sys.executable, str(script)], capture_output=True, text=True)
+    assert out.stdout.split() == ["ran", "True"], out.stderr

@@ -5,34 +5,40 @@ Reading a cached header or sidecar is the interpreter's work, one thread at a ti
 process can: it runs the chunks of a pass from the front while the caller does other work, and
 when the caller is free it takes back the chunks the helper has not begun and runs them from the
 back, so the two meet wherever the work divides. Nothing is lost when the helper cannot run (one
-core, a platform without processes, a helper that dies): the caller runs every chunk itself.
+core, a helper that dies): the caller runs every chunk itself.
 
-The helper is a fresh interpreter (``spawn``: no copy of the caller's memory, no threads forked
-mid-lock), so a pass's work must be a module-level function (or a ``functools.partial`` of one)
-over picklable items. Starting it costs ~0.3 s of the other core and ~70 MB, so only passes with
-at least ``HELPER_FROM`` items start one.
+The helper is a fresh interpreter started like the shard workers (:mod:`.pipes`: no copy of the
+caller's memory, nothing of its ``__main__`` run again), so a pass's work must be a module-level
+function (or a ``functools.partial`` of one) over picklable items. Starting it costs ~0.3 s of the
+other core and ~70 MB, so only passes with at least ``HELPER_FROM`` items start one.
 """
 
 from __future__ import annotations
 
-import multiprocessing
+import contextlib
 import os
+import pickle
 import signal
+import subprocess
+import sys
+import threading
+from collections import deque
 from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import Executor, Future, ProcessPoolExecutor
-from concurrent.futures.process import BrokenProcessPool
 from contextlib import contextmanager
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar
+
+from .pipes import child_channel, receive, send
 
 T = TypeVar("T")
 R = TypeVar("R")
 
 HELPER_FROM = 2_000  # items in a scan's passes worth starting a helper for
-# Items per chunk: ~60-90 ms of reading small files. Each chunk the helper takes waits for the
-# caller's threads to hand it over, and they wait for the caller's interpreter (the GIL, ~5 ms at
-# a time), so chunks of a few ms would leave the helper idle half the time; the two sides meet
-# within a chunk.
+# Items per chunk: ~60-90 ms of reading small files. Each chunk is pickled and its answer read
+# by this process's threads, which wait for its interpreter (the GIL, ~5 ms at a time), so chunks
+# of a few ms would cost more than they spare; the two sides meet within a chunk.
 CHUNK = 1024
+_SERVE = "from nifti2parquet.common.helper_process import serve; serve()"
+IN_FLIGHT = 2  # chunks sent ahead: the next is in the pipe when the helper ends one
 
 
 def spare_cores() -> int:
@@ -44,24 +50,167 @@ def spare_cores() -> int:
     return usable - 1
 
 
+class HelperGone(RuntimeError):
+    """The helper ended before answering (killed, out of memory): the caller redoes the work."""
+
+
+class _Call:
+    """One chunk for the helper: waiting, sent, taken back, or answered."""
+
+    __slots__ = ("answer", "chunk", "done", "state", "work")
+
+    def __init__(self, work: Callable[[Any], Any], chunk: Sequence[Any]) -> None:
+        self.work, self.chunk = work, chunk
+        self.state = "waiting"
+        self.answer: Any = None
+        self.done = threading.Event()
+
+
+class Helper:
+    """A second interpreter running calls in the order they are submitted."""
+
+    def __init__(self) -> None:
+        self._process = subprocess.Popen(
+            [sys.executable, "-c", _SERVE],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+        )
+        send(self._process.stdin, sys.path)
+        self._waiting: deque[_Call] = deque()
+        self._sent: deque[_Call] = deque()
+        self._changed = threading.Condition()
+        self._closing = False
+        self._threads = [
+            threading.Thread(target=self._send_calls, name="n2p-helper-send", daemon=True),
+            threading.Thread(target=self._read_answers, name="n2p-helper-read", daemon=True),
+        ]
+        for thread in self._threads:
+            thread.start()
+
+    def submit(self, work: Callable[[Any], Any], chunk: Sequence[Any]) -> _Call:
+        call = _Call(work, chunk)
+        with self._changed:
+            if self._process.poll() is not None:
+                call.state = "taken"  # the helper is gone: the caller runs it
+            else:
+                self._waiting.append(call)
+                self._changed.notify_all()
+        return call
+
+    def take_back(self, call: _Call) -> bool:
+        """Whether the caller may run ``call`` itself: the helper has not begun it."""
+        with self._changed:
+            if call.state == "waiting":
+                call.state = "taken"
+            return call.state == "taken"
+
+    def answer(self, call: _Call) -> Any:
+        """What the helper gave for ``call``; its error raised here, HelperGone if it died."""
+        call.done.wait()
+        if call.state == "failed":
+            raise call.answer
+        return call.answer
+
+    def close(self) -> None:
+        with self._changed:
+            self._closing = True
+            for call in self._waiting:
+                call.state = "taken"
+            self._waiting.clear()
+            self._changed.notify_all()
+        for thread in self._threads:
+            thread.join()
+        self._process.wait()
+
+    def _send_calls(self) -> None:
+        while True:
+            with self._changed:
+                while not self._closing and not (self._waiting and len(self._sent) < IN_FLIGHT):
+                    self._changed.wait()
+                if self._closing:
+                    break
+                call = self._waiting.popleft()
+                if call.state != "waiting":
+                    continue
+                call.state = "sent"
+                self._sent.append(call)
+            try:
+                send(self._process.stdin, (call.work, call.chunk))
+            except (OSError, ValueError):
+                break  # the helper is gone; the reader fails what was sent
+        with contextlib.suppress(OSError):
+            self._process.stdin.close()  # the helper ends when its input does
+
+    def _read_answers(self) -> None:
+        while True:
+            try:
+                ok, answer = receive(self._process.stdout)
+            except (EOFError, OSError):
+                self._fail_sent()
+                return
+            with self._changed:
+                call = self._sent.popleft()
+                call.state, call.answer = ("answered", answer) if ok else ("failed", answer)
+                call.done.set()
+                self._changed.notify_all()
+
+    def _fail_sent(self) -> None:
+        with self._changed:
+            gone = HelperGone("the helper process ended before answering")
+            for call in [*self._sent, *self._waiting]:
+                call.state, call.answer = "failed", gone
+                call.done.set()
+            self._sent.clear()
+            self._waiting.clear()
+            self._closing = True
+            self._changed.notify_all()
+
+
+def serve() -> None:
+    """The helper's loop: calls in on stdin, ``(ok, result or error)`` out, in order."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the caller's: it ends the helper
+    channel = child_channel()
+    try:
+        sys.path[:] = receive(sys.stdin.buffer)  # the caller's: its work is found as it was
+    except EOFError:
+        return
+    while True:
+        try:
+            work, chunk = receive(sys.stdin.buffer)
+        except EOFError:
+            return
+        except Exception as exc:  # the work cannot be unpickled here: an answer all the same
+            send(channel, (False, _picklable(exc)))
+            continue
+        try:
+            send(channel, (True, work(chunk)))
+        except Exception as exc:  # the caller raises it where it asks for the answer
+            send(channel, (False, _picklable(exc)))
+
+
+def _picklable(exc: Exception) -> Exception:
+    try:
+        pickle.dumps(exc)
+        return exc
+    except Exception:
+        return RuntimeError(f"{type(exc).__name__}: {exc}")
+
+
 @contextmanager
-def helper_process(items: int, start_from: int = HELPER_FROM) -> Iterator[Executor | None]:
-    """A one-process pool when ``items`` reach ``start_from`` and a core is spare; else None."""
+def helper_process(items: int, start_from: int = HELPER_FROM) -> Iterator[Helper | None]:
+    """A helper when ``items`` reach ``start_from`` and a core is spare; else None."""
     if items < start_from or spare_cores() < 1:
         yield None
         return
-    pool = ProcessPoolExecutor(
-        1, mp_context=multiprocessing.get_context("spawn"), initializer=_ignore_interrupts
-    )
     try:
-        yield pool
+        helper = Helper()
+    except OSError:  # no process can be started (limits), or it ended at once: one core it is
+        yield None
+        return
+    try:
+        yield helper
     finally:
-        pool.shutdown(wait=True, cancel_futures=True)
-
-
-def _ignore_interrupts() -> None:
-    """Ctrl-C is the caller's to handle (it stops the helper); the helper prints nothing."""
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
+        helper.close()
 
 
 class SplitPass(Generic[T, R]):
@@ -73,25 +222,23 @@ class SplitPass(Generic[T, R]):
 
     def __init__(
         self,
-        helper: Executor | None,
+        helper: Helper | None,
         work: Callable[[Sequence[T]], list[R]],
         items: Sequence[T],
         chunk: int = CHUNK,
     ) -> None:
+        self._helper = helper
         self._work = work
         chunk = chunk if helper else max(1, len(items))
         self._chunks = [items[i : i + chunk] for i in range(0, len(items), chunk)]
-        self._futures: list[Future[list[R]] | None] = [
-            _submitted(helper, work, c) for c in self._chunks
-        ]
+        self._calls = [helper.submit(work, c) for c in self._chunks] if helper else []
 
     def results(self) -> list[R]:
-        """The chunks' results joined, in the items' order: chunks the helper has not begun are run
-        here, from the last back, until the helper's share is reached."""
+        """The chunks' results joined, in the items' order: chunks the helper has not begun are
+        run here, from the last back, until the helper's share is reached."""
         done: list[list[R] | None] = [None] * len(self._chunks)
         for i in reversed(range(len(self._chunks))):
-            future = self._futures[i]
-            if future is not None and not future.cancel():
+            if self._helper is not None and not self._helper.take_back(self._calls[i]):
                 break  # the helper has begun this one, so every one before it too
             done[i] = self._work(self._chunks[i])
         results: list[R] = []
@@ -100,20 +247,8 @@ class SplitPass(Generic[T, R]):
         return results
 
     def _from_helper(self, i: int) -> list[R]:
-        future = self._futures[i]
-        assert future is not None
+        assert self._helper is not None
         try:
-            return future.result()
-        except BrokenProcessPool:  # the helper died (killed, out of memory): the work is redone
+            return self._helper.answer(self._calls[i])
+        except HelperGone:  # killed, out of memory: the work is redone here
             return self._work(self._chunks[i])
-
-
-def _submitted(
-    helper: Executor | None, work: Callable[[Sequence[T]], list[R]], chunk: Sequence[T]
-) -> Future[list[R]] | None:
-    if helper is None:
-        return None
-    try:
-        return helper.submit(work, chunk)
-    except (BrokenProcessPool, RuntimeError):  # the helper is gone or shut: run it here
-        return None

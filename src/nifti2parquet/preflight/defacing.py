@@ -30,7 +30,7 @@ from functools import partial
 from typing import TYPE_CHECKING, Literal
 
 from ..common.batched import map_batched
-from ..common.helper_process import SplitPass
+from ..common.helper_process import Helper, SplitPass
 from ..common.rows import FileRef, SourceRows
 from ..common.storage import CHECK_BLOCK, Storage, is_remote
 from ..common.tables import decode_text
@@ -57,7 +57,7 @@ def defacing_report(
     threads: int = 4,
     voxels: bool = True,
     pool: Executor | None = None,
-    helper: Executor | None = None,
+    helper: Helper | None = None,
 ) -> Callable[[], tuple[Defacing, ...]]:
     """One entry per anatomical image of a BIDS source; ``voxels`` False: statements only.
 

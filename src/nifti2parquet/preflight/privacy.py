@@ -28,7 +28,7 @@ from functools import partial
 from ..common.batched import map_batched
 from ..common.dicom_profile import read_dicom
 from ..common.exclusions import LeftOut
-from ..common.helper_process import HELPER_FROM, SplitPass, helper_process
+from ..common.helper_process import HELPER_FROM, Helper, SplitPass, helper_process
 from ..common.nifti import HEADER_BLOCK_LIMIT, is_nifti_name, read_header_block
 from ..common.nifti.header_text import DICOM_CODE, Extension, extensions, text_fields
 from ..common.rows import FileRef, SourceRows
@@ -158,7 +158,7 @@ def _header_findings(
     images: Sequence[FileRef | Published],
     storage: Storage,
     options: PrivacyOptions,
-    helper: Executor | None,
+    helper: Helper | None,
     pool: Executor,
 ) -> SplitPass[FileRef | Published, list[Finding]]:
     """The findings of each image's header, begun on ``helper`` when there is one."""
@@ -248,7 +248,7 @@ def _file_findings(
     storage: Storage,
     options: PrivacyOptions,
     left: LeftOut,
-    helper: Executor | None,
+    helper: Helper | None,
     pool: Executor,
 ) -> Callable[[], tuple[dict[str, int], list[Finding]]]:
     """Findings of every published file, read several at a time; counts of each kind read.
@@ -335,7 +335,7 @@ def _unreadable(
 
 # paths ------------------------------------------------------------------------------------------
 def _path_findings(
-    paths: Iterable[str], rules: PrivacyRules, each_once: bool, helper: Executor | None
+    paths: Iterable[str], rules: PrivacyRules, each_once: bool, helper: Helper | None
 ) -> SplitPass[str, tuple[int, list[Finding]]] | tuple[int, list[Finding]]:
     """The paths' findings; begun on ``helper`` in chunks when no path comes twice (a crawl's
     files), so a chunk's count of distinct paths is its own."""

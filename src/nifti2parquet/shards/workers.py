@@ -11,34 +11,17 @@ parent (``PR_SET_PDEATHSIG``).
 from __future__ import annotations
 
 import os
-import pickle
-import struct
 import subprocess
 import sys
 import threading
 from collections.abc import Callable, Iterable
 from queue import Empty, Queue
-from typing import Any, BinaryIO
+from typing import Any
 
 from ..common.errors import N2PError
+from ..common.pipes import child_channel, receive, send
 from ..common.startup import keep_pandas_out
 from .writer import ShardResult, ShardTask, write_shard
-
-_HEADER = struct.Struct("<Q")
-
-
-def _send(stream: BinaryIO, message: Any) -> None:
-    data = pickle.dumps(message, protocol=pickle.HIGHEST_PROTOCOL)
-    stream.write(_HEADER.pack(len(data)) + data)
-    stream.flush()
-
-
-def _receive(stream: BinaryIO) -> Any:
-    header = stream.read(_HEADER.size)
-    if len(header) < _HEADER.size:
-        raise EOFError
-    (length,) = _HEADER.unpack(header)
-    return pickle.loads(stream.read(length))
 
 
 class WorkerPool:
@@ -94,7 +77,7 @@ class WorkerPool:
                     task = pending.get_nowait()
                 except Empty:
                     break
-                _send(process.stdin, task)
+                send(process.stdin, task)
                 self._follow(process, task, on_result, on_progress, errors)
         finally:
             process.stdin.close()
@@ -110,7 +93,7 @@ class WorkerPool:
     ) -> None:
         while True:
             try:
-                kind, payload = _receive(process.stdout)
+                kind, payload = receive(process.stdout)
             except EOFError:
                 with self._lock:
                     errors.append(RuntimeError(f"a worker process died writing {task.shard.path}"))
@@ -129,31 +112,19 @@ class WorkerPool:
                 return
 
 
-def _die_with_parent() -> None:
-    try:
-        import ctypes
-        import signal
-
-        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
-    except (OSError, AttributeError):
-        pass
-
-
 def main() -> None:
     """Worker loop: tasks in on stdin, messages out on the original stdout."""
     keep_pandas_out()
-    _die_with_parent()
-    channel = os.fdopen(os.dup(sys.stdout.fileno()), "wb")
-    os.dup2(sys.stderr.fileno(), sys.stdout.fileno())  # stray prints must not corrupt the channel
+    channel = child_channel()
     lock = threading.Lock()  # reader threads report progress concurrently
 
     def say(message: Any) -> None:
         with lock:
-            _send(channel, message)
+            send(channel, message)
 
     while True:
         try:
-            task = _receive(sys.stdin.buffer)
+            task = receive(sys.stdin.buffer)
         except EOFError:
             return
         try:
