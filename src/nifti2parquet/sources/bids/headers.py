@@ -3,16 +3,19 @@
 ``nifti.check_image`` reads a few KB per file (never the voxels). Its header gives the summary
 columns (shape, voxel sizes, data type, NIfTI version); an image that fails the check is left out
 as an error with one line per file, which the build turns into a stop (``--on-error fail``) or a
-skip (``--on-error skip``).
+skip (``--on-error skip``). The checks begin on the helper process (a second core) as soon as the
+images are known, while the crawl reads the sidecars and tables.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from functools import partial
 
 from ...common.batched import map_batched
 from ...common.errors import Problem
+from ...common.helper_process import Helper, SplitPass
 from ...common.nifti import ImageCheck, NiftiHeader, check_image
 from ...common.storage import CHECK_BLOCK, Storage
 from .crawl import file_url
@@ -27,22 +30,45 @@ class HeaderResults:
 
 
 def check_headers(
-    root: str, images: Sequence[ImageFile], storage: Storage, threads: int = 16
-) -> HeaderResults:
-    def one(image: ImageFile) -> ImageCheck:
-        """check_image opens the file itself and reports a failure to read it as a problem."""
-        url = file_url(root, image.entry.on_disk)
-        return check_image(image.rel, lambda: storage.open(url, CHECK_BLOCK), image.entry.size)
+    root: str,
+    images: Sequence[ImageFile],
+    storage: Storage,
+    threads: int = 16,
+    helper: Helper | None = None,
+) -> Callable[[], HeaderResults]:
+    """Begin checking every image (on ``helper`` when given); the returned function finishes."""
+    files = [(image.rel, file_url(root, image.entry.on_disk), image.entry.size) for image in images]
+    checks = SplitPass(helper, partial(_checked, storage=storage, threads=threads), files)
 
-    results = map_batched(one, images, threads, "n2p-bids-check")
-    headers: dict[str, NiftiHeader] = {}
-    errors: list[Problem] = []
-    warnings: list[Problem] = []
-    for image, result in zip(images, results):
-        if result.ok and result.header is not None:
-            headers[image.rel] = result.header
-        else:
-            messages = [p.message for p in result.problems if p.severity == "error"]
-            errors.append(Problem(image.rel, "; ".join(messages) or "no readable NIfTI header"))
-        warnings += [p for p in result.problems if p.severity == "warning"]
-    return HeaderResults(headers, tuple(errors), tuple(warnings))
+    def finish() -> HeaderResults:
+        headers: dict[str, NiftiHeader] = {}
+        errors: list[Problem] = []
+        warnings: list[Problem] = []
+        for image, result in zip(images, checks.results()):
+            if result.ok and result.header is not None:
+                headers[image.rel] = result.header
+            else:
+                messages = [p.message for p in result.problems if p.severity == "error"]
+                errors.append(Problem(image.rel, "; ".join(messages) or "no readable NIfTI header"))
+            warnings += [p for p in result.problems if p.severity == "warning"]
+        return HeaderResults(headers, tuple(errors), tuple(warnings))
+
+    return finish
+
+
+def _checked(
+    files: Sequence[tuple[str, str, int]], storage: Storage, threads: int
+) -> list[ImageCheck]:
+    """The checks of a chunk of images (module level: the helper process runs it). Equal headers
+    (a protocol's images) come back as one object, so a chunk sent back holds each once."""
+    shared: dict[NiftiHeader, NiftiHeader] = {}
+
+    def one(file: tuple[str, str, int]) -> ImageCheck:
+        """check_image opens the file itself and reports a failure to read it as a problem."""
+        rel, url, size = file
+        check = check_image(rel, lambda: storage.open(url, CHECK_BLOCK), size)
+        if check.header is None or check.problems:
+            return check
+        return ImageCheck(shared.setdefault(check.header, check.header), ())
+
+    return map_batched(one, files, threads, "n2p-bids-check")

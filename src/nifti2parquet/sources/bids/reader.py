@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from ...common.errors import InputError, OptionError, Problem, is_filtered
 from ...common.exclusions import without_excluded
+from ...common.helper_process import helper_process
 from ...common.nifti import is_nifti_name
 from ...common.rows import MetadataFile, MetadataUnder, SourceRows
 from ...common.storage import is_remote, join, local_path
@@ -48,7 +49,12 @@ def read_bids_source(source: str, options: SourceOptions) -> SourceRows:
         raise OptionError(f"--rows {options.rows!r}: choose one of {', '.join(ROW_LAYOUTS)}")
     options.exclude_patterns.check()
     root = _root(source)
-    tree, index, metadata, skipped = _crawl(root, options)
+    tree, listed = _classified(root, options)
+    with helper_process(len(tree.images)) as helper:  # the checks on a second core, if free
+        checks = check_headers(root, tree.images, options.storage, options.threads, helper)
+        index, metadata = _metadata(root, tree, listed, options)
+        headers = checks()
+    skipped = listed.skipped
     warnings: list[Problem] = list(tree.notes)
     warnings += [
         Problem(
@@ -57,7 +63,6 @@ def read_bids_source(source: str, options: SourceOptions) -> SourceRows:
         for e in [*(i.entry for i in tree.images), *(m.entry for m in tree.metadata)]
         if e.raw
     ]
-    headers = check_headers(root, tree.images, options.storage, options.threads)
     tables = Tables(
         read_participants(metadata.contents, warnings),
         read_sessions(metadata.sessions, metadata.contents, warnings),
@@ -193,10 +198,17 @@ class _Metadata:
     entries: dict[str, Entry]  # the files at the root, by name
 
 
-def _crawl(
-    root: str, options: SourceOptions
-) -> tuple[Tree, MetadataIndex, _Metadata, tuple[Problem, ...]]:
-    """List the tree once, sort its files, and read the small files the images need."""
+@dataclass(frozen=True)
+class _Listed:
+    """The tree as listed: the root's files by name, its first files read, folders skipped."""
+
+    by_rel: dict[str, Entry]
+    first: dict[str, bytes | str]
+    skipped: tuple[Problem, ...]
+
+
+def _classified(root: str, options: SourceOptions) -> tuple[Tree, _Listed]:
+    """List the tree once and sort its files: images, metadata, others."""
     storage = options.storage
     listing = list_tree(root, storage, wanted_name)
     entries = listing.entries
@@ -205,6 +217,14 @@ def _crawl(
     choices = Choices(Filters(options.selection), options.derivatives, options.exclude_patterns)
     rules = IgnoreRules(_text(first.get(".bidsignore")))
     tree = classify(entries, rules, choices)
+    return tree, _Listed(by_rel, first, listing.skipped)
+
+
+def _metadata(
+    root: str, tree: Tree, listed: _Listed, options: SourceOptions
+) -> tuple[MetadataIndex, _Metadata]:
+    """Read the small files the images need: sidecars, tables, what the others name."""
+    storage, by_rel = options.storage, listed.by_rel
     index = MetadataIndex(tree.metadata)
     sessions, scans = _table_files(tree)
     wanted = {m.entry for m in index.needed(tree.images)}
@@ -212,11 +232,11 @@ def _crawl(
     wanted |= set(_present(by_rel, ROOT_TABLE_FILES + bids_rules().readme_names + CARD_FILES))
     wanted |= set(files_to_read(tree.others))  # what they name, and whether they can be read
     contents = read_small_files(root, sorted(wanted, key=lambda e: e.rel), storage, options.threads)
-    for rel, data in first.items():  # into the big one in place: no copy of it
+    for rel, data in listed.first.items():  # into the big one in place: no copy of it
         contents.setdefault(rel, data)
     if options.exclude_fields or options.exclude_columns:
         contents = without_excluded(contents, options.exclude_fields, options.exclude_columns)
-    return tree, index, _Metadata(sessions, scans, contents, by_rel), listing.skipped
+    return index, _Metadata(sessions, scans, contents, by_rel)
 
 
 def _metadata_files(
