@@ -9,6 +9,9 @@ few voxels of each). The rules: :mod:`.privacy_text` (free text), :mod:`.privacy
 names), :mod:`.privacy_rules` (field and column names, the user's lists), :mod:`.privacy_dicom`
 (DICOM PS3.15), :mod:`.privacy_tables` (what the BIDS schema says a column means).
 
+From 2,000 files on, the passes are shared with a helper process on a second core
+(:mod:`..common.helper_process`); the report is the same, in the same order.
+
 Each :class:`~.privacy_record.Finding` is masked (kind and length, never a part of the value) and
 is ``identifying`` or ``review``; ``push`` refuses a public repo while identifying findings exist.
 It is a preflight, not a guarantee of de-identification (docs/explanation/privacy.md).
@@ -60,7 +63,7 @@ class PrivacyOptions:
     selection: Selection = field(default_factory=Selection)  # other participants' rows: left out
     threads: int = 16
     defacing_voxels: bool = True  # read a few voxels of each anatomical image
-    helper_from: int = HELPER_FROM  # images from which a second process scans headers and faces
+    helper_from: int = HELPER_FROM  # files (images + published) from which a helper shares it
 
 
 def scan_privacy(
