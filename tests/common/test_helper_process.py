@@ -4,10 +4,13 @@ in order; chunks the helper has not begun are taken back; a helper that dies cos
 from __future__ import annotations
 
 import os
+import pickle
 import subprocess
 import sys
 import time
 from collections.abc import Sequence
+
+import pytest
 
 from nifti2parquet.common.helper_process import SplitPass, helper_process
 
@@ -86,3 +89,25 @@ def test_a_script_without_a_main_guard_runs_once(tmp_path) -> None:
     )
     out = subprocess.run([sys.executable, str(script)], capture_output=True, text=True)
     assert out.stdout.split() == ["ran", "True"], out.stderr
+
+
+def fails_on_seven(items: Sequence[int]) -> list[int]:
+    if 7 in items:
+        raise ValueError("item 7 is bad")
+    return list(items)
+
+
+def test_an_error_in_the_helper_is_raised_where_the_results_are_asked_for() -> None:
+    with helper_process(100, start_from=0) as helper:
+        split = SplitPass(helper, fails_on_seven, list(range(100)), chunk=5)
+        time.sleep(1.0)  # the helper runs the first chunks, the one holding 7 among them
+        with pytest.raises(ValueError, match="item 7 is bad"):
+            split.results()
+
+
+def test_work_that_cannot_be_sent_is_an_error_not_a_hang() -> None:
+    with helper_process(100, start_from=0) as helper:
+        split = SplitPass(helper, lambda items: list(items), list(range(100)), chunk=5)
+        time.sleep(1.0)
+        with pytest.raises((pickle.PicklingError, AttributeError)):
+            split.results()

@@ -27,7 +27,7 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any, Generic, TypeVar
 
-from .pipes import child_channel, receive, send
+from .pipes import child_channel, framed, receive, send
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -135,7 +135,13 @@ class Helper:
                 call.state = "sent"
                 self._sent.append(call)
             try:
-                send(self._process.stdin, (call.work, call.chunk))
+                message = framed((call.work, call.chunk))
+            except Exception as exc:  # a bug (work that cannot be pickled): raised by answer()
+                self._answered(call, "failed", exc)
+                continue
+            try:
+                self._process.stdin.write(message)
+                self._process.stdin.flush()
             except (OSError, ValueError):
                 break  # the helper is gone; the reader fails what was sent
         with contextlib.suppress(OSError):
@@ -148,11 +154,18 @@ class Helper:
             except (EOFError, OSError):
                 self._fail_sent()
                 return
+            except Exception as exc:  # an answer that cannot be unpickled: that call's error
+                ok, answer = False, exc
             with self._changed:
-                call = self._sent.popleft()
-                call.state, call.answer = ("answered", answer) if ok else ("failed", answer)
-                call.done.set()
-                self._changed.notify_all()
+                call = self._sent[0]
+            self._answered(call, "answered" if ok else "failed", answer)
+
+    def _answered(self, call: _Call, state: str, answer: Any) -> None:
+        with self._changed:
+            self._sent.remove(call)
+            call.state, call.answer = state, answer
+            call.done.set()
+            self._changed.notify_all()
 
     def _fail_sent(self) -> None:
         with self._changed:

@@ -18,9 +18,14 @@ from typing import Any, BinaryIO
 _HEADER = struct.Struct("<Q")
 
 
-def send(stream: BinaryIO, message: Any) -> None:
+def framed(message: Any) -> bytes:
+    """The message as it goes down a pipe (pickling fails here, before anything is written)."""
     data = pickle.dumps(message, protocol=pickle.HIGHEST_PROTOCOL)
-    stream.write(_HEADER.pack(len(data)) + data)
+    return _HEADER.pack(len(data)) + data
+
+
+def send(stream: BinaryIO, message: Any) -> None:
+    stream.write(framed(message))
     stream.flush()
 
 
