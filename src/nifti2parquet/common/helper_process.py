@@ -10,7 +10,9 @@ core, a helper that dies): the caller runs every chunk itself.
 The helper is a fresh interpreter started like the shard workers (:mod:`.pipes`: no copy of the
 caller's memory, nothing of its ``__main__`` run again), so a pass's work must be a module-level
 function (or a ``functools.partial`` of one) over picklable items. Starting it costs ~0.3 s of the
-other core and ~70 MB, so only passes with at least ``HELPER_FROM`` items start one.
+other core and 15-40 MB: the work's modules are imported when its first chunk comes, so they
+should not import pyarrow (see ``preflight/privacy_headers.py``). Only passes with at least
+``HELPER_FROM`` items start one.
 """
 
 from __future__ import annotations

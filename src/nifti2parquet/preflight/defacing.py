@@ -23,16 +23,15 @@ from __future__ import annotations
 import json
 import posixpath
 import re
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable
 from concurrent.futures import Executor
 from dataclasses import dataclass
 from functools import partial
 from typing import TYPE_CHECKING, Literal
 
-from ..common.batched import map_batched
 from ..common.helper_process import Helper, SplitPass
 from ..common.rows import FileRef, SourceRows
-from ..common.storage import CHECK_BLOCK, Storage, is_remote
+from ..common.storage import CHECK_BLOCK, Storage
 from ..common.tables import decode_text
 
 if TYPE_CHECKING:  # the voxel check (numpy) is imported when there are anatomical images
@@ -66,8 +65,11 @@ def defacing_report(
     images = _anatomical(rows)
     if not images:
         return lambda: ()
-    work = partial(_face_checks, storage=storage, threads=threads, voxels=voxels)
-    checks = SplitPass(helper, work if helper else partial(work, pool=pool), images)
+    from .privacy_face import face_checks
+
+    work = partial(face_checks, storage=storage, threads=threads, voxels=voxels)
+    files = [(img.url, img.size) for img in images]  # plain data: the helper imports less
+    checks = SplitPass(helper, work if helper else partial(work, pool=pool), files)
 
     said = _statements(rows, storage, images)  # here, while the helper checks the voxels
 
@@ -79,26 +81,6 @@ def defacing_report(
         return tuple(Defacing(d.path, d.status, whys.setdefault(d.why, d.why)) for d in found)
 
     return report
-
-
-def _face_checks(
-    images: Sequence[FileRef],
-    storage: Storage,
-    threads: int,
-    voxels: bool,
-    pool: Executor | None = None,
-) -> list[FaceCheck]:
-    """The voxel checks of a chunk of images (module level: the helper process runs it)."""
-    from .privacy_face import FaceCheck, check_face
-
-    def one(img: FileRef) -> FaceCheck:
-        if not voxels:
-            return FaceCheck("cannot tell", "the images were not read")
-        if is_remote(img.url):  # a check would download every anatomical image once more
-            return FaceCheck("cannot tell", "a remote image's voxels are not fetched for this")
-        return check_face(img.url, storage, img.size)
-
-    return map_batched(one, images, threads, "n2p-face", pool)
 
 
 def is_head_image(path: str) -> bool:

@@ -19,37 +19,27 @@ It is a preflight, not a guarantee of de-identification (docs/explanation/privac
 
 from __future__ import annotations
 
-import html
-import posixpath
-import re
 import time
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from concurrent.futures import Executor, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from functools import partial
 
 from ..common.batched import map_batched
-from ..common.dicom_profile import read_dicom
 from ..common.exclusions import LeftOut
 from ..common.helper_process import HELPER_FROM, Helper, SplitPass, helper_process
-from ..common.nifti import HEADER_BLOCK_LIMIT, is_nifti_name, read_header_block
-from ..common.nifti.header_text import DICOM_CODE, Extension, extensions, text_fields
+from ..common.nifti import is_nifti_name
 from ..common.rows import FileRef, SourceRows
 from ..common.selection import Selection
 from ..common.storage import CHECK_BLOCK, Storage
 from .defacing import defacing_report
-from .privacy_dicom import dicom_attributes
 from .privacy_files import FileScan, Published, grouped_by_folder, kind_of, needs_head, scan_file
+from .privacy_headers import header_findings
+from .privacy_paths import PATH_CHUNK, path_chunk, scanned_paths
 from .privacy_record import MAX_LISTED, Finding
-from .privacy_report import PrivacyReport, Scanned, defacing_record, finding
-from .privacy_rules import DICOM_TAG, ID_NUMBER, NOT_SCANNED, PrivacyRules, mask
+from .privacy_report import PrivacyReport, Scanned, defacing_record
+from .privacy_rules import ID_NUMBER, NOT_SCANNED, PrivacyRules
 from .privacy_tables import TableScan
-from .privacy_text import HEADER_TEXT, Scope, find_in_text
-
-_PATH = Scope()
-PATH_CHUNK = 4096  # paths per chunk on the helper: a path is ~17 us, a file's header ~65 us
-CIFTI_CODE = 32  # NIFTI_ECODE_CIFTI: the CIFTI-2 XML (brain models, label tables, metadata)
-_CIFTI_WORDS = re.compile(r"<(Value|Label)\b[^>]*>(.*?)</\1>", re.S)
 
 
 @dataclass(frozen=True)
@@ -78,12 +68,13 @@ def scan_privacy(
     # carries a header as much as a row's image does
     headers = [*images, *(f for f in published if is_nifti_name(f.display))]
     left = LeftOut()
-    # Every pass begins on a second process (a second core), in chunks, front first; this one
-    # takes back from the last pass's end what the helper has not begun, so the two meet
-    # wherever the work divides. One thread pool for every pass here: starting threads costs
-    # more than reading a cached small file.
+    # The headers, the faces and the paths begin on a second process (a second core), in
+    # chunks, front first, while this one reads the published files; then it takes back from
+    # the paths' end what the helper has not begun, so the two meet wherever the work divides.
+    # One thread pool for every pass here: starting threads costs more than reading a cached
+    # small file.
     with (
-        helper_process(len(headers) + len(published), options.helper_from) as helper,
+        helper_process(len(headers) + len(images), options.helper_from) as helper,
         ThreadPoolExecutor(max(1, options.threads), thread_name_prefix="n2p-privacy") as pool,
     ):
         header_pass = _header_findings(headers, storage, options, helper, pool)
@@ -93,9 +84,8 @@ def scan_privacy(
         path_pass = _path_findings(
             _paths(images, published), options.rules, rows.each_file_once, helper
         )
-        files = _file_findings(published, storage, options, left, helper, pool)
-        counts, file_findings = files()  # the helper's last pass: this one joins it first
-        paths, path_findings = _joined_paths(path_pass)
+        counts, file_findings = _file_findings(published, storage, options, left, pool)
+        paths, path_findings = _joined_paths(path_pass)  # the helper's last pass: joined first
         defaced = defacing()
         findings = [f for found in header_pass.results() for f in found]
         findings += file_findings + path_findings
@@ -163,86 +153,11 @@ def _header_findings(
     options: PrivacyOptions,
     helper: Helper | None,
     pool: Executor,
-) -> SplitPass[FileRef | Published, list[Finding]]:
+) -> SplitPass[tuple[str, str], list[Finding]]:
     """The findings of each image's header, begun on ``helper`` when there is one."""
-    work = partial(_headers, storage=storage, rules=options.rules, threads=options.threads)
-    return SplitPass(helper, work if helper else partial(work, pool=pool), images)
-
-
-def _headers(
-    images: Sequence[FileRef | Published],
-    storage: Storage,
-    rules: PrivacyRules,
-    threads: int,
-    pool: Executor | None = None,
-) -> list[list[Finding]]:
-    """The findings of a chunk of headers (module level: the helper process runs it)."""
-    return map_batched(
-        partial(_header, storage=storage, rules=rules), images, threads, "n2p-privacy", pool
-    )
-
-
-def _header(img: FileRef | Published, storage: Storage, rules: PrivacyRules) -> list[Finding]:
-    try:
-        with storage.open(img.url, CHECK_BLOCK) as f:
-            block = read_header_block(f)
-    except (OSError, ValueError):
-        return []  # the image checks report unreadable files; nothing to scan here
-    found = []
-    for name, text in text_fields(block):
-        found += _text_findings(img.display, name, text, rules)
-    for ext in extensions(block):
-        found += _extension_findings(img.display, ext, rules)
-    if not block.complete:
-        limit = f"<beyond {HEADER_BLOCK_LIMIT >> 20} MiB of {block.header.vox_offset:,}>"
-        found.append(Finding(img.display, "extensions", NOT_SCANNED, limit, "review"))
-    return found
-
-
-def _text_findings(file: str, where: str, text: str, rules: PrivacyRules) -> list[Finding]:
-    """Header text: the free-text rules, with ID-like numbers (converters write IDs there)."""
-    return [
-        finding(file, where, m.kind, m.text, m.severity)
-        for m in find_in_text(text, rules, HEADER_TEXT)
-    ]
-
-
-def _extension_findings(file: str, ext: Extension, rules: PrivacyRules) -> list[Finding]:
-    where = f"extension {ext.number} (code {ext.code})"
-    if ext.code == DICOM_CODE:
-        return _embedded_dicom(file, where + " DICOM", ext.content, rules)
-    text = ext.content.split(b"\0", 1)[0]
-    if not text or not _looks_like_text(text):
-        return []
-    decoded = text.decode("utf-8", "replace")
-    if ext.code == CIFTI_CODE:
-        decoded = _cifti_text(decoded)
-    return _text_findings(file, where, decoded, rules)
-
-
-def _cifti_text(xml: str) -> str:
-    """The words of a CIFTI-2 XML that a person may have written: its metadata values and label
-    names. Its vertex and voxel index lists and matrices are runs of numbers a converter wrote
-    (``982 983 1017`` is no phone number), and its attributes are counts and names of the
-    format."""
-    return "\n".join(html.unescape(m.group(2)) for m in _CIFTI_WORDS.finditer(xml))
-
-
-def _looks_like_text(data: bytes) -> bool:
-    sample = data[:4096]
-    printable = sum(1 for b in sample if 32 <= b < 127 or b in (9, 10, 13) or b >= 0xC0)
-    return printable >= len(sample) * 0.9
-
-
-def _embedded_dicom(file: str, where: str, content: bytes, rules: PrivacyRules) -> list[Finding]:
-    """Each identifying attribute of an embedded DICOM header is its own finding."""
-    try:
-        dataset = read_dicom(content)
-        attributes = dicom_attributes(dataset, rules)
-    except Exception:  # any failure of a parser fed untrusted bytes: report, never crash
-        unparsed = mask("unparsed DICOM", content.decode("latin-1"))
-        return [Finding(file, where, DICOM_TAG, unparsed, "review")]
-    return [finding(file, f"{where} {a.keyword}", a.kind, a.value, a.severity) for a in attributes]
+    work = partial(header_findings, storage=storage, rules=options.rules, threads=options.threads)
+    files = [(img.display, img.url) for img in images]  # plain data: the helper imports less
+    return SplitPass(helper, work if helper else partial(work, pool=pool), files)
 
 
 # the other published files ----------------------------------------------------------------------
@@ -251,12 +166,11 @@ def _file_findings(
     storage: Storage,
     options: PrivacyOptions,
     left: LeftOut,
-    helper: Helper | None,
     pool: Executor,
-) -> Callable[[], tuple[dict[str, int], list[Finding]]]:
+) -> tuple[dict[str, int], list[Finding]]:
     """Findings of every published file, read several at a time; counts of each kind read.
 
-    The files begin on ``helper`` now, in chunks; the returned function finishes them."""
+    Read here, not on the helper: parsing tables needs pyarrow, which the helper never loads."""
     scan = FileScan(
         TableScan(
             options.rules,
@@ -266,41 +180,19 @@ def _file_findings(
         options.exclude_fields,
         options.exclude_dicom_tags,
     )
-    work = partial(_files, storage=storage, scan=scan, threads=options.threads)
-    files = SplitPass(helper, work if helper else partial(work, pool=pool), published)
-
-    def finish() -> tuple[dict[str, int], list[Finding]]:
-        counts = dict.fromkeys(("json", "tabular", "text", "dicom"), 0)
-        found: list[Finding] = []
-        dicom: list[Finding] = []
-        for chunk, chunk_left in files.results():
-            left.subjects |= chunk_left.subjects
-            left.sessions |= chunk_left.sessions
-            for what, file_found in chunk:
-                if what:
-                    counts[what] += 1
-                (dicom if what == "dicom" else found).extend(file_found)
-        return counts, found + grouped_by_folder(dicom)
-
-    return finish
-
-
-def _files(
-    files: Sequence[Published],
-    storage: Storage,
-    scan: FileScan,
-    threads: int,
-    pool: Executor | None = None,
-) -> list[tuple[list[tuple[str, list[Finding]]], LeftOut]]:
-    """A chunk of published files, as one result: each file's kind and findings, and whom its
-    tables left out (module level: the helper process runs it)."""
-    left = LeftOut()
 
     def one(file: Published) -> tuple[str, list[Finding]]:
         what = _kind(file, storage)
         return what, _scanned(file, what, storage, scan, left) if what else []
 
-    return [(map_batched(one, files, threads, "n2p-privacy", pool), left)]
+    counts = dict.fromkeys(("json", "tabular", "text", "dicom"), 0)
+    found: list[Finding] = []
+    dicom: list[Finding] = []
+    for what, file_found in map_batched(one, published, options.threads, "n2p-privacy", pool):
+        if what:
+            counts[what] += 1
+        (dicom if what == "dicom" else found).extend(file_found)
+    return counts, found + grouped_by_folder(dicom)
 
 
 def _kind(file: Published, storage: Storage) -> str:
@@ -343,13 +235,8 @@ def _path_findings(
     """The paths' findings; begun on ``helper`` in chunks when no path comes twice (a crawl's
     files), so a chunk's count of distinct paths is its own."""
     if helper is None or not each_once:
-        return _scanned_paths(paths, rules, each_once)
-    return SplitPass(helper, partial(_path_chunk, rules=rules), list(paths), PATH_CHUNK)
-
-
-def _path_chunk(paths: Sequence[str], rules: PrivacyRules) -> list[tuple[int, list[Finding]]]:
-    """A chunk of a crawl's paths, as one result (module level: the helper process runs it)."""
-    return [_scanned_paths(paths, rules, each_once=True)]
+        return scanned_paths(paths, rules, each_once)
+    return SplitPass(helper, partial(path_chunk, rules=rules), list(paths), PATH_CHUNK)
 
 
 def _joined_paths(
@@ -362,45 +249,6 @@ def _joined_paths(
     chunks = scanned.results()
     found = dict.fromkeys(f for _, part in chunks for f in part)
     return sum(n for n, _ in chunks), list(found)
-
-
-def _scanned_paths(
-    paths: Iterable[str], rules: PrivacyRules, each_once: bool = False
-) -> tuple[int, list[Finding]]:
-    """Each folder or file name once: the free-text rules (names, e-mail addresses, phone-like
-    shapes, dates) over the name with ``_`` read as a space. With how many distinct paths there
-    were (counted here, not in a set of their own: a tree has a million). ``each_once``: no
-    path comes twice (a crawl's files), so only folders are remembered, not every file."""
-    seen: set[str] = set()
-    odd: set[str] = set()  # paths not written as their parts joined by '/' (rare)
-    distinct = 0
-    found = []
-    for path in paths:
-        parts = [p for p in path.replace("\\", "/").split("/") if p]
-        if "/".join(parts) != path:
-            if path in odd:
-                continue
-            odd.add(path)
-            distinct += 1
-        elif path in seen:
-            continue
-        else:
-            distinct += 1
-        for depth in range(len(parts)):
-            where = "/".join(parts[: depth + 1])
-            remembered = where != path or not each_once
-            if where == path:
-                where = path  # the path's own string, not one more per file held in ``seen``
-            if remembered and where in seen:
-                continue
-            if remembered:
-                seen.add(where)
-            text = posixpath.splitext(parts[depth])[0].replace("_", " ")
-            found += [
-                finding(where, "path", m.kind, m.text, m.severity)
-                for m in find_in_text(text, rules, _PATH)
-            ]
-    return distinct, found
 
 
 __all__ = [

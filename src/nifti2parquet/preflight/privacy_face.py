@@ -26,15 +26,17 @@ from __future__ import annotations
 
 import math
 import struct
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
+from concurrent.futures import Executor
 from dataclasses import dataclass
 from itertools import chain
 from typing import Literal
 
 import numpy as np
 
+from ..common.batched import map_batched
 from ..common.nifti import GZIP_MAGIC, inflate, parse_header
-from ..common.storage import READ_BLOCK, Storage
+from ..common.storage import READ_BLOCK, Storage, is_remote
 
 Verdict = Literal["defaced", "not defaced", "cannot tell"]
 SAMPLES = 64  # samples per axis, at most
@@ -50,6 +52,27 @@ _FACE_Y, _FACE_Z, _BACK_Y, _MIDDLE_X = 0.8, (0.15, 0.45), 0.35, (0.3, 0.7)
 class FaceCheck:
     verdict: Verdict
     why: str
+
+
+def face_checks(
+    images: Sequence[tuple[str, int]],
+    storage: Storage,
+    threads: int,
+    voxels: bool,
+    pool: Executor | None = None,
+) -> list[FaceCheck]:
+    """The checks of a chunk of images, given as (url, size) (module level: the helper process
+    runs it); ``voxels`` False: none read."""
+
+    def one(image: tuple[str, int]) -> FaceCheck:
+        url, size = image
+        if not voxels:
+            return FaceCheck("cannot tell", "the images were not read")
+        if is_remote(url):  # a check would download every anatomical image once more
+            return FaceCheck("cannot tell", "a remote image's voxels are not fetched for this")
+        return check_face(url, storage, size)
+
+    return map_batched(one, images, threads, "n2p-face", pool)
 
 
 def check_face(url: str, storage: Storage, size: int | None = None) -> FaceCheck:

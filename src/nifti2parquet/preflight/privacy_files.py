@@ -40,8 +40,7 @@ from ..common.rows import FileRef, MetadataFile
 from ..common.storage import CHECK_BLOCK, READ_BLOCK, Storage
 from ..common.tables import decode_text
 from .privacy_dicom import dicom_attributes
-from .privacy_record import Finding
-from .privacy_report import finding
+from .privacy_record import Finding, finding
 from .privacy_rules import LISTED_FIELD, NOT_SCANNED, PrivacyRules, Severity, field_rule
 from .privacy_tables import TableScan, table_findings, tsv_findings
 from .privacy_text import FREE_TEXT, Scope, find_in_text

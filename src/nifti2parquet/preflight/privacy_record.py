@@ -13,7 +13,7 @@ from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
 from ..common.units import count, plural
-from .privacy_rules import Severity
+from .privacy_rules import Severity, mask
 
 MAX_LISTED = 20  # findings listed in a refusal and in the human summary; --json has them all
 
@@ -39,6 +39,19 @@ class Finding:
         if self.files == 1:
             del data["files"]
         return data
+
+
+def finding(
+    file: str,
+    where: str,
+    kind: str,
+    value: str,
+    severity: Severity,
+    describes: str = "",
+    cells: int = 1,
+) -> Finding:
+    """A finding of ``value``, which is masked here and kept nowhere."""
+    return Finding(file, where, kind, mask(kind, value), severity, describes, cells)
 
 
 @dataclass(frozen=True)

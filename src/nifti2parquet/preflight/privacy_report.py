@@ -25,20 +25,6 @@ from .privacy_record import (
     defacing_line,
     record_lines,
 )
-from .privacy_rules import Severity, mask
-
-
-def finding(
-    file: str,
-    where: str,
-    kind: str,
-    value: str,
-    severity: Severity,
-    describes: str = "",
-    cells: int = 1,
-) -> Finding:
-    """A finding of ``value``, which is masked here and kept nowhere."""
-    return Finding(file, where, kind, mask(kind, value), severity, describes, cells)
 
 
 @dataclass(frozen=True)

@@ -28,8 +28,7 @@ from dataclasses import dataclass, field
 from ..common.column_meanings import UNKNOWN, table_kind
 from ..common.exclusions import LeftOut, columns_excluded_in, kept_rows
 from ..common.selection import Selection
-from .privacy_record import Finding
-from .privacy_report import finding
+from .privacy_record import Finding, finding
 from .privacy_rules import LISTED_FIELD, PrivacyRules, column_rule, mask
 from .privacy_text import FREE_TEXT, Scope, find_in_text
 

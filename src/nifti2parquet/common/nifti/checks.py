@@ -22,12 +22,14 @@ import math
 import struct
 import threading
 import zlib
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from itertools import chain
 from typing import BinaryIO
 
+from nifti2parquet.common.batched import map_batched
 from nifti2parquet.common.errors import Problem, cannot_read
+from nifti2parquet.common.storage import CHECK_BLOCK, Storage
 
 from .gunzip import (
     GZIP_MAGIC,
@@ -143,6 +145,25 @@ def check_image(name: str, open_file: Callable[[], BinaryIO], size: int) -> Imag
     except OSError as exc:
         return ImageCheck(None, (Problem(name, cannot_read(exc)),))
     return ImageCheck(header, tuple(problems))
+
+
+def check_files(
+    files: Sequence[tuple[str, str, int]], storage: Storage, threads: int
+) -> list[ImageCheck]:
+    """``check_image`` of each (name, url, size), reading with ``storage``: a chunk of a
+    source's images (module level: the helper process runs it). Equal headers (a protocol's
+    images) come back as one object, so a chunk sent back holds each once."""
+    shared: dict[NiftiHeader, NiftiHeader] = {}
+
+    def one(file: tuple[str, str, int]) -> ImageCheck:
+        """check_image opens the file itself and reports a failure to read it as a problem."""
+        rel, url, size = file
+        check = check_image(rel, lambda: storage.open(url, CHECK_BLOCK), size)
+        if check.header is None or check.problems:
+            return check
+        return ImageCheck(shared.setdefault(check.header, check.header), ())
+
+    return map_batched(one, files, threads, "n2p-bids-check")
 
 
 def _check_file(name: str, f: BinaryIO, size: int) -> tuple[NiftiHeader | None, list[Problem]]:

@@ -13,11 +13,10 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import partial
 
-from ...common.batched import map_batched
 from ...common.errors import Problem
 from ...common.helper_process import Helper, SplitPass
-from ...common.nifti import ImageCheck, NiftiHeader, check_image
-from ...common.storage import CHECK_BLOCK, Storage
+from ...common.nifti import NiftiHeader, check_files
+from ...common.storage import Storage
 from .crawl import file_url
 from .tree import ImageFile
 
@@ -38,7 +37,7 @@ def check_headers(
 ) -> Callable[[], HeaderResults]:
     """Begin checking every image (on ``helper`` when given); the returned function finishes."""
     files = [(image.rel, file_url(root, image.entry.on_disk), image.entry.size) for image in images]
-    checks = SplitPass(helper, partial(_checked, storage=storage, threads=threads), files)
+    checks = SplitPass(helper, partial(check_files, storage=storage, threads=threads), files)
 
     def finish() -> HeaderResults:
         headers: dict[str, NiftiHeader] = {}
@@ -54,21 +53,3 @@ def check_headers(
         return HeaderResults(headers, tuple(errors), tuple(warnings))
 
     return finish
-
-
-def _checked(
-    files: Sequence[tuple[str, str, int]], storage: Storage, threads: int
-) -> list[ImageCheck]:
-    """The checks of a chunk of images (module level: the helper process runs it). Equal headers
-    (a protocol's images) come back as one object, so a chunk sent back holds each once."""
-    shared: dict[NiftiHeader, NiftiHeader] = {}
-
-    def one(file: tuple[str, str, int]) -> ImageCheck:
-        """check_image opens the file itself and reports a failure to read it as a problem."""
-        rel, url, size = file
-        check = check_image(rel, lambda: storage.open(url, CHECK_BLOCK), size)
-        if check.header is None or check.problems:
-            return check
-        return ImageCheck(shared.setdefault(check.header, check.header), ())
-
-    return map_batched(one, files, threads, "n2p-bids-check")
