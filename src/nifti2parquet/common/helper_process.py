@@ -249,8 +249,8 @@ class SplitPass(Generic[T, R]):
         self._calls = [helper.submit(work, c) for c in self._chunks] if helper else []
 
     def results(self) -> list[R]:
-        """The chunks' results joined, in the items' order: chunks the helper has not begun are
-        run here, from the last back, until the helper's share is reached."""
+        """The chunks' results joined, in the items' order (asked for once): chunks the helper
+        has not begun are run here, from the last back, until the helper's share is reached."""
         done: list[list[R] | None] = [None] * len(self._chunks)
         for i in reversed(range(len(self._chunks))):
             if self._helper is not None and not self._helper.take_back(self._calls[i]):
@@ -259,6 +259,7 @@ class SplitPass(Generic[T, R]):
         results: list[R] = []
         for i, part in enumerate(done):
             results += part if part is not None else self._from_helper(i)
+        self._chunks, self._calls = [], []  # once: the items and answers are let go
         return results
 
     def _from_helper(self, i: int) -> list[R]:
