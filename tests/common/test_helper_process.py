@@ -111,3 +111,16 @@ def test_work_that_cannot_be_sent_is_an_error_not_a_hang() -> None:
         time.sleep(1.0)
         with pytest.raises((pickle.PicklingError, AttributeError)):
             split.results()
+
+
+def test_a_helper_still_starting_gets_no_chunk_and_is_not_waited_for(tmp_path, monkeypatch) -> None:
+    """No chunk is sent before the helper has imported the work's modules: a pass that ends
+    first runs every chunk here, and the helper still starting is stopped, not waited for."""
+    (tmp_path / "slow_to_import.py").write_text("import time\ntime.sleep(30)\n")
+    monkeypatch.syspath_prepend(str(tmp_path))  # the helper is given this process's sys.path
+    items = list(range(100))
+    with helper_process(len(items), start_from=0, preload=["slow_to_import"]) as helper:
+        assert helper is not None
+        ran = SplitPass(helper, pids, items, chunk=10).results()
+    assert ran == [os.getpid()] * 100  # all ten chunks here, none sent
+    assert helper._process.returncode == -9  # killed at the end of the pass, not waited for

@@ -9,15 +9,18 @@ core, a helper that dies): the caller runs every chunk itself.
 
 The helper is a fresh interpreter started like the shard workers (:mod:`.pipes`: no copy of the
 caller's memory, nothing of its ``__main__`` run again), so a pass's work must be a module-level
-function (or a ``functools.partial`` of one) over picklable items. Starting it costs ~0.3 s of the
-other core and 15-40 MB: the work's modules are imported when its first chunk comes, so they
-should not import pyarrow (see ``preflight/privacy_headers.py``). Only passes with at least
-``HELPER_FROM`` items start one.
+function (or a ``functools.partial`` of one) over picklable items. Starting it costs 0.1-0.3 s
+of the other core and 15-40 MB. It imports the work's modules (``preload``) before it says it is
+ready, and no chunk is sent before that: until then the caller may take back every chunk, so a
+pass that ends before the helper has started never waits for it (a helper not ready at the end
+is stopped). The work's modules should not import pyarrow (see ``preflight/privacy_headers.py``).
+Only passes with at least ``HELPER_FROM`` items start one.
 """
 
 from __future__ import annotations
 
 import contextlib
+import importlib
 import os
 import pickle
 import signal
@@ -57,27 +60,32 @@ class HelperGone(RuntimeError):
 
 
 class _Call:
-    """One chunk for the helper: waiting, sent, taken back, or answered."""
+    """One chunk for the helper: waiting, sent, taken back, or answered. Its items are made
+    plain (``plain``) only as they are sent, so they are not all held at once."""
 
-    __slots__ = ("answer", "chunk", "done", "state", "work")
+    __slots__ = ("answer", "chunk", "done", "plain", "state", "work")
 
-    def __init__(self, work: Callable[[Any], Any], chunk: Sequence[Any]) -> None:
-        self.work, self.chunk = work, chunk
+    def __init__(
+        self, work: Callable[[Any], Any], chunk: Sequence[Any], plain: Callable[[Any], Any] | None
+    ) -> None:
+        self.work, self.chunk, self.plain = work, chunk, plain
         self.state = "waiting"
         self.answer: Any = None
         self.done = threading.Event()
 
 
 class Helper:
-    """A second interpreter running calls in the order they are submitted."""
+    """A second interpreter running calls in the order they are submitted, once it has imported
+    the ``preload`` modules (the work's) and said it is ready."""
 
-    def __init__(self) -> None:
+    def __init__(self, preload: Sequence[str] = ()) -> None:
         self._process = subprocess.Popen(
             [sys.executable, "-c", _SERVE],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
         )
-        send(self._process.stdin, sys.path)
+        send(self._process.stdin, (sys.path, tuple(preload)))
+        self._ready = False
         self._waiting: deque[_Call] = deque()
         self._sent: deque[_Call] = deque()
         self._changed = threading.Condition()
@@ -89,8 +97,14 @@ class Helper:
         for thread in self._threads:
             thread.start()
 
-    def submit(self, work: Callable[[Any], Any], chunk: Sequence[Any]) -> _Call:
-        call = _Call(work, chunk)
+    def submit(
+        self,
+        work: Callable[[Any], Any],
+        chunk: Sequence[Any],
+        plain: Callable[[Any], Any] | None = None,
+    ) -> _Call:
+        """``work(chunk)`` on the helper, each item given as ``plain(item)`` when set."""
+        call = _Call(work, chunk, plain)
         with self._changed:
             if self._process.poll() is not None:
                 call.state = "taken"  # the helper is gone: the caller runs it
@@ -119,6 +133,8 @@ class Helper:
             for call in self._waiting:
                 call.state = "taken"
             self._waiting.clear()
+            if not self._ready:  # still starting, nothing sent: not worth waiting for
+                self._process.kill()
             self._changed.notify_all()
         for thread in self._threads:
             thread.join()
@@ -127,7 +143,9 @@ class Helper:
     def _send_calls(self) -> None:
         while True:
             with self._changed:
-                while not self._closing and not (self._waiting and len(self._sent) < IN_FLIGHT):
+                while not self._closing and not (
+                    self._ready and self._waiting and len(self._sent) < IN_FLIGHT
+                ):
                     self._changed.wait()
                 if self._closing:
                     break
@@ -137,7 +155,7 @@ class Helper:
                 call.state = "sent"
                 self._sent.append(call)
             try:
-                message = framed((call.work, call.chunk))
+                message = framed((call.work, _made_plain(call.chunk, call.plain)))
             except Exception as exc:  # a bug (work that cannot be pickled): raised by answer()
                 self._answered(call, "failed", exc)
                 continue
@@ -150,6 +168,14 @@ class Helper:
             self._process.stdin.close()  # the helper ends when its input does
 
     def _read_answers(self) -> None:
+        try:
+            receive(self._process.stdout)  # ready: started, the work's modules imported
+        except Exception:  # ended (or killed) before it was ready: the caller runs everything
+            self._fail_sent()
+            return
+        with self._changed:
+            self._ready = True
+            self._changed.notify_all()
         while True:
             try:
                 ok, answer = receive(self._process.stdout)
@@ -181,14 +207,22 @@ class Helper:
             self._changed.notify_all()
 
 
+def _made_plain(chunk: Sequence[Any], plain: Callable[[Any], Any] | None) -> Sequence[Any]:
+    return chunk if plain is None else [plain(item) for item in chunk]
+
+
 def serve() -> None:
     """The helper's loop: calls in on stdin, ``(ok, result or error)`` out, in order."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the caller's: it ends the helper
     channel = child_channel()
     try:
-        sys.path[:] = receive(sys.stdin.buffer)  # the caller's: its work is found as it was
+        sys.path[:], preload = receive(sys.stdin.buffer)  # the caller's: its work is found there
     except EOFError:
         return
+    for module in preload:
+        with contextlib.suppress(Exception):  # a work that cannot be imported fails in its calls
+            importlib.import_module(module)
+    send(channel, (True, "ready"))
     while True:
         try:
             work, chunk = receive(sys.stdin.buffer)
@@ -212,13 +246,16 @@ def _picklable(exc: Exception) -> Exception:
 
 
 @contextmanager
-def helper_process(items: int, start_from: int = HELPER_FROM) -> Iterator[Helper | None]:
-    """A helper when ``items`` reach ``start_from`` and a core is spare; else None."""
+def helper_process(
+    items: int, start_from: int = HELPER_FROM, preload: Sequence[str] = ()
+) -> Iterator[Helper | None]:
+    """A helper, with the ``preload`` modules imported, when ``items`` reach ``start_from`` and
+    a core is spare; else None."""
     if items < start_from or spare_cores() < 1:
         yield None
         return
     try:
-        helper = Helper()
+        helper = Helper(preload)
     except OSError:  # no process can be started (limits), or it ended at once: one core it is
         yield None
         return
@@ -233,20 +270,24 @@ class SplitPass(Generic[T, R]):
 
     ``work`` maps a chunk of items to a list (a result per item, or one for the chunk), and
     :meth:`results` joins the lists in the chunks' order. Without a helper the items are one
-    chunk, run by :meth:`results`."""
+    chunk, run by :meth:`results`. ``plain`` makes an item what ``work`` is given (plain data the
+    helper can take in without the caller's modules); it runs as a chunk is sent or run, so
+    what it makes (a url per file) is held for one chunk at a time, not for the whole pass."""
 
     def __init__(
         self,
         helper: Helper | None,
-        work: Callable[[Sequence[T]], list[R]],
+        work: Callable[[Sequence[Any]], list[R]],
         items: Sequence[T],
         chunk: int = CHUNK,
+        plain: Callable[[T], Any] | None = None,
     ) -> None:
         self._helper = helper
         self._work = work
+        self._plain = plain
         chunk = chunk if helper else max(1, len(items))
         self._chunks = [items[i : i + chunk] for i in range(0, len(items), chunk)]
-        self._calls = [helper.submit(work, c) for c in self._chunks] if helper else []
+        self._calls = [helper.submit(work, c, plain) for c in self._chunks] if helper else []
 
     def results(self) -> list[R]:
         """The chunks' results joined, in the items' order (asked for once): chunks the helper
@@ -255,7 +296,7 @@ class SplitPass(Generic[T, R]):
         for i in reversed(range(len(self._chunks))):
             if self._helper is not None and not self._helper.take_back(self._calls[i]):
                 break  # the helper has begun this one, so every one before it too
-            done[i] = self._work(self._chunks[i])
+            done[i] = self._run(i)
         results: list[R] = []
         for i, part in enumerate(done):
             results += part if part is not None else self._from_helper(i)
@@ -267,4 +308,7 @@ class SplitPass(Generic[T, R]):
         try:
             return self._helper.answer(self._calls[i])
         except HelperGone:  # killed, out of memory: the work is redone here
-            return self._work(self._chunks[i])
+            return self._run(i)
+
+    def _run(self, i: int) -> list[R]:
+        return self._work(_made_plain(self._chunks[i], self._plain))

@@ -41,6 +41,8 @@ Status = Literal["defaced", "not defaced", "cannot tell"]
 _DEFACE = re.compile(r"defac|skull-?strip|mri_deface|pydeface|quickshear|mideface", re.I)
 _FALSE = {"false", "no", "0", "", "none"}
 _NOT_A_HEAD = re.compile(r"(mask|seg|label)$", re.I)  # suffixes of masks and label images
+# The voxel checks' module, imported only when images are read (it brings numpy)
+FACE_MODULE = "nifti2parquet.preflight.privacy_face"
 
 
 @dataclass(frozen=True, slots=True)  # one per anatomical image, held until the build's end
@@ -68,8 +70,9 @@ def defacing_report(
     from .privacy_face import face_checks
 
     work = partial(face_checks, storage=storage, threads=threads, voxels=voxels)
-    files = [(img.url, img.size) for img in images]  # plain data: the helper imports less
-    checks = SplitPass(helper, work if helper else partial(work, pool=pool), files)
+    helper = helper if voxels else None  # nothing to read: no work worth sending
+    work = work if helper else partial(work, pool=pool)
+    checks = SplitPass(helper, work, images, plain=_url_and_size)
 
     said = _statements(rows, storage, images)  # here, while the helper checks the voxels
 
@@ -81,6 +84,11 @@ def defacing_report(
         return tuple(Defacing(d.path, d.status, whys.setdefault(d.why, d.why)) for d in found)
 
     return report
+
+
+def _url_and_size(image: FileRef) -> tuple[str, int]:
+    """What the voxel checks are given: plain data, so the helper imports less."""
+    return image.url, image.size
 
 
 def is_head_image(path: str) -> bool:

@@ -15,9 +15,9 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Literal
 
 from ..common.errors import InputError, Problem, cannot_read, errors_only
-from ..common.nifti import MAX_VALUE_BYTES, ImageCheck, check_image, deep_check
+from ..common.nifti import MAX_VALUE_BYTES, ImageCheck, check_stored, deep_check
 from ..common.rows import FileRef, SourceRows
-from ..common.storage import CHECK_BLOCK, Storage
+from ..common.storage import Storage
 from ..common.units import count, plural
 
 CheckLevel = Literal["cheap", "deep"]
@@ -64,10 +64,8 @@ def _one_error_per_file(problems: tuple[Problem, ...]) -> list[Problem]:
 
 
 def _cheap_runner(storage: Storage) -> Callable[[FileRef], ImageCheck]:
-    """check_image opens the file itself and reports any failure to read it as a problem."""
-
     def run(img: FileRef) -> ImageCheck:
-        return check_image(img.display, lambda: storage.open(img.url, CHECK_BLOCK), img.size)
+        return check_stored(img.display, img.url, img.size, storage)
 
     return run
 

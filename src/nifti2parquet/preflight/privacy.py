@@ -32,10 +32,10 @@ from ..common.nifti import is_nifti_name
 from ..common.rows import FileRef, SourceRows
 from ..common.selection import Selection
 from ..common.storage import CHECK_BLOCK, Storage
-from .defacing import defacing_report
+from .defacing import FACE_MODULE, defacing_report
 from .privacy_files import FileScan, Published, grouped_by_folder, kind_of, needs_head, scan_file
 from .privacy_headers import header_findings
-from .privacy_paths import PATH_CHUNK, path_chunk, scanned_paths
+from .privacy_paths import PATH_CHUNK, path_chunk
 from .privacy_record import MAX_LISTED, Finding
 from .privacy_report import PrivacyReport, Scanned, defacing_record
 from .privacy_rules import ID_NUMBER, NOT_SCANNED, PrivacyRules
@@ -53,7 +53,7 @@ class PrivacyOptions:
     selection: Selection = field(default_factory=Selection)  # other participants' rows: left out
     threads: int = 16
     defacing_voxels: bool = True  # read a few voxels of each anatomical image
-    helper_from: int = HELPER_FROM  # files (images + published) from which a helper shares it
+    helper_from: int = HELPER_FROM  # files read (headers + paths) from which a helper shares it
 
 
 def scan_privacy(
@@ -73,8 +73,13 @@ def scan_privacy(
     # the paths' end what the helper has not begun, so the two meet wherever the work divides.
     # One thread pool for every pass here: starting threads costs more than reading a cached
     # small file.
+    # The helper is worth starting by the files its passes read: the headers and the paths.
     with (
-        helper_process(len(headers) + len(images), options.helper_from) as helper,
+        helper_process(
+            len(headers) + len(images) + len(published),
+            options.helper_from,
+            preload=_helper_modules(options),
+        ) as helper,
         ThreadPoolExecutor(max(1, options.threads), thread_name_prefix="n2p-privacy") as pool,
     ):
         header_pass = _header_findings(headers, storage, options, helper, pool)
@@ -87,7 +92,7 @@ def scan_privacy(
         counts, file_findings = _file_findings(published, storage, options, left, pool)
         paths, path_findings = _joined_paths(path_pass)  # the helper's last pass: joined first
         defaced = defacing()
-        findings = [f for found in header_pass.results() for f in found]
+        findings = header_pass.results()
         findings += file_findings + path_findings
     return PrivacyReport(
         scanned=Scanned(
@@ -106,6 +111,13 @@ def scan_privacy(
         left_out=left.record(),
         seconds=time.monotonic() - started,
     )
+
+
+def _helper_modules(options: PrivacyOptions) -> tuple[str, ...]:
+    """The modules of the passes the helper shares (the faces' brings numpy: only if voxels
+    are read)."""
+    passes = (header_findings.__module__, path_chunk.__module__)
+    return (*passes, FACE_MODULE) if options.defacing_voxels else passes
 
 
 def _unique_images(rows: SourceRows) -> list[FileRef]:
@@ -153,11 +165,16 @@ def _header_findings(
     options: PrivacyOptions,
     helper: Helper | None,
     pool: Executor,
-) -> SplitPass[tuple[str, str], list[Finding]]:
-    """The findings of each image's header, begun on ``helper`` when there is one."""
+) -> SplitPass[FileRef | Published, Finding]:
+    """The findings of the images' headers, begun on ``helper`` when there is one."""
     work = partial(header_findings, storage=storage, rules=options.rules, threads=options.threads)
-    files = [(img.display, img.url) for img in images]  # plain data: the helper imports less
-    return SplitPass(helper, work if helper else partial(work, pool=pool), files)
+    work = work if helper else partial(work, pool=pool)
+    return SplitPass(helper, work, images, plain=_display_and_url)
+
+
+def _display_and_url(image: FileRef | Published) -> tuple[str, str]:
+    """What the header pass is given: plain data, so the helper imports less."""
+    return image.display, image.url
 
 
 # the other published files ----------------------------------------------------------------------
@@ -231,22 +248,19 @@ def _unreadable(
 # paths ------------------------------------------------------------------------------------------
 def _path_findings(
     paths: Iterable[str], rules: PrivacyRules, each_once: bool, helper: Helper | None
-) -> SplitPass[str, tuple[int, list[Finding]]] | tuple[int, list[Finding]]:
-    """The paths' findings; begun on ``helper`` in chunks when no path comes twice (a crawl's
-    files), so a chunk's count of distinct paths is its own."""
-    if helper is None or not each_once:
-        return scanned_paths(paths, rules, each_once)
-    return SplitPass(helper, partial(path_chunk, rules=rules), list(paths), PATH_CHUNK)
+) -> SplitPass[str, tuple[int, list[Finding]]]:
+    """The paths' findings, begun on ``helper`` in chunks when no path comes twice (a crawl's
+    files): only then is a chunk's count of distinct paths its own."""
+    work = partial(path_chunk, rules=rules, each_once=each_once)
+    return SplitPass(helper if each_once else None, work, list(paths), PATH_CHUNK)
 
 
-def _joined_paths(
-    scanned: SplitPass[str, tuple[int, list[Finding]]] | tuple[int, list[Finding]],
-) -> tuple[int, list[Finding]]:
+def _joined_paths(scanned: SplitPass[str, tuple[int, list[Finding]]]) -> tuple[int, list[Finding]]:
     """The chunks' counts added, and each finding once: a folder whose files fall in two
     chunks is found in both."""
-    if isinstance(scanned, tuple):
-        return scanned
     chunks = scanned.results()
+    if len(chunks) == 1:
+        return chunks[0]
     found = dict.fromkeys(f for _, part in chunks for f in part)
     return sum(n for n, _ in chunks), list(found)
 

@@ -72,7 +72,9 @@ def face_checks(
             return FaceCheck("cannot tell", "a remote image's voxels are not fetched for this")
         return check_face(url, storage, size)
 
-    return map_batched(one, images, threads, "n2p-face", pool)
+    shared: dict[FaceCheck, FaceCheck] = {}  # equal checks sent back as one object
+    checks = map_batched(one, images, threads, "n2p-face", pool)
+    return [shared.setdefault(check, check) for check in checks]
 
 
 def check_face(url: str, storage: Storage, size: int | None = None) -> FaceCheck:

@@ -33,12 +33,13 @@ def header_findings(
     rules: PrivacyRules,
     threads: int,
     pool: Executor | None = None,
-) -> list[list[Finding]]:
-    """The findings of a chunk of headers, given as (display, url) (module level: the helper
-    process runs it, without the modules of the rest of the scan)."""
-    return map_batched(
+) -> list[Finding]:
+    """The findings of a chunk of headers, given as (display, url), in one list (module level:
+    the helper process runs it, without the modules of the rest of the scan)."""
+    found = map_batched(
         partial(_header, storage=storage, rules=rules), images, threads, "n2p-privacy", pool
     )
+    return [f for image in found for f in image]
 
 
 def _header(image: tuple[str, str], storage: Storage, rules: PrivacyRules) -> list[Finding]:

@@ -17,9 +17,11 @@ PATH_CHUNK = 4096  # paths per chunk on the helper: a path is ~17 us, a file's h
 _PATH = Scope()
 
 
-def path_chunk(paths: Sequence[str], rules: PrivacyRules) -> list[tuple[int, list[Finding]]]:
-    """A chunk of a crawl's paths, as one result (module level: the helper process runs it)."""
-    return [scanned_paths(paths, rules, each_once=True)]
+def path_chunk(
+    paths: Sequence[str], rules: PrivacyRules, each_once: bool
+) -> list[tuple[int, list[Finding]]]:
+    """A chunk of paths, as one result (module level: the helper process runs it)."""
+    return [scanned_paths(paths, rules, each_once)]
 
 
 def scanned_paths(

@@ -19,6 +19,7 @@ if TYPE_CHECKING:
         ImageCheck,
         check_files,
         check_image,
+        check_stored,
         deep_check,
         quiet_nibabel,
     )
@@ -44,6 +45,7 @@ _MODULE_OF = {
     "ImageCheck": "checks",
     "check_files": "checks",
     "check_image": "checks",
+    "check_stored": "checks",
     "deep_check": "checks",
     "quiet_nibabel": "checks",
     "DICOM_MESSAGE": "diagnosis",
@@ -90,6 +92,7 @@ __all__ = [
     "NiftiHeader",
     "check_files",
     "check_image",
+    "check_stored",
     "deep_check",
     "inflate",
     "is_nifti_name",

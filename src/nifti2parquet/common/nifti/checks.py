@@ -147,6 +147,12 @@ def check_image(name: str, open_file: Callable[[], BinaryIO], size: int) -> Imag
     return ImageCheck(header, tuple(problems))
 
 
+def check_stored(name: str, url: str, size: int, storage: Storage) -> ImageCheck:
+    """``check_image`` of the file at ``url`` in ``storage``, shown as ``name``: it opens the
+    file itself, so a failure to read it is reported as a problem."""
+    return check_image(name, lambda: storage.open(url, CHECK_BLOCK), size)
+
+
 def check_files(
     files: Sequence[tuple[str, str, int]], storage: Storage, threads: int
 ) -> list[ImageCheck]:
@@ -156,9 +162,8 @@ def check_files(
     shared: dict[NiftiHeader, NiftiHeader] = {}
 
     def one(file: tuple[str, str, int]) -> ImageCheck:
-        """check_image opens the file itself and reports a failure to read it as a problem."""
         rel, url, size = file
-        check = check_image(rel, lambda: storage.open(url, CHECK_BLOCK), size)
+        check = check_stored(rel, url, size, storage)
         if check.header is None or check.problems:
             return check
         return ImageCheck(shared.setdefault(check.header, check.header), ())

@@ -20,6 +20,8 @@ from ...common.storage import Storage
 from .crawl import file_url
 from .tree import ImageFile
 
+HELPER_MODULES = (check_files.__module__,)  # what the helper imports before it is ready
+
 
 @dataclass(frozen=True)
 class HeaderResults:
@@ -36,8 +38,8 @@ def check_headers(
     helper: Helper | None = None,
 ) -> Callable[[], HeaderResults]:
     """Begin checking every image (on ``helper`` when given); the returned function finishes."""
-    files = [(image.rel, file_url(root, image.entry.on_disk), image.entry.size) for image in images]
-    checks = SplitPass(helper, partial(check_files, storage=storage, threads=threads), files)
+    work = partial(check_files, storage=storage, threads=threads)
+    checks = SplitPass(helper, work, images, plain=partial(_name_url_size, root))
 
     def finish() -> HeaderResults:
         headers: dict[str, NiftiHeader] = {}
@@ -53,3 +55,8 @@ def check_headers(
         return HeaderResults(headers, tuple(errors), tuple(warnings))
 
     return finish
+
+
+def _name_url_size(root: str, image: ImageFile) -> tuple[str, str, int]:
+    """What the check is given: plain data, so the helper imports less."""
+    return image.rel, file_url(root, image.entry.on_disk), image.entry.size

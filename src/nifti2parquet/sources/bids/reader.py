@@ -23,7 +23,7 @@ from . import KIND
 from .crawl import Entry, file_url, list_tree, listed_ref, read_small_files, root_prefix
 from .description import CHANGES, CITATION_CFF, DESCRIPTION, dataset_info, read_description
 from .filters import Filters
-from .headers import check_headers
+from .headers import HELPER_MODULES, check_headers
 from .ignore import IgnoreRules
 from .layouts import BidsImage, Tables, build_layout, resolve_layout
 from .loose import loose_rows
@@ -50,7 +50,8 @@ def read_bids_source(source: str, options: SourceOptions) -> SourceRows:
     options.exclude_patterns.check()
     root = _root(source)
     tree, listed = _classified(root, options)
-    with helper_process(len(tree.images)) as helper:  # the checks on a second core, if free
+    # the checks on a second core, if one is free
+    with helper_process(len(tree.images), preload=HELPER_MODULES) as helper:
         checks = check_headers(root, tree.images, options.storage, options.threads, helper)
         index, metadata = _metadata(root, tree, listed, options)
         headers = checks()

@@ -20,10 +20,10 @@ from typing import Any
 import pyarrow as pa
 
 from ...common.errors import Problem
-from ...common.nifti import NiftiHeader, check_image
+from ...common.nifti import NiftiHeader, check_stored
 from ...common.rows import Column
 from ...common.segmentation import SegmentationChannel, SegmentationInfo, field_metadata
-from ...common.storage import CHECK_BLOCK, Storage
+from ...common.storage import Storage
 from ..bids.crawl import Entry, file_url, listed_ref
 from .cases import Case, Layout
 from .description import Description
@@ -70,8 +70,7 @@ def check_headers(root: str, cases: Sequence[Case], storage: Storage, threads: i
     entries = [e for case in cases for e in (*case.images, case.label) if e is not None]
 
     def one(entry: Entry) -> Any:
-        url = file_url(root, entry.on_disk)
-        return check_image(entry.rel, lambda: storage.open(url, CHECK_BLOCK), entry.size)
+        return check_stored(entry.rel, file_url(root, entry.on_disk), entry.size, storage)
 
     with ThreadPoolExecutor(max(1, threads), thread_name_prefix="n2p-seg-check") as pool:
         results = list(pool.map(one, entries))
