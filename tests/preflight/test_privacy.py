@@ -8,6 +8,8 @@ from __future__ import annotations
 import gzip
 import io
 import json
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -376,3 +378,16 @@ def test_a_scan_shared_with_a_second_process_finds_the_same(tmp_path: Path) -> N
         f for f in alone.findings if f.file == "sourcedata/Quixley_Beatrix_1961-04-23"
     ]
     assert len(folder_findings) == len({(f.kind, f.masked) for f in folder_findings}) >= 1
+
+
+def test_the_helpers_work_imports_no_pyarrow() -> None:
+    """The helper process imports only its passes' modules: without pyarrow it stays ~36 MB
+    (a million files plan in under 1 GB), so none of them may bring it in."""
+    from nifti2parquet.preflight.privacy import _helper_modules
+    from nifti2parquet.sources.bids.headers import HELPER_MODULES
+
+    modules = [*_helper_modules(PrivacyOptions()), *HELPER_MODULES]
+    code = f"import importlib, sys\nfor m in {modules!r}: importlib.import_module(m)\n"
+    code += "print(sorted(m for m in ('pyarrow', 'nifti2parquet.common.rows') if m in sys.modules))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert len(modules) == 4 and out.stdout.strip() == "[]", (modules, out.stdout)
