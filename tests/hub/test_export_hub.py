@@ -255,7 +255,7 @@ def test_one_subject_of_many_shards_reads_the_ends_of_the_shards_holding_it(
     big: BidsTree, hub_server: HubServer, hub_env: dict[str, str], tmp_path: Path
 ) -> None:
     """The files config says which image shards hold the subject: the others' ends are not read
-    (but those already on their way, one per thread, when the config's answer came)."""
+    (but the first ones, one per thread, read while the config's end is)."""
     out = tmp_path / "out"
     run_build(big.root, out, max_shard_size=2_500_000, row_group_size=2_500_000)
     data = sorted(p.name for p in (out / "data").glob("*.parquet"))

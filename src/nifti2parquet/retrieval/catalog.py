@@ -110,13 +110,14 @@ def read_catalog(
 ) -> Catalog:
     """The dataset's files (those ``keep(path)`` selects), each with the location of its bytes.
 
-    The reads, all at once, ``threads`` requests at a time: the end of every shard of the split
-    (footer and page indexes, one request each as a rule), with the index columns of each
-    ``files`` shard as soon as its footer is there. The config says where each image is (shard,
-    row, column): the ends of the image shards that hold no selected image and were not read
-    yet are not read then (a subject of a dataset of hundreds of shards reads a few). A config
-    built before it said is read once more: in the image shards, the ``path`` of the images,
-    only in the row groups whose path statistics (in the footer) can hold a selected image.
+    The reads, ``threads`` requests at a time: the end of every ``files`` shard (footer and page
+    indexes, one request each as a rule) with its index columns as soon as its footer is there,
+    and meanwhile the ends of the first ``threads`` image shards. The config says where each
+    image is (shard, row, column): then only the ends of the image shards holding a selected
+    image are read, so a subject of a dataset of hundreds of shards reads its own and at most
+    ``threads`` more (a whole export reads every end at once). A config built before it said is
+    read once more: in the image shards, the ``path`` of the images, only in the row groups
+    whose path statistics (in the footer) can hold a selected image.
     """
     files_shards = split_shards(store, FILES_CONFIG, split)
     data_shards = split_shards(store, DATA, split)
@@ -129,19 +130,26 @@ def read_catalog(
         listings = [
             pool.submit(lambda s: _listing(store.where, footer(s)), s) for s in files_shards
         ]
-        data_footers = {s.path: pool.submit(footer, s) for s in data_shards}
+        early = data_shards if keep is None else data_shards[:threads]  # while the config loads
+        data_footers = {s.path: pool.submit(footer, s) for s in early}
         listed = [row for job in listings for row in job.result()[1]]
         chosen = [row for row in listed if keep is None or keep(row[0])]
         selected = with_references(listed, chosen) if keep is not None else chosen
-        needed = _shards_holding(selected, data_footers.keys())
-        skipped = sum(job.cancel() for path, job in data_footers.items() if path not in needed)
-        footers = [job.result() for path, job in data_footers.items() if path in needed]
+        needed = _shards_holding(selected, [s.path for s in data_shards])
+        for path, job in data_footers.items():
+            if path not in needed:
+                job.cancel()  # not begun yet: not read
+        for s in data_shards:
+            if s.path in needed and s.path not in data_footers:
+                data_footers[s.path] = pool.submit(footer, s)
+        footers = [data_footers[s.path].result() for s in data_shards if s.path in needed]
+        skipped = len(data_shards) - sum(not job.cancelled() for job in data_footers.values())
         placed = _placed(store.where, footers, selected)
         unplaced = {row[0] for row in selected if row[3] == STORED_IN_ROWS} - placed.keys()
         locations = placed | _images(store.where, footers, sorted(unplaced), pool)
     files = sorted((_file(store.where, row, locations) for row in selected), key=lambda f: f.path)
     held = _held([job.result()[0] for job in listings] + footers, files)
-    shards = len(listings) + len(data_footers)
+    shards = len(listings) + len(data_shards)
     referenced = len(selected) - len(chosen)
     return Catalog(
         store.where, split, tuple(files), len(listed), shards - skipped, shards, held, referenced
