@@ -12,6 +12,7 @@ from pathlib import Path
 import nibabel as nib
 import numpy as np
 import pytest
+from corpus import find_archive, missing_reason
 from privacy_factory import clean_bids
 
 from nifti2parquet.common.storage import Storage
@@ -20,7 +21,7 @@ from nifti2parquet.preflight.privacy_face import check_face, voxel_axes
 from nifti2parquet.sources import read_source
 from nifti2parquet.sources.options import SourceOptions
 
-CORPUS = Path(__file__).parents[2].parent / "shared/corpora/bids-examples-ca54a02.tar.gz"
+CORPUS = find_archive()  # where every corpus test finds it (tests/corpus.py)
 
 
 def head_phantom(n: int = 96, defaced: bool = False, seed: int = 0) -> np.ndarray:
@@ -147,7 +148,7 @@ def test_a_defacing_mask_names_images_and_is_not_one(tmp_path: Path) -> None:
     assert "3 not defaced" in "\n".join(report.lines())
 
 
-@pytest.mark.skipif(not CORPUS.exists(), reason="the bids-examples corpus is not in ../shared")
+@pytest.mark.skipif(CORPUS is None, reason=missing_reason())
 def test_qmri_mp2rage_of_the_corpus_reports_the_images_not_the_mask(tmp_path: Path) -> None:
     with tarfile.open(CORPUS) as tar:
         members = [m for m in tar.getmembers() if m.name.startswith("qmri_mp2rage/")]
