@@ -170,13 +170,13 @@ def _json_findings(file: Published, data: bytes, scan: FileScan) -> list[Finding
         return []
     description = posixpath.basename(file.display) == DESCRIPTION
     found: dict[tuple[str, str, str], Finding] = {}
-    values: Counter[tuple[str, str, str]] = Counter()
+    values: dict[tuple[str, str, str], int] = {}
     for key, value in _leaves(parsed, set(scan.exclude_fields)):
-        field = re.sub(r"\[\d+\]", "", key)  # a list's items are one field
+        field = re.sub(r"\[\d+\]", "", key) if "[" in key else key  # a list's items: one field
         for what, text, severity in _json_value(field, value, scan.rules, description):
             at = (field, what, severity)
             found.setdefault(at, finding(file.display, field, what, text, severity, file.describes))
-            values[at] += 1
+            values[at] = values.get(at, 0) + 1
     return [
         dataclasses.replace(f, cells=values[at]) if values[at] > 1 else f for at, f in found.items()
     ]
@@ -210,13 +210,22 @@ def _leaves(data: Any, excluded: set[str], prefix: str = "") -> Iterator[tuple[s
     """(dotted key, value) of every leaf of a JSON value, skipping the excluded keys."""
     if isinstance(data, dict):
         for key, value in data.items():
-            if key not in excluded:
+            if key in excluded:
+                continue
+            if isinstance(value, (dict, list)):
                 yield from _leaves(value, excluded, f"{prefix}{key}.")
+            elif _kept(value):  # most of a sidecar: no generator made for it
+                yield f"{prefix}{key}", value
     elif isinstance(data, list) and any(isinstance(v, (dict, list, str)) for v in data):
         for n, value in enumerate(data):
             yield from _leaves(value, excluded, f"{prefix[:-1]}[{n}].")
-    elif data is not None and (not isinstance(data, str) or data.strip()):
+    elif _kept(data):
         yield prefix[:-1], data
+
+
+def _kept(value: Any) -> bool:
+    """A leaf worth scanning: neither null nor blank text."""
+    return value is not None and (not isinstance(value, str) or bool(value.strip()))
 
 
 def _table_findings(

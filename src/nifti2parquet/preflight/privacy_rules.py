@@ -190,6 +190,8 @@ class PrivacyRules:
         return f"PrivacyRules({len(self.known)} known identifiers, ...)"
 
     def listed_field(self, name: str) -> Severity | None:
+        if not (self.identifying_fields or self.review_fields):
+            return None  # no rules file, or one without fields: asked of every sidecar key
         for severity, globs in (
             ("identifying", self.identifying_fields),
             ("review", self.review_fields),

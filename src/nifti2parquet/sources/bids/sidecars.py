@@ -16,7 +16,7 @@ from __future__ import annotations
 import json
 import posixpath
 from collections import defaultdict
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -49,6 +49,28 @@ class Sidecar:
     events: str | None = None  # the task's events.tsv text (functional images)
 
 
+# The kinds of metadata file an image inherits: (extension, suffix; None: the image's own)
+KINDS: tuple[tuple[str, str | None], ...] = (
+    (".json", None),
+    (".bval", None),
+    (".bvec", None),
+    (".tsv", "events"),
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Inherited:
+    """The metadata files that apply to one image, by kind (``KINDS``), top level first."""
+
+    json: list[MetaFile]
+    bval: list[MetaFile]
+    bvec: list[MetaFile]
+    events: list[MetaFile]
+
+    def __iter__(self) -> Iterator[list[MetaFile]]:
+        return iter((self.json, self.bval, self.bvec, self.events))
+
+
 class MetadataIndex:
     """Metadata files by folder, extension and suffix, to find the ones that apply to an image.
 
@@ -73,38 +95,37 @@ class MetadataIndex:
         }
         self._last: tuple[str, tuple[str, ...]] = ("", ("",))  # a folder and its chain
 
-    def applicable(
-        self, image: ImageFile, extension: str, suffix: str | None = None
-    ) -> list[MetaFile]:
-        """Files with this extension (and the image's suffix, or ``suffix``) that apply to
-        ``image``, top level first."""
-        suffix = suffix or image.name.suffix
-        found: list[MetaFile] = []
+    def inherited(self, image: ImageFile) -> Inherited:
+        """Every metadata file that applies to ``image``, by kind, top level first: one walk up
+        its folders for the four kinds (an image's sidecars are looked up twice in a build, to
+        read them and to merge them: a walk per kind was a tenth of a large tree's planning)."""
+        found: tuple[list[MetaFile], ...] = ([], [], [], [])
+        own = image.name.suffix
         for folder in self._ancestors(image.folder, image.root):
-            place = self._by_place.get((folder, extension, suffix))
-            if place is None:
-                continue
-            for f in (place,) if isinstance(place, MetaFile) else place:
-                if f.name.is_subset_of(image.name):
-                    found.append(f)
-        return found
+            for kind, (extension, suffix) in enumerate(KINDS):
+                place = self._by_place.get((folder, extension, suffix or own))
+                if place is None:
+                    continue
+                for f in (place,) if isinstance(place, MetaFile) else place:
+                    if f.name.is_subset_of(image.name):
+                        found[kind].append(f)
+        return Inherited(*found)
 
     def _ancestors(self, folder: str, root: str) -> tuple[str, ...]:
-        if self._last[0] != folder:
-            self._last = (folder, tuple(_ancestors(folder, root)))
-        return self._last[1]
+        """The folder's chain; a sibling of the last folder (``anat/`` after ``func/``) shares
+        all of it but the last."""
+        last, chain = self._last
+        if last != folder:
+            if folder != root and len(chain) > 1 and chain[-2] == posixpath.dirname(folder):
+                chain = (*chain[:-1], folder)
+            else:
+                chain = tuple(_ancestors(folder, root))
+            self._last = (folder, chain)
+        return chain
 
     def needed(self, images: Iterable[ImageFile]) -> set[MetaFile]:
         """Every metadata file some image inherits from: the only ones worth reading."""
-        images = list(images)
-        sidecars = {
-            f
-            for image in images
-            for ext in (".json", ".bval", ".bvec")
-            for f in self.applicable(image, ext)
-        }
-        events = {f for image in images for f in self.applicable(image, ".tsv", "events")}
-        return sidecars | events
+        return {f for image in images for kind in self.inherited(image) for f in kind}
 
 
 def _merge_order(files: list[MetaFile]) -> tuple[MetaFile, ...]:
@@ -137,9 +158,10 @@ class SidecarReader:
         self.described: dict[str, list[Any]] = {}
 
     def sidecar(self, image: ImageFile) -> Sidecar:
+        inherited = self.index.inherited(image)
         merged: dict[str, Any] = {}
         sources = 0
-        for f in self.index.applicable(image, ".json"):
+        for f in inherited.json:
             self.described.setdefault(f.rel, [f.entry]).append(image.rel)
             data = self._load_json(f.rel, keep=not _own(f, image))
             if data is not None:
@@ -147,16 +169,17 @@ class SidecarReader:
                 sources += 1
         text = json.dumps(merged, ensure_ascii=False) if sources else None
         typed = self._shared(tuple(_typed(merged.get(key), t) for key, _, t in TYPED_FIELDS))
-        bval, bvec = self._nearest(image, ".bval"), self._nearest(image, ".bvec")
-        return Sidecar(text, typed, bval, bvec, self._nearest(image, ".tsv", "events"))
+        bval, bvec = self._nearest(inherited.bval), self._nearest(inherited.bvec)
+        return Sidecar(text, typed, bval, bvec, self._nearest(inherited.events))
 
     def _shared(self, typed: tuple[Any, ...]) -> tuple[Any, ...]:
         """One tuple for the images of an acquisition protocol (a study has a few): keyed by the
         values' text, so 0.0 and -0.0 stay apart."""
         return self._typed.setdefault(tuple(map(repr, typed)), typed)
 
-    def _nearest(self, image: ImageFile, extension: str, suffix: str | None = None) -> str | None:
-        for f in reversed(self.index.applicable(image, extension, suffix)):
+    def _nearest(self, applicable: list[MetaFile]) -> str | None:
+        """The deepest, most specific readable file's text."""
+        for f in reversed(applicable):
             text = self._load_text(f.rel)
             if text is not None:
                 return text
@@ -215,7 +238,7 @@ def _warning(rel: str, message: str) -> Problem:
 def _own(f: MetaFile, image: ImageFile) -> bool:
     """The image's own sidecar (its folder, its entities): no other image of the tree reads it
     but one of the same name with another extension (``.nii`` beside ``.nii.gz``)."""
-    return f.folder == image.folder and f.name.entities == image.name.entities
+    return f.name.entities == image.name.entities and f.folder == image.folder
 
 
 def _typed(value: Any, arrow_type: pa.DataType) -> Any:
