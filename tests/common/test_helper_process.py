@@ -9,6 +9,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Sequence
+from concurrent.futures import Executor, ThreadPoolExecutor
 
 import pytest
 
@@ -50,6 +51,28 @@ def test_both_processes_share_the_chunks_and_the_order_holds() -> None:
     # the helper ran chunks from the front, this process took the rest back from the end
     switch = next(i for i, p in enumerate(ran) if p == mine)
     assert 0 < switch < 40 and all(p == mine for p in ran[switch:]), ran
+
+
+def pids_and_pools(items: Sequence[int], pool: Executor | None = None) -> list[tuple[int, bool]]:
+    time.sleep(0.05)
+    return [(os.getpid(), pool is not None) for _ in items]
+
+
+def test_the_callers_pool_serves_only_the_chunks_run_here() -> None:
+    """A pool cannot be sent to the helper: its chunks run without one, the caller's with it."""
+    items = list(range(40))
+    with ThreadPoolExecutor(1) as pool:
+        assert (
+            SplitPass(None, pids_and_pools, items, pool=pool).results()
+            == [(os.getpid(), True)] * 40
+        )
+        with helper_process(len(items), start_from=0) as helper:
+            split = SplitPass(helper, pids_and_pools, items, chunk=1, pool=pool)
+            time.sleep(0.8)  # the helper starts and runs a few chunks
+            ran = split.results()
+    mine = os.getpid()
+    assert {with_pool for pid, with_pool in ran if pid != mine} == {False}, ran
+    assert {with_pool for pid, with_pool in ran if pid == mine} == {True}, ran
 
 
 def test_a_helper_that_dies_costs_no_result() -> None:

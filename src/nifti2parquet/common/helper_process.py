@@ -29,7 +29,10 @@ import sys
 import threading
 from collections import deque
 from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import Executor
 from contextlib import contextmanager
+from dataclasses import dataclass
+from functools import partial
 from typing import Any, Generic, TypeVar
 
 from .pipes import child_channel, framed, receive, send
@@ -59,16 +62,27 @@ class HelperGone(RuntimeError):
     """The helper ended before answering (killed, out of memory): the caller redoes the work."""
 
 
+@dataclass(frozen=True)
+class _Job:
+    """What every chunk of a pass is run with: the same for all of them, so the pass holds it
+    once and each of its calls refers to it."""
+
+    work: Callable[[Sequence[Any]], Any]
+    plain: Callable[[Any], Any] | None = None
+
+    def given(self, chunk: Sequence[Any]) -> Sequence[Any]:
+        """``chunk`` as ``work`` is given it, its items made plain (``plain``) only as it is
+        sent or run, so they are not all held at once."""
+        return chunk if self.plain is None else [self.plain(item) for item in chunk]
+
+
 class _Call:
-    """One chunk for the helper: waiting, sent, taken back, or answered. Its items are made
-    plain (``plain``) only as they are sent, so they are not all held at once."""
+    """One chunk of a pass's job for the helper: waiting, sent, taken back, or answered."""
 
-    __slots__ = ("answer", "chunk", "done", "plain", "state", "work")
+    __slots__ = ("answer", "chunk", "done", "job", "state")
 
-    def __init__(
-        self, work: Callable[[Any], Any], chunk: Sequence[Any], plain: Callable[[Any], Any] | None
-    ) -> None:
-        self.work, self.chunk, self.plain = work, chunk, plain
+    def __init__(self, job: _Job, chunk: Sequence[Any]) -> None:
+        self.job, self.chunk = job, chunk
         self.state = "waiting"
         self.answer: Any = None
         self.done = threading.Event()
@@ -97,14 +111,9 @@ class Helper:
         for thread in self._threads:
             thread.start()
 
-    def submit(
-        self,
-        work: Callable[[Any], Any],
-        chunk: Sequence[Any],
-        plain: Callable[[Any], Any] | None = None,
-    ) -> _Call:
-        """``work(chunk)`` on the helper, each item given as ``plain(item)`` when set."""
-        call = _Call(work, chunk, plain)
+    def submit(self, job: _Job, chunk: Sequence[Any]) -> _Call:
+        """``job.work`` of ``chunk`` on the helper, each item given as ``job.plain`` makes it."""
+        call = _Call(job, chunk)
         with self._changed:
             if self._process.poll() is not None:
                 call.state = "taken"  # the helper is gone: the caller runs it
@@ -155,7 +164,7 @@ class Helper:
                 call.state = "sent"
                 self._sent.append(call)
             try:
-                message = framed((call.work, _made_plain(call.chunk, call.plain)))
+                message = framed((call.job.work, call.job.given(call.chunk)))
             except Exception as exc:  # a bug (work that cannot be pickled): raised by answer()
                 self._answered(call, "failed", exc)
                 continue
@@ -205,10 +214,6 @@ class Helper:
             self._waiting.clear()
             self._closing = True
             self._changed.notify_all()
-
-
-def _made_plain(chunk: Sequence[Any], plain: Callable[[Any], Any] | None) -> Sequence[Any]:
-    return chunk if plain is None else [plain(item) for item in chunk]
 
 
 def serve() -> None:
@@ -272,7 +277,9 @@ class SplitPass(Generic[T, R]):
     :meth:`results` joins the lists in the chunks' order. Without a helper the items are one
     chunk, run by :meth:`results`. ``plain`` makes an item what ``work`` is given (plain data the
     helper can take in without the caller's modules); it runs as a chunk is sent or run, so
-    what it makes (a url per file) is held for one chunk at a time, not for the whole pass."""
+    what it makes (a url per file) is held for one chunk at a time, not for the whole pass.
+    ``pool``, the caller's threads, is given to ``work`` (as ``pool=``) for the chunks run here
+    only: it cannot be sent to the helper, which runs ``work`` on threads of its own."""
 
     def __init__(
         self,
@@ -281,13 +288,14 @@ class SplitPass(Generic[T, R]):
         items: Sequence[T],
         chunk: int = CHUNK,
         plain: Callable[[T], Any] | None = None,
+        pool: Executor | None = None,
     ) -> None:
         self._helper = helper
-        self._work = work
-        self._plain = plain
+        self._job = _Job(work, plain)
+        self._here = work if pool is None else partial(work, pool=pool)
         chunk = chunk if helper else max(1, len(items))
         self._chunks = [items[i : i + chunk] for i in range(0, len(items), chunk)]
-        self._calls = [helper.submit(work, c, plain) for c in self._chunks] if helper else []
+        self._calls = [helper.submit(self._job, c) for c in self._chunks] if helper else []
 
     def results(self) -> list[R]:
         """The chunks' results joined, in the items' order (asked for once): chunks the helper
@@ -311,4 +319,4 @@ class SplitPass(Generic[T, R]):
             return self._run(i)
 
     def _run(self, i: int) -> list[R]:
-        return self._work(_made_plain(self._chunks[i], self._plain))
+        return self._here(self._job.given(self._chunks[i]))

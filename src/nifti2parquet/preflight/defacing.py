@@ -71,8 +71,7 @@ def defacing_report(
 
     work = partial(face_checks, storage=storage, threads=threads, voxels=voxels)
     helper = helper if voxels else None  # nothing to read: no work worth sending
-    work = work if helper else partial(work, pool=pool)
-    checks = SplitPass(helper, work, images, plain=_url_and_size)
+    checks = SplitPass(helper, work, images, plain=_url_and_size, pool=pool)
 
     said = _statements(rows, storage, images)  # here, while the helper checks the voxels
 

@@ -168,8 +168,7 @@ def _header_findings(
 ) -> SplitPass[FileRef | Published, Finding]:
     """The findings of the images' headers, begun on ``helper`` when there is one."""
     work = partial(header_findings, storage=storage, rules=options.rules, threads=options.threads)
-    work = work if helper else partial(work, pool=pool)
-    return SplitPass(helper, work, images, plain=_display_and_url)
+    return SplitPass(helper, work, images, plain=_display_and_url, pool=pool)
 
 
 def _display_and_url(image: FileRef | Published) -> tuple[str, str]:

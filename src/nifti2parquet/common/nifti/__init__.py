@@ -17,11 +17,13 @@ if TYPE_CHECKING:
         MAX_VALUE_BYTES,
         NIFTI2_WARNING,
         ImageCheck,
+        SortedChecks,
         check_files,
         check_image,
         check_stored,
         deep_check,
         quiet_nibabel,
+        sort_checks,
     )
     from .diagnosis import DICOM_MESSAGE
     from .gunzip import (
@@ -43,11 +45,13 @@ _MODULE_OF = {
     "MAX_VALUE_BYTES": "checks",
     "NIFTI2_WARNING": "checks",
     "ImageCheck": "checks",
+    "SortedChecks": "checks",
     "check_files": "checks",
     "check_image": "checks",
     "check_stored": "checks",
     "deep_check": "checks",
     "quiet_nibabel": "checks",
+    "sort_checks": "checks",
     "DICOM_MESSAGE": "diagnosis",
     "GZIP_BAD_CRC": "gunzip",
     "GZIP_BAD_LENGTH": "gunzip",
@@ -90,6 +94,7 @@ __all__ = [
     "HeaderBlock",
     "ImageCheck",
     "NiftiHeader",
+    "SortedChecks",
     "check_files",
     "check_image",
     "check_stored",
@@ -100,4 +105,5 @@ __all__ = [
     "parse_header",
     "quiet_nibabel",
     "read_header_block",
+    "sort_checks",
 ]

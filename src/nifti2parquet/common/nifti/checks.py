@@ -25,7 +25,7 @@ import zlib
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from itertools import chain
-from typing import BinaryIO
+from typing import BinaryIO, NamedTuple
 
 from nifti2parquet.common.batched import map_batched
 from nifti2parquet.common.errors import Problem, cannot_read
@@ -168,7 +168,32 @@ def check_files(
             return check
         return ImageCheck(shared.setdefault(check.header, check.header), ())
 
-    return map_batched(one, files, threads, "n2p-bids-check")
+    return map_batched(one, files, threads, "n2p-check")
+
+
+class SortedChecks(NamedTuple):
+    """A source's checks sorted: what its rows are built from, and what the user is told."""
+
+    headers: dict[str, NiftiHeader]  # by name, for the files that passed
+    errors: list[Problem]  # one per file that failed
+    warnings: list[Problem]
+
+
+def sort_checks(
+    names: Iterable[str], checks: Iterable[ImageCheck], unreadable: str
+) -> SortedChecks:
+    """Each file's check (``names`` and ``checks`` in the same order) sorted into headers, one
+    error per failed file (its errors joined, or ``unreadable`` when it has none), and warnings:
+    every source sorts them alike, only the words for a header it could not read differ."""
+    done = SortedChecks({}, [], [])
+    for name, check in zip(names, checks):
+        if check.ok and check.header is not None:
+            done.headers[name] = check.header
+        else:
+            messages = [p.message for p in check.problems if p.severity == "error"]
+            done.errors.append(Problem(name, "; ".join(messages) or unreadable))
+        done.warnings.extend(p for p in check.problems if p.severity == "warning")
+    return done
 
 
 def _check_file(name: str, f: BinaryIO, size: int) -> tuple[NiftiHeader | None, list[Problem]]:

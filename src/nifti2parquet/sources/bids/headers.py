@@ -15,7 +15,7 @@ from functools import partial
 
 from ...common.errors import Problem
 from ...common.helper_process import Helper, SplitPass
-from ...common.nifti import NiftiHeader, check_files
+from ...common.nifti import NiftiHeader, check_files, sort_checks
 from ...common.storage import Storage
 from .crawl import file_url
 from .tree import ImageFile
@@ -42,17 +42,9 @@ def check_headers(
     checks = SplitPass(helper, work, images, plain=partial(_name_url_size, root))
 
     def finish() -> HeaderResults:
-        headers: dict[str, NiftiHeader] = {}
-        errors: list[Problem] = []
-        warnings: list[Problem] = []
-        for image, result in zip(images, checks.results()):
-            if result.ok and result.header is not None:
-                headers[image.rel] = result.header
-            else:
-                messages = [p.message for p in result.problems if p.severity == "error"]
-                errors.append(Problem(image.rel, "; ".join(messages) or "no readable NIfTI header"))
-            warnings += [p for p in result.problems if p.severity == "warning"]
-        return HeaderResults(headers, tuple(errors), tuple(warnings))
+        names = (image.rel for image in images)
+        done = sort_checks(names, checks.results(), "no readable NIfTI header")
+        return HeaderResults(done.headers, tuple(done.errors), tuple(done.warnings))
 
     return finish
 

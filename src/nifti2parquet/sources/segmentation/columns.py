@@ -13,18 +13,17 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
 import pyarrow as pa
 
 from ...common.errors import Problem
-from ...common.nifti import NiftiHeader, check_stored
+from ...common.nifti import NiftiHeader, check_files, sort_checks
 from ...common.rows import Column
 from ...common.segmentation import SegmentationChannel, SegmentationInfo, field_metadata
 from ...common.storage import Storage
-from ..bids.crawl import Entry, file_url, listed_ref
+from ..bids.crawl import file_url, listed_ref
 from .cases import Case, Layout
 from .description import Description
 
@@ -66,23 +65,12 @@ class Checked:
 
 
 def check_headers(root: str, cases: Sequence[Case], storage: Storage, threads: int) -> Checked:
-    """The cheap check of every image and label (a few KB each): their headers become data."""
+    """The cheap check of every image and label (a few KB each): their headers become data.
+    Batched as a BIDS source's are (:func:`check_files`), in this process."""
     entries = [e for case in cases for e in (*case.images, case.label) if e is not None]
-
-    def one(entry: Entry) -> Any:
-        return check_stored(entry.rel, file_url(root, entry.on_disk), entry.size, storage)
-
-    with ThreadPoolExecutor(max(1, threads), thread_name_prefix="n2p-seg-check") as pool:
-        results = list(pool.map(one, entries))
-    checked = Checked({}, [], [])
-    for entry, result in zip(entries, results):
-        if result.ok and result.header is not None:
-            checked.headers[entry.rel] = result.header
-        else:
-            messages = [p.message for p in result.problems if p.severity == "error"]
-            checked.errors.append(Problem(entry.rel, "; ".join(messages) or "no readable header"))
-        checked.warnings.extend(p for p in result.problems if p.severity == "warning")
-    return checked
+    files = [(e.rel, file_url(root, e.on_disk), e.size) for e in entries]
+    results = check_files(files, storage, threads)
+    return Checked(*sort_checks((e.rel for e in entries), results, "no readable header"))
 
 
 def build_columns(info: SegmentationInfo, layout: Layout) -> tuple[Column, ...]:
