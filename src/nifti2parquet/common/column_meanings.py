@@ -25,7 +25,7 @@ import posixpath
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
-from functools import cache
+from functools import cache, lru_cache
 from typing import Any
 
 PARTICIPANT_LEVEL = ("Participants", "Sessions", "Scans", "Phenotype", "Samples")
@@ -59,24 +59,41 @@ def table_kind(path: str) -> TableKind:
     """The kind of the table at ``path`` (relative to the dataset's root; ``/`` separated)."""
     name = posixpath.basename(path)
     stem, extension = _split(name)
-    facts = {
-        "suffix": stem.rsplit("_", 1)[-1],
-        "datatype": posixpath.basename(posixpath.dirname(path)),
-        "path": "/" + name if _at_a_root(path) else "/" + path,
-        "extension": extension,
-    }
+    rooted = "/" + name if _at_a_root(path) else "/" + path
+    return _kind_of(
+        stem.rsplit("_", 1)[-1],
+        posixpath.basename(posixpath.dirname(path)),
+        rooted if rooted in _rule_paths() else "",  # most paths no rule names: one kind for all
+        extension,
+        name == "participants.tsv",
+    )
+
+
+@lru_cache(maxsize=4096)
+def _kind_of(
+    suffix: str, datatype: str, path: str, extension: str, participants: bool
+) -> TableKind:
+    """The kind of a table of these facts: asked once per kind of table (a tree of a thousand
+    sessions has a thousand ``scans.tsv``), not once per table."""
+    facts = {"suffix": suffix, "datatype": datatype, "path": path, "extension": extension}
     matched = [r for r in _rules() if all(facts[what] == value for what, value in r.conditions)]
-    if facts["suffix"] == "dseg" and extension == ".tsv":
+    if suffix == "dseg" and extension == ".tsv":
         matched.append(_segmentations())
     if not matched:
         return UNKNOWN
     names = tuple(r.name for r in matched)
     return TableKind(
         names,
-        any(n in PARTICIPANT_LEVEL for n in names) or name == "participants.tsv",
+        any(n in PARTICIPANT_LEVEL for n in names) or participants,
         frozenset(c for r in matched for c, _ in r.columns),
         frozenset(c for r in matched for c, required in r.columns if required),
     )
+
+
+@cache
+def _rule_paths() -> frozenset[str]:
+    """The paths some rule names (``/participants.tsv``...)."""
+    return frozenset(v for r in _rules() for what, v in r.conditions if what == "path")
 
 
 def _split(name: str) -> tuple[str, str]:

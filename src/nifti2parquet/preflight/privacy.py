@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from functools import partial
 
 from ..common.batched import map_batched
+from ..common.dicom_profile import may_be_dicom
 from ..common.exclusions import LeftOut
 from ..common.helper_process import HELPER_FROM, Helper, SplitPass, helper_process
 from ..common.nifti import is_nifti_name
@@ -33,7 +34,7 @@ from ..common.rows import FileRef, SourceRows
 from ..common.selection import Selection
 from ..common.storage import CHECK_BLOCK, Storage
 from .defacing import FACE_MODULE, defacing_report
-from .privacy_files import FileScan, Published, grouped_by_folder, kind_of, needs_head, scan_file
+from .privacy_files import FileScan, Published, grouped_by_folder, kind_of, scan_file
 from .privacy_headers import header_findings
 from .privacy_paths import PATH_CHUNK, path_chunk
 from .privacy_record import MAX_LISTED, Finding
@@ -212,8 +213,9 @@ def _file_findings(
 
 
 def _kind(file: Published, storage: Storage) -> str:
-    if not needs_head(file.display) or file.size < 132:
-        return kind_of(file.display)
+    what = kind_of(file.display)
+    if what or file.size < 132 or not may_be_dicom(file.display):
+        return what  # the name decides; a DICOM file named by a UID needs its first bytes
     try:
         with storage.open(file.url, CHECK_BLOCK) as f:
             return kind_of(file.display, f.read(132))

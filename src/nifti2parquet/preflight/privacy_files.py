@@ -120,11 +120,6 @@ def kind_of(path: str, head: bytes = b"") -> str:
     return ""
 
 
-def needs_head(path: str) -> bool:
-    """Whether the file's first bytes decide its kind (a DICOM file named by a UID...)."""
-    return not kind_of(path) and may_be_dicom(path)
-
-
 def scan_file(
     file: Published, kind: str, storage: Storage, scan: FileScan, left: LeftOut
 ) -> list[Finding]:

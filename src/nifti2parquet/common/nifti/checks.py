@@ -157,7 +157,8 @@ def check_files(
     files: Sequence[tuple[str, str, int]], storage: Storage, threads: int
 ) -> list[ImageCheck]:
     """``check_image`` of each (name, url, size), reading with ``storage``: a chunk of a
-    source's images (module level: the helper process runs it). Equal headers (a protocol's
+    source's images (module level, so the helper process can run it; a segmentation source
+    calls it in its own process). Equal headers (a protocol's
     images) come back as one object, so a chunk sent back holds each once."""
     shared: dict[NiftiHeader, NiftiHeader] = {}
 

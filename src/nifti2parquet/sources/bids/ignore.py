@@ -86,6 +86,8 @@ class IgnoreRules:
         top = _top_folder(parts, self.rules)
         if top:
             return f"ignored: under {top}/ (BIDS does not index it)"
+        if not self.patterns:  # no .bidsignore, the most common case: asked of every file
+            return ""
         for i in range(1, len(parts)):
             pattern = self._match("/".join(parts[:i]), folder=True)
             if pattern:
