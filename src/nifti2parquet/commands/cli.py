@@ -8,6 +8,7 @@ naming the file and the problem and exits non-zero; never a traceback.
 from __future__ import annotations
 
 import functools
+import gc
 import json
 import os
 import sys
@@ -458,7 +459,13 @@ def run() -> None:
     """The ``nifti2parquet`` program: the console script and ``python -m nifti2parquet``."""
     keep_pandas_out()
     one_blas_thread()
-    main(prog_name=PROGRAM, obj=PROGRAM)
+    try:
+        main(prog_name=PROGRAM, obj=PROGRAM)
+    finally:
+        # Every file a command writes is closed (and synced) before it returns: what is left
+        # for the interpreter's end is to drop the objects. Frozen, they are not walked by the
+        # collector's last passes, which took 0.11-0.16 s of an export's ~1 s (0.03 s after).
+        gc.freeze()
 
 
 if __name__ == "__main__":  # pragma: no cover
