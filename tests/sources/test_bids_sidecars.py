@@ -160,3 +160,38 @@ def test_typed_fields_are_bids_metadata_of_that_type() -> None:
         assert arrow_type in [arrow[t] for t in allowed if t in arrow], key
         checked += 1
     assert checked == len(TYPED_FIELDS) == 7
+
+
+def test_images_alternating_between_folders_inherit_their_own_folders(tmp_path: Path) -> None:
+    """Images in path order go anat, func, then the next session and subject, then a pipeline:
+    each one's chain of folders is made from the last image's where they share a parent, and
+    every image still inherits exactly the sidecars of its own folders."""
+    t = BidsTree(tmp_path)
+    t.description()
+    t.json("T1w.json", {"Level": "root"})
+    t.json("bold.json", {"Level": "root"})
+    for sub in ("01", "02"):
+        for ses in ("1", "2"):
+            folder = f"sub-{sub}/ses-{ses}"
+            t.json(f"{folder}/sub-{sub}_ses-{ses}_T1w.json", {"Level": folder})
+            t.json(f"{folder}/sub-{sub}_ses-{ses}_task-rest_bold.json", {"Level": folder})
+            t.image(f"{folder}/anat/sub-{sub}_ses-{ses}_T1w.nii.gz")
+            bold = f"{folder}/func/sub-{sub}_ses-{ses}_task-rest_bold.nii.gz"
+            t.image(bold, sidecar={"Level": f"{folder}/func"})  # its own, in func/ only
+    t.json("derivatives/prep/sub-01/sub-01_T1w.json", {"Level": "pipeline subject"})
+    t.image("derivatives/prep/sub-01/anat/sub-01_T1w.nii.gz")
+    t.image("derivatives/prep/sub-01/func/sub-01_task-rest_bold.nii.gz", sidecar={"Level": "p"})
+    rows = files(t)
+    levels = {p: sidecar(r) and sidecar(r)["Level"] for p, r in rows.items() if p != "_warnings"}
+    images = {p: level for p, level in levels.items() if p.endswith(".nii.gz")}
+    expected = {
+        f"sub-{sub}/ses-{ses}/{kind}/sub-{sub}_ses-{ses}_{name}.nii.gz": (
+            f"sub-{sub}/ses-{ses}" + ("/func" if kind == "func" else "")
+        )
+        for sub in ("01", "02")
+        for ses in ("1", "2")
+        for kind, name in (("anat", "T1w"), ("func", "task-rest_bold"))
+    }
+    expected["derivatives/prep/sub-01/anat/sub-01_T1w.nii.gz"] = "pipeline subject"
+    expected["derivatives/prep/sub-01/func/sub-01_task-rest_bold.nii.gz"] = "p"
+    assert images == expected
