@@ -86,6 +86,45 @@ def test_a_helper_that_dies_costs_no_result() -> None:
         assert split.results() == squares(items)
 
 
+def test_a_ctrl_c_at_the_terminal_reaches_the_caller_only() -> None:
+    """A terminal's Ctrl-C goes to its foreground process group: the helper is not in it, so it
+    can print nothing of its own (a traceback, while it imports), and the caller ends it."""
+    driver = (
+        "import sys, time\n"
+        "from nifti2parquet.common.helper_process import helper_process\n"
+        "try:\n"
+        "    with helper_process(10**6, start_from=0) as h:\n"
+        "        print(h._process.pid, flush=True)\n"
+        "        time.sleep(30)\n"
+        "except KeyboardInterrupt:\n"
+        "    print('interrupted', file=sys.stderr)\n"
+    )
+    caller = subprocess.Popen(
+        [sys.executable, "-c", driver],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,  # a process group of its own, as a terminal's job is
+    )
+    helper = int(caller.stdout.readline())  # type: ignore[union-attr]
+    assert os.getpgid(helper) != caller.pid  # not in the caller's (foreground) group
+    os.killpg(caller.pid, 2)  # SIGINT to the group, as Ctrl-C sends it
+    _, err = caller.communicate(timeout=30)
+    assert err.strip() == "interrupted"  # the caller's line only: nothing of the helper's
+    deadline = time.monotonic() + 10
+    while not _zombie_or_gone(helper) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert _zombie_or_gone(helper)  # the caller ended it
+
+
+def _zombie_or_gone(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().split()[2] == "Z"
+    except FileNotFoundError:
+        return True
+
+
 def test_no_helper_below_the_threshold_or_on_one_core() -> None:
     with helper_process(10, start_from=11) as helper:
         assert helper is None

@@ -93,10 +93,14 @@ class Helper:
     the ``preload`` modules (the work's) and said it is ready."""
 
     def __init__(self, preload: Sequence[str] = ()) -> None:
+        # its own session: a Ctrl-C at the terminal reaches the caller only, which ends the
+        # helper (it stops at the end of its input); in the caller's group, one landing while
+        # the helper imported its first modules printed their traceback under the caller's line
         self._process = subprocess.Popen(
             [sys.executable, "-c", _SERVE],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
+            start_new_session=True,
         )
         send(self._process.stdin, (sys.path, tuple(preload)))
         self._ready = False
