@@ -63,3 +63,30 @@ def test_work_that_waits_for_a_core_taken_by_others_stays_on_the_calling_thread(
             hog.kill()
             hog.wait()
     assert where == {threading.get_ident()}
+
+
+def test_work_that_waits_for_the_gil_held_by_this_process_stays_on_the_calling_thread() -> None:
+    """Another thread of this process busy with Python (as a helper's pickling thread is): the
+    batch waited, but for the interpreter, which more threads would only hand around more."""
+    stop = threading.Event()
+
+    def busy() -> None:
+        while not stop.is_set():
+            sum(range(1_000))  # the interpreter's work, holding the GIL
+
+    other = threading.Thread(target=busy)
+    other.start()
+    try:
+        where: set[int] = set()
+
+        def work(item: int) -> int:
+            where.add(threading.get_ident())
+            with open(__file__, "rb") as f:  # a read of a file in the page cache
+                f.read()
+            return item
+
+        assert map_batched(work, range(120), threads=8) == list(range(120))
+    finally:
+        stop.set()
+        other.join()
+    assert where == {threading.get_ident()}

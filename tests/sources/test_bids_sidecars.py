@@ -12,7 +12,7 @@ from bidsschematools.schema import load_schema
 from factories import source_options
 
 from nifti2parquet.sources import read_source
-from nifti2parquet.sources.bids.sidecars import TYPED_FIELDS
+from nifti2parquet.sources.bids.sidecars import KINDS, TYPED_FIELDS, Inherited
 
 
 def files(tree: BidsTree, **options: Any) -> dict[str, dict[str, Any]]:
@@ -195,3 +195,8 @@ def test_images_alternating_between_folders_inherit_their_own_folders(tmp_path: 
     expected["derivatives/prep/sub-01/anat/sub-01_T1w.nii.gz"] = "pipeline subject"
     expected["derivatives/prep/sub-01/func/sub-01_task-rest_bold.nii.gz"] = "p"
     assert images == expected
+
+
+def test_the_inherited_files_are_named_by_the_kinds_in_their_order() -> None:
+    """``MetadataIndex.inherited`` fills the kinds' lists in ``KINDS`` order."""
+    assert Inherited._fields == tuple(KINDS)

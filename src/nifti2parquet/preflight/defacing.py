@@ -31,7 +31,7 @@ from typing import TYPE_CHECKING, Literal
 
 from ..common.helper_process import Helper, SplitPass
 from ..common.rows import FileRef, SourceRows
-from ..common.storage import CHECK_BLOCK, Storage
+from ..common.storage import Storage
 from ..common.tables import decode_text
 
 if TYPE_CHECKING:  # the voxel check (numpy) is imported when there are anatomical images
@@ -183,8 +183,7 @@ def _sidecar_statements(rows: SourceRows, storage: Storage) -> dict[str, tuple[b
         if meta.role != "sidecar" or not any("/anat/" in f"/{d}" for d in meta.describes):
             continue
         try:
-            with storage.open(meta.url, CHECK_BLOCK) as f:
-                data = json.loads(decode_text(f.read(), meta.display)[0])
+            data = json.loads(decode_text(storage.read(meta.url), meta.display)[0])
         except (OSError, ValueError):
             continue
         if not isinstance(data, dict):

@@ -126,8 +126,7 @@ def scan_file(
     """The findings of one published file of ``kind``."""
     if kind == "dicom":
         return _dicom_findings(file, storage, scan)
-    with storage.open(file.url, _block(file)) as f:
-        data = _read_up_to(f, TEXT_LIMIT + 1)
+    data = storage.read(file.url, TEXT_LIMIT + 1, _block(file))
     found = []
     if len(data) > TEXT_LIMIT:
         data = data[:TEXT_LIMIT]
@@ -138,20 +137,6 @@ def scan_file(
     if kind == "tabular":
         return found + _table_findings(file, data, storage, scan, left)
     return found + _text_findings(file, data, scan.rules)
-
-
-def _read_up_to(f: Any, limit: int) -> bytes:
-    """At most ``limit`` bytes, in growing chunks: one ``read(limit)`` of an unbuffered file
-    allocates all of ``limit`` first, 16 MiB for every small sidecar."""
-    chunks, total, size = [], 0, 1 << 16
-    while total < limit:
-        chunk = f.read(min(size, limit - total))
-        if not chunk:
-            break
-        chunks.append(chunk)
-        total += len(chunk)
-        size = min(size * 4, 1 << 22)
-    return b"".join(chunks)
 
 
 def _block(file: Published) -> int:

@@ -245,15 +245,16 @@ def read_small_files(
     if is_remote(root):
         out.update(_cat_remote(root, [e.rel for e in todo], storage))
         return out
-    contents = map_batched(lambda e: _read_local(root, e.on_disk), todo, threads, "n2p-bids-read")
+    contents = map_batched(
+        lambda e: _read_local(root, e.on_disk, storage), todo, threads, "n2p-bids-read"
+    )
     out.update(zip([e.rel for e in todo], contents))
     return out
 
 
-def _read_local(root: str, rel: str) -> bytes | str:
+def _read_local(root: str, rel: str, storage: Storage) -> bytes | str:
     try:
-        with open(join(root, rel), "rb") as f:
-            return f.read()
+        return storage.read(join(root, rel))
     except FileNotFoundError:
         return f"missing file; if it is a git-annex file, {ANNEX_HINT}"
     except OSError as exc:

@@ -52,32 +52,46 @@ def split_extension(filename: str) -> tuple[str, str]:
 
 
 def parse_name(
-    filename: str,
-    shared: dict[tuple[tuple[str, str], ...], tuple[tuple[str, str], ...]] | None = None,
+    filename: str, shared: dict[str, tuple[tuple[str, str], ...]] | None = None
 ) -> BidsName:
     """Parse a BIDS file name (no folders); raise ValueError saying what is wrong with it.
 
     The parts are shared between names: a tree of a million files has a few thousand distinct
     entities (``sub-01``, ``ses-1``...), suffixes and extensions, so each is one object, not one
     per file (the parsed names are kept for every file while a source is read). ``shared``: the
-    entity tuples of names parsed before, to share them too (a session's files have the same)."""
+    entities of names parsed before, by the text before the suffix: a session's files have the
+    same, found with one look-up where a parse costs one per entity."""
     stem, extension = split_extension(filename)
-    tokens = stem.split("_")
-    suffix = tokens[-1]
-    if len(tokens) < 2 and "-" in suffix:
+    before, underscore, suffix = stem.rpartition("_")
+    if not underscore and "-" in suffix:
         raise ValueError("no suffix after the entities (expected ..._<suffix>.<extension>)")
+    suffix = _suffix(suffix)
+    if not underscore:
+        return BidsName((), suffix, sys.intern(extension))
+    found = shared.get(before) if shared is not None else None
+    if found is None:
+        found = _entities(before.split("_"))
+        if shared is not None:
+            shared[before] = found
+    return BidsName(found, suffix, sys.intern(extension))
+
+
+@lru_cache(maxsize=1 << 12)
+def _suffix(suffix: str) -> str:
+    """The suffix, checked, one string per distinct suffix."""
     if not _SUFFIX.match(suffix):
         raise ValueError(f"suffix {suffix!r} is not alphanumeric")
+    return sys.intern(suffix)
+
+
+def _entities(tokens: list[str]) -> tuple[tuple[str, str], ...]:
     entities: list[tuple[str, str]] = []
-    for token in tokens[:-1]:
+    for token in tokens:
         entity = _entity(token)
         if any(k == entity[0] for k, _ in entities):
             raise ValueError(f"entity {entity[0]!r} appears twice")
         entities.append(entity)
-    found = tuple(entities)
-    if shared is not None:
-        found = shared.setdefault(found, found)
-    return BidsName(found, sys.intern(suffix), sys.intern(extension))
+    return tuple(entities)
 
 
 @lru_cache(maxsize=1 << 16)

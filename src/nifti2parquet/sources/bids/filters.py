@@ -27,15 +27,10 @@ class Filters:
     ``sub-``/``ses-``)."""
 
     selection: Selection = field(default_factory=Selection)
-    # whether any filter is set: asked of every file of a tree, most often with none
-    selects: bool = field(init=False, repr=False, compare=False)
-
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "selects", bool(self.selection))
 
     def reason(self, image: ImageFile) -> str:
         """Why ``image`` is filtered out, or "" when every filter lets it through."""
-        if not self.selects:
+        if not self.selection:
             return ""
         name = image.name
         return self._reason(image.subject, image.session, image.datatype, name.suffix, name)
@@ -48,7 +43,7 @@ class Filters:
         scan. Dataset-level files (at the root, or a derivative pipeline's root) always stay, so
         a filtered build is still a valid BIDS dataset.
         """
-        if not self.selects:
+        if not self.selection:
             return ""
         parts = rel.split("/")
         if parts[0] == "derivatives":

@@ -228,11 +228,17 @@ def _metadata(
     storage, by_rel = options.storage, listed.by_rel
     index = MetadataIndex(tree.metadata)
     sessions, scans = _table_files(tree)
-    wanted = {m.entry for m in index.needed(tree.images)}
-    wanted |= {m.entry for m in sessions + scans}
-    wanted |= set(_present(by_rel, ROOT_TABLE_FILES + bids_rules().readme_names + CARD_FILES))
-    wanted |= set(files_to_read(tree.others))  # what they name, and whether they can be read
-    contents = read_small_files(root, sorted(wanted, key=lambda e: e.rel), storage, options.threads)
+    # by path: a path keeps its hash, an entry works its own out at every look-up
+    wanted = {rel: m.entry for rel, m in index.needed(tree.images).items()}
+    wanted.update((m.rel, m.entry) for m in sessions + scans)
+    wanted.update(
+        _present_by_rel(by_rel, ROOT_TABLE_FILES + bids_rules().readme_names + CARD_FILES)
+    )
+    # what the others name, and whether they can be read
+    wanted.update((e.rel, e) for e in files_to_read(tree.others))
+    contents = read_small_files(
+        root, [wanted[rel] for rel in sorted(wanted)], storage, options.threads
+    )
     for rel, data in listed.first.items():  # into the big one in place: no copy of it
         contents.setdefault(rel, data)
     if options.exclude_fields or options.exclude_columns:
