@@ -47,8 +47,11 @@ def tree_for(work: Path, subjects: int) -> Path:
 
 
 def warm(tree: Path) -> None:
-    """Read every file of ``tree`` once, so the commands meet a warm page cache (the benchmarks
-    before this one write gigabytes)."""
+    """Read every file of ``tree`` once, so the command that follows meets a warm page cache:
+    the benchmarks before this one write gigabytes, and a kernel may page out what was not
+    touched for a while (this machine's DAMON pages out page cache left idle for about a minute:
+    an `inspect` of the 180,002-file tree a minute after the last read 41.7 s, 134,608 blocks
+    read from disk; right after a warming read 33.5 s, 1,728 blocks)."""
     subprocess.run(["sh", "-c", f"find '{tree}' -type f -exec cat {{}} + > /dev/null"], check=True)
 
 
@@ -62,12 +65,12 @@ def measure_tree(work: Path, subjects: int, rounds: int, limit: float) -> dict:
         "build": f"'{PYTHON}' -m nifti2parquet build '{tree}' '{out}' --quiet > /dev/null && sync",
     }
     runs: dict[str, list] = {name: [] for name in commands}
-    warm(tree)
     for _ in range(rounds):
         for name, command in commands.items():
             if runs[name] and runs[name][-1].returncode == TIMED_OUT:
                 continue
             fresh(out)
+            warm(tree)
             run = measure(name, ["sh", "-c", command], timeout=limit)
             if run.returncode not in (0, TIMED_OUT):
                 raise SystemExit(f"{name} of {tree} failed")
@@ -125,7 +128,8 @@ def planning_table(points: list[dict]) -> Table:
     notes = [
         "BIDS trees of tiny real images (`many_files.py`: per subject 2 sessions of a T1w, a BOLD "
         "run and a DWI run with their sidecars, events, bval and bvec); default options; one "
-        "process per command, warm page cache (every file read once before), rounds per tree "
+        "process per command, warm page cache (every file read just before each run), rounds per "
+        "tree "
         + ", ".join(str(p["rounds"]) for p in points)
         + " (medians); per file: the slope from the tree above (what one more file costs, "
         "start-up aside)",
