@@ -228,14 +228,18 @@ def test_one_subject_costs_its_pages_plus_1_mb_and_2_requests_per_shard(
     reads = range_reads(hub_server)
     served, requests = per_shard(reads)
     spans, shards = page_spans(out), page_bytes(out)
-    assert set(served) == set(shards) and len(shards) == result["shards_indexed"] == 3
+    # every shard read is counted; the image shard holding none of the subject is read only on
+    # a guess, when the config was slow to answer (see the next test)
+    assert set(served) <= set(shards) and len(shards) == 3
+    assert len(served) == result["shards_indexed"] in (2, 3)
     holding = 0
     for shard, size in shards.items():
         wanted = sum(end - start for start, end, path in spans[shard] if path in selected)
-        assert served[shard] <= wanted + MB, shard  # its pages, plus at most 1 MB
+        assert served.get(shard, 0) <= wanted + MB, shard  # its pages, plus at most 1 MB
         if wanted:
             holding += 1
-        else:  # footer and small columns only, in one request
+            assert shard in served
+        elif shard in served:  # footer and small columns only, in one request
             assert requests[shard] == 1 and served[shard] < min(size, MB), shard
     assert result["shards_read"] == holding == 2  # a data shard and the files shard
     for _, shard, first, last in reads:  # an image shard: its end, then the subject's pages only
@@ -254,15 +258,21 @@ def test_one_subject_costs_its_pages_plus_1_mb_and_2_requests_per_shard(
 def test_one_subject_of_many_shards_reads_the_ends_of_the_shards_holding_it(
     big: BidsTree, hub_server: HubServer, hub_env: dict[str, str], tmp_path: Path
 ) -> None:
-    """The files config says which image shards hold the subject: the others' ends are not read
-    (but the first ones, one per thread, read while the config's end is)."""
+    """The files config says which image shards hold the subject: the others' ends are not read,
+    but from a Hub 50 ms away the first ones (one per thread), read on a guess while the config's
+    end is (a round trip saved; a nearby server answers before the guess: ``test_catalog``)."""
     out = tmp_path / "out"
     run_build(big.root, out, max_shard_size=2_500_000, row_group_size=2_500_000)
     data = sorted(p.name for p in (out / "data").glob("*.parquet"))
     assert len(data) == len(SUBJECTS)  # a subject per shard
     ok(run_push(hub_env, out, REPO))
     hub_server.clear_log()
-    result = run_export(hub_env, REPO, str(tmp_path / "dest"), "--subject", "02", "--threads", "2")
+    hub_server.latency = 0.05
+    try:
+        dest = str(tmp_path / "dest")
+        result = run_export(hub_env, REPO, dest, "--subject", "02", "--threads", "2")
+    finally:
+        hub_server.latency = 0.0
 
     expected = {p for p in big.found if p.startswith("sub-02/") or not p.startswith("sub-")}
     assert set(exported_files(tmp_path / "dest")) == expected
@@ -272,7 +282,7 @@ def test_one_subject_of_many_shards_reads_the_ends_of_the_shards_holding_it(
     }
     read = {shard for _, shard, *_ in range_reads(hub_server) if shard.startswith("data/")}
     assert len(holding) == 1 and holding <= read  # the subject's shard
-    assert len(read) <= 1 + 2 < len(data)  # and at most one other end per thread
+    assert 1 < len(read) <= 1 + 2 < len(data)  # and at most one other end per thread
     assert result["shards_read"] == 2  # the subject's shard and the files shard
     assert result["shards_indexed"] == len(read) + 1 and result["shards_total"] == len(data) + 1
     assert f"from 2 of {len(data) + 1} shards" in result["summary"]
@@ -386,19 +396,24 @@ def test_reads_follow_the_hub_to_its_cdn_once_per_shard_and_keep_the_token_home(
     resolved = server.find(method="GET", path_contains=f"/datasets/{REPO}/resolve/")
     direct = server.find(method="GET", path_contains="/_cdn/")
     assert {r.status for r in resolved} == {302} and {r.status for r in direct} == {206}
-    assert len({r.path for r in resolved}) == len(resolved) == result["shards_indexed"] == 3
+    assert len({r.path for r in resolved}) == len(resolved) == result["shards_indexed"] in (2, 3)
     assert len(direct) == result["requests"]  # after the first, straight to the CDN
     assert all(r.authenticated for r in resolved) and not any(r.authenticated for r in direct)
 
     # the CDN's links expire: a refused one is resolved again, and the export goes on
     server.clear_log()
-    expire = Fault("callback", path="/_cdn/", nth=4, callback=lambda _: server.expire_cdn_urls())
+    # one thread: the config's end, then the image shard's (each after a redirect), then that
+    # shard's pages on the link it was given, which the third request to the CDN refuses
+    expire = Fault("callback", path="/_cdn/", nth=3, callback=lambda _: server.expire_cdn_urls())
     server.inject(expire)
-    again = run_export(env, REPO, str(tmp_path / "again"), "--subject", "02")
+    again = run_export(env, REPO, str(tmp_path / "again"), "--subject", "02", "--threads", "1")
     assert exported_files(tmp_path / "again") == exported_files(tmp_path / "dest")
     refused = server.find(method="GET", path_contains="/_cdn/", status=403)
     assert expire.fired == 1 and len(refused) >= 1
-    assert again["requests"] == result["requests"]  # a refused link is not a read
+    # a refused link is not a read (a shard's end read on a guess is one: see above)
+    assert (
+        again["requests"] - again["shards_indexed"] == result["requests"] - result["shards_indexed"]
+    )
 
 
 def test_reads_one_at_a_time_keep_one_connection_to_the_hub_and_one_to_its_cdn(

@@ -6,13 +6,16 @@ read, by the image shards' ``path`` columns."""
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import pyarrow.parquet as pq
+import pytest
 from exporttools import export_tree, run_build
 from factories import files_config
 
 from nifti2parquet.common.files_index import PLACE_COLUMNS
+from nifti2parquet.retrieval import catalog as catalog_module
 from nifti2parquet.retrieval.catalog import Catalog, read_catalog
 from nifti2parquet.retrieval.ranges import LocalStore, RequestCounter
 
@@ -62,3 +65,49 @@ def test_a_config_written_before_the_places_is_read_by_the_image_paths(tmp_path:
     assert image_places(unplaced) == image_places(placed)  # the same page, every image
     assert len(image_places(placed)) >= 15 and len(unplaced.files) == placed.files_total
     assert more > requests  # the image shards' paths, read only when the config has no places
+
+
+class SlowStore(LocalStore):
+    """A local folder read as a distant server is: every read waits ``delay`` seconds, and the
+    shards whose bytes were asked for are logged."""
+
+    remote = True
+
+    def __init__(self, root: str, delay: float) -> None:
+        super().__init__(root)
+        self.delay = delay
+        self.shards: set[str] = set()
+
+    def read(self, path: str, start: int, length: int) -> bytes:
+        time.sleep(self.delay)
+        self.shards.add(path)
+        return super().read(path, start, length)
+
+
+def test_image_shards_ends_are_read_on_a_guess_only_while_the_config_is_slow_to_answer(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The first image shards' ends are read beside the config's when the config is slow to
+    say which are needed (a round trip saved on a distant Hub), never when it answers first."""
+    out = tmp_path / "out"
+    run_build(export_tree(tmp_path / "source").root, out, max_shard_size=20_000)
+    shards = sorted(f"data/{p.name}" for p in (out / "data").glob("*.parquet"))
+    last = next(r for r in files_config(out).values() if r["image_shard"] == shards[-1])
+    subject = last["path"].split("/")[0]  # a subject of the last shard: not a guessed one
+    keep = lambda path: path.startswith(f"{subject}/")  # noqa: E731
+    needed = {r["image_shard"] for r in files_config(out).values() if keep(r["path"])} - {None}
+    assert len(shards) >= 4 and not needed & set(shards[:2])
+    listed = len(list((out / "files").glob("*.parquet")))  # the files config's shards, all read
+
+    monkeypatch.setattr(catalog_module, "GUESS_AFTER", 60.0)  # the config always answers first
+    near = SlowStore(str(out), 0.0)
+    found = read_catalog(near, "train", RequestCounter(), threads=2, keep=keep)
+    assert {s for s in near.shards if s.startswith("data/")} == needed
+    assert found.shards_read == len(needed) + listed
+
+    monkeypatch.setattr(catalog_module, "GUESS_AFTER", 0.0)  # a guess as soon as it can
+    far = SlowStore(str(out), 0.05)
+    guessed = read_catalog(far, "train", RequestCounter(), threads=2, keep=keep)
+    assert {s for s in far.shards if s.startswith("data/")} == needed | set(shards[:2])
+    assert guessed.shards_read == len(needed) + 2 + listed
+    assert guessed.files == found.files  # the same places, whichever ends were read

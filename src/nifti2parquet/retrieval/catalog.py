@@ -11,8 +11,9 @@ from __future__ import annotations
 import bisect
 import functools
 import re
+import threading
 from collections.abc import Callable, Iterable, Mapping
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -99,6 +100,11 @@ def split_shards(store: ShardStore, folder: str, split: str) -> list[StoredFile]
 
 
 HOLD = 64 << 20  # bytes read for the index kept for the pages they hold, at most this much
+# Seconds the config may take to say which image shards hold the selection before the first
+# image shards' ends are read too, on a guess: a nearby server (loopback, a local network)
+# answers first and no end it does not need is read; from a distant one (50 ms a request, two
+# with the Hub's redirect) the guess saves most of a round trip.
+GUESS_AFTER = 0.02
 
 
 def read_catalog(
@@ -112,10 +118,11 @@ def read_catalog(
 
     The reads, ``threads`` requests at a time: the end of every ``files`` shard (footer and page
     indexes, one request each as a rule) with its index columns as soon as its footer is there,
-    and meanwhile the ends of the first ``threads`` image shards. The config says where each
-    image is (shard, row, column): then only the ends of the image shards holding a selected
-    image are read, so a subject of a dataset of hundreds of shards reads its own and at most
-    ``threads`` more (a whole export reads every end at once). A config built before it said is
+    and meanwhile, if the config has not answered within ``GUESS_AFTER``, the ends of the first
+    ``threads`` image shards. The config says where each image is (shard, row, column): then
+    only the ends of the image shards holding a selected image are read, so a subject of a
+    dataset of hundreds of shards reads its own and at most ``threads`` more (a whole export
+    reads every end at once). A config built before it said is
     read once more: in the image shards, the ``path`` of the images, only in the row groups
     whose path statistics (in the footer) can hold a selected image.
     """
@@ -126,13 +133,22 @@ def read_catalog(
     def footer(shard: StoredFile) -> ShardFooter:
         return _footer(store, shard, counter, guess)
 
+    listed_yet = threading.Event()
+
+    def guessed(shard: StoredFile) -> ShardFooter | None:
+        """The end of a shard the config may not need, read only if it is slow to say."""
+        return None if listed_yet.wait(GUESS_AFTER) else footer(shard)
+
     with ThreadPoolExecutor(max(1, threads), thread_name_prefix="n2p-index") as pool:
         listings = [
             pool.submit(lambda s: _listing(store.where, footer(s)), s) for s in files_shards
         ]
         early = data_shards if keep is None else data_shards[:threads]  # while the config loads
-        data_footers = {s.path: pool.submit(footer, s) for s in early}
-        listed = [row for job in listings for row in job.result()[1]]
+        data_footers = {s.path: pool.submit(guessed if keep else footer, s) for s in early}
+        try:
+            listed = [row for job in listings for row in job.result()[1]]
+        finally:
+            listed_yet.set()
         chosen = [row for row in listed if keep is None or keep(row[0])]
         selected = with_references(listed, chosen) if keep is not None else chosen
         needed = _shards_holding(selected, [s.path for s in data_shards])
@@ -140,10 +156,11 @@ def read_catalog(
             if path not in needed:
                 job.cancel()  # not begun yet: not read
         for s in data_shards:
-            if s.path in needed and s.path not in data_footers:
+            if s.path in needed and (s.path not in data_footers or _declined(data_footers[s.path])):
                 data_footers[s.path] = pool.submit(footer, s)
         footers = [data_footers[s.path].result() for s in data_shards if s.path in needed]
-        skipped = len(data_shards) - sum(not job.cancelled() for job in data_footers.values())
+        read = [j for j in data_footers.values() if not j.cancelled() and not _declined(j)]
+        skipped = len(data_shards) - len(read)
         placed = _placed(store.where, footers, selected)
         unplaced = {row[0] for row in selected if row[3] == STORED_IN_ROWS} - placed.keys()
         locations = placed | _images(store.where, footers, sorted(unplaced), pool)
@@ -154,6 +171,11 @@ def read_catalog(
     return Catalog(
         store.where, split, tuple(files), len(listed), shards - skipped, shards, held, referenced
     )
+
+
+def _declined(job: Future[ShardFooter | None]) -> bool:
+    """A guessed read that did not happen: the config answered first (waits for the answer)."""
+    return job.exception() is None and job.result() is None
 
 
 def _shards_holding(selected: list[Row], shards: Iterable[str]) -> set[str]:
