@@ -16,6 +16,7 @@ from corpus import find_archive, missing_reason
 from privacy_factory import clean_bids
 
 from nifti2parquet.common.storage import Storage
+from nifti2parquet.preflight.defacing import defacing_report
 from nifti2parquet.preflight.privacy import PrivacyOptions, scan_privacy
 from nifti2parquet.preflight.privacy_face import check_face, voxel_axes
 from nifti2parquet.sources import read_source
@@ -162,3 +163,33 @@ def test_qmri_mp2rage_of_the_corpus_reports_the_images_not_the_mask(tmp_path: Pa
     mp2rage = [d for p, d in reported.items() if p.endswith(("_MP2RAGE.nii", "_MP2RAGE.nii.gz"))]
     assert mp2rage and all(d.status == "defaced" for d in mp2rage)
     assert all("defacing mask" in d.why for d in mp2rage)
+
+
+def test_a_sidecar_field_says_defaced_however_its_key_is_written(tmp_path: Path) -> None:
+    """The sidecars of anatomical images are read for a defacing field: plain, spelt with JSON's
+    ``\\u`` escapes, saying no, or absent (then the dataset does not say)."""
+    root = clean_bids(tmp_path / "ds")
+    sidecars = {
+        "1": '{"Defaced": true}',
+        "2": '{"\\u0044efaced": "yes"}',  # "Defaced", escaped
+        "3": '{"Defaced": "no"}',
+        "4": '{"EchoTime": 0.003}',
+    }
+    for label, text in sidecars.items():
+        anat = root / f"sub-{label}/anat"
+        anat.mkdir(parents=True)
+        image = nib.Nifti1Image(np.zeros((4, 4, 4), np.int16), np.eye(4))
+        nib.save(image, anat / f"sub-{label}_T1w.nii.gz")
+        (anat / f"sub-{label}_T1w.json").write_text(text)
+    rows = read_source(str(root), SourceOptions())
+    said = {
+        d.path.split("/")[0]: (d.status, d.why)
+        for d in defacing_report(rows, Storage(), voxels=False)()
+    }
+    assert (
+        said["sub-1"] == ("defaced", said["sub-1"][1])
+        and "sidecar field Defaced" in said["sub-1"][1]
+    )
+    assert said["sub-2"][0] == "defaced" and "sidecar field Defaced" in said["sub-2"][1]
+    assert said["sub-3"][0] == "not defaced" and "sidecar field Defaced" in said["sub-3"][1]
+    assert said["sub-4"][0] == "cannot tell" and "does not say" in said["sub-4"][1]

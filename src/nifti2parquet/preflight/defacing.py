@@ -40,6 +40,7 @@ if TYPE_CHECKING:  # the voxel check (numpy) is imported when there are anatomic
 Status = Literal["defaced", "not defaced", "cannot tell"]
 _DEFACE = re.compile(r"defac|skull-?strip|mri_deface|pydeface|quickshear|mideface", re.I)
 _FALSE = {"false", "no", "0", "", "none"}
+_DEFACE_MASKS = ("_defacemask.nii", "_defacemask.nii.gz")
 _NOT_A_HEAD = re.compile(r"(mask|seg|label)$", re.I)  # suffixes of masks and label images
 # The voxel checks' module, imported only when images are read (it brings numpy)
 FACE_MODULE = "nifti2parquet.preflight.privacy_face"
@@ -132,7 +133,7 @@ def _statements(
     for img in images:
         path = img.display
         name = posixpath.basename(path)
-        pipeline = re.match(r"derivatives/([^/]+)/", path)
+        pipeline = re.match(r"derivatives/([^/]+)/", path) if path.startswith("der") else None
         if path in sidecars:
             said[path] = sidecars[path]
         elif _DEFACE.search(name):
@@ -149,7 +150,7 @@ def _statements(
 def _defacing_masks(rows: SourceRows) -> list[str]:
     """The defacing masks of the dataset (images or other files: ``*_defacemask.nii[.gz]``)."""
     paths = [img.display for _, _, img in rows.images()] + [f.display for f in rows.other_files]
-    return sorted({p for p in paths if re.search(r"_defacemask\.nii(\.gz)?$", p)})
+    return sorted({p for p in paths if p.endswith(_DEFACE_MASKS)})
 
 
 def _masked_by(path: str, masks: Iterable[str]) -> str:
@@ -183,7 +184,11 @@ def _sidecar_statements(rows: SourceRows, storage: Storage) -> dict[str, tuple[b
         if meta.role != "sidecar" or not any("/anat/" in f"/{d}" for d in meta.describes):
             continue
         try:
-            data = json.loads(decode_text(storage.read(meta.url), meta.display)[0])
+            text = decode_text(storage.read(meta.url), meta.display)[0]
+            # a key that says so is in the text as written, unless spelt with \u escapes
+            if not _DEFACE.search(text) and "\\u" not in text:
+                continue
+            data = json.loads(text)
         except (OSError, ValueError):
             continue
         if not isinstance(data, dict):
