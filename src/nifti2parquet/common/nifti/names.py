@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import re
-
 IMAGE_SUFFIXES = (".nii", ".nii.gz")  # matched case-insensitively
 
 
@@ -17,7 +15,8 @@ def nifti_suffix(name: str) -> str | None:
 
 
 def _basename(name: str) -> str:
-    return re.split(r"[/\\]", name)[-1]
+    """The last component of a path written with ``/`` or ``\\`` (asked of every listed file)."""
+    return name[max(name.rfind("/"), name.rfind("\\")) + 1 :]
 
 
 def is_nifti_name(name: str) -> bool:

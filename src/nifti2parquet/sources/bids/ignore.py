@@ -80,8 +80,8 @@ class IgnoreRules:
     def reason(self, rel: str) -> str:
         """Why ``rel`` (a file) is ignored, or "" when it is not."""
         parts = rel.split("/")
-        hidden = next((p for p in parts if p.startswith(".")), None)
-        if hidden is not None:
+        if rel.startswith(".") or "/." in rel:  # asked of every file: no generator for most
+            hidden = next(p for p in parts if p.startswith("."))
             return f"ignored: hidden file or folder {hidden!r} (names starting with '.')"
         top = _top_folder(parts, self.rules)
         if top:
