@@ -41,6 +41,7 @@ Status = Literal["defaced", "not defaced", "cannot tell"]
 _DEFACE = re.compile(r"defac|skull-?strip|mri_deface|pydeface|quickshear|mideface", re.I)
 _FALSE = {"false", "no", "0", "", "none"}
 _DEFACE_MASKS = ("_defacemask.nii", "_defacemask.nii.gz")
+_PIPELINE = re.compile(r"derivatives/([^/]+)/")  # a derivative's pipeline folder
 _NOT_A_HEAD = re.compile(r"(mask|seg|label)$", re.I)  # suffixes of masks and label images
 # The voxel checks' module, imported only when images are read (it brings numpy)
 FACE_MODULE = "nifti2parquet.preflight.privacy_face"
@@ -133,7 +134,7 @@ def _statements(
     for img in images:
         path = img.display
         name = posixpath.basename(path)
-        pipeline = re.match(r"derivatives/([^/]+)/", path) if path.startswith("der") else None
+        pipeline = _PIPELINE.match(path)
         if path in sidecars:
             said[path] = sidecars[path]
         elif _DEFACE.search(name):
